@@ -1,0 +1,96 @@
+/**
+ * The one schema for driftwatch's configuration. Types are inferred from it, so the file format,
+ * the DRIFTWATCH_* environment names (derived from the paths, see env.ts) and the code cannot
+ * disagree. Objects are strict: an unknown key is a typo until proven otherwise, and a typo in a
+ * monitoring config silently turning a check off is the worst kind of failure.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+/** Registered model names: what MLflow accepts in practice, minus path separators (they become directories). */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const onnxSessionSchema = z.strictObject({
+  /** Threads inside one operator. 1 is the steady choice on small boxes: more threads make p99 spike. */
+  intraOpNumThreads: z.number().int().min(0).max(256).default(1),
+  interOpNumThreads: z.number().int().min(0).max(256).default(1),
+  graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+  executionMode: z.enum(['sequential', 'parallel']).default('sequential'),
+});
+
+export const servedModelSchema = z.strictObject({
+  /** Name under /v2/models/{name}; defaults to the registered model name (or the directory name). */
+  name: z.string().regex(MODEL_NAME_PATTERN, 'letters, digits, ".", "_" and "-" only').optional(),
+  /** models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | a directory. */
+  uri: z.string().min(1),
+});
+
+export const serveSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(8080),
+  /** The first model is the default one that /invocations serves. */
+  models: z.array(servedModelSchema).default([]),
+  maxBodyBytes: z.number().int().min(1024).max(2 ** 31).default(20 * 1024 * 1024),
+  /** MLflow's scoring server times out at 60 s (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); so do we. */
+  requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
+  /** Time allowed on SIGTERM for in-flight requests before connections are cut. */
+  shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+  /** Processes sharing the port (node:cluster). 1 keeps everything in one process. */
+  workers: z.number().int().min(1).max(64).default(1),
+  onnx: onnxSessionSchema.prefault({}),
+});
+
+export const registrySchema = z.strictObject({
+  kind: z.literal('local').default('local'),
+  /** Directory of the local registry. Relative paths are resolved against the working directory. */
+  root: z.string().min(1).default('.driftwatch/registry'),
+  /** How often served stage/alias URIs are re-resolved to pick up a new version. */
+  pollIntervalMs: z.number().int().min(100).max(86_400_000).default(5_000),
+});
+
+export const adminSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(9100),
+  /** Bearer token for admin/control endpoints; required when host is not loopback. */
+  token: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
+export const logSchema = z.strictObject({
+  level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+export const configSchema = z
+  .strictObject({
+    serve: serveSchema.prefault({}),
+    registry: registrySchema.prefault({}),
+    admin: adminSchema.prefault({}),
+    log: logSchema.prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.admin.enabled && !isLoopbackHost(cfg.admin.host) && !cfg.admin.token) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'token'],
+        message: `admin.host ${cfg.admin.host} is not loopback: set admin.token (or DRIFTWATCH_ADMIN_TOKEN) so control endpoints demand a bearer token`,
+      });
+    }
+    const names = new Set<string>();
+    for (const [i, m] of cfg.serve.models.entries()) {
+      if (m.name && names.has(m.name)) {
+        ctx.addIssue({ code: 'custom', path: ['serve', 'models', i, 'name'], message: `duplicate model name ${m.name}` });
+      }
+      if (m.name) names.add(m.name);
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ServeConfig = Config['serve'];
+export type OnnxSessionConfig = Config['serve']['onnx'];
+export type RegistryConfig = Config['registry'];
+export type AdminConfig = Config['admin'];
+export type ServedModelConfig = Config['serve']['models'][number];
