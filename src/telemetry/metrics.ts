@@ -4,7 +4,7 @@
  * import outside admin/. Names follow Prometheus conventions: driftwatch_ prefix, base units,
  * bounded labels (model, version, route, status_class; never request ids).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Buckets in seconds: dense below 10 ms where a small ONNX model answers, sparse up to the timeout. */
 export const LATENCY_BUCKETS_SECONDS = [
@@ -81,4 +81,10 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean } = {}): Ser
 
 export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
+}
+
+/** Sums per-worker metrics (prom-client's AggregatorRegistry rules: counters and histograms add up). */
+export async function aggregateMetrics(perWorker: unknown[]): Promise<{ contentType: string; body: string }> {
+  const registry = AggregatorRegistry.aggregate(perWorker as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+  return { contentType: registry.contentType, body: await registry.metrics() };
 }

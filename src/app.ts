@@ -1,0 +1,122 @@
+/**
+ * Composition root: builds every part from one frozen Config and wires the dependencies. The only
+ * place that chooses implementations (the local registry today, MLflow's later).
+ */
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import type { Config } from './config/schema.js';
+import { DriftwatchError } from './errors.js';
+import { createAdminServer, type AdminModelView, type AdminServer } from './admin/admin-server.js';
+import { LocalRegistry } from './registry/local-registry.js';
+import { isMovable, parseModelUri } from './registry/model-uri.js';
+import type { ModelRegistry } from './registry/types.js';
+import { createScoringServer, type ScoringServer } from './serve/scoring-server.js';
+import { ServedModel } from './serve/served-model.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { createServeMetrics, type ServeMetrics } from './telemetry/metrics.js';
+import { VERSION } from './version.js';
+
+export function createRegistry(config: Config): ModelRegistry {
+  return new LocalRegistry(config.registry.root);
+}
+
+export interface ServeAppDeps {
+  logger?: Logger;
+  registry?: ModelRegistry;
+  /** For the benchmark: serve predictions through express instead of the lean path. */
+  predictVia?: 'lean' | 'express';
+}
+
+export interface ServeApp {
+  readonly models: ReadonlyMap<string, ServedModel>;
+  readonly metrics: ServeMetrics;
+  start(): Promise<{ scoring: AddressInfo; admin: AddressInfo | null }>;
+  reload(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const registry = deps.registry ?? createRegistry(config);
+  const metrics = createServeMetrics();
+  if (config.serve.models.length === 0) {
+    throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');
+  }
+  const models = new Map<string, ServedModel>();
+  for (const m of config.serve.models) {
+    const uri = parseModelUri(m.uri);
+    const name = m.name ?? (uri.kind === 'path' ? basename(uri.path.replace(/\/+$/, '')) : uri.name);
+    if (models.has(name)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `two served models are named ${name}; give each a distinct "name"`);
+    models.set(name, new ServedModel(name, uri, { registry, onnx: config.serve.onnx, logger, metrics }));
+  }
+  const scoring: ScoringServer = createScoringServer({
+    config: config.serve,
+    models,
+    logger,
+    metrics,
+    version: VERSION,
+    ...(deps.predictVia ? { predictVia: deps.predictVia } : {}),
+  });
+
+  const reload = async (): Promise<string[]> => {
+    const swapped: string[] = [];
+    await Promise.all(
+      [...models.values()].map(async (m) => {
+        if (await m.refresh().catch(() => false)) swapped.push(m.name);
+      }),
+    );
+    return swapped;
+  };
+  const views = (): AdminModelView[] =>
+    [...models.values()].map((m) => ({
+      name: m.name,
+      uri: m.uri.text,
+      version: m.current?.version ?? null,
+      loadedAtMs: m.current?.loadedAtMs ?? null,
+      lastError: m.lastError,
+    }));
+
+  let admin: AdminServer | null = null;
+  if (config.admin.enabled) {
+    admin = createAdminServer({
+      config: config.admin,
+      logger,
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      models: views,
+      reload,
+      ready: () => [...models.values()].every((m) => m.current !== null),
+    });
+  }
+
+  let poller: NodeJS.Timeout | null = null;
+  return {
+    models,
+    metrics,
+    reload,
+    async start() {
+      // Fail fast: every configured model must load before the port opens.
+      await Promise.all([...models.values()].map((m) => m.refresh()));
+      const scoringAddr = await scoring.listen();
+      const adminAddr = admin ? await admin.listen() : null;
+      const movable = [...models.values()].filter((m) => isMovable(m.uri));
+      if (movable.length) {
+        poller = setInterval(() => {
+          for (const m of movable) void m.refresh().catch(() => undefined);
+        }, config.registry.pollIntervalMs);
+        poller.unref();
+      }
+      logger.info('scoring server listening', {
+        url: `http://${scoringAddr.address}:${scoringAddr.port}`,
+        admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
+        models: views().map((v) => `${v.name}@${v.version} (${v.uri})`),
+      });
+      return { scoring: scoringAddr, admin: adminAddr };
+    },
+    async close() {
+      if (poller) clearInterval(poller);
+      await scoring.close(config.serve.shutdownGraceMs);
+      await admin?.close();
+      await Promise.all([...models.values()].map((m) => m.close()));
+    },
+  };
+}

@@ -1,0 +1,314 @@
+#!/usr/bin/env node
+/**
+ * The `driftwatch` command.
+ *
+ *   driftwatch start                         serve the bundled example model from the local registry
+ *   driftwatch serve --model URI [...]       serve models (MLflow scoring protocol + Open Inference v2)
+ *   driftwatch registry <subcommand> ...     the local model registry
+ *   driftwatch version | help
+ *
+ * Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+ */
+import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createServeApp, createRegistry } from './app.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
+import { canonicalStage, parseModelUri } from './registry/model-uri.js';
+import type { ModelRegistry, ModelVersion, RegisteredModel } from './registry/types.js';
+import { runClusterPrimary, runClusterWorker } from './serve/cluster.js';
+import { createLogger } from './telemetry/logger.js';
+import { packageRoot, VERSION } from './version.js';
+
+export const EXAMPLE_MODEL_NAME = 'seattle-weather';
+
+const HELP = `driftwatch ${VERSION}: scoring server and monitoring sidecar for ML models
+
+Usage:
+  driftwatch start [--config FILE] [--host H] [--port P]
+      Register the bundled example model (examples/seattle-weather) in the local registry if it is
+      not there yet, move it to Production, and serve models:/${EXAMPLE_MODEL_NAME}/Production.
+  driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
+                   [--workers N] [--config FILE]
+      URI: models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | DIR
+  driftwatch registry register --name NAME --path DIR [--description TEXT]
+  driftwatch registry list [--json]
+  driftwatch registry show NAME [--json]
+  driftwatch registry transition NAME VERSION --stage None|Staging|Production|Archived [--archive-existing]
+  driftwatch registry set-alias NAME ALIAS VERSION
+  driftwatch registry delete-alias NAME ALIAS
+  driftwatch registry tag NAME VERSION KEY VALUE
+  driftwatch registry delete-tag NAME VERSION KEY
+  driftwatch version
+
+Common options:
+  --config FILE          YAML or JSON config (also DRIFTWATCH_CONFIG); see docs/configuration.md
+  --registry-root DIR    local registry directory (default .driftwatch/registry)
+  --log-level LEVEL      debug | info | warn | error | silent
+
+Signals: SIGTERM/SIGINT drain in-flight requests and exit; SIGHUP re-resolves served models now.
+`;
+
+function usage(message: string): never {
+  throw new DriftwatchError('DW_ERR_CLI_USAGE', `${message}\nRun "driftwatch help" for usage.`);
+}
+
+const COMMON = {
+  config: { type: 'string' },
+  'registry-root': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    const config = { args, options: { ...COMMON, ...options } as typeof COMMON & T, allowPositionals: true as const, strict: true as const };
+    return parseArgs(config);
+  } catch (e) {
+    return usage(messageOf(e));
+  }
+}
+
+function configFrom(values: Record<string, unknown>, overrides: Record<string, unknown> = {}): Config {
+  const o: Record<string, any> = { ...overrides };
+  if (values['registry-root']) o.registry = { root: values['registry-root'] };
+  if (values['log-level']) o.log = { level: values['log-level'] };
+  return loadConfig({ file: values.config as string | undefined, overrides: o });
+}
+
+function intFlag(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) usage(`--${name} must be an integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Runs a server until SIGTERM/SIGINT, then drains; SIGHUP reloads. */
+async function runServer(config: Config): Promise<void> {
+  if (config.serve.workers > 1) {
+    if (cluster.isPrimary) return runClusterPrimary(config);
+    return runClusterWorker(config);
+  }
+  const logger = createLogger({ level: config.log.level });
+  const app = createServeApp(config, { logger });
+  await app.start();
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('shutting down: draining in-flight requests', { signal, graceMs: config.serve.shutdownGraceMs });
+      app.close().then(resolve, (e: unknown) => {
+        logger.error('shutdown failed', { error: messageOf(e) });
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      void app.reload().then((swapped) => logger.info('reload on SIGHUP', { swapped }));
+    });
+  });
+}
+
+async function cmdServe(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    model: { type: 'string', multiple: true },
+    name: { type: 'string', multiple: true },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    workers: { type: 'string' },
+  });
+  const serve: Record<string, unknown> = {};
+  if (values.model?.length) {
+    if (values.name && values.name.length > values.model.length) usage('more --name than --model options');
+    serve.models = values.model.map((uri, i) => ({ uri, ...(values.name?.[i] ? { name: values.name[i] } : {}) }));
+  }
+  if (values.host) serve.host = values.host;
+  if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
+  if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
+  const config = configFrom(values, { serve });
+  for (const m of config.serve.models) parseModelUri(m.uri); // report a bad URI before anything starts
+  await runServer(config);
+}
+
+/** Registers the bundled example model once, so `npm start` works on a fresh clone. */
+export async function ensureExampleModel(registry: ModelRegistry, log: (m: string) => void): Promise<void> {
+  const exists = await registry.getRegisteredModel(EXAMPLE_MODEL_NAME).then(
+    () => true,
+    (e: unknown) => {
+      if (isDriftwatchError(e) && e.code === 'DW_ERR_REGISTRY_MODEL_NOT_FOUND') return false;
+      throw e;
+    },
+  );
+  if (exists) return;
+  const dir = join(packageRoot(), 'examples', 'seattle-weather', 'model');
+  if (!existsSync(dir)) throw new DriftwatchError('DW_ERR_MODEL_INVALID', `bundled example model missing at ${dir}`);
+  const mv = await registry.createModelVersion({ name: EXAMPLE_MODEL_NAME, sourceDir: dir, description: 'Bundled example: Seattle weather classifier (logistic regression)' });
+  await registry.transitionStage(EXAMPLE_MODEL_NAME, mv.version, 'Production');
+  log(`registered the bundled example model as ${EXAMPLE_MODEL_NAME} version ${mv.version} (Production)`);
+}
+
+async function cmdStart(args: string[]): Promise<void> {
+  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, workers: { type: 'string' } });
+  const serve: Record<string, unknown> = {};
+  if (values.host) serve.host = values.host;
+  if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
+  if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
+  let config = configFrom(values, { serve });
+  if (config.serve.models.length === 0) {
+    await ensureExampleModel(createRegistry(config), (m) => process.stderr.write(`driftwatch: ${m}\n`));
+    config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] } });
+  }
+  const { host, port } = config.serve;
+  process.stderr.write(
+    `driftwatch: serving on http://${host}:${port}; try:\n` +
+      `  curl -s http://${host}:${port}/invocations -H 'Content-Type: application/json' \\\n` +
+      `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n`,
+  );
+  await runServer(config);
+}
+
+function fmtTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function printVersions(versions: ModelVersion[]): void {
+  const rows = versions.map((v) => [v.version, v.current_stage, v.aliases.join(',') || '-', fmtTime(v.creation_timestamp), v.tags.map((t) => `${t.key}=${t.value}`).join(' ') || '-']);
+  const head = ['VERSION', 'STAGE', 'ALIASES', 'CREATED', 'TAGS'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+async function cmdRegistry(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    name: { type: 'string' },
+    path: { type: 'string' },
+    description: { type: 'string' },
+    stage: { type: 'string' },
+    'archive-existing': { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  const registry = createRegistry(configFrom(values));
+  const need = (n: number, what: string) => {
+    if (positionals.length !== n) usage(`registry ${sub} takes ${what}`);
+  };
+  switch (sub) {
+    case 'register': {
+      if (!values.name || !values.path) usage('registry register needs --name NAME --path DIR');
+      const mv = await registry.createModelVersion({ name: values.name, sourceDir: values.path, ...(values.description ? { description: values.description } : {}) });
+      if (values.json) console.log(JSON.stringify({ model_version: mv }, null, 2));
+      else console.log(`Registered ${mv.name} version ${mv.version} (stage None)`);
+      return;
+    }
+    case 'list': {
+      const models = await registry.listRegisteredModels();
+      if (values.json) {
+        console.log(JSON.stringify({ registered_models: models }, null, 2));
+        return;
+      }
+      if (!models.length) {
+        console.log('No registered models.');
+        return;
+      }
+      for (const m of models) {
+        const latest = m.latest_versions.map((v) => `${v.current_stage}:v${v.version}`).join(' ');
+        const aliases = m.aliases.map((a) => `@${a.alias}=v${a.version}`).join(' ');
+        console.log(`${m.name}  ${latest}${aliases ? '  ' + aliases : ''}`);
+      }
+      return;
+    }
+    case 'show': {
+      need(1, 'NAME');
+      const name = positionals[0]!;
+      const model: RegisteredModel = await registry.getRegisteredModel(name);
+      const versions = await registry.listModelVersions(name);
+      if (values.json) {
+        console.log(JSON.stringify({ registered_model: model, model_versions: versions }, null, 2));
+        return;
+      }
+      console.log(`${model.name}${model.description ? ': ' + model.description : ''}`);
+      printVersions(versions);
+      return;
+    }
+    case 'transition': {
+      need(2, 'NAME VERSION --stage STAGE');
+      const stage = canonicalStage(values.stage ?? '');
+      if (!stage) usage('--stage must be one of None, Staging, Production, Archived');
+      const mv = await registry.transitionStage(positionals[0]!, positionals[1]!, stage, { archiveExisting: values['archive-existing'] ?? false });
+      console.log(`${mv.name} version ${mv.version} is now in stage ${mv.current_stage}`);
+      return;
+    }
+    case 'set-alias':
+      need(3, 'NAME ALIAS VERSION');
+      await registry.setAlias(positionals[0]!, positionals[1]!, positionals[2]!);
+      console.log(`${positionals[0]}@${positionals[1]} -> version ${positionals[2]}`);
+      return;
+    case 'delete-alias':
+      need(2, 'NAME ALIAS');
+      await registry.deleteAlias(positionals[0]!, positionals[1]!);
+      console.log(`deleted alias ${positionals[0]}@${positionals[1]}`);
+      return;
+    case 'tag':
+      need(4, 'NAME VERSION KEY VALUE');
+      await registry.setModelVersionTag(positionals[0]!, positionals[1]!, positionals[2]!, positionals[3]!);
+      console.log(`tagged ${positionals[0]} version ${positionals[1]}: ${positionals[2]}=${positionals[3]}`);
+      return;
+    case 'delete-tag':
+      need(3, 'NAME VERSION KEY');
+      await registry.deleteModelVersionTag(positionals[0]!, positionals[1]!, positionals[2]!);
+      console.log(`deleted tag ${positionals[2]} from ${positionals[0]} version ${positionals[1]}`);
+      return;
+    default:
+      usage(sub ? `unknown registry subcommand ${JSON.stringify(sub)}` : 'registry needs a subcommand');
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  try {
+    switch (cmd) {
+      case 'start':
+        await cmdStart(args);
+        return 0;
+      case 'serve':
+        await cmdServe(args);
+        return 0;
+      case 'registry':
+        await cmdRegistry(args);
+        return 0;
+      case 'version':
+      case '--version':
+        console.log(VERSION);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP);
+        return 0;
+      default:
+        return usage(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (e) {
+    if (isDriftwatchError(e)) {
+      process.stderr.write(`driftwatch: ${e.code}: ${e.message}\n`);
+      return e.code === 'DW_ERR_CLI_USAGE' || e.code.startsWith('DW_ERR_CONFIG') || e.code === 'DW_ERR_MODEL_URI_INVALID' ? 2 : 1;
+    }
+    process.stderr.write(`driftwatch: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,146 @@
+/**
+ * serve.workers > 1: several processes share the scoring port through node:cluster, so a
+ * JavaScript-bound server uses more than one core (measured in bench/RESULTS.md). The primary
+ * serves nothing itself: it runs the admin API (metrics summed over workers, reload fanned out),
+ * restarts a worker that dies after start-up, and on SIGTERM lets every worker drain.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createAdminServer, type AdminModelView } from '../admin/admin-server.js';
+import { createServeApp } from '../app.js';
+import type { Config } from '../config/schema.js';
+import { messageOf } from '../errors.js';
+import { createLogger } from '../telemetry/logger.js';
+import { aggregateMetrics } from '../telemetry/metrics.js';
+
+type ToWorker = { type: 'rpc'; id: number; op: 'metrics' | 'reload' | 'models' };
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'fatal'; message: string }
+  | { type: 'reply'; id: number; ok: boolean; payload: unknown };
+
+const RESTART_DELAY_MS = 1000;
+const RPC_TIMEOUT_MS = 5000;
+
+export async function runClusterPrimary(config: Config): Promise<void> {
+  const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
+  const ready = new Set<number>();
+  const pending = new Map<number, (reply: { ok: boolean; payload: unknown }) => void>();
+  let nextId = 1;
+  let stopping = false;
+
+  const rpc = (w: Worker, op: ToWorker['op']): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`worker ${w.id} did not answer ${op} within ${RPC_TIMEOUT_MS} ms`));
+      }, RPC_TIMEOUT_MS);
+      pending.set(id, (r) => {
+        clearTimeout(timer);
+        if (r.ok) resolve(r.payload);
+        else reject(new Error(String(r.payload)));
+      });
+      w.send({ type: 'rpc', id, op } satisfies ToWorker);
+    });
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id));
+
+  let startFailed: string | null = null;
+  const fork = () => {
+    const w = cluster.fork();
+    w.on('message', (msg: FromWorker) => {
+      if (msg.type === 'ready') ready.add(w.id);
+      else if (msg.type === 'fatal') startFailed = msg.message;
+      else if (msg.type === 'reply') pending.get(msg.id)?.({ ok: msg.ok, payload: msg.payload });
+    });
+    return w;
+  };
+
+  const allExited = new Promise<void>((resolve) => {
+    cluster.on('exit', (w, code, signal) => {
+      const wasReady = ready.delete(w.id);
+      if (!stopping && wasReady) {
+        logger.error('worker died; restarting it', { worker: w.id, code, signal });
+        setTimeout(() => !stopping && fork(), RESTART_DELAY_MS).unref();
+      } else if (!stopping && !wasReady) {
+        // A worker that cannot start (bad model, port in use) will not start on retry either.
+        stopping = true;
+        logger.error('worker failed to start; stopping', { worker: w.id, error: startFailed });
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+        process.exitCode = 1;
+      }
+      if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) resolve();
+    });
+  });
+
+  for (let i = 0; i < config.serve.workers; i++) fork();
+
+  const admin = config.admin.enabled
+    ? createAdminServer({
+        config: config.admin,
+        logger,
+        metrics: async () => aggregateMetrics(await Promise.all(live().map((w) => rpc(w, 'metrics')))),
+        models: async () => {
+          const first = live()[0];
+          return first ? ((await rpc(first, 'models')) as AdminModelView[]) : [];
+        },
+        reload: async () => {
+          const swapped = await Promise.all(live().map((w) => rpc(w, 'reload') as Promise<string[]>));
+          return [...new Set(swapped.flat())];
+        },
+        ready: () => ready.size === config.serve.workers,
+      })
+    : null;
+  if (admin) await admin.listen();
+
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down workers', { signal });
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+    }, config.serve.shutdownGraceMs + 5000).unref();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    for (const w of live()) void rpc(w, 'reload').catch(() => undefined);
+  });
+  await allExited;
+  await admin?.close();
+}
+
+export async function runClusterWorker(config: Config): Promise<void> {
+  const logger = createLogger({ level: config.log.level, base: { role: 'worker', worker: cluster.worker?.id } });
+  // The admin port belongs to the primary.
+  const app = createServeApp({ ...config, admin: { ...config.admin, enabled: false } }, { logger });
+  try {
+    await app.start();
+  } catch (e) {
+    process.send?.({ type: 'fatal', message: messageOf(e) } satisfies FromWorker);
+    throw e;
+  }
+  process.send?.({ type: 'ready' } satisfies FromWorker);
+  process.on('message', (msg: ToWorker) => {
+    if (msg?.type !== 'rpc') return;
+    const reply = (ok: boolean, payload: unknown) => process.send?.({ type: 'reply', id: msg.id, ok, payload } satisfies FromWorker);
+    const work =
+      msg.op === 'metrics'
+        ? app.metrics.registry.getMetricsAsJSON()
+        : msg.op === 'reload'
+          ? app.reload()
+          : Promise.resolve(
+              [...app.models.values()].map((m) => ({ name: m.name, uri: m.uri.text, version: m.current?.version ?? null, loadedAtMs: m.current?.loadedAtMs ?? null, lastError: m.lastError })),
+            );
+    work.then((p) => reply(true, p), (e: unknown) => reply(false, messageOf(e)));
+  });
+  // SIGHUP goes to the primary, which fans reloads out; a worker ignores it rather than dying.
+  process.on('SIGHUP', () => undefined);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => {
+      app.close().then(resolve, resolve);
+    });
+    process.once('SIGINT', () => undefined); // the primary decides; a terminal's ^C reaches all
+  });
+  process.disconnect?.();
+}

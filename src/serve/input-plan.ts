@@ -1,0 +1,434 @@
+/**
+ * Schema enforcement: turns a decoded request (a data frame or raw JSON values) into onnxruntime
+ * feeds, the way MLflow's pyfunc + onnx flavor does (mlflow/models/utils.py `_enforce_schema`,
+ * mlflow/onnx `_OnnxModelWrapper.predict`):
+ *  - column signatures: columns matched by name (reordered, extra columns dropped), a missing
+ *    required column is an error naming it, values cast leniently ("1.5" -> 1.5) and then to the
+ *    graph's element type (float64 -> float32 where the graph wants float);
+ *    one graph input -> the columns as an [N, k] matrix in signature order; several graph inputs
+ *    -> one column per input by name;
+ *  - tensor signatures: named (or, for a single input, unnamed) nested arrays, checked against the
+ *    spec's shape (-1 is free) and the graph's fixed dimensions.
+ * Beyond MLflow: unnamed columns (dataframe_split without "columns", lists of lists) are taken
+ * positionally when their count equals the signature's, and every error names what is wrong.
+ * Pure: no I/O, no clock.
+ */
+import { DriftwatchError } from '../errors.js';
+import type { ColumnSpec, ColumnType, Schema, Signature, TensorSpec } from '../model/signature.js';
+import type { ElementType, HostTensor, TensorMeta } from './runtime.js';
+
+/** A decoded request before it meets the model. */
+export type DecodedInput =
+  /** dataframe_split, dataframe_records and CSV: rows of cells, named or positional columns. */
+  | { kind: 'frame'; columns: string[] | null; rows: unknown[][] }
+  /** instances / inputs: whatever JSON value was sent. */
+  | { kind: 'raw'; value: unknown };
+
+export interface PreparedInput {
+  feeds: Record<string, HostTensor>;
+  rows: number;
+  /** MLflow answers a data frame with a list of records, anything else with a dict of arrays. */
+  outputStyle: 'records' | 'dict';
+  /** The rows as named columns (after enforcement), when the input was tabular; for the tap. */
+  columnNames: string[] | null;
+}
+
+const MAX_RANK = 32;
+
+function schemaError(message: string): never {
+  throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', message);
+}
+
+const pyList = (names: Iterable<string>) => '[' + [...names].map((n) => `'${n}'`).join(', ') + ']';
+
+/* ----------------------------- tables ----------------------------- */
+
+interface Table {
+  names: string[] | null;
+  cols: unknown[][];
+  n: number;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isScalar(v: unknown): boolean {
+  return v === null || (typeof v !== 'object' && typeof v !== 'function');
+}
+
+function tableFromRows(columns: string[] | null, rows: unknown[][]): Table {
+  const width = columns ? columns.length : rows.length > 0 ? (rows[0] as unknown[]).length : 0;
+  const cols: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (row.length !== width) {
+      schemaError(`row ${i} has ${row.length} values, expected ${width}${columns ? ' (one per column)' : ' (as in row 0)'}`);
+    }
+    for (let j = 0; j < width; j++) cols[j]![i] = row[j];
+  }
+  return { names: columns, cols, n: rows.length };
+}
+
+function tableFromRecords(records: unknown[]): Table {
+  const index = new Map<string, number>();
+  const cols: unknown[][] = [];
+  records.forEach((rec, i) => {
+    if (!isPlainObject(rec)) schemaError(`record ${i} is not a JSON object`);
+    for (const [k, v] of Object.entries(rec)) {
+      let j = index.get(k);
+      if (j === undefined) {
+        j = cols.length;
+        index.set(k, j);
+        cols.push(new Array<unknown>(records.length).fill(null));
+      }
+      cols[j]![i] = v;
+    }
+  });
+  return { names: [...index.keys()], cols, n: records.length };
+}
+
+function tableFromColumns(obj: Record<string, unknown>): Table {
+  const names = Object.keys(obj);
+  const values = Object.values(obj);
+  // MLflow: a dict of scalars is one row.
+  if (values.every(isScalar)) return { names, cols: values.map((v) => [v]), n: 1 };
+  let n = -1;
+  const cols = values.map((v, j) => {
+    if (!Array.isArray(v)) schemaError(`input ${names[j]} must be a list of values (one per row)`);
+    if (n >= 0 && v.length !== n) schemaError(`input ${names[j]} has ${v.length} values, ${names[0]} has ${n}: columns must have equal length`);
+    n = v.length;
+    return v;
+  });
+  return { names, cols, n: Math.max(n, 0) };
+}
+
+/** Any decoded input as a table, for column signatures. */
+function toTable(input: DecodedInput): Table {
+  if (input.kind === 'frame') return tableFromRows(input.columns, input.rows);
+  const v = input.value;
+  if (isPlainObject(v)) return tableFromColumns(v);
+  if (!Array.isArray(v)) schemaError('expected a list of rows or a mapping of column name to values');
+  if (v.length === 0) return { names: null, cols: [], n: 0 };
+  if (v.every(isPlainObject)) return tableFromRecords(v);
+  if (v.every(Array.isArray)) return tableFromRows(null, v as unknown[][]);
+  if (v.every(isScalar)) return { names: null, cols: [v], n: v.length };
+  return schemaError('rows must all be lists, all be objects, or all be scalar values');
+}
+
+/* ----------------------------- casting ----------------------------- */
+
+function toNumber(v: unknown, col: string, row: number): number {
+  if (typeof v === 'number') return v;
+  if (v === null || v === undefined) return Number.NaN; // pandas holds a missing number as NaN
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t !== '') {
+      const n = Number(t);
+      if (!Number.isNaN(n) || t.toLowerCase() === 'nan') return n;
+    }
+  }
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return schemaError(`column ${col} row ${row}: cannot convert ${JSON.stringify(v)?.slice(0, 60)} to a number`);
+}
+
+function toInteger(v: unknown, col: string, row: number): number {
+  const n = toNumber(v, col, row);
+  if (!Number.isInteger(n)) {
+    schemaError(`column ${col} row ${row}: ${JSON.stringify(v)?.slice(0, 60)} is not an integer (no safe conversion to an integer type)`);
+  }
+  return n;
+}
+
+function toBool(v: unknown, col: string, row: number): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 0 || v === 1) return v === 1;
+  if (v === 'true' || v === 'True') return true;
+  if (v === 'false' || v === 'False') return false;
+  return schemaError(`column ${col} row ${row}: cannot convert ${JSON.stringify(v)?.slice(0, 60)} to a boolean`);
+}
+
+function toStr(v: unknown, col: string, row: number): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return schemaError(`column ${col} row ${row}: expected a string, got ${v === null ? 'null' : typeof v}`);
+}
+
+/** Validates one column against its MLflow column type (the signature's promise to clients). */
+function checkColumnType(type: ColumnType, values: unknown[], col: string): void {
+  switch (type) {
+    case 'double':
+    case 'float':
+      for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') toNumber(values[i], col, i);
+      return;
+    case 'long':
+    case 'integer':
+      for (let i = 0; i < values.length; i++) if (!Number.isInteger(values[i])) toInteger(values[i], col, i);
+      return;
+    case 'boolean':
+      for (let i = 0; i < values.length; i++) toBool(values[i], col, i);
+      return;
+    case 'string':
+      for (let i = 0; i < values.length; i++) toStr(values[i], col, i);
+      return;
+    default:
+      return; // array/object/map/binary/datetime/any: left to the graph's element type
+  }
+}
+
+function allocate(type: ElementType, n: number): HostTensor['data'] {
+  switch (type) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'uint64': return new BigUint64Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'int8': return new Int8Array(n);
+    case 'uint8': case 'bool': return new Uint8Array(n);
+    case 'uint16': case 'float16': return new Uint16Array(n);
+    case 'uint32': return new Uint32Array(n);
+    case 'string': return new Array<string>(n);
+  }
+}
+
+/** Writes one value into a typed buffer slot, converting as the graph's element type demands. */
+function store(type: ElementType, data: HostTensor['data'], at: number, v: unknown, col: string, row: number): void {
+  switch (type) {
+    case 'float32':
+    case 'float64':
+      (data as Float64Array)[at] = typeof v === 'number' ? v : toNumber(v, col, row);
+      return;
+    case 'int64':
+      (data as BigInt64Array)[at] = BigInt(toInteger(v, col, row));
+      return;
+    case 'uint64':
+      (data as BigUint64Array)[at] = BigInt(toInteger(v, col, row));
+      return;
+    case 'bool':
+      (data as Uint8Array)[at] = toBool(v, col, row) ? 1 : 0;
+      return;
+    case 'string':
+      (data as string[])[at] = toStr(v, col, row);
+      return;
+    case 'float16':
+      return schemaError(`column ${col}: float16 inputs are not supported`);
+    default:
+      (data as Int32Array)[at] = toInteger(v, col, row);
+  }
+}
+
+/* ----------------------------- the plan ----------------------------- */
+
+export interface InputPlan {
+  prepare(input: DecodedInput): PreparedInput;
+  /** Feeds named by the graph's own inputs, bypassing a column signature (Open Inference tensors). */
+  prepareGraphTensors(named: Record<string, unknown>): PreparedInput;
+  /** Model inputs for metadata endpoints. */
+  describeInputs(): Array<{ name: string; datatypeOf: string; shape: number[] }>;
+}
+
+function graphType(meta: TensorMeta): ElementType {
+  if (meta.type === 'unknown') throw new DriftwatchError('DW_ERR_MODEL_INVALID', `graph input ${meta.name} is not a tensor; only tensor inputs are supported`);
+  return meta.type;
+}
+
+export function buildInputPlan(signature: Signature | null, graphInputs: readonly TensorMeta[]): InputPlan {
+  const inputs = signature?.inputs ?? null;
+  if (graphInputs.length === 0) throw new DriftwatchError('DW_ERR_MODEL_INVALID', 'the ONNX graph has no inputs');
+  if (inputs?.kind === 'column') {
+    const specs = inputs.specs as ColumnSpec[];
+    if (graphInputs.length > 1) {
+      const names = new Set(specs.map((s) => s.name));
+      const unfed = graphInputs.filter((g) => !names.has(g.name));
+      if (unfed.length) {
+        throw new DriftwatchError('DW_ERR_MODEL_INVALID', `the graph has inputs ${pyList(unfed.map((g) => g.name))} that no signature column feeds`);
+      }
+    }
+  }
+  return {
+    prepare(input) {
+      if (inputs?.kind === 'tensor') return prepareTensors(input, inputs, graphInputs);
+      if (inputs?.kind === 'column') return prepareColumns(toTable(input), inputs.specs as ColumnSpec[], graphInputs);
+      // No signature: tabular input is used as sent; raw values go to the graph as tensors.
+      if (input.kind === 'frame' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
+        return prepareColumns(toTable(input), null, graphInputs);
+      }
+      return prepareTensors(input, null, graphInputs);
+    },
+    prepareGraphTensors(named) {
+      return prepareTensors({ kind: 'raw', value: named }, inputs?.kind === 'tensor' ? inputs : null, graphInputs);
+    },
+    describeInputs() {
+      if (inputs?.kind === 'column') {
+        return (inputs.specs as ColumnSpec[]).map((s, i) => ({ name: s.name ?? String(i), datatypeOf: s.type, shape: [-1] }));
+      }
+      if (inputs?.kind === 'tensor') {
+        return (inputs.specs as TensorSpec[]).map((s, i) => ({ name: s.name ?? graphInputs[i]?.name ?? String(i), datatypeOf: s.dtype, shape: s.shape }));
+      }
+      return graphInputs.map((g) => ({ name: g.name, datatypeOf: g.type, shape: g.shape }));
+    },
+  };
+}
+
+function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: readonly TensorMeta[]): PreparedInput {
+  let names = table.names;
+  let cols = table.cols;
+  if (specs) {
+    const expected = specs.map((s, i) => s.name ?? String(i));
+    if (names === null) {
+      // Unnamed columns: positional, but only when the count leaves no doubt.
+      if (cols.length !== specs.length && table.n > 0) {
+        schemaError(`got ${cols.length} unnamed columns, the model expects ${specs.length}: ${pyList(expected)}; send column names or exactly that many values per row`);
+      }
+      names = expected.slice(0, cols.length);
+    }
+    const index = new Map(names.map((n, j) => [n, j]));
+    const missing = specs.filter((s, i) => s.required && !index.has(expected[i]!)).map((s, i) => s.name ?? String(i));
+    if (missing.length && table.n > 0) {
+      const extra = names.filter((n) => !expected.includes(n));
+      schemaError(`Model is missing inputs ${pyList(missing)}.${extra.length ? ` Note that there were extra inputs: ${pyList(extra)}` : ''}`);
+    }
+    cols = specs.map((s, i) => {
+      const j = index.get(expected[i]!);
+      const values = j === undefined ? new Array<unknown>(table.n).fill(null) : table.cols[j]!;
+      checkColumnType(s.type, values, expected[i]!);
+      return values;
+    });
+    names = expected;
+  } else if (names === null) {
+    names = cols.map((_, j) => String(j));
+  }
+  const n = table.n;
+  const feeds: Record<string, HostTensor> = {};
+  if (graphInputs.length === 1) {
+    // MLflow feeds a one-input graph with the whole frame as a matrix (DataFrame.values).
+    const g = graphInputs[0]!;
+    const type = graphType(g);
+    const k = cols.length;
+    const data = allocate(type, n * k);
+    for (let j = 0; j < k; j++) {
+      const col = cols[j]!;
+      const colName = names[j]!;
+      if (type === 'float32' || type === 'float64') {
+        const f = data as Float32Array;
+        for (let i = 0; i < n; i++) {
+          const v = col[i];
+          f[i * k + j] = typeof v === 'number' ? v : toNumber(v, colName, i);
+        }
+      } else {
+        for (let i = 0; i < n; i++) store(type, data, i * k + j, col[i], colName, i);
+      }
+    }
+    if (g.shape.length === 2 && g.shape[1]! >= 0 && g.shape[1] !== k) {
+      schemaError(`the model's input ${g.name} takes ${g.shape[1]} columns per row, got ${k}`);
+    }
+    feeds[g.name] = { type, data, dims: g.shape.length === 1 ? [n * k] : [n, k] };
+  } else {
+    const index = new Map(names.map((nm, j) => [nm, j]));
+    for (const g of graphInputs) {
+      const j = index.get(g.name);
+      if (j === undefined) schemaError(`Model is missing inputs ${pyList([g.name])}.`);
+      const type = graphType(g);
+      const data = allocate(type, n);
+      const col = cols[j]!;
+      for (let i = 0; i < n; i++) store(type, data, i, col[i], g.name, i);
+      feeds[g.name] = { type, data, dims: g.shape.length >= 2 ? [n, 1] : [n] };
+    }
+  }
+  return { feeds, rows: n, outputStyle: 'records', columnNames: names };
+}
+
+/** Shape of a nested array, following first elements; bounded depth, no recursion on user data. */
+function shapeOf(value: unknown, name: string): number[] {
+  const dims: number[] = [];
+  let cur: unknown = value;
+  while (Array.isArray(cur)) {
+    if (dims.length >= MAX_RANK) schemaError(`input ${name} is nested deeper than ${MAX_RANK} levels`);
+    dims.push(cur.length);
+    if (cur.length === 0) break;
+    cur = cur[0];
+  }
+  return dims;
+}
+
+function flattenInto(value: unknown, dims: number[], type: ElementType, name: string): HostTensor['data'] {
+  const total = dims.reduce((a, b) => a * b, 1);
+  const data = allocate(type, total);
+  let at = 0;
+  // Iterative walk with an explicit stack: a ragged or hostile body cannot overflow the call stack.
+  const stack: Array<{ arr: unknown[]; level: number; i: number }> = [];
+  if (dims.length === 0) {
+    store(type, data, 0, value, name, 0);
+    return data;
+  }
+  stack.push({ arr: value as unknown[], level: 0, i: 0 });
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === 0 && top.arr.length !== dims[top.level]) {
+      schemaError(`input ${name} is ragged: expected ${dims[top.level]} entries at depth ${top.level}, found ${top.arr.length}`);
+    }
+    if (top.i >= top.arr.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.arr[top.i++];
+    if (top.level === dims.length - 1) {
+      if (Array.isArray(v)) schemaError(`input ${name} is ragged: nested deeper than its first element at depth ${top.level + 1}`);
+      store(type, data, at++, v, name, Math.floor((at - 1) / Math.max(1, total / (dims[0] || 1))));
+    } else {
+      if (!Array.isArray(v)) schemaError(`input ${name} is ragged: expected a list at depth ${top.level + 1}`);
+      stack.push({ arr: v, level: top.level + 1, i: 0 });
+    }
+  }
+  return data;
+}
+
+function shapeMatches(actual: number[], expected: readonly number[]): boolean {
+  if (actual.length !== expected.length) return false;
+  return expected.every((d, i) => d < 0 || d === actual[i]);
+}
+
+const fmtShape = (s: readonly number[]) => `(${s.join(', ')}${s.length === 1 ? ',' : ''})`;
+
+function prepareTensors(input: DecodedInput, schema: Schema | null, graphInputs: readonly TensorMeta[]): PreparedInput {
+  const specs = (schema?.specs ?? []) as TensorSpec[];
+  let named: Record<string, unknown>;
+  if (input.kind === 'frame') {
+    if (graphInputs.length !== 1) schemaError('a data frame can only feed a model with one tensor input; send {"inputs": {name: tensor, ...}}');
+    named = { [graphInputs[0]!.name]: input.rows };
+  } else if (isPlainObject(input.value)) {
+    named = input.value;
+  } else if (Array.isArray(input.value) && input.value.length > 0 && input.value.every(isPlainObject)) {
+    // TF-serving "instances" as a list of dicts: stack each key across instances.
+    named = {};
+    for (const inst of input.value as Array<Record<string, unknown>>) {
+      for (const [k, v] of Object.entries(inst)) ((named[k] ??= []) as unknown[]).push(v);
+    }
+  } else {
+    if (graphInputs.length !== 1) {
+      schemaError(`the model has ${graphInputs.length} inputs ${pyList(graphInputs.map((g) => g.name))}: send a mapping of input name to tensor`);
+    }
+    named = { [graphInputs[0]!.name]: input.value };
+  }
+  const feeds: Record<string, HostTensor> = {};
+  let rows = 0;
+  graphInputs.forEach((g, idx) => {
+    const spec = specs.find((s) => s.name === g.name) ?? (specs.length === graphInputs.length ? specs[idx] : undefined);
+    const value = named[g.name] ?? (graphInputs.length === 1 && spec?.name ? named[spec.name] : undefined);
+    if (value === undefined) {
+      schemaError(`Model is missing inputs ${pyList([g.name])}. Got ${pyList(Object.keys(named))}`);
+    }
+    const dims = shapeOf(value, g.name);
+    if (spec && !shapeMatches(dims, spec.shape)) {
+      schemaError(`Shape of input ${fmtShape(dims)} does not match expected shape ${fmtShape(spec.shape)} for input ${g.name}`);
+    }
+    if (g.shape.length > 0 && !shapeMatches(dims, g.shape)) {
+      schemaError(`Shape of input ${fmtShape(dims)} does not match the graph's shape ${fmtShape(g.shape)} for input ${g.name}`);
+    }
+    const type = graphType(g);
+    feeds[g.name] = { type, data: flattenInto(value, dims, type, g.name), dims };
+    rows = Math.max(rows, dims[0] ?? 1);
+  });
+  return { feeds, rows, outputStyle: input.kind === 'frame' ? 'records' : 'dict', columnNames: null };
+}

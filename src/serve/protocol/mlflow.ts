@@ -1,0 +1,186 @@
+/**
+ * MLflow's scoring protocol (mlflow/pyfunc/scoring_server): POST /invocations with
+ *  - application/json: a dict with exactly one of dataframe_split, dataframe_records, instances,
+ *    inputs, and optionally params;
+ *  - text/csv: a header row and data rows (pandas.read_csv).
+ * Answers {"predictions": ...}: a list of records for data frames, a dict of arrays otherwise.
+ * Pure: bytes in, DecodedInput out; tensors in, JSON text out.
+ */
+import { DriftwatchError } from '../../errors.js';
+import type { DecodedInput } from '../input-plan.js';
+import type { HostTensor } from '../runtime.js';
+import { elementWriter, tensorToJson, writeNested } from './json-out.js';
+
+export const INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
+
+function badRequest(message: string): never {
+  throw new DriftwatchError('DW_ERR_SERVE_BAD_REQUEST', message);
+}
+
+export function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+export interface MlflowRequest {
+  input: DecodedInput;
+  format: (typeof INPUT_KEYS)[number] | 'csv';
+  params: Record<string, unknown> | null;
+}
+
+export function decodeMlflowJson(text: string): MlflowRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    badRequest(`Invalid input. Ensure that input is a valid JSON formatted string. Error: ${(e as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    badRequest(`Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}; got a JSON ${Array.isArray(body) ? 'list' : body === null ? 'null' : typeof body}`);
+  }
+  const obj = body as Record<string, unknown>;
+  const present = INPUT_KEYS.filter((k) => k in obj);
+  const unknown = Object.keys(obj).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k) && k !== 'params');
+  if (present.length !== 1 || unknown.length) {
+    badRequest(
+      `Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}. ` +
+        `Received dictionary with input fields: [${Object.keys(obj).map((k) => `'${k}'`).join(', ')}].`,
+    );
+  }
+  let params: Record<string, unknown> | null = null;
+  if ('params' in obj && obj.params !== null) {
+    if (typeof obj.params !== 'object' || Array.isArray(obj.params)) badRequest('"params" must be a JSON object');
+    params = obj.params as Record<string, unknown>;
+  }
+  const format = present[0]!;
+  const value = obj[format];
+  switch (format) {
+    case 'dataframe_split': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        badRequest('"dataframe_split" must be an object with "columns" (optional), "data" and "index" (optional)');
+      }
+      const split = value as Record<string, unknown>;
+      const extra = Object.keys(split).filter((k) => !['columns', 'data', 'index'].includes(k));
+      if (extra.length) badRequest(`"dataframe_split" has unknown fields ${extra.join(', ')}; expected columns, data, index`);
+      const data = split.data;
+      if (!Array.isArray(data)) badRequest('"dataframe_split.data" must be a list of rows');
+      let columns: string[] | null = null;
+      if (split.columns !== undefined && split.columns !== null) {
+        if (!Array.isArray(split.columns) || !split.columns.every((c) => typeof c === 'string' || typeof c === 'number')) {
+          badRequest('"dataframe_split.columns" must be a list of column names');
+        }
+        columns = split.columns.map(String);
+        if (new Set(columns).size !== columns.length) badRequest('"dataframe_split.columns" has duplicate names');
+      }
+      // pandas accepts a flat list as a single column; rows of lists otherwise.
+      const rows = data.map((r, i) => {
+        if (Array.isArray(r)) return r;
+        if (r !== null && typeof r === 'object') badRequest(`"dataframe_split.data" row ${i} must be a list of values`);
+        return [r];
+      });
+      return { input: { kind: 'frame', columns, rows }, format, params };
+    }
+    case 'dataframe_records': {
+      if (!Array.isArray(value)) badRequest('"dataframe_records" must be a list of records (objects)');
+      if (value.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
+        badRequest('"dataframe_records" must be a list of JSON objects, one per row');
+      }
+      const names: string[] = [];
+      const index = new Map<string, number>();
+      for (const r of value as Array<Record<string, unknown>>) {
+        for (const k of Object.keys(r)) if (!index.has(k)) index.set(k, names.push(k) - 1);
+      }
+      const rows = (value as Array<Record<string, unknown>>).map((r) => names.map((k) => (k in r ? r[k] : null)));
+      return { input: { kind: 'frame', columns: names, rows }, format, params };
+    }
+    case 'instances':
+    case 'inputs':
+      if (value === null || value === undefined) badRequest(`"${format}" must not be null`);
+      return { input: { kind: 'raw', value }, format, params };
+  }
+}
+
+/** RFC 4180 CSV with a header row; numbers stay strings and are cast by the schema (as pandas infers). */
+export function decodeMlflowCsv(text: string): MlflowRequest {
+  const records: string[][] = [];
+  let field = '';
+  let row: string[] = [];
+  let quoted = false;
+  let i = 0;
+  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (src[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+      } else field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      row.push(field);
+      field = '';
+      if (!(row.length === 1 && row[0] === '')) records.push(row);
+      row = [];
+      if (c === '\r' && src[i + 1] === '\n') i++;
+    } else field += c;
+    i++;
+  }
+  if (quoted) badRequest('CSV input has an unterminated quoted field');
+  if (field !== '' || row.length) {
+    row.push(field);
+    records.push(row);
+  }
+  if (records.length === 0) badRequest('CSV input is empty: expected a header row of column names');
+  const [header, ...rows] = records as [string[], ...string[][]];
+  const columns = header.map((h) => h.trim());
+  if (new Set(columns).size !== columns.length) badRequest('CSV header has duplicate column names');
+  rows.forEach((r, n) => {
+    if (r.length !== columns.length) badRequest(`CSV line ${n + 2} has ${r.length} fields, the header has ${columns.length}`);
+  });
+  // Empty CSV cells are missing values, as in pandas.
+  const cells = rows.map((r) => r.map((v) => (v === '' ? null : v)));
+  return { input: { kind: 'frame', columns, rows: cells }, format: 'csv', params: null };
+}
+
+/** {"predictions": ...} for a scored request. */
+export function encodeMlflowPredictions(outputs: Record<string, HostTensor>, style: 'records' | 'dict', rows: number): string {
+  const names = Object.keys(outputs);
+  const tensors = names.map((n) => outputs[n]!);
+  const perRow = style === 'records' && tensors.every((t) => t.dims.length >= 1 && t.dims[0] === rows);
+  if (!perRow) {
+    return '{"predictions":{' + names.map((n, k) => `${JSON.stringify(n)}:${tensorToJson(tensors[k]!)}`).join(',') + '}}';
+  }
+  // A list of records: one object per row; a per-row value of one element is a scalar (MLflow's
+  // reshape(-1)), a wider one an array (where MLflow itself would fail to build the DataFrame).
+  const keys = names.map((n) => JSON.stringify(n) + ':');
+  const inner = tensors.map((t) => t.dims.slice(1));
+  const width = inner.map((d) => d.reduce((a, b) => a * b, 1));
+  const writers = tensors.map((t) => elementWriter(t));
+  const out: string[] = ['{"predictions":['];
+  for (let i = 0; i < rows; i++) {
+    if (i > 0) out.push(',');
+    out.push('{');
+    for (let k = 0; k < tensors.length; k++) {
+      if (k > 0) out.push(',');
+      out.push(keys[k]!);
+      if (width[k] === 1) out.push(writers[k]!(i));
+      else writeNested(tensors[k]!, inner[k]!, i * width[k]!, out);
+    }
+    out.push('}');
+  }
+  out.push(']}');
+  return out.join('');
+}
+
+export function mlflowErrorBody(e: DriftwatchError): string {
+  return JSON.stringify({ error_code: e.mlflowCode, message: e.message });
+}

@@ -1,0 +1,357 @@
+/**
+ * The scoring server: MLflow's scoring protocol and the Open Inference Protocol v2 on one port.
+ *
+ * Prediction routes (POST /invocations, POST /v2/models/{name}[/versions/{v}]/infer) are handled
+ * on a lean node:http path in front of express; everything else (health, metadata, errors) goes
+ * through express, the user's framework for the HTTP surface. Why the split: express's router and
+ * request/response decoration cost CPU on every request, and on a 1-row prediction that is a
+ * visible share of the whole (bench/RESULTS.md has the numbers; `predictVia: 'express'` keeps the
+ * all-express variant measurable).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { ServeConfig } from '../config/schema.js';
+import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { statusClass, type ServeMetrics } from '../telemetry/metrics.js';
+import type { PreparedInput } from './input-plan.js';
+import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mediaTypeOf, mlflowErrorBody } from './protocol/mlflow.js';
+import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from './protocol/oip.js';
+import { oipDatatype } from '../model/signature.js';
+import type { LoadedVersion, ServedModel } from './served-model.js';
+import type { HostTensor } from './runtime.js';
+
+export interface ScoringServerDeps {
+  config: Pick<ServeConfig, 'host' | 'port' | 'maxBodyBytes' | 'requestTimeoutMs'>;
+  /** Served models by name; the first is the default for /invocations. */
+  models: ReadonlyMap<string, ServedModel>;
+  logger: Logger;
+  metrics: ServeMetrics;
+  version: string;
+  predictVia?: 'lean' | 'express';
+}
+
+export interface ScoringServer {
+  readonly server: http.Server;
+  listen(): Promise<AddressInfo>;
+  /** Stop accepting, let in-flight requests finish (up to graceMs), then close connections. */
+  close(graceMs: number): Promise<void>;
+  inflight(): number;
+}
+
+type Protocol = 'mlflow' | 'oip';
+
+function errorBody(protocol: Protocol, e: DriftwatchError): string {
+  return protocol === 'mlflow' ? mlflowErrorBody(e) : oipErrorBody(e);
+}
+
+/** Reads the body up to maxBytes; a larger body is a 413 and is not buffered. */
+export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      reject(new DriftwatchError('DW_ERR_SERVE_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported; send an uncompressed body`));
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      reject(new DriftwatchError('DW_ERR_SERVE_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes (serve.maxBodyBytes)`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        failed = true;
+        chunks.length = 0;
+        reject(new DriftwatchError('DW_ERR_SERVE_BODY_TOO_LARGE', `request body exceeds the limit of ${maxBytes} bytes (serve.maxBodyBytes)`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
+    });
+    req.on('error', (e) => {
+      if (!failed) {
+        failed = true;
+        reject(new DriftwatchError('DW_ERR_SERVE_BAD_REQUEST', `request body could not be read: ${messageOf(e)}`, { cause: e }));
+      }
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DriftwatchError('DW_ERR_SERVE_TIMEOUT', `inference did not finish within ${ms} ms (serve.requestTimeoutMs)`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
+
+export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
+  const { config, models, logger, metrics } = deps;
+  const defaultModel = models.values().next().value as ServedModel | undefined;
+  let inflight = 0;
+  let closing = false;
+  let drained: (() => void) | null = null;
+
+  const send = (res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+    if (res.headersSent) return;
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers, ...(closing ? { connection: 'close' } : {}) });
+    res.end(body);
+  };
+
+  const sendError = (res: http.ServerResponse, protocol: Protocol, e: unknown, model: string): void => {
+    const err = isDriftwatchError(e) ? e : new DriftwatchError('DW_ERR_SERVE_INFERENCE', `inference failed: ${messageOf(e)}`, { cause: e });
+    if (err.status >= 500) logger.warn('scoring request failed', { model, code: err.code, error: err.message });
+    const headers: Record<string, string> = {};
+    if (err.code === 'DW_ERR_SERVE_BODY_TOO_LARGE') headers.connection = 'close';
+    send(res, err.status, errorBody(protocol, err), headers);
+  };
+
+  /** The shared prediction path: read, decode, enforce the signature, run, encode. */
+  async function predict(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    protocol: Protocol,
+    served: ServedModel | undefined,
+    requestedVersion: string | null,
+  ): Promise<void> {
+    const started = process.hrtime.bigint();
+    const route = protocol === 'mlflow' ? 'invocations' : 'infer';
+    const modelName = served?.name ?? 'unknown';
+    let lv: LoadedVersion | null = null;
+    inflight++;
+    metrics.inflight.inc();
+    try {
+      if (closing) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'server is shutting down');
+      if (!served) throw new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', 'no such model on this server');
+      let text: string;
+      const media = mediaTypeOf(req.headers['content-type']);
+      if (protocol === 'mlflow' && media !== 'application/json' && media !== 'text/csv') {
+        req.resume();
+        throw new DriftwatchError(
+          'DW_ERR_SERVE_UNSUPPORTED_MEDIA_TYPE',
+          `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${req.headers['content-type'] ?? ''}'.`,
+        );
+      }
+      text = await readBody(req, config.maxBodyBytes);
+      lv = served.acquire();
+      if (!lv) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', `model ${served.name} is not loaded${served.lastError ? `: ${served.lastError}` : ''}`);
+      if (requestedVersion !== null && requestedVersion !== lv.version) {
+        throw new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', `model ${served.name} version ${requestedVersion} is not served (serving version ${lv.version})`);
+      }
+      const versionHeaders = { 'x-driftwatch-model': served.name, 'x-driftwatch-model-version': lv.version };
+      if (protocol === 'mlflow') {
+        const decoded = media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
+        const prepared = lv.plan.prepare(decoded.input);
+        const outputs = await runModel(lv, prepared);
+        metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
+        send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows), versionHeaders);
+      } else {
+        const request = decodeOipRequest(text);
+        const prepared = prepareOip(lv, request.inputs);
+        if (request.outputs) {
+          const unknown = request.outputs.filter((o) => !lv!.session.outputs.some((g) => g.name === o));
+          if (unknown.length) throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', `unknown outputs requested: ${unknown.join(', ')}; the model has ${lv.session.outputs.map((g) => g.name).join(', ')}`);
+        }
+        const outputs = await runModel(lv, prepared);
+        metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
+        send(res, 200, encodeOipResponse({ modelName: served.name, modelVersion: lv.version, id: request.id, outputs, only: request.outputs }), versionHeaders);
+      }
+    } catch (e) {
+      sendError(res, protocol, e, modelName);
+    } finally {
+      if (lv && served) served.release(lv);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const sc = statusClass(res.statusCode);
+      metrics.requestDuration.observe({ model: modelName, version: lv?.version ?? '', route, status_class: sc }, seconds);
+      metrics.requests.inc({ model: modelName, route, status_class: sc });
+      metrics.inflight.dec();
+      if (--inflight === 0 && drained) drained();
+    }
+  }
+
+  function runModel(lv: LoadedVersion, prepared: PreparedInput): Promise<Record<string, HostTensor>> {
+    if (prepared.rows === 0) {
+      // onnxruntime rejects zero-sized batches in some kernels; an empty frame has empty answers.
+      const empty: Record<string, HostTensor> = {};
+      for (const o of lv.session.outputs) {
+        const type = o.type === 'unknown' ? 'float32' : o.type;
+        empty[o.name] = { type, data: type === 'string' ? [] : new Float32Array(0), dims: [0, ...o.shape.slice(1).map((d) => Math.max(d, 0))] };
+      }
+      return Promise.resolve(empty);
+    }
+    return withTimeout(lv.session.run(prepared.feeds), config.requestTimeoutMs);
+  }
+
+  /** OIP inputs named like graph inputs are tensors; named like signature columns, a frame. */
+  function prepareOip(lv: LoadedVersion, inputs: ReturnType<typeof decodeOipRequest>['inputs']): PreparedInput {
+    const graphNames = new Set(lv.session.inputs.map((g) => g.name));
+    const sig = lv.model.signature?.inputs;
+    const columnNames = sig?.kind === 'column' ? new Set(sig.specs.map((s) => s.name)) : null;
+    const allGraph = inputs.every((i) => graphNames.has(i.name));
+    if (columnNames && !(allGraph && !inputs.every((i) => columnNames.has(i.name)))) {
+      const cols: Record<string, unknown[]> = {};
+      for (const i of inputs) {
+        if (i.shape.length > 2 || (i.shape.length === 2 && i.shape[1] !== 1)) {
+          throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', `input ${i.name}: a column input must have shape [N] or [N, 1], got [${i.shape.join(', ')}]`);
+        }
+        cols[i.name] = i.flat;
+      }
+      return lv.plan.prepare({ kind: 'raw', value: cols });
+    }
+    const named: Record<string, unknown> = {};
+    for (const i of inputs) named[i.name] = i.value;
+    return lv.plan.prepareGraphTensors(named);
+  }
+
+  const lean = (deps.predictVia ?? 'lean') === 'lean';
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+
+  const mlflowHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void predict(req, res, 'mlflow', defaultModel, null);
+  const oipHandler = (req: http.IncomingMessage, res: http.ServerResponse, name: string, version: string | null) =>
+    void predict(req, res, 'oip', models.get(decodeURIComponent(name)), version === null ? null : decodeURIComponent(version));
+  if (!lean) {
+    app.post('/invocations', (req, res) => mlflowHandler(req, res));
+    app.post('/v2/models/:name/infer', (req, res) => oipHandler(req, res, req.params.name, null));
+    app.post('/v2/models/:name/versions/:version/infer', (req, res) => oipHandler(req, res, req.params.name, req.params.version));
+  }
+
+  const ready = () => !closing && [...models.values()].every((m) => m.current !== null);
+  // MLflow answers /ping and /health with 200 and a newline once the model is loaded.
+  const health = (_req: express.Request, res: express.Response) => {
+    if (ready()) res.status(200).type('application/json').send('\n');
+    else res.status(503).type('application/json').send(mlflowErrorBody(new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'model not loaded or server shutting down')));
+  };
+  app.get('/ping', health);
+  app.get('/health', health);
+  app.get('/version', (_req, res) => {
+    res.type('text/plain').send(deps.version);
+  });
+
+  app.get('/v2', (_req, res) => {
+    res.json({ name: 'driftwatch', version: deps.version, extensions: [] });
+  });
+  app.get('/v2/health/live', (_req, res) => {
+    res.json({ live: true });
+  });
+  app.get('/v2/health/ready', (_req, res) => {
+    res.status(ready() ? 200 : 503).json({ ready: ready() });
+  });
+
+  const metadata = (served: ServedModel, lv: LoadedVersion) => ({
+    name: served.name,
+    versions: [lv.version],
+    platform: 'onnxruntime_onnx',
+    inputs: lv.plan.describeInputs().map((i) => ({ name: i.name, datatype: oipDatatype(i.datatypeOf), shape: i.shape })),
+    outputs: lv.session.outputs.map((o) => ({ name: o.name, datatype: oipDatatypeOfElement(o.type), shape: o.shape })),
+    parameters: { uri: served.uri.text, source_dir: lv.dir },
+  });
+  const withModel = (fn: (res: express.Response, served: ServedModel, lv: LoadedVersion) => void) => (req: express.Request, res: express.Response) => {
+    const name = String(req.params.name);
+    const served = models.get(name);
+    const lv = served?.current;
+    if (!served) {
+      res.status(404).json({ error: `model ${name} not found; served models: ${[...models.keys()].join(', ')}` });
+      return;
+    }
+    if (!lv) {
+      res.status(503).json({ error: `model ${name} is not loaded` });
+      return;
+    }
+    const v = req.params.version;
+    if (v !== undefined && v !== lv.version) {
+      res.status(404).json({ error: `model ${name} version ${v} is not served (serving version ${lv.version})` });
+      return;
+    }
+    fn(res, served, lv);
+  };
+  app.get('/v2/models/:name', withModel((res, s, lv) => res.json(metadata(s, lv))));
+  app.get('/v2/models/:name/versions/:version', withModel((res, s, lv) => res.json(metadata(s, lv))));
+  app.get('/v2/models/:name/ready', withModel((res, s) => res.json({ name: s.name, ready: true })));
+  app.get('/v2/models/:name/versions/:version/ready', withModel((res, s) => res.json({ name: s.name, ready: true })));
+
+  // Known paths with the wrong method, then everything else: JSON errors in the path's protocol.
+  const methodNotAllowed = (allow: string) => (req: express.Request, res: express.Response) => {
+    const e = new DriftwatchError('DW_ERR_SERVE_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; use ${allow}`);
+    res.status(405).set('allow', allow).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+  };
+  app.all('/invocations', methodNotAllowed('POST'));
+  app.all(/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/, methodNotAllowed('POST'));
+  app.all(['/ping', '/health', '/version', '/v2', '/v2/health/live', '/v2/health/ready'], methodNotAllowed('GET'));
+  app.use((req, res) => {
+    const e = new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', `no route for ${req.method} ${req.path}`);
+    res.status(404).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+  });
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // express reaches here for malformed URLs (bad percent-encoding) and handler bugs.
+    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
+    const e = new DriftwatchError(status < 500 ? 'DW_ERR_SERVE_BAD_REQUEST' : 'DW_ERR_SERVE_INFERENCE', messageOf(err), { status });
+    if (status >= 500) logger.error('unhandled error in scoring server', { error: messageOf(err) });
+    res.status(status).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+  });
+
+  const server = http.createServer((req, res) => {
+    if (lean && req.method === 'POST') {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q < 0 ? url : url.slice(0, q);
+      if (path === '/invocations') return mlflowHandler(req, res);
+      const m = path.startsWith('/v2/models/') ? INFER_PATH.exec(path) : null;
+      if (m) {
+        try {
+          return oipHandler(req, res, m[1]!, m[2] ?? null);
+        } catch {
+          // decodeURIComponent on a malformed name
+          return send(res, 400, oipErrorBody('malformed model name in path'));
+        }
+      }
+    }
+    app(req, res);
+  });
+  // Slow-loris protection for headers and bodies; inference has its own timeout.
+  server.headersTimeout = Math.min(60_000, config.requestTimeoutMs + 1000);
+  server.requestTimeout = config.requestTimeoutMs + 1000;
+  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts (60 s)
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}');
+    else socket.destroy(err);
+  });
+
+  return {
+    server,
+    inflight: () => inflight,
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close(graceMs) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inflight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

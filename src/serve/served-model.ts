@@ -1,0 +1,172 @@
+/**
+ * One served model name and the version behind it, with live swaps.
+ *
+ * A request acquire()s the active version and release()s it when done. A swap loads and warms the
+ * new version in the background, makes it active in one assignment (atomic on the event loop), and
+ * releases the old onnxruntime session only when its last in-flight request has finished. So no
+ * request fails or waits because of a swap, and a version that cannot load or answer its own input
+ * example never becomes active: the old one keeps serving.
+ */
+import { DriftwatchError, messageOf } from '../errors.js';
+import type { OnnxSessionConfig } from '../config/schema.js';
+import { readModelDir, type ModelDir } from '../model/mlmodel.js';
+import type { ModelUri } from '../registry/model-uri.js';
+import type { ModelRegistry } from '../registry/types.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { ServeMetrics } from '../telemetry/metrics.js';
+import { buildInputPlan, type DecodedInput, type InputPlan } from './input-plan.js';
+import { decodeMlflowJson, INPUT_KEYS } from './protocol/mlflow.js';
+import { createOnnxSession, sessionOptionsFor, type OnnxSession } from './runtime.js';
+
+export interface LoadedVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly dir: string;
+  readonly model: ModelDir;
+  readonly session: OnnxSession;
+  readonly plan: InputPlan;
+  readonly loadedAtMs: number;
+  refs: number;
+  retired: boolean;
+}
+
+export interface ServedModelDeps {
+  registry: ModelRegistry;
+  onnx: OnnxSessionConfig;
+  logger: Logger;
+  metrics: ServeMetrics;
+  now?: () => number;
+}
+
+/** The input example as a decoded request, or one synthetic row when the model has none. */
+export function warmupInput(model: ModelDir, session: OnnxSession): DecodedInput {
+  const ex = model.inputExample as Record<string, unknown> | null;
+  if (ex && typeof ex === 'object' && !Array.isArray(ex)) {
+    if (INPUT_KEYS.some((k) => k in ex)) return decodeMlflowJson(JSON.stringify(ex)).input;
+    if (Array.isArray(ex.data)) return { kind: 'frame', columns: Array.isArray(ex.columns) ? ex.columns.map(String) : null, rows: ex.data as unknown[][] };
+  }
+  const inputs = model.signature?.inputs;
+  if (inputs?.kind === 'column') {
+    const row = inputs.specs.map((s) => (s.kind === 'column' && s.type === 'string' ? '' : s.kind === 'column' && s.type === 'boolean' ? false : 0));
+    return { kind: 'frame', columns: inputs.specs.map((s, i) => s.name ?? String(i)), rows: [row] };
+  }
+  const zeros = (shape: number[]): unknown => {
+    const dims = shape.map((d) => (d < 0 ? 1 : d));
+    let v: unknown = 0;
+    for (let i = dims.length - 1; i >= 0; i--) v = Array.from({ length: dims[i]! }, () => v);
+    return v;
+  };
+  const named: Record<string, unknown> = {};
+  for (const g of session.inputs) named[g.name] = g.type === 'string' ? [''] : zeros(g.shape);
+  return { kind: 'raw', value: named };
+}
+
+export class ServedModel {
+  readonly name: string;
+  readonly uri: ModelUri;
+  private active: LoadedVersion | null = null;
+  private loading: Promise<boolean> | null = null;
+  private readonly deps: ServedModelDeps;
+  private readonly log: Logger;
+  lastError: string | null = null;
+
+  constructor(name: string, uri: ModelUri, deps: ServedModelDeps) {
+    this.name = name;
+    this.uri = uri;
+    this.deps = deps;
+    this.log = deps.logger.child({ model: name });
+  }
+
+  get current(): LoadedVersion | null {
+    return this.active;
+  }
+
+  acquire(): LoadedVersion | null {
+    const v = this.active;
+    if (v) v.refs++;
+    return v;
+  }
+
+  release(v: LoadedVersion): void {
+    v.refs--;
+    if (v.retired && v.refs === 0) this.dispose(v);
+  }
+
+  private dispose(v: LoadedVersion): void {
+    v.session.release().catch((e: unknown) => this.log.warn('releasing an old model session failed', { version: v.version, error: messageOf(e) }));
+  }
+
+  private async load(resolved: { version: string; dir: string }): Promise<LoadedVersion> {
+    const model = readModelDir(resolved.dir);
+    const session = await createOnnxSession(model.onnxPath, sessionOptionsFor(this.deps.onnx, model.onnx.sessionOptions));
+    try {
+      const plan = buildInputPlan(model.signature, session.inputs);
+      const warm = plan.prepare(warmupInput(model, session));
+      await session.run(warm.feeds);
+      return { name: this.name, version: resolved.version, dir: resolved.dir, model, session, plan, loadedAtMs: (this.deps.now ?? Date.now)(), refs: 0, retired: false };
+    } catch (e) {
+      await session.release().catch(() => undefined);
+      throw new DriftwatchError('DW_ERR_MODEL_LOAD', `model ${this.name} version ${resolved.version} failed to warm up on its input example: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /**
+   * Re-resolves the URI and swaps if it now points at another version. Concurrent calls share one
+   * attempt. Resolves true when a swap happened; throws only when nothing was loaded before.
+   */
+  refresh(): Promise<boolean> {
+    this.loading ??= this.doRefresh().finally(() => {
+      this.loading = null;
+    });
+    return this.loading;
+  }
+
+  private async doRefresh(): Promise<boolean> {
+    const { metrics } = this.deps;
+    let resolved;
+    try {
+      resolved = await this.deps.registry.resolve(this.uri);
+    } catch (e) {
+      metrics.registryPollErrors.inc({ model: this.name });
+      this.lastError = messageOf(e);
+      if (!this.active) throw e;
+      this.log.warn('re-resolving the served model URI failed; the loaded version keeps serving', { uri: this.uri.text, error: messageOf(e) });
+      return false;
+    }
+    if (this.active && this.active.version === resolved.version && this.active.dir === resolved.dir) return false;
+    let next: LoadedVersion;
+    try {
+      next = await this.load(resolved);
+    } catch (e) {
+      metrics.modelLoadFailures.inc({ model: this.name });
+      this.lastError = messageOf(e);
+      if (!this.active) throw e;
+      this.log.error('loading a new model version failed; the previous version keeps serving', { version: resolved.version, error: messageOf(e) });
+      return false;
+    }
+    const old = this.active;
+    this.active = next;
+    this.lastError = null;
+    metrics.modelLoaded.set({ model: this.name, version: next.version }, 1);
+    if (old) {
+      metrics.modelLoaded.remove({ model: this.name, version: old.version });
+      metrics.modelSwaps.inc({ model: this.name });
+      old.retired = true;
+      if (old.refs === 0) this.dispose(old);
+      this.log.info('swapped model version', { from: old.version, to: next.version, uri: this.uri.text });
+    } else {
+      this.log.info('loaded model', { version: next.version, uri: this.uri.text, dir: next.dir });
+    }
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.loading?.catch(() => undefined);
+    const v = this.active;
+    this.active = null;
+    if (v) {
+      v.retired = true;
+      if (v.refs === 0) await v.session.release().catch(() => undefined);
+    }
+  }
+}
