@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseSignature } from '../../src/model/signature.js';
+import { buildInputPlan } from '../../src/serve/input-plan.js';
+import type { TensorMeta } from '../../src/serve/runtime.js';
+
+const colSig = parseSignature({
+  inputs: JSON.stringify([
+    { type: 'double', name: 'a', required: true },
+    { type: 'long', name: 'b', required: true },
+    { type: 'double', name: 'c', required: false },
+  ]),
+  outputs: null,
+});
+const oneInput: TensorMeta[] = [{ name: 'input', type: 'float32', shape: [-1, 3] }];
+
+test('column signature: reorder, drop extras, cast leniently, float64 -> float32 matrix', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  const p = plan.prepare({ kind: 'frame', columns: ['zz', 'c', 'b', 'a'], rows: [['x', 0.5, '2', '1.5'], [null, null, 3, 4]] });
+  assert.equal(p.rows, 2);
+  assert.deepEqual(p.columnNames, ['a', 'b', 'c']);
+  const t = p.feeds.input!;
+  assert.equal(t.type, 'float32');
+  assert.deepEqual(t.dims, [2, 3]);
+  assert.deepEqual([...(t.data as Float32Array)], [1.5, 2, 0.5, 4, 3, NaN]);
+});
+
+test('missing required column is named, extra inputs noted (MLflow wording)', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  assert.throws(
+    () => plan.prepare({ kind: 'frame', columns: ['a', 'x'], rows: [[1, 2]] }),
+    (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && e.message === "Model is missing inputs ['b']. Note that there were extra inputs: ['x']",
+  );
+});
+
+test('uncastable values and non-integers for long columns are schema errors naming the column', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  assert.throws(() => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['abc', 1]] }), /column a row 0: cannot convert "abc"/);
+  assert.throws(() => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [[1, 1.5]] }), /column b row 0: 1.5 is not an integer/);
+  assert.throws(() => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [[{}, 1]] }), /column a/);
+});
+
+test('positional rows only when the count matches the signature', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  const p = plan.prepare({ kind: 'raw', value: [[1, 2, 3]] });
+  assert.deepEqual([...(p.feeds.input!.data as Float32Array)], [1, 2, 3]);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2]] }), /2 unnamed columns, the model expects 3/);
+});
+
+test('records, columnar dicts and a one-row dict of scalars all become rows', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  const a = plan.prepare({ kind: 'raw', value: [{ a: 1, b: 2, c: 3 }, { c: 6, b: 5, a: 4 }] });
+  const b = plan.prepare({ kind: 'raw', value: { a: [1, 4], b: [2, 5], c: [3, 6] } });
+  const c = plan.prepare({ kind: 'raw', value: { a: 1, b: 2, c: 3 } });
+  assert.deepEqual([...(a.feeds.input!.data as Float32Array)], [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual([...(b.feeds.input!.data as Float32Array)], [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual([...(c.feeds.input!.data as Float32Array)], [1, 2, 3]);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: { a: [1], b: [2, 3] } }), /equal length/);
+});
+
+test('several graph inputs are fed one column each, by name', () => {
+  const plan = buildInputPlan(colSig, [
+    { name: 'a', type: 'float64', shape: [-1, 1] },
+    { name: 'b', type: 'int64', shape: [-1] },
+    { name: 'c', type: 'float32', shape: [-1, 1] },
+  ]);
+  const p = plan.prepare({ kind: 'frame', columns: ['a', 'b', 'c'], rows: [[1, 2, 3]] });
+  assert.deepEqual(p.feeds.a!.dims, [1, 1]);
+  assert.deepEqual(p.feeds.b!.dims, [1]);
+  assert.equal((p.feeds.b!.data as BigInt64Array)[0], 2n);
+});
+
+test('tensor signature: shape checked against the spec, ragged input rejected', () => {
+  const sig = parseSignature({ inputs: JSON.stringify([{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 3] } }]), outputs: null });
+  const plan = buildInputPlan(sig, oneInput);
+  const p = plan.prepare({ kind: 'raw', value: [[1, 2, 3], [4, 5, 6]] });
+  assert.equal(p.outputStyle, 'dict');
+  assert.deepEqual(p.feeds.input!.dims, [2, 3]);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2]] }), /Shape of input \(1, 2\) does not match expected shape \(-1, 3\)/);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2, 3], [4, 5]] }), /ragged/);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2, [3]]] }), /ragged/);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: { other: [[1, 2, 3]] } }), /missing inputs \['input'\]/);
+});
+
+test('deeply nested input is refused without recursion', () => {
+  const plan = buildInputPlan(null, oneInput);
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  assert.throws(() => plan.prepare({ kind: 'raw', value: deep }), /nested deeper than 32/);
+});

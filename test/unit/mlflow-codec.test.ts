@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions } from '../../src/serve/protocol/mlflow.js';
+
+const code = (c: string) => (e: any) => e.code === c;
+
+test('dataframe_split with and without columns', () => {
+  const r = decodeMlflowJson('{"dataframe_split":{"columns":["a","b"],"data":[[1,2],[3,4]],"index":[0,1]}}');
+  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b'], rows: [[1, 2], [3, 4]] });
+  assert.equal(r.format, 'dataframe_split');
+  const noCols = decodeMlflowJson('{"dataframe_split":{"data":[[1,2]]}}');
+  assert.deepEqual(noCols.input, { kind: 'frame', columns: null, rows: [[1, 2]] });
+});
+
+test('dataframe_records keeps the union of keys, missing cells are null', () => {
+  const r = decodeMlflowJson('{"dataframe_records":[{"a":1,"b":2},{"b":3,"c":"x"}]}');
+  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b', 'c'], rows: [[1, 2, null], [null, 3, 'x']] });
+});
+
+test('instances and inputs pass through raw, params are kept', () => {
+  assert.deepEqual(decodeMlflowJson('{"instances":[[1,2]]}').input, { kind: 'raw', value: [[1, 2]] });
+  const r = decodeMlflowJson('{"inputs":{"a":[1]},"params":{"k":1}}');
+  assert.deepEqual(r.input, { kind: 'raw', value: { a: [1] } });
+  assert.deepEqual(r.params, { k: 1 });
+});
+
+test('exactly one input field, as MLflow demands', () => {
+  assert.throws(() => decodeMlflowJson('{"instances":[1],"inputs":[1]}'), (e: any) => e.code === 'DW_ERR_SERVE_BAD_REQUEST' && /exactly one of/.test(e.message));
+  assert.throws(() => decodeMlflowJson('{}'), code('DW_ERR_SERVE_BAD_REQUEST'));
+  assert.throws(() => decodeMlflowJson('{"data":[[1]]}'), (e: any) => /'data'/.test(e.message));
+  assert.throws(() => decodeMlflowJson('[1,2]'), code('DW_ERR_SERVE_BAD_REQUEST'));
+  assert.throws(() => decodeMlflowJson('{"dataframe_split":{"data":"x"}}'), code('DW_ERR_SERVE_BAD_REQUEST'));
+  assert.throws(() => decodeMlflowJson('{"dataframe_split":{"columns":["a","a"],"data":[]}}'), /duplicate/);
+  assert.throws(() => decodeMlflowJson('{"dataframe_records":[1]}'), code('DW_ERR_SERVE_BAD_REQUEST'));
+  assert.throws(() => decodeMlflowJson('{"instances":[1],"params":[1]}'), /params/);
+  assert.throws(() => decodeMlflowJson('{"instances":1'), /valid JSON/);
+});
+
+test('CSV: header, quoting, CRLF, BOM, empty cells as missing', () => {
+  const r = decodeMlflowCsv('\ufeffa,b,"c,d"\r\n1,"x ""y""",\r\n2,z,3\n');
+  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b', 'c,d'], rows: [['1', 'x "y"', null], ['2', 'z', '3']] });
+  assert.throws(() => decodeMlflowCsv(''), /empty/);
+  assert.throws(() => decodeMlflowCsv('a,b\n1\n'), /line 2 has 1 fields, the header has 2/);
+  assert.throws(() => decodeMlflowCsv('a\n"open\n'), /unterminated/);
+});
+
+test('records output: scalar per row for width 1, arrays for wider outputs', () => {
+  const body = encodeMlflowPredictions(
+    {
+      label: { type: 'string', data: ['sun', 'rain'], dims: [2] },
+      p: { type: 'float32', data: Float32Array.from([0.25, 0.75, 0.5, 0.5]), dims: [2, 2] },
+      s: { type: 'float32', data: Float32Array.from([1, 2]), dims: [2, 1] },
+    },
+    'records',
+    2,
+  );
+  assert.deepEqual(JSON.parse(body), { predictions: [{ label: 'sun', p: [0.25, 0.75], s: 1 }, { label: 'rain', p: [0.5, 0.5], s: 2 }] });
+});
+
+test('dict output for tensor-style requests', () => {
+  const body = encodeMlflowPredictions({ y: { type: 'int64', data: BigInt64Array.from([1n, 2n]), dims: [2] } }, 'dict', 2);
+  assert.deepEqual(JSON.parse(body), { predictions: { y: [1, 2] } });
+});
