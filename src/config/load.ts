@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { configFromEnv } from './env.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, crossFieldProblems, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
   /** Path of a YAML/JSON config file; DRIFTWATCH_CONFIG is used when absent. */
@@ -66,7 +66,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const fromEnv = configFromEnv(env);
   const merged = deepMerge(deepMerge(fromFile, fromEnv.value), opts.overrides ?? {});
   const result = configSchema.safeParse(merged);
-  const problems = fromEnv.problems.map((p) => `${p.path}: ${p.message}`);
+  const problems = [...fromEnv.problems, ...crossFieldProblems(merged)].map((p) => `${p.path}: ${p.message}`);
   if (!result.success) {
     for (const issue of result.error.issues) {
       problems.push(`${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);

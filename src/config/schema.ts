@@ -64,29 +64,38 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-export const configSchema = z
-  .strictObject({
-    serve: serveSchema.prefault({}),
-    registry: registrySchema.prefault({}),
-    admin: adminSchema.prefault({}),
-    log: logSchema.prefault({}),
-  })
-  .superRefine((cfg, ctx) => {
-    if (cfg.admin.enabled && !isLoopbackHost(cfg.admin.host) && !cfg.admin.token) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['admin', 'token'],
-        message: `admin.host ${cfg.admin.host} is not loopback: set admin.token (or DRIFTWATCH_ADMIN_TOKEN) so control endpoints demand a bearer token`,
-      });
-    }
-    const names = new Set<string>();
-    for (const [i, m] of cfg.serve.models.entries()) {
-      if (m.name && names.has(m.name)) {
-        ctx.addIssue({ code: 'custom', path: ['serve', 'models', i, 'name'], message: `duplicate model name ${m.name}` });
-      }
-      if (m.name) names.add(m.name);
-    }
+export const configSchema = z.strictObject({
+  serve: serveSchema.prefault({}),
+  registry: registrySchema.prefault({}),
+  admin: adminSchema.prefault({}),
+  log: logSchema.prefault({}),
+});
+
+/**
+ * Rules across fields. Run on the raw merged input as well as on parsed values, so they are
+ * reported together with type errors elsewhere (zod skips refinements on invalid objects).
+ */
+export function crossFieldProblems(raw: unknown): Array<{ path: string; message: string }> {
+  const problems: Array<{ path: string; message: string }> = [];
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, any>;
+  const admin = (typeof o.admin === 'object' && o.admin !== null ? o.admin : {}) as Record<string, unknown>;
+  const host = typeof admin.host === 'string' ? admin.host : '127.0.0.1';
+  if (admin.enabled !== false && !isLoopbackHost(host) && !admin.token) {
+    problems.push({
+      path: 'admin.token',
+      message: `admin.host ${host} is not loopback: set admin.token (or DRIFTWATCH_ADMIN_TOKEN) so control endpoints demand a bearer token`,
+    });
+  }
+  const models = Array.isArray(o.serve?.models) ? (o.serve.models as unknown[]) : [];
+  const names = new Set<string>();
+  models.forEach((m, i) => {
+    const name = (m as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string') return;
+    if (names.has(name)) problems.push({ path: `serve.models.${i}.name`, message: `duplicate model name ${name}` });
+    names.add(name);
   });
+  return problems;
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ServeConfig = Config['serve'];

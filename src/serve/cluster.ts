@@ -90,7 +90,8 @@ export async function runClusterPrimary(config: Config): Promise<void> {
         ready: () => ready.size === config.serve.workers,
       })
     : null;
-  if (admin) await admin.listen();
+  const adminAddr = admin ? await admin.listen() : null;
+  logger.info('cluster primary started', { workers: config.serve.workers, admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null });
 
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,0 +1,162 @@
+/**
+ * The `driftwatch` command as a user runs it: real processes, a real registry directory, real
+ * HTTP. Covers the README's promise end to end: start the example, score it, register a second
+ * version, move Production, see the new version answer without a restart or a failed request.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { buildInto } from '../../examples/seattle-weather/build-model.js';
+import { FEATURES, EXAMPLE_MODEL_DIR, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+// tsx resolved here: the commands run from a temp directory with no node_modules.
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running command and resolves once it logs that it listens; returns its URLs. */
+function launch(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; adminUrl: string | null; stderr: () => string }> {
+  const proc = spawn(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`did not start within 60 s:\n${err}`));
+    }, 60_000);
+    proc.stderr!.on('data', (d) => {
+      err += d;
+      const m = /"msg":"scoring server listening"[^\n]*?"url":"(http:[^"]+)","admin":(null|"http:[^"]+")/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, url: m[1]!, adminUrl: m[2] === 'null' ? null : JSON.parse(m[2]!), stderr: () => err });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before listening:\n${err}`));
+    });
+  });
+}
+
+const exited = (p: ChildProcess) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))));
+
+test('registry commands and their errors', () => {
+  const env = { DRIFTWATCH_REGISTRY_ROOT: join(tmp.dir, 'reg-cli') };
+  let r = cli(['registry', 'register', '--name', 'weather', '--path', EXAMPLE_MODEL_DIR], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Registered weather version 1/);
+  r = cli(['registry', 'transition', 'weather', '1', '--stage', 'production'], env);
+  assert.match(r.stdout, /version 1 is now in stage Production/);
+  r = cli(['registry', 'set-alias', 'weather', 'champion', '1'], env);
+  assert.equal(r.code, 0, r.stderr);
+  r = cli(['registry', 'tag', 'weather', '1', 'owner', 'ml-team'], env);
+  assert.equal(r.code, 0, r.stderr);
+  r = cli(['registry', 'show', 'weather'], env);
+  assert.match(r.stdout, /^1\s+Production\s+champion\s+\S+ \S+\s+owner=ml-team$/m);
+  r = cli(['registry', 'show', 'weather', '--json'], env);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.model_versions[0].version, '1');
+  assert.deepEqual(doc.registered_model.aliases, [{ alias: 'champion', version: '1' }]);
+  r = cli(['registry', 'list'], env);
+  assert.match(r.stdout, /weather\s+Production:v1\s+@champion=v1/);
+
+  r = cli(['registry', 'show', 'ghost'], env);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /DW_ERR_REGISTRY_MODEL_NOT_FOUND: registered model "ghost" not found/);
+  r = cli(['registry', 'transition', 'weather', '7', '--stage', 'Staging'], env);
+  assert.match(r.stderr, /has no version "7" \(versions: 1\)/);
+  r = cli(['registry', 'transition', 'weather', '1', '--stage', 'Live'], env);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--stage must be one of/);
+  r = cli(['registry', 'frobnicate'], env);
+  assert.equal(r.code, 2);
+  r = cli(['serve', '--model', 's3://bucket/x'], env);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /DW_ERR_MODEL_URI_INVALID/);
+});
+
+test('a bad config is refused at start-up with every problem listed', () => {
+  const file = join(tmp.dir, 'bad.yaml');
+  writeFileSync(file, 'serve:\n  port: "eighty"\n  bogus: 1\nadmin:\n  host: 0.0.0.0\n');
+  const r = cli(['serve', '--model', EXAMPLE_MODEL_DIR, '--config', file], { DRIFTWATCH_SERVE_WORKERZ: '2' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /DW_ERR_CONFIG_INVALID/);
+  assert.match(r.stderr, /serve\.port/);
+  assert.match(r.stderr, /Unrecognized key: "bogus"/);
+  assert.match(r.stderr, /admin\.token/);
+  assert.match(r.stderr, /DRIFTWATCH_SERVE_WORKERZ: unknown/);
+});
+
+test('start: the example answers, a new Production version takes over live, SIGTERM drains', async () => {
+  const env = {
+    DRIFTWATCH_REGISTRY_ROOT: join(tmp.dir, 'reg-start'),
+    DRIFTWATCH_SERVE_PORT: '0',
+    DRIFTWATCH_ADMIN_PORT: '0',
+    DRIFTWATCH_REGISTRY_POLL_INTERVAL_MS: '200',
+  };
+  const { proc, url, stderr } = await launch(['start'], env);
+  try {
+    assert.match(stderr(), /registered the bundled example model as seattle-weather version 1/);
+    const probe = weatherRows('2015-01-01', '2015-01-10').map((r) => r.features);
+    const r1 = await postJson(url + '/invocations', { dataframe_split: { columns: FEATURES, data: probe } });
+    assert.equal(r1.status, 200);
+    assert.equal(r1.headers.get('x-driftwatch-model-version'), '1');
+
+    const v2 = join(tmp.dir, 'v2');
+    buildInto(v2, weatherRows('2014-01-01', '2015-12-31'));
+    let failures = 0;
+    let stop = false;
+    const seen = new Set<string>();
+    const load = (async () => {
+      for (let i = 0; i < 5000 && !stop; i++) {
+        const r = await postJson(url + '/invocations', { instances: probe });
+        if (r.status !== 200) failures++;
+        seen.add(r.headers.get('x-driftwatch-model-version') ?? '?');
+      }
+    })();
+    assert.equal(cli(['registry', 'register', '--name', 'seattle-weather', '--path', v2], env).code, 0);
+    assert.equal(cli(['registry', 'transition', 'seattle-weather', '2', '--stage', 'Production', '--archive-existing'], env).code, 0);
+    for (let i = 0; i < 200 && !seen.has('2'); i++) await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    await load;
+    assert.equal(failures, 0);
+    assert.ok(seen.has('2'), 'the new version answered');
+    const r2 = await postJson(url + '/invocations', { dataframe_split: { columns: FEATURES, data: probe } });
+    assert.equal(r2.headers.get('x-driftwatch-model-version'), '2');
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  assert.equal(await exited(proc), 0);
+  assert.match(stderr(), /shutting down: draining in-flight requests/);
+});
+
+test('serve --workers 2: both processes answer, metrics are summed, SIGTERM stops all', async () => {
+  const env = { DRIFTWATCH_SERVE_PORT: '0', DRIFTWATCH_ADMIN_PORT: '0', DRIFTWATCH_REGISTRY_ROOT: join(tmp.dir, 'reg-w') };
+  // Port 0 in cluster mode: every worker shares the one port the primary's handle got.
+  const { proc, url, stderr } = await launch(['serve', '--model', EXAMPLE_MODEL_DIR, '--name', 'weather', '--workers', '2'], env);
+  try {
+    const listening = () => (stderr().match(/scoring server listening/g) ?? []).length;
+    for (let i = 0; i < 400 && listening() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(listening(), 2, stderr());
+    const adminUrl = /"msg":"cluster primary started".*"admin":"(http:[^"]+)"/.exec(stderr())?.[1];
+    assert.ok(adminUrl, stderr());
+    const n = 200;
+    const results = await Promise.all(Array.from({ length: n }, () => postJson(url + '/invocations', { instances: [[0, 12.8, 5, 4.7]] })));
+    assert.deepEqual(results.filter((r) => r.status !== 200), []);
+    const metrics = await (await fetch(adminUrl + '/metrics')).text();
+    assert.match(metrics, new RegExp(`driftwatch_requests_total\\{model="weather",route="invocations",status_class="2xx"\\} ${n}\\b`), metrics.slice(0, 2000));
+    const reload = await fetch(adminUrl + '/api/reload', { method: 'POST' });
+    assert.equal(reload.status, 200);
+    assert.equal(((await reload.json()) as any).models[0].version, '1');
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  assert.equal(await exited(proc), 0, stderr());
+});
