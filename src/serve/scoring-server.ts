@@ -85,10 +85,13 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<s
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+const timeoutError = (limitMs: number) =>
+  new DriftwatchError('DW_ERR_SERVE_TIMEOUT', `inference did not finish within ${limitMs} ms of the request's arrival (serve.requestTimeoutMs)`);
+
+function withTimeout<T>(p: Promise<T>, ms: number, limitMs: number): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DriftwatchError('DW_ERR_SERVE_TIMEOUT', `inference did not finish within ${ms} ms (serve.requestTimeoutMs)`)), ms);
+    timer = setTimeout(() => reject(timeoutError(limitMs)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -125,11 +128,18 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     requestedVersion: string | null,
   ): Promise<void> {
     const started = process.hrtime.bigint();
+    const deadline = Date.now() + config.requestTimeoutMs;
     const route = protocol === 'mlflow' ? 'invocations' : 'infer';
     const modelName = served?.name ?? 'unknown';
     let lv: LoadedVersion | null = null;
     inflight++;
     metrics.inflight.inc();
+    // In flight until the last byte of the answer is handed to the socket (or it breaks), so a
+    // drain on shutdown never cuts a response that is still being written.
+    res.once('close', () => {
+      metrics.inflight.dec();
+      if (--inflight === 0 && drained) drained();
+    });
     try {
       if (closing) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'server is shutting down');
       if (!served) throw new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', 'no such model on this server');
@@ -152,7 +162,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       if (protocol === 'mlflow') {
         const decoded = media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
         const prepared = lv.plan.prepare(decoded.input);
-        const outputs = await runModel(lv, prepared);
+        const outputs = await runModel(lv, prepared, deadline);
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
         send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows), versionHeaders);
       } else {
@@ -162,7 +172,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
           const unknown = request.outputs.filter((o) => !lv!.session.outputs.some((g) => g.name === o));
           if (unknown.length) throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', `unknown outputs requested: ${unknown.join(', ')}; the model has ${lv.session.outputs.map((g) => g.name).join(', ')}`);
         }
-        const outputs = await runModel(lv, prepared);
+        const outputs = await runModel(lv, prepared, deadline);
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
         send(res, 200, encodeOipResponse({ modelName: served.name, modelVersion: lv.version, id: request.id, outputs, only: request.outputs }), versionHeaders);
       }
@@ -174,12 +184,16 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       const sc = statusClass(res.statusCode);
       metrics.requestDuration.observe({ model: modelName, version: lv?.version ?? '', route, status_class: sc }, seconds);
       metrics.requests.inc({ model: modelName, route, status_class: sc });
-      metrics.inflight.dec();
-      if (--inflight === 0 && drained) drained();
     }
   }
 
-  function runModel(lv: LoadedVersion, prepared: PreparedInput): Promise<Record<string, HostTensor>> {
+  /**
+   * The deadline counts from the request's arrival. onnxruntime-node runs a session synchronously
+   * (behind a setImmediate), so a timer cannot interrupt a running inference: what the deadline
+   * bounds is the wait before it. A request whose turn comes too late gets 504 and is not run,
+   * which sheds load instead of queueing work whose client has likely given up.
+   */
+  function runModel(lv: LoadedVersion, prepared: PreparedInput, deadline: number): Promise<Record<string, HostTensor>> {
     if (prepared.rows === 0) {
       // onnxruntime rejects zero-sized batches in some kernels; an empty frame has empty answers.
       const empty: Record<string, HostTensor> = {};
@@ -189,7 +203,9 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       }
       return Promise.resolve(empty);
     }
-    return withTimeout(lv.session.run(prepared.feeds), config.requestTimeoutMs);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return Promise.reject(timeoutError(config.requestTimeoutMs));
+    return withTimeout(lv.session.run(prepared.feeds), remaining, config.requestTimeoutMs);
   }
 
   /** OIP inputs named like graph inputs are tensors; named like signature columns, a frame. */
@@ -323,6 +339,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   server.headersTimeout = Math.min(60_000, config.requestTimeoutMs + 1000);
   server.requestTimeout = config.requestTimeoutMs + 1000;
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts (60 s)
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}');
     else socket.destroy(err);
@@ -342,14 +363,16 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     },
     async close(graceMs) {
       closing = true;
+      const until = Date.now() + graceMs;
+      const waitFor = (p: Promise<void>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref())]);
+      // Requests arriving now get 503 with `Connection: close`. server.close() is called only
+      // after the drain: Node destroys a closing server's connections as soon as their response
+      // is handed to the kernel, and on loopback that cut the tail of large answers in tests.
+      if (inflight > 0) await waitFor(new Promise<void>((resolve) => (drained = resolve)), until - Date.now());
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      if (inflight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
-        ]);
-      }
+      // A graceful end (FIN after the queued bytes) lets each client read its whole answer.
+      for (const socket of sockets) socket.end();
+      await waitFor(closed, until - Date.now());
       server.closeAllConnections();
       await closed;
     },
