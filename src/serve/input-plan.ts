@@ -246,10 +246,25 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
       }
     }
   }
+  // The common case (one float graph input fed by double/float columns) has a fast path for
+  // frames: no column table is built, cells go straight from the parsed rows into the matrix.
+  const g0 = graphInputs[0]!;
+  const numericMatrix =
+    inputs?.kind === 'column' &&
+    graphInputs.length === 1 &&
+    (g0.type === 'float32' || g0.type === 'float64') &&
+    (inputs.specs as ColumnSpec[]).every((s) => s.type === 'double' || s.type === 'float') &&
+    !(g0.shape.length === 2 && g0.shape[1]! >= 0 && g0.shape[1] !== inputs.specs.length);
   return {
     prepare(input) {
       if (inputs?.kind === 'tensor') return prepareTensors(input, inputs, graphInputs);
-      if (inputs?.kind === 'column') return prepareColumns(toTable(input), inputs.specs as ColumnSpec[], graphInputs);
+      if (inputs?.kind === 'column') {
+        if (input.kind === 'frame' && numericMatrix) {
+          const fast = prepareNumericFrame(input.columns, input.rows, inputs.specs as ColumnSpec[], graphInputs[0]!);
+          if (fast) return fast;
+        }
+        return prepareColumns(toTable(input), inputs.specs as ColumnSpec[], graphInputs);
+      }
       // No signature: tabular input is used as sent; raw values go to the graph as tensors.
       if (input.kind === 'frame' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
         return prepareColumns(toTable(input), null, graphInputs);
@@ -337,6 +352,38 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
     }
   }
   return { feeds, rows: n, outputStyle: 'records', columnNames: names };
+}
+
+/**
+ * Named frame -> [N, k] float matrix, validating as it copies. Returns null to fall back to the
+ * general path (unnamed or missing columns, ragged rows), which produces the precise error.
+ */
+function prepareNumericFrame(columns: string[] | null, rows: unknown[][], specs: ColumnSpec[], g: TensorMeta): PreparedInput | null {
+  if (columns === null) return null;
+  const k = specs.length;
+  const src = new Int32Array(k);
+  for (let j = 0; j < k; j++) {
+    const idx = columns.indexOf(specs[j]!.name ?? String(j));
+    if (idx < 0) return null;
+    src[j] = idx;
+  }
+  const n = rows.length;
+  const width = columns.length;
+  const data = g.type === 'float32' ? new Float32Array(n * k) : new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const row = rows[i]!;
+    if (row.length !== width) return null;
+    for (let j = 0; j < k; j++) {
+      const v = row[src[j]!];
+      data[i * k + j] = typeof v === 'number' ? v : toNumber(v, specs[j]!.name ?? String(j), i);
+    }
+  }
+  return {
+    feeds: { [g.name]: { type: g.type as 'float32', data, dims: g.shape.length === 1 ? [n * k] : [n, k] } },
+    rows: n,
+    outputStyle: 'records',
+    columnNames: specs.map((s, j) => s.name ?? String(j)),
+  };
 }
 
 /** Shape of a nested array, following first elements; bounded depth, no recursion on user data. */

@@ -22,6 +22,20 @@ test('formatFloat32 round-trips every float32 it prints, with at most 9 signific
   }
 });
 
+test('formatFloat32 is as short as the exhaustive toPrecision search', () => {
+  const slow = (v: number) => {
+    for (let p = 1; p < 9; p++) if (Math.fround(Number(v.toPrecision(p))) === v) return Number(v.toPrecision(p));
+    return Number(v.toPrecision(9));
+  };
+  let x = 12345;
+  for (let i = 0; i < 50_000; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    // Values across the magnitudes a model emits: probabilities, scores, large counts.
+    const v = Math.fround((x / 2 ** 32 - 0.5) * 10 ** ((i % 30) - 12));
+    assert.equal(Number(formatFloat32(v)), slow(v), `value ${v}`);
+  }
+});
+
 test('formatFloat32 prints the shortest form: 0.9f is "0.9", not 0.8999999761581421', () => {
   assert.equal(formatFloat32(Math.fround(0.9)), '0.9');
   assert.equal(formatFloat32(Math.fround(0.1)), '0.1');

@@ -9,7 +9,7 @@
 import { DriftwatchError } from '../../errors.js';
 import type { DecodedInput } from '../input-plan.js';
 import type { HostTensor } from '../runtime.js';
-import { elementWriter, tensorToJson, writeNested } from './json-out.js';
+import { elementWriter, formatFloat32, tensorToJson, writeNested } from './json-out.js';
 
 export const INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
 
@@ -72,11 +72,14 @@ export function decodeMlflowJson(text: string): MlflowRequest {
         if (new Set(columns).size !== columns.length) badRequest('"dataframe_split.columns" has duplicate names');
       }
       // pandas accepts a flat list as a single column; rows of lists otherwise.
-      const rows = data.map((r, i) => {
-        if (Array.isArray(r)) return r;
-        if (r !== null && typeof r === 'object') badRequest(`"dataframe_split.data" row ${i} must be a list of values`);
-        return [r];
-      });
+      // pandas accepts a flat list as a single column; copy only in that (rare) case.
+      const rows = data.every(Array.isArray)
+        ? (data as unknown[][])
+        : data.map((r, i) => {
+            if (Array.isArray(r)) return r;
+            if (r !== null && typeof r === 'object') badRequest(`"dataframe_split.data" row ${i} must be a list of values`);
+            return [r];
+          });
       return { input: { kind: 'frame', columns, rows }, format, params };
     }
     case 'dataframe_records': {
@@ -161,24 +164,41 @@ export function encodeMlflowPredictions(outputs: Record<string, HostTensor>, sty
   }
   // A list of records: one object per row; a per-row value of one element is a scalar (MLflow's
   // reshape(-1)), a wider one an array (where MLflow itself would fail to build the DataFrame).
-  const keys = names.map((n) => JSON.stringify(n) + ':');
-  const inner = tensors.map((t) => t.dims.slice(1));
-  const width = inner.map((d) => d.reduce((a, b) => a * b, 1));
-  const writers = tensors.map((t) => elementWriter(t));
-  const out: string[] = ['{"predictions":['];
+  // Built by string concatenation with one specialised writer per output: this loop is most of
+  // the cost of a 100-row answer.
+  const writers = tensors.map((t, k) => rowWriter(JSON.stringify(names[k]) + ':', t));
+  let out = '{"predictions":[';
   for (let i = 0; i < rows; i++) {
-    if (i > 0) out.push(',');
-    out.push('{');
-    for (let k = 0; k < tensors.length; k++) {
-      if (k > 0) out.push(',');
-      out.push(keys[k]!);
-      if (width[k] === 1) out.push(writers[k]!(i));
-      else writeNested(tensors[k]!, inner[k]!, i * width[k]!, out);
-    }
-    out.push('}');
+    out += i === 0 ? '{' : ',{';
+    for (let k = 0; k < writers.length; k++) out += (k === 0 ? '' : ',') + writers[k]!(i);
+    out += '}';
   }
-  out.push(']}');
-  return out.join('');
+  return out + ']}';
+}
+
+/** `"name":value` for row i of a tensor whose first dimension is the row. */
+function rowWriter(key: string, t: HostTensor): (i: number) => string {
+  const inner = t.dims.slice(1);
+  const width = inner.reduce((a, b) => a * b, 1);
+  if (t.type === 'float32' && inner.length <= 1) {
+    const d = t.data as Float32Array;
+    if (width === 1) return (i) => key + formatFloat32(d[i]!);
+    return (i) => {
+      let s = key + '[';
+      const base = i * width;
+      for (let j = 0; j < width; j++) s += (j === 0 ? '' : ',') + formatFloat32(d[base + j]!);
+      return s + ']';
+    };
+  }
+  if (width === 1) {
+    const w = elementWriter(t);
+    return (i) => key + w(i);
+  }
+  return (i) => {
+    const parts: string[] = [key];
+    writeNested(t, inner, i * width, parts);
+    return parts.join('');
+  };
 }
 
 export function mlflowErrorBody(e: DriftwatchError): string {
