@@ -47,7 +47,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     const uri = parseModelUri(m.uri);
     const name = m.name ?? (uri.kind === 'path' ? basename(uri.path.replace(/\/+$/, '')) : uri.name);
     if (models.has(name)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `two served models are named ${name}; give each a distinct "name"`);
-    models.set(name, new ServedModel(name, uri, { registry, onnx: config.serve.onnx, logger, metrics }));
+    models.set(name, new ServedModel(name, uri, { registry, onnx: config.serve.onnx, batching: config.serve.batching, logger, metrics }));
   }
   const scoring: ScoringServer = createScoringServer({
     config: config.serve,

@@ -25,6 +25,14 @@ export const servedModelSchema = z.strictObject({
   uri: z.string().min(1),
 });
 
+export const batchingSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** A batch is run at once when it holds this many rows; larger requests run alone. */
+  maxBatchRows: z.number().int().min(2).max(1_000_000).default(256),
+  /** 0: merge only requests already waiting (no added latency); >0: wait up to this long. */
+  maxWaitMs: z.number().int().min(0).max(1000).default(0),
+});
+
 export const serveSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(8080),
@@ -38,6 +46,7 @@ export const serveSchema = z.strictObject({
   /** Processes sharing the port (node:cluster). 1 keeps everything in one process. */
   workers: z.number().int().min(1).max(64).default(1),
   onnx: onnxSessionSchema.prefault({}),
+  batching: batchingSchema.prefault({}),
 });
 
 export const registrySchema = z.strictObject({
@@ -100,6 +109,7 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
 export type Config = z.infer<typeof configSchema>;
 export type ServeConfig = Config['serve'];
 export type OnnxSessionConfig = Config['serve']['onnx'];
+export type BatchingConfig = Config['serve']['batching'];
 export type RegistryConfig = Config['registry'];
 export type AdminConfig = Config['admin'];
 export type ServedModelConfig = Config['serve']['models'][number];

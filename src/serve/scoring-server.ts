@@ -205,7 +205,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return Promise.reject(timeoutError(config.requestTimeoutMs));
-    return withTimeout(lv.session.run(prepared.feeds), remaining, config.requestTimeoutMs);
+    return withTimeout(lv.infer(prepared.feeds, prepared.rows), remaining, config.requestTimeoutMs);
   }
 
   /** OIP inputs named like graph inputs are tensors; named like signature columns, a frame. */

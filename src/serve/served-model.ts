@@ -8,7 +8,7 @@
  * example never becomes active: the old one keeps serving.
  */
 import { DriftwatchError, messageOf } from '../errors.js';
-import type { OnnxSessionConfig } from '../config/schema.js';
+import type { BatchingConfig, OnnxSessionConfig } from '../config/schema.js';
 import { readModelDir, type ModelDir } from '../model/mlmodel.js';
 import type { ModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
@@ -16,7 +16,8 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ServeMetrics } from '../telemetry/metrics.js';
 import { buildInputPlan, type DecodedInput, type InputPlan } from './input-plan.js';
 import { decodeMlflowJson, INPUT_KEYS } from './protocol/mlflow.js';
-import { createOnnxSession, sessionOptionsFor, type OnnxSession } from './runtime.js';
+import { batchable, MicroBatcher } from './micro-batcher.js';
+import { createOnnxSession, sessionOptionsFor, type HostTensor, type OnnxSession } from './runtime.js';
 
 export interface LoadedVersion {
   readonly name: string;
@@ -25,6 +26,9 @@ export interface LoadedVersion {
   readonly model: ModelDir;
   readonly session: OnnxSession;
   readonly plan: InputPlan;
+  /** Runs prepared feeds: through the micro-batcher when enabled and the graph allows it. */
+  readonly infer: (feeds: Record<string, HostTensor>, rows: number) => Promise<Record<string, HostTensor>>;
+  readonly batcher: MicroBatcher | null;
   readonly loadedAtMs: number;
   refs: number;
   retired: boolean;
@@ -33,6 +37,7 @@ export interface LoadedVersion {
 export interface ServedModelDeps {
   registry: ModelRegistry;
   onnx: OnnxSessionConfig;
+  batching?: BatchingConfig;
   logger: Logger;
   metrics: ServeMetrics;
   now?: () => number;
@@ -103,7 +108,11 @@ export class ServedModel {
       const plan = buildInputPlan(model.signature, session.inputs);
       const warm = plan.prepare(warmupInput(model, session));
       await session.run(warm.feeds);
-      return { name: this.name, version: resolved.version, dir: resolved.dir, model, session, plan, loadedAtMs: (this.deps.now ?? Date.now)(), refs: 0, retired: false };
+      const b = this.deps.batching;
+      const batcher = b?.enabled && batchable(session.inputs, session.outputs) ? new MicroBatcher((f) => session.run(f), b) : null;
+      if (b?.enabled && !batcher) this.log.info('micro-batching is on but this graph has a fixed batch dimension; requests run one by one', { version: resolved.version });
+      const infer = batcher ? (f: Record<string, HostTensor>, rows: number) => batcher.submit(f, rows) : (f: Record<string, HostTensor>) => session.run(f);
+      return { name: this.name, version: resolved.version, dir: resolved.dir, model, session, plan, infer, batcher, loadedAtMs: (this.deps.now ?? Date.now)(), refs: 0, retired: false };
     } catch (e) {
       await session.release().catch(() => undefined);
       throw new DriftwatchError('DW_ERR_MODEL_LOAD', `model ${this.name} version ${resolved.version} failed to warm up on its input example: ${messageOf(e)}`, { cause: e });

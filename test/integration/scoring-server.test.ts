@@ -238,3 +238,29 @@ describe('limits', () => {
     }
   });
 });
+
+describe('micro-batching', () => {
+  test('concurrent requests are batched and each gets exactly its own answer', async () => {
+    const t = tempDir();
+    const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: EXAMPLE_MODEL_DIR, name: 'weather' }], serve: { batching: { enabled: true, maxBatchRows: 64, maxWaitMs: 2 } }, admin: { enabled: false } });
+    try {
+      // 200 requests of 1-3 rows each, in flight together.
+      const reqs = Array.from({ length: 200 }, (_, k) => rows.slice(k % rows.length, (k % rows.length) + 1 + (k % 3)));
+      const answers = await Promise.all(reqs.map((r) => postJson(s.url + '/invocations', { dataframe_split: { columns: FEATURES, data: r } })));
+      answers.forEach((a, k) => {
+        assert.equal(a.status, 200);
+        const start = k % rows.length;
+        assert.equal(a.json.predictions.length, reqs[k]!.length);
+        a.json.predictions.forEach((p: any, i: number) => {
+          assert.equal(p.label, direct.label[start + i]);
+          p.probabilities.forEach((v: number, c: number) => assert.equal(Math.fround(v), direct.probabilities[(start + i) * 5 + c]));
+        });
+      });
+      const stats = s.app.models.get('weather')!.current!.batcher!.stats;
+      assert.ok(stats.batches < stats.requests, `requests were batched: ${JSON.stringify(stats)}`);
+    } finally {
+      await s.close();
+      t.cleanup();
+    }
+  });
+});
