@@ -38,6 +38,7 @@ export interface ServeApp {
 export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeApp {
   const logger = deps.logger ?? createLogger({ level: config.log.level });
   const registry = deps.registry ?? createRegistry(config);
+  logger.debug('configuration', { config }); // secrets are redacted by the logger
   const metrics = createServeMetrics();
   if (config.serve.models.length === 0) {
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');

@@ -8,7 +8,7 @@
  * Lock: an O_EXCL lock file holding the owner's pid. Writers from other processes (the CLI while a
  * server runs) wait for it; a lock whose owner process is gone is taken over.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DriftwatchError } from '../errors.js';
 
@@ -50,6 +50,30 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Removes a lock left by a dead process. Two waiters may judge the same lock stale; moving it
+ * aside with rename lets only one of them have it, and the inode check tells a waiter that came
+ * second that what it moved is a new, live lock, which it puts back.
+ */
+function takeOverStaleLock(lockPath: string, staleIno: number): void {
+  const aside = `${lockPath}.stale.${process.pid}.${Date.now()}`;
+  try {
+    renameSync(lockPath, aside);
+  } catch {
+    return; // someone else moved it first
+  }
+  if (statSync(aside).ino === staleIno) {
+    rmSync(aside, { force: true });
+    return;
+  }
+  try {
+    linkSync(aside, lockPath); // put the live lock back (fails if a third process locked meanwhile)
+  } catch {
+    // The live owner's lock could not be restored; it still finishes its write atomically.
+  }
+  rmSync(aside, { force: true });
+}
+
 /** Runs fn while holding the lock file; waits up to waitMs for another holder. */
 export function withFileLock<T>(lockPath: string, fn: () => T, waitMs = 10_000): T {
   const deadline = Date.now() + waitMs;
@@ -62,13 +86,15 @@ export function withFileLock<T>(lockPath: string, fn: () => T, waitMs = 10_000):
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       let owner = Number.NaN;
+      let ino = 0;
       try {
+        ino = statSync(lockPath).ino;
         owner = Number(readFileSync(lockPath, 'utf8'));
       } catch {
         continue; // released between our open and read: try again at once
       }
       if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
-        rmSync(lockPath, { force: true });
+        takeOverStaleLock(lockPath, ino);
         continue;
       }
       if (Date.now() > deadline) {

@@ -40,13 +40,20 @@ export async function runClusterPrimary(config: Config): Promise<void> {
         if (r.ok) resolve(r.payload);
         else reject(new Error(String(r.payload)));
       });
-      w.send({ type: 'rpc', id, op } satisfies ToWorker);
+      // A worker whose channel is closing makes send() fail: reject this call, never throw.
+      w.send({ type: 'rpc', id, op } satisfies ToWorker, undefined, (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        pending.delete(id);
+        reject(err);
+      });
     });
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id));
 
   let startFailed: string | null = null;
   const fork = () => {
     const w = cluster.fork();
+    w.on('error', (e) => logger.warn('worker channel error', { worker: w.id, error: messageOf(e) }));
     w.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') ready.add(w.id);
       else if (msg.type === 'fatal') startFailed = msg.message;

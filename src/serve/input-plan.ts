@@ -39,7 +39,13 @@ function schemaError(message: string): never {
   throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', message);
 }
 
-const pyList = (names: Iterable<string>) => '[' + [...names].map((n) => `'${n}'`).join(', ') + ']';
+/** A Python-style list for messages, as MLflow words them; at most 20 names, so a hostile body cannot make a huge error. */
+const pyList = (names: Iterable<string>) => {
+  const all = [...names];
+  const shown = all.slice(0, 20).map((n) => `'${n.length > 64 ? n.slice(0, 64) + '...' : n}'`);
+  if (all.length > 20) shown.push(`... ${all.length - 20} more`);
+  return '[' + shown.join(', ') + ']';
+};
 
 /* ----------------------------- tables ----------------------------- */
 
@@ -47,6 +53,8 @@ interface Table {
   names: string[] | null;
   cols: unknown[][];
   n: number;
+  /** Keys that were sent but not built into columns (records against a signature), for errors. */
+  extras?: string[];
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -70,14 +78,48 @@ function tableFromRows(columns: string[] | null, rows: unknown[][]): Table {
   return { names: columns, cols, n: rows.length };
 }
 
-function tableFromRecords(records: unknown[]): Table {
+/** Distinct keys accepted across records when the model has no column signature to select by. */
+const MAX_UNSELECTED_COLUMNS = 1024;
+
+/**
+ * Records (list of objects) as a table. With `wanted` (the signature's columns) only those
+ * columns are built: work and memory are rows x wanted, whatever keys a client sends; other key
+ * names are remembered (a few) for the error message. Without it, every key becomes a column,
+ * up to MAX_UNSELECTED_COLUMNS.
+ */
+function tableFromRecords(records: unknown[], wanted: readonly string[] | null): Table {
+  for (let i = 0; i < records.length; i++) if (!isPlainObject(records[i])) schemaError(`record ${i} is not a JSON object`);
+  const recs = records as Array<Record<string, unknown>>;
+  if (wanted) {
+    const names: string[] = [];
+    const cols: unknown[][] = [];
+    for (const name of wanted) {
+      let seen = false;
+      const col = new Array<unknown>(recs.length);
+      for (let i = 0; i < recs.length; i++) {
+        const v = recs[i]![name];
+        if (v !== undefined) seen = true;
+        col[i] = v === undefined ? null : v;
+      }
+      if (seen || recs.length === 0) {
+        names.push(name);
+        cols.push(col);
+      }
+    }
+    const wantedSet = new Set(wanted);
+    const extras: string[] = [];
+    for (let i = 0; i < recs.length && extras.length < 20; i++) {
+      for (const k in recs[i]) if (!wantedSet.has(k) && !extras.includes(k) && extras.length < 20) extras.push(k);
+    }
+    return { names, cols, n: recs.length, extras };
+  }
   const index = new Map<string, number>();
   const cols: unknown[][] = [];
-  records.forEach((rec, i) => {
-    if (!isPlainObject(rec)) schemaError(`record ${i} is not a JSON object`);
+  recs.forEach((rec, i) => {
     for (const [k, v] of Object.entries(rec)) {
       let j = index.get(k);
       if (j === undefined) {
+        if (index.size >= MAX_UNSELECTED_COLUMNS) schemaError(`records carry more than ${MAX_UNSELECTED_COLUMNS} distinct keys`);
         j = cols.length;
         index.set(k, j);
         cols.push(new Array<unknown>(records.length).fill(null));
@@ -104,13 +146,13 @@ function tableFromColumns(obj: Record<string, unknown>): Table {
 }
 
 /** Any decoded input as a table, for column signatures. */
-function toTable(input: DecodedInput): Table {
+function toTable(input: DecodedInput, wanted: readonly string[] | null = null): Table {
   if (input.kind === 'frame') return tableFromRows(input.columns, input.rows);
   const v = input.value;
   if (isPlainObject(v)) return tableFromColumns(v);
   if (!Array.isArray(v)) schemaError('expected a list of rows or a mapping of column name to values');
   if (v.length === 0) return { names: null, cols: [], n: 0 };
-  if (v.every(isPlainObject)) return tableFromRecords(v);
+  if (v.every(isPlainObject)) return tableFromRecords(v, wanted);
   if (v.every(Array.isArray)) return tableFromRows(null, v as unknown[][]);
   if (v.every(isScalar)) return { names: null, cols: [v], n: v.length };
   return schemaError('rows must all be lists, all be objects, or all be scalar values');
@@ -249,6 +291,7 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
   // The common case (one float graph input fed by double/float columns) has a fast path for
   // frames: no column table is built, cells go straight from the parsed rows into the matrix.
   const g0 = graphInputs[0]!;
+  const specNames = inputs?.kind === 'column' ? inputs.specs.map((s, i) => s.name ?? String(i)) : null;
   const numericMatrix =
     inputs?.kind === 'column' &&
     graphInputs.length === 1 &&
@@ -263,7 +306,7 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
           const fast = prepareNumericFrame(input.columns, input.rows, inputs.specs as ColumnSpec[], graphInputs[0]!);
           if (fast) return fast;
         }
-        return prepareColumns(toTable(input), inputs.specs as ColumnSpec[], graphInputs);
+        return prepareColumns(toTable(input, specNames), inputs.specs as ColumnSpec[], graphInputs);
       }
       // No signature: tabular input is used as sent; raw values go to the graph as tensors.
       if (input.kind === 'frame' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
@@ -301,7 +344,7 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
     const index = new Map(names.map((n, j) => [n, j]));
     const missing = specs.filter((s, i) => s.required && !index.has(expected[i]!)).map((s, i) => s.name ?? String(i));
     if (missing.length && table.n > 0) {
-      const extra = names.filter((n) => !expected.includes(n));
+      const extra = [...names.filter((n) => !expected.includes(n)), ...(table.extras ?? [])];
       schemaError(`Model is missing inputs ${pyList(missing)}.${extra.length ? ` Note that there were extra inputs: ${pyList(extra)}` : ''}`);
     }
     cols = specs.map((s, i) => {
@@ -399,8 +442,19 @@ function shapeOf(value: unknown, name: string): number[] {
   return dims;
 }
 
+/**
+ * No body within the size limits holds more values than this (2 bytes per value at best, and
+ * serve.maxBodyBytes tops out at 2 GiB); a larger shape, read off first elements, is a lie.
+ */
+const MAX_TENSOR_ELEMENTS = 2 ** 30;
+
 function flattenInto(value: unknown, dims: number[], type: ElementType, name: string): HostTensor['data'] {
   const total = dims.reduce((a, b) => a * b, 1);
+  // Checked against the bytes actually received before allocating: the shape comes from first
+  // elements only, so `[[20000 values], [], [], ...]` would otherwise claim gigabytes.
+  if (total > MAX_TENSOR_ELEMENTS || total > countLeavesUpTo(value, total)) {
+    schemaError(`input ${name} is ragged or larger than its data: shape ${fmtShape(dims)} needs ${total} values`);
+  }
   const data = allocate(type, total);
   let at = 0;
   // Iterative walk with an explicit stack: a ragged or hostile body cannot overflow the call stack.
@@ -431,6 +485,23 @@ function flattenInto(value: unknown, dims: number[], type: ElementType, name: st
   return data;
 }
 
+/** Leaf values in a nested array, counting stops once `limit` is reached (iterative). */
+function countLeavesUpTo(value: unknown, limit: number): number {
+  if (!Array.isArray(value)) return 1;
+  let count = 0;
+  const stack: unknown[][] = [value];
+  while (stack.length && count < limit) {
+    const arr = stack.pop()!;
+    for (const v of arr) {
+      if (Array.isArray(v)) {
+        if (stack.length > MAX_RANK) break;
+        stack.push(v);
+      } else if (++count >= limit) break;
+    }
+  }
+  return count;
+}
+
 function shapeMatches(actual: number[], expected: readonly number[]): boolean {
   if (actual.length !== expected.length) return false;
   return expected.every((d, i) => d < 0 || d === actual[i]);
@@ -448,9 +519,13 @@ function prepareTensors(input: DecodedInput, schema: Schema | null, graphInputs:
     named = input.value;
   } else if (Array.isArray(input.value) && input.value.length > 0 && input.value.every(isPlainObject)) {
     // TF-serving "instances" as a list of dicts: stack each key across instances.
-    named = {};
+    named = Object.create(null) as Record<string, unknown>; // keys like "__proto__" or "toString" are plain names here
+    let keys = 0;
     for (const inst of input.value as Array<Record<string, unknown>>) {
-      for (const [k, v] of Object.entries(inst)) ((named[k] ??= []) as unknown[]).push(v);
+      for (const [k, v] of Object.entries(inst)) {
+        if (!(k in named) && ++keys > MAX_UNSELECTED_COLUMNS) schemaError(`records carry more than ${MAX_UNSELECTED_COLUMNS} distinct keys`);
+        ((named[k] ??= []) as unknown[]).push(v);
+      }
     }
   } else {
     if (graphInputs.length !== 1) {
@@ -477,5 +552,7 @@ function prepareTensors(input: DecodedInput, schema: Schema | null, graphInputs:
     feeds[g.name] = { type, data: flattenInto(value, dims, type, g.name), dims };
     rows = Math.max(rows, dims[0] ?? 1);
   });
-  return { feeds, rows, outputStyle: input.kind === 'frame' ? 'records' : 'dict', columnNames: null };
+  // MLflow's ONNX flavor answers a dict of arrays whenever the signature is a tensor one, even
+  // for a data frame (it becomes an ndarray on the way in).
+  return { feeds, rows, outputStyle: 'dict', columnNames: null };
 }

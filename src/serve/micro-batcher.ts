@@ -19,6 +19,7 @@ export interface MicroBatcherConfig {
 interface Pending {
   feeds: Record<string, HostTensor>;
   rows: number;
+  key: string;
   resolve: (out: Record<string, HostTensor>) => void;
   reject: (e: unknown) => void;
 }
@@ -57,8 +58,24 @@ function sliceRows(t: HostTensor, from: number, rows: number): HostTensor {
   return { type: t.type, data: data as TensorData, dims: [rows, ...t.dims.slice(1)] };
 }
 
+/**
+ * What must be equal for two requests to share a run: every feed's name, element type and
+ * dimensions after the first, with the first dimension being the request's rows. null: this
+ * request cannot be stacked (e.g. a flattened 1-D feed) and runs alone.
+ */
+function stackKey(feeds: Record<string, HostTensor>, rows: number): string | null {
+  let key = '';
+  for (const [name, t] of Object.entries(feeds)) {
+    if (t.dims.length < 1 || t.dims[0] !== rows) return null;
+    key += `${name}:${t.type}:${t.dims.slice(1).join('x')};`;
+  }
+  return key;
+}
+
 export class MicroBatcher {
   private queue: Pending[] = [];
+  /** Shape key of what is queued: only feeds with equal types and trailing dims can be stacked. */
+  private queueKey = '';
   private queuedRows = 0;
   private scheduled = false;
   /** Batches run and requests they carried, for metrics and tests. */
@@ -70,10 +87,12 @@ export class MicroBatcher {
   ) {}
 
   submit(feeds: Record<string, HostTensor>, rows: number): Promise<Record<string, HostTensor>> {
-    if (rows >= this.config.maxBatchRows) return this.run(feeds);
+    const key = stackKey(feeds, rows);
+    if (rows >= this.config.maxBatchRows || key === null) return this.run(feeds);
     return new Promise((resolve, reject) => {
-      if (this.queuedRows + rows > this.config.maxBatchRows) this.flush();
-      this.queue.push({ feeds, rows, resolve, reject });
+      if (this.queue.length && (key !== this.queueKey || this.queuedRows + rows > this.config.maxBatchRows)) this.flush();
+      this.queueKey = key;
+      this.queue.push({ feeds, rows, key, resolve, reject });
       this.queuedRows += rows;
       if (this.queuedRows >= this.config.maxBatchRows) this.flush();
       else if (!this.scheduled) {
@@ -98,8 +117,15 @@ export class MicroBatcher {
       this.run(only.feeds).then(only.resolve, only.reject);
       return;
     }
-    const feeds: Record<string, HostTensor> = {};
-    for (const name of Object.keys(batch[0]!.feeds)) feeds[name] = concat(batch.map((p) => p.feeds[name]!), total);
+    let feeds: Record<string, HostTensor>;
+    try {
+      feeds = {};
+      for (const name of Object.keys(batch[0]!.feeds)) feeds[name] = concat(batch.map((p) => p.feeds[name]!), total);
+    } catch {
+      // Cannot happen for equal keys; if it does, nobody waits forever and the process stays up.
+      for (const p of batch) this.run(p.feeds).then(p.resolve, p.reject);
+      return;
+    }
     this.run(feeds).then(
       (out) => {
         let from = 0;

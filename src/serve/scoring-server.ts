@@ -233,10 +233,14 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Exact paths, as MLflow's Flask routes: POST /invocations/ is a 404, not "use POST".
+  app.set('strict routing', true);
+  app.set('case sensitive routing', true);
 
   const mlflowHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void predict(req, res, 'mlflow', defaultModel, null);
+  /** name and version arrive decoded (express does it; the lean path below too). */
   const oipHandler = (req: http.IncomingMessage, res: http.ServerResponse, name: string, version: string | null) =>
-    void predict(req, res, 'oip', models.get(decodeURIComponent(name)), version === null ? null : decodeURIComponent(version));
+    void predict(req, res, 'oip', models.get(name), version);
   if (!lean) {
     app.post('/invocations', (req, res) => mlflowHandler(req, res));
     app.post('/v2/models/:name/infer', (req, res) => oipHandler(req, res, req.params.name, null));
@@ -271,7 +275,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     platform: 'onnxruntime_onnx',
     inputs: lv.plan.describeInputs().map((i) => ({ name: i.name, datatype: oipDatatype(i.datatypeOf), shape: i.shape })),
     outputs: lv.session.outputs.map((o) => ({ name: o.name, datatype: oipDatatypeOfElement(o.type), shape: o.shape })),
-    parameters: { uri: served.uri.text, source_dir: lv.dir },
+    parameters: { uri: served.uri.text },
   });
   const withModel = (fn: (res: express.Response, served: ServedModel, lv: LoadedVersion) => void) => (req: express.Request, res: express.Response) => {
     const name = String(req.params.name);
@@ -325,12 +329,15 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       if (path === '/invocations') return mlflowHandler(req, res);
       const m = path.startsWith('/v2/models/') ? INFER_PATH.exec(path) : null;
       if (m) {
+        let name: string;
+        let version: string | null;
         try {
-          return oipHandler(req, res, m[1]!, m[2] ?? null);
+          name = decodeURIComponent(m[1]!);
+          version = m[2] === undefined ? null : decodeURIComponent(m[2]);
         } catch {
-          // decodeURIComponent on a malformed name
-          return send(res, 400, oipErrorBody('malformed model name in path'));
+          return send(res, 400, oipErrorBody('malformed percent-encoding in the model name or version'));
         }
+        return oipHandler(req, res, name, version);
       }
     }
     app(req, res);

@@ -26,7 +26,8 @@ export interface LoggerOptions {
 }
 
 function redact(value: unknown, depth = 0): unknown {
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 4) return '[truncated]'; // deeper than any log call needs; never pass it through unredacted
   if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};

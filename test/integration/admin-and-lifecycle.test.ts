@@ -19,7 +19,7 @@ test('tokenMatches: exact bearer token only', () => {
 
 test('admin API: /api demands the token, /metrics and /healthz stay open, the token is never logged', async () => {
   const t = tempDir();
-  const { logger, lines } = memoryLogger('info');
+  const { logger, lines } = memoryLogger('debug');
   const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: EXAMPLE_MODEL_DIR, name: 'weather' }], admin: { token: TOKEN }, logger });
   try {
     const none = await fetch(s.adminUrl + '/api/models');
@@ -40,7 +40,7 @@ test('admin API: /api demands the token, /metrics and /healthz stay open, the to
     assert.match(metrics, /driftwatch_request_duration_seconds_count\{model="weather",version="1",route="invocations",status_class="2xx"\} 3/);
     assert.match(metrics, /driftwatch_predicted_rows_total\{model="weather",version="1"\} 3/);
     assert.match(metrics, /driftwatch_model_loaded\{model="weather",version="1"\} 1/);
-    assert.ok(lines.length > 0, 'the server logged something');
+    assert.ok(lines.some((l) => l.includes('"msg":"configuration"') && l.includes('"token":"[redacted]"')), 'the configuration is logged at debug level, token redacted');
     assert.ok(!lines.join('').includes(TOKEN), 'the token never reaches the log');
   } finally {
     await s.close();

@@ -112,6 +112,24 @@ test('thousands of bad payloads get 4xx JSON errors and the server stays up', as
   assert.equal(ok.status, 200);
 });
 
+test('hostile but valid JSON: a flood of distinct keys, prototype-named keys, lying shapes', async () => {
+  const flood = JSON.stringify({ dataframe_records: Array.from({ length: 15_000 }, (_, i) => ({ ["k" + i]: 0 })) });
+  const cases: Array<[string, string]> = [
+    ['/invocations', flood],
+    ['/invocations', JSON.stringify({ instances: Array.from({ length: 15_000 }, (_, i) => ({ ["k" + i]: 0 })) })],
+    ['/invocations', '{"dataframe_records":[{"__proto__":1,"toString":2}]}'],
+    ['/invocations', '{"inputs":{"__proto__":[1],"constructor":[2]}}'],
+    ['/v2/models/weather/infer', '{"inputs":[{"name":"__proto__","shape":[1],"datatype":"FP32","data":[1]}]}'],
+  ];
+  for (const [path, body] of cases) {
+    const res = await fetch(srv.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await res.text();
+    assert.equal(res.status, 400, `${body.slice(0, 80)} -> ${res.status} ${text.slice(0, 200)}`);
+    assert.ok(text.length < 4096, `error body stays small (${text.length} bytes)`);
+  }
+  assert.equal((await fetch(srv.url + '/ping')).status, 200);
+});
+
 test('malformed HTTP gets a 400 and does not disturb the server', async () => {
   const port = Number(new URL(srv.url).port);
   for (const raw of ['GARBAGE\r\n\r\n', 'POST /invocations HTTP/1.1\r\nContent-Length: abc\r\n\r\n', 'POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']) {

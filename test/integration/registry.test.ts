@@ -85,7 +85,7 @@ test('a model directory without an onnx flavor is refused with the flavors it ha
   await assert.rejects(reg.createModelVersion({ name: 'sk', sourceDir: dir }), (e: any) => /no "onnx" flavor \(flavors: sklearn, python_function\)/.test(e.message));
 });
 
-test('concurrent writers in separate processes never lose a version or tear the file', async () => {
+test('concurrent writers in separate processes, starting from a stale lock, never lose a version or tear the file', async () => {
   const root = join(tmp.dir, 'r4');
   const script = `
     import { LocalRegistry } from ${JSON.stringify(join(ROOT, 'src/registry/local-registry.ts'))};
@@ -102,6 +102,10 @@ test('concurrent writers in separate processes never lose a version or tear the 
       const p = spawn(process.execPath, ['--import', 'tsx', file, root, EXAMPLE_MODEL_DIR], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
       p.on('exit', (c) => resolve(c ?? 1));
     });
+  // A lock left by a process that died (pid far above any live one): writers must take it over,
+  // exactly one at a time.
+  mkdirSync(join(root, 'models', 'race'), { recursive: true });
+  writeFileSync(join(root, 'models', 'race', '.lock'), '2147483646');
   const codes = await Promise.all([run(), run(), run(), run()]);
   assert.deepEqual(codes, [0, 0, 0, 0]);
   const doc = JSON.parse(readFileSync(join(root, 'models', 'race', 'registered_model.json'), 'utf8'));

@@ -264,3 +264,27 @@ describe('micro-batching', () => {
     }
   });
 });
+
+describe('a graph with a free second dimension (no signature)', () => {
+  test('batched requests of different widths each get their own sums; lying shapes are 400', async () => {
+    const { writeRowSumModel } = await import('../dynamic-model.js');
+    const t = tempDir();
+    const dir = writeRowSumModel(join(t.dir, 'rowsum'));
+    const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: dir, name: 'rowsum' }], admin: { enabled: false } });
+    try {
+      const reqs = Array.from({ length: 120 }, (_, k) => Array.from({ length: 1 + (k % 3) }, (_, r) => Array.from({ length: 3 + (k % 5) }, (_, j) => k + r + j)));
+      const answers = await Promise.all(reqs.map((x) => postJson(s.url + '/invocations', { inputs: { x } })));
+      answers.forEach((a, k) => {
+        assert.equal(a.status, 200, JSON.stringify(a.json));
+        assert.deepEqual(a.json.predictions.s, reqs[k]!.map((row) => row.reduce((p, v) => p + v, 0)));
+      });
+      const lying = [Array.from({ length: 20_000 }, () => 1), ...Array.from({ length: 50_000 }, () => [])];
+      const bad = await postJson(s.url + '/invocations', { inputs: { x: lying } });
+      assert.equal(bad.status, 400);
+      assert.match(bad.json.message, /ragged or larger than its data/);
+    } finally {
+      await s.close();
+      t.cleanup();
+    }
+  });
+});

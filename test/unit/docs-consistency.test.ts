@@ -34,3 +34,12 @@ test('every example config in config/ loads', () => {
     assert.ok(cfg.serve.models.length > 0, `${f} serves no model`);
   }
 });
+
+test('every metric the scoring server registers is documented in docs/metrics.md', async () => {
+  const { createServeMetrics } = await import('../../src/telemetry/metrics.js');
+  const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
+  const m = createServeMetrics({ defaultMetrics: false });
+  const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
+  assert.ok(names.length >= 8);
+  for (const name of names) assert.ok(doc.includes(`| \`${name}\` |`), `${name} missing from docs/metrics.md`);
+});

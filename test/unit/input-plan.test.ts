@@ -88,3 +88,36 @@ test('deeply nested input is refused without recursion', () => {
   for (let i = 0; i < 100_000; i++) deep = [deep];
   assert.throws(() => plan.prepare({ kind: 'raw', value: deep }), /nested deeper than 32/);
 });
+
+test('records with a flood of distinct keys cost rows x signature columns, not rows x keys', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  const records = Array.from({ length: 50_000 }, (_, i) => ({ ['k' + i]: 0 }));
+  assert.throws(() => plan.prepare({ kind: 'raw', value: records }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /missing inputs \['a', 'b'\]\. Note that there were extra inputs: \['k0'/.test(e.message));
+  const ok = plan.prepare({ kind: 'raw', value: [{ a: 1, b: 2, zz: 9 }, { b: 4, a: 3 }] });
+  assert.deepEqual([...(ok.feeds.input!.data as Float32Array)], [1, 2, NaN, 3, 4, NaN]);
+  // Without a signature to select by, the number of distinct keys is bounded.
+  const free = buildInputPlan(null, [{ name: 'input', type: 'float32', shape: [-1, -1] }]);
+  assert.throws(() => free.prepare({ kind: 'raw', value: records }), /more than 1024 distinct keys/);
+});
+
+test('a tensor shape claimed by first elements but not backed by data is refused before allocating', () => {
+  const plan = buildInputPlan(null, [{ name: 'x', type: 'float32', shape: [-1, -1] }]);
+  const lying = [Array.from({ length: 20_000 }, () => 1), ...Array.from({ length: 100_000 }, () => [])];
+  assert.throws(() => plan.prepare({ kind: 'raw', value: { x: lying } }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /ragged or larger than its data/.test(e.message));
+});
+
+test('a tensor signature answers a dict even for a data frame, as MLflow does', () => {
+  const sig = parseSignature({ inputs: JSON.stringify([{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 3] } }]), outputs: null });
+  const p = buildInputPlan(sig, oneInput).prepare({ kind: 'frame', columns: null, rows: [[1, 2, 3]] });
+  assert.equal(p.outputStyle, 'dict');
+});
+
+test('keys named like Object.prototype members are plain names, never a crash', () => {
+  const plan = buildInputPlan(null, [{ name: 'x', type: 'float32', shape: [-1] }]);
+  for (const key of ['__proto__', 'toString', 'constructor', 'hasOwnProperty']) {
+    const records = JSON.parse(`[{"${key}": 1}, {"${key}": 2}]`);
+    assert.throws(() => plan.prepare({ kind: 'raw', value: records }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA', key);
+  }
+  const ok = plan.prepare({ kind: 'raw', value: JSON.parse('[{"x": 1, "__proto__": 5}, {"x": 2}]') });
+  assert.deepEqual([...(ok.feeds.x!.data as Float32Array)], [1, 2]);
+});

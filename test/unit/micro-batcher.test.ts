@@ -50,3 +50,20 @@ test('only graphs with a free batch dimension everywhere are batchable', () => {
   assert.equal(batchable([{ name: 'x', type: 'float32', shape: [1, 4] }], [{ name: 'y', type: 'float32', shape: [-1] }]), false);
   assert.equal(batchable([{ name: 'x', type: 'float32', shape: [-1, 4] }], [{ name: 'y', type: 'float32', shape: [] }]), false);
 });
+
+test('requests with different trailing shapes are never stacked together', async () => {
+  const calls: number[][] = [];
+  const run = async (feeds: Record<string, HostTensor>) => {
+    calls.push(feeds.x!.dims);
+    return { s: { type: 'float32' as const, data: new Float32Array(feeds.x!.dims[0]!), dims: [feeds.x!.dims[0]!] } };
+  };
+  const b = new MicroBatcher(run, { maxBatchRows: 100, maxWaitMs: 0 });
+  const w = (width: number, rows = 1): Record<string, HostTensor> => ({ x: { type: 'float32', data: new Float32Array(rows * width), dims: [rows, width] } });
+  await Promise.all([b.submit(w(5), 1), b.submit(w(7), 1), b.submit(w(5, 2), 2), b.submit(w(7), 1)]);
+  for (const dims of calls) assert.ok(dims[1] === 5 || dims[1] === 7);
+  assert.equal(calls.reduce((a, d) => a + d[0]!, 0), 5, 'every row ran exactly once');
+  // A feed whose first dimension is not the request's rows is not batchable: it runs alone.
+  const flat: Record<string, HostTensor> = { x: { type: 'float32', data: new Float32Array(8), dims: [8] } };
+  await b.submit(flat, 2);
+  assert.deepEqual(calls[calls.length - 1], [8]);
+});

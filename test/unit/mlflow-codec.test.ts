@@ -12,9 +12,10 @@ test('dataframe_split with and without columns', () => {
   assert.deepEqual(noCols.input, { kind: 'frame', columns: null, rows: [[1, 2]] });
 });
 
-test('dataframe_records keeps the union of keys, missing cells are null', () => {
+test('dataframe_records stay records (the input plan picks the columns it needs)', () => {
   const r = decodeMlflowJson('{"dataframe_records":[{"a":1,"b":2},{"b":3,"c":"x"}]}');
-  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b', 'c'], rows: [[1, 2, null], [null, 3, 'x']] });
+  assert.deepEqual(r.input, { kind: 'raw', value: [{ a: 1, b: 2 }, { b: 3, c: 'x' }] });
+  assert.equal(r.format, 'dataframe_records');
 });
 
 test('instances and inputs pass through raw, params are kept', () => {

@@ -87,13 +87,9 @@ export function decodeMlflowJson(text: string): MlflowRequest {
       if (value.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
         badRequest('"dataframe_records" must be a list of JSON objects, one per row');
       }
-      const names: string[] = [];
-      const index = new Map<string, number>();
-      for (const r of value as Array<Record<string, unknown>>) {
-        for (const k of Object.keys(r)) if (!index.has(k)) index.set(k, names.push(k) - 1);
-      }
-      const rows = (value as Array<Record<string, unknown>>).map((r) => names.map((k) => (k in r ? r[k] : null)));
-      return { input: { kind: 'frame', columns: names, rows }, format, params };
+      // Kept as records: the input plan reads only the columns the model needs, so a body of
+      // records with thousands of distinct keys cannot blow up into a keys x rows table.
+      return { input: { kind: 'raw', value }, format, params };
     }
     case 'instances':
     case 'inputs':
