@@ -32,6 +32,8 @@ export interface LoadedVersion {
   readonly loadedAtMs: number;
   refs: number;
   retired: boolean;
+  /** Set when the session's release has started (after retirement and the last holder). */
+  disposed?: Promise<void>;
 }
 
 export interface ServedModelDeps {
@@ -98,7 +100,7 @@ export class ServedModel {
   }
 
   private dispose(v: LoadedVersion): void {
-    v.session.release().catch((e: unknown) => this.log.warn('releasing an old model session failed', { version: v.version, error: messageOf(e) }));
+    v.disposed ??= v.session.release().catch((e: unknown) => this.log.warn('releasing an old model session failed', { version: v.version, error: messageOf(e) }));
   }
 
   private async load(resolved: { version: string; dir: string }): Promise<LoadedVersion> {
@@ -175,7 +177,10 @@ export class ServedModel {
     this.active = null;
     if (v) {
       v.retired = true;
-      if (v.refs === 0) await v.session.release().catch(() => undefined);
+      if (v.refs === 0) {
+        this.dispose(v);
+        await v.disposed;
+      }
     }
   }
 }
