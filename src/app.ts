@@ -98,7 +98,15 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       // Fail fast: every configured model must load before the port opens.
       await Promise.all([...models.values()].map((m) => m.refresh()));
       const scoringAddr = await scoring.listen();
-      const adminAddr = admin ? await admin.listen() : null;
+      let adminAddr: AddressInfo | null = null;
+      try {
+        adminAddr = admin ? await admin.listen() : null;
+      } catch (e) {
+        // Do not leave a half-started process holding the scoring port.
+        await scoring.close(0);
+        await Promise.all([...models.values()].map((m) => m.close()));
+        throw e;
+      }
       const movable = [...models.values()].filter((m) => isMovable(m.uri));
       if (movable.length) {
         poller = setInterval(() => {

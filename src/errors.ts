@@ -66,6 +66,10 @@ export const ERRORS = {
     status: 503, mlflowCode: 'TEMPORARILY_UNAVAILABLE', retryable: true,
     description: 'Another writer holds the registry lock for longer than the wait allows.',
   },
+  DW_ERR_SERVE_LISTEN: {
+    status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: true,
+    description: 'A listener could not bind its host and port (in use, or no such interface); the message names which.',
+  },
   DW_ERR_SERVE_BAD_REQUEST: {
     status: 400, mlflowCode: 'BAD_REQUEST', retryable: false,
     description: 'The request body could not be parsed (malformed JSON or CSV, wrong top-level shape).',

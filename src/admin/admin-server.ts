@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { listen } from '../listen.js';
 import type { AdminConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -76,15 +77,7 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   const server = http.createServer(app);
   return {
     server,
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
-    },
+    listen: () => listen(server, config.port, config.host, 'admin API'),
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -11,6 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { listen } from '../listen.js';
 import type { ServeConfig } from '../config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -359,15 +360,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   return {
     server,
     inflight: () => inflight,
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
-    },
+    listen: () => listen(server, config.port, config.host, 'scoring server'),
     async close(graceMs) {
       closing = true;
       const until = Date.now() + graceMs;

@@ -17,7 +17,7 @@ after(() => tmp.cleanup());
 const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -159,4 +159,22 @@ test('serve --workers 2: both processes answer, metrics are summed, SIGTERM stop
     proc.kill('SIGTERM');
   }
   assert.equal(await exited(proc), 0, stderr());
+});
+
+test('a port already in use is a clear error naming host and port, exit 1', async () => {
+  const net = await import('node:net');
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as import('node:net').AddressInfo).port;
+  try {
+    const r = cli(['serve', '--model', EXAMPLE_MODEL_DIR, '--port', String(port)], { DRIFTWATCH_ADMIN_ENABLED: 'false' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`DW_ERR_SERVE_LISTEN: cannot listen on 127\\.0\\.0\\.1:${port} for the scoring server`));
+    // The admin port taken instead: the process must still exit, not hang holding the scoring port.
+    const r2 = cli(['serve', '--model', EXAMPLE_MODEL_DIR, '--port', '0'], { DRIFTWATCH_ADMIN_PORT: String(port) });
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /DW_ERR_SERVE_LISTEN: cannot listen on 127\.0\.0\.1:\d+ for the admin API/);
+  } finally {
+    blocker.close();
+  }
 });

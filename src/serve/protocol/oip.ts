@@ -5,6 +5,7 @@
  */
 import { DriftwatchError } from '../../errors.js';
 import type { HostTensor } from '../runtime.js';
+import { oipDatatype } from '../../model/signature.js';
 import { tensorToFlatJson } from './json-out.js';
 
 export const OIP_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
@@ -108,23 +109,8 @@ export function decodeOipRequest(text: string): OipRequest {
   return { id: (o.id as string | undefined) ?? null, inputs, outputs, parameters };
 }
 
-export function oipDatatypeOfElement(type: string): string {
-  switch (type) {
-    case 'float32': return 'FP32';
-    case 'float64': return 'FP64';
-    case 'float16': return 'FP16';
-    case 'int64': return 'INT64';
-    case 'int32': return 'INT32';
-    case 'int16': return 'INT16';
-    case 'int8': return 'INT8';
-    case 'uint8': return 'UINT8';
-    case 'uint16': return 'UINT16';
-    case 'uint32': return 'UINT32';
-    case 'uint64': return 'UINT64';
-    case 'bool': return 'BOOL';
-    default: return 'BYTES';
-  }
-}
+/** OIP datatype of an onnxruntime element type (its names are numpy's: float32, int64, bool, ...). */
+export const oipDatatypeOfElement = oipDatatype;
 
 export function encodeOipResponse(opts: {
   modelName: string;
