@@ -106,6 +106,14 @@ export const ERRORS = {
     status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: false,
     description: 'onnxruntime failed while running the model on a request that passed validation.',
   },
+  DW_ERR_PROXY_UPSTREAM_UNAVAILABLE: {
+    status: 502, mlflowCode: 'BAD_GATEWAY', retryable: true,
+    description: 'The proxy could not reach the upstream, or it reset the connection before answering; the body names the request id.',
+  },
+  DW_ERR_PROXY_UPSTREAM_TIMEOUT: {
+    status: 504, mlflowCode: 'DEADLINE_EXCEEDED', retryable: true,
+    description: 'The upstream sent no response headers within proxy.upstreamTimeoutMs.',
+  },
   DW_ERR_ADMIN_UNAUTHORIZED: {
     status: 401, mlflowCode: 'UNAUTHENTICATED', retryable: false,
     description: 'An admin/control endpoint needs `Authorization: Bearer <admin.token>` and did not get a matching one.',

@@ -50,6 +50,33 @@ export const serveSchema = z.strictObject({
   batching: batchingSchema.prefault({}),
 });
 
+export const captureSchema = z.strictObject({
+  /** Copy prediction bodies into the statistics pipeline. Off: only per-request metadata. */
+  enabled: z.boolean().default(true),
+  /** Share of prediction requests whose bodies are copied (0..1). */
+  sampleRate: z.number().min(0).max(1).default(1),
+  /** Bodies larger than this are counted and skipped, never buffered. */
+  maxBodyBytes: z.number().int().min(0).max(2 ** 30).default(1024 * 1024),
+  /** Paths besides /invocations and /v2/models/{name}[/versions/{v}]/infer that carry predictions. */
+  extraPaths: z.array(z.string().startsWith('/')).default([]),
+  /** Events waiting for the analysis side; beyond it new events are dropped and counted. */
+  queueSize: z.number().int().min(1).max(1_000_000).default(10_000),
+});
+
+export const proxySchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(5000),
+  /** The prediction endpoint to front, e.g. http://127.0.0.1:8080 (an MLflow, KServe or own server). */
+  upstream: z.url({ protocol: /^https?$/ }).optional(),
+  /** Model name for /invocations traffic (the /v2 routes name their model themselves). */
+  model: z.string().min(1).optional(),
+  /** No response headers from the upstream within this time: 504. */
+  upstreamTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
+  /** Keep-alive connections to the upstream, at most. */
+  maxSockets: z.number().int().min(1).max(65_536).default(256),
+  capture: captureSchema.prefault({}),
+});
+
 export const registrySchema = z.strictObject({
   kind: z.literal('local').default('local'),
   /** Directory of the local registry. Relative paths are resolved against the working directory. */
@@ -76,6 +103,7 @@ export function isLoopbackHost(host: string): boolean {
 
 export const configSchema = z.strictObject({
   serve: serveSchema.prefault({}),
+  proxy: proxySchema.prefault({}),
   registry: registrySchema.prefault({}),
   admin: adminSchema.prefault({}),
   log: logSchema.prefault({}),
@@ -112,5 +140,7 @@ export type ServeConfig = Config['serve'];
 export type OnnxSessionConfig = Config['serve']['onnx'];
 export type BatchingConfig = Config['serve']['batching'];
 export type RegistryConfig = Config['registry'];
+export type ProxyConfig = Config['proxy'];
+export type CaptureConfig = Config['proxy']['capture'];
 export type AdminConfig = Config['admin'];
 export type ServedModelConfig = Config['serve']['models'][number];

@@ -88,3 +88,52 @@ export async function aggregateMetrics(perWorker: unknown[]): Promise<{ contentT
   const registry = AggregatorRegistry.aggregate(perWorker as Parameters<typeof AggregatorRegistry.aggregate>[0]);
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
+
+export interface ProxyMetrics {
+  registry: Registry;
+  requests: Counter<'route' | 'status_class'>;
+  upstreamDuration: Histogram<'route'>;
+  totalDuration: Histogram<'route'>;
+  upstreamErrors: Counter<'kind'>;
+  capture: Counter<'outcome'>;
+  captureDropped: Counter;
+  queueDepth: Gauge;
+  unparseable: Counter<'reason'>;
+  extractedRows: Counter<'model'>;
+}
+
+/** The proxy's metrics; pass the scoring server's registry to expose both on one /metrics. */
+export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): ProxyMetrics {
+  const registry = opts.registry ?? new Registry();
+  if (!opts.registry && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'driftwatch_proxy_requests_total', help: 'Requests passed through the proxy, by route and status class.', labelNames: ['route', 'status_class'], registers }),
+    upstreamDuration: new Histogram({
+      name: 'driftwatch_proxy_upstream_duration_seconds',
+      help: "Time from the request's start to the upstream's response headers.",
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    totalDuration: new Histogram({
+      name: 'driftwatch_proxy_request_duration_seconds',
+      help: "Time from the request's start to the last byte of the answer.",
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    upstreamErrors: new Counter({ name: 'driftwatch_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).', labelNames: ['kind'], registers }),
+    capture: new Counter({
+      name: 'driftwatch_capture_events_total',
+      help: 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    captureDropped: new Counter({ name: 'driftwatch_capture_dropped_total', help: 'Events dropped because the capture queue was full.', registers }),
+    queueDepth: new Gauge({ name: 'driftwatch_capture_queue_depth', help: 'Events waiting for the analysis side.', registers }),
+    unparseable: new Counter({ name: 'driftwatch_capture_unparseable_total', help: 'Captured payloads that could not be turned into feature rows, by reason.', labelNames: ['reason'], registers }),
+    extractedRows: new Counter({ name: 'driftwatch_capture_rows_total', help: 'Feature rows extracted from captured traffic.', labelNames: ['model'], registers }),
+  };
+}

@@ -35,11 +35,12 @@ test('every example config in config/ loads', () => {
   }
 });
 
-test('every metric the scoring server registers is documented in docs/metrics.md', async () => {
-  const { createServeMetrics } = await import('../../src/telemetry/metrics.js');
+test('every metric the scoring server and the proxy register is documented in docs/metrics.md', async () => {
+  const { createServeMetrics, createProxyMetrics } = await import('../../src/telemetry/metrics.js');
   const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
   const m = createServeMetrics({ defaultMetrics: false });
+  createProxyMetrics({ registry: m.registry });
   const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
-  assert.ok(names.length >= 8);
+  assert.ok(names.length >= 17);
   for (const name of names) assert.ok(doc.includes(`| \`${name}\` |`), `${name} missing from docs/metrics.md`);
 });
