@@ -86,11 +86,12 @@ function intFlag(v: unknown, name: string): number | undefined {
   return n;
 }
 
-/** Runs a server until SIGTERM/SIGINT, then drains; SIGHUP reloads. */
-async function runServer(config: Config): Promise<void> {
+/** Runs a server until SIGTERM/SIGINT, then drains; SIGHUP reloads. Resolves the exit code. */
+async function runServer(config: Config): Promise<number> {
   if (config.serve.workers > 1) {
     if (cluster.isPrimary) return runClusterPrimary(config);
-    return runClusterWorker(config);
+    await runClusterWorker(config);
+    return 0;
   }
   const logger = createLogger({ level: config.log.level });
   const app = createServeApp(config, { logger });
@@ -112,9 +113,10 @@ async function runServer(config: Config): Promise<void> {
       void app.reload().then((swapped) => logger.info('reload on SIGHUP', { swapped }));
     });
   });
+  return 0;
 }
 
-async function cmdServe(args: string[]): Promise<void> {
+async function cmdServe(args: string[]): Promise<number> {
   const { values } = parse(args, {
     model: { type: 'string', multiple: true },
     name: { type: 'string', multiple: true },
@@ -132,7 +134,7 @@ async function cmdServe(args: string[]): Promise<void> {
   if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
   const config = configFrom(values, { serve });
   for (const m of config.serve.models) parseModelUri(m.uri); // report a bad URI before anything starts
-  await runServer(config);
+  return runServer(config);
 }
 
 /** Registers the bundled example model once, so `npm start` works on a fresh clone. */
@@ -152,7 +154,7 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
   log(`registered the bundled example model as ${EXAMPLE_MODEL_NAME} version ${mv.version} (Production)`);
 }
 
-async function cmdStart(args: string[]): Promise<void> {
+async function cmdStart(args: string[]): Promise<number> {
   const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, workers: { type: 'string' } });
   const serve: Record<string, unknown> = {};
   if (values.host) serve.host = values.host;
@@ -164,12 +166,12 @@ async function cmdStart(args: string[]): Promise<void> {
     config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] } });
   }
   const { host, port } = config.serve;
-  process.stderr.write(
+  if (cluster.isPrimary) process.stderr.write(
     `driftwatch: serving on http://${host}:${port}; try:\n` +
       `  curl -s http://${host}:${port}/invocations -H 'Content-Type: application/json' \\\n` +
       `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n`,
   );
-  await runServer(config);
+  return runServer(config);
 }
 
 function fmtTime(ms: number): string {
@@ -273,11 +275,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'start':
-        await cmdStart(args);
-        return 0;
+        return await cmdStart(args);
       case 'serve':
-        await cmdServe(args);
-        return 0;
+        return await cmdServe(args);
       case 'registry':
         await cmdRegistry(args);
         return 0;

@@ -39,7 +39,8 @@ export const serveSchema = z.strictObject({
   port: port.default(8080),
   /** The first model is the default one that /invocations serves. */
   models: z.array(servedModelSchema).default([]),
-  maxBodyBytes: z.number().int().min(1024).max(2 ** 31).default(20 * 1024 * 1024),
+  /** Up to 256 MiB: a body becomes one string, and V8's strings stop at about 512 MiB. */
+  maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(20 * 1024 * 1024),
   /** MLflow's scoring server times out at 60 s (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); so do we. */
   requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
   /** Time allowed on SIGTERM for in-flight requests before connections are cut. */
@@ -123,6 +124,11 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
       path: 'admin.token',
       message: `admin.host ${host} is not loopback: set admin.token (or DRIFTWATCH_ADMIN_TOKEN) so control endpoints demand a bearer token`,
     });
+  }
+  const waitMs = o.serve?.batching?.maxWaitMs;
+  const timeoutMs = o.serve?.requestTimeoutMs ?? 60_000;
+  if (typeof waitMs === 'number' && typeof timeoutMs === 'number' && waitMs >= timeoutMs) {
+    problems.push({ path: 'serve.batching.maxWaitMs', message: `must be below serve.requestTimeoutMs (${timeoutMs}), or every batched request times out` });
   }
   const models = Array.isArray(o.serve?.models) ? (o.serve.models as unknown[]) : [];
   const names = new Set<string>();

@@ -93,7 +93,9 @@ export function withFileLock<T>(lockPath: string, fn: () => T, waitMs = 10_000):
       } catch {
         continue; // released between our open and read: try again at once
       }
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
+      // Our own pid in a lock we do not hold is a leftover of an earlier process that had the same
+      // pid (containers often run the CLI as pid 1): as stale as a dead one.
+      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || !pidAlive(owner))) {
         takeOverStaleLock(lockPath, ino);
         continue;
       }

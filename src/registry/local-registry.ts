@@ -9,7 +9,7 @@
  * model directory (as MLflow copies artifacts): later edits to the source do not change a version.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { MODEL_NAME_PATTERN } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { readModelDir } from '../model/mlmodel.js';
@@ -196,6 +196,10 @@ export class LocalRegistry implements ModelRegistry {
   async createModelVersion(input: CreateVersionInput): Promise<ModelVersion> {
     this.checkName(input.name);
     const model = readModelDir(input.sourceDir); // refuse what could not be served
+    const rel = relative(model.dir, this.root);
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+      throw new DriftwatchError('DW_ERR_REGISTRY_INVALID', `the registry ${this.root} lies inside the model directory ${model.dir}; register from a directory that does not contain the registry`);
+    }
     for (const key of Object.keys(input.tags ?? {})) this.checkTagKey(key);
     const versionsDir = join(this.modelDir(input.name), 'versions');
     return this.update(

@@ -21,7 +21,8 @@ type FromWorker =
 const RESTART_DELAY_MS = 1000;
 const RPC_TIMEOUT_MS = 5000;
 
-export async function runClusterPrimary(config: Config): Promise<void> {
+/** Runs the primary until all workers are gone; resolves the process exit code. */
+export async function runClusterPrimary(config: Config): Promise<number> {
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
   const ready = new Set<number>();
   const pending = new Map<number, (reply: { ok: boolean; payload: unknown }) => void>();
@@ -51,11 +52,17 @@ export async function runClusterPrimary(config: Config): Promise<void> {
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id));
 
   let startFailed: string | null = null;
+  /** True until every worker has been ready once: a failure then is a failed start, not a crash. */
+  let starting = true;
+  let exitCode = 0;
   const fork = () => {
     const w = cluster.fork();
     w.on('error', (e) => logger.warn('worker channel error', { worker: w.id, error: messageOf(e) }));
     w.on('message', (msg: FromWorker) => {
-      if (msg.type === 'ready') ready.add(w.id);
+      if (msg.type === 'ready') {
+        ready.add(w.id);
+        if (ready.size === config.serve.workers) starting = false;
+      }
       else if (msg.type === 'fatal') startFailed = msg.message;
       else if (msg.type === 'reply') pending.get(msg.id)?.({ ok: msg.ok, payload: msg.payload });
     });
@@ -64,16 +71,19 @@ export async function runClusterPrimary(config: Config): Promise<void> {
 
   const allExited = new Promise<void>((resolve) => {
     cluster.on('exit', (w, code, signal) => {
-      const wasReady = ready.delete(w.id);
-      if (!stopping && wasReady) {
-        logger.error('worker died; restarting it', { worker: w.id, code, signal });
-        setTimeout(() => !stopping && fork(), RESTART_DELAY_MS).unref();
-      } else if (!stopping && !wasReady) {
+      ready.delete(w.id);
+      if (!stopping && starting) {
         // A worker that cannot start (bad model, port in use) will not start on retry either.
         stopping = true;
+        exitCode = 1;
         logger.error('worker failed to start; stopping', { worker: w.id, error: startFailed });
         for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
-        process.exitCode = 1;
+      } else if (!stopping) {
+        // After start-up a dying worker is replaced (after a pause, so a crash loop cannot spin);
+        // the others keep serving meanwhile.
+        logger.error('worker died; starting a replacement', { worker: w.id, code, signal, error: startFailed });
+        startFailed = null;
+        setTimeout(() => !stopping && fork(), RESTART_DELAY_MS).unref();
       }
       if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) resolve();
     });
@@ -116,6 +126,7 @@ export async function runClusterPrimary(config: Config): Promise<void> {
   });
   await allExited;
   await admin?.close();
+  return exitCode;
 }
 
 export async function runClusterWorker(config: Config): Promise<void> {
@@ -125,8 +136,10 @@ export async function runClusterWorker(config: Config): Promise<void> {
   try {
     await app.start();
   } catch (e) {
-    process.send?.({ type: 'fatal', message: messageOf(e) } satisfies FromWorker);
-    throw e;
+    // Tell the primary why, then leave: the IPC channel would otherwise keep this process alive.
+    process.stderr.write(`driftwatch worker: ${messageOf(e)}\n`);
+    process.send?.({ type: 'fatal', message: messageOf(e) } satisfies FromWorker, undefined, () => process.exit(1));
+    return;
   }
   process.send?.({ type: 'ready' } satisfies FromWorker);
   process.on('message', (msg: ToWorker) => {
@@ -145,10 +158,15 @@ export async function runClusterWorker(config: Config): Promise<void> {
   // SIGHUP goes to the primary, which fans reloads out; a worker ignores it rather than dying.
   process.on('SIGHUP', () => undefined);
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => {
+    // A process-group SIGTERM reaches a worker twice (from the sender and from the primary):
+    // the second must not kill a drain in progress, so every signal after the first is ignored.
+    let draining = false;
+    process.on('SIGTERM', () => {
+      if (draining) return;
+      draining = true;
       app.close().then(resolve, resolve);
     });
-    process.once('SIGINT', () => undefined); // the primary decides; a terminal's ^C reaches all
+    process.on('SIGINT', () => undefined); // the primary decides; a terminal's ^C reaches all
   });
   process.disconnect?.();
 }

@@ -21,6 +21,8 @@ import type { ElementType, HostTensor, TensorMeta } from './runtime.js';
 export type DecodedInput =
   /** dataframe_split, dataframe_records and CSV: rows of cells, named or positional columns. */
   | { kind: 'frame'; columns: string[] | null; rows: unknown[][] }
+  /** dataframe_records: one object per row (kept as sent; the plan reads the columns it needs). */
+  | { kind: 'records'; records: unknown[] }
   /** instances / inputs: whatever JSON value was sent. */
   | { kind: 'raw'; value: unknown };
 
@@ -80,6 +82,8 @@ function tableFromRows(columns: string[] | null, rows: unknown[][]): Table {
 
 /** Distinct keys accepted across records when the model has no column signature to select by. */
 const MAX_UNSELECTED_COLUMNS = 1024;
+/** Cells a table of records may hold (rows x distinct keys) when nothing selects columns. */
+const MAX_TABLE_CELLS = 16 * 1024 * 1024;
 
 /**
  * Records (list of objects) as a table. With `wanted` (the signature's columns) only those
@@ -120,6 +124,7 @@ function tableFromRecords(records: unknown[], wanted: readonly string[] | null):
       let j = index.get(k);
       if (j === undefined) {
         if (index.size >= MAX_UNSELECTED_COLUMNS) schemaError(`records carry more than ${MAX_UNSELECTED_COLUMNS} distinct keys`);
+        if ((index.size + 1) * records.length > MAX_TABLE_CELLS) schemaError(`records x distinct keys exceeds ${MAX_TABLE_CELLS} cells`);
         j = cols.length;
         index.set(k, j);
         cols.push(new Array<unknown>(records.length).fill(null));
@@ -148,6 +153,7 @@ function tableFromColumns(obj: Record<string, unknown>): Table {
 /** Any decoded input as a table, for column signatures. */
 function toTable(input: DecodedInput, wanted: readonly string[] | null = null): Table {
   if (input.kind === 'frame') return tableFromRows(input.columns, input.rows);
+  if (input.kind === 'records') return tableFromRecords(input.records, wanted);
   const v = input.value;
   if (isPlainObject(v)) return tableFromColumns(v);
   if (!Array.isArray(v)) schemaError('expected a list of rows or a mapping of column name to values');
@@ -160,15 +166,33 @@ function toTable(input: DecodedInput, wanted: readonly string[] | null = null): 
 
 /* ----------------------------- casting ----------------------------- */
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Value ranges of the integer element types: a value outside is an error, never a silent wrap. */
+const INT_RANGE: Partial<Record<ElementType, [number, number]>> = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
+  int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
+  int64: [-(2 ** 63), 2 ** 63 - 1024], uint64: [0, 2 ** 64 - 2048],
+};
+
+function toIntegerOf(type: ElementType, v: unknown, col: string, row: number): number {
+  const n = toInteger(v, col, row);
+  const range = INT_RANGE[type];
+  if (range && (n < range[0] || n > range[1])) schemaError(`column ${col} row ${row}: ${n} is out of range for ${type}`);
+  return n;
+}
+
 function toNumber(v: unknown, col: string, row: number): number {
   if (typeof v === 'number') return v;
   if (v === null || v === undefined) return Number.NaN; // pandas holds a missing number as NaN
   if (typeof v === 'string') {
     const t = v.trim();
-    if (t !== '') {
-      const n = Number(t);
-      if (!Number.isNaN(n) || t.toLowerCase() === 'nan') return n;
-    }
+    // Decimal notation only, as pandas reads numbers ("0x10" is not 16 there), plus its NaN/inf words.
+    if (DECIMAL.test(t)) return Number(t);
+    const word = t.toLowerCase();
+    if (word === 'nan') return Number.NaN;
+    if (word === 'inf' || word === '+inf' || word === 'infinity') return Infinity;
+    if (word === '-inf' || word === '-infinity') return -Infinity;
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
   return schemaError(`column ${col} row ${row}: cannot convert ${JSON.stringify(v)?.slice(0, 60)} to a number`);
@@ -242,10 +266,10 @@ function store(type: ElementType, data: HostTensor['data'], at: number, v: unkno
       (data as Float64Array)[at] = typeof v === 'number' ? v : toNumber(v, col, row);
       return;
     case 'int64':
-      (data as BigInt64Array)[at] = BigInt(toInteger(v, col, row));
+      (data as BigInt64Array)[at] = BigInt(toIntegerOf(type, v, col, row));
       return;
     case 'uint64':
-      (data as BigUint64Array)[at] = BigInt(toInteger(v, col, row));
+      (data as BigUint64Array)[at] = BigInt(toIntegerOf(type, v, col, row));
       return;
     case 'bool':
       (data as Uint8Array)[at] = toBool(v, col, row) ? 1 : 0;
@@ -256,7 +280,21 @@ function store(type: ElementType, data: HostTensor['data'], at: number, v: unkno
     case 'float16':
       return schemaError(`column ${col}: float16 inputs are not supported`);
     default:
-      (data as Int32Array)[at] = toInteger(v, col, row);
+      (data as Int32Array)[at] = toIntegerOf(type, v, col, row);
+  }
+}
+
+/**
+ * Feeds against the graph's fixed dimensions (e.g. a [1, 4] export fed 2 rows): a client's
+ * mistake must be a 400 naming the input, not onnxruntime's 500.
+ */
+export function checkFeedShapes(feeds: Record<string, HostTensor>, graphInputs: readonly TensorMeta[]): void {
+  for (const g of graphInputs) {
+    const t = feeds[g.name];
+    if (!t || g.shape.length === 0) continue;
+    if (t.dims.length !== g.shape.length || g.shape.some((d, i) => d >= 0 && d !== t.dims[i])) {
+      schemaError(`input ${g.name} has shape ${fmtShape(t.dims)}, the model takes ${fmtShape(g.shape)} (-1: any size)`);
+    }
   }
 }
 
@@ -300,6 +338,11 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
     !(g0.shape.length === 2 && g0.shape[1]! >= 0 && g0.shape[1] !== inputs.specs.length);
   return {
     prepare(input) {
+      if (input.kind === 'records' && inputs?.kind !== 'column') {
+        // A data frame after all (MLflow builds one from records): as rows, named by the keys.
+        const t = tableFromRecords(input.records, null);
+        input = { kind: 'frame', columns: t.names, rows: Array.from({ length: t.n }, (_, i) => t.cols.map((c) => c[i])) };
+      }
       if (inputs?.kind === 'tensor') return prepareTensors(input, inputs, graphInputs);
       if (inputs?.kind === 'column') {
         if (input.kind === 'frame' && numericMatrix) {
@@ -309,7 +352,7 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
         return prepareColumns(toTable(input, specNames), inputs.specs as ColumnSpec[], graphInputs);
       }
       // No signature: tabular input is used as sent; raw values go to the graph as tensors.
-      if (input.kind === 'frame' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
+      if (input.kind !== 'raw' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
         return prepareColumns(toTable(input), null, graphInputs);
       }
       return prepareTensors(input, null, graphInputs);
@@ -489,13 +532,13 @@ function flattenInto(value: unknown, dims: number[], type: ElementType, name: st
 function countLeavesUpTo(value: unknown, limit: number): number {
   if (!Array.isArray(value)) return 1;
   let count = 0;
-  const stack: unknown[][] = [value];
+  // Depth travels with each entry: the stack's length counts pending siblings, not nesting.
+  const stack: Array<{ arr: unknown[]; depth: number }> = [{ arr: value, depth: 1 }];
   while (stack.length && count < limit) {
-    const arr = stack.pop()!;
+    const { arr, depth } = stack.pop()!;
     for (const v of arr) {
       if (Array.isArray(v)) {
-        if (stack.length > MAX_RANK) break;
-        stack.push(v);
+        if (depth < MAX_RANK) stack.push({ arr: v, depth: depth + 1 });
       } else if (++count >= limit) break;
     }
   }
@@ -512,7 +555,8 @@ const fmtShape = (s: readonly number[]) => `(${s.join(', ')}${s.length === 1 ? '
 function prepareTensors(input: DecodedInput, schema: Schema | null, graphInputs: readonly TensorMeta[]): PreparedInput {
   const specs = (schema?.specs ?? []) as TensorSpec[];
   let named: Record<string, unknown>;
-  if (input.kind === 'frame') {
+  if (input.kind !== 'raw') {
+    if (input.kind === 'records') return schemaError('records are read as a data frame'); // converted by prepare()
     if (graphInputs.length !== 1) schemaError('a data frame can only feed a model with one tensor input; send {"inputs": {name: tensor, ...}}');
     named = { [graphInputs[0]!.name]: input.rows };
   } else if (isPlainObject(input.value)) {

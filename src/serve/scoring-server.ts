@@ -16,7 +16,7 @@ import type { ServeConfig } from '../config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { statusClass, type ServeMetrics } from '../telemetry/metrics.js';
-import type { PreparedInput } from './input-plan.js';
+import { checkFeedShapes, type PreparedInput } from './input-plan.js';
 import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mediaTypeOf, mlflowErrorBody } from './protocol/mlflow.js';
 import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from './protocol/oip.js';
 import { oipDatatype } from '../model/signature.js';
@@ -204,6 +204,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       }
       return Promise.resolve(empty);
     }
+    checkFeedShapes(prepared.feeds, lv.session.inputs);
     const remaining = deadline - Date.now();
     if (remaining <= 0) return Promise.reject(timeoutError(config.requestTimeoutMs));
     return withTimeout(lv.infer(prepared.feeds, prepared.rows), remaining, config.requestTimeoutMs);
@@ -324,7 +325,16 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
 
   const server = http.createServer((req, res) => {
     if (lean && req.method === 'POST') {
-      const url = req.url ?? '/';
+      let url = req.url ?? '/';
+      if (url[0] !== '/') {
+        // absolute-form target (`POST http://host/invocations`), which proxies may send
+        try {
+          url = new URL(url).pathname;
+        } catch {
+          url = '/';
+        }
+        req.url = url;
+      }
       const q = url.indexOf('?');
       const path = q < 0 ? url : url.slice(0, q);
       if (path === '/invocations') return mlflowHandler(req, res);

@@ -51,6 +51,7 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean } = {}): Ser
       name: 'driftwatch_model_loaded',
       help: '1 for the model version currently serving under each name.',
       labelNames: ['model', 'version'],
+      aggregator: 'max', // with several workers: still 1, not the number of workers
       registers: [registry],
     }),
     modelSwaps: new Counter({

@@ -178,3 +178,10 @@ test('a port already in use is a clear error naming host and port, exit 1', asyn
     blocker.close();
   }
 });
+
+test('serve --workers 2 with a model that cannot load exits 1 (no hang, no orphan workers)', () => {
+  const r = cli(['serve', '--model', join(tmp.dir, 'no-such-model'), '--workers', '2'], { DRIFTWATCH_SERVE_PORT: '0', DRIFTWATCH_ADMIN_PORT: '0' });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /worker failed to start; stopping/);
+  assert.match(r.stderr, /does not exist or is not a directory/);
+});

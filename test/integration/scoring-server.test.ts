@@ -288,3 +288,43 @@ describe('a graph with a free second dimension (no signature)', () => {
     }
   });
 });
+
+describe('client mistakes against fixed shapes and the OIP contract are 400s', () => {
+  test('a [1, 4] graph fed 2 rows; OIP values not of their datatype; repeated outputs; absolute-form target', async () => {
+    const { writeRowSumModel } = await import('../dynamic-model.js');
+    const t = tempDir();
+    const dir = writeRowSumModel(join(t.dir, 'fixed'), [1, 4]);
+    const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: dir, name: 'fixed' }], admin: { enabled: false } });
+    try {
+      const ok = await postJson(s.url + '/invocations', { inputs: { x: [[1, 2, 3, 4]] } });
+      assert.equal(ok.status, 200, JSON.stringify(ok.json));
+      assert.deepEqual(ok.json.predictions.s, [10]);
+      const two = await postJson(s.url + '/invocations', { inputs: { x: [[1, 2, 3, 4], [5, 6, 7, 8]] } });
+      assert.equal(two.status, 400);
+      assert.match(two.json.message, /Shape of input \(2, 4\) does not match the graph's shape \(1, 4\)/);
+      const str = await postJson(s.url + '/v2/models/fixed/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: ['1', 2, 3, 4] }] });
+      assert.equal(str.status, 400);
+      assert.match(str.json.error, /value "1" at index 0 is not FP32/);
+      const dup = await postJson(s.url + '/v2/models/fixed/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 's' }, { name: 's' }] });
+      assert.equal(dup.status, 400);
+      assert.match(dup.json.error, /more than once/);
+    } finally {
+      await s.close();
+      t.cleanup();
+    }
+    // An absolute-form request target reaches the lean path like an origin-form one.
+    const net = await import('node:net');
+    const port = Number(new URL(srv.url).port);
+    const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1', () =>
+        sock.write(`POST http://127.0.0.1:${port}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`),
+      );
+      let data = '';
+      sock.on('data', (d) => (data += d));
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+  });
+});

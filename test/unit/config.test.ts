@@ -64,3 +64,7 @@ test('config file errors name the file', () => {
   assert.throws(() => loadConfig({ file, env: {} }), /mapping at the top level/);
   t.cleanup();
 });
+
+test('a batching wait at or above the request timeout is refused', () => {
+  assert.throws(() => loadConfig({ env: {}, overrides: { serve: { requestTimeoutMs: 50, batching: { maxWaitMs: 50 } } } }), /serve\.batching\.maxWaitMs: must be below serve\.requestTimeoutMs/);
+});

@@ -121,3 +121,39 @@ test('keys named like Object.prototype members are plain names, never a crash', 
   const ok = plan.prepare({ kind: 'raw', value: JSON.parse('[{"x": 1, "__proto__": 5}, {"x": 2}]') });
   assert.deepEqual([...(ok.feeds.x!.data as Float32Array)], [1, 2]);
 });
+
+test('regression: tensors of more than 33 rows are not mistaken for ragged ones', () => {
+  const plan = buildInputPlan(null, [{ name: 'x', type: 'float32', shape: [-1, 4] }]);
+  const rows = Array.from({ length: 500 }, (_, i) => [i, 1, 2, 3]);
+  assert.deepEqual(plan.prepare({ kind: 'raw', value: rows }).feeds.x!.dims, [500, 4]);
+});
+
+test('regression: dataframe_records feed unsigned and tensor-signature models as a data frame', () => {
+  const free = buildInputPlan(null, [{ name: 'input', type: 'float32', shape: [-1, 4] }]);
+  const p1 = free.prepare({ kind: 'records', records: [{ a: 1, b: 2, c: 3, d: 4 }, { a: 5, b: 6, c: 7, d: 8 }] });
+  assert.deepEqual([...(p1.feeds.input!.data as Float32Array)], [1, 2, 3, 4, 5, 6, 7, 8]);
+  const sig = parseSignature({ inputs: JSON.stringify([{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }]), outputs: null });
+  const p2 = buildInputPlan(sig, [{ name: 'input', type: 'float32', shape: [-1, 4] }]).prepare({ kind: 'records', records: [{ a: 1, b: 2, c: 3, d: 4 }] });
+  assert.deepEqual(p2.feeds.input!.dims, [1, 4]);
+  assert.equal(p2.outputStyle, 'dict');
+  // Without a signature, rows x distinct keys is bounded before anything is allocated.
+  const flood = Array.from({ length: 200_000 }, (_, i) => ({ ['k' + (i % 1000)]: 0 }));
+  assert.throws(() => free.prepare({ kind: 'records', records: flood }), /exceeds \d+ cells/);
+});
+
+test('integers out of their element type range are errors, not silent wraps; hex is not a number', () => {
+  const plan = buildInputPlan(null, [{ name: 'x', type: 'uint8', shape: [-1] }, { name: 'y', type: 'int64', shape: [-1] }]);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: { x: [300], y: [1] } }), /300 is out of range for uint8/);
+  assert.throws(() => plan.prepare({ kind: 'raw', value: { x: [1], y: [1e20] } }), /out of range for int64/);
+  const f = buildInputPlan(colSig, oneInput);
+  assert.throws(() => f.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['0x10', 1]] }), /cannot convert "0x10"/);
+  assert.deepEqual([...(f.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['-1.5e2', ' 3 ']] }).feeds.input!.data as Float32Array)].slice(0, 2), [-150, 3]);
+});
+
+test('column path: feeds are checked against fixed graph dimensions before running', async () => {
+  const { checkFeedShapes } = await import('../../src/serve/input-plan.js');
+  const g = [{ name: 'input', type: 'float32' as const, shape: [1, 3] }];
+  const p = buildInputPlan(colSig, g).prepare({ kind: 'frame', columns: ['a', 'b', 'c'], rows: [[1, 2, 3], [4, 5, 6]] });
+  assert.throws(() => checkFeedShapes(p.feeds, g), /input input has shape \(2, 3\), the model takes \(1, 3\)/);
+  assert.doesNotThrow(() => checkFeedShapes(p.feeds, [{ name: 'input', type: 'float32', shape: [-1, 3] }]));
+});

@@ -51,3 +51,9 @@ test('tensors print as nested or flat JSON, int64 and strings included', () => {
   assert.equal(tensorToFlatJson({ type: 'float64', data: Float64Array.from([NaN, 1.25]), dims: [1, 2] }), '[null,1.25]');
   assert.equal(tensorToJson({ type: 'bool', data: Uint8Array.from([1, 0]), dims: [2] }), '[true,false]');
 });
+
+test('float16 outputs are decoded from their bit patterns', async () => {
+  const { halfToNumber } = await import('../../src/serve/protocol/json-out.js');
+  assert.deepEqual([0x3c00, 0x4100, 0xbc00, 0x0000, 0x7bff, 0x0001].map(halfToNumber), [1, 2.5, -1, 0, 65504, 2 ** -24]);
+  assert.equal(tensorToJson({ type: 'float16', data: Uint16Array.from([0x3c00, 0x4100]), dims: [2] }), '[1,2.5]');
+});

@@ -14,7 +14,7 @@ test('dataframe_split with and without columns', () => {
 
 test('dataframe_records stay records (the input plan picks the columns it needs)', () => {
   const r = decodeMlflowJson('{"dataframe_records":[{"a":1,"b":2},{"b":3,"c":"x"}]}');
-  assert.deepEqual(r.input, { kind: 'raw', value: [{ a: 1, b: 2 }, { b: 3, c: 'x' }] });
+  assert.deepEqual(r.input, { kind: 'records', records: [{ a: 1, b: 2 }, { b: 3, c: 'x' }] });
   assert.equal(r.format, 'dataframe_records');
 });
 
@@ -61,4 +61,9 @@ test('records output: scalar per row for width 1, arrays for wider outputs', () 
 test('dict output for tensor-style requests', () => {
   const body = encodeMlflowPredictions({ y: { type: 'int64', data: BigInt64Array.from([1n, 2n]), dims: [2] } }, 'dict', 2);
   assert.deepEqual(JSON.parse(body), { predictions: { y: [1, 2] } });
+});
+
+test("CSV missing-value words read as missing, as pandas' defaults do", () => {
+  const r = decodeMlflowCsv('a,b\nNA,1\nnull,N/A\n');
+  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b'], rows: [[null, '1'], [null, null]] });
 });

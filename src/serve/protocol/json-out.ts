@@ -56,6 +56,16 @@ export function formatFloat32(v: number): string {
   return formatFloat32Slow(v);
 }
 
+/** IEEE 754 binary16 bits to a number. */
+export function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? Number.NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
 export function formatNumber(v: number): string {
   return Number.isFinite(v) ? String(v) : 'null';
 }
@@ -67,8 +77,10 @@ export function elementWriter(t: HostTensor): (i: number) => string {
     case 'float32':
       return (i) => formatFloat32((d as Float32Array)[i]!);
     case 'float64':
-    case 'float16':
       return (i) => formatNumber(d[i] as number);
+    case 'float16':
+      // onnxruntime-node hands half floats over as their raw 16-bit patterns.
+      return (i) => formatNumber(halfToNumber(d[i] as number));
     case 'string':
       return (i) => JSON.stringify(d[i]);
     case 'bool':

@@ -89,7 +89,7 @@ export function decodeMlflowJson(text: string): MlflowRequest {
       }
       // Kept as records: the input plan reads only the columns the model needs, so a body of
       // records with thousands of distinct keys cannot blow up into a keys x rows table.
-      return { input: { kind: 'raw', value }, format, params };
+      return { input: { kind: 'records', records: value }, format, params };
     }
     case 'instances':
     case 'inputs':
@@ -97,6 +97,8 @@ export function decodeMlflowJson(text: string): MlflowRequest {
       return { input: { kind: 'raw', value }, format, params };
   }
 }
+
+const CSV_NA = new Set(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']);
 
 /** RFC 4180 CSV with a header row; numbers stay strings and are cast by the schema (as pandas infers). */
 export function decodeMlflowCsv(text: string): MlflowRequest {
@@ -145,8 +147,8 @@ export function decodeMlflowCsv(text: string): MlflowRequest {
   rows.forEach((r, n) => {
     if (r.length !== columns.length) badRequest(`CSV line ${n + 2} has ${r.length} fields, the header has ${columns.length}`);
   });
-  // Empty CSV cells are missing values, as in pandas.
-  const cells = rows.map((r) => r.map((v) => (v === '' ? null : v)));
+  // Missing values as pandas.read_csv reads them by default (its na_values list).
+  const cells = rows.map((r) => r.map((v) => (CSV_NA.has(v) ? null : v)));
   return { input: { kind: 'frame', columns, rows: cells }, format: 'csv', params: null };
 }
 

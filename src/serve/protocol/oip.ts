@@ -64,6 +64,21 @@ function flatten(data: unknown[], name: string): unknown[] {
   return out;
 }
 
+/** The values must be what the declared datatype says (the spec's contract; casting comes later). */
+function checkValues(flat: unknown[], datatype: string, name: string): void {
+  const ok =
+    datatype === 'BYTES'
+      ? (v: unknown) => typeof v === 'string'
+      : datatype === 'BOOL'
+        ? (v: unknown) => typeof v === 'boolean'
+        : datatype.startsWith('FP')
+          ? (v: unknown) => typeof v === 'number'
+          : (v: unknown) => Number.isInteger(v);
+  for (let i = 0; i < flat.length; i++) {
+    if (!ok(flat[i])) bad(`input ${name}: value ${JSON.stringify(flat[i])?.slice(0, 40)} at index ${i} is not ${datatype}`);
+  }
+}
+
 export function decodeOipRequest(text: string): OipRequest {
   let body: unknown;
   try {
@@ -91,6 +106,7 @@ export function decodeOipRequest(text: string): OipRequest {
     if (!Array.isArray(t.data)) bad(`input ${name}: "data" must be a list`);
     const shape = t.shape as number[];
     const flat = flatten(t.data, name);
+    checkValues(flat, t.datatype, name);
     const count = shape.reduce((a, b) => a * b, 1);
     if (flat.length !== count) bad(`input ${name}: shape [${shape.join(', ')}] holds ${count} values, "data" has ${flat.length}`);
     return { name, shape, datatype: t.datatype, value: nest(flat, shape), flat };
@@ -103,6 +119,7 @@ export function decodeOipRequest(text: string): OipRequest {
       if (typeof name !== 'string') bad(`outputs[${k}].name must be a string`);
       return name;
     });
+    if (new Set(outputs).size !== outputs.length) bad('"outputs" names an output more than once');
   }
   if (o.id !== undefined && typeof o.id !== 'string') bad('"id" must be a string');
   const parameters = typeof o.parameters === 'object' && o.parameters !== null && !Array.isArray(o.parameters) ? (o.parameters as Record<string, unknown>) : null;
