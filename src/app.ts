@@ -12,8 +12,13 @@ import { isMovable, parseModelUri } from './registry/model-uri.js';
 import type { ModelRegistry } from './registry/types.js';
 import { createScoringServer, type ScoringServer } from './serve/scoring-server.js';
 import { ServedModel } from './serve/served-model.js';
+import { BoundedQueue } from './capture/bounded-queue.js';
+import { CaptureDrain } from './capture/drain.js';
+import type { InferenceEvent } from './capture/inference-event.js';
+import { TrafficSummary } from './capture/traffic-summary.js';
+import { createProxyServer } from './proxy/proxy-server.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
-import { createServeMetrics, type ServeMetrics } from './telemetry/metrics.js';
+import { createProxyMetrics, createServeMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
 import { VERSION } from './version.js';
 
 export function createRegistry(config: Config): ModelRegistry {
@@ -21,6 +26,8 @@ export function createRegistry(config: Config): ModelRegistry {
 }
 
 export interface ServeAppDeps {
+  /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
+  traffic?: () => unknown;
   logger?: Logger;
   registry?: ModelRegistry;
   /** For the benchmark: serve predictions through express instead of the lean path. */
@@ -86,6 +93,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       models: views,
       reload,
       ready: () => [...models.values()].every((m) => m.current !== null),
+      ...(deps.traffic ? { traffic: deps.traffic } : {}),
     });
   }
 
@@ -128,4 +136,87 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       await Promise.all([...models.values()].map((m) => m.close()));
     },
   };
+}
+
+export interface ProxyAppDeps {
+  logger?: Logger;
+  /** Register the proxy's metrics here (the scoring server's registry in `start`). */
+  metricsRegistry?: ServeMetrics['registry'];
+  /** Run an admin server of its own (false when the scoring app's admin port serves both). */
+  admin?: boolean;
+  /** Overrides proxy.upstream (the all-in-one `start` points it at its own scoring server). */
+  upstream?: string;
+  /** Column names for positional inputs per model (the all-in-one knows its models' signatures). */
+  columnsFor?: (model: string | null) => readonly string[] | null;
+}
+
+export interface ProxyApp {
+  readonly summary: TrafficSummary;
+  readonly metrics: ProxyMetrics;
+  start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
+  close(): Promise<void>;
+}
+
+/** The sidecar: proxy -> bounded queue -> drain (extraction, live summary), plus its admin API. */
+export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const upstream = deps.upstream ?? config.proxy.upstream;
+  if (!upstream) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no upstream to proxy: pass --upstream URL or set proxy.upstream');
+  const metrics = createProxyMetrics(deps.metricsRegistry ? { registry: deps.metricsRegistry } : {});
+  const queue = new BoundedQueue<InferenceEvent>(config.proxy.capture.queueSize);
+  const summary = new TrafficSummary(Date.now());
+  const drain = new CaptureDrain({
+    queue,
+    summary,
+    metrics,
+    logger,
+    extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
+    ...(deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
+  });
+  const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent: (e) => queue.offer(e) });
+  const admin =
+    deps.admin !== false && config.admin.enabled
+      ? createAdminServer({
+          config: config.admin,
+          logger,
+          metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+          models: () => [],
+          reload: async () => [],
+          ready: () => proxy.server.listening,
+          traffic: () => summary.toJSON(),
+        })
+      : null;
+  return {
+    summary,
+    metrics,
+    async start() {
+      const proxyAddr = await proxy.listen();
+      let adminAddr: AddressInfo | null = null;
+      try {
+        adminAddr = admin ? await admin.listen() : null;
+      } catch (e) {
+        await proxy.close(0);
+        throw e;
+      }
+      drain.start();
+      logger.info('proxy listening', {
+        url: `http://${proxyAddr.address}:${proxyAddr.port}`,
+        upstream,
+        admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
+      });
+      return { proxy: proxyAddr, admin: adminAddr };
+    },
+    async close() {
+      await proxy.close(config.serve.shutdownGraceMs);
+      drain.stop(); // everything queued is processed before exit
+      await admin?.close();
+    },
+  };
+}
+
+/** Column names of a served model's column signature, for naming positional inputs. */
+export function signatureColumns(app: ServeApp, model: string | null): readonly string[] | null {
+  const served = model ? app.models.get(model) : undefined;
+  const inputs = served?.current?.model.signature?.inputs;
+  return inputs?.kind === 'column' ? inputs.specs.map((s, i) => s.name ?? `f${i}`) : null;
 }

@@ -13,7 +13,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createServeApp, createRegistry } from './app.js';
+import { createProxyApp, createRegistry, createServeApp, signatureColumns } from './app.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
@@ -28,9 +28,12 @@ export const EXAMPLE_MODEL_NAME = 'seattle-weather';
 const HELP = `driftwatch ${VERSION}: scoring server and monitoring sidecar for ML models
 
 Usage:
-  driftwatch start [--config FILE] [--host H] [--port P]
-      Register the bundled example model (examples/seattle-weather) in the local registry if it is
-      not there yet, move it to Production, and serve models:/${EXAMPLE_MODEL_NAME}/Production.
+  driftwatch start [--config FILE] [--host H] [--port P] [--proxy-port P]
+      The all-in-one: register the bundled example model (examples/seattle-weather) in the local
+      registry if it is not there yet, move it to Production, serve models:/${EXAMPLE_MODEL_NAME}/Production
+      on :8080 and put the sidecar proxy in front of it on :5000 (admin API on :9100).
+  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--config FILE]
+      The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).
   driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
                    [--workers N] [--config FILE]
       URI: models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | DIR
@@ -86,6 +89,25 @@ function intFlag(v: unknown, name: string): number | undefined {
   return n;
 }
 
+/** Resolves on the first SIGTERM/SIGINT, after `close` has drained; SIGHUP calls `reload`. */
+function untilSignal(logger: ReturnType<typeof createLogger>, graceMs: number, close: () => Promise<void>, reload?: () => Promise<string[]>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('shutting down: draining in-flight requests', { signal, graceMs });
+      close().then(resolve, (e: unknown) => {
+        logger.error('shutdown failed', { error: messageOf(e) });
+        resolve();
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    if (reload) process.on('SIGHUP', () => void reload().then((swapped) => logger.info('reload on SIGHUP', { swapped })));
+  });
+}
+
 /** Runs a server until SIGTERM/SIGINT, then drains; SIGHUP reloads. Resolves the exit code. */
 async function runServer(config: Config): Promise<number> {
   if (config.serve.workers > 1) {
@@ -96,23 +118,23 @@ async function runServer(config: Config): Promise<number> {
   const logger = createLogger({ level: config.log.level });
   const app = createServeApp(config, { logger });
   await app.start();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info('shutting down: draining in-flight requests', { signal, graceMs: config.serve.shutdownGraceMs });
-      app.close().then(resolve, (e: unknown) => {
-        logger.error('shutdown failed', { error: messageOf(e) });
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      void app.reload().then((swapped) => logger.info('reload on SIGHUP', { swapped }));
-    });
-  });
+  await untilSignal(logger, config.serve.shutdownGraceMs, () => app.close(), () => app.reload());
+  return 0;
+}
+
+async function cmdProxy(args: string[]): Promise<number> {
+  const { values } = parse(args, { upstream: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, model: { type: 'string' } });
+  const proxy: Record<string, unknown> = {};
+  if (values.upstream) proxy.upstream = values.upstream;
+  if (values.host) proxy.host = values.host;
+  if (values.port !== undefined) proxy.port = intFlag(values.port, 'port');
+  if (values.model) proxy.model = values.model;
+  const config = configFrom(values, { proxy });
+  if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
+  const logger = createLogger({ level: config.log.level });
+  const app = createProxyApp(config, { logger });
+  await app.start();
+  await untilSignal(logger, config.serve.shutdownGraceMs, () => app.close());
   return 0;
 }
 
@@ -155,23 +177,56 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
 }
 
 async function cmdStart(args: string[]): Promise<number> {
-  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, workers: { type: 'string' } });
+  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'proxy-port': { type: 'string' } });
   const serve: Record<string, unknown> = {};
-  if (values.host) serve.host = values.host;
+  const proxy: Record<string, unknown> = {};
+  if (values.host) serve.host = proxy.host = values.host;
   if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
-  if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
-  let config = configFrom(values, { serve });
+  if (values['proxy-port'] !== undefined) proxy.port = intFlag(values['proxy-port'], 'proxy-port');
+  let config = configFrom(values, { serve, proxy });
+  if (config.serve.workers > 1) usage('start runs everything in one process; for several workers run `driftwatch serve --workers N` and `driftwatch proxy` side by side');
   if (config.serve.models.length === 0) {
     await ensureExampleModel(createRegistry(config), (m) => process.stderr.write(`driftwatch: ${m}\n`));
-    config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] } });
+    config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] }, proxy });
   }
-  const { host, port } = config.serve;
-  if (cluster.isPrimary) process.stderr.write(
-    `driftwatch: serving on http://${host}:${port}; try:\n` +
-      `  curl -s http://${host}:${port}/invocations -H 'Content-Type: application/json' \\\n` +
-      `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n`,
+  const logger = createLogger({ level: config.log.level });
+  // The all-in-one: the scoring server, and the sidecar proxy in front of it, one admin port.
+  let proxyApp: ReturnType<typeof createProxyApp> | null = null;
+  const serveApp = createServeApp(config, { logger, traffic: () => proxyApp?.summary.toJSON() ?? null });
+  const { scoring } = await serveApp.start();
+  const upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
+  const defaultModel = serveApp.models.keys().next().value as string;
+  proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
+    logger,
+    metricsRegistry: serveApp.metrics.registry,
+    admin: false,
+    upstream,
+    columnsFor: (model) => signatureColumns(serveApp, model),
+  });
+  let proxyAddr;
+  try {
+    proxyAddr = (await proxyApp.start()).proxy;
+  } catch (e) {
+    await serveApp.close();
+    throw e;
+  }
+  const url = `http://${config.proxy.host}:${proxyAddr.port}`;
+  process.stderr.write(
+    `driftwatch: sidecar proxy on ${url} -> scoring server on ${upstream}; admin API on http://${config.admin.host}:${config.admin.port}; try:\n` +
+      `  curl -s ${url}/invocations -H 'Content-Type: application/json' \\\n` +
+      `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n` +
+      `  curl -s http://${config.admin.host}:${config.admin.port}/api/traffic\n`,
   );
-  return runServer(config);
+  await untilSignal(
+    logger,
+    config.serve.shutdownGraceMs,
+    async () => {
+      await proxyApp!.close();
+      await serveApp.close();
+    },
+    () => serveApp.reload(),
+  );
+  return 0;
 }
 
 function fmtTime(ms: number): string {
@@ -278,6 +333,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdStart(args);
       case 'serve':
         return await cmdServe(args);
+      case 'proxy':
+        return await cmdProxy(args);
       case 'registry':
         await cmdRegistry(args);
         return 0;

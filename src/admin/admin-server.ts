@@ -30,6 +30,8 @@ export interface AdminServerDeps {
   /** Re-resolves every served URI now; returns the names that swapped. */
   reload(): Promise<string[]>;
   ready(): boolean;
+  /** Live summary of proxied traffic (per model and feature), when a proxy runs in this process. */
+  traffic?: () => unknown;
 }
 
 export interface AdminServer {
@@ -61,6 +63,13 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   });
   app.get('/api/models', async (_req, res) => {
     res.json({ models: await deps.models() });
+  });
+  app.get('/api/traffic', (_req, res) => {
+    if (!deps.traffic) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no proxy runs in this process (driftwatch proxy or driftwatch start)' });
+      return;
+    }
+    res.json(deps.traffic());
   });
   app.post('/api/reload', async (_req, res) => {
     const swapped = await deps.reload();

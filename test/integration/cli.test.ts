@@ -94,15 +94,20 @@ test('a bad config is refused at start-up with every problem listed', () => {
   assert.match(r.stderr, /DRIFTWATCH_SERVE_WORKERZ: unknown/);
 });
 
-test('start: the example answers, a new Production version takes over live, SIGTERM drains', async () => {
+test('start: through the sidecar the example answers, a new Production version takes over live, the traffic shows on the admin API, SIGTERM drains', async () => {
   const env = {
     DRIFTWATCH_REGISTRY_ROOT: join(tmp.dir, 'reg-start'),
     DRIFTWATCH_SERVE_PORT: '0',
+    DRIFTWATCH_PROXY_PORT: '0',
     DRIFTWATCH_ADMIN_PORT: '0',
     DRIFTWATCH_REGISTRY_POLL_INTERVAL_MS: '200',
   };
-  const { proc, url, stderr } = await launch(['start'], env);
+  const { proc, adminUrl, stderr } = await launch(['start'], env);
+  // The proxy starts right after the scoring server: wait (bounded) for its line.
+  for (let i = 0; i < 200 && !/"msg":"proxy listening"/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 25));
+  const url = /"msg":"proxy listening","url":"(http:[^"]+)"/.exec(stderr())?.[1] ?? '';
   try {
+    assert.match(url, /^http:/, stderr());
     assert.match(stderr(), /registered the bundled example model as seattle-weather version 1/);
     const probe = weatherRows('2015-01-01', '2015-01-10').map((r) => r.features);
     const r1 = await postJson(url + '/invocations', { dataframe_split: { columns: FEATURES, data: probe } });
@@ -130,6 +135,22 @@ test('start: the example answers, a new Production version takes over live, SIGT
     assert.ok(seen.has('2'), 'the new version answered');
     const r2 = await postJson(url + '/invocations', { dataframe_split: { columns: FEATURES, data: probe } });
     assert.equal(r2.headers.get('x-driftwatch-model-version'), '2');
+    assert.match(r2.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'answered through the sidecar');
+    // The drain runs on a timer: wait (bounded) until the summary has both versions.
+    let traffic: any = null;
+    for (let i = 0; i < 100; i++) {
+      traffic = await (await fetch(adminUrl + '/api/traffic')).json();
+      if (traffic.models.some((m: any) => m.version === '2' && m.rows > 0)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const v1 = traffic.models.find((m: any) => m.model === 'seattle-weather' && m.version === '1');
+    assert.ok(v1.requests >= 2 && v1.rows >= probe.length, JSON.stringify(v1).slice(0, 300));
+    assert.deepEqual(Object.keys(v1.features).sort(), [...FEATURES].sort());
+    assert.equal(v1.features.wind.missing, 0);
+    assert.ok(v1.predictions.label.categories, 'predicted labels are counted');
+    const metrics = await (await fetch(adminUrl + '/metrics')).text();
+    assert.match(metrics, /driftwatch_capture_events_total\{outcome="captured"\} \d+/);
+    assert.match(metrics, /driftwatch_requests_total\{model="seattle-weather",route="invocations",status_class="2xx"\}/);
   } finally {
     proc.kill('SIGTERM');
   }
@@ -185,3 +206,64 @@ test('serve --workers 2 with a model that cannot load exits 1 (no hang, no orpha
   assert.match(r.stderr, /worker failed to start; stopping/);
   assert.match(r.stderr, /does not exist or is not a directory/);
 });
+
+test('proxy: in front of a foreign MLflow-protocol server, byte-identical answers and per-feature counts', async () => {
+  const http = await import('node:http');
+  const answer = '{"predictions": [0, 1]}';
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', server: 'gunicorn' });
+      res.end(answer);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const port = (upstream.address() as import('node:net').AddressInfo).port;
+  const { proc, stderr } = await launchProxy(['proxy', '--upstream', `http://127.0.0.1:${port}`, '--port', '0', '--model', 'fraud'], { DRIFTWATCH_ADMIN_PORT: '0' });
+  try {
+    const url = /"msg":"proxy listening","url":"(http:[^"]+)"/.exec(stderr())![1]!;
+    const adminUrl = /"admin":"(http:[^"]+)"/.exec(stderr())![1]!;
+    const res = await fetch(url + '/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"amount":[10.5,99],"country":["DE","FR"]}}' });
+    assert.equal(await res.text(), answer);
+    assert.equal(res.headers.get('server'), 'gunicorn');
+    let t: any = null;
+    for (let i = 0; i < 100; i++) {
+      t = await (await fetch(adminUrl + '/api/traffic')).json();
+      if (t.models[0]?.rows) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(t.models[0].model, 'fraud');
+    assert.equal(t.models[0].features.amount.numeric.mean, 54.75);
+    assert.deepEqual(t.models[0].features.country.categories, { DE: 1, FR: 1 });
+    assert.deepEqual(t.models[0].predictions.prediction.numeric.n, 2);
+  } finally {
+    proc.kill('SIGTERM');
+    upstream.close();
+  }
+  assert.equal(await exited(proc), 0);
+  const r = cli(['proxy'], {});
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /proxy needs --upstream URL/);
+});
+
+function launchProxy(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; stderr: () => string }> {
+  const proc = spawn(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`proxy did not start:\n${err}`));
+    }, 30_000);
+    proc.stderr!.on('data', (d) => {
+      err += d;
+      if (/"msg":"proxy listening"/.test(err)) {
+        clearTimeout(timer);
+        resolve({ proc, stderr: () => err });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}:\n${err}`));
+    });
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * Extraction, on the analysis side: a captured request/response pair -> feature rows and the
+ * matching predictions. MLflow payloads (the four JSON formats and CSV) and Open Inference v2
+ * requests and responses are understood; anything else is reported with a reason, never thrown.
+ * Decoding reuses the scoring server's pure codecs, so both sides read payloads identically.
+ */
+import { gunzipSync, inflateSync } from 'node:zlib';
+import type { InferenceEvent, TappedBody } from './inference-event.js';
+import { decodeMlflowCsv, decodeMlflowJson, mediaTypeOf } from '../serve/protocol/mlflow.js';
+import { decodeOipRequest } from '../serve/protocol/oip.js';
+
+export type Cell = number | string | boolean | null;
+export type Row = Record<string, Cell>;
+
+export interface Extracted {
+  model: string;
+  version: string;
+  features: Row[];
+  /** One per feature row when the response could be matched row by row; else empty. */
+  predictions: Row[];
+}
+
+export type ExtractFailure =
+  | 'decompress_failed'
+  | 'unsupported_content_type'
+  | 'unparseable_request'
+  | 'unparseable_response'
+  | 'unsupported_shape'
+  | 'too_many_columns';
+
+export type ExtractResult = { ok: true; value: Extracted } | { ok: false; reason: ExtractFailure };
+
+export interface ExtractOptions {
+  /** Column names for unnamed (positional) inputs, e.g. from the model's signature. */
+  columnNames?: readonly string[] | null;
+  /** Decompressed bodies above this are refused (a zip bomb must not exhaust the analysis side). */
+  maxDecompressedBytes: number;
+  maxColumns?: number;
+}
+
+class Fail extends Error {
+  constructor(readonly reason: ExtractFailure) {
+    super(reason);
+  }
+}
+
+function text(body: TappedBody, max: number): string {
+  const enc = body.contentEncoding.toLowerCase();
+  try {
+    if (enc === 'gzip' || enc === 'x-gzip') return gunzipSync(body.bytes, { maxOutputLength: max }).toString('utf8');
+    if (enc === 'deflate') return inflateSync(body.bytes, { maxOutputLength: max }).toString('utf8');
+  } catch {
+    throw new Fail('decompress_failed');
+  }
+  if (enc !== 'identity' && enc !== '') throw new Fail('decompress_failed');
+  return body.bytes.toString('utf8');
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const cell = (v: unknown): Cell => (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : v === undefined ? null : JSON.stringify(v));
+
+function positional(width: number, names: readonly string[] | null | undefined): string[] {
+  return Array.from({ length: width }, (_, j) => names?.[j] ?? `f${j}`);
+}
+
+function rowsFromMatrix(m: unknown[], names: readonly string[] | null | undefined): Row[] {
+  return m.map((r) => {
+    const arr = Array.isArray(r) ? r : [r];
+    const cols = positional(arr.length, names);
+    return Object.fromEntries(arr.map((v, j) => [cols[j]!, cell(v)]));
+  });
+}
+
+function rowsFromColumns(obj: Record<string, unknown>): Row[] {
+  const names = Object.keys(obj);
+  const values = Object.values(obj);
+  if (values.every((v) => !Array.isArray(v))) return [Object.fromEntries(names.map((n, j) => [n, cell(values[j])]))];
+  const n = Math.max(...values.map((v) => (Array.isArray(v) ? v.length : 1)));
+  return Array.from({ length: n }, (_, i) => Object.fromEntries(names.map((name, j) => [name, cell(Array.isArray(values[j]) ? (values[j] as unknown[])[i] : values[j])])));
+}
+
+function mlflowFeatures(body: string, contentType: string, names: readonly string[] | null | undefined): Row[] {
+  let decoded;
+  try {
+    decoded = mediaTypeOf(contentType) === 'text/csv' ? decodeMlflowCsv(body) : decodeMlflowJson(body);
+  } catch {
+    throw new Fail('unparseable_request');
+  }
+  const input = decoded.input;
+  if (input.kind === 'frame') {
+    const cols = input.columns ?? positional(input.rows[0]?.length ?? 0, names);
+    return input.rows.map((r) => Object.fromEntries(cols.map((c, j) => [c, cell(r[j])])));
+  }
+  if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(v)])) : {}));
+  const v = input.value;
+  if (isObj(v)) return rowsFromColumns(v);
+  if (Array.isArray(v)) return v.every(isObj) ? (v as Array<Record<string, unknown>>).map((r) => Object.fromEntries(Object.entries(r).map(([k, x]) => [k, cell(x)]))) : rowsFromMatrix(v, names);
+  throw new Fail('unsupported_shape');
+}
+
+function mlflowPredictions(body: string, rows: number): Row[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Fail('unparseable_response');
+  }
+  const p = isObj(json) ? json.predictions : json;
+  if (Array.isArray(p)) {
+    if (p.length !== rows) return [];
+    return p.map((r) => (isObj(r) ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(Array.isArray(v) ? JSON.stringify(v) : v)])) : { prediction: cell(Array.isArray(r) ? JSON.stringify(r) : r) }));
+  }
+  if (isObj(p)) {
+    const out = rowsFromColumns(p);
+    return out.length === rows ? out : [];
+  }
+  return [];
+}
+
+function oipFeatures(body: string, names: readonly string[] | null | undefined): Row[] {
+  let req;
+  try {
+    req = decodeOipRequest(body);
+  } catch {
+    throw new Fail('unparseable_request');
+  }
+  const n = req.inputs[0]!.shape[0] ?? 1;
+  const rows: Row[] = Array.from({ length: n }, () => ({}));
+  for (const input of req.inputs) {
+    if ((input.shape[0] ?? 1) !== n) throw new Fail('unsupported_shape');
+    const width = input.shape.slice(1).reduce((a, b) => a * b, 1);
+    // One input per feature ([N] or [N, 1]), or one matrix [N, k] whose columns are features.
+    const cols = width === 1 ? [input.name] : positional(width, names).map((c) => (names?.length === width ? c : `${input.name}_${c.slice(1)}`));
+    for (let i = 0; i < n; i++) for (let j = 0; j < width; j++) rows[i]![cols[j]!] = cell(input.flat[i * width + j]);
+  }
+  return rows;
+}
+
+function oipPredictions(body: string, rows: number): Row[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Fail('unparseable_response');
+  }
+  const outputs = isObj(json) && Array.isArray(json.outputs) ? json.outputs : null;
+  if (!outputs) throw new Fail('unparseable_response');
+  const out: Row[] = Array.from({ length: rows }, () => ({}));
+  for (const o of outputs) {
+    if (!isObj(o) || typeof o.name !== 'string' || !Array.isArray(o.shape) || !Array.isArray(o.data)) throw new Fail('unparseable_response');
+    if (o.shape[0] !== rows) return [];
+    const width = (o.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+    for (let i = 0; i < rows; i++) {
+      out[i]![o.name] = width === 1 ? cell(o.data[i]) : JSON.stringify(o.data.slice(i * width, (i + 1) * width));
+    }
+  }
+  return out;
+}
+
+export function extract(event: InferenceEvent, opts: ExtractOptions): ExtractResult {
+  try {
+    if (!event.request || !event.response) throw new Fail('unsupported_shape');
+    const ct = mediaTypeOf(event.request.contentType);
+    const names = opts.columnNames ?? null;
+    const reqText = text(event.request, opts.maxDecompressedBytes);
+    let features: Row[];
+    let predictions: Row[] = [];
+    const ok = event.status >= 200 && event.status < 300;
+    if (event.route === 'infer') {
+      features = oipFeatures(reqText, names);
+      if (ok) predictions = oipPredictions(text(event.response, opts.maxDecompressedBytes), features.length);
+    } else {
+      if (ct !== 'application/json' && ct !== 'text/csv') throw new Fail('unsupported_content_type');
+      features = mlflowFeatures(reqText, ct, names);
+      if (ok) predictions = mlflowPredictions(text(event.response, opts.maxDecompressedBytes), features.length);
+    }
+    const maxColumns = opts.maxColumns ?? 512;
+    if (features.some((r) => Object.keys(r).length > maxColumns)) throw new Fail('too_many_columns');
+    return { ok: true, value: { model: event.model ?? 'unknown', version: event.version ?? 'unknown', features, predictions } };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, reason: e.reason };
+    return { ok: false, reason: 'unparseable_request' };
+  }
+}

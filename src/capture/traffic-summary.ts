@@ -1,0 +1,161 @@
+/**
+ * A live, bounded, in-memory summary of the traffic the sidecar saw since it started: per model
+ * and version, requests by status class and a latency histogram; per feature, count, missing,
+ * numeric moments (Welford) and the most frequent categories. It is what the admin API shows
+ * today; the persistent, windowed, mergeable profiles are the statistics store's job.
+ * Bounded: at most MAX_MODELS model versions, MAX_FEATURES features each, MAX_CATEGORIES values.
+ */
+import type { InferenceEvent } from './inference-event.js';
+import type { Row } from './extract.js';
+
+const MAX_MODELS = 64;
+const MAX_FEATURES = 512;
+const MAX_CATEGORIES = 32;
+/** Upper bounds in milliseconds; the last bucket is open. */
+export const SUMMARY_LATENCY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+interface FeatureStats {
+  count: number;
+  missing: number;
+  n: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+  categories: Map<string, number>;
+  otherCategories: number;
+}
+
+interface ModelStats {
+  requests: number;
+  byStatusClass: Record<string, number>;
+  latencyBuckets: number[];
+  rows: number;
+  features: Map<string, FeatureStats>;
+  predictions: Map<string, FeatureStats>;
+  droppedFeatures: number;
+}
+
+function newFeature(): FeatureStats {
+  return { count: 0, missing: 0, n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, categories: new Map(), otherCategories: 0 };
+}
+
+function observe(f: FeatureStats, v: unknown): void {
+  f.count++;
+  if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) {
+    f.missing++;
+    return;
+  }
+  if (typeof v === 'number') {
+    // Welford's online update (Knuth, TAOCP vol. 2, 4.2.2).
+    f.n++;
+    const d = v - f.mean;
+    f.mean += d / f.n;
+    f.m2 += d * (v - f.mean);
+    if (v < f.min) f.min = v;
+    if (v > f.max) f.max = v;
+    return;
+  }
+  const key = String(v);
+  const c = f.categories.get(key);
+  if (c !== undefined) f.categories.set(key, c + 1);
+  else if (f.categories.size < MAX_CATEGORIES) f.categories.set(key, 1);
+  else f.otherCategories++;
+}
+
+function view(f: FeatureStats) {
+  return {
+    count: f.count,
+    missing: f.missing,
+    numeric: f.n ? { n: f.n, mean: f.mean, std: f.n > 1 ? Math.sqrt(f.m2 / (f.n - 1)) : 0, min: f.min, max: f.max } : null,
+    categories: f.categories.size ? Object.fromEntries([...f.categories].sort((a, b) => b[1] - a[1])) : null,
+    other_categories: f.otherCategories,
+  };
+}
+
+export class TrafficSummary {
+  private readonly models = new Map<string, ModelStats>();
+  readonly sinceMs: number;
+
+  constructor(nowMs: number) {
+    this.sinceMs = nowMs;
+  }
+
+  private model(name: string, version: string): ModelStats | null {
+    const key = `${name}\u0000${version}`;
+    let m = this.models.get(key);
+    if (!m) {
+      if (this.models.size >= MAX_MODELS) return null;
+      m = { requests: 0, byStatusClass: {}, latencyBuckets: new Array(SUMMARY_LATENCY_BUCKETS_MS.length + 1).fill(0), rows: 0, features: new Map(), predictions: new Map(), droppedFeatures: 0 };
+      this.models.set(key, m);
+    }
+    return m;
+  }
+
+  observeRequest(e: InferenceEvent): void {
+    const m = this.model(e.model ?? 'unknown', e.version ?? 'unknown');
+    if (!m) return;
+    m.requests++;
+    const sc = `${Math.floor(e.status / 100)}xx`;
+    m.byStatusClass[sc] = (m.byStatusClass[sc] ?? 0) + 1;
+    let b = SUMMARY_LATENCY_BUCKETS_MS.findIndex((ub) => e.totalMs <= ub);
+    if (b < 0) b = SUMMARY_LATENCY_BUCKETS_MS.length;
+    m.latencyBuckets[b]!++;
+  }
+
+  observeRows(model: string, version: string, features: Row[], predictions: Row[]): void {
+    const m = this.model(model, version);
+    if (!m) return;
+    m.rows += features.length;
+    const add = (target: Map<string, FeatureStats>, rows: Row[]) => {
+      for (const row of rows) {
+        for (const [k, v] of Object.entries(row)) {
+          let f = target.get(k);
+          if (!f) {
+            if (target.size >= MAX_FEATURES) {
+              m.droppedFeatures++;
+              continue;
+            }
+            f = newFeature();
+            target.set(k, f);
+          }
+          observe(f, v);
+        }
+      }
+    };
+    add(m.features, features);
+    add(m.predictions, predictions);
+  }
+
+  /** Approximate latency quantile from the buckets: the upper bound of the bucket holding it. */
+  private quantile(m: ModelStats, q: number): number | null {
+    const total = m.latencyBuckets.reduce((a, b) => a + b, 0);
+    if (!total) return null;
+    let seen = 0;
+    for (let i = 0; i < m.latencyBuckets.length; i++) {
+      seen += m.latencyBuckets[i]!;
+      if (seen >= q * total) return SUMMARY_LATENCY_BUCKETS_MS[i] ?? Infinity;
+    }
+    return null;
+  }
+
+  toJSON() {
+    return {
+      since: new Date(this.sinceMs).toISOString(),
+      models: [...this.models].map(([key, m]) => {
+        const [model, version] = key.split('\u0000');
+        return {
+          model,
+          version,
+          requests: m.requests,
+          by_status_class: m.byStatusClass,
+          latency_ms: { p50_at_most: this.quantile(m, 0.5), p99_at_most: this.quantile(m, 0.99), bucket_upper_bounds: SUMMARY_LATENCY_BUCKETS_MS, counts: m.latencyBuckets },
+          rows: m.rows,
+          features: Object.fromEntries([...m.features].map(([k, f]) => [k, view(f)])),
+          predictions: Object.fromEntries([...m.predictions].map(([k, f]) => [k, view(f)])),
+          dropped_features: m.droppedFeatures,
+        };
+      }),
+    };
+  }
+}
