@@ -17,6 +17,7 @@ import httpProxy from 'http-proxy';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
+import { manageLifecycle } from '../http-lifecycle.js';
 import { listen } from '../listen.js';
 import type { Logger } from '../telemetry/logger.js';
 import { statusClass, type ProxyMetrics } from '../telemetry/metrics.js';
@@ -271,33 +272,14 @@ export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     proxy.ws(req, socket, head);
   });
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}');
-    else socket.destroy(err);
-  });
   server.keepAliveTimeout = 65_000;
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
+  const lifecycle = manageLifecycle(server);
 
   return {
     server,
     listen: () => listen(server, config.port, config.host, 'proxy'),
     async close(graceMs) {
-      const until = Date.now() + graceMs;
-      const waitFor = (p: Promise<void>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref())]);
-      // As in the scoring server: server.close() only after the drain, so Node does not destroy a
-      // connection whose answer is still on its way to the client.
-      server.closeIdleConnections();
-      if (inflight > 0) await waitFor(new Promise<void>((r) => (drained = r)), until - Date.now());
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.end();
-      await waitFor(closed, until - Date.now());
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy(); // upgraded (WebSocket) sockets are no longer the server's to close
-      await closed;
+      await lifecycle.close(graceMs, () => (inflight > 0 ? new Promise<void>((resolve) => (drained = resolve)) : null));
       proxy.close();
       agent.destroy();
     },

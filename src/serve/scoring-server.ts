@@ -11,6 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { manageLifecycle } from '../http-lifecycle.js';
 import { listen } from '../listen.js';
 import type { ServeConfig } from '../config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
@@ -357,34 +358,15 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   server.headersTimeout = Math.min(60_000, config.requestTimeoutMs + 1000);
   server.requestTimeout = config.requestTimeoutMs + 1000;
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts (60 s)
-  const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}');
-    else socket.destroy(err);
-  });
+  const lifecycle = manageLifecycle(server);
 
   return {
     server,
     inflight: () => inflight,
     listen: () => listen(server, config.port, config.host, 'scoring server'),
-    async close(graceMs) {
-      closing = true;
-      const until = Date.now() + graceMs;
-      const waitFor = (p: Promise<void>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref())]);
-      // Requests arriving now get 503 with `Connection: close`. server.close() is called only
-      // after the drain: Node destroys a closing server's connections as soon as their response
-      // is handed to the kernel, and on loopback that cut the tail of large answers in tests.
-      if (inflight > 0) await waitFor(new Promise<void>((resolve) => (drained = resolve)), until - Date.now());
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // A graceful end (FIN after the queued bytes) lets each client read its whole answer.
-      for (const socket of sockets) socket.end();
-      await waitFor(closed, until - Date.now());
-      server.closeAllConnections();
-      await closed;
+    close(graceMs) {
+      closing = true; // requests arriving now get 503 with `Connection: close`
+      return lifecycle.close(graceMs, () => (inflight > 0 ? new Promise<void>((resolve) => (drained = resolve)) : null));
     },
   };
 }
