@@ -171,7 +171,8 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     metrics,
     logger,
     extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
-    ...(deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
+    // Declared columns (a foreign upstream) first, else what the composition knows (start).
+    ...(config.proxy.columns ? { columnsFor: () => config.proxy.columns ?? null } : deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
   });
   const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent: (e) => queue.offer(e) });
   const admin =

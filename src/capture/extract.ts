@@ -59,6 +59,9 @@ function text(body: TappedBody, max: number): string {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const cell = (v: unknown): Cell => (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : v === undefined ? null : JSON.stringify(v));
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const csvCell = (v: unknown): Cell => (typeof v === 'string' && DECIMAL.test(v.trim()) ? Number(v) : cell(v));
+
 function positional(width: number, names: readonly string[] | null | undefined): string[] {
   return Array.from({ length: width }, (_, j) => names?.[j] ?? `f${j}`);
 }
@@ -89,7 +92,9 @@ function mlflowFeatures(body: string, contentType: string, names: readonly strin
   const input = decoded.input;
   if (input.kind === 'frame') {
     const cols = input.columns ?? positional(input.rows[0]?.length ?? 0, names);
-    return input.rows.map((r) => Object.fromEntries(cols.map((c, j) => [c, cell(r[j])])));
+    // CSV cells are text: numbers are inferred as pandas.read_csv does, so they count as numeric.
+    const conv = decoded.format === 'csv' ? csvCell : cell;
+    return input.rows.map((r) => Object.fromEntries(cols.map((c, j) => [c, conv(r[j])])));
   }
   if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(v)])) : {}));
   const v = input.value;

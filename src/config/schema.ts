@@ -71,6 +71,9 @@ export const proxySchema = z.strictObject({
   upstream: z.url({ protocol: /^https?$/ }).optional(),
   /** Model name for /invocations traffic (the /v2 routes name their model themselves). */
   model: z.string().min(1).optional(),
+  /** Names of the input columns, in order, for positional payloads of a foreign upstream
+   *  (`instances: [[...]]`, unnamed CSV-like rows); without them they are f0, f1, ... */
+  columns: z.array(z.string().min(1)).optional(),
   /** No response headers from the upstream within this time: 504. */
   upstreamTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
   /** Keep-alive connections to the upstream, at most. */

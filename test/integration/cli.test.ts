@@ -219,23 +219,27 @@ test('proxy: in front of a foreign MLflow-protocol server, byte-identical answer
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
   const port = (upstream.address() as import('node:net').AddressInfo).port;
-  const { proc, stderr } = await launchProxy(['proxy', '--upstream', `http://127.0.0.1:${port}`, '--port', '0', '--model', 'fraud'], { DRIFTWATCH_ADMIN_PORT: '0' });
+  const { proc, stderr } = await launchProxy(['proxy', '--upstream', `http://127.0.0.1:${port}`, '--port', '0', '--model', 'fraud'], { DRIFTWATCH_ADMIN_PORT: '0', DRIFTWATCH_PROXY_COLUMNS: '["amount","country"]' });
   try {
     const url = /"msg":"proxy listening","url":"(http:[^"]+)"/.exec(stderr())![1]!;
     const adminUrl = /"admin":"(http:[^"]+)"/.exec(stderr())![1]!;
     const res = await fetch(url + '/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"amount":[10.5,99],"country":["DE","FR"]}}' });
     assert.equal(await res.text(), answer);
     assert.equal(res.headers.get('server'), 'gunicorn');
+    // Positional rows are named by the declared proxy.columns.
+    const res2 = await fetch(url + '/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instances":[[0.5,"DE"],[1.5,"DE"]]}' });
+    assert.equal(await res2.text(), answer);
     let t: any = null;
     for (let i = 0; i < 100; i++) {
       t = await (await fetch(adminUrl + '/api/traffic')).json();
-      if (t.models[0]?.rows) break;
+      if (t.models[0]?.rows >= 4) break;
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.equal(t.models[0].model, 'fraud');
-    assert.equal(t.models[0].features.amount.numeric.mean, 54.75);
-    assert.deepEqual(t.models[0].features.country.categories, { DE: 1, FR: 1 });
-    assert.deepEqual(t.models[0].predictions.prediction.numeric.n, 2);
+    assert.equal(t.models[0].rows, 4);
+    assert.ok(Math.abs(t.models[0].features.amount.numeric.mean - (10.5 + 99 + 0.5 + 1.5) / 4) < 1e-12);
+    assert.deepEqual(t.models[0].features.country.categories, { DE: 3, FR: 1 });
+    assert.deepEqual(t.models[0].predictions.prediction.numeric.n, 4);
   } finally {
     proc.kill('SIGTERM');
     upstream.close();

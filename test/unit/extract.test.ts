@@ -33,7 +33,7 @@ test('all four MLflow JSON formats and CSV give the same feature rows', () => {
   }
   const csv = extract(event('invocations', 'a,b\n1,x\n2,\n', ANSWER, { ct: 'text/csv' }), OPTS);
   assert.ok(csv.ok);
-  assert.deepEqual(csv.value.features, [{ a: '1', b: 'x' }, { a: '2', b: null }]);
+  assert.deepEqual(csv.value.features, [{ a: 1, b: 'x' }, { a: 2, b: null }], 'CSV numbers are inferred as numbers');
 });
 
 test('positional rows take the signature names when known; gzip bodies are decoded on the copy', () => {
