@@ -215,5 +215,15 @@ runs.forEach((r, i) => {
 out();
 out('</details>');
 
-writeFileSync(outFile, lines.join('\n') + '\n');
+// Keep the proxy benchmark's section (bench/proxy-report.mjs owns it) when rewriting this file.
+let proxySection = '';
+try {
+  const old = readFileSync(outFile, 'utf8');
+  const a = old.indexOf('<!-- proxy-bench:start -->');
+  const b = old.indexOf('<!-- proxy-bench:end -->');
+  if (a >= 0 && b > a) proxySection = '\n' + old.slice(a, b + '<!-- proxy-bench:end -->'.length) + '\n';
+} catch {
+  // no previous file
+}
+writeFileSync(outFile, lines.join('\n') + '\n' + proxySection);
 console.log(`wrote ${outFile}`);

@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+/**
+ * Turns bench/out/proxy/results.json (written by bench/proxy-run.sh) into the proxy section of
+ * bench/RESULTS.md: everything between <!-- proxy-bench:start --> and <!-- proxy-bench:end --> is
+ * replaced (the markers are appended at the end of the file when absent); the rest of the file is
+ * left byte for byte as it was.
+ *
+ *   node bench/proxy-report.mjs [bench/out/proxy/results.json] [bench/RESULTS.md]
+ *
+ * Every (target, batch, concurrency) cell was run `repeat` times, interleaved over the targets;
+ * the tables show medians over those runs (req/s, p50, p99, CPU per request each on its own).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const inFile = process.argv[2] ?? join(HERE, 'out', 'proxy', 'results.json');
+const outFile = process.argv[3] ?? join(HERE, 'RESULTS.md');
+const { meta, runs, events = [] } = JSON.parse(readFileSync(inFile, 'utf8'));
+
+const START = '<!-- proxy-bench:start -->';
+const END = '<!-- proxy-bench:end -->';
+
+/** The goals of the proxy issue. */
+const GOAL = {
+  vsNginx: 0.9, // dw-on req/s >= 0.9x nginx
+  addedP50Ms: 0.2, // dw-on p50 - direct p50 at c=1
+  captureCost: 0.9, // dw-on req/s >= 0.9x dw-off (capture costs at most 10%)
+  cpuUsPerReq: 35, // dw-on proxy CPU per request, batch 1
+  cpuBatch: 1,
+};
+
+const TARGETS = [
+  { id: 'direct', label: 'direct', what: 'wrk straight to the upstream: `driftwatch serve --model examples/seattle-weather/model` (1 process, defaults)' },
+  { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
+  { id: 'dw-off', label: 'dw off', what: 'wrk -> `driftwatch proxy --upstream ... --model seattle-weather` with `DRIFTWATCH_PROXY_CAPTURE_ENABLED=false` -> upstream' },
+  { id: 'dw-on', label: 'dw on', what: 'wrk -> `driftwatch proxy` with capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied, queued and extracted into the traffic summary -> upstream' },
+].filter((t) => meta.config.targets.includes(t.id));
+const has = (id) => TARGETS.some((t) => t.id === id);
+const labelOf = (id) => TARGETS.find((t) => t.id === id)?.label ?? id;
+
+const median = (xs) => {
+  xs = xs.filter((x) => Number.isFinite(x));
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fin = Number.isFinite;
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const errorsOf = (w) => w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
+const usPerReq = (ticks, r) => (r.wrk.requests ? ((ticks / r.cpu.clk_tck) * 1e6) / r.wrk.requests : NaN);
+const cores = (ticks, r) => ticks / r.cpu.clk_tck / r.wrk.duration_s;
+
+function cell(target, batch, conc) {
+  const rs = runs.filter((r) => r.target === target && r.batch === batch && r.concurrency === conc);
+  if (!rs.length) return null;
+  const proxyTicks = (r) => (target === 'direct' ? NaN : r.cpu.proxy_ticks);
+  return {
+    runs: rs,
+    rps: median(rs.map((r) => r.wrk.rps)),
+    rpsMin: Math.min(...rs.map((r) => r.wrk.rps)),
+    rpsMax: Math.max(...rs.map((r) => r.wrk.rps)),
+    p50: median(rs.map((r) => r.wrk.latency_ms.p50)),
+    p99: median(rs.map((r) => r.wrk.latency_ms.p99)),
+    proxyUs: median(rs.map((r) => usPerReq(proxyTicks(r), r))),
+    proxyUsAll: rs.map((r) => usPerReq(proxyTicks(r), r)),
+    upstreamUs: median(rs.map((r) => usPerReq(r.cpu.upstream_ticks, r))),
+    proxyCores: median(rs.map((r) => cores(proxyTicks(r), r))),
+    proxyMainShare: median(rs.map((r) => (r.cpu.proxy_ticks ? r.cpu.proxy_main_ticks / r.cpu.proxy_ticks : NaN))),
+    upstreamCores: median(rs.map((r) => cores(r.cpu.upstream_ticks, r))),
+    machineCores: median(rs.map((r) => (r.cpu.machine_busy_ticks / r.cpu.machine_all_ticks) * meta.machine.nproc)),
+    // wrk's own CPU (bash `times` around the run), when recorded
+    wrkCores: median(rs.map((r) => (fin(r.cpu.wrk_cpu_ms) ? r.cpu.wrk_cpu_ms / 1000 / r.wrk.duration_s : NaN))),
+    requests: sum(rs.map((r) => r.wrk.requests)),
+    errors: sum(rs.map((r) => errorsOf(r.wrk))),
+    non2xx: sum(rs.map((r) => r.wrk.non2xx)),
+    captured: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.captured)) : NaN,
+    sampledOut: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.sampled_out)) : NaN,
+    skipped: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.too_large + r.capture.aborted)) : NaN,
+    dropped: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.dropped)) : NaN,
+    rows: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.rows)) : NaN,
+    unparseable: rs.every((r) => r.capture) ? sum(rs.map((r) => r.capture.unparseable)) : NaN,
+    bytesPerResponse: median(rs.map((r) => (r.wrk.requests ? r.wrk.bytes / r.wrk.requests : NaN))),
+  };
+}
+
+const fmtRps = (x) => (fin(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : '–');
+const fmtMs = (x) => (fin(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3)) : '–');
+const fmtDelta = (x) => (fin(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}` : '–');
+const fmtRatio = (x) => (fin(x) ? `${x.toFixed(2)}x` : '–');
+const fmtUs = (x) => (fin(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : '–');
+const fmtCores = (x) => (fin(x) ? x.toFixed(2) : '–');
+const fmtPct = (x) => (fin(x) ? `${(x * 100).toFixed(0)}%` : '–');
+const warn = (c) => (c && (c.errors || c.non2xx) ? ' ⚠' : '');
+const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**meets**' : '**misses**');
+
+const batches = meta.config.batches;
+const concs = meta.config.concurrency;
+const concsSorted = [...concs].sort((a, b) => a - b);
+const C = {};
+for (const b of batches) for (const c of concs) for (const t of TARGETS) C[`${t.id}|${b}|${c}`] = cell(t.id, b, c);
+const get = (t, b, c) => C[`${t}|${b}|${c}`] ?? null;
+
+// ---------------------------------------------------------------- goal verdicts
+const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [] };
+for (const b of batches) {
+  for (const c of concsSorted) {
+    const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
+    if (on && ng) goals.vsNginx.push({ b, c, x: on.rps / ng.rps, ok: on.rps / ng.rps >= GOAL.vsNginx });
+    if (on && off) goals.captureCost.push({ b, c, x: on.rps / off.rps, cpu: on.proxyUs / off.proxyUs, ok: on.rps / off.rps >= GOAL.captureCost });
+    if (on && d && c === 1) goals.addedP50.push({ b, c, x: on.p50 - d.p50, ok: on.p50 - d.p50 <= GOAL.addedP50Ms });
+    if (on) goals.cpu.push({ b, c, x: on.proxyUs, ok: b === GOAL.cpuBatch ? on.proxyUs <= GOAL.cpuUsPerReq : null });
+  }
+}
+const tally = (list) => {
+  const judged = list.filter((g) => g.ok !== null);
+  if (!judged.length) return 'not measured in this run';
+  const met = judged.filter((g) => g.ok).length;
+  return met === judged.length ? `**met** in all ${judged.length} cells` : `**missed** in ${judged.length - met} of ${judged.length} cells`;
+};
+
+// ---------------------------------------------------------------- the section
+const L = [];
+const p = (s = '') => L.push(s);
+p('# driftwatch proxy benchmark');
+p();
+p('Generated by `bench/proxy-run.sh` (report: `bench/proxy-report.mjs`, raw data: `bench/out/proxy/results.json`). Do not edit by hand: the section between the `proxy-bench` markers is rewritten on every run.');
+p();
+p(`- **Date:** ${meta.started_at} to ${meta.finished_at} (UTC)`);
+p(`- **Machine:** ${meta.machine.nproc} CPUs (\`nproc\`), ${meta.machine.cpu_model}, ${meta.machine.mem_gb} GiB RAM, Linux ${meta.machine.kernel}; load average ${meta.loadavg} (start -> end)`);
+p(`- **Versions:** Node ${meta.machine.node}; ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+p(`- **Command:** \`${meta.command}\``);
+p(`- **Runs:** wrk \`-t min(c,2) -c c -d ${meta.config.duration_s}s --timeout 10s --latency\` with \`bench/post.lua\` (POST /invocations), ${meta.config.warmup_s}s unrecorded warmup before every run; each cell run ${meta.config.repeat}x, targets interleaved round-robin (${meta.config.targets.join(' -> ')}); tables show **medians** over the repeats. Request bodies: the first N rows of vega-datasets seattle-weather.csv as MLflow \`dataframe_split\`. Everything (wrk, the upstream, the proxy) shares the machine's ${meta.machine.nproc} cores.`);
+p(`- **CPU per request:** utime+stime from \`/proc/PID/stat\` of the proxy process(es) (nginx: master + worker; driftwatch: its one process, all threads) read right before and after each measured run, divided by the requests wrk completed in it; median over the repeats. The upstream's is read the same way. \`CLK_TCK\` = ${runs[0]?.cpu.clk_tck ?? '?'}, so one reading is good to ${runs[0] ? (1e6 / runs[0].cpu.clk_tck / 1000).toFixed(0) : '?'} ms of CPU.`);
+if (meta.config.skipped) p(`- **⚠ SKIPPED:** ${meta.config.skipped}. The nginx columns and the nginx goal are missing from this report.`);
+p();
+p('Targets (one upstream process serves all of them; every proxy was checked to return the reference predictions before the runs):');
+p();
+for (const t of TARGETS) p(`- **${t.label}**: ${t.what}`);
+p();
+
+p('## Goals');
+p();
+p(`- **Throughput:** driftwatch with full capture at >= ${GOAL.vsNginx}x nginx's req/s: ${has('nginx') ? tally(goals.vsNginx) : 'not measured (nginx skipped)'}.`);
+for (const g of goals.vsNginx) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / nginx ${fmtRatio(g.x)}`);
+p(`- **Added latency:** dw on p50 minus direct p50 at concurrency 1 <= ${GOAL.addedP50Ms} ms: ${tally(goals.addedP50)}.`);
+for (const g of goals.addedP50) p(`  - batch ${g.b}, c=1: ${verdict(g.ok)} — ${fmtDelta(g.x)} ms`);
+p(`- **Cost of capture:** capture on at >= ${GOAL.captureCost}x capture off's req/s (at most 10% less): ${tally(goals.captureCost)}.`);
+for (const g of goals.captureCost) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / dw off req/s ${fmtRatio(g.x)}; proxy CPU per request on / off ${fmtRatio(g.cpu)}`);
+p(`- **CPU per request:** driftwatch proxy with full capture <= ${GOAL.cpuUsPerReq} us per request at batch ${GOAL.cpuBatch}: ${tally(goals.cpu)}.`);
+for (const g of goals.cpu) p(`  - batch ${g.b}, c=${g.c}: ${g.ok === null ? `(goal stated for batch ${GOAL.cpuBatch}; shown for reference)` : verdict(g.ok)} — ${fmtUs(g.x)} us/request`);
+p();
+
+for (const b of batches) {
+  p(`## Batch ${b} row${b === 1 ? '' : 's'} per request`);
+  p();
+  const head = ['c'];
+  for (const t of TARGETS) head.push(`${t.label} req/s`, `${t.label} p50 ms`, `${t.label} p99 ms`);
+  if (has('dw-on') && has('nginx')) head.push('dw on / nginx req/s');
+  if (has('dw-on') && has('dw-off')) head.push('dw on / dw off req/s');
+  if (has('dw-on') && has('direct')) head.push('added p50 ms (dw on − direct)');
+  if (has('nginx') && has('direct')) head.push('added p50 ms (nginx − direct)');
+  for (const t of TARGETS) if (t.id !== 'direct') head.push(`CPU us/req ${t.label}`);
+  head.push('goals');
+  p(`| ${head.join(' | ')} |`);
+  p(`|${head.map((_, i) => (i === 0 || i === head.length - 1 ? ':--' : '--:')).join('|')}|`);
+  for (const c of concsSorted) {
+    const row = [String(c)];
+    for (const t of TARGETS) {
+      const x = get(t.id, b, c);
+      row.push(fmtRps(x?.rps) + warn(x), fmtMs(x?.p50), fmtMs(x?.p99));
+    }
+    const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
+    if (has('dw-on') && has('nginx')) row.push(fmtRatio(on?.rps / ng?.rps));
+    if (has('dw-on') && has('dw-off')) row.push(fmtRatio(on?.rps / off?.rps));
+    if (has('dw-on') && has('direct')) row.push(fmtDelta(on?.p50 - d?.p50));
+    if (has('nginx') && has('direct')) row.push(fmtDelta(ng?.p50 - d?.p50));
+    for (const t of TARGETS) if (t.id !== 'direct') row.push(fmtUs(get(t.id, b, c)?.proxyUs));
+    const v = [];
+    const gN = goals.vsNginx.find((g) => g.b === b && g.c === c);
+    if (gN) v.push(`vs nginx ${gN.ok ? 'meets' : 'misses'}`);
+    const gC = goals.captureCost.find((g) => g.b === b && g.c === c);
+    if (gC) v.push(`capture cost ${gC.ok ? 'meets' : 'misses'}`);
+    const gP = goals.addedP50.find((g) => g.b === b && g.c === c);
+    if (gP) v.push(`added p50 ${gP.ok ? 'meets' : 'misses'}`);
+    const gU = goals.cpu.find((g) => g.b === b && g.c === c);
+    if (gU && gU.ok !== null) v.push(`CPU/req ${gU.ok ? 'meets' : 'misses'}`);
+    row.push(v.join('; ') || '–');
+    p(`| ${row.join(' | ')} |`);
+  }
+  p();
+  p(`CPU detail, batch ${b}: CPU time per request (us) of the proxy and of the upstream, and the cores each was busy on average during the run (CPU seconds / wall seconds; "wrk" is the load generator's own CPU; "machine" is all of the box from /proc/stat, out of ${meta.machine.nproc}; it is tick-sampled, so it need not equal the sum of the others exactly). "JS thread" is the share of the driftwatch proxy's CPU spent on its main thread.`);
+  p();
+  const h2 = ['c', 'target', 'proxy us/req', 'upstream us/req', 'proxy + upstream us/req', 'proxy cores', 'JS thread', 'upstream cores', 'wrk cores', 'machine cores'];
+  p(`| ${h2.join(' | ')} |`);
+  p(`|--:|:--|${h2.slice(2).map(() => '--:').join('|')}|`);
+  for (const c of concsSorted) {
+    for (const t of TARGETS) {
+      const x = get(t.id, b, c);
+      if (!x) continue;
+      const direct = t.id === 'direct';
+      p(`| ${c} | ${t.label} | ${direct ? '–' : fmtUs(x.proxyUs)} | ${fmtUs(x.upstreamUs)} | ${direct ? fmtUs(x.upstreamUs) : fmtUs(x.proxyUs + x.upstreamUs)} | ${direct ? '–' : fmtCores(x.proxyCores)} | ${t.id.startsWith('dw') ? fmtPct(x.proxyMainShare) : '–'} | ${fmtCores(x.upstreamCores)} | ${fmtCores(x.wrkCores)} | ${fmtCores(x.machineCores)} |`);
+    }
+  }
+  p();
+}
+
+// ---------------------------------------------------------------- capture check
+if (has('dw-on') || has('dw-off')) {
+  p('## Did capture happen?');
+  p();
+  p('Deltas of the proxy\'s own counters (`/metrics` on its admin port) over the measured runs of each cell, all repeats summed, next to the requests wrk completed. "captured" is `driftwatch_capture_events_total{outcome="captured"}`, "dropped" is `driftwatch_capture_dropped_total` (queue full), "rows" is `driftwatch_capture_rows_total` (feature rows extracted by the drain). The counters are read 0.1 s after wrk stops, so requests in flight at the edges make them differ from wrk\'s count by up to about c per run.');
+  p();
+  p('| batch | c | target | wrk requests | captured | sampled out | too large / aborted | dropped | rows extracted | unparseable |');
+  p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
+  for (const b of batches) {
+    for (const c of concsSorted) {
+      for (const id of ['dw-off', 'dw-on']) {
+        const x = get(id, b, c);
+        if (!x) continue;
+        const f = (v) => (fin(v) ? String(v) : '–');
+        p(`| ${b} | ${c} | ${labelOf(id)} | ${x.requests} | ${f(x.captured)} | ${f(x.sampledOut)} | ${f(x.skipped)} | ${f(x.dropped)} | ${f(x.rows)} | ${f(x.unparseable)} |`);
+      }
+    }
+  }
+  p();
+}
+
+// ---------------------------------------------------------------- second core
+{
+  const bHi = batches.includes(1) ? 1 : batches[0];
+  const cHi = Math.max(...concs);
+  const on = get('dw-on', bHi, cHi), off = get('dw-off', bHi, cHi), ng = get('nginx', bHi, cHi);
+  p('## How the proxy uses the second core');
+  p();
+  p('`driftwatch proxy` is **one Node.js process**. In the source measured here the HTTP work (parsing, http-proxy piping, the tap that copies bodies) and the capture drain (extraction into the traffic summary, on a timer) all run on its **one JavaScript thread**, so the proxy can use at most about one core for them. Its other threads (V8 garbage collection helpers, libuv) add a little; the "JS thread" column in the CPU detail tables is the measured share of its CPU on the main thread (if capture work moves to a worker thread, that column will show it). It does not spread over the second core, and this benchmark does not build a multi-process proxy.');
+  p();
+  if (on) {
+    let s = `At batch ${bHi}, c=${cHi} (the heaviest cell) dw on kept **${fmtCores(on.proxyCores)} cores** busy (${fmtPct(on.proxyMainShare)} of it on the JS thread)`;
+    if (off) s += `, dw off ${fmtCores(off.proxyCores)}`;
+    if (ng) s += `, nginx's single worker (+ master) ${fmtCores(ng.proxyCores)}`;
+    s += `; the upstream (also one Node process) ${fmtCores(on.upstreamCores)} cores, wrk ${fmtCores(on.wrkCores)}, and the whole machine ${fmtCores(on.machineCores)} of ${meta.machine.nproc}.`;
+    p(s);
+    p();
+  }
+  if (ng && on) {
+    p(`nginx with \`worker_processes 1\` is one single-threaded event loop as well, so both proxies are bounded by one core. What differs is the cost per request on that core: at batch ${bHi}, c=${cHi}, nginx ${fmtUs(ng.proxyUs)} us against driftwatch ${fmtUs(on.proxyUs)} us with capture (${fmtUs(off?.proxyUs)} us without), i.e. one core could proxy about ${fmtRps(1e6 / ng.proxyUs)} req/s through nginx and about ${fmtRps(1e6 / on.proxyUs)} req/s through driftwatch with full capture.`);
+    p();
+    const pegged = on.proxyCores >= 0.85;
+    p(
+      (pegged
+        ? `In that cell driftwatch's process is at its one-core limit (${fmtCores(on.proxyCores)} cores): the proxy, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx), and the idle part of the second core goes to the upstream and wrk, not to the proxy. `
+        : `In that cell driftwatch's process is below one core (${fmtCores(on.proxyCores)}), so the limit is the two cores shared by wrk, the upstream and the proxy. `) +
+        `nginx needed ${fmtCores(ng.proxyCores)} cores for ${fmtRps(ng.rps)} req/s, leaving the upstream ${fmtCores(ng.upstreamCores)} cores (${fmtCores(on.upstreamCores)} behind dw on). ` +
+        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch would need a second process (node:cluster / SO_REUSEPORT) or a worker thread for the capture work, neither of which exists today.`,
+    );
+    p();
+  } else if (on) {
+    p(`At batch ${bHi}, c=${cHi} one core could proxy about ${fmtRps(1e6 / on.proxyUs)} req/s through driftwatch with full capture (1 s / ${fmtUs(on.proxyUs)} us). On this 2-core machine the proxy shares the cores with wrk and the upstream.`);
+    p();
+  }
+}
+
+// ---------------------------------------------------------------- notes
+p('## Notes');
+p();
+p('- The machine has 2 CPUs and wrk, the upstream and the proxy all run on it: a proxy in the path takes CPU away from the upstream and from wrk. Absolute numbers are only comparable within one report; the ratios and the CPU time per request are the point (CPU per request is the steadiest figure on a shared machine).');
+p('- "direct" has no proxy: its CPU column is the upstream\'s, for context. In the CPU detail tables, "upstream us/req" under a proxy row shows what the upstream spent per request in that run, so proxy and upstream costs can be told apart.');
+p(`- nginx runs with \`master_process ${meta.config.nginx_master_process}\`, \`daemon off\`, 1 worker${meta.nginx_conf && /^user root;/m.test(meta.nginx_conf) ? ', `user root` (the benchmark runs as root; nginx would otherwise switch its worker to nobody)' : ''}, its own prefix, temp paths and error log under bench/out/proxy/nginx/ (/etc/nginx is not read). \`keepalive_requests\` is raised to 1000000 on both sides: nginx's default of 1000 would close wrk's connections every 1000 requests, and the Node servers have no such limit. Its CPU figure is master + worker.`);
+p('- The upstream\'s own CPU per request goes up behind a proxy that is slower than it (see the CPU detail tables): it receives requests more spread out, so its micro-batching merges fewer of them and each event-loop turn serves fewer requests. That cost is caused by the proxy but shows up in the upstream\'s column, not the proxy\'s.');
+p('- "too large / aborted" in the capture table are requests wrk had in flight when it stopped (it closes its connections mid-request): about c per run, counted as `aborted`.');
+p('- Latency percentiles come from wrk (`--latency`, microsecond resolution); p50 differences of a few hundredths of a millisecond between runs are noise at c=1.');
+if (events.length) {
+  p(`- **Servers went away during the benchmark** (restarted on the same port, the run repeated):`);
+  for (const e of events) p(`  - ${e.time}: ${e.target} ${e.how} ${e.context}`);
+} else {
+  p('- No server went away during the benchmark.');
+}
+const errCells = Object.entries(C).filter(([, x]) => x && (x.errors || x.non2xx));
+if (errCells.length) p(`- ⚠ Errors or non-2xx answers in: ${errCells.map(([k, x]) => `${k.replaceAll('|', ' batch ')} (errors ${x.errors}, non-2xx ${x.non2xx})`).join('; ')}.`);
+p();
+if (meta.nginx_conf) {
+  p('<details><summary>The generated nginx.conf</summary>');
+  p();
+  p('```nginx');
+  p(meta.nginx_conf.trimEnd());
+  p('```');
+  p();
+  p('</details>');
+  p();
+}
+p('<details><summary>Spread per cell</summary>');
+p();
+p('| batch | c | target | req/s median | req/s min–max | p50 ms | p99 ms | proxy us/req (each run) | bytes/response | errors | non-2xx |');
+p('|--:|--:|:--|--:|--:|--:|--:|:--|--:|--:|--:|');
+for (const b of batches) {
+  for (const c of concsSorted) {
+    for (const t of TARGETS) {
+      const x = get(t.id, b, c);
+      if (!x) continue;
+      p(`| ${b} | ${c} | ${t.label} | ${fmtRps(x.rps)} | ${fmtRps(x.rpsMin)}–${fmtRps(x.rpsMax)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} | ${t.id === 'direct' ? '–' : x.proxyUsAll.map(fmtUs).join(', ')} | ${fmtRps(x.bytesPerResponse)} | ${x.errors} | ${x.non2xx} |`);
+    }
+  }
+}
+p();
+p('</details>');
+p();
+p('<details><summary>Every run (in execution order)</summary>');
+p();
+p('| # | target | batch | c | rep | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | proxy us/req | upstream us/req | proxy cores | errors (connect/read/write/timeout) | non-2xx |');
+p('|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|--:|');
+runs.forEach((r, i) => {
+  const w = r.wrk;
+  const direct = r.target === 'direct';
+  p(`| ${i + 1} | ${r.target} | ${r.batch} | ${r.concurrency} | ${r.repeat} | ${w.requests} | ${fmtRps(w.rps)} | ${fmtMs(w.latency_ms.p50)} | ${fmtMs(w.latency_ms.p90)} | ${fmtMs(w.latency_ms.p99)} | ${fmtMs(w.latency_ms.max)} | ${direct ? '–' : fmtUs(usPerReq(r.cpu.proxy_ticks, r))} | ${fmtUs(usPerReq(r.cpu.upstream_ticks, r))} | ${direct ? '–' : fmtCores(cores(r.cpu.proxy_ticks, r))} | ${w.errors.connect}/${w.errors.read}/${w.errors.write}/${w.errors.timeout} | ${w.non2xx} |`);
+});
+p();
+p('</details>');
+
+// ---------------------------------------------------------------- splice into RESULTS.md
+const section = `${START}\n${L.join('\n')}\n${END}`;
+let doc = existsSync(outFile) ? readFileSync(outFile, 'utf8') : '';
+const i = doc.indexOf(START);
+const j = doc.indexOf(END);
+if (i >= 0 && j > i) {
+  doc = doc.slice(0, i) + section + doc.slice(j + END.length);
+} else if (i < 0 && j < 0) {
+  doc = doc + (doc === '' || doc.endsWith('\n\n') ? '' : doc.endsWith('\n') ? '\n' : '\n\n') + section + '\n';
+} else {
+  console.error(`${outFile}: found only one of ${START} / ${END} (or in the wrong order); not touching it`);
+  process.exit(1);
+}
+writeFileSync(outFile, doc);

@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# driftwatch proxy benchmark: the same upstream (driftwatch serve with the example model, 1 process)
+# reached directly, through nginx (Debian package, keep-alive upstream), through `driftwatch proxy`
+# with capture off, and through `driftwatch proxy` with capture on at 100% sampling; same wrk load.
+# Besides req/s and latency it records the CPU time of the proxy process (and of the upstream) per
+# request from /proc/PID/stat, and the proxy's capture counters after every run.
+# Writes bench/out/proxy/results.json and the section between <!-- proxy-bench:start --> and
+# <!-- proxy-bench:end --> in bench/RESULTS.md (the rest of that file is left as it is).
+#
+#   bash bench/proxy-run.sh            (or: npm run bench:proxy)
+#   BENCH_QUICK=1 bash bench/proxy-run.sh
+#
+# Environment:
+#   BENCH_DURATION  measured seconds per run (default 6; 4 with BENCH_QUICK=1)
+#   BENCH_WARMUP    warmup seconds before every measured run, not recorded (default 2)
+#   BENCH_REPEAT    runs per (target, batch, concurrency) cell, interleaved round-robin over the
+#                   targets; the report shows medians (default 3; 1 with BENCH_QUICK=1)
+#   BENCH_BATCHES   rows per request (default "1 100"; "1" with BENCH_QUICK=1)
+#   BENCH_CONC      concurrencies (default "1 16 64"; "16 1" with BENCH_QUICK=1)
+#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-off dw-on (default: all four)
+#   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
+#   BENCH_SKIP_BUILD=1  do not run npm run build first
+#
+# nginx: Debian's package (`apt-get install -y nginx`). When it is missing the nginx target is
+# skipped with a warning and the report says so. nginx runs in the foreground with a generated
+# config in bench/out/proxy/nginx/ (nginx -p/-c/-e), so /etc/nginx and /var/log/nginx are not used.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BENCH="$ROOT/bench"
+OUT="$BENCH/out/proxy"
+MODEL_DIR="examples/seattle-weather/model"
+MODEL_NAME="seattle-weather"
+CSV="node_modules/vega-datasets/data/seattle-weather.csv"
+
+if [[ "${BENCH_QUICK:-0}" == "1" ]]; then
+  DURATION="${BENCH_DURATION:-4}"
+  REPEAT="${BENCH_REPEAT:-1}"
+  BATCHES="${BENCH_BATCHES:-1}"
+  CONCS="${BENCH_CONC:-16 1}"
+else
+  DURATION="${BENCH_DURATION:-6}"
+  REPEAT="${BENCH_REPEAT:-3}"
+  BATCHES="${BENCH_BATCHES:-1 100}"
+  CONCS="${BENCH_CONC:-1 16 64}"
+fi
+WARMUP="${BENCH_WARMUP:-2}"
+TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-off dw-on}"
+DURATION="${DURATION%s}"
+WARMUP="${WARMUP%s}"
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[proxy-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[proxy-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- prerequisites
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=("wrk (apt-get install -y wrk)")
+command -v node >/dev/null 2>&1 || missing+=("node (>= 20)")
+command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install -y curl)")
+if ((${#missing[@]})); then
+  printf '[proxy-bench] missing prerequisites:\n' >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+[[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
+for t in $TARGETS; do
+  case "$t" in direct|nginx|dw-off|dw-on) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+done
+SKIPPED=""
+NGINX_BIN=""
+if [[ " $TARGETS " == *" nginx "* ]]; then
+  NGINX_BIN=$(command -v nginx 2>/dev/null || true)
+  [[ -z "$NGINX_BIN" && -x /usr/sbin/nginx ]] && NGINX_BIN=/usr/sbin/nginx
+  if [[ -z "$NGINX_BIN" ]]; then
+    printf '\n[proxy-bench] ################################################################\n' >&2
+    printf '[proxy-bench] WARNING: nginx is not installed: the nginx target is SKIPPED and the\n' >&2
+    printf '[proxy-bench] report has no nginx comparison. Install it with:\n' >&2
+    printf '[proxy-bench]     apt-get update && apt-get install -y nginx\n' >&2
+    printf '[proxy-bench] ################################################################\n\n' >&2
+    TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx nginx | tr '\n' ' ')
+    SKIPPED="nginx (not installed: apt-get install -y nginx)"
+  fi
+fi
+TARGETS=$(echo $TARGETS) # normalise spaces
+[[ -n "$TARGETS" ]] || die "no targets left to run"
+
+# ---------------------------------------------------------------- cleanup
+# Every server runs in its own session (setsid): its pid is its process group, which holds its
+# children (nginx workers).
+declare -A SPID PORT ADMIN RESTARTS
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local name pid
+  if ((${#SPID[@]})); then
+    log "stopping servers"
+    for name in "${!SPID[@]}"; do
+      pid=${SPID[$name]}
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    local deadline=$((SECONDS + 10))
+    for name in "${!SPID[@]}"; do
+      pid=${SPID[$name]}
+      while kill -0 -- "-$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+      if kill -0 -- "-$pid" 2>/dev/null; then
+        log "$name (pid $pid) did not stop, killing it"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+      fi
+    done
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------- build and inputs
+mkdir -p "$OUT/logs" "$OUT/nginx/tmp"
+rm -f "$OUT"/logs/*.log "$OUT/runs.jsonl" "$OUT/events.jsonl" "$OUT/nginx/error.log"
+touch "$OUT/events.jsonl"
+if [[ "${BENCH_SKIP_BUILD:-0}" != "1" ]]; then
+  log "building (npm run build)"
+  npm run --silent build >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; die "npm run build failed"; }
+fi
+[[ -f dist/src/cli.js ]] || die "dist/src/cli.js not found: the build did not produce it"
+# shellcheck disable=SC2086
+node "$BENCH/tools.mjs" bodies "$OUT" $BATCHES 100
+CHECK_BODY="$OUT/body-100.json"
+
+# ---------------------------------------------------------------- /proc readings
+# utime+stime (clock ticks) of one process: all its threads, live and exited. Prints "total main"
+# where main is the thread whose id is the pid (Node's JS thread; the rest is GC, libuv pool, ...).
+proc_ticks() { # pid
+  local s f m
+  s=$(<"/proc/$1/stat") 2>/dev/null || { echo "0 0"; return; }
+  read -r -a f <<<"${s##*) }" # f[0] is field 3 (state): utime is field 14 -> f[11], stime f[12]
+  m=$(<"/proc/$1/task/$1/stat") 2>/dev/null || m=$s
+  local t=$((f[11] + f[12]))
+  read -r -a f <<<"${m##*) }"
+  echo "$t $((f[11] + f[12]))"
+}
+# The pids that make up a target's proxy: nginx's master and its workers; driftwatch's one process.
+proxy_pids() { # target
+  case "$1" in
+    nginx) echo "${SPID[nginx]}" $(ps -o pid= --ppid "${SPID[nginx]}" 2>/dev/null) ;;
+    dw-off | dw-on) echo "${SPID[$1]}" ;;
+    *) echo "" ;;
+  esac
+}
+# "proxy_total proxy_main upstream_total upstream_main machine_busy machine_all nworkers"
+cpu_snapshot() { # target
+  local target=$1 pt=0 pm=0 n=0 pid t m ut um
+  for pid in $(proxy_pids "$target"); do
+    read -r t m < <(proc_ticks "$pid")
+    pt=$((pt + t))
+    [[ "$pid" == "${SPID[$target]}" ]] && pm=$m
+    n=$((n + 1))
+  done
+  read -r ut um < <(proc_ticks "${SPID[upstream]}")
+  local cpu user nice sys idle iow irq sirq steal rest
+  read -r cpu user nice sys idle iow irq sirq steal rest </proc/stat
+  local busy=$((user + nice + sys + irq + sirq + steal))
+  echo "$pt $pm $ut $um $busy $((busy + idle + iow)) $n"
+}
+
+# CPU time (ms, user+sys) of this shell's waited-for children so far, from bash's `times` (second
+# line). `times` has to run in this shell itself (a subshell counts only its own children), so it
+# writes to a file: `times >FILE` right before and after the measured wrk run (nothing else is
+# started in between), children_cpu_ms FILE for each afterwards; wrk's CPU is the difference.
+TIMES_FILE="$OUT/.times"
+children_cpu_ms() {
+  awk 'function ms(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return (m * 60 + x) * 1000 }
+    NR == 2 { printf "%d\n", ms($1) + ms($2) }' "$1"
+}
+
+# The proxy's capture counters (driftwatch only): "captured sampled_out too_large aborted dropped rows unparseable"
+capture_counters() { # target
+  local m
+  m=$(curl -sf --max-time 5 "http://127.0.0.1:${ADMIN[$1]}/metrics") || { echo ""; return; }
+  awk '
+    /^driftwatch_capture_events_total\{/ {
+      if ($0 ~ /outcome="captured"/) c += $NF; else if ($0 ~ /outcome="sampled_out"/) s += $NF;
+      else if ($0 ~ /outcome="too_large"/) l += $NF; else if ($0 ~ /outcome="aborted"/) a += $NF }
+    /^driftwatch_capture_dropped_total / { d += $NF }
+    /^driftwatch_capture_rows_total/ { r += $NF }
+    /^driftwatch_capture_unparseable_total/ { u += $NF }
+    END { printf "%d %d %d %d %d %d %d\n", c, s, l, a, d, r, u }' <<<"$m"
+}
+
+# ---------------------------------------------------------------- servers
+NGINX_MASTER_PROCESS=on
+write_nginx_conf() { # port upstream_port
+  local conf="$OUT/nginx/nginx.conf" user_line=""
+  # As root, nginx switches its workers to "nobody" unless told otherwise; root keeps it simple
+  # (the worker only talks to sockets) and avoids depending on that user/group existing.
+  if [[ "$(id -u)" == "0" ]]; then user_line="user root;"; fi
+  cat >"$conf" <<EOF
+# Generated by bench/proxy-run.sh for the proxy benchmark; rewritten on every run.
+$user_line
+worker_processes 1;
+master_process $NGINX_MASTER_PROCESS;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/tmp/body;
+  proxy_temp_path $OUT/nginx/tmp/proxy;
+  fastcgi_temp_path $OUT/nginx/tmp/fastcgi;
+  uwsgi_temp_path $OUT/nginx/tmp/uwsgi;
+  scgi_temp_path $OUT/nginx/tmp/scgi;
+  client_max_body_size 20m;
+  client_body_buffer_size 1m;
+  # nginx closes a keep-alive client connection after 1000 requests by default (so would it its
+  # upstream connections); Node's servers (the upstream, driftwatch proxy) have no such limit.
+  keepalive_requests 1000000;
+  upstream scoring {
+    server 127.0.0.1:$2;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      proxy_pass http://scoring;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+}
+
+start_server() { # name
+  local name=$1 port logf="$OUT/logs/$1.log"
+  port=${PORT[$name]:-$(node "$BENCH/tools.mjs" freeport)} # a restart keeps the port
+  printf -- '--- proxy-bench: starting %s on port %s at %s\n' "$name" "$port" "$(date -u +%FT%TZ)" >>"$logf"
+  case "$name" in
+    upstream)
+      DRIFTWATCH_ADMIN_ENABLED=false setsid node dist/src/cli.js serve --model "$MODEL_DIR" \
+        --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
+      ;;
+    dw-off | dw-on)
+      local capture=false admin
+      [[ "$name" == "dw-on" ]] && capture=true
+      admin=$(node "$BENCH/tools.mjs" freeport)
+      ADMIN[$name]=$admin
+      DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture \
+        DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 setsid node dist/src/cli.js proxy \
+        --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
+        --log-level warn >>"$logf" 2>&1 </dev/null &
+      ;;
+    nginx)
+      write_nginx_conf "$port" "${PORT[upstream]}"
+      "$NGINX_BIN" -t -q -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" >>"$logf" 2>&1 ||
+        { cat "$logf" "$OUT/nginx/error.log" >&2 2>/dev/null; die "nginx -t rejected $OUT/nginx/nginx.conf"; }
+      setsid "$NGINX_BIN" -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" >>"$logf" 2>&1 </dev/null &
+      ;;
+    *) die "start_server: unknown $name" ;;
+  esac
+  SPID[$name]=$!
+  PORT[$name]=$port
+  log "starting $name on 127.0.0.1:$port (pid ${SPID[$name]}${ADMIN[$name]:+, admin port ${ADMIN[$name]}})"
+  if ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:$port/ping" 60; then
+    tail -n 30 "$logf" >&2
+    [[ "$name" == nginx ]] && tail -n 30 "$OUT/nginx/error.log" >&2
+    die "$name did not become ready"
+  fi
+  if [[ "$name" == dw-* ]] && ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:${ADMIN[$name]}/metrics" 20; then
+    die "$name: admin /metrics on port ${ADMIN[$name]} did not answer"
+  fi
+  local labels
+  labels=$(node "$BENCH/tools.mjs" check "http://127.0.0.1:$port/invocations" "$CHECK_BODY") ||
+    die "$name answered wrong predictions for $CHECK_BODY (see above)"
+  log "$name ready, predictions match the reference (labels: ${labels:0:40}...)"
+}
+
+# The processes a target's runs go through.
+parts_of() { # target
+  case "$1" in direct) echo upstream ;; *) echo "upstream $1" ;; esac
+}
+alive() { # name
+  kill -0 "${SPID[$1]}" 2>/dev/null && node "$BENCH/tools.mjs" wait "http://127.0.0.1:${PORT[$1]}/ping" 5 2>/dev/null
+}
+# A server that went away is recorded, restarted on the same port, and the run repeated; more
+# than 2 restarts of one server abort the benchmark.
+restart_server() { # name context
+  local name=$1 context=$2 pid=${SPID[$1]} how st=0
+  if kill -0 "$pid" 2>/dev/null; then
+    how="stopped answering /ping (process $pid still running; killed)"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    wait "$pid" 2>/dev/null || st=$?
+    if ((st > 128)); then how="process $pid exited by signal $((st - 128))"; else how="process $pid exited with status $st"; fi
+  fi
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  unset "SPID[$name]"
+  RESTARTS[$name]=$((${RESTARTS[$name]:-0} + 1))
+  log "WARNING: $name $how $context; last log lines:"
+  tail -n 10 "$OUT/logs/$name.log" | sed 's/^/    /' >&2
+  node -e 'console.log(JSON.stringify({time:new Date().toISOString(),target:process.argv[1],event:"server_gone",how:process.argv[2],context:process.argv[3]}))' \
+    "$name" "$how" "$context" >>"$OUT/events.jsonl"
+  ((RESTARTS[$name] <= 2)) || die "$name went away ${RESTARTS[$name]} times; giving up"
+  start_server "$name"
+}
+
+start_server upstream
+for t in $TARGETS; do [[ "$t" == direct ]] || start_server "$t"; done
+URL_direct="http://127.0.0.1:${PORT[upstream]}"
+target_url() { if [[ "$1" == direct ]]; then echo "$URL_direct"; else echo "http://127.0.0.1:${PORT[$1]}"; fi; }
+if [[ -n "${SPID[nginx]:-}" ]]; then
+  log "nginx master pid ${SPID[nginx]}, worker pid(s): $(ps -o pid= --ppid "${SPID[nginx]}" | xargs)"
+fi
+
+# ---------------------------------------------------------------- runs
+wrk_run() { # target batch conc seconds
+  local threads=$(($3 < 2 ? $3 : 2))
+  BENCH_BODY_FILE="$OUT/body-$2.json" wrk -t"$threads" -c"$3" -d"$4s" --timeout 10s --latency \
+    -s "$BENCH/post.lua" "$(target_url "$1")/invocations"
+}
+
+ncells=0
+for _ in $BATCHES; do for _ in $CONCS; do ncells=$((ncells + 1)); done; done
+ntargets=$(wc -w <<<"$TARGETS")
+total=$((ncells * REPEAT * ntargets))
+est=$((total * (DURATION + WARMUP + 1)))
+log "targets: $TARGETS; batches: $BATCHES; concurrency: $CONCS; repeat: $REPEAT; ${DURATION}s (+${WARMUP}s warmup)"
+log "$total runs, about $((est / 60))m$((est % 60))s"
+STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+n=0
+for batch in $BATCHES; do
+  for conc in $CONCS; do
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+      for target in $TARGETS; do
+        n=$((n + 1))
+        label="$(printf '%-7s batch=%-3s c=%-2s rep=%s' "$target" "$batch" "$conc" "$rep")"
+        for attempt in 1 2; do
+          for p in $(parts_of "$target"); do alive "$p" || restart_server "$p" "before run $n ($label)"; done
+          if ((WARMUP > 0)); then wrk_run "$target" "$batch" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
+          cap0=""
+          [[ "$target" == dw-* ]] && { sleep 0.1; cap0=$(capture_counters "$target"); } # let the drain catch up
+          cpu0=$(cpu_snapshot "$target")
+          times >"$TIMES_FILE.0"
+          raw=$(wrk_run "$target" "$batch" "$conc" "$DURATION" 2>&1) || { printf '%s\n' "$raw" >&2; die "wrk failed for $label"; }
+          times >"$TIMES_FILE.1"
+          cpu1=$(cpu_snapshot "$target")
+          cap1=""
+          [[ "$target" == dw-* ]] && { sleep 0.1; cap1=$(capture_counters "$target"); }
+          json=$(sed -n 's/^BENCH_JSON //p' <<<"$raw" | tail -n 1)
+          [[ -n "$json" ]] || { printf '%s\n' "$raw" >&2; die "no BENCH_JSON line in wrk output for $label"; }
+          ok=1
+          for p in $(parts_of "$target"); do alive "$p" || ok=0; done
+          ((ok)) && break
+          ((attempt == 1)) || die "$target went away during two attempts of $label"
+          for p in $(parts_of "$target"); do alive "$p" || restart_server "$p" "during run $n ($label); the run is discarded and repeated"; done
+        done
+        line=$(node -e '
+          const [target, batch, conc, rep, attempt, json, cpu0, cpu1, cap0, cap1, tck, wrkMs] = process.argv.slice(1);
+          const a = cpu0.split(" ").map(Number), b = cpu1.split(" ").map(Number);
+          const cpu = { clk_tck: Number(tck), proxy_ticks: b[0] - a[0], proxy_main_ticks: b[1] - a[1], upstream_ticks: b[2] - a[2],
+            upstream_main_ticks: b[3] - a[3], machine_busy_ticks: b[4] - a[4], machine_all_ticks: b[5] - a[5], proxy_processes: b[6], wrk_cpu_ms: Number(wrkMs) };
+          let capture = null;
+          if (cap0 && cap1) {
+            const x = cap0.split(" ").map(Number), y = cap1.split(" ").map(Number);
+            const k = ["captured", "sampled_out", "too_large", "aborted", "dropped", "rows", "unparseable"];
+            capture = Object.fromEntries(k.map((n, i) => [n, y[i] - x[i]]));
+            capture.totals = Object.fromEntries(k.map((n, i) => [n, y[i]]));
+          }
+          console.log(JSON.stringify({ target, batch: +batch, concurrency: +conc, repeat: +rep, attempt: +attempt, wrk: JSON.parse(json), cpu, capture }));
+        ' "$target" "$batch" "$conc" "$rep" "$attempt" "$json" "$cpu0" "$cpu1" "$cap0" "$cap1" "$CLK_TCK" "$(($(children_cpu_ms "$TIMES_FILE.1") - $(children_cpu_ms "$TIMES_FILE.0")))")
+        printf '%s\n' "$line" >>"$OUT/runs.jsonl"
+        summary=$(node -e '
+          const r = JSON.parse(process.argv[1]); const w = r.wrk, c = r.cpu;
+          const e = w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
+          const us = (t) => (w.requests ? ((t / c.clk_tck) * 1e6) / w.requests : NaN).toFixed(1);
+          let s = `${w.rps.toFixed(0)} req/s  p50 ${w.latency_ms.p50.toFixed(3)}ms  p99 ${w.latency_ms.p99.toFixed(2)}ms`;
+          if (r.target !== "direct") s += `  proxy ${us(c.proxy_ticks)}us/req`;
+          s += `  upstream ${us(c.upstream_ticks)}us/req`;
+          if (r.capture) s += `  captured ${r.capture.captured}/${w.requests} dropped ${r.capture.dropped}`;
+          if (e || w.non2xx) s += `  errors ${e} non2xx ${w.non2xx}`;
+          process.stdout.write(s);' "$line")
+        log "[$n/$total] $label  $summary"
+      done
+    done
+  done
+done
+
+# ---------------------------------------------------------------- results
+LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
+CMD="bash bench/proxy-run.sh"
+if [[ "${BENCH_QUICK:-0}" == "1" ]]; then CMD="BENCH_QUICK=1 $CMD"; fi
+for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS; do
+  if [[ -n "${!v:-}" ]]; then CMD="$v=\"${!v}\" $CMD"; fi
+done
+NGINX_VERSION=""
+[[ -n "$NGINX_BIN" ]] && NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
+NGINX_PKG=$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || true)
+versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-not installed}${NGINX_PKG:+ (Debian $NGINX_PKG)};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))"
+BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOADAVG="$LOADAVG_START -> $LOADAVG_END" \
+  BENCH_VERSIONS="$versions" BENCH_CFG="$DURATION|$WARMUP|$REPEAT|$BATCHES|$CONCS|$TARGETS|$SKIPPED|$NGINX_MASTER_PROCESS" \
+  node -e '
+    const fs = require("fs");
+    const [out] = process.argv.slice(1);
+    const [duration, warmup, repeat, batches, concs, targets, skipped, nginxMaster] = process.env.BENCH_CFG.split("|");
+    const jsonl = (f) => fs.readFileSync(out + "/" + f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    let nginxConf = null;
+    try { nginxConf = fs.readFileSync(out + "/nginx/nginx.conf", "utf8"); } catch {}
+    const meta = {
+      command: process.env.BENCH_CMD,
+      started_at: process.env.BENCH_STARTED_AT,
+      finished_at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      loadavg: process.env.BENCH_LOADAVG,
+      machine: {
+        nproc: Number(process.env.BENCH_NPROC),
+        cpu_model: (/^model name\s*:\s*(.+)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8")) || [, "unknown"])[1].trim(),
+        node: process.version,
+        kernel: require("os").release(),
+        mem_gb: Math.round(require("os").totalmem() / 2 ** 30 * 10) / 10,
+      },
+      versions: Object.fromEntries(process.env.BENCH_VERSIONS.split(";").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
+      config: {
+        duration_s: Number(duration), warmup_s: Number(warmup), repeat: Number(repeat),
+        batches: batches.trim().split(/\s+/).map(Number), concurrency: concs.trim().split(/\s+/).map(Number),
+        targets: targets.trim().split(/\s+/), skipped: skipped || null, nginx_master_process: nginxMaster,
+      },
+      nginx_conf: nginxConf,
+    };
+    fs.writeFileSync(out + "/results.json", JSON.stringify({ meta, events: jsonl("events.jsonl"), runs: jsonl("runs.jsonl") }, null, 1) + "\n");
+  ' "$OUT"
+log "raw results: bench/out/proxy/results.json"
+node "$BENCH/proxy-report.mjs" "$OUT/results.json" "$BENCH/RESULTS.md"
+log "report: bench/RESULTS.md (section between <!-- proxy-bench:start --> and <!-- proxy-bench:end -->)"
