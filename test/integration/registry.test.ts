@@ -113,3 +113,20 @@ test('concurrent writers in separate processes, starting from a stale lock, neve
   assert.deepEqual(readdirSync(join(root, 'models', 'race', 'versions')).sort((a, b) => Number(a) - Number(b)), Array.from({ length: 20 }, (_, i) => String(i + 1)));
   assert.equal(readdirSync(join(root, 'models', 'race')).filter((f) => f.endsWith('.tmp') || f === '.lock').length, 0, 'no temp or lock files left');
 });
+
+test('regression: a lock left with our own pid (a previous process that had it) does not block', async () => {
+  const root = join(tmp.dir, 'r5');
+  const reg = new LocalRegistry(root);
+  mkdirSync(join(root, 'models', 'mine'), { recursive: true });
+  writeFileSync(join(root, 'models', 'mine', '.lock'), String(process.pid));
+  const mv = await reg.createModelVersion({ name: 'mine', sourceDir: EXAMPLE_MODEL_DIR });
+  assert.equal(mv.version, '1');
+});
+
+test('regression: registering a directory that contains the registry is a clear error, not a copy loop', async () => {
+  const { cpSync } = await import('node:fs');
+  const modelDir = join(tmp.dir, 'self-model');
+  cpSync(EXAMPLE_MODEL_DIR, modelDir, { recursive: true });
+  const reg = new LocalRegistry(join(modelDir, '.driftwatch', 'registry'));
+  await assert.rejects(reg.createModelVersion({ name: 'self', sourceDir: modelDir }), (e: any) => e.code === 'DW_ERR_REGISTRY_INVALID' && /lies inside the model directory/.test(e.message));
+});
