@@ -144,7 +144,8 @@ test('start: through the sidecar the example answers, a new Production version t
       await new Promise((r) => setTimeout(r, 50));
     }
     const v1 = traffic.models.find((m: any) => m.model === 'seattle-weather' && m.version === '1');
-    assert.ok(v1.requests >= 2 && v1.rows >= probe.length, JSON.stringify(v1).slice(0, 300));
+    // At least the first request (probe rows); how many more went to v1 depends on when the poll saw v2.
+    assert.ok(v1.requests >= 1 && v1.rows >= probe.length, JSON.stringify(v1).slice(0, 300));
     assert.deepEqual(Object.keys(v1.features).sort(), [...FEATURES].sort());
     assert.equal(v1.features.wind.missing, 0);
     assert.ok(v1.predictions.label.categories, 'predicted labels are counted');
