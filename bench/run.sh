@@ -74,32 +74,9 @@ done
 
 # ---------------------------------------------------------------- cleanup
 declare -A SPID PORT URL RESTARTS
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local name pid
-  if ((${#SPID[@]})); then
-    log "stopping servers"
-    for name in "${!SPID[@]}"; do
-      # each server runs in its own session (setsid), so its process group holds its children
-      pid=${SPID[$name]}
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    done
-    local deadline=$((SECONDS + 10))
-    for name in "${!SPID[@]}"; do
-      pid=${SPID[$name]}
-      while kill -0 -- "-$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-      if kill -0 -- "-$pid" 2>/dev/null; then
-        log "$name (pid $pid) did not stop, killing it"
-        kill -KILL -- "-$pid" 2>/dev/null || true
-      fi
-    done
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+install_cleanup
 
 # ---------------------------------------------------------------- build and inputs
 mkdir -p "$OUT/logs"
