@@ -97,6 +97,65 @@ export const adminSchema = z.strictObject({
   token: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
+export const statsSchema = z.strictObject({
+  /** Window length of the stored profiles; windows are aligned to the epoch. */
+  windowSeconds: z.number().int().min(1).max(86_400).default(60),
+  /** How often the sidecar writes what it saw to the store: a hard kill loses at most this much. */
+  flushIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+  /** KLL sketch size: normalised rank error about 1.7% at k=200 (docs/statistics.md). */
+  sketchK: z.number().int().min(8).max(4096).default(200),
+  /** Distinct categories kept per feature and window without a reference; the rest count as "other". */
+  maxCategories: z.number().int().min(1).max(10_000).default(100),
+  /** Features (inputs + predictions) profiled per model and window; the rest are counted as dropped. */
+  maxFeatures: z.number().int().min(1).max(10_000).default(512),
+  /** Latency SLO thresholds in ms: each becomes an exact bucket boundary of the latency histogram. */
+  latencySloMs: z.array(z.number().positive().max(3_600_000)).default([]),
+  /** Bins of a reference profile's numeric features (its quantiles). */
+  referenceBins: z.number().int().min(2).max(1000).default(10),
+});
+
+export const embeddedStoreSchema = z.strictObject({
+  /** The database file (SQLite, WAL). Relative paths are resolved against the working directory. */
+  path: z.string().min(1).default('.driftwatch/stats.db'),
+  /** Windows older than this are deleted. */
+  retentionDays: z.number().min(0.001).max(3650).default(30),
+  /** Minute windows older than this are merged into hour windows. */
+  rollupAfterHours: z.number().min(0.001).max(87_600).default(48),
+});
+
+export const influxStoreSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8086'),
+  /** v2: /api/v2/write (InfluxDB 1.8+, 2.x, 3.x, Cloud); v1: /write (InfluxDB 1.x before 1.8). */
+  apiVersion: z.enum(['v1', 'v2']).default('v2'),
+  /** v1 database (and v2: the DBRP-mapped database InfluxQL reads). */
+  database: z.string().min(1).default('driftwatch'),
+  /** v1 retention policy; empty: the database's default. */
+  retentionPolicy: z.string().default(''),
+  /** v2 organisation and bucket. */
+  org: z.string().default(''),
+  bucket: z.string().default('driftwatch'),
+  /** v2 API token (or v1 "username:password"); from DRIFTWATCH_STORE_INFLUXDB_TOKEN, never logged. */
+  token: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Tag that tells sidecar replicas apart (default: the host name and process id). */
+  instance: z.string().min(1).regex(/^[A-Za-z0-9._:-]+$/).optional(),
+  timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /** Lines held in memory while the server is unreachable; beyond this they spill to spoolDir. */
+  maxBufferLines: z.number().int().min(100).max(10_000_000).default(50_000),
+  spoolDir: z.string().min(1).default('.driftwatch/influx-spool'),
+  /** Disk spool bound; beyond it deltas are dropped and counted (driftwatch_store_dropped_total). */
+  maxSpoolBytes: z.number().int().min(0).max(2 ** 40).default(256 * 1024 * 1024),
+  /** Retry delay after a failed write (doubles up to 30 s, with jitter). */
+  retryDelayMs: z.number().int().min(10).max(600_000).default(1_000),
+});
+
+export const storeSchema = z.strictObject({
+  kind: z.enum(['embedded', 'influxdb']).default('embedded'),
+  embedded: embeddedStoreSchema.prefault({}),
+  influxdb: influxStoreSchema.prefault({}),
+});
+
 export const logSchema = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
@@ -110,6 +169,8 @@ export const configSchema = z.strictObject({
   proxy: proxySchema.prefault({}),
   registry: registrySchema.prefault({}),
   admin: adminSchema.prefault({}),
+  stats: statsSchema.prefault({}),
+  store: storeSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 
@@ -153,3 +214,7 @@ export type ProxyConfig = Config['proxy'];
 export type CaptureConfig = Config['proxy']['capture'];
 export type AdminConfig = Config['admin'];
 export type ServedModelConfig = Config['serve']['models'][number];
+export type StatsConfig = Config['stats'];
+export type StoreConfig = Config['store'];
+export type EmbeddedStoreConfig = Config['store']['embedded'];
+export type InfluxStoreConfig = Config['store']['influxdb'];

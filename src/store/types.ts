@@ -1,0 +1,67 @@
+/**
+ * The feature-statistics store: where window profiles live between the sidecar that measures them
+ * and the checks that judge them. Checks read this interface, never an implementation; only
+ * app.ts picks one (embedded by default, InfluxDB for fleets).
+ *
+ * Writes are deltas: the sidecar flushes what it saw since its last flush (every few seconds), and
+ * the store merges it into what it holds for that window. So a hard kill loses at most one flush
+ * interval, and N replicas writing the same window add up to the fleet's profile.
+ */
+import type { WindowProfile } from '../stats/types.js';
+
+export interface WindowQuery {
+  model: string;
+  /** Omitted: every version of the model, each returned apart. */
+  version?: string;
+  /** Epoch ms, inclusive: windows whose start is in [fromMs, toMs). */
+  fromMs: number;
+  toMs: number;
+}
+
+export interface SeriesInfo {
+  model: string;
+  version: string;
+  /** Start of the first and the last window stored, epoch ms. */
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface MaintenanceResult {
+  /** Minute windows merged into hour windows. */
+  rolledUp: number;
+  /** Windows deleted past retention. */
+  deleted: number;
+}
+
+export interface StoreHealth {
+  /** Points/windows accepted but not yet durable in the backend (buffered or spilled). */
+  pending: number;
+  /** Deltas lost because every buffer was full (counted, never silent). */
+  dropped: number;
+  /** Last write error, if the most recent attempt failed. */
+  lastError: string | null;
+}
+
+export interface StatsStore {
+  /** Human name for logs and /api: "embedded:/path/stats.db", "influxdb:http://host:8086 (v1)". */
+  readonly describe: string;
+  /**
+   * Merges each delta into the stored profile of its window (model, version, startMs). Resolves
+   * once the deltas are durable, or buffered within the store's stated bound; never rejects for a
+   * backend outage that the buffer absorbs.
+   */
+  writeWindows(deltas: readonly WindowProfile[]): Promise<void>;
+  /**
+   * Windows in the range, one profile per (version, window start), merged across writers
+   * (replicas and flushes), ordered by version then start. Minute windows past the roll-up age are
+   * returned as hour windows (windowSeconds 3600).
+   */
+  readWindows(q: WindowQuery): Promise<WindowProfile[]>;
+  /** The model versions that have stored windows. */
+  listSeries(): Promise<SeriesInfo[]>;
+  /** Retention and roll-up, as of nowMs (time is passed in; the scheduler calls this). */
+  maintain(nowMs: number): Promise<MaintenanceResult>;
+  health(): StoreHealth;
+  /** Flushes what is buffered and releases the backend. Idempotent. */
+  close(): Promise<void>;
+}
