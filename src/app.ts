@@ -16,14 +16,28 @@ import { BoundedQueue } from './capture/bounded-queue.js';
 import { CaptureDrain } from './capture/drain.js';
 import type { InferenceEvent } from './capture/inference-event.js';
 import { TrafficSummary } from './capture/traffic-summary.js';
+import { ReferenceCache } from './capture/reference-cache.js';
+import { WindowProfiler } from './capture/window-profiler.js';
 import { createProxyServer } from './proxy/proxy-server.js';
+import { EmbeddedStore } from './store/embedded.js';
+import { createInfluxStore } from './store/influx.js';
+import type { StatsStore } from './store/types.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
-import { createProxyMetrics, createServeMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
+import { createProxyMetrics, createServeMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
 import { VERSION } from './version.js';
 
 export function createRegistry(config: Config): ModelRegistry {
   return new LocalRegistry(config.registry.root);
 }
+
+/** The statistics store the config asks for: embedded (default, one local file) or InfluxDB. */
+export function createStore(config: Config, deps: { logger?: Logger } = {}): StatsStore {
+  if (config.store.kind === 'influxdb') return createInfluxStore(config.store.influxdb, deps.logger ? { logger: deps.logger } : {});
+  return new EmbeddedStore(config.store.embedded);
+}
+
+/** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
+const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
 
 export interface ServeAppDeps {
   /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
@@ -148,11 +162,21 @@ export interface ProxyAppDeps {
   upstream?: string;
   /** Column names for positional inputs per model (the all-in-one knows its models' signatures). */
   columnsFor?: (model: string | null) => readonly string[] | null;
+  /** The statistics store (default: the one the config names; the app closes only one it made). */
+  store?: StatsStore;
+  /** Where reference profiles come from (default: the configured registry). */
+  registry?: ModelRegistry;
+  /** Model versions whose references to load before the first request (the all-in-one's models). */
+  preloadReferences?: () => Array<{ model: string; version: string }>;
 }
 
 export interface ProxyApp {
   readonly summary: TrafficSummary;
   readonly metrics: ProxyMetrics;
+  readonly store: StatsStore;
+  readonly profiler: WindowProfiler;
+  /** Processes what the capture queue holds and writes every window delta to the store now. */
+  flushStats(): Promise<void>;
   start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
   close(): Promise<void>;
 }
@@ -165,9 +189,39 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   const metrics = createProxyMetrics(deps.metricsRegistry ? { registry: deps.metricsRegistry } : {});
   const queue = new BoundedQueue<InferenceEvent>(config.proxy.capture.queueSize);
   const summary = new TrafficSummary(Date.now());
+  const ownStore = !deps.store;
+  const store = deps.store ?? createStore(config, { logger });
+  const references = new ReferenceCache({ registry: deps.registry ?? createRegistry(config), logger, refreshMs: config.registry.pollIntervalMs });
+  const storeMetrics = createStoreMetrics(metrics.registry, () => store.health());
+  const profiler = new WindowProfiler({
+    config: config.stats,
+    store,
+    logger,
+    referenceFor: (model, version) => references.get(model, version),
+    metrics: {
+      flushed: (n) => {
+        storeMetrics.flushes.inc({ outcome: 'ok' });
+        storeMetrics.windowsWritten.inc(n);
+      },
+      flushFailed: () => storeMetrics.flushes.inc({ outcome: 'failed' }),
+      droppedWindows: (n) => storeMetrics.droppedWindows.inc(n),
+      pendingWindows: (n) => storeMetrics.pendingWindows.set(n),
+    },
+  });
+  const maintain = async () => {
+    try {
+      const r = await store.maintain(Date.now());
+      if (r.rolledUp) storeMetrics.maintenance.inc({ action: 'rollup' }, r.rolledUp);
+      if (r.deleted) storeMetrics.maintenance.inc({ action: 'retention' }, r.deleted);
+    } catch (e) {
+      logger.warn('statistics store maintenance failed', { error: (e as Error).message });
+    }
+  };
+  let maintenance: NodeJS.Timeout | null = null;
   const drain = new CaptureDrain({
     queue,
     summary,
+    profiler,
     metrics,
     logger,
     extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
@@ -185,12 +239,23 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           reload: async () => [],
           ready: () => proxy.server.listening,
           traffic: () => summary.toJSON(),
+          windows: (q) => store.readWindows(q),
+          series: () => store.listSeries(),
+          storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: profiler.pending }),
         })
       : null;
+  let closed = false;
   return {
     summary,
     metrics,
+    store,
+    profiler,
+    async flushStats() {
+      while (drain.drainOnce() > 0);
+      await profiler.flush();
+    },
     async start() {
+      for (const { model, version } of deps.preloadReferences?.() ?? []) await references.preload(model, version);
       const proxyAddr = await proxy.listen();
       let adminAddr: AddressInfo | null = null;
       try {
@@ -200,16 +265,26 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
         throw e;
       }
       drain.start();
+      profiler.start();
+      void maintain();
+      maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
+      maintenance.unref();
       logger.info('proxy listening', {
         url: `http://${proxyAddr.address}:${proxyAddr.port}`,
         upstream,
+        store: store.describe,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
       });
       return { proxy: proxyAddr, admin: adminAddr };
     },
     async close() {
+      if (closed) return;
+      closed = true;
+      if (maintenance) clearInterval(maintenance);
       await proxy.close(config.serve.shutdownGraceMs);
       drain.stop(); // everything queued is processed before exit
+      await profiler.stop(); // ... and written to the store
+      if (ownStore) await store.close();
       await admin?.close();
     },
   };

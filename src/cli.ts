@@ -13,11 +13,15 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createProxyApp, createRegistry, createServeApp, signatureColumns } from './app.js';
+import { createProxyApp, createRegistry, createServeApp, createStore, signatureColumns } from './app.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
 import { canonicalStage, parseModelUri } from './registry/model-uri.js';
+import { buildReferenceFromFile, buildReferenceFromTraffic, type BuiltReference } from './reference/build-reference.js';
+import { mergedByVersion, windowView } from './admin/window-view.js';
+import { parseTimePoint, TIME_POINT_HELP } from './time-range.js';
+import type { ReferenceProfile } from './stats/types.js';
 import type { ModelRegistry, ModelVersion, RegisteredModel } from './registry/types.js';
 import { runClusterPrimary, runClusterWorker } from './serve/cluster.js';
 import { createLogger } from './telemetry/logger.js';
@@ -45,6 +49,17 @@ Usage:
   driftwatch registry delete-alias NAME ALIAS
   driftwatch registry tag NAME VERSION KEY VALUE
   driftwatch registry delete-tag NAME VERSION KEY
+  driftwatch reference build --model URI --data FILE [--bins N]
+      Build the reference profile of a registered model version from its training data (CSV with a
+      header, or JSON lines; columns matched to the model's signature) and store it in the registry.
+  driftwatch reference build --model URI --from-traffic --since WHEN [--until WHEN]
+      ... or from a span of live traffic in the statistics store.
+  driftwatch reference show --model URI [--json]
+  driftwatch stats series [--json]
+      The model versions that have windows in the statistics store.
+  driftwatch stats show --model NAME [--version V] [--since WHEN] [--until WHEN] [--total] [--json]
+      Stored window profiles (per window, or --total merged over the span).
+      WHEN: an ISO time, epoch ms, "now", or a duration back from now (90s, 15m, 2h, 7d).
   driftwatch version
 
 Common options:
@@ -159,8 +174,12 @@ async function cmdServe(args: string[]): Promise<number> {
   return runServer(config);
 }
 
-/** Registers the bundled example model once, so `npm start` works on a fresh clone. */
-export async function ensureExampleModel(registry: ModelRegistry, log: (m: string) => void): Promise<void> {
+/**
+ * Registers the bundled example model once, and gives it a reference profile built from its
+ * training period (examples/seattle-weather/training.csv), so `npm start` works on a fresh clone
+ * and its windows are binned against the training data from the first request.
+ */
+export async function ensureExampleModel(registry: ModelRegistry, log: (m: string) => void, config?: Config): Promise<void> {
   const exists = await registry.getRegisteredModel(EXAMPLE_MODEL_NAME).then(
     () => true,
     (e: unknown) => {
@@ -168,12 +187,23 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
       throw e;
     },
   );
-  if (exists) return;
-  const dir = join(packageRoot(), 'examples', 'seattle-weather', 'model');
-  if (!existsSync(dir)) throw new DriftwatchError('DW_ERR_MODEL_INVALID', `bundled example model missing at ${dir}`);
-  const mv = await registry.createModelVersion({ name: EXAMPLE_MODEL_NAME, sourceDir: dir, description: 'Bundled example: Seattle weather classifier (logistic regression)' });
-  await registry.transitionStage(EXAMPLE_MODEL_NAME, mv.version, 'Production');
-  log(`registered the bundled example model as ${EXAMPLE_MODEL_NAME} version ${mv.version} (Production)`);
+  const exampleDir = join(packageRoot(), 'examples', 'seattle-weather');
+  if (!exists) {
+    const dir = join(exampleDir, 'model');
+    if (!existsSync(dir)) throw new DriftwatchError('DW_ERR_MODEL_INVALID', `bundled example model missing at ${dir}`);
+    const mv = await registry.createModelVersion({ name: EXAMPLE_MODEL_NAME, sourceDir: dir, description: 'Bundled example: Seattle weather classifier (logistic regression)' });
+    await registry.transitionStage(EXAMPLE_MODEL_NAME, mv.version, 'Production');
+    log(`registered the bundled example model as ${EXAMPLE_MODEL_NAME} version ${mv.version} (Production)`);
+  }
+  const uri = `models:/${EXAMPLE_MODEL_NAME}/Production`;
+  const resolved = await registry.resolve(parseModelUri(uri)).catch(() => null);
+  if (!resolved || (await registry.getReference(resolved.name, resolved.version))) return;
+  const stats = config?.stats;
+  const built = await buildReferenceFromFile(
+    { registry, now: Date.now },
+    { modelUri: uri, dataPath: join(exampleDir, 'training.csv'), settings: { bins: stats?.referenceBins ?? 10, sketchK: stats?.sketchK ?? 200, maxCategories: stats?.maxCategories ?? 100 } },
+  );
+  log(`built its reference profile from the training period (${built.reference.rows} rows of examples/seattle-weather/training.csv)`);
 }
 
 async function cmdStart(args: string[]): Promise<number> {
@@ -186,7 +216,7 @@ async function cmdStart(args: string[]): Promise<number> {
   let config = configFrom(values, { serve, proxy });
   if (config.serve.workers > 1) usage('start runs everything in one process; for several workers run `driftwatch serve --workers N` and `driftwatch proxy` side by side');
   if (config.serve.models.length === 0) {
-    await ensureExampleModel(createRegistry(config), (m) => process.stderr.write(`driftwatch: ${m}\n`));
+    await ensureExampleModel(createRegistry(config), (m) => process.stderr.write(`driftwatch: ${m}\n`), config);
     config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] }, proxy });
   }
   const logger = createLogger({ level: config.log.level });
@@ -202,6 +232,7 @@ async function cmdStart(args: string[]): Promise<number> {
     admin: false,
     upstream,
     columnsFor: (model) => signatureColumns(serveApp, model),
+    preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
   });
   let proxyAddr;
   try {
@@ -215,7 +246,9 @@ async function cmdStart(args: string[]): Promise<number> {
     `driftwatch: sidecar proxy on ${url} -> scoring server on ${upstream}; admin API on http://${config.admin.host}:${config.admin.port}; try:\n` +
       `  curl -s ${url}/invocations -H 'Content-Type: application/json' \\\n` +
       `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n` +
-      `  curl -s http://${config.admin.host}:${config.admin.port}/api/traffic\n`,
+      `  curl -s http://${config.admin.host}:${config.admin.port}/api/traffic\n` +
+      `  curl -s 'http://${config.admin.host}:${config.admin.port}/api/windows?model=${defaultModel}&from=15m&view=total'\n` +
+      `statistics are written to ${proxyApp.store.describe} every ${config.stats.flushIntervalMs / 1000} s (driftwatch stats show --model ${defaultModel})\n`,
   );
   await untilSignal(
     logger,
@@ -325,6 +358,137 @@ async function cmdRegistry(args: string[]): Promise<void> {
   }
 }
 
+function timeFlag(v: unknown, name: string, fallback: string, nowMs: number): number {
+  const text = typeof v === 'string' ? v : fallback;
+  const ms = parseTimePoint(text, nowMs);
+  if (ms === null) usage(`--${name} must be ${TIME_POINT_HELP}; got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+function describeReference(ref: ReferenceProfile): string {
+  const lines = [`reference of ${ref.model} version ${ref.version}: ${ref.rows.toLocaleString('en-US')} rows from ${ref.source}, built ${fmtTime(ref.createdAtMs)}`];
+  const part = (title: string, feats: ReferenceProfile['features']) => {
+    for (const [name, f] of Object.entries(feats)) {
+      const m = f.profile.moments;
+      const detail =
+        f.kind === 'numerical'
+          ? `${(f.binEdges?.edges.length ?? 0) + 1} bins over [${m.min}, ${m.max}], mean ${m.n ? m.mean.toPrecision(4) : '-'}`
+          : `${f.categories?.length ?? 0} categories (${(f.categories ?? []).slice(0, 6).join(', ')}${(f.categories?.length ?? 0) > 6 ? ', ...' : ''})`;
+      lines.push(`  ${title} ${name}: ${f.kind}, ${detail}, missing ${f.profile.missing}`);
+    }
+  };
+  part('input', ref.features);
+  part('prediction', ref.predictions);
+  return lines.join('\n');
+}
+
+async function cmdReference(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    model: { type: 'string' },
+    data: { type: 'string' },
+    bins: { type: 'string' },
+    'from-traffic': { type: 'boolean' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length) usage(`reference ${sub} takes no positional arguments (got ${positionals.join(' ')})`);
+  const bins = intFlag(values.bins, 'bins');
+  const config = configFrom(values, bins === undefined ? {} : { stats: { referenceBins: bins } });
+  const registry = createRegistry(config);
+  if (!values.model) usage(`reference ${sub ?? ''} needs --model URI (models:/NAME/VERSION, /STAGE, /latest or @ALIAS)`.replace('  ', ' '));
+  const settings = { bins: config.stats.referenceBins, sketchK: config.stats.sketchK, maxCategories: config.stats.maxCategories };
+  switch (sub) {
+    case 'build': {
+      let built: BuiltReference;
+      if (values['from-traffic']) {
+        if (values.data) usage('pass either --data FILE or --from-traffic, not both');
+        if (!values.since) usage('--from-traffic needs --since WHEN (e.g. --since 24h)');
+        const now = Date.now();
+        const store = createStore(config);
+        try {
+          const r = await buildReferenceFromTraffic({ registry, store, now: Date.now }, { modelUri: values.model, fromMs: timeFlag(values.since, 'since', '1h', now), toMs: timeFlag(values.until, 'until', 'now', now), settings });
+          process.stderr.write(`driftwatch: merged ${r.windows} stored window(s) from ${store.describe}\n`);
+          built = r;
+        } finally {
+          await store.close();
+        }
+      } else {
+        if (!values.data) usage('reference build needs --data FILE (CSV or JSON lines) or --from-traffic --since WHEN');
+        built = await buildReferenceFromFile(
+          { registry, now: Date.now, progress: (m) => process.stderr.write(`driftwatch: ${m}\n`) },
+          { modelUri: values.model, dataPath: values.data, settings },
+        );
+      }
+      if (values.json) console.log(JSON.stringify({ reference: built.reference }, null, 2));
+      else {
+        console.log(describeReference(built.reference));
+        if (built.ignored.length) console.log(`ignored column(s) that are not model inputs or outputs: ${built.ignored.join(', ')}`);
+        console.log(`stored with ${built.reference.model} version ${built.reference.version} in ${config.registry.root}`);
+      }
+      return;
+    }
+    case 'show': {
+      const resolved = await registry.resolve(parseModelUri(values.model));
+      const ref = await registry.getReference(resolved.name, resolved.version);
+      if (!ref) throw new DriftwatchError('DW_ERR_REFERENCE_NOT_FOUND', `${resolved.name} version ${resolved.version} has no reference profile; build one with: driftwatch reference build --model ${values.model} --data FILE`);
+      console.log(values.json ? JSON.stringify({ reference: ref }, null, 2) : describeReference(ref));
+      return;
+    }
+    default:
+      usage(sub ? `unknown reference subcommand ${JSON.stringify(sub)}` : 'reference needs a subcommand: build or show');
+  }
+}
+
+async function cmdStats(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    model: { type: 'string' },
+    version: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    total: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length) usage(`stats ${sub} takes no positional arguments (got ${positionals.join(' ')})`);
+  const config = configFrom(values);
+  if (sub !== 'series' && sub !== 'show') usage(sub ? `unknown stats subcommand ${JSON.stringify(sub)}` : 'stats needs a subcommand: series or show');
+  if (sub === 'show' && !values.model) usage('stats show needs --model NAME');
+  const store = createStore(config);
+  try {
+    if (sub === 'series') {
+      const series = await store.listSeries();
+      if (values.json) console.log(JSON.stringify({ store: store.describe, series }, null, 2));
+      else if (!series.length) console.log(`No stored windows in ${store.describe}.`);
+      else for (const s of series) console.log(`${s.model}  version ${s.version}  ${fmtTime(s.firstMs)} .. ${fmtTime(s.lastMs)}`);
+      return;
+    }
+    const now = Date.now();
+    const fromMs = timeFlag(values.since, 'since', '1h', now);
+    const toMs = timeFlag(values.until, 'until', 'now', now);
+    const windows = await store.readWindows({ model: values.model!, fromMs, toMs, ...(values.version ? { version: values.version } : {}) });
+    const views = (values.total ? mergedByVersion(windows) : windows).map(windowView);
+    if (values.json) {
+      console.log(JSON.stringify({ store: store.describe, windows: views }, null, 2));
+      return;
+    }
+    if (!views.length) console.log(`No windows for ${values.model} between ${fmtTime(fromMs)} and ${fmtTime(toMs)} in ${store.describe}.`);
+    for (const v of views) {
+      const reqs = Object.entries(v.requests).map(([k, n]) => `${k}=${n}`).join(' ') || 'no requests';
+      const lat = v.latency_ms ? `p50 ${v.latency_ms.p50?.toFixed(2)} ms, p99 ${v.latency_ms.p99?.toFixed(2)} ms` : '-';
+      console.log(`${v.model} v${v.version}  ${v.start}${values.total ? ' (merged)' : ''}  ${reqs}  rows ${v.rows}  latency ${lat}`);
+      for (const [name, f] of Object.entries({ ...v.features, ...v.predictions })) {
+        const num = f.numeric ? ` mean ${f.numeric.mean.toPrecision(4)} std ${f.numeric.std?.toPrecision(3) ?? '-'} p50 ${f.numeric.p50?.toPrecision(4) ?? '-'}` : '';
+        const cats = f.categories ? ` categories ${Object.entries(f.categories.counts).slice(0, 5).map(([k, n]) => `${k}:${n}`).join(' ')}` : '';
+        console.log(`    ${name}: count ${f.count} missing ${f.missing}${num}${cats}`);
+      }
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -337,6 +501,12 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdProxy(args);
       case 'registry':
         await cmdRegistry(args);
+        return 0;
+      case 'reference':
+        await cmdReference(args);
+        return 0;
+      case 'stats':
+        await cmdStats(args);
         return 0;
       case 'version':
       case '--version':

@@ -118,6 +118,26 @@ export const ERRORS = {
     status: 401, mlflowCode: 'UNAUTHENTICATED', retryable: false,
     description: 'An admin/control endpoint needs `Authorization: Bearer <admin.token>` and did not get a matching one.',
   },
+  DW_ERR_STORE_OPEN: {
+    status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: false,
+    description: 'The statistics store could not be opened: the embedded database file is not a driftwatch store, is corrupt, or was written by a newer driftwatch.',
+  },
+  DW_ERR_STORE_UNAVAILABLE: {
+    status: 503, mlflowCode: 'TEMPORARILY_UNAVAILABLE', retryable: true,
+    description: 'The statistics store failed a read or write (disk full, database locked past its timeout, InfluxDB down); writes are kept and retried within the stated bounds.',
+  },
+  DW_ERR_REFERENCE_DATA: {
+    status: 400, mlflowCode: 'INVALID_PARAMETER_VALUE', retryable: false,
+    description: "A reference data file could not be used: unreadable, not CSV or JSON lines, or its columns do not match the model's signature (the message lists both).",
+  },
+  DW_ERR_REFERENCE_NOT_FOUND: {
+    status: 404, mlflowCode: 'RESOURCE_DOES_NOT_EXIST', retryable: false,
+    description: 'The model version has no reference profile yet (build one with `driftwatch reference build`).',
+  },
+  DW_ERR_REFERENCE_INVALID: {
+    status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: false,
+    description: 'A stored reference profile failed validation when read back (the message names the bad field).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

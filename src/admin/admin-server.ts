@@ -11,7 +11,11 @@ import { listen } from '../listen.js';
 import type { AdminConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { WindowProfile } from '../stats/types.js';
+import type { SeriesInfo, WindowQuery } from '../store/types.js';
+import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
 import { tokenMatches } from './auth.js';
+import { mergedByVersion, windowView } from './window-view.js';
 
 export interface AdminModelView {
   name: string;
@@ -32,6 +36,15 @@ export interface AdminServerDeps {
   ready(): boolean;
   /** Live summary of proxied traffic (per model and feature), when a proxy runs in this process. */
   traffic?: () => unknown;
+  /** The statistics store, when this process writes one (the sidecar). */
+  windows?: (q: WindowQuery) => Promise<WindowProfile[]>;
+  series?: () => Promise<SeriesInfo[]>;
+  storeInfo?: () => unknown;
+  now?: () => number;
+}
+
+function badRequest(res: express.Response, message: string): void {
+  res.status(400).json({ error_code: 'INVALID_PARAMETER_VALUE', code: 'DW_ERR_CLI_USAGE', message });
 }
 
 export interface AdminServer {
@@ -70,6 +83,39 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       return;
     }
     res.json(deps.traffic());
+  });
+  app.get('/api/series', async (_req, res) => {
+    if (!deps.series) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no statistics store in this process (driftwatch proxy or driftwatch start)' });
+      return;
+    }
+    res.json({ ...(deps.storeInfo?.() as object), series: await deps.series() });
+  });
+  app.get('/api/windows', async (req, res) => {
+    if (!deps.windows) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no statistics store in this process (driftwatch proxy or driftwatch start)' });
+      return;
+    }
+    const q = req.query;
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    const model = str(q.model);
+    if (!model) return badRequest(res, 'query parameter "model" is required (see GET /api/series for the stored models)');
+    const now = (deps.now ?? Date.now)();
+    const fromText = str(q.from) ?? '1h';
+    const toText = str(q.to) ?? 'now';
+    const fromMs = parseTimePoint(fromText, now);
+    const toMs = parseTimePoint(toText, now);
+    if (fromMs === null) return badRequest(res, `"from" must be ${TIME_POINT_HELP}; got ${JSON.stringify(fromText).slice(0, 80)}`);
+    if (toMs === null) return badRequest(res, `"to" must be ${TIME_POINT_HELP}; got ${JSON.stringify(toText).slice(0, 80)}`);
+    if (fromMs >= toMs) return badRequest(res, '"from" must be before "to"');
+    const view = str(q.view) ?? 'windows';
+    if (!['windows', 'total', 'raw'].includes(view)) return badRequest(res, '"view" must be windows, total or raw');
+    const version = str(q.version);
+    const windows = await deps.windows({ model, fromMs, toMs, ...(version ? { version } : {}) });
+    const range = { model, version: version ?? null, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
+    if (view === 'raw') res.json({ ...range, windows });
+    else if (view === 'total') res.json({ ...range, windows: windows.length, versions: mergedByVersion(windows).map(windowView) });
+    else res.json({ ...range, windows: windows.map(windowView) });
   });
   app.post('/api/reload', async (_req, res) => {
     const swapped = await deps.reload();

@@ -11,10 +11,13 @@ import type { BoundedQueue } from './bounded-queue.js';
 import { extract, type ExtractOptions } from './extract.js';
 import type { InferenceEvent } from './inference-event.js';
 import type { TrafficSummary } from './traffic-summary.js';
+import type { WindowProfiler } from './window-profiler.js';
 
 export interface CaptureDrainDeps {
   queue: BoundedQueue<InferenceEvent>;
   summary: TrafficSummary;
+  /** Windowed profiles for the statistics store (absent: only the live summary). */
+  profiler?: WindowProfiler;
   metrics: ProxyMetrics;
   logger: Logger;
   extract: ExtractOptions;
@@ -48,6 +51,9 @@ export class CaptureDrain {
     for (const event of batch) {
       try {
         summary.observeRequest(event);
+        const model = event.model ?? 'unknown';
+        const version = event.version ?? 'unknown';
+        this.deps.profiler?.observeRequest(model, version, event.startedAtMs, event.status, event.totalMs);
         if (!event.request || !event.response) continue;
         const columnNames = this.deps.columnsFor?.(event.model) ?? null;
         const r = extract(event, columnNames ? { ...this.deps.extract, columnNames } : this.deps.extract);
@@ -56,6 +62,7 @@ export class CaptureDrain {
           continue;
         }
         summary.observeRows(r.value.model, r.value.version, r.value.features, r.value.predictions);
+        this.deps.profiler?.observeRows(r.value.model, r.value.version, event.startedAtMs, r.value.features, r.value.predictions);
         metrics.extractedRows.inc({ model: r.value.model }, r.value.features.length);
       } catch (e) {
         metrics.unparseable.inc({ reason: 'internal' });

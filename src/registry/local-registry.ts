@@ -9,10 +9,12 @@
  * model directory (as MLflow copies artifacts): later edits to the source do not change a version.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { MODEL_NAME_PATTERN } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { readModelDir } from '../model/mlmodel.js';
+import { validateReference } from '../stats/reference.js';
+import type { ReferenceProfile } from '../stats/types.js';
 import { fsyncDir, withFileLock, writeFileAtomic } from './atomic-file.js';
 import { canonicalStage, type ModelUri, type Stage } from './model-uri.js';
 import type { CreateVersionInput, ModelRegistry, ModelVersion, RegisteredModel, ResolvedModel, Tag } from './types.js';
@@ -296,6 +298,35 @@ export class LocalRegistry implements ModelRegistry {
       mv.tags = tags;
       mv.last_updated_timestamp = this.now();
     });
+  }
+
+  private referencePath(name: string, version: string): string {
+    return join(this.modelDir(name), 'references', `${version}.json`);
+  }
+
+  async getReference(name: string, version: string | number): Promise<ReferenceProfile | null> {
+    const v = this.findVersion(this.read(name), version);
+    const path = this.referencePath(name, v.version);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      return validateReference(JSON.parse(text));
+    } catch (e) {
+      throw new DriftwatchError('DW_ERR_REFERENCE_INVALID', `reference profile ${path} is invalid: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  async putReference(ref: ReferenceProfile): Promise<void> {
+    const v = this.findVersion(this.read(ref.model), ref.version);
+    const path = this.referencePath(ref.model, v.version);
+    mkdirSync(dirname(path), { recursive: true });
+    // Replaced atomically: a server reading it mid-write sees the old one or the new one.
+    writeFileAtomic(path, JSON.stringify(validateReference(ref)));
   }
 
   async deleteModelVersionTag(name: string, version: string | number, key: string): Promise<void> {

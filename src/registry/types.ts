@@ -3,6 +3,7 @@
  * (RegisteredModel, ModelVersion: `version` is a string, timestamps are epoch milliseconds, tags
  * are [{key, value}]) so the local registry and an MLflow-backed one are interchangeable.
  */
+import type { ReferenceProfile } from '../stats/types.js';
 import type { ModelUri, Stage } from './model-uri.js';
 
 export interface Tag {
@@ -65,4 +66,8 @@ export interface ModelRegistry {
   deleteAlias(name: string, alias: string): Promise<void>;
   setModelVersionTag(name: string, version: string | number, key: string, value: string): Promise<void>;
   deleteModelVersionTag(name: string, version: string | number, key: string): Promise<void>;
+  /** The reference profile stored with a model version, or null when it has none. */
+  getReference(name: string, version: string | number): Promise<ReferenceProfile | null>;
+  /** Stores (replaces) the reference profile of ref.model version ref.version. */
+  putReference(ref: ReferenceProfile): Promise<void>;
 }

@@ -138,3 +138,44 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
     extractedRows: new Counter({ name: 'driftwatch_capture_rows_total', help: 'Feature rows extracted from captured traffic.', labelNames: ['model'], registers }),
   };
 }
+
+export interface StoreMetrics {
+  flushes: Counter<'outcome'>;
+  windowsWritten: Counter;
+  pendingWindows: Gauge;
+  droppedWindows: Counter;
+  pendingPoints: Gauge;
+  droppedPoints: Gauge;
+  maintenance: Counter<'action'>;
+}
+
+/**
+ * The statistics side's metrics: flushes of window deltas to the store and what is waiting or
+ * was lost. pending/dropped points mirror the store's own health() (InfluxDB's buffer and spool).
+ */
+export function createStoreMetrics(registry: Registry, health: () => { pending: number; dropped: number }): StoreMetrics {
+  const registers = [registry];
+  return {
+    flushes: new Counter({ name: 'driftwatch_store_flushes_total', help: 'Flushes of window deltas to the statistics store, by outcome (ok, failed: the deltas are kept and retried).', labelNames: ['outcome'], registers }),
+    windowsWritten: new Counter({ name: 'driftwatch_store_windows_written_total', help: 'Window deltas written to the statistics store.', registers }),
+    pendingWindows: new Gauge({ name: 'driftwatch_store_pending_windows', help: 'Window deltas held in memory, waiting for the next flush (or for a failed store).', registers }),
+    droppedWindows: new Counter({ name: 'driftwatch_store_dropped_windows_total', help: 'Window deltas dropped because too many were waiting for an unavailable store.', registers }),
+    pendingPoints: new Gauge({
+      name: 'driftwatch_store_backend_pending',
+      help: "Writes the store backend accepted but has not made durable yet (InfluxDB: lines buffered in memory or spooled to disk).",
+      registers,
+      collect() {
+        this.set(health().pending);
+      },
+    }),
+    droppedPoints: new Gauge({
+      name: 'driftwatch_store_backend_dropped',
+      help: 'Writes the store backend lost since start because its buffer and spool were full, or the server refused them for good.',
+      registers,
+      collect() {
+        this.set(health().dropped);
+      },
+    }),
+    maintenance: new Counter({ name: 'driftwatch_store_maintenance_windows_total', help: 'Windows rolled up (minutes into hours) or deleted past retention.', labelNames: ['action'], registers }),
+  };
+}

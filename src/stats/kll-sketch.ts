@@ -1,0 +1,293 @@
+import type { KllSketch } from './types.js';
+
+/**
+ * KLL quantile sketch: Z. Karnin, K. Lang, E. Liberty, "Optimal Quantile Approximation in
+ * Streams", FOCS 2016 (arXiv:1603.05346). The design follows Apache DataSketches' KllSketch
+ * (the production implementation by the paper's authors' group):
+ *
+ *  - `levels[h]` holds items of weight 2^h. Level 0 is an unsorted buffer; levels >= 1 are sorted.
+ *  - Level h of a sketch with L levels has capacity max(M, round(k * c^(L-h-1))) with c = 2/3 and
+ *    minimum width M = 8: the top level holds k items, lower levels geometrically fewer.
+ *  - Compaction is lazy (DataSketches' "compress while updating"): nothing happens until the whole
+ *    sketch is full (retained items >= sum of capacities); then the lowest level at or over its
+ *    capacity is compacted: sort it, keep one item back if the count is odd, and promote every
+ *    other item (random offset 0 or 1: the coin flip of the paper) to level h+1 with double weight.
+ *  - Total weight is preserved exactly (2m items of weight w become m of weight 2w), so the
+ *    weights of the retained items always sum to n.
+ *
+ * The coin flips come from mulberry32 (Tommy Ettinger's public-domain 32-bit generator) whose
+ * whole state is the `seed` field, so a sketch is a plain JSON value and its behaviour is
+ * reproducible. Retained items stay below sum of capacities ~ k / (1 - c) + 8 * log2(n / k),
+ * i.e. O(k + log(n/k)) (about 620 items for k = 200 at n = 1e6).
+ */
+
+/** DataSketches' bounds on k. */
+const MIN_K = 8;
+const MAX_K = 65535;
+/** Minimum level width M (DataSketches' DEFAULT_M). */
+const MIN_WIDTH = 8;
+
+export function emptyKll(k = 200, seed = 1): KllSketch {
+  if (!Number.isInteger(k) || k < MIN_K || k > MAX_K) {
+    throw new Error(`KLL k must be an integer in [${MIN_K}, ${MAX_K}], got ${k}`);
+  }
+  return { k, n: 0, levels: [[]], min: null, max: null, seed: seed >>> 0 };
+}
+
+/**
+ * DataSketches' intCapAuxAux: round(k * (2/3)^depth) computed in integers so every platform
+ * agrees on the capacities (they decide when compaction happens, hence the bit-exact state).
+ */
+function levelCapacity(k: number, numLevels: number, height: number): number {
+  const depth = numLevels - height - 1;
+  if (depth <= 30) {
+    const twok = 2 * k * 2 ** depth; // exact: < 2^53
+    const tmp = Math.floor(twok / 3 ** depth);
+    return Math.max(MIN_WIDTH, Math.floor((tmp + 1) / 2));
+  }
+  // depth > 30 only for absurd n; the min width dominates anyway.
+  return MIN_WIDTH;
+}
+
+/** Memo of sum of capacities per (k, numLevels): read on every update, so keep it cheap. */
+const totalCapMemo: number[][] = [];
+function totalCapacity(k: number, numLevels: number): number {
+  let row = totalCapMemo[k];
+  if (row === undefined) {
+    row = [];
+    totalCapMemo[k] = row;
+  }
+  let v = row[numLevels];
+  if (v === undefined) {
+    v = 0;
+    for (let h = 0; h < numLevels; h++) v += levelCapacity(k, numLevels, h);
+    row[numLevels] = v;
+  }
+  return v;
+}
+
+/** mulberry32 step on the sketch's own state; returns one fair bit. */
+function coin(s: KllSketch): number {
+  const a = (s.seed + 0x6d2b79f5) | 0;
+  s.seed = a >>> 0;
+  let t = Math.imul(a ^ (a >>> 15), 1 | a);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 31) & 1;
+}
+
+/**
+ * Folds one value in (mutates). NaN is ignored; so are +-Infinity, because they are not JSON
+ * (the sketch must round-trip through storage) and have no finite rank meaning for drift.
+ * Amortised O(1): a push, two compares and a sum over the ~log2(n/k) level lengths; compaction
+ * cost is O(k log k) every ~k/3 updates or less often.
+ */
+export function kllUpdate(s: KllSketch, x: number): void {
+  if (x - x !== 0) return; // NaN or +-Infinity
+  const levels = s.levels;
+  const l0 = levels[0]!;
+  l0.push(x);
+  s.n++;
+  if (s.min === null || x < s.min) s.min = x;
+  if (s.max === null || x > s.max) s.max = x;
+  const numLevels = levels.length;
+  let used = l0.length;
+  for (let h = 1; h < numLevels; h++) used += levels[h]!.length;
+  if (used >= totalCapacity(s.k, numLevels)) compress(s);
+}
+
+/** Compacts until the sketch is below its total capacity (one step after an update, maybe more after a merge). */
+function compress(s: KllSketch): void {
+  for (;;) {
+    const levels = s.levels;
+    const numLevels = levels.length;
+    let used = 0;
+    for (let h = 0; h < numLevels; h++) used += levels[h]!.length;
+    if (used < totalCapacity(s.k, numLevels)) return;
+    let h = 0;
+    while (levels[h]!.length < levelCapacity(s.k, numLevels, h)) h++; // exists: pigeonhole
+    compactLevel(s, h);
+  }
+}
+
+function compactLevel(s: KllSketch, h: number): void {
+  const levels = s.levels;
+  if (h === levels.length - 1) levels.push([]); // compacting the top level grows the sketch
+  const cur = levels[h]!;
+  const odd = cur.length % 2 === 1;
+  // The odd item out stays at this level (DataSketches keeps the first: for level 0 an arbitrary
+  // buffered item, for sorted levels the smallest).
+  const items = Float64Array.from(cur);
+  const popped = odd ? items.subarray(1) : items;
+  if (h === 0) popped.sort();
+  const offset = coin(s);
+  const half = popped.length >>> 1;
+  const promoted = new Float64Array(half);
+  for (let i = 0; i < half; i++) promoted[i] = popped[2 * i + offset]!;
+  levels[h] = odd ? [items[0]!] : [];
+  levels[h + 1] = mergeSortedArrays(levels[h + 1]!, promoted);
+}
+
+function mergeSortedArrays(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
+  const out = new Array<number>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let o = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x <= y) {
+      out[o++] = x;
+      i++;
+    } else {
+      out[o++] = y;
+      j++;
+    }
+  }
+  while (i < a.length) out[o++] = a[i++]!;
+  while (j < b.length) out[o++] = b[j++]!;
+  return out;
+}
+
+/** Symmetric seed mix (so merge(a, b) and merge(b, a) are identical sketches). */
+function mixSeeds(x: number, y: number): number {
+  const lo = Math.min(x >>> 0, y >>> 0);
+  const hi = Math.max(x >>> 0, y >>> 0);
+  let h = Math.imul(lo ^ 0x9e3779b9, 0x85ebca6b) ^ hi;
+  h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/**
+ * Merge (DataSketches' KllSketch.merge): k = min(a.k, b.k) (the result is no more accurate than
+ * its coarser input), level h of the result is the union of both level-h's, then compaction runs
+ * until the result fits. Level 0 is stored sorted after a merge and the seed is a symmetric mix of
+ * both seeds, so the merge is exactly commutative; associativity holds within the error bound
+ * (compaction is random). Inputs are not modified.
+ */
+export function kllMerge(a: KllSketch, b: KllSketch): KllSketch {
+  const numLevels = Math.max(a.levels.length, b.levels.length);
+  const levels: number[][] = [];
+  const l0 = Float64Array.from([...(a.levels[0] ?? []), ...(b.levels[0] ?? [])]).sort();
+  levels.push(Array.from(l0));
+  for (let h = 1; h < numLevels; h++) {
+    levels.push(mergeSortedArrays(a.levels[h] ?? [], b.levels[h] ?? []));
+  }
+  const out: KllSketch = {
+    k: Math.min(a.k, b.k),
+    n: a.n + b.n,
+    levels,
+    min: a.min === null ? b.min : b.min === null ? a.min : Math.min(a.min, b.min),
+    max: a.max === null ? b.max : b.max === null ? a.max : Math.max(a.max, b.max),
+    seed: mixSeeds(a.seed, b.seed),
+  };
+  compress(out);
+  return out;
+}
+
+/** True while nothing has been compacted (one level): every item has weight 1, CDFs are exact. */
+export function kllIsExact(s: KllSketch): boolean {
+  return s.levels.length <= 1;
+}
+
+/** Retained items (memory is proportional to this). */
+export function kllRetained(s: KllSketch): number {
+  let r = 0;
+  for (const lv of s.levels) r += lv.length;
+  return r;
+}
+
+/**
+ * Estimated normalised rank of x, inclusive: (total weight of retained items <= x) / n.
+ * NaN for an empty sketch is avoided: returns 0.
+ */
+export function kllCdf(s: KllSketch, x: number): number {
+  if (s.n === 0) return 0;
+  let w = 0;
+  for (let h = 0; h < s.levels.length; h++) {
+    const lv = s.levels[h]!;
+    let c = 0;
+    for (let i = 0; i < lv.length; i++) if (lv[i]! <= x) c++;
+    w += c * 2 ** h;
+  }
+  return w / s.n;
+}
+
+/** Exclusive variant: (weight of items < x) / n. Used for left-closed bins [c_j, c_j+1). */
+export function kllCdfExclusive(s: KllSketch, x: number): number {
+  if (s.n === 0) return 0;
+  let w = 0;
+  for (let h = 0; h < s.levels.length; h++) {
+    const lv = s.levels[h]!;
+    let c = 0;
+    for (let i = 0; i < lv.length; i++) if (lv[i]! < x) c++;
+    w += c * 2 ** h;
+  }
+  return w / s.n;
+}
+
+/**
+ * Retained items in ascending order with cumulative weights (cumWeights[last] === n): the
+ * estimated CDF as a step function, e.g. for a KS distance between two sketches.
+ */
+export function kllSortedView(s: KllSketch): { values: Float64Array; cumWeights: Float64Array } {
+  const m = kllRetained(s);
+  const vals = new Float64Array(m);
+  const wts = new Float64Array(m);
+  let o = 0;
+  for (let h = 0; h < s.levels.length; h++) {
+    const w = 2 ** h;
+    for (const x of s.levels[h]!) {
+      vals[o] = x;
+      wts[o] = w;
+      o++;
+    }
+  }
+  const idx = new Uint32Array(m);
+  for (let i = 0; i < m; i++) idx[i] = i;
+  idx.sort((i, j) => vals[i]! - vals[j]!);
+  const values = new Float64Array(m);
+  const cumWeights = new Float64Array(m);
+  let cum = 0;
+  for (let i = 0; i < m; i++) {
+    const j = idx[i]!;
+    values[i] = vals[j]!;
+    cum += wts[j]!;
+    cumWeights[i] = cum;
+  }
+  return { values, cumWeights };
+}
+
+/**
+ * Inclusive quantile (DataSketches' INCLUSIVE search criterion, Hyndman-Fan type 1 / numpy's
+ * "inverted_cdf" while exact): the smallest retained value whose normalised cumulative weight is
+ * >= q. q = 0 gives the exact min, q = 1 the exact max. null for an empty sketch.
+ */
+export function kllQuantile(s: KllSketch, q: number): number | null {
+  if (!(q >= 0 && q <= 1)) throw new Error(`quantile rank must be in [0, 1], got ${q}`);
+  if (s.n === 0) return null;
+  if (q === 0) return s.min;
+  if (q === 1) return s.max;
+  const { values, cumWeights } = kllSortedView(s);
+  const target = q * s.n;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cumWeights[mid]! >= target) hi = mid;
+    else lo = mid + 1;
+  }
+  return values[lo]!;
+}
+
+/**
+ * Normalised rank error at ~99% confidence, from Apache DataSketches' KllSketch
+ * getNormalizedRankError(k, pmf) (constants "derived as the best fit to 99 percentile empirically
+ * measured max error in thousands of trials"):
+ *   single-sided / CDF (max over all ranks of |estimated rank - true rank|): 2.296 / k^0.9723
+ *   double-sided / PMF (a difference of two ranks, e.g. a bin's mass):       2.446 / k^0.9433
+ * For k = 200: 0.0133 (CDF) and 0.0165 (PMF). Our empirical check (test/unit/stats-kll.test.ts)
+ * measures the max-over-all-x CDF error against the CDF constant.
+ */
+export function kllRankErrorBound(k: number, pmf = false): number {
+  return pmf ? 2.446 / k ** 0.9433 : 2.296 / k ** 0.9723;
+}

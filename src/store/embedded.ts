@@ -1,0 +1,212 @@
+/**
+ * The embedded statistics store (the default): one SQLite file on local disk, no service to run.
+ * The one better-sqlite3 import.
+ *
+ * Why SQLite in WAL mode: a commit is one append to the write-ahead log, readers never block the
+ * writer, and a process killed at any instant leaves the database at its last commit (SQLite's
+ * atomic commit; with synchronous=NORMAL a *power* loss may lose the last commits, a process
+ * crash loses nothing committed). Together with flushing deltas every stats.flushIntervalMs, a
+ * kill -9 loses at most one flush interval of statistics and never corrupts what was flushed.
+ *
+ * Layout: one row per (model, version, resolution, window start) holding the merged profile as
+ * JSON. A delta is merged into its row in the same transaction that reads it (read-merge-write),
+ * so two processes sharing the file still add up (SQLite serialises writers; busy_timeout waits).
+ * Roll-up merges minute windows older than rollupAfterHours into hour rows and deletes them, in
+ * one transaction per hour: a crash mid-roll-up leaves either the minutes or the hour, never both.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EmbeddedStoreConfig } from '../config/schema.js';
+import { DriftwatchError, messageOf } from '../errors.js';
+import { mergeWindows, rollupWindows } from '../stats/window-profile.js';
+import type { WindowProfile } from '../stats/types.js';
+import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, WindowQuery } from './types.js';
+
+const HOUR_SECONDS = 3600;
+const HOUR_MS = HOUR_SECONDS * 1000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Schema migrations, applied in order; user_version records how many ran. Never edit one that shipped. */
+const MIGRATIONS: ReadonlyArray<string> = [
+  `CREATE TABLE windows (
+     model TEXT NOT NULL,
+     version TEXT NOT NULL,
+     resolution INTEGER NOT NULL,   -- window length in seconds
+     start_ms INTEGER NOT NULL,     -- epoch ms, aligned to the resolution
+     profile TEXT NOT NULL,         -- JSON WindowProfile (src/stats/types.ts)
+     updated_ms INTEGER NOT NULL,
+     PRIMARY KEY (model, version, resolution, start_ms)
+   ) WITHOUT ROWID;
+   CREATE INDEX windows_by_time ON windows (model, start_ms);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+];
+
+export interface EmbeddedStoreDeps {
+  /** Clock for updated_ms only (never for window placement: that comes with the delta). */
+  now?: () => number;
+}
+
+export class EmbeddedStore implements StatsStore {
+  readonly describe: string;
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly retentionMs: number;
+  private readonly rollupAfterMs: number;
+  private readonly now: () => number;
+  private closed = false;
+  private failures = 0;
+  private lastError: string | null = null;
+  private readonly stmt: {
+    get: Database.Statement<[string, string, number, number], { profile: string }>;
+    put: Database.Statement<[string, string, number, number, string, number]>;
+    range: Database.Statement<[string, number, number], { profile: string }>;
+    rangeVersion: Database.Statement<[string, string, number, number], { profile: string }>;
+    series: Database.Statement<[], { model: string; version: string; first: number; last: number }>;
+    getMeta: Database.Statement<[string], { value: string }>;
+    putMeta: Database.Statement<[string, string]>;
+  };
+
+  constructor(config: EmbeddedStoreConfig, deps: EmbeddedStoreDeps = {}) {
+    this.path = resolve(config.path);
+    this.describe = `embedded:${this.path}`;
+    this.retentionMs = config.retentionDays * DAY_MS;
+    this.rollupAfterMs = config.rollupAfterHours * HOUR_MS;
+    this.now = deps.now ?? Date.now;
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.db = new Database(this.path, { timeout: 5000 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.migrate();
+    } catch (e) {
+      if (e instanceof DriftwatchError) throw e;
+      throw new DriftwatchError('DW_ERR_STORE_OPEN', `cannot open the statistics store ${this.path}: ${messageOf(e)}`, { cause: e });
+    }
+    this.stmt = {
+      get: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution = ? AND start_ms = ?'),
+      put: this.db.prepare(
+        `INSERT INTO windows (model, version, resolution, start_ms, profile, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (model, version, resolution, start_ms) DO UPDATE SET profile = excluded.profile, updated_ms = excluded.updated_ms`,
+      ),
+      range: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND start_ms >= ? AND start_ms < ? ORDER BY version, start_ms, resolution'),
+      rangeVersion: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution'),
+      series: this.db.prepare('SELECT model, version, MIN(start_ms) AS first, MAX(start_ms) AS last FROM windows GROUP BY model, version ORDER BY model, version'),
+      getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
+      putMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new DriftwatchError(
+        'DW_ERR_STORE_OPEN',
+        `the statistics store ${this.path} has schema version ${current}, newer than this driftwatch understands (${MIGRATIONS.length}); upgrade driftwatch or point store.embedded.path elsewhere`,
+      );
+    }
+    if (current === 0) {
+      // A non-empty database that is not ours must not be written into.
+      const tables = this.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+      if (tables.n > 0) throw new DriftwatchError('DW_ERR_STORE_OPEN', `${this.path} is an SQLite database but not a driftwatch statistics store`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Windows starting before this were rolled up; a late delta for them goes to its hour row. */
+  private rolledUpBeforeMs(): number {
+    const row = this.stmt.getMeta.get('rolled_up_before_ms');
+    return row ? Number(row.value) : -Infinity;
+  }
+
+  private mergeInto(w: WindowProfile, updatedMs: number): void {
+    const existing = this.stmt.get.get(w.model, w.version, w.windowSeconds, w.startMs);
+    const merged = existing ? mergeWindows(JSON.parse(existing.profile) as WindowProfile, w) : w;
+    this.stmt.put.run(w.model, w.version, w.windowSeconds, w.startMs, JSON.stringify(merged), updatedMs);
+  }
+
+  async writeWindows(deltas: readonly WindowProfile[]): Promise<void> {
+    if (this.closed) throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', 'the statistics store is closed');
+    if (!deltas.length) return;
+    try {
+      this.db.transaction(() => {
+        const cutoff = this.rolledUpBeforeMs();
+        const updated = this.now();
+        for (const d of deltas) {
+          if (d.windowSeconds < HOUR_SECONDS && d.startMs < cutoff) {
+            const hourStart = Math.floor(d.startMs / HOUR_MS) * HOUR_MS;
+            this.mergeInto(rollupWindows([d], hourStart, HOUR_SECONDS), updated);
+          } else this.mergeInto(d, updated);
+        }
+      })();
+      this.lastError = null;
+    } catch (e) {
+      this.failures++;
+      this.lastError = messageOf(e);
+      throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', `writing to the statistics store ${this.path} failed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  async readWindows(q: WindowQuery): Promise<WindowProfile[]> {
+    const rows = q.version === undefined ? this.stmt.range.all(q.model, q.fromMs, q.toMs) : this.stmt.rangeVersion.all(q.model, q.version, q.fromMs, q.toMs);
+    return rows.map((r) => JSON.parse(r.profile) as WindowProfile);
+  }
+
+  async listSeries(): Promise<SeriesInfo[]> {
+    return this.stmt.series.all().map((r) => ({ model: r.model, version: r.version, firstMs: r.first, lastMs: r.last }));
+  }
+
+  async maintain(nowMs: number): Promise<MaintenanceResult> {
+    const retentionCutoff = nowMs - this.retentionMs;
+    // Retention first: rolling up what is about to be deleted would be wasted work.
+    // A window is kept while any part of it is inside retention.
+    const deleted = this.db.prepare('DELETE FROM windows WHERE start_ms + resolution * 1000 <= ?').run(retentionCutoff).changes;
+    // Only whole hours roll up, so an hour row never receives minutes from both sides of the cut.
+    const rollupCutoff = Math.floor((nowMs - this.rollupAfterMs) / HOUR_MS) * HOUR_MS;
+    let rolledUp = 0;
+    const hours = this.db
+      .prepare(
+        `SELECT model, version, (start_ms / ${HOUR_MS}) * ${HOUR_MS} AS hour, COUNT(*) AS n FROM windows
+         WHERE resolution < ${HOUR_SECONDS} AND start_ms < ? GROUP BY model, version, hour`,
+      )
+      .all(rollupCutoff) as Array<{ model: string; version: string; hour: number; n: number }>;
+    const minutes = this.db.prepare(`SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
+    const drop = this.db.prepare(`DELETE FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
+    for (const h of hours) {
+      this.db.transaction(() => {
+        const parts = (minutes.all(h.model, h.version, h.hour, h.hour + HOUR_MS) as Array<{ profile: string }>).map((r) => JSON.parse(r.profile) as WindowProfile);
+        if (!parts.length) return;
+        this.mergeInto(rollupWindows(parts, h.hour, HOUR_SECONDS), this.now());
+        drop.run(h.model, h.version, h.hour, h.hour + HOUR_MS);
+        rolledUp += parts.length;
+      })();
+    }
+    if (rollupCutoff > this.rolledUpBeforeMs()) this.stmt.putMeta.run('rolled_up_before_ms', String(rollupCutoff));
+    if (deleted > 0) this.db.pragma('wal_checkpoint(PASSIVE)');
+    return { rolledUp, deleted };
+  }
+
+  health(): StoreHealth {
+    return { pending: 0, dropped: 0, lastError: this.lastError };
+  }
+
+  /** Failed write transactions since open (the caller keeps and retries the deltas). */
+  get writeFailures(): number {
+    return this.failures;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The embedded statistics store on a real SQLite file in a temp dir: deltas merge into windows,
+ * two writers on one file add up, schema versioning refuses what it does not know, roll-up and
+ * retention keep totals, and a writer killed with SIGKILL mid-stream leaves an intact file holding
+ * every committed delta.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { EmbeddedStore } from '../../src/store/embedded.js';
+import { emptyWindow, mergeWindows, observeRequest, observeRows } from '../../src/stats/window-profile.js';
+import { latencyBounds, latencyCount } from '../../src/stats/latency-histogram.js';
+import type { WindowProfile } from '../../src/stats/types.js';
+import { isDriftwatchError } from '../../src/errors.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
+const tmpPath = mkdtempSync(join(tmpdir(), 'dw-store-'));
+const tmp = { dir: tmpPath, cleanup: () => rmSync(tmpPath, { recursive: true, force: true }) };
+
+after(() => tmp.cleanup());
+const bounds = latencyBounds([25, 100]);
+const opts = { sketchK: 200, maxCategories: 100, maxFeatures: 64 };
+const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
+const cfg = (name: string) => ({ path: join(tmp.dir, name), retentionDays: 30, rollupAfterHours: 48 });
+
+/** A delta with `requests` 2xx answers and rows x = seed, seed+1, ... */
+function delta(startMs: number, requests: number, seed: number, version = '1', model = 'fraud'): WindowProfile {
+  const w = emptyWindow({ model, version, startMs, windowSeconds: 60 }, bounds);
+  const rows = [];
+  for (let i = 0; i < requests; i++) {
+    observeRequest(w, i % 10 === 0 ? 500 : 200, 1 + (i % 40));
+    rows.push({ amount: seed + i, country: i % 3 ? 'DE' : 'FR', flag: i % 7 === 0 ? null : true });
+  }
+  observeRows(w, rows, rows.map((r) => ({ score: r.amount / 100 })), null, opts);
+  return w;
+}
+
+const total = (ws: WindowProfile[], key: string) => ws.reduce((a, w) => a + (w.requests[key] ?? 0), 0);
+
+test('deltas merge into their window; two writers on one file add up; reads return windows in order', async () => {
+  const a = new EmbeddedStore(cfg('two-writers.db'));
+  const b = new EmbeddedStore(cfg('two-writers.db'));
+  const parts = [delta(T0, 10, 0), delta(T0, 7, 100), delta(T0 + 60_000, 5, 200), delta(T0, 3, 300, '2')];
+  await a.writeWindows([parts[0]!]);
+  await b.writeWindows([parts[1]!, parts[2]!]);
+  await a.writeWindows([parts[3]!]);
+  const got = await a.readWindows({ model: 'fraud', fromMs: T0, toMs: T0 + 3600_000 });
+  assert.deepEqual(got.map((w) => [w.version, w.startMs]), [['1', T0], ['1', T0 + 60_000], ['2', T0]]);
+  const expected = mergeWindows(parts[0]!, parts[1]!);
+  assert.deepEqual(got[0]!.requests, expected.requests);
+  assert.equal(got[0]!.rows, 17);
+  assert.equal(got[0]!.features.amount!.count, 17);
+  assert.equal(got[0]!.features.amount!.moments.n, 17);
+  assert.ok(Math.abs(got[0]!.features.amount!.moments.mean - expected.features.amount!.moments.mean) < 1e-9);
+  assert.deepEqual(got[0]!.features.country!.categories.counts, expected.features.country!.categories.counts);
+  assert.equal(got[0]!.features.flag!.missing, expected.features.flag!.missing);
+  assert.equal(got[0]!.predictions.score!.sketch.n, 17);
+  assert.equal(latencyCount(got[0]!.latency), 17);
+  // Version filter and range end are exclusive of other versions and later windows.
+  assert.equal((await b.readWindows({ model: 'fraud', version: '2', fromMs: T0, toMs: T0 + 60_000 })).length, 1);
+  assert.equal((await b.readWindows({ model: 'fraud', fromMs: T0 + 1, toMs: T0 + 60_000 })).length, 0);
+  assert.deepEqual(await a.listSeries(), [
+    { model: 'fraud', version: '1', firstMs: T0, lastMs: T0 + 60_000 },
+    { model: 'fraud', version: '2', firstMs: T0, lastMs: T0 },
+  ]);
+  await a.close();
+  await b.close();
+  await a.close(); // idempotent
+  await assert.rejects(a.writeWindows([parts[0]!]), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_UNAVAILABLE');
+});
+
+test('data survives a reopen; the schema is versioned and foreign or newer files are refused', async () => {
+  const s1 = new EmbeddedStore(cfg('reopen.db'));
+  assert.equal(s1.schemaVersion, 1);
+  await s1.writeWindows([delta(T0, 4, 0)]);
+  await s1.close();
+  const s2 = new EmbeddedStore(cfg('reopen.db'));
+  assert.equal(total(await s2.readWindows({ model: 'fraud', fromMs: 0, toMs: T0 * 2 }), '2xx'), 3);
+  await s2.close();
+
+  const foreign = join(tmp.dir, 'foreign.db');
+  const db = new Database(foreign);
+  db.exec('CREATE TABLE customers (id INTEGER)');
+  db.close();
+  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: foreign }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /not a driftwatch statistics store/.test(e.message));
+
+  const newer = join(tmp.dir, 'newer.db');
+  const db2 = new Database(newer);
+  db2.pragma('user_version = 99');
+  db2.close();
+  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: newer }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /schema version 99, newer/.test(e.message));
+
+  const garbage = join(tmp.dir, 'garbage.db');
+  writeFileSync(garbage, 'this is not a database, just text that is long enough to have a header'.repeat(20));
+  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: garbage }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN');
+});
+
+test('roll-up merges old minute windows into hours with the same totals; retention deletes; late deltas land in the hour', async () => {
+  const s = new EmbeddedStore(cfg('rollup.db'));
+  // 3 hours of minute windows, 1..3 requests each.
+  const all: WindowProfile[] = [];
+  for (let m = 0; m < 180; m++) all.push(delta(T0 + m * 60_000, 1 + (m % 3), m * 10));
+  await s.writeWindows(all);
+  const before = await s.readWindows({ model: 'fraud', fromMs: T0, toMs: T0 + 3 * 3600_000 });
+  assert.equal(before.length, 180);
+  // 50 h after the second hour's end: hours 0 and 1 are older than 48 h, hour 2 is not.
+  const r = await s.maintain(T0 + 2 * 3600_000 + 48 * 3600_000 + 30 * 60_000);
+  assert.equal(r.rolledUp, 120);
+  assert.equal(r.deleted, 0);
+  const after1 = await s.readWindows({ model: 'fraud', fromMs: T0, toMs: T0 + 3 * 3600_000 });
+  assert.deepEqual(after1.map((w) => w.windowSeconds).filter((x) => x === 3600).length, 2);
+  assert.equal(after1.length, 2 + 60);
+  for (const key of ['2xx', '5xx']) assert.equal(total(after1, key), total(before, key), key);
+  assert.equal(after1.reduce((a, w) => a + w.rows, 0), before.reduce((a, w) => a + w.rows, 0));
+  const hour0 = after1[0]!;
+  assert.equal(hour0.startMs, T0);
+  assert.equal(hour0.features.amount!.count, before.slice(0, 60).reduce((a, w) => a + w.features.amount!.count, 0));
+  // Running maintenance again changes nothing (idempotent).
+  assert.deepEqual(await s.maintain(T0 + 2 * 3600_000 + 48 * 3600_000 + 30 * 60_000), { rolledUp: 0, deleted: 0 });
+  // A late delta for a rolled-up minute merges into its hour instead of resurrecting the minute.
+  await s.writeWindows([delta(T0 + 5 * 60_000, 4, 0)]);
+  const after2 = await s.readWindows({ model: 'fraud', fromMs: T0, toMs: T0 + 3600_000 });
+  assert.equal(after2.length, 1);
+  assert.equal(after2[0]!.windowSeconds, 3600);
+  assert.equal(after2[0]!.rows, hour0.rows + 4);
+  // 31 days later everything is past the 30-day retention.
+  const r2 = await s.maintain(T0 + 31 * 86_400_000);
+  assert.equal(r2.deleted, 62);
+  assert.equal((await s.readWindows({ model: 'fraud', fromMs: 0, toMs: T0 * 2 })).length, 0);
+  await s.close();
+});
+
+test('kill -9 under load: the file is intact and holds every committed delta', async () => {
+  const path = join(tmp.dir, 'killed.db');
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let acked = 0;
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`writer made no progress: ${err}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /ack (\d+)\n(?![\s\S]*ack)/.exec(d.toString());
+      if (m) acked = Math.max(acked, Number(m[1]));
+      // Kill at an arbitrary point well into the stream (writes are in flight continuously).
+      if (acked >= 300 && !child.killed) {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', (code) => (code !== null && code !== 0 ? reject(new Error(`writer exited ${code}: ${err}`)) : undefined));
+  });
+  await new Promise((r) => child.once('close', r));
+  const check = new Database(path, { readonly: true });
+  assert.equal(check.pragma('integrity_check', { simple: true }), 'ok');
+  check.close();
+  const s = new EmbeddedStore({ path, retentionDays: 30, rollupAfterHours: 48 });
+  const ws = await s.readWindows({ model: 'm', fromMs: 0, toMs: 2 ** 50 });
+  const stored = total(ws, '2xx');
+  // Every acknowledged write is there; at most the one in flight when the kill came is extra.
+  assert.ok(stored >= acked && stored <= acked + 1, `stored ${stored}, acknowledged ${acked}`);
+  assert.equal(ws.reduce((a, w) => a + w.rows, 0), stored * 2);
+  await s.close();
+});
