@@ -49,21 +49,30 @@ function levelCapacity(k: number, numLevels: number, height: number): number {
   return MIN_WIDTH;
 }
 
-/** Memo of sum of capacities per (k, numLevels): read on every update, so keep it cheap. */
-const totalCapMemo: number[][] = [];
-function totalCapacity(k: number, numLevels: number): number {
-  let row = totalCapMemo[k];
+/**
+ * Memo of the capacities per (k, numLevels): index h is level h's capacity, index numLevels the
+ * sum. Read on every update, so it must be cheap; a pure function's cache, never a result changer.
+ */
+const capMemo: number[][][] = [];
+function capacities(k: number, numLevels: number): number[] {
+  let row = capMemo[k];
   if (row === undefined) {
     row = [];
-    totalCapMemo[k] = row;
+    capMemo[k] = row;
   }
-  let v = row[numLevels];
-  if (v === undefined) {
-    v = 0;
-    for (let h = 0; h < numLevels; h++) v += levelCapacity(k, numLevels, h);
-    row[numLevels] = v;
+  let caps = row[numLevels];
+  if (caps === undefined) {
+    caps = [];
+    let total = 0;
+    for (let h = 0; h < numLevels; h++) {
+      const c = levelCapacity(k, numLevels, h);
+      caps.push(c);
+      total += c;
+    }
+    caps.push(total);
+    row[numLevels] = caps;
   }
-  return v;
+  return caps;
 }
 
 /** mulberry32 step on the sketch's own state; returns one fair bit. */
@@ -78,8 +87,8 @@ function coin(s: KllSketch): number {
 /**
  * Folds one value in (mutates). NaN is ignored; so are +-Infinity, because they are not JSON
  * (the sketch must round-trip through storage) and have no finite rank meaning for drift.
- * Amortised O(1): a push, two compares and a sum over the ~log2(n/k) level lengths; compaction
- * cost is O(k log k) every ~k/3 updates or less often.
+ * Amortised O(1): a push, two compares and a sum over the ~log2(n/k) level lengths; each
+ * compaction moves O(level size) items and happens when the sketch is full.
  */
 export function kllUpdate(s: KllSketch, x: number): void {
   if (x - x !== 0) return; // NaN or +-Infinity
@@ -92,7 +101,7 @@ export function kllUpdate(s: KllSketch, x: number): void {
   const numLevels = levels.length;
   let used = l0.length;
   for (let h = 1; h < numLevels; h++) used += levels[h]!.length;
-  if (used >= totalCapacity(s.k, numLevels)) compress(s);
+  if (used >= capacities(s.k, numLevels)[numLevels]!) compress(s);
 }
 
 /** Compacts until the sketch is below its total capacity (one step after an update, maybe more after a merge). */
@@ -100,31 +109,79 @@ function compress(s: KllSketch): void {
   for (;;) {
     const levels = s.levels;
     const numLevels = levels.length;
+    const caps = capacities(s.k, numLevels);
     let used = 0;
     for (let h = 0; h < numLevels; h++) used += levels[h]!.length;
-    if (used < totalCapacity(s.k, numLevels)) return;
+    if (used < caps[numLevels]!) return;
     let h = 0;
-    while (levels[h]!.length < levelCapacity(s.k, numLevels, h)) h++; // exists: pigeonhole
+    while (levels[h]!.length < caps[h]!) h++; // exists: pigeonhole
     compactLevel(s, h);
   }
+}
+
+/** In-place ascending sort: insertion sort for the small buffers typical here, typed-array sort otherwise. */
+function sortNumbers(a: number[]): void {
+  const n = a.length;
+  if (n <= 48) {
+    for (let i = 1; i < n; i++) {
+      const x = a[i]!;
+      let j = i - 1;
+      while (j >= 0 && a[j]! > x) {
+        a[j + 1] = a[j]!;
+        j--;
+      }
+      a[j + 1] = x;
+    }
+    return;
+  }
+  const t = Float64Array.from(a).sort();
+  for (let i = 0; i < n; i++) a[i] = t[i]!;
 }
 
 function compactLevel(s: KllSketch, h: number): void {
   const levels = s.levels;
   if (h === levels.length - 1) levels.push([]); // compacting the top level grows the sketch
   const cur = levels[h]!;
-  const odd = cur.length % 2 === 1;
+  const odd = cur.length & 1;
   // The odd item out stays at this level (DataSketches keeps the first: for level 0 an arbitrary
   // buffered item, for sorted levels the smallest).
-  const items = Float64Array.from(cur);
-  const popped = odd ? items.subarray(1) : items;
-  if (h === 0) popped.sort();
+  const kept = cur[0]!;
+  let src: number[];
+  if (h === 0) {
+    src = odd ? cur.slice(1) : cur;
+    sortNumbers(src);
+  } else {
+    src = odd ? cur.slice(1) : cur;
+  }
   const offset = coin(s);
-  const half = popped.length >>> 1;
-  const promoted = new Float64Array(half);
-  for (let i = 0; i < half; i++) promoted[i] = popped[2 * i + offset]!;
-  levels[h] = odd ? [items[0]!] : [];
-  levels[h + 1] = mergeSortedArrays(levels[h + 1]!, promoted);
+  const half = src.length >>> 1;
+  // Merge the promoted items src[2i + offset] straight into the (sorted) level above.
+  const up = levels[h + 1]!;
+  const out = new Array<number>(up.length + half);
+  let i = 0;
+  let j = 0;
+  let o = 0;
+  while (i < half && j < up.length) {
+    const x = src[2 * i + offset]!;
+    const y = up[j]!;
+    if (x <= y) {
+      out[o++] = x;
+      i++;
+    } else {
+      out[o++] = y;
+      j++;
+    }
+  }
+  while (i < half) out[o++] = src[2 * i++ + offset]!;
+  while (j < up.length) out[o++] = up[j++]!;
+  levels[h + 1] = out;
+  if (h === 0) {
+    // keep the level-0 array object (and its backing store) for the next updates
+    cur.length = 0;
+    if (odd) cur.push(kept);
+  } else {
+    levels[h] = odd ? [kept] : [];
+  }
 }
 
 function mergeSortedArrays(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
