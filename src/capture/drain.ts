@@ -55,6 +55,9 @@ export class CaptureDrain {
         const version = event.version ?? 'unknown';
         this.deps.profiler?.observeRequest(model, version, event.startedAtMs, event.status, event.totalMs);
         if (!event.request || !event.response) continue;
+        // Rows of rejected or failed requests are not the model's traffic (a 400 names columns
+        // the model does not have): only answered predictions are profiled.
+        if (event.status < 200 || event.status >= 300) continue;
         const columnNames = this.deps.columnsFor?.(event.model) ?? null;
         const r = extract(event, columnNames ? { ...this.deps.extract, columnNames } : this.deps.extract);
         if (!r.ok) {

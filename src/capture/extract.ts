@@ -103,6 +103,21 @@ function mlflowFeatures(body: string, contentType: string, names: readonly strin
   throw new Fail('unsupported_shape');
 }
 
+/** Widest numeric output vector that is split into one column per element (class probabilities). */
+const MAX_VECTOR_COLUMNS = 64;
+
+/**
+ * A prediction that is a short numeric vector (class probabilities, embeddings' first dims) becomes
+ * one numeric column per element (name_0, name_1, ...), so each is profiled and can drift on its
+ * own; anything else is kept as its JSON text, a category.
+ */
+function predictionRow(name: string, v: unknown[]): Row {
+  if (v.length > 0 && v.length <= MAX_VECTOR_COLUMNS && v.every((x) => typeof x === 'number' || x === null)) {
+    return Object.fromEntries(v.map((x, i) => [`${name}_${i}`, x as number | null]));
+  }
+  return { [name]: JSON.stringify(v) };
+}
+
 function mlflowPredictions(body: string, rows: number): Row[] {
   let json: unknown;
   try {
@@ -113,7 +128,12 @@ function mlflowPredictions(body: string, rows: number): Row[] {
   const p = isObj(json) ? json.predictions : json;
   if (Array.isArray(p)) {
     if (p.length !== rows) return [];
-    return p.map((r) => (isObj(r) ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(Array.isArray(v) ? JSON.stringify(v) : v)])) : { prediction: cell(Array.isArray(r) ? JSON.stringify(r) : r) }));
+    return p.map((r) => {
+      if (!isObj(r)) return Array.isArray(r) ? predictionRow('prediction', r) : { prediction: cell(r) };
+      const out: Row = {};
+      for (const [k, v] of Object.entries(r)) Object.assign(out, Array.isArray(v) ? predictionRow(k, v) : { [k]: cell(v) });
+      return out;
+    });
   }
   if (isObj(p)) {
     const out = rowsFromColumns(p);
@@ -156,7 +176,8 @@ function oipPredictions(body: string, rows: number): Row[] {
     if (o.shape[0] !== rows) return [];
     const width = (o.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
     for (let i = 0; i < rows; i++) {
-      out[i]![o.name] = width === 1 ? cell(o.data[i]) : JSON.stringify(o.data.slice(i * width, (i + 1) * width));
+      if (width === 1) out[i]![o.name] = cell(o.data[i]);
+      else Object.assign(out[i]!, predictionRow(o.name, o.data.slice(i * width, (i + 1) * width)));
     }
   }
   return out;

@@ -38,6 +38,8 @@ export interface WindowProfilerDeps {
   now?: () => number;
   /** Bound on windows held in memory (open ones plus those waiting for a failed store). */
   maxPendingWindows?: number;
+  /** More latency thresholds to make exact histogram boundaries (the SLO targets'). */
+  extraLatencyBoundsMs?: readonly number[];
 }
 
 export class WindowProfiler {
@@ -51,7 +53,7 @@ export class WindowProfiler {
   dropped = 0;
 
   constructor(private readonly deps: WindowProfilerDeps) {
-    this.bounds = latencyBounds(deps.config.latencySloMs);
+    this.bounds = latencyBounds([...deps.config.latencySloMs, ...(deps.extraLatencyBoundsMs ?? [])]);
     this.now = deps.now ?? Date.now;
     this.maxPending = deps.maxPendingWindows ?? 4096;
   }

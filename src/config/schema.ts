@@ -110,6 +110,9 @@ export const statsSchema = z.strictObject({
   maxFeatures: z.number().int().min(1).max(10_000).default(512),
   /** Latency SLO thresholds in ms: each becomes an exact bucket boundary of the latency histogram. */
   latencySloMs: z.array(z.number().positive().max(3_600_000)).default([]),
+  /** KLL sketch size of reference profiles: built once and compared on every drift check, so a
+   *  bigger sketch is cheap; up to about this many rows the reference's CDF is exact. */
+  referenceSketchK: z.number().int().min(8).max(65_536).default(2048),
   /** Bins of a reference profile's numeric features (its quantiles). */
   referenceBins: z.number().int().min(2).max(1000).default(10),
 });
@@ -142,7 +145,7 @@ export const influxStoreSchema = z.strictObject({
   instance: z.string().min(1).regex(/^[A-Za-z0-9._:-]+$/).optional(),
   timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** Lines held in memory while the server is unreachable; beyond this they spill to spoolDir. */
-  maxBufferLines: z.number().int().min(100).max(10_000_000).default(50_000),
+  maxBufferLines: z.number().int().min(100).max(10_000_000).default(5_000),
   spoolDir: z.string().min(1).default('.driftwatch/influx-spool'),
   /** Disk spool bound; beyond it deltas are dropped and counted (driftwatch_store_dropped_total). */
   maxSpoolBytes: z.number().int().min(0).max(2 ** 40).default(256 * 1024 * 1024),
@@ -154,6 +157,96 @@ export const storeSchema = z.strictObject({
   kind: z.enum(['embedded', 'influxdb']).default('embedded'),
   embedded: embeddedStoreSchema.prefault({}),
   influxdb: influxStoreSchema.prefault({}),
+});
+
+/** A span of time as people write it: 90s, 15m, 2h, 7d. */
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 90s, 15m, 2h or 7d');
+/** Cron expressions are validated by the scheduler at start-up (the one node-cron import). */
+const cronExpr = z.string().min(9);
+
+export const driftFeatureSchema = z.strictObject({
+  /** Leave this feature out of the drift check. */
+  ignore: z.boolean().default(false),
+  psiWarn: z.number().positive().optional(),
+  psiFail: z.number().positive().optional(),
+  pvalue: z.number().gt(0).lt(1).optional(),
+});
+
+export const driftCheckSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  schedule: cronExpr.default('*/5 * * * *'),
+  /** The current window compared with the reference: the last this-much of traffic. */
+  window: duration.default('1h'),
+  psiWarn: z.number().positive().default(0.1),
+  psiFail: z.number().positive().default(0.25),
+  /** KS (numeric) and chi-square (categorical) tests: drift when the p-value is below this. */
+  pvalue: z.number().gt(0).lt(1).default(0.05),
+  /** Jensen-Shannon distance (categorical, base 2): drift at or above this. */
+  jensenShannon: z.number().gt(0).max(1).default(0.1),
+  /** Rows needed on each side before PSI / JS give a verdict (below: insufficient_data). */
+  minSamplesDistance: z.number().int().min(1).default(1000),
+  /** Rows needed on each side before the KS / chi-square tests give a verdict. */
+  minSamplesTest: z.number().int().min(1).default(100),
+  /** Correction of the p-values across one model's features. */
+  correction: z.enum(['none', 'bonferroni', 'benjamini-hochberg']).default('none'),
+  /** The model's inputs count as drifted when at least this share of its features drifted. */
+  datasetDriftShare: z.number().gt(0).max(1).default(0.5),
+  /** Per-feature overrides, by feature (or prediction column) name. */
+  features: z.record(z.string(), driftFeatureSchema).default({}),
+});
+
+export const sloTargetSchema = z.strictObject({
+  /** Model name, or "*" for every model without a target of its own. */
+  model: z.string().min(1).default('*'),
+  /** Window the quantile and error-rate targets are judged over. */
+  window: duration.default('5m'),
+  p50Ms: z.number().positive().optional(),
+  p95Ms: z.number().positive().optional(),
+  p99Ms: z.number().positive().optional(),
+  /** Share of requests answered 5xx (or by the proxy's 502/504) that is acceptable. */
+  errorRate: z.number().min(0).max(1).optional(),
+  /** SLO objective for burn-rate alerts: share of requests that must be good (fast and not 5xx). */
+  objective: z.number().gt(0).lt(1).default(0.999),
+  /** A request slower than this is "bad" for the burn rate (none: only 5xx are bad). */
+  latencyThresholdMs: z.number().positive().optional(),
+  /** Multiwindow burn-rate rules (SRE workbook: 14.4x 1h+5m, 6x 6h+30m page; 1x 3d+6h ticket). */
+  burnRate: z.boolean().default(true),
+});
+
+export const sloCheckSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  schedule: cronExpr.default('* * * * *'),
+  /** Requests needed in a window before a quantile or error-rate verdict is given. */
+  minRequests: z.number().int().min(1).default(20),
+  targets: z.array(sloTargetSchema).default([]),
+});
+
+export const stalenessCheckSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  schedule: cronExpr.default('*/15 * * * *'),
+  /** Stale when a version has been in Production longer than this (0: rule off). */
+  maxProductionAgeDays: z.number().min(0).default(90),
+  /** Stale after this many drift-check runs in a row with a failed feature (0: rule off). */
+  driftFailRuns: z.number().int().min(0).default(3),
+  /** Stale when a served model version saw no traffic for this long (empty: rule off). */
+  noTraffic: z.union([duration, z.literal('')]).default('24h'),
+  /** Stale when the registry holds a newer version than the one in Production. */
+  newerVersion: z.boolean().default(true),
+  /** Write driftwatch.stale / stale_reason / stale_since tags on the model version (and clear them). */
+  writeTags: z.boolean().default(true),
+});
+
+export const checksSchema = z.strictObject({
+  /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
+  enabled: z.boolean().default(true),
+  /** A run still going after this is abandoned (and reported as timed out). */
+  timeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  /** Findings with history (always a local file, whatever the statistics store). */
+  findingsPath: z.string().min(1).default('.driftwatch/findings.db'),
+  findingsRetentionDays: z.number().min(1).max(3650).default(90),
+  drift: driftCheckSchema.prefault({}),
+  slo: sloCheckSchema.prefault({}),
+  staleness: stalenessCheckSchema.prefault({}),
 });
 
 export const logSchema = z.strictObject({
@@ -171,6 +264,7 @@ export const configSchema = z.strictObject({
   admin: adminSchema.prefault({}),
   stats: statsSchema.prefault({}),
   store: storeSchema.prefault({}),
+  checks: checksSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 
@@ -218,3 +312,8 @@ export type StatsConfig = Config['stats'];
 export type StoreConfig = Config['store'];
 export type EmbeddedStoreConfig = Config['store']['embedded'];
 export type InfluxStoreConfig = Config['store']['influxdb'];
+export type ChecksConfig = Config['checks'];
+export type DriftCheckConfig = Config['checks']['drift'];
+export type SloCheckConfig = Config['checks']['slo'];
+export type SloTarget = Config['checks']['slo']['targets'][number];
+export type StalenessCheckConfig = Config['checks']['staleness'];

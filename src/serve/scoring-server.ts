@@ -179,6 +179,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
         send(res, 200, encodeOipResponse({ modelName: served.name, modelVersion: lv.version, id: request.id, outputs, only: request.outputs }), versionHeaders);
       }
     } catch (e) {
+      // A rejected request was still aimed at this version: say so, so the sidecar counts it there.
+      if (lv && served && !res.headersSent) {
+        res.setHeader('x-driftwatch-model', served.name);
+        res.setHeader('x-driftwatch-model-version', lv.version);
+      }
       sendError(res, protocol, e, modelName);
     } finally {
       if (lv && served) served.release(lv);

@@ -1,12 +1,8 @@
 /**
- * The embedded statistics store (the default): one SQLite file on local disk, no service to run.
- * The one better-sqlite3 import.
- *
- * Why SQLite in WAL mode: a commit is one append to the write-ahead log, readers never block the
- * writer, and a process killed at any instant leaves the database at its last commit (SQLite's
- * atomic commit; with synchronous=NORMAL a *power* loss may lose the last commits, a process
- * crash loses nothing committed). Together with flushing deltas every stats.flushIntervalMs, a
- * kill -9 loses at most one flush interval of statistics and never corrupts what was flushed.
+ * The embedded statistics store (the default): one SQLite file on local disk, no service to run
+ * (opened by sqlite.ts: WAL, atomic commits). With the sidecar flushing deltas every
+ * stats.flushIntervalMs, a kill -9 loses at most one flush interval of statistics and never
+ * corrupts what was flushed.
  *
  * Layout: one row per (model, version, resolution, window start) holding the merged profile as
  * JSON. A delta is merged into its row in the same transaction that reads it (read-merge-write),
@@ -14,11 +10,10 @@
  * Roll-up merges minute windows older than rollupAfterHours into hour rows and deletes them, in
  * one transaction per hour: a crash mid-roll-up leaves either the minutes or the hour, never both.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import { resolve } from 'node:path';
 import type { EmbeddedStoreConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
+import { openDatabase, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
 import { mergeWindows, rollupWindows } from '../stats/window-profile.js';
 import type { WindowProfile } from '../stats/types.js';
 import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, WindowQuery } from './types.js';
@@ -50,7 +45,7 @@ export interface EmbeddedStoreDeps {
 export class EmbeddedStore implements StatsStore {
   readonly describe: string;
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly retentionMs: number;
   private readonly rollupAfterMs: number;
   private readonly now: () => number;
@@ -58,13 +53,13 @@ export class EmbeddedStore implements StatsStore {
   private failures = 0;
   private lastError: string | null = null;
   private readonly stmt: {
-    get: Database.Statement<[string, string, number, number], { profile: string }>;
-    put: Database.Statement<[string, string, number, number, string, number]>;
-    range: Database.Statement<[string, number, number], { profile: string }>;
-    rangeVersion: Database.Statement<[string, string, number, number], { profile: string }>;
-    series: Database.Statement<[], { model: string; version: string; first: number; last: number }>;
-    getMeta: Database.Statement<[string], { value: string }>;
-    putMeta: Database.Statement<[string, string]>;
+    get: SqliteStatement<[string, string, number, number], { profile: string }>;
+    put: SqliteStatement<[string, string, number, number, string, number]>;
+    range: SqliteStatement<[string, number, number], { profile: string }>;
+    rangeVersion: SqliteStatement<[string, string, number, number], { profile: string }>;
+    series: SqliteStatement<[], { model: string; version: string; first: number; last: number }>;
+    getMeta: SqliteStatement<[string], { value: string }>;
+    putMeta: SqliteStatement<[string, string]>;
   };
 
   constructor(config: EmbeddedStoreConfig, deps: EmbeddedStoreDeps = {}) {
@@ -73,16 +68,7 @@ export class EmbeddedStore implements StatsStore {
     this.retentionMs = config.retentionDays * DAY_MS;
     this.rollupAfterMs = config.rollupAfterHours * HOUR_MS;
     this.now = deps.now ?? Date.now;
-    try {
-      mkdirSync(dirname(this.path), { recursive: true });
-      this.db = new Database(this.path, { timeout: 5000 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.migrate();
-    } catch (e) {
-      if (e instanceof DriftwatchError) throw e;
-      throw new DriftwatchError('DW_ERR_STORE_OPEN', `cannot open the statistics store ${this.path}: ${messageOf(e)}`, { cause: e });
-    }
+    this.db = openDatabase(this.path, MIGRATIONS, 'statistics store');
     this.stmt = {
       get: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution = ? AND start_ms = ?'),
       put: this.db.prepare(
@@ -95,27 +81,6 @@ export class EmbeddedStore implements StatsStore {
       getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
       putMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new DriftwatchError(
-        'DW_ERR_STORE_OPEN',
-        `the statistics store ${this.path} has schema version ${current}, newer than this driftwatch understands (${MIGRATIONS.length}); upgrade driftwatch or point store.embedded.path elsewhere`,
-      );
-    }
-    if (current === 0) {
-      // A non-empty database that is not ours must not be written into.
-      const tables = this.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
-      if (tables.n > 0) throw new DriftwatchError('DW_ERR_STORE_OPEN', `${this.path} is an SQLite database but not a driftwatch statistics store`);
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   get schemaVersion(): number {

@@ -179,3 +179,33 @@ export function createStoreMetrics(registry: Registry, health: () => { pending: 
     maintenance: new Counter({ name: 'driftwatch_store_maintenance_windows_total', help: 'Windows rolled up (minutes into hours) or deleted past retention.', labelNames: ['action'], registers }),
   };
 }
+
+export interface CheckMetrics {
+  runs: Counter<'check' | 'outcome'>;
+  duration: Histogram<'check'>;
+  findings: Gauge<'check' | 'status'>;
+  psi: Gauge<'model' | 'feature'>;
+  ksStatistic: Gauge<'model' | 'feature'>;
+  driftShare: Gauge<'model'>;
+  burnRate: Gauge<'model' | 'rule'>;
+  latency: Gauge<'model' | 'quantile'>;
+  errorRate: Gauge<'model'>;
+  stale: Gauge<'model' | 'version'>;
+}
+
+/** The scheduled checks' metrics: runs and, per model and feature, the latest values they found. */
+export function createCheckMetrics(registry: Registry): CheckMetrics {
+  const registers = [registry];
+  return {
+    runs: new Counter({ name: 'driftwatch_check_runs_total', help: 'Scheduled check runs by check and outcome (ok, failed, timeout, skipped_overlap).', labelNames: ['check', 'outcome'], registers }),
+    duration: new Histogram({ name: 'driftwatch_check_duration_seconds', help: 'Duration of check runs.', labelNames: ['check'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers }),
+    findings: new Gauge({ name: 'driftwatch_check_findings', help: 'Findings of the latest run of each check, by status (ok, warn, fail, error).', labelNames: ['check', 'status'], registers }),
+    psi: new Gauge({ name: 'driftwatch_drift_psi', help: 'Latest PSI of a feature (inputs and prediction columns) against its reference.', labelNames: ['model', 'feature'], registers }),
+    ksStatistic: new Gauge({ name: 'driftwatch_drift_ks_statistic', help: 'Latest two-sample KS statistic of a numeric feature against its reference (from sketches).', labelNames: ['model', 'feature'], registers }),
+    driftShare: new Gauge({ name: 'driftwatch_drift_share', help: "Share of a model's input features that drifted in the latest drift check.", labelNames: ['model'], registers }),
+    burnRate: new Gauge({ name: 'driftwatch_slo_burn_rate', help: 'Error-budget burn rate over the long window of each burn-rate rule.', labelNames: ['model', 'rule'], registers }),
+    latency: new Gauge({ name: 'driftwatch_slo_latency_seconds', help: "Latency quantiles over each model's SLO window, from the stored histograms.", labelNames: ['model', 'quantile'], registers }),
+    errorRate: new Gauge({ name: 'driftwatch_slo_error_rate', help: "Share of 5xx answers over each model's SLO window.", labelNames: ['model'], registers }),
+    stale: new Gauge({ name: 'driftwatch_model_stale', help: '1 when a Production model version is flagged stale by any rule.', labelNames: ['model', 'version'], registers }),
+  };
+}

@@ -36,11 +36,12 @@ test('every example config in config/ loads', () => {
 });
 
 test('every metric the scoring server and the proxy register is documented in docs/metrics.md', async () => {
-  const { createServeMetrics, createProxyMetrics, createStoreMetrics } = await import('../../src/telemetry/metrics.js');
+  const { createServeMetrics, createProxyMetrics, createStoreMetrics, createCheckMetrics } = await import('../../src/telemetry/metrics.js');
   const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
   const m = createServeMetrics({ defaultMetrics: false });
   createProxyMetrics({ registry: m.registry });
   createStoreMetrics(m.registry, () => ({ pending: 0, dropped: 0 }));
+  createCheckMetrics(m.registry);
   const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
   assert.ok(names.length >= 17);
   for (const name of names) assert.ok(doc.includes(`| \`${name}\` |`), `${name} missing from docs/metrics.md`);

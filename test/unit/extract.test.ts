@@ -28,7 +28,8 @@ test('all four MLflow JSON formats and CSV give the same feature rows', () => {
     const r = extract(event('invocations', body, ANSWER, { ct }), OPTS);
     assert.ok(r.ok, body);
     assert.deepEqual(r.value.features, want, body);
-    assert.deepEqual(r.value.predictions, [{ label: 'sun', p: '[0.5,0.5]' }, { label: 'rain', p: '[0.1,0.9]' }]);
+    // Probability vectors become one numeric column per class, so each can be profiled.
+    assert.deepEqual(r.value.predictions, [{ label: 'sun', p_0: 0.5, p_1: 0.5 }, { label: 'rain', p_0: 0.1, p_1: 0.9 }]);
     assert.equal(r.value.version, '3');
   }
   const csv = extract(event('invocations', 'a,b\n1,x\n2,\n', ANSWER, { ct: 'text/csv' }), OPTS);

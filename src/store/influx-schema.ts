@@ -1,0 +1,345 @@
+/**
+ * The InfluxDB measurement schema of the statistics store (docs/influxdb.md), both directions:
+ * a WindowProfile delta -> point descriptions (PointSpec, turned into line protocol by influx.ts,
+ * the one module that imports the InfluxDB client), and InfluxQL result rows -> merged
+ * WindowProfiles. Pure: no I/O, no clock, no client import.
+ *
+ *   dw_requests  tags model, version, instance                    one point per delta
+ *   dw_feature   tags model, version, instance, feature, role     one point per profiled column
+ *
+ * The numeric fields are for dashboards (Grafana sums them across instances). What readWindows
+ * merges is the lossless JSON in the string fields (`latency`, `profile`): a replayed or
+ * re-read point carries the exact delta, so the merge is the same as the embedded store's.
+ * Each field keeps one type forever (InfluxDB rejects a type change with a 400 per shard).
+ */
+import { emptyLatency, DEFAULT_LATENCY_BOUNDS_MS, latencyCount, latencyQuantile } from '../stats/latency-histogram.js';
+import { momentsStd } from '../stats/moments.js';
+import { setOwn } from '../stats/own-keys.js';
+import type { FeatureProfile, LatencyHistogram, WindowProfile } from '../stats/types.js';
+import { mergeWindows } from '../stats/window-profile.js';
+
+export const REQUESTS_MEASUREMENT = 'dw_requests';
+export const FEATURE_MEASUREMENT = 'dw_feature';
+
+/**
+ * InfluxDB 1.x caps a string field at 64 KiB; a profile above this is not written (its point is
+ * dropped and counted). With sketchK = 200 a profile is about 10-15 KiB, so this is a guard, not a
+ * limit anyone should meet: a bigger sketchK or maxCategories is the usual cause.
+ */
+export const MAX_STRING_FIELD_BYTES = 60 * 1024;
+
+/** The longest window the config allows (stats.windowSeconds max): bounds how late a window's points lie. */
+export const MAX_WINDOW_SECONDS = 86_400;
+
+export type FieldSpec =
+  | { name: string; type: 'int'; value: number }
+  | { name: string; type: 'float'; value: number }
+  | { name: string; type: 'string'; value: string };
+
+export interface PointSpec {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: FieldSpec[];
+  /** Epoch ms (the store writes with precision ms). */
+  timeMs: number;
+}
+
+export interface DeltaPoints {
+  points: PointSpec[];
+  /** Feature points not written because their profile JSON exceeded MAX_STRING_FIELD_BYTES. */
+  oversize: number;
+}
+
+/** Window span [startMs, endMs] (inclusive) a delta's points are clamped into. */
+export function windowSpan(w: Pick<WindowProfile, 'startMs' | 'windowSeconds'>): { startMs: number; lastMs: number } {
+  return { startMs: w.startMs, lastMs: w.startMs + w.windowSeconds * 1000 - 1 };
+}
+
+function finite(x: number | null | undefined): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+function featurePoint(base: Record<string, string>, role: 'input' | 'prediction', name: string, f: FeatureProfile, windowSeconds: number, timeMs: number): PointSpec | null {
+  const profile = JSON.stringify(f);
+  if (Buffer.byteLength(profile, 'utf8') > MAX_STRING_FIELD_BYTES) return null;
+  const m = f.moments;
+  const fields: FieldSpec[] = [
+    { name: 'count', type: 'int', value: f.count },
+    { name: 'missing', type: 'int', value: f.missing },
+    { name: 'n', type: 'int', value: m.n },
+  ];
+  if (m.n > 0 && finite(m.mean)) fields.push({ name: 'mean', type: 'float', value: m.mean });
+  const std = momentsStd(m);
+  if (finite(std)) fields.push({ name: 'std', type: 'float', value: std });
+  if (finite(m.min)) fields.push({ name: 'min', type: 'float', value: m.min });
+  if (finite(m.max)) fields.push({ name: 'max', type: 'float', value: m.max });
+  fields.push({ name: 'profile', type: 'string', value: profile }, { name: 'window_seconds', type: 'int', value: windowSeconds });
+  return { measurement: FEATURE_MEASUREMENT, tags: { ...base, feature: name, role }, fields, timeMs };
+}
+
+/** The points of one delta, all at timeMs (the caller picks a distinct ms inside the window). */
+export function deltaToPoints(w: WindowProfile, instance: string, timeMs: number): DeltaPoints {
+  const base = { model: w.model, version: w.version, instance };
+  let total = 0;
+  const statusFields: FieldSpec[] = [];
+  for (const cls of Object.keys(w.requests).sort()) {
+    const n = w.requests[cls]!;
+    total += n;
+    statusFields.push({ name: `status_${cls}`, type: 'int', value: n });
+  }
+  const lat = w.latency;
+  const fields: FieldSpec[] = [
+    { name: 'requests', type: 'int', value: total },
+    { name: 'rows', type: 'int', value: w.rows },
+    ...statusFields,
+    { name: 'latency_count', type: 'int', value: latencyCount(lat) },
+    { name: 'latency_sum_ms', type: 'float', value: finite(lat.sumMs) ? lat.sumMs : 0 },
+  ];
+  for (const [q, name] of [[0.5, 'latency_p50_ms'], [0.95, 'latency_p95_ms'], [0.99, 'latency_p99_ms']] as const) {
+    const v = latencyQuantile(lat, q);
+    if (finite(v)) fields.push({ name, type: 'float', value: v });
+  }
+  fields.push(
+    { name: 'latency', type: 'string', value: JSON.stringify(lat) },
+    { name: 'dropped_features', type: 'int', value: w.droppedFeatures },
+    { name: 'window_seconds', type: 'int', value: w.windowSeconds },
+  );
+  const points: PointSpec[] = [{ measurement: REQUESTS_MEASUREMENT, tags: base, fields, timeMs }];
+  let oversize = 0;
+  for (const [role, rec] of [['input', w.features], ['prediction', w.predictions]] as const) {
+    for (const name of Object.keys(rec)) {
+      const p = featurePoint(base, role, name, rec[name]!, w.windowSeconds, timeMs);
+      if (p === null) oversize++;
+      else points.push(p);
+    }
+  }
+  return { points, oversize };
+}
+
+// ---------------------------------------------------------------------------------------------
+// InfluxQL text. Spec: https://docs.influxdata.com/influxdb/v1/query_language/spec/ (strings are
+// single-quoted with \' and \\ escapes; identifiers double-quoted with \" and \\).
+
+export function influxqlString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+}
+
+export function influxqlIdent(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+export interface ReadRange {
+  model: string;
+  version?: string;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * The two statements readWindows sends. A window starting before toMs has points up to
+ * start + windowSeconds - 1 ms, so the time range reaches MAX_WINDOW_SECONDS past toMs; reads end
+ * near "now" in practice, where that margin holds no data and costs nothing. Windows are then
+ * filtered on their start.
+ */
+export function readStatements(q: ReadRange): string {
+  const where = [
+    `${influxqlIdent('model')} = ${influxqlString(q.model)}`,
+    ...(q.version === undefined ? [] : [`${influxqlIdent('version')} = ${influxqlString(q.version)}`]),
+    `time >= ${Math.floor(q.fromMs)}ms`,
+    `time < ${Math.ceil(q.toMs) + MAX_WINDOW_SECONDS * 1000}ms`,
+  ].join(' AND ');
+  return [
+    `SELECT * FROM ${influxqlIdent(REQUESTS_MEASUREMENT)} WHERE ${where} GROUP BY *`,
+    `SELECT "profile", "window_seconds" FROM ${influxqlIdent(FEATURE_MEASUREMENT)} WHERE ${where} GROUP BY *`,
+  ].join('; ');
+}
+
+export const LIST_SERIES_STATEMENTS = [
+  `SELECT first("window_seconds") FROM ${influxqlIdent(REQUESTS_MEASUREMENT)} GROUP BY "model", "version"`,
+  `SELECT last("window_seconds") FROM ${influxqlIdent(REQUESTS_MEASUREMENT)} GROUP BY "model", "version"`,
+].join('; ');
+
+// ---------------------------------------------------------------------------------------------
+// Results -> profiles.
+
+/** One series of an InfluxQL JSON result (epoch=ms). */
+export interface QuerySeries {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values: unknown[][];
+}
+
+export interface Row {
+  measurement: string;
+  tags: Record<string, string>;
+  timeMs: number;
+  get(col: string): unknown;
+}
+
+export function* rowsOf(series: readonly QuerySeries[]): Generator<Row> {
+  for (const s of series) {
+    const idx = new Map<string, number>();
+    s.columns.forEach((c, i) => idx.set(c, i));
+    const ti = idx.get('time') ?? 0;
+    for (const v of s.values) {
+      yield {
+        measurement: s.name,
+        tags: s.tags ?? {},
+        timeMs: Number(v[ti]),
+        get: (col: string) => {
+          const i = idx.get(col);
+          return i === undefined ? null : v[i];
+        },
+      };
+    }
+  }
+}
+
+/** Columns of a dw_requests row, for the status classes. */
+export function statusColumns(series: readonly QuerySeries[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of series) for (const c of s.columns) if (c.startsWith('status_')) out.add(c);
+  return out;
+}
+
+interface DeltaParts {
+  version: string;
+  startMs: number;
+  windowSeconds: number;
+  timeMs: number;
+  instance: string;
+  req: { requests: Record<string, number>; latency: LatencyHistogram; rows: number; droppedFeatures: number } | null;
+  features: Record<string, FeatureProfile>;
+  predictions: Record<string, FeatureProfile>;
+}
+
+function num(x: unknown): number {
+  return typeof x === 'number' && Number.isFinite(x) ? x : 0;
+}
+
+export interface AssembleResult {
+  windows: WindowProfile[];
+  /** Points whose JSON could not be parsed (skipped; the caller reports them). */
+  unreadable: number;
+}
+
+/**
+ * Rebuilds each delta from its points (same version, instance and time), then merges the deltas
+ * of each window (version, start, windowSeconds) with mergeWindows. Ordered by version, start,
+ * windowSeconds; windows whose start is outside [fromMs, toMs) are left out.
+ */
+export function assembleWindows(model: string, requests: readonly QuerySeries[], features: readonly QuerySeries[], range: { fromMs: number; toMs: number }): AssembleResult {
+  const deltas = new Map<string, DeltaParts>();
+  let unreadable = 0;
+  const partsFor = (r: Row, windowSeconds: number): DeltaParts | null => {
+    if (!(windowSeconds > 0) || !Number.isFinite(r.timeMs)) return null;
+    const w = windowSeconds * 1000;
+    const startMs = Math.floor(r.timeMs / w) * w;
+    const version = r.tags.version ?? '';
+    const instance = r.tags.instance ?? '';
+    const key = JSON.stringify([version, startMs, windowSeconds, instance, r.timeMs]);
+    let d = deltas.get(key);
+    if (d === undefined) {
+      d = { version, startMs, windowSeconds, timeMs: r.timeMs, instance, req: null, features: {}, predictions: {} };
+      deltas.set(key, d);
+    }
+    return d;
+  };
+  const statusCols = statusColumns(requests);
+  for (const r of rowsOf(requests)) {
+    const d = partsFor(r, num(r.get('window_seconds')));
+    const latencyJson = r.get('latency');
+    if (d === null || typeof latencyJson !== 'string') {
+      unreadable++;
+      continue;
+    }
+    let latency: LatencyHistogram;
+    try {
+      latency = JSON.parse(latencyJson) as LatencyHistogram;
+    } catch {
+      unreadable++;
+      continue;
+    }
+    const reqs: Record<string, number> = {};
+    for (const c of statusCols) {
+      const v = r.get(c);
+      if (typeof v === 'number') setOwn(reqs, c.slice('status_'.length), v);
+    }
+    d.req = { requests: reqs, latency, rows: num(r.get('rows')), droppedFeatures: num(r.get('dropped_features')) };
+  }
+  for (const r of rowsOf(features)) {
+    const d = partsFor(r, num(r.get('window_seconds')));
+    const json = r.get('profile');
+    if (d === null || typeof json !== 'string') {
+      unreadable++;
+      continue;
+    }
+    try {
+      setOwn(r.tags.role === 'prediction' ? d.predictions : d.features, r.tags.feature ?? '', JSON.parse(json) as FeatureProfile);
+    } catch {
+      unreadable++;
+    }
+  }
+
+  // Group deltas per window, in a stable order (time, then instance) so a read is deterministic.
+  const windows = new Map<string, DeltaParts[]>();
+  for (const d of deltas.values()) {
+    if (d.startMs < range.fromMs || d.startMs >= range.toMs) continue;
+    const key = JSON.stringify([d.version, d.startMs, d.windowSeconds]);
+    const list = windows.get(key);
+    if (list) list.push(d);
+    else windows.set(key, [d]);
+  }
+  const out: WindowProfile[] = [];
+  for (const list of windows.values()) {
+    list.sort((a, b) => a.timeMs - b.timeMs || (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+    // A feature point whose dw_requests point is missing (dropped by a 400) still counts; it borrows
+    // an empty histogram on the bounds of the window's other deltas (an identity for the merge).
+    const bounds = list.find((d) => d.req !== null)?.req?.latency.boundsMs ?? DEFAULT_LATENCY_BOUNDS_MS;
+    let acc: WindowProfile | null = null;
+    for (const d of list) {
+      const w: WindowProfile = {
+        model,
+        version: d.version,
+        startMs: d.startMs,
+        windowSeconds: d.windowSeconds,
+        requests: d.req?.requests ?? {},
+        latency: d.req?.latency ?? emptyLatency(bounds),
+        rows: d.req?.rows ?? 0,
+        features: d.features,
+        predictions: d.predictions,
+        droppedFeatures: d.req?.droppedFeatures ?? 0,
+      };
+      acc = acc === null ? w : mergeWindows(acc, w);
+    }
+    if (acc !== null) out.push(acc);
+  }
+  out.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : a.startMs - b.startMs || a.windowSeconds - b.windowSeconds));
+  return { windows: out, unreadable };
+}
+
+/** Series from the two LIST_SERIES_STATEMENTS results (first and last point per model version). */
+export function seriesFromFirstLast(first: readonly QuerySeries[], last: readonly QuerySeries[]): Array<{ model: string; version: string; firstMs: number; lastMs: number }> {
+  const byKey = new Map<string, { model: string; version: string; firstMs: number; lastMs: number }>();
+  const startOf = (r: Row, col: string): number => {
+    const ws = num(r.get(col));
+    return ws > 0 ? Math.floor(r.timeMs / (ws * 1000)) * ws * 1000 : r.timeMs;
+  };
+  for (const r of rowsOf(first)) {
+    const model = r.tags.model ?? '';
+    const version = r.tags.version ?? '';
+    const s = startOf(r, 'first');
+    byKey.set(JSON.stringify([model, version]), { model, version, firstMs: s, lastMs: s });
+  }
+  for (const r of rowsOf(last)) {
+    const model = r.tags.model ?? '';
+    const version = r.tags.version ?? '';
+    const s = startOf(r, 'last');
+    const k = JSON.stringify([model, version]);
+    const e = byKey.get(k);
+    if (e) e.lastMs = s;
+    else byKey.set(k, { model, version, firstMs: s, lastMs: s });
+  }
+  return [...byKey.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+}
