@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import type { Config } from './config/schema.js';
 import { DriftwatchError } from './errors.js';
-import { createAdminServer, type AdminModelView, type AdminServer } from './admin/admin-server.js';
+import { createAdminServer, type AdminModelView, type AdminServer, type AdminServerDeps } from './admin/admin-server.js';
+import { CheckRunner } from './checks/check-runner.js';
+import { FindingStore } from './store/findings-store.js';
 import { LocalRegistry } from './registry/local-registry.js';
 import { isMovable, parseModelUri } from './registry/model-uri.js';
 import type { ModelRegistry } from './registry/types.js';
@@ -23,7 +25,7 @@ import { EmbeddedStore } from './store/embedded.js';
 import { createInfluxStore } from './store/influx.js';
 import type { StatsStore } from './store/types.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
-import { createProxyMetrics, createServeMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
+import { createCheckMetrics, createProxyMetrics, createServeMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
 import { VERSION } from './version.js';
 
 export function createRegistry(config: Config): ModelRegistry {
@@ -42,6 +44,8 @@ const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
 export interface ServeAppDeps {
   /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
   traffic?: () => unknown;
+  /** More admin routes' dependencies (the all-in-one: the store's windows, the checks' findings). */
+  admin?: Partial<Omit<AdminServerDeps, 'config' | 'logger' | 'metrics' | 'models' | 'reload' | 'ready'>>;
   logger?: Logger;
   registry?: ModelRegistry;
   /** For the benchmark: serve predictions through express instead of the lean path. */
@@ -108,6 +112,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       reload,
       ready: () => [...models.values()].every((m) => m.current !== null),
       ...(deps.traffic ? { traffic: deps.traffic } : {}),
+      ...deps.admin,
     });
   }
 
@@ -195,6 +200,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   const storeMetrics = createStoreMetrics(metrics.registry, () => store.health());
   const profiler = new WindowProfiler({
     config: config.stats,
+    extraLatencyBoundsMs: sloThresholdsMs(config),
     store,
     logger,
     referenceFor: (model, version) => references.get(model, version),
@@ -295,4 +301,80 @@ export function signatureColumns(app: ServeApp, model: string | null): readonly 
   const served = model ? app.models.get(model) : undefined;
   const inputs = served?.current?.model.signature?.inputs;
   return inputs?.kind === 'column' ? inputs.specs.map((s, i) => s.name ?? `f${i}`) : null;
+}
+
+/** Every latency threshold the SLO targets name: each becomes an exact histogram boundary. */
+export function sloThresholdsMs(config: Config): number[] {
+  return config.checks.slo.targets.flatMap((t) => [t.p50Ms, t.p95Ms, t.p99Ms, t.latencyThresholdMs].filter((x): x is number => x !== undefined));
+}
+
+export interface AnalyzerDeps {
+  store: StatsStore;
+  /** Findings store (default: checks.findingsPath; the app closes only one it made). */
+  findings?: FindingStore;
+  registry?: ModelRegistry;
+  logger?: Logger;
+  /** Register the check metrics here (the scoring server's registry in `start`). */
+  metricsRegistry?: ServeMetrics['registry'];
+  /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
+  admin?: boolean;
+  now?: () => number;
+}
+
+export interface AnalyzerApp {
+  readonly runner: CheckRunner;
+  readonly findings: FindingStore;
+  start(): Promise<{ admin: AddressInfo | null }>;
+  close(): Promise<void>;
+}
+
+/** The analysis side's scheduled checks over a store and a registry, with findings kept locally. */
+export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const registry = deps.registry ?? createRegistry(config);
+  const ownFindings = !deps.findings;
+  const findings = deps.findings ?? new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
+  const metricsRegistry = deps.metricsRegistry ?? createServeMetrics().registry;
+  const runner = new CheckRunner({ config: config.checks, store: deps.store, registry, findings, logger, metrics: createCheckMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
+  const admin =
+    deps.admin && config.admin.enabled
+      ? createAdminServer({
+          config: config.admin,
+          logger,
+          metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
+          models: () => [],
+          reload: async () => [],
+          ready: () => true,
+          windows: (q) => deps.store.readWindows(q),
+          series: () => deps.store.listSeries(),
+          storeInfo: () => ({ store: deps.store.describe, ...deps.store.health() }),
+          findings,
+          runChecks: () => runner.runAll(),
+        })
+      : null;
+  let pruner: NodeJS.Timeout | null = null;
+  return {
+    runner,
+    findings,
+    async start() {
+      const adminAddr = admin ? await admin.listen() : null;
+      if (config.checks.enabled) runner.start();
+      pruner = setInterval(() => findings.prune(Date.now()), 3_600_000);
+      pruner.unref();
+      logger.info('scheduled checks running', {
+        drift: config.checks.drift.enabled ? config.checks.drift.schedule : 'off',
+        slo: config.checks.slo.enabled ? config.checks.slo.schedule : 'off',
+        staleness: config.checks.staleness.enabled ? config.checks.staleness.schedule : 'off',
+        findings: findings.path,
+        store: deps.store.describe,
+      });
+      return { admin: adminAddr };
+    },
+    async close() {
+      if (pruner) clearInterval(pruner);
+      await runner.stop();
+      await admin?.close();
+      if (ownFindings) findings.close();
+    },
+  };
 }

@@ -13,7 +13,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createProxyApp, createRegistry, createServeApp, createStore, signatureColumns } from './app.js';
+import { createAnalyzerApp, createProxyApp, createRegistry, createServeApp, createStore, signatureColumns, type AnalyzerApp } from './app.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
@@ -22,6 +22,10 @@ import { buildReferenceFromFile, buildReferenceFromTraffic, type BuiltReference 
 import { mergedByVersion, windowView } from './admin/window-view.js';
 import { parseTimePoint, TIME_POINT_HELP } from './time-range.js';
 import type { ReferenceProfile } from './stats/types.js';
+import { FindingStore } from './store/findings-store.js';
+import type { Finding } from './alerts/finding.js';
+import { readTable } from './data/table-file.js';
+import { compareTables, formatReport } from './drift/offline.js';
 import type { ModelRegistry, ModelVersion, RegisteredModel } from './registry/types.js';
 import { runClusterPrimary, runClusterWorker } from './serve/cluster.js';
 import { createLogger } from './telemetry/logger.js';
@@ -60,6 +64,14 @@ Usage:
   driftwatch stats show --model NAME [--version V] [--since WHEN] [--until WHEN] [--total] [--json]
       Stored window profiles (per window, or --total merged over the span).
       WHEN: an ISO time, epoch ms, "now", or a duration back from now (90s, 15m, 2h, 7d).
+  driftwatch drift --reference FILE --current FILE [--format table|json] [--psi-mode fixed|evidently]
+                   [--ks-method auto|exact|asymp] [--bins N] [--stat test|psi] [--correction none|bonferroni|benjamini-hochberg]
+      Compare two CSV / JSON-lines files column by column (PSI, KS, chi-square, Jensen-Shannon).
+      Exit code 0 whether or not it drifted; 1 only on errors (the JSON says dataset_drifted).
+  driftwatch analyze [--config FILE]
+      The scheduled checks (drift, SLO, staleness) over the statistics store, with the admin API.
+  driftwatch check --once [--format table|json] [--config FILE]
+      Run every check now against the store and registry and print the findings.
   driftwatch version
 
 Common options:
@@ -201,7 +213,7 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
   const stats = config?.stats;
   const built = await buildReferenceFromFile(
     { registry, now: Date.now },
-    { modelUri: uri, dataPath: join(exampleDir, 'training.csv'), settings: { bins: stats?.referenceBins ?? 10, sketchK: stats?.sketchK ?? 200, maxCategories: stats?.maxCategories ?? 100 } },
+    { modelUri: uri, dataPath: join(exampleDir, 'training.csv'), settings: { bins: stats?.referenceBins ?? 10, sketchK: stats?.referenceSketchK ?? 2048, maxCategories: stats?.maxCategories ?? 100 } },
   );
   log(`built its reference profile from the training period (${built.reference.rows} rows of examples/seattle-weather/training.csv)`);
 }
@@ -220,27 +232,56 @@ async function cmdStart(args: string[]): Promise<number> {
     config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] }, proxy });
   }
   const logger = createLogger({ level: config.log.level });
-  // The all-in-one: the scoring server, and the sidecar proxy in front of it, one admin port.
+  // The all-in-one: the scoring server, the sidecar proxy in front of it, the statistics store it
+  // feeds and the scheduled checks over that store, one admin port.
+  const registry = createRegistry(config);
+  const store = createStore(config, { logger });
+  const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
   let proxyApp: ReturnType<typeof createProxyApp> | null = null;
-  const serveApp = createServeApp(config, { logger, traffic: () => proxyApp?.summary.toJSON() ?? null });
-  const { scoring } = await serveApp.start();
-  const upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
-  const defaultModel = serveApp.models.keys().next().value as string;
-  proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
+  let analyzer: AnalyzerApp | null = null;
+  const serveApp = createServeApp(config, {
     logger,
-    metricsRegistry: serveApp.metrics.registry,
-    admin: false,
-    upstream,
-    columnsFor: (model) => signatureColumns(serveApp, model),
-    preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
+    registry,
+    traffic: () => proxyApp?.summary.toJSON() ?? null,
+    admin: {
+      windows: (q) => store.readWindows(q),
+      series: () => store.listSeries(),
+      storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: proxyApp?.profiler.pending ?? 0 }),
+      findings,
+      runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
+    },
   });
-  let proxyAddr;
-  try {
-    proxyAddr = (await proxyApp.start()).proxy;
-  } catch (e) {
+  analyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
+  const closeAll = async () => {
+    await analyzer!.close();
+    findings.close();
+    if (proxyApp) await proxyApp.close();
     await serveApp.close();
+    await store.close();
+  };
+  let proxyAddr;
+  let upstream = '';
+  try {
+    const { scoring } = await serveApp.start();
+    upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
+    const defaultModel = serveApp.models.keys().next().value as string;
+    proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
+      logger,
+      metricsRegistry: serveApp.metrics.registry,
+      admin: false,
+      upstream,
+      store,
+      registry,
+      columnsFor: (model) => signatureColumns(serveApp, model),
+      preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
+    });
+    proxyAddr = (await proxyApp.start()).proxy;
+    await analyzer.start();
+  } catch (e) {
+    await closeAll().catch(() => undefined);
     throw e;
   }
+  const defaultModel = serveApp.models.keys().next().value as string;
   const url = `http://${config.proxy.host}:${proxyAddr.port}`;
   process.stderr.write(
     `driftwatch: sidecar proxy on ${url} -> scoring server on ${upstream}; admin API on http://${config.admin.host}:${config.admin.port}; try:\n` +
@@ -248,15 +289,13 @@ async function cmdStart(args: string[]): Promise<number> {
       `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n` +
       `  curl -s http://${config.admin.host}:${config.admin.port}/api/traffic\n` +
       `  curl -s 'http://${config.admin.host}:${config.admin.port}/api/windows?model=${defaultModel}&from=15m&view=total'\n` +
-      `statistics are written to ${proxyApp.store.describe} every ${config.stats.flushIntervalMs / 1000} s (driftwatch stats show --model ${defaultModel})\n`,
+      `  curl -s http://${config.admin.host}:${config.admin.port}/api/findings     # drift, SLO and staleness checks\n` +
+      `statistics are written to ${store.describe} every ${config.stats.flushIntervalMs / 1000} s (driftwatch stats show --model ${defaultModel})\n`,
   );
   await untilSignal(
     logger,
     config.serve.shutdownGraceMs,
-    async () => {
-      await proxyApp!.close();
-      await serveApp.close();
-    },
+    closeAll,
     () => serveApp.reload(),
   );
   return 0;
@@ -398,7 +437,7 @@ async function cmdReference(args: string[]): Promise<void> {
   const config = configFrom(values, bins === undefined ? {} : { stats: { referenceBins: bins } });
   const registry = createRegistry(config);
   if (!values.model) usage(`reference ${sub ?? ''} needs --model URI (models:/NAME/VERSION, /STAGE, /latest or @ALIAS)`.replace('  ', ' '));
-  const settings = { bins: config.stats.referenceBins, sketchK: config.stats.sketchK, maxCategories: config.stats.maxCategories };
+  const settings = { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories };
   switch (sub) {
     case 'build': {
       let built: BuiltReference;
@@ -489,6 +528,97 @@ async function cmdStats(args: string[]): Promise<void> {
   }
 }
 
+async function cmdDrift(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    reference: { type: 'string' },
+    current: { type: 'string' },
+    format: { type: 'string' },
+    'psi-mode': { type: 'string' },
+    'ks-method': { type: 'string' },
+    bins: { type: 'string' },
+    stat: { type: 'string' },
+    correction: { type: 'string' },
+  });
+  if (positionals.length) usage(`drift takes no positional arguments (got ${positionals.join(' ')})`);
+  if (!values.reference || !values.current) usage('drift needs --reference FILE and --current FILE (CSV with a header, or JSON lines)');
+  const oneOf = <T extends string>(v: string | undefined, name: string, allowed: readonly T[], dflt: T): T => {
+    if (v === undefined) return dflt;
+    if (!(allowed as readonly string[]).includes(v)) usage(`--${name} must be one of ${allowed.join(', ')}`);
+    return v as T;
+  };
+  const format = oneOf(values.format, 'format', ['table', 'json'] as const, 'table');
+  const bins = intFlag(values.bins, 'bins');
+  if (bins !== undefined && bins < 2) usage('--bins must be at least 2');
+  const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\rdriftwatch: ${m}   `) : () => undefined;
+  const read = (path: string, label: string) =>
+    readTable(path, { progressEvery: 200_000, onProgress: (rows, bytes, total) => progress(`${label}: ${rows.toLocaleString('en-US')} rows (${total ? Math.round((100 * bytes) / total) : 100}%)`) });
+  const ref = await read(values.reference, 'reference');
+  const cur = await read(values.current, 'current');
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const common = ref.columns.filter((c) => cur.columns.includes(c));
+  if (!common.length) throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `the files share no column: reference has ${ref.columns.join(', ')}; current has ${cur.columns.join(', ')}`);
+  progress(`comparing ${common.length} column(s)`);
+  const report = compareTables(ref, cur, {
+    psiMode: oneOf(values['psi-mode'], 'psi-mode', ['fixed', 'evidently'] as const, 'fixed'),
+    ksMethod: oneOf(values['ks-method'], 'ks-method', ['auto', 'exact', 'asymp'] as const, 'auto'),
+    stat: oneOf(values.stat, 'stat', ['test', 'psi'] as const, 'test'),
+    correction: oneOf(values.correction, 'correction', ['none', 'bonferroni', 'benjamini-hochberg'] as const, 'none'),
+    ...(bins !== undefined ? { bins } : {}),
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  console.log(format === 'json' ? JSON.stringify(report, null, 2) : formatReport(report));
+  return 0;
+}
+
+function formatFindings(findings: readonly Finding[]): string {
+  if (!findings.length) return 'No findings (no model version with recent traffic and a reference, no SLO target, no Production version).';
+  const order = { fail: 0, error: 1, warn: 2, ok: 3 };
+  return [...findings]
+    .sort((a, b) => order[a.status] - order[b.status] || a.check.localeCompare(b.check) || a.subject.model.localeCompare(b.subject.model))
+    .map((f) => `${f.status.toUpperCase().padEnd(5)} ${f.check.padEnd(9)} ${f.message}`)
+    .join('\n');
+}
+
+async function cmdCheck(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { once: { type: 'boolean' }, format: { type: 'string' } });
+  if (positionals.length) usage(`check takes no positional arguments (got ${positionals.join(' ')})`);
+  if (!values.once) usage('check needs --once (for checks on a schedule run driftwatch analyze or driftwatch start)');
+  if (values.format && !['table', 'json'].includes(values.format)) usage('--format must be table or json');
+  const config = configFrom(values, { log: { level: 'warn' } });
+  const store = createStore(config);
+  const analyzer = createAnalyzerApp(config, { store, admin: false });
+  try {
+    const findings = await analyzer.runner.runAll();
+    console.log(values.format === 'json' ? JSON.stringify({ findings }, null, 2) : formatFindings(findings));
+    return 0;
+  } finally {
+    await analyzer.close();
+    await store.close();
+  }
+}
+
+async function cmdAnalyze(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length) usage(`analyze takes no positional arguments (got ${positionals.join(' ')})`);
+  const config = configFrom(values);
+  const logger = createLogger({ level: config.log.level });
+  const store = createStore(config, { logger });
+  const analyzer = createAnalyzerApp(config, { store, logger, admin: true });
+  try {
+    const { admin } = await analyzer.start();
+    process.stderr.write(`driftwatch: checks scheduled over ${store.describe}; findings at http://${config.admin.host}:${admin?.port ?? config.admin.port}/api/findings\n`);
+  } catch (e) {
+    await analyzer.close().catch(() => undefined);
+    await store.close();
+    throw e;
+  }
+  await untilSignal(logger, config.serve.shutdownGraceMs, async () => {
+    await analyzer.close();
+    await store.close();
+  });
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -508,6 +638,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'stats':
         await cmdStats(args);
         return 0;
+      case 'drift':
+        return await cmdDrift(args);
+      case 'check':
+        return await cmdCheck(args);
+      case 'analyze':
+        return await cmdAnalyze(args);
       case 'version':
       case '--version':
         console.log(VERSION);

@@ -12,6 +12,7 @@ import type { AdminConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WindowProfile } from '../stats/types.js';
+import type { FindingStore } from '../store/findings-store.js';
 import type { SeriesInfo, WindowQuery } from '../store/types.js';
 import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
 import { tokenMatches } from './auth.js';
@@ -40,6 +41,10 @@ export interface AdminServerDeps {
   windows?: (q: WindowQuery) => Promise<WindowProfile[]>;
   series?: () => Promise<SeriesInfo[]>;
   storeInfo?: () => unknown;
+  /** Findings of the scheduled checks, when they run in this process. */
+  findings?: FindingStore;
+  /** Runs every check now and answers its findings (POST /api/checks/run). */
+  runChecks?: () => Promise<unknown[]>;
   now?: () => number;
 }
 
@@ -116,6 +121,41 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     if (view === 'raw') res.json({ ...range, windows });
     else if (view === 'total') res.json({ ...range, windows: windows.length, versions: mergedByVersion(windows).map(windowView) });
     else res.json({ ...range, windows: windows.map(windowView) });
+  });
+  const noFindings = (res: express.Response) =>
+    res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no checks run in this process (driftwatch start or driftwatch analyze)' });
+  const STATUSES = ['ok', 'warn', 'fail', 'error'];
+  const CHECK_NAMES = ['drift', 'slo', 'staleness'];
+  app.get('/api/findings', (req, res) => {
+    if (!deps.findings) return noFindings(res);
+    const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+    const check = str(req.query.check);
+    const status = str(req.query.status);
+    const model = str(req.query.model);
+    if (check && !CHECK_NAMES.includes(check)) return badRequest(res, `"check" must be one of ${CHECK_NAMES.join(', ')}`);
+    if (status && !STATUSES.includes(status)) return badRequest(res, `"status" must be one of ${STATUSES.join(', ')}`);
+    const filter = { ...(check ? { check } : {}), ...(model ? { model } : {}), ...(status ? { status: status as 'ok' } : {}) };
+    const since = str(req.query.since);
+    if (!since) return void res.json({ findings: deps.findings.latest(filter) });
+    const sinceMs = parseTimePoint(since, (deps.now ?? Date.now)());
+    if (sinceMs === null) return badRequest(res, `"since" must be ${TIME_POINT_HELP}`);
+    const limit = Number(str(req.query.limit) ?? 1000);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return badRequest(res, '"limit" must be an integer from 1 to 10000');
+    res.json({ findings: deps.findings.history({ ...filter, sinceMs, limit }) });
+  });
+  for (const check of ['drift', 'slo'] as const) {
+    app.get(`/api/${check}`, (req, res) => {
+      if (!deps.findings) return noFindings(res);
+      const model = typeof req.query.model === 'string' && req.query.model ? req.query.model : undefined;
+      const latest = deps.findings.latest({ check, ...(model ? { model } : {}) });
+      const byModel: Record<string, unknown[]> = {};
+      for (const f of latest) (byModel[f.subject.model] ??= []).push(f);
+      res.json({ models: byModel });
+    });
+  }
+  app.post('/api/checks/run', async (_req, res) => {
+    if (!deps.runChecks) return noFindings(res);
+    res.json({ findings: await deps.runChecks() });
   });
   app.post('/api/reload', async (_req, res) => {
     const swapped = await deps.reload();

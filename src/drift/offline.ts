@@ -1,0 +1,201 @@
+/**
+ * The offline comparison behind `driftwatch drift --reference REF --current CUR`: two tables,
+ * column by column, on the raw values (no sketches: this is where exact KS p-values matching scipy
+ * are affordable). Pure: tables in, a report out; the CLI reads the files and prints.
+ *
+ * Per column present in both: numerical when every non-missing value on both sides is a finite
+ * number, categorical otherwise. Numerical: PSI (fixed mode: the reference's quantile bins plus
+ * under/overflow and a missing bin, as the sidecar counts live traffic; or Evidently's binning)
+ * and the two-sample KS test. Categorical: PSI over one bin per category (unseen ones included),
+ * the chi-square test and the Jensen-Shannon distance. `drifted` follows the primary statistic:
+ * KS p-value for numerical columns, chi-square p-value for categorical ones (PSI is reported, and
+ * decides with --stat psi), after the optional correction across columns.
+ */
+import { binEdgesFromValues, binIndex } from '../stats/bins.js';
+import type { Cell } from '../stats/feature-profile.js';
+import { chiSquareHomogeneity, jensenShannonDistance } from './categorical.js';
+import { ks2samp, type KsMethod } from './ks.js';
+import { benjaminiHochberg, bonferroni } from './multiple-testing.js';
+import { psiEvidently, psiFromCounts } from './psi.js';
+
+export interface OfflineOptions {
+  psiMode: 'fixed' | 'evidently';
+  ksMethod: KsMethod;
+  /** Fixed mode: reference quantile bins; Evidently mode: equal-width bins (default: Sturges). */
+  bins?: number;
+  /** Which statistic decides `drifted`: the test (KS / chi-square p-value) or PSI. */
+  stat: 'test' | 'psi';
+  pvalue: number;
+  psiThreshold: number;
+  correction: 'none' | 'bonferroni' | 'benjamini-hochberg';
+  datasetDriftShare: number;
+  /** Below this many non-missing values on either side, a column gets no verdict. */
+  minSamples: number;
+}
+
+export const DEFAULT_OFFLINE_OPTIONS: OfflineOptions = {
+  psiMode: 'fixed',
+  ksMethod: 'auto',
+  stat: 'test',
+  pvalue: 0.05,
+  psiThreshold: 0.1,
+  correction: 'none',
+  datasetDriftShare: 0.5,
+  minSamples: 30,
+};
+
+export interface OfflineFeature {
+  name: string;
+  kind: 'numerical' | 'categorical';
+  n_reference: number;
+  n_current: number;
+  missing_reference: number;
+  missing_current: number;
+  psi: { value: number; mode: 'fixed' | 'evidently'; bins: number } | null;
+  ks?: { statistic: number; pvalue: number; method: 'exact' | 'asymp' };
+  chi2?: { statistic: number; dof: number; pvalue: number };
+  jensen_shannon?: number;
+  pvalue_adjusted?: number;
+  /** null: too few values for a verdict. */
+  drifted: boolean | null;
+  stat: 'ks' | 'chi2' | 'psi';
+  threshold: number;
+}
+
+export interface OfflineReport {
+  features: OfflineFeature[];
+  drift_share: number;
+  dataset_drifted: boolean;
+  /** Columns in one file only (not compared). */
+  only_in_reference: string[];
+  only_in_current: string[];
+  options: OfflineOptions;
+}
+
+const isMissing = (v: Cell | undefined) => v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v));
+
+function column(rows: ReadonlyArray<Record<string, Cell>>, name: string): { values: Cell[]; missing: number } {
+  const values: Cell[] = [];
+  let missing = 0;
+  for (const r of rows) {
+    const v = r[name];
+    if (isMissing(v)) missing++;
+    else values.push(v as Cell);
+  }
+  return { values, missing };
+}
+
+const catKey = (v: Cell) => (typeof v === 'number' ? String(v) : String(v));
+
+function counts(values: readonly Cell[]): Record<string, number> {
+  const out: Record<string, number> = Object.create(null);
+  for (const v of values) {
+    const k = catKey(v);
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+export function compareTables(
+  reference: { columns: string[]; rows: ReadonlyArray<Record<string, Cell>> },
+  current: { columns: string[]; rows: ReadonlyArray<Record<string, Cell>> },
+  options: Partial<OfflineOptions> = {},
+): OfflineReport {
+  const opts = { ...DEFAULT_OFFLINE_OPTIONS, ...options };
+  const curCols = new Set(current.columns);
+  const refCols = new Set(reference.columns);
+  const names = reference.columns.filter((c) => curCols.has(c));
+  const features: OfflineFeature[] = [];
+  for (const name of names) {
+    const r = column(reference.rows, name);
+    const c = column(current.rows, name);
+    const numeric = r.values.every((v) => typeof v === 'number' && Number.isFinite(v)) && c.values.every((v) => typeof v === 'number' && Number.isFinite(v)) && r.values.length > 0;
+    const f: OfflineFeature = {
+      name, kind: numeric ? 'numerical' : 'categorical', n_reference: r.values.length, n_current: c.values.length,
+      missing_reference: r.missing, missing_current: c.missing, psi: null, drifted: null,
+      stat: opts.stat === 'psi' ? 'psi' : numeric ? 'ks' : 'chi2', threshold: opts.stat === 'psi' ? opts.psiThreshold : opts.pvalue,
+    };
+    if (r.values.length && c.values.length) {
+      if (numeric) {
+        const rv = r.values as number[];
+        const cv = c.values as number[];
+        if (opts.psiMode === 'evidently') {
+          const p = psiEvidently(rv, cv, opts.bins ? { bins: opts.bins } : {});
+          f.psi = { value: p.value, mode: 'evidently', bins: p.bins };
+        } else {
+          const edges = binEdgesFromValues(rv, opts.bins ?? 10)!;
+          const n = edges.edges.length + 3;
+          const rc = new Array<number>(n + 1).fill(0);
+          const cc = new Array<number>(n + 1).fill(0);
+          for (const x of rv) rc[binIndex(edges, x)]!++;
+          for (const x of cv) cc[binIndex(edges, x)]!++;
+          rc[n] = r.missing;
+          cc[n] = c.missing;
+          const p = psiFromCounts(rc, cc);
+          f.psi = { value: p.value, mode: 'fixed', bins: p.bins };
+        }
+        const ks = ks2samp(rv, cv, { method: opts.ksMethod });
+        f.ks = { statistic: ks.statistic, pvalue: ks.pvalue, method: ks.method };
+      } else {
+        const rc = counts(r.values);
+        const cc = counts(c.values);
+        const keys = [...new Set([...Object.keys(rc), ...Object.keys(cc)])].sort();
+        if (opts.psiMode === 'evidently') {
+          const p = psiEvidently(r.values.map(catKey), c.values.map(catKey));
+          f.psi = { value: p.value, mode: 'evidently', bins: p.bins };
+        } else {
+          const p = psiFromCounts(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
+          f.psi = { value: p.value, mode: 'fixed', bins: p.bins };
+        }
+        const chi = chiSquareHomogeneity(rc, cc);
+        f.chi2 = { statistic: chi.statistic, dof: chi.dof, pvalue: chi.pvalue };
+        f.jensen_shannon = jensenShannonDistance(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
+      }
+    }
+    features.push(f);
+  }
+  // Correction across columns of the test p-values.
+  const tested = features.filter((f) => f.ks || f.chi2);
+  const raw = tested.map((f) => (f.ks ? f.ks.pvalue : f.chi2!.pvalue));
+  const adj = opts.correction === 'bonferroni' ? bonferroni(raw) : opts.correction === 'benjamini-hochberg' ? benjaminiHochberg(raw) : raw;
+  tested.forEach((f, i) => (f.pvalue_adjusted = adj[i]!));
+  for (const f of features) {
+    if (Math.min(f.n_reference, f.n_current) < opts.minSamples) continue;
+    if (opts.stat === 'psi') f.drifted = f.psi ? f.psi.value >= opts.psiThreshold : null;
+    else f.drifted = f.pvalue_adjusted === undefined || Number.isNaN(f.pvalue_adjusted) ? null : f.pvalue_adjusted < opts.pvalue;
+  }
+  const judged = features.filter((f) => f.drifted !== null);
+  const share = judged.length ? judged.filter((f) => f.drifted).length / judged.length : 0;
+  return {
+    features,
+    drift_share: share,
+    dataset_drifted: judged.length > 0 && share >= opts.datasetDriftShare,
+    only_in_reference: reference.columns.filter((c) => !curCols.has(c)),
+    only_in_current: current.columns.filter((c) => !refCols.has(c)),
+    options: opts,
+  };
+}
+
+/** A fixed-width table for terminals. */
+export function formatReport(r: OfflineReport): string {
+  const fmt = (x: number | undefined | null) => (x === undefined || x === null ? '-' : Math.abs(x) >= 0.001 || x === 0 ? x.toPrecision(4) : x.toExponential(2));
+  const head = ['FEATURE', 'KIND', 'N_REF', 'N_CUR', 'PSI', 'KS', 'P-VALUE', 'DRIFTED'];
+  const rows = r.features.map((f) => [
+    f.name,
+    f.kind,
+    String(f.n_reference),
+    String(f.n_current),
+    fmt(f.psi?.value),
+    fmt(f.ks?.statistic),
+    fmt(f.pvalue_adjusted ?? f.ks?.pvalue ?? f.chi2?.pvalue),
+    f.drifted === null ? 'n/a (too few rows)' : f.drifted ? 'YES' : 'no',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const lines = [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const judged = r.features.filter((f) => f.drifted !== null);
+  lines.push('', `drift share ${(r.drift_share * 100).toFixed(1)}% (${judged.filter((f) => f.drifted).length} of ${judged.length} columns): dataset ${r.dataset_drifted ? 'DRIFTED' : 'not drifted'}` +
+    ` [psi ${r.options.psiMode}, ks ${r.options.ksMethod}, decided by ${r.options.stat === 'psi' ? `PSI >= ${r.options.psiThreshold}` : `p < ${r.options.pvalue}`}${r.options.correction !== 'none' ? `, ${r.options.correction}` : ''}]`);
+  if (r.only_in_reference.length) lines.push(`only in the reference (not compared): ${r.only_in_reference.join(', ')}`);
+  if (r.only_in_current.length) lines.push(`only in the current file (not compared): ${r.only_in_current.join(', ')}`);
+  return lines.join('\n');
+}
