@@ -57,7 +57,6 @@ export class Scheduler {
         ac.abort(new Error(`timed out after ${entry.job.timeoutMs} ms`));
         resolve('timeout');
       }, entry.job.timeoutMs);
-      timer.unref();
     });
     const run = Promise.resolve()
       .then(() => entry.job.run(ac.signal))
@@ -94,7 +93,6 @@ export class Scheduler {
         this.deps.metrics?.observeRun(name, 'skipped_overlap', 0);
         this.deps.logger.warn('check still running at its next tick; this tick is skipped', { job: name });
       });
-      entry.task.unref();
     }
   }
 
