@@ -36,6 +36,9 @@ const TARGETS = [
   { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
   { id: 'dw-off', label: 'dw off', what: 'wrk -> `driftwatch proxy --upstream ... --model seattle-weather` with `DRIFTWATCH_PROXY_CAPTURE_ENABLED=false` -> upstream' },
   { id: 'dw-on', label: 'dw on', what: 'wrk -> `driftwatch proxy` with capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied, queued and extracted into the traffic summary -> upstream' },
+  { id: 'dw-old-off', label: 'old off', what: 'as dw off, but with the previous http-proxy 1.18 data path (bench/legacy/http-proxy-server.mjs swapped in for dist/src/proxy/proxy-server.js by the module hook bench/legacy/use-http-proxy.mjs; same CLI, queue, drain, admin)' },
+  { id: 'dw-old-on', label: 'old on', what: 'as dw on (capture on, 100% sampling), with the previous http-proxy 1.18 data path' },
+  { id: 'dw-on-x2', label: 'dw on x2', what: 'as dw on, but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and drain); CPU is primary + both workers' },
 ].filter((t) => meta.config.targets.includes(t.id));
 const has = (id) => TARGETS.some((t) => t.id === id);
 const labelOf = (id) => TARGETS.find((t) => t.id === id)?.label ?? id;
@@ -104,11 +107,13 @@ for (const b of batches) for (const c of concs) for (const t of TARGETS) C[`${t.
 const get = (t, b, c) => C[`${t}|${b}|${c}`] ?? null;
 
 // ---------------------------------------------------------------- goal verdicts
-const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [] };
+const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [], vsOld: [] };
 for (const b of batches) {
   for (const c of concsSorted) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (on && ng) goals.vsNginx.push({ b, c, x: on.rps / ng.rps, ok: on.rps / ng.rps >= GOAL.vsNginx });
+    const old = get('dw-old-on', b, c);
+    if (on && old) goals.vsOld.push({ b, c, x: on.rps / old.rps, cpu: on.proxyUs / old.proxyUs });
     if (on && off) goals.captureCost.push({ b, c, x: on.rps / off.rps, cpu: on.proxyUs / off.proxyUs, ok: on.rps / off.rps >= GOAL.captureCost });
     if (on && d && c === 1) goals.addedP50.push({ b, c, x: on.p50 - d.p50, ok: on.p50 - d.p50 <= GOAL.addedP50Ms });
     if (on) goals.cpu.push({ b, c, x: on.proxyUs, ok: b === GOAL.cpuBatch ? on.proxyUs <= GOAL.cpuUsPerReq : null });
@@ -149,6 +154,10 @@ p(`- **Added latency:** dw on p50 minus direct p50 at concurrency 1 <= ${GOAL.ad
 for (const g of goals.addedP50) p(`  - batch ${g.b}, c=1: ${verdict(g.ok)} — ${fmtDelta(g.x)} ms`);
 p(`- **Cost of capture:** capture on at >= ${GOAL.captureCost}x capture off's req/s (at most 10% less): ${tally(goals.captureCost)}.`);
 for (const g of goals.captureCost) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / dw off req/s ${fmtRatio(g.x)}; proxy CPU per request on / off ${fmtRatio(g.cpu)}`);
+if (goals.vsOld.length) {
+  p('- **Lean path against the old http-proxy path** (capture on both, same run; not a goal, the reason for the change):');
+  for (const g of goals.vsOld) p(`  - batch ${g.b}, c=${g.c}: req/s new / old ${fmtRatio(g.x)}; proxy CPU per request new / old ${fmtRatio(g.cpu)}`);
+}
 p(`- **CPU per request:** driftwatch proxy with full capture <= ${GOAL.cpuUsPerReq} us per request at batch ${GOAL.cpuBatch}: ${tally(goals.cpu)}.`);
 for (const g of goals.cpu) p(`  - batch ${g.b}, c=${g.c}: ${g.ok === null ? `(goal stated for batch ${GOAL.cpuBatch}; shown for reference)` : verdict(g.ok)} — ${fmtUs(g.x)} us/request`);
 p();
@@ -160,6 +169,8 @@ for (const b of batches) {
   for (const t of TARGETS) head.push(`${t.label} req/s`, `${t.label} p50 ms`, `${t.label} p99 ms`);
   if (has('dw-on') && has('nginx')) head.push('dw on / nginx req/s');
   if (has('dw-on') && has('dw-off')) head.push('dw on / dw off req/s');
+  if (has('dw-on') && has('dw-old-on')) head.push('dw on / old on req/s');
+  if (has('dw-on-x2') && has('nginx')) head.push('dw on x2 / nginx req/s');
   if (has('dw-on') && has('direct')) head.push('added p50 ms (dw on − direct)');
   if (has('nginx') && has('direct')) head.push('added p50 ms (nginx − direct)');
   for (const t of TARGETS) if (t.id !== 'direct') head.push(`CPU us/req ${t.label}`);
@@ -175,6 +186,8 @@ for (const b of batches) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (has('dw-on') && has('nginx')) row.push(fmtRatio(on?.rps / ng?.rps));
     if (has('dw-on') && has('dw-off')) row.push(fmtRatio(on?.rps / off?.rps));
+    if (has('dw-on') && has('dw-old-on')) row.push(fmtRatio(on?.rps / get('dw-old-on', b, c)?.rps));
+    if (has('dw-on-x2') && has('nginx')) row.push(fmtRatio(get('dw-on-x2', b, c)?.rps / ng?.rps));
     if (has('dw-on') && has('direct')) row.push(fmtDelta(on?.p50 - d?.p50));
     if (has('nginx') && has('direct')) row.push(fmtDelta(ng?.p50 - d?.p50));
     for (const t of TARGETS) if (t.id !== 'direct') row.push(fmtUs(get(t.id, b, c)?.proxyUs));
@@ -201,7 +214,7 @@ for (const b of batches) {
       const x = get(t.id, b, c);
       if (!x) continue;
       const direct = t.id === 'direct';
-      p(`| ${c} | ${t.label} | ${direct ? '–' : fmtUs(x.proxyUs)} | ${fmtUs(x.upstreamUs)} | ${direct ? fmtUs(x.upstreamUs) : fmtUs(x.proxyUs + x.upstreamUs)} | ${direct ? '–' : fmtCores(x.proxyCores)} | ${t.id.startsWith('dw') ? fmtPct(x.proxyMainShare) : '–'} | ${fmtCores(x.upstreamCores)} | ${fmtCores(x.wrkCores)} | ${fmtCores(x.machineCores)} |`);
+      p(`| ${c} | ${t.label} | ${direct ? '–' : fmtUs(x.proxyUs)} | ${fmtUs(x.upstreamUs)} | ${direct ? fmtUs(x.upstreamUs) : fmtUs(x.proxyUs + x.upstreamUs)} | ${direct ? '–' : fmtCores(x.proxyCores)} | ${t.id.startsWith('dw') && t.id !== 'dw-on-x2' ? fmtPct(x.proxyMainShare) : '–'} | ${fmtCores(x.upstreamCores)} | ${fmtCores(x.wrkCores)} | ${fmtCores(x.machineCores)} |`);
     }
   }
   p();
@@ -217,7 +230,7 @@ if (has('dw-on') || has('dw-off')) {
   p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
   for (const b of batches) {
     for (const c of concsSorted) {
-      for (const id of ['dw-off', 'dw-on']) {
+      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off', 'dw-on']) {
         const x = get(id, b, c);
         if (!x) continue;
         const f = (v) => (fin(v) ? String(v) : '–');
@@ -235,7 +248,10 @@ if (has('dw-on') || has('dw-off')) {
   const on = get('dw-on', bHi, cHi), off = get('dw-off', bHi, cHi), ng = get('nginx', bHi, cHi);
   p('## How the proxy uses the second core');
   p();
-  p('`driftwatch proxy` is **one Node.js process**. In the source measured here the HTTP work (parsing, http-proxy piping, the tap that copies bodies) and the capture drain (extraction into the traffic summary, on a timer) all run on its **one JavaScript thread**, so the proxy can use at most about one core for them. Its other threads (V8 garbage collection helpers, libuv) add a little; the "JS thread" column in the CPU detail tables is the measured share of its CPU on the main thread (if capture work moves to a worker thread, that column will show it). It does not spread over the second core, and this benchmark does not build a multi-process proxy.');
+  const x2 = get('dw-on-x2', bHi, cHi);
+  if (x2 && on) p(`Two processes (dw on x2, node:cluster, bench-only): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`);
+  if (x2 && on) p();
+  p('`driftwatch proxy` is **one Node.js process**. In the source measured here the HTTP work (parsing, piping, the tap that copies bodies) and the capture drain (extraction into the traffic summary, on a timer) all run on its **one JavaScript thread**, so the proxy can use at most about one core for them. Its other threads (V8 garbage collection helpers, libuv) add a little; the "JS thread" column in the CPU detail tables is the measured share of its CPU on the main thread (if capture work moves to a worker thread, that column will show it). It does not spread over the second core by itself; the bench-only dw on x2 target (if present above) shows what a second process buys.');
   p();
   if (on) {
     let s = `At batch ${bHi}, c=${cHi} (the heaviest cell) dw on kept **${fmtCores(on.proxyCores)} cores** busy (${fmtPct(on.proxyMainShare)} of it on the JS thread)`;
@@ -254,7 +270,7 @@ if (has('dw-on') || has('dw-off')) {
         ? `In that cell driftwatch's process is at its one-core limit (${fmtCores(on.proxyCores)} cores): the proxy, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx), and the idle part of the second core goes to the upstream and wrk, not to the proxy. `
         : `In that cell driftwatch's process is below one core (${fmtCores(on.proxyCores)}), so the limit is the two cores shared by wrk, the upstream and the proxy. `) +
         `nginx needed ${fmtCores(ng.proxyCores)} cores for ${fmtRps(ng.rps)} req/s, leaving the upstream ${fmtCores(ng.upstreamCores)} cores (${fmtCores(on.upstreamCores)} behind dw on). ` +
-        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch would need a second process (node:cluster / SO_REUSEPORT) or a worker thread for the capture work, neither of which exists today.`,
+        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran) or a worker thread for the capture work; neither is a product mode yet.`,
     );
     p();
   } else if (on) {

@@ -2,6 +2,9 @@
 # driftwatch proxy benchmark: the same upstream (driftwatch serve with the example model, 1 process)
 # reached directly, through nginx (Debian package, keep-alive upstream), through `driftwatch proxy`
 # with capture off, and through `driftwatch proxy` with capture on at 100% sampling; same wrk load.
+# For the comparison in the same run it can also start the previous http-proxy based proxy
+# (dw-old-off / dw-old-on: bench/legacy/http-proxy-server.mjs swapped in by a module hook, same
+# CLI, queue and drain) and two lean proxy processes under node:cluster (dw-on-x2).
 # Besides req/s and latency it records the CPU time of the proxy process (and of the upstream) per
 # request from /proc/PID/stat, and the proxy's capture counters after every run.
 # Writes bench/out/proxy/results.json and the section between <!-- proxy-bench:start --> and
@@ -17,7 +20,11 @@
 #                   targets; the report shows medians (default 3; 1 with BENCH_QUICK=1)
 #   BENCH_BATCHES   rows per request (default "1 100"; "1" with BENCH_QUICK=1)
 #   BENCH_CONC      concurrencies (default "1 16 64"; "16 1" with BENCH_QUICK=1)
-#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-off dw-on (default: all four)
+#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-old-off dw-old-on dw-off dw-on dw-on-x2
+#                   (default: direct nginx dw-old-on dw-off dw-on)
+#                   dw-old-*: the http-proxy implementation before the lean path (bench/legacy/)
+#                   dw-on-x2: capture on, 2 lean proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
+#   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
 #
@@ -46,7 +53,7 @@ else
   CONCS="${BENCH_CONC:-1 16 64}"
 fi
 WARMUP="${BENCH_WARMUP:-2}"
-TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-off dw-on}"
+TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-old-on dw-off dw-on}"
 DURATION="${DURATION%s}"
 WARMUP="${WARMUP%s}"
 CLK_TCK=$(getconf CLK_TCK)
@@ -66,7 +73,7 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|dw-off|dw-on) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|dw-off|dw-on|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
 SKIPPED=""
 NGINX_BIN=""
@@ -122,8 +129,8 @@ proc_ticks() { # pid
 # The pids that make up a target's proxy: nginx's master and its workers; driftwatch's one process.
 proxy_pids() { # target
   case "$1" in
-    nginx) echo "${SPID[nginx]}" $(ps -o pid= --ppid "${SPID[nginx]}" 2>/dev/null) ;;
-    dw-off | dw-on) echo "${SPID[$1]}" ;;
+    nginx | dw-on-x2) echo "${SPID[$1]}" $(ps -o pid= --ppid "${SPID[$1]}" 2>/dev/null) ;;
+    dw-*) echo "${SPID[$1]}" ;;
     *) echo "" ;;
   esac
 }
@@ -166,6 +173,9 @@ capture_counters() { # target
     /^driftwatch_capture_unparseable_total/ { u += $NF }
     END { printf "%d %d %d %d %d %d %d\n", c, s, l, a, d, r, u }' <<<"$m"
 }
+
+# The cluster target's /metrics answers from one worker at a time: its counters are not read.
+has_counters() { [[ "$1" == dw-* && "$1" != *-x2 ]]; }
 
 # ---------------------------------------------------------------- servers
 NGINX_MASTER_PROCESS=on
@@ -221,13 +231,15 @@ start_server() { # name
       DRIFTWATCH_ADMIN_ENABLED=false setsid node dist/src/cli.js serve --model "$MODEL_DIR" \
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
-    dw-off | dw-on)
-      local capture=false admin
-      [[ "$name" == "dw-on" ]] && capture=true
+    dw-*)
+      local capture=false admin launch=(dist/src/cli.js)
+      [[ "$name" == dw-on* || "$name" == dw-old-on ]] && capture=true
+      [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js)
+      [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
       DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture \
-        DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 setsid node dist/src/cli.js proxy \
+        DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 setsid node "${launch[@]}" proxy \
         --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
         --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
@@ -322,14 +334,14 @@ for batch in $BATCHES; do
           for p in $(parts_of "$target"); do alive "$p" || restart_server "$p" "before run $n ($label)"; done
           if ((WARMUP > 0)); then wrk_run "$target" "$batch" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
           cap0=""
-          [[ "$target" == dw-* ]] && { sleep 0.1; cap0=$(capture_counters "$target"); } # let the drain catch up
+          has_counters "$target" && { sleep 0.1; cap0=$(capture_counters "$target"); } # let the drain catch up
           cpu0=$(cpu_snapshot "$target")
           times >"$TIMES_FILE.0"
           raw=$(wrk_run "$target" "$batch" "$conc" "$DURATION" 2>&1) || { printf '%s\n' "$raw" >&2; die "wrk failed for $label"; }
           times >"$TIMES_FILE.1"
           cpu1=$(cpu_snapshot "$target")
           cap1=""
-          [[ "$target" == dw-* ]] && { sleep 0.1; cap1=$(capture_counters "$target"); }
+          has_counters "$target" && { sleep 0.1; cap1=$(capture_counters "$target"); }
           json=$(sed -n 's/^BENCH_JSON //p' <<<"$raw" | tail -n 1)
           [[ -n "$json" ]] || { printf '%s\n' "$raw" >&2; die "no BENCH_JSON line in wrk output for $label"; }
           ok=1
@@ -373,7 +385,7 @@ done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMD="bash bench/proxy-run.sh"
 if [[ "${BENCH_QUICK:-0}" == "1" ]]; then CMD="BENCH_QUICK=1 $CMD"; fi
-for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS; do
+for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS BENCH_PROXY_REPORT; do
   if [[ -n "${!v:-}" ]]; then CMD="$v=\"${!v}\" $CMD"; fi
 done
 NGINX_VERSION=""
@@ -412,5 +424,6 @@ BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOA
     fs.writeFileSync(out + "/results.json", JSON.stringify({ meta, events: jsonl("events.jsonl"), runs: jsonl("runs.jsonl") }, null, 1) + "\n");
   ' "$OUT"
 log "raw results: bench/out/proxy/results.json"
-node "$BENCH/proxy-report.mjs" "$OUT/results.json" "$BENCH/RESULTS.md"
-log "report: bench/RESULTS.md (section between <!-- proxy-bench:start --> and <!-- proxy-bench:end -->)"
+REPORT="${BENCH_PROXY_REPORT:-$BENCH/RESULTS.md}"
+node "$BENCH/proxy-report.mjs" "$OUT/results.json" "$REPORT"
+log "report: $REPORT (section between <!-- proxy-bench:start --> and <!-- proxy-bench:end -->)"

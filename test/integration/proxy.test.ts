@@ -328,3 +328,123 @@ describe('the tap', () => {
     }
   });
 });
+
+describe('the lean data path (node:http + http.request; http-proxy only for upgrades)', () => {
+  /** Sends a request with exactly these headers (agent: false) and returns what the upstream saw. */
+  async function seenFor(base: string, path: string, headers: Record<string, string>): Promise<{ url: string; headers: http.IncomingHttpHeaders }> {
+    seenByUpstream.length = 0;
+    await raw(base, path, { headers });
+    return seenByUpstream[0]!;
+  }
+
+  test('hop-by-hop request headers (and the ones Connection names) are not forwarded; end-to-end ones are', async () => {
+    const seen = await seenFor(p.url, '/teapot', {
+      connection: 'keep-alive, x-hop-secret',
+      'x-hop-secret': 'must not pass',
+      'keep-alive': 'timeout=5',
+      te: 'trailers',
+      'proxy-connection': 'keep-alive',
+      'x-end-to-end': 'passes',
+    });
+    assert.equal(seen.headers['x-hop-secret'], undefined);
+    assert.equal(seen.headers['keep-alive'], undefined);
+    assert.equal(seen.headers.te, undefined);
+    assert.equal(seen.headers['proxy-connection'], undefined);
+    assert.equal(seen.headers['x-end-to-end'], 'passes');
+  });
+
+  test('X-Forwarded-* append to what an earlier proxy wrote; X-Forwarded-Host is kept', async () => {
+    const seen = await seenFor(p.url, '/teapot', { 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' });
+    assert.equal(seen.headers['x-forwarded-for'], '10.0.0.1,127.0.0.1');
+    assert.equal(seen.headers['x-forwarded-proto'], 'https,http');
+    assert.equal(seen.headers['x-forwarded-host'], 'api.example.com');
+    assert.equal(seen.headers['x-forwarded-port'], new URL(p.url).port);
+  });
+
+  test('generated request ids are UUID-shaped and distinct; the upstream sees the same id the client gets', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      seenByUpstream.length = 0;
+      const r = await raw(p.url, '/teapot');
+      const id = String(r.headers['x-request-id']);
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal(seenByUpstream[0]!.headers['x-request-id'], id);
+      ids.add(id);
+    }
+    assert.equal(ids.size, 20);
+  });
+
+  test('hop-by-hop response headers are dropped, the rest arrive in order with their case', async () => {
+    const rawUp = net.createServer((s) => {
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-First: a\r\nx-second: b\r\nContent-Length: 2\r\n\r\nok'));
+    });
+    await new Promise<void>((r) => rawUp.listen(0, '127.0.0.1', () => r()));
+    const q = await startProxy({}, `http://127.0.0.1:${(rawUp.address() as AddressInfo).port}`);
+    try {
+      const r = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(q.url + '/x', { agent: false }, resolve).on('error', reject));
+      r.resume();
+      assert.equal(r.headers['x-hop'], undefined);
+      assert.notEqual(r.headers['keep-alive'], 'timeout=5');
+      const names = r.rawHeaders.filter((_, i) => i % 2 === 0);
+      assert.ok(names.indexOf('X-First') >= 0 && names.indexOf('X-First') < names.indexOf('x-second'), names.join(','));
+    } finally {
+      await q.proxy.close(100);
+      rawUp.close();
+    }
+  });
+
+  test('an upstream URL with a base path prefixes every request path', async () => {
+    const q = await startProxy({}, `${upstreamUrl}/base/`);
+    try {
+      seenByUpstream.length = 0;
+      await raw(q.url, '/echo?x=1', { method: 'POST', body: 'hi' });
+      assert.equal(seenByUpstream[0]!.url, '/base/echo?x=1');
+    } finally {
+      await q.proxy.close(100);
+    }
+  });
+
+  test('a chunked request body (no Content-Length) is streamed to the upstream unchanged and tapped', async () => {
+    p.events.drain(1000);
+    const parts = ['{"dataframe_split":', '{"columns":["a"],', '"data":[[1]]}}'];
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const req = http.request(p.url + '/echo', { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        let s = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (s += d)).on('end', () => resolve(s));
+      });
+      req.on('error', reject);
+      req.write(parts[0]);
+      setTimeout(() => {
+        req.write(parts[1]);
+        req.end(parts[2]);
+      }, 10);
+    });
+    assert.equal(echoed, parts.join(''));
+    assert.equal(seenByUpstream.at(-1)!.headers['transfer-encoding'], 'chunked');
+  });
+
+  test('a 20 MB upload is streamed with flow control and arrives byte for byte', async () => {
+    const body = randomBytes(20 * 1024 * 1024);
+    const r = await raw(p.url, '/echo', { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' }, keep: false });
+    assert.equal(r.status, 200);
+    assert.equal(r.length, body.length);
+    assert.equal(r.sha, createHash('sha256').update(body).digest('hex'));
+  });
+
+  test('with capture off, prediction routes still give metadata events, without bodies', async () => {
+    const off = await startProxy({ capture: { enabled: false } });
+    try {
+      await raw(off.url, '/invocations', { method: 'POST', body: '{"inputs":[[1]]}', headers: { 'content-type': 'application/json' } });
+      await new Promise((r) => setImmediate(r));
+      const [e] = off.events.drain(10);
+      assert.equal(e!.skipped, 'sampled_out');
+      assert.equal(e!.request, null);
+      assert.equal(e!.status, 200);
+      assert.equal(e!.requestBytes, 16);
+      assert.ok(e!.responseBytes > 0);
+    } finally {
+      await off.proxy.close(100);
+    }
+  });
+});

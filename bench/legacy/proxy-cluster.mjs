@@ -1,0 +1,26 @@
+/**
+ * BENCH-ONLY: `node bench/legacy/proxy-cluster.mjs proxy --upstream ...` runs BENCH_PROXY_WORKERS
+ * (default 2) copies of the unchanged `driftwatch proxy` command under node:cluster, sharing the
+ * data port and the admin port (the primary accepts connections and hands them round-robin to
+ * the workers). It answers "what does a second process buy" for the lean proxy; it is not a
+ * product mode (each worker keeps its own queue, drain and counters, so /metrics shows one worker).
+ */
+import cluster from 'node:cluster';
+
+if (cluster.isPrimary) {
+  const n = Number(process.env.BENCH_PROXY_WORKERS ?? 2);
+  for (let i = 0; i < n; i++) cluster.fork();
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  cluster.on('exit', () => {
+    if (stopping || Object.keys(cluster.workers ?? {}).length === 0) process.exitCode = 0;
+    if (!stopping) stop();
+  });
+} else {
+  await import('../../dist/src/cli.js');
+}
