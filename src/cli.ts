@@ -24,8 +24,8 @@ import { parseTimePoint, TIME_POINT_HELP } from './time-range.js';
 import type { ReferenceProfile } from './stats/types.js';
 import { FindingStore } from './store/findings-store.js';
 import type { Finding } from './alerts/finding.js';
-import { readTable } from './data/table-file.js';
-import { compareTables, formatReport } from './drift/offline.js';
+import { readColumns } from './data/table-file.js';
+import { compareColumns, formatReport } from './drift/offline.js';
 import type { ModelRegistry, ModelVersion, RegisteredModel } from './registry/types.js';
 import { runClusterPrimary, runClusterWorker } from './serve/cluster.js';
 import { createLogger } from './telemetry/logger.js';
@@ -551,14 +551,18 @@ async function cmdDrift(args: string[]): Promise<number> {
   if (bins !== undefined && bins < 2) usage('--bins must be at least 2');
   const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\rdriftwatch: ${m}   `) : () => undefined;
   const read = (path: string, label: string) =>
-    readTable(path, { progressEvery: 200_000, onProgress: (rows, bytes, total) => progress(`${label}: ${rows.toLocaleString('en-US')} rows (${total ? Math.round((100 * bytes) / total) : 100}%)`) });
+    readColumns(path, { progressEvery: 200_000, onProgress: (rows, bytes, total) => progress(`${label}: ${rows.toLocaleString('en-US')} rows (${total ? Math.round((100 * bytes) / total) : 100}%)`) });
   const ref = await read(values.reference, 'reference');
+  if (process.stderr.isTTY) process.stderr.write('\n');
   const cur = await read(values.current, 'current');
   if (process.stderr.isTTY) process.stderr.write('\n');
-  const common = ref.columns.filter((c) => cur.columns.includes(c));
-  if (!common.length) throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `the files share no column: reference has ${ref.columns.join(', ')}; current has ${cur.columns.join(', ')}`);
+  const curNames = new Set(cur.columns.map((c) => c.name));
+  const common = ref.columns.filter((c) => curNames.has(c.name));
+  if (!common.length) {
+    throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `the files share no column: reference has ${ref.columns.map((c) => c.name).join(', ')}; current has ${cur.columns.map((c) => c.name).join(', ')}`);
+  }
   progress(`comparing ${common.length} column(s)`);
-  const report = compareTables(ref, cur, {
+  const report = compareColumns(ref.columns, cur.columns, {
     psiMode: oneOf(values['psi-mode'], 'psi-mode', ['fixed', 'evidently'] as const, 'fixed'),
     ksMethod: oneOf(values['ks-method'], 'ks-method', ['auto', 'exact', 'asymp'] as const, 'auto'),
     stat: oneOf(values.stat, 'stat', ['test', 'psi'] as const, 'test'),

@@ -11,7 +11,7 @@
  * KS p-value for numerical columns, chi-square p-value for categorical ones (PSI is reported, and
  * decides with --stat psi), after the optional correction across columns.
  */
-import { binEdgesFromValues, binIndex } from '../stats/bins.js';
+import { binEdgesFromSorted, binIndex } from '../stats/bins.js';
 import type { Cell } from '../stats/feature-profile.js';
 import { chiSquareHomogeneity, jensenShannonDistance } from './categorical.js';
 import { ks2samp, type KsMethod } from './ks.js';
@@ -72,76 +72,101 @@ export interface OfflineReport {
   options: OfflineOptions;
 }
 
+/** One column as the comparison needs it (the shape readColumns gives; see src/data/table-file.ts). */
+export interface ColumnInput {
+  name: string;
+  /** All non-missing values, when every one of them is a finite number. */
+  numbers: ArrayLike<number> | null;
+  /** Otherwise the non-missing cells. */
+  cells: readonly Cell[] | null;
+  length: number;
+  missing: number;
+}
+
 const isMissing = (v: Cell | undefined) => v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v));
 
-function column(rows: ReadonlyArray<Record<string, Cell>>, name: string): { values: Cell[]; missing: number } {
-  const values: Cell[] = [];
-  let missing = 0;
-  for (const r of rows) {
-    const v = r[name];
-    if (isMissing(v)) missing++;
-    else values.push(v as Cell);
-  }
-  return { values, missing };
+/** Rows to columns (the API for small tables and tests; the CLI reads columns directly). */
+export function toColumns(columns: readonly string[], rows: ReadonlyArray<Record<string, Cell>>): ColumnInput[] {
+  return columns.map((name) => {
+    const values: Cell[] = [];
+    let missing = 0;
+    for (const r of rows) {
+      const v = r[name];
+      if (isMissing(v)) missing++;
+      else values.push(v as Cell);
+    }
+    const numeric = values.every((v) => typeof v === 'number');
+    return { name, numbers: numeric ? Float64Array.from(values as number[]) : null, cells: numeric ? null : values, length: values.length, missing };
+  });
 }
 
-const catKey = (v: Cell) => (typeof v === 'number' ? String(v) : String(v));
+const catKey = (v: Cell) => String(v);
 
-function counts(values: readonly Cell[]): Record<string, number> {
+function counts(c: ColumnInput): Record<string, number> {
   const out: Record<string, number> = Object.create(null);
-  for (const v of values) {
-    const k = catKey(v);
-    out[k] = (out[k] ?? 0) + 1;
-  }
+  const add = (k: string) => (out[k] = (out[k] ?? 0) + 1);
+  if (c.numbers) for (let i = 0; i < c.length; i++) add(catKey(c.numbers[i]!));
+  else for (const v of c.cells!) add(catKey(v));
   return out;
 }
+
+const allFinite = (xs: ArrayLike<number>) => {
+  for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i]!)) return false;
+  return true;
+};
+const asArray = (xs: ArrayLike<number>) => xs as unknown as number[];
+const cellsOf = (c: ColumnInput): Cell[] => (c.numbers ? Array.from(c.numbers) : [...c.cells!]);
 
 export function compareTables(
   reference: { columns: string[]; rows: ReadonlyArray<Record<string, Cell>> },
   current: { columns: string[]; rows: ReadonlyArray<Record<string, Cell>> },
   options: Partial<OfflineOptions> = {},
 ): OfflineReport {
+  return compareColumns(toColumns(reference.columns, reference.rows), toColumns(current.columns, current.rows), options);
+}
+
+export function compareColumns(reference: readonly ColumnInput[], current: readonly ColumnInput[], options: Partial<OfflineOptions> = {}): OfflineReport {
   const opts = { ...DEFAULT_OFFLINE_OPTIONS, ...options };
-  const curCols = new Set(current.columns);
-  const refCols = new Set(reference.columns);
-  const names = reference.columns.filter((c) => curCols.has(c));
+  const curBy = new Map(current.map((c) => [c.name, c]));
+  const refNames = new Set(reference.map((c) => c.name));
   const features: OfflineFeature[] = [];
-  for (const name of names) {
-    const r = column(reference.rows, name);
-    const c = column(current.rows, name);
-    const numeric = r.values.every((v) => typeof v === 'number' && Number.isFinite(v)) && c.values.every((v) => typeof v === 'number' && Number.isFinite(v)) && r.values.length > 0;
+  for (const r of reference) {
+    const c = curBy.get(r.name);
+    if (!c) continue;
+    const numeric = r.numbers !== null && c.numbers !== null && r.length > 0 && allFinite(r.numbers) && allFinite(c.numbers);
     const f: OfflineFeature = {
-      name, kind: numeric ? 'numerical' : 'categorical', n_reference: r.values.length, n_current: c.values.length,
+      name: r.name, kind: numeric ? 'numerical' : 'categorical', n_reference: r.length, n_current: c.length,
       missing_reference: r.missing, missing_current: c.missing, psi: null, drifted: null,
       stat: opts.stat === 'psi' ? 'psi' : numeric ? 'ks' : 'chi2', threshold: opts.stat === 'psi' ? opts.psiThreshold : opts.pvalue,
     };
-    if (r.values.length && c.values.length) {
+    if (r.length && c.length) {
       if (numeric) {
-        const rv = r.values as number[];
-        const cv = c.values as number[];
+        // Sorted once here: the bin edges read the sorted reference, and KS sorts presorted input fast.
+        const rv = Float64Array.from(r.numbers!).sort();
+        const cv = Float64Array.from(c.numbers!).sort();
         if (opts.psiMode === 'evidently') {
-          const p = psiEvidently(rv, cv, opts.bins ? { bins: opts.bins } : {});
+          const p = psiEvidently(asArray(rv), asArray(cv), opts.bins ? { bins: opts.bins } : {});
           f.psi = { value: p.value, mode: 'evidently', bins: p.bins };
         } else {
-          const edges = binEdgesFromValues(rv, opts.bins ?? 10)!;
+          const edges = binEdgesFromSorted(rv, opts.bins ?? 10)!;
           const n = edges.edges.length + 3;
           const rc = new Array<number>(n + 1).fill(0);
           const cc = new Array<number>(n + 1).fill(0);
-          for (const x of rv) rc[binIndex(edges, x)]!++;
-          for (const x of cv) cc[binIndex(edges, x)]!++;
+          for (let i = 0; i < rv.length; i++) rc[binIndex(edges, rv[i]!)]!++;
+          for (let i = 0; i < cv.length; i++) cc[binIndex(edges, cv[i]!)]!++;
           rc[n] = r.missing;
           cc[n] = c.missing;
           const p = psiFromCounts(rc, cc);
           f.psi = { value: p.value, mode: 'fixed', bins: p.bins };
         }
-        const ks = ks2samp(rv, cv, { method: opts.ksMethod });
+        const ks = ks2samp(asArray(rv), asArray(cv), { method: opts.ksMethod });
         f.ks = { statistic: ks.statistic, pvalue: ks.pvalue, method: ks.method };
       } else {
-        const rc = counts(r.values);
-        const cc = counts(c.values);
+        const rc = counts(r);
+        const cc = counts(c);
         const keys = [...new Set([...Object.keys(rc), ...Object.keys(cc)])].sort();
         if (opts.psiMode === 'evidently') {
-          const p = psiEvidently(r.values.map(catKey), c.values.map(catKey));
+          const p = psiEvidently(cellsOf(r).map(catKey), cellsOf(c).map(catKey));
           f.psi = { value: p.value, mode: 'evidently', bins: p.bins };
         } else {
           const p = psiFromCounts(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
@@ -170,8 +195,8 @@ export function compareTables(
     features,
     drift_share: share,
     dataset_drifted: judged.length > 0 && share >= opts.datasetDriftShare,
-    only_in_reference: reference.columns.filter((c) => !curCols.has(c)),
-    only_in_current: current.columns.filter((c) => !refCols.has(c)),
+    only_in_reference: reference.filter((c) => !curBy.has(c.name)).map((c) => c.name),
+    only_in_current: current.filter((c) => !refNames.has(c.name)).map((c) => c.name),
     options: opts,
   };
 }

@@ -20,8 +20,14 @@ export function binEdgesFromValues(values: readonly number[], nBins: number): Bi
   const finite: number[] = [];
   for (const v of values) if (typeof v === 'number' && Number.isFinite(v)) finite.push(v);
   if (finite.length === 0) return null;
-  const sorted = Float64Array.from(finite).sort();
+  return binEdgesFromSorted(Float64Array.from(finite).sort(), nBins);
+}
+
+/** The same from values already sorted ascending and all finite (no copy: for millions of rows). */
+export function binEdgesFromSorted(sorted: Float64Array, nBins: number): BinEdges | null {
+  if (!Number.isInteger(nBins) || nBins < 1) throw new Error(`nBins must be a positive integer, got ${nBins}`);
   const n = sorted.length;
+  if (n === 0) return null;
   const lo = sorted[0]!;
   const hi = sorted[n - 1]!;
   const edges: number[] = [];

@@ -31,7 +31,8 @@ const MIGRATIONS: ReadonlyArray<string> = [
      start_ms INTEGER NOT NULL,     -- epoch ms, aligned to the resolution
      profile TEXT NOT NULL,         -- JSON WindowProfile (src/stats/types.ts)
      updated_ms INTEGER NOT NULL,
-     PRIMARY KEY (model, version, resolution, start_ms)
+     -- start_ms before resolution: roll-up and reads select a time range of one version
+     PRIMARY KEY (model, version, start_ms, resolution)
    ) WITHOUT ROWID;
    CREATE INDEX windows_by_time ON windows (model, start_ms);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
@@ -146,7 +147,10 @@ export class EmbeddedStore implements StatsStore {
       .all(rollupCutoff) as Array<{ model: string; version: string; hour: number; n: number }>;
     const minutes = this.db.prepare(`SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
     const drop = this.db.prepare(`DELETE FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
-    for (const h of hours) {
+    for (const [i, h] of hours.entries()) {
+      // A backlog of many hours must not hold the sidecar's event loop: yield between hours.
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (this.closed) break;
       this.db.transaction(() => {
         const parts = (minutes.all(h.model, h.version, h.hour, h.hour + HOUR_MS) as Array<{ profile: string }>).map((r) => JSON.parse(r.profile) as WindowProfile);
         if (!parts.length) return;
