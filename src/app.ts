@@ -228,6 +228,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     queue,
     summary,
     profiler,
+    ...(config.proxy.version ? { defaultVersion: config.proxy.version } : {}),
     metrics,
     logger,
     extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },

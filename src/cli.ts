@@ -40,7 +40,7 @@ Usage:
       The all-in-one: register the bundled example model (examples/seattle-weather) in the local
       registry if it is not there yet, move it to Production, serve models:/${EXAMPLE_MODEL_NAME}/Production
       on :8080 and put the sidecar proxy in front of it on :5000 (admin API on :9100).
-  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--config FILE]
+  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--config FILE]
       The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).
   driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
                    [--workers N] [--config FILE]
@@ -150,12 +150,13 @@ async function runServer(config: Config): Promise<number> {
 }
 
 async function cmdProxy(args: string[]): Promise<number> {
-  const { values } = parse(args, { upstream: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, model: { type: 'string' } });
+  const { values } = parse(args, { upstream: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, model: { type: 'string' }, 'model-version': { type: 'string' } });
   const proxy: Record<string, unknown> = {};
   if (values.upstream) proxy.upstream = values.upstream;
   if (values.host) proxy.host = values.host;
   if (values.port !== undefined) proxy.port = intFlag(values.port, 'port');
   if (values.model) proxy.model = values.model;
+  if (values['model-version']) proxy.version = values['model-version'];
   const config = configFrom(values, { proxy });
   if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
   const logger = createLogger({ level: config.log.level });

@@ -24,6 +24,8 @@ export interface CaptureDrainDeps {
   /** Names for positional columns of a model, e.g. its signature's (null: f0, f1, ...). */
   columnsFor?: (model: string | null) => readonly string[] | null;
   intervalMs?: number;
+  /** Version label for traffic whose answer does not name one (an upstream that is not ours). */
+  defaultVersion?: string;
   batchSize?: number;
 }
 
@@ -48,7 +50,9 @@ export class CaptureDrain {
     }
     const batch = queue.drain(this.deps.batchSize ?? 512);
     metrics.queueDepth.set(queue.depth);
-    for (const event of batch) {
+    for (const raw of batch) {
+      // The upstream's own version header wins; else the configured label (proxy.version).
+      const event = raw.version === null && this.deps.defaultVersion ? { ...raw, version: this.deps.defaultVersion } : raw;
       try {
         summary.observeRequest(event);
         const model = event.model ?? 'unknown';

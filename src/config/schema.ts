@@ -71,6 +71,10 @@ export const proxySchema = z.strictObject({
   upstream: z.url({ protocol: /^https?$/ }).optional(),
   /** Model name for /invocations traffic (the /v2 routes name their model themselves). */
   model: z.string().min(1).optional(),
+  /** Version label for traffic whose answer carries no x-driftwatch-model-version header (MLflow's
+   *  and other servers' answers do not): the registered version they serve, so its reference
+   *  profile and checks apply. Without it such traffic is recorded under version "unknown". */
+  version: z.string().min(1).max(128).optional(),
   /** Names of the input columns, in order, for positional payloads of a foreign upstream
    *  (`instances: [[...]]`, unnamed CSV-like rows); without them they are f0, f1, ... */
   columns: z.array(z.string().min(1)).optional(),

@@ -215,3 +215,34 @@ test('close() flushes: what was captured before a clean shutdown is in the store
   assert.equal(ws.reduce((a, w) => a + w.rows, 0), 5);
   await reopened.close();
 });
+
+test('a foreign upstream (no version header, like mlflow models serve): proxy.version names the version, so its reference applies', async () => {
+  const http = await import('node:http');
+  const upstream = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const n = JSON.parse(Buffer.concat(chunks).toString()).dataframe_split.data.length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ predictions: Array.from({ length: n }, () => 'sun') }));
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const store = new EmbeddedStore({ path: join(tmp.dir, 'foreign.db'), retentionDays: 30, rollupAfterHours: 48 });
+  const url = `http://127.0.0.1:${(upstream.address() as import('node:net').AddressInfo).port}`;
+  const cfg = proxyConfig(url, { proxy: { port: 0, upstream: url, model: 'seattle-weather', version: '1' } });
+  const app = createProxyApp(cfg, { store, registry, logger: createLogger({ level: 'silent' }), preloadReferences: () => [{ model: 'seattle-weather', version: '1' }] });
+  try {
+    const { proxy } = await app.start();
+    for (let i = 0; i < 3; i++) assert.equal((await postJson(`http://127.0.0.1:${proxy.port}/invocations`, { dataframe_split: { columns: FEATURES, data: [[0, 10, 5, 3], [1, 20, 9, 2]] } })).status, 200);
+    await app.flushStats();
+    const ws = await store.readWindows({ model: 'seattle-weather', fromMs: Date.now() - 3600_000, toMs: Date.now() + 60_000 });
+    assert.deepEqual([...new Set(ws.map((w) => w.version))], ['1']);
+    assert.equal(ws.reduce((a, w) => a + w.rows, 0), 6);
+    assert.ok(ws[0]!.features.temp_max!.bins, 'binned against version 1 reference');
+    assert.equal(ws[0]!.predictions.prediction!.categories.counts.sun, 6);
+  } finally {
+    await app.close();
+    await store.close();
+    await new Promise((r) => upstream.close(r));
+  }
+});
