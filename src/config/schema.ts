@@ -187,7 +187,10 @@ export const driftCheckSchema = z.strictObject({
   pvalue: z.number().gt(0).lt(1).default(0.05),
   /** Jensen-Shannon distance (categorical, base 2): drift at or above this. */
   jensenShannon: z.number().gt(0).max(1).default(0.1),
-  /** Rows needed on each side before PSI / JS give a verdict (below: insufficient_data). */
+  /** Wasserstein-1 distance normalised by the reference's std (numeric features): drifted at or
+   *  above this. Off unless set (Evidently's default threshold is 0.1). */
+  wasserstein: z.number().positive().optional(),
+  /** Rows needed on each side before PSI / JS / Wasserstein give a verdict (below: insufficient_data). */
   minSamplesDistance: z.number().int().min(1).default(1000),
   /** Rows needed on each side before the KS / chi-square tests give a verdict. */
   minSamplesTest: z.number().int().min(1).default(100),

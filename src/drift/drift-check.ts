@@ -22,6 +22,8 @@ import { chiSquareHomogeneity, jensenShannonDistance } from './categorical.js';
 import { ksFromSketches, ksPvalueAsymp } from './ks.js';
 import { benjaminiHochberg, bonferroni } from './multiple-testing.js';
 import { psiFromCounts } from './psi.js';
+import { WASSERSTEIN_MIN_NORM, wassersteinFromSketches } from './wasserstein.js';
+import { momentsVariance } from '../stats/moments.js';
 import { featureVerdict, type DriftStat, type FeatureVerdict } from './verdict.js';
 
 export interface DriftCheckDeps {
@@ -39,6 +41,8 @@ export interface FeatureDrift {
   ks: { statistic: number; pvalue: number; errorBound: number; exact: boolean } | null;
   chi2: { statistic: number; dof: number; pvalue: number } | null;
   jensenShannon: number | null;
+  /** W1 from the sketches divided by the reference's population std (checks.drift.wasserstein). */
+  wasserstein: { value: number; errorBound: number } | null;
   /** p-value after the configured correction (ks or chi2). */
   pvalueAdjusted: number | null;
   verdicts: FeatureVerdict[];
@@ -61,10 +65,10 @@ function categoricalCounts(f: FeatureProfile): Record<string, number> {
 }
 
 /** Statistics for one feature; thresholds are applied later (after the p-value correction). */
-function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeature, cur: FeatureProfile | undefined): FeatureDrift {
+function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeature, cur: FeatureProfile | undefined, withWasserstein: boolean): FeatureDrift {
   const base: FeatureDrift = {
     name, role, kind: ref.kind, nReference: ref.profile.count, nCurrent: cur?.count ?? 0,
-    psi: null, ks: null, chi2: null, jensenShannon: null, pvalueAdjusted: null, verdicts: [], status: 'ok', insufficientData: true, notes: [],
+    psi: null, ks: null, chi2: null, jensenShannon: null, wasserstein: null, pvalueAdjusted: null, verdicts: [], status: 'ok', insufficientData: true, notes: [],
   };
   if (!cur || cur.count === 0) {
     base.notes.push('no values in the current window');
@@ -81,6 +85,13 @@ function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeatu
     if (ref.profile.sketch.n > 0 && cur.sketch.n > 0) {
       const k = ksFromSketches(ref.profile.sketch, cur.sketch);
       base.ks = { statistic: k.statistic, pvalue: ksPvalueAsymp(k.statistic, k.nReference, k.nCurrent), errorBound: k.errorBound, exact: k.exact };
+      if (withWasserstein) {
+        // Normalised by the reference's population std, as Evidently does (floored, so a constant reference does not divide by 0).
+        const m = ref.profile.moments;
+        const sd = Math.max(Math.sqrt(((momentsVariance(m) ?? 0) * (m.n - 1)) / Math.max(m.n, 1)), WASSERSTEIN_MIN_NORM);
+        const w = wassersteinFromSketches(ref.profile.sketch, cur.sketch);
+        base.wasserstein = { value: w.distance / sd, errorBound: w.errorBound / sd };
+      }
     } else base.notes.push('no numeric values on one side for KS');
   } else {
     const rc = categoricalCounts(ref.profile);
@@ -105,6 +116,7 @@ function judge(f: FeatureDrift, config: DriftCheckConfig): void {
   if (f.ks && f.pvalueAdjusted !== null) add('ks', f.pvalueAdjusted, p, p, config.minSamplesTest);
   if (f.chi2 && f.pvalueAdjusted !== null) add('chi2', f.pvalueAdjusted, p, p, config.minSamplesTest);
   if (f.jensenShannon !== null) add('jensenshannon', f.jensenShannon, config.jensenShannon, config.jensenShannon, config.minSamplesDistance);
+  if (f.wasserstein && config.wasserstein !== undefined) add('wasserstein', f.wasserstein.value, config.wasserstein, config.wasserstein, config.minSamplesDistance);
   f.verdicts = verdicts;
   const judged = verdicts.filter((v) => v.status !== 'insufficient_data');
   f.insufficientData = judged.length === 0;
@@ -134,7 +146,7 @@ export function compareWithReference(current: WindowProfile, ref: ReferenceProfi
   ] as const) {
     for (const [name, rf] of Object.entries(refs)) {
       if (config.features[name]?.ignore) continue;
-      features.push(compare(name, role, rf, cur[name]));
+      features.push(compare(name, role, rf, cur[name], config.wasserstein !== undefined));
     }
   }
   const withP = features.filter((f) => f.ks || f.chi2);
@@ -178,7 +190,7 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
         sampleSize: f.nCurrent,
         message: `${s.model} v${s.version} ${f.role === 'prediction' ? 'prediction ' : ''}${f.name}: ${h.metric} ${fmt(h.value)} (${h.direction === 'below' ? 'drift below' : 'warn at'} ${fmt(h.warn)}${h.fail !== h.warn ? `, fail at ${fmt(h.fail)}` : ''}) over the last ${config.window}, n=${f.nCurrent.toLocaleString('en-US')} vs reference n=${f.nReference.toLocaleString('en-US')}: ${statusText}`,
         ...(f.insufficientData ? { insufficientData: true } : {}),
-        detail: { kind: f.kind, psi: f.psi, ks: f.ks, chi2: f.chi2, jensen_shannon: f.jensenShannon, pvalue_adjusted: f.pvalueAdjusted, correction: config.correction, n_reference: f.nReference, notes: f.notes },
+        detail: { kind: f.kind, psi: f.psi, ks: f.ks, chi2: f.chi2, jensen_shannon: f.jensenShannon, wasserstein: f.wasserstein, pvalue_adjusted: f.pvalueAdjusted, correction: config.correction, n_reference: f.nReference, notes: f.notes },
       });
     }
     const inputs = features.filter((f) => f.role === 'input');

@@ -14,6 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { createAnalyzerApp, createProxyApp, type AnalyzerApp, type ProxyApp } from '../../src/app.js';
 import type { Finding } from '../../src/alerts/finding.js';
 import { loadConfig } from '../../src/config/load.js';
+import { compareWithReference } from '../../src/drift/drift-check.js';
+import { mergeWindows } from '../../src/stats/window-profile.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { STALE_REASON_TAG, STALE_SINCE_TAG, STALE_TAG } from '../../src/registry/staleness-check.js';
@@ -133,6 +135,16 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
     const tmin = find(yearF, 'temp_min')!;
     assert.equal(tmin.status, 'fail', tmin.message);
     assert.match(tmin.message, /weather-year v1 temp_min: ks_pvalue .* over the last 1h, n=730 vs reference n=731: fail/);
+
+    // Wasserstein (normalised by the reference std) as an option, here with a lower sample gate.
+    const windows = await store.readWindows({ model: 'weather-summer', version: '1', fromMs: Date.now() - 3600_000, toMs: Date.now() + 60_000 });
+    const merged = windows.reduce((a, b) => mergeWindows(a, b));
+    const withW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, { ...config().checks.drift, wasserstein: 0.1, minSamplesDistance: 100 });
+    const wTmax = withW.find((f) => f.name === 'temp_max')!;
+    assert.ok(wTmax.wasserstein!.value > 0.5, JSON.stringify(wTmax.wasserstein));
+    assert.ok(wTmax.verdicts.some((v) => v.stat === 'wasserstein' && v.status === 'fail'));
+    const noW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, config().checks.drift);
+    assert.equal(noW.find((f) => f.name === 'temp_max')!.wasserstein, null, 'off unless configured');
 
     // Findings are kept and served; bad filters are a 400 with a message; gauges are on /metrics.
     const api: any = await (await fetch(`${adminUrl}/api/findings?check=drift&model=weather-summer&status=fail`)).json();
