@@ -256,6 +256,50 @@ export const checksSchema = z.strictObject({
   staleness: stalenessCheckSchema.prefault({}),
 });
 
+export const receiverSchema = z.strictObject({
+  /** Name routes refer to and `driftwatch alerts test NAME` takes. */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only'),
+  /** webhook: generic JSON signed per Standard Webhooks; alertmanager: Alertmanager webhook v4;
+   *  slack: incoming webhook; pagerduty: Events API v2. */
+  kind: z.enum(['webhook', 'alertmanager', 'slack', 'pagerduty']),
+  /** Where to POST (PagerDuty: defaults to its public events endpoint). A Slack URL is a secret. */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  /** webhook: the signing secret ("whsec_" + base64, as Standard Webhooks issues them). */
+  secret: z.string().min(8).optional(),
+  /** pagerduty: the integration's routing key (a secret). */
+  routingKey: z.string().min(8).optional(),
+  timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+});
+
+export const routeSchema = z.strictObject({
+  receiver: z.string().min(1),
+  /** Statuses that go to this receiver (resolutions follow the alerts they resolve). */
+  severities: z.array(z.enum(['warn', 'fail', 'error'])).default(['warn', 'fail']),
+  /** Model names; empty: every model. */
+  models: z.array(z.string().min(1)).default([]),
+});
+
+export const alertsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Durable outbox and alert state (local SQLite), so a restart resends what was not acknowledged. */
+  outboxPath: z.string().min(1).default('.driftwatch/alerts.db'),
+  /** A still-firing alert is sent again at most this often. */
+  repeatInterval: duration.default('4h'),
+  /** Receivers by name; secrets (HMAC keys, routing keys, Slack URLs) are best given through
+   *  DRIFTWATCH_ALERTS_RECEIVERS (JSON) or the config file with tight permissions; never logged. */
+  receivers: z.array(receiverSchema).default([]),
+  /** Which alerts go where; without routes every receiver gets warn and fail alerts. */
+  routes: z.array(routeSchema).default([]),
+  /** Retries on network errors, 429 and 5xx: exponential backoff with jitter from this delay ... */
+  retryInitialDelayMs: z.number().int().min(10).max(3_600_000).default(1_000),
+  /** ... up to this delay between attempts ... */
+  retryMaxDelayMs: z.number().int().min(10).max(86_400_000).default(300_000),
+  /** ... and for at most this long after the first attempt; then the delivery is recorded as failed. */
+  retryMaxAge: duration.default('24h'),
+  /** Links in notifications (the admin API or a dashboard) and Alertmanager's externalURL. */
+  externalUrl: z.url().default('http://127.0.0.1:9100'),
+});
+
 export const logSchema = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
@@ -272,6 +316,7 @@ export const configSchema = z.strictObject({
   stats: statsSchema.prefault({}),
   store: storeSchema.prefault({}),
   checks: checksSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 
@@ -324,3 +369,6 @@ export type DriftCheckConfig = Config['checks']['drift'];
 export type SloCheckConfig = Config['checks']['slo'];
 export type SloTarget = Config['checks']['slo']['targets'][number];
 export type StalenessCheckConfig = Config['checks']['staleness'];
+export type AlertsConfig = Config['alerts'];
+export type ReceiverConfig = Config['alerts']['receivers'][number];
+export type RouteConfig = Config['alerts']['routes'][number];

@@ -7,7 +7,8 @@
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-const SECRET_KEY = /token|secret|password|passwd|authorization|api[-_]?key|cookie/i;
+// "receivers" holds Slack URLs, HMAC secrets and PagerDuty routing keys: redacted whole.
+const SECRET_KEY = /token|secret|password|passwd|authorization|api[-_]?key|cookie|routing[-_]?key|receivers/i;
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
