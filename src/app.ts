@@ -360,7 +360,13 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     async start() {
       const adminAddr = admin ? await admin.listen() : null;
       if (config.checks.enabled) runner.start();
-      pruner = setInterval(() => findings.prune(Date.now()), 3_600_000);
+      pruner = setInterval(() => {
+        try {
+          findings.prune(Date.now());
+        } catch (e) {
+          logger.warn('pruning old findings failed', { error: (e as Error).message });
+        }
+      }, 3_600_000);
       pruner.unref();
       logger.info('scheduled checks running', {
         drift: config.checks.drift.enabled ? config.checks.drift.schedule : 'off',

@@ -160,7 +160,10 @@ async function cmdProxy(args: string[]): Promise<number> {
   const config = configFrom(values, { proxy });
   if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
   const logger = createLogger({ level: config.log.level });
-  const app = createProxyApp(config, { logger });
+  // With a model and version named, its reference is loaded before the first request, so the
+  // first windows are binned too.
+  const preload = config.proxy.model && config.proxy.version ? [{ model: config.proxy.model, version: config.proxy.version }] : [];
+  const app = createProxyApp(config, { logger, preloadReferences: () => preload });
   await app.start();
   await untilSignal(logger, config.serve.shutdownGraceMs, () => app.close());
   return 0;
@@ -255,9 +258,9 @@ async function cmdStart(args: string[]): Promise<number> {
   analyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
   const closeAll = async () => {
     await analyzer!.close();
-    findings.close();
     if (proxyApp) await proxyApp.close();
-    await serveApp.close();
+    await serveApp.close(); // the admin API (which reads the stores) closes here
+    findings.close();
     await store.close();
   };
   let proxyAddr;

@@ -113,8 +113,12 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     if (fromMs === null) return badRequest(res, `"from" must be ${TIME_POINT_HELP}; got ${JSON.stringify(fromText).slice(0, 80)}`);
     if (toMs === null) return badRequest(res, `"to" must be ${TIME_POINT_HELP}; got ${JSON.stringify(toText).slice(0, 80)}`);
     if (fromMs >= toMs) return badRequest(res, '"from" must be before "to"');
+
     const view = str(q.view) ?? 'windows';
     if (!['windows', 'total', 'raw'].includes(view)) return badRequest(res, '"view" must be windows, total or raw');
+    // Bounded: every window is read and parsed on this process's event loop.
+    const maxSpanMs = (view === 'raw' ? 1 : 31) * 86_400_000;
+    if (toMs - fromMs > maxSpanMs) return badRequest(res, `at most ${view === 'raw' ? '1 day' : '31 days'} per request${view === 'raw' ? ' with view=raw' : ''}; page through longer spans`);
     const version = str(q.version);
     const windows = await deps.windows({ model, fromMs, toMs, ...(version ? { version } : {}) });
     const range = { model, version: version ?? null, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };

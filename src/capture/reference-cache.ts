@@ -36,10 +36,11 @@ export class ReferenceCache {
     const key = `${model}\u0000${version}`;
     let e = this.entries.get(key);
     if (!e) {
+      // Least recently used goes first (a Map iterates in insertion order; hits re-insert below).
       if (this.entries.size >= (this.deps.maxEntries ?? 256)) this.entries.delete(this.entries.keys().next().value!);
       e = { ref: null, loadedAtMs: -Infinity, loading: false };
-      this.entries.set(key, e);
-    }
+    } else this.entries.delete(key);
+    this.entries.set(key, e);
     if (!e.loading && this.now() - e.loadedAtMs >= this.deps.refreshMs) void this.load(model, version, e);
     return e.ref;
   }
@@ -59,8 +60,10 @@ export class ReferenceCache {
       e.ref = await this.deps.registry.getReference(model, version);
     } catch (err) {
       // Unknown model (a foreign upstream's name) or version: no reference, asked again later.
+      // Any other failure (registry briefly unreadable) keeps the last good reference.
+      const code = (err as { code?: string }).code;
+      if (code === 'DW_ERR_REGISTRY_MODEL_NOT_FOUND' || code === 'DW_ERR_REGISTRY_VERSION_NOT_FOUND' || code === 'DW_ERR_REGISTRY_INVALID') e.ref = null;
       this.deps.logger.debug('no reference profile', { model, version, reason: messageOf(err) });
-      e.ref = null;
     } finally {
       e.loadedAtMs = this.now();
       e.loading = false;

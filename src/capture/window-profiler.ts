@@ -38,6 +38,9 @@ export interface WindowProfilerDeps {
   now?: () => number;
   /** Bound on windows held in memory (open ones plus those waiting for a failed store). */
   maxPendingWindows?: number;
+  /** Bound on distinct (model, version) series this process profiles: the /v2/models/{name}
+   *  routes take the name from the client, and made-up names must not crowd out real models. */
+  maxSeries?: number;
   /** More latency thresholds to make exact histogram boundaries (the SLO targets'). */
   extraLatencyBoundsMs?: readonly number[];
 }
@@ -47,6 +50,10 @@ export class WindowProfiler {
   private readonly bounds: number[];
   private readonly now: () => number;
   private readonly maxPending: number;
+  private readonly maxSeries: number;
+  private readonly series = new Set<string>();
+  /** Events not profiled because the series bound was reached. */
+  rejectedSeries = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failingSinceMs: number | null = null;
@@ -55,7 +62,8 @@ export class WindowProfiler {
   constructor(private readonly deps: WindowProfilerDeps) {
     this.bounds = latencyBounds([...deps.config.latencySloMs, ...(deps.extraLatencyBoundsMs ?? [])]);
     this.now = deps.now ?? Date.now;
-    this.maxPending = deps.maxPendingWindows ?? 4096;
+    this.maxPending = deps.maxPendingWindows ?? 1024;
+    this.maxSeries = deps.maxSeries ?? 256;
   }
 
   private window(model: string, version: string, atMs: number): WindowProfile | null {
@@ -64,6 +72,16 @@ export class WindowProfiler {
     const key = `${model}\u0000${version}\u0000${startMs}`;
     let w = this.open.get(key);
     if (!w) {
+      const seriesKey = `${model}\u0000${version}`;
+      if (!this.series.has(seriesKey)) {
+        // New series beyond the bound are refused (and counted), never admitted by evicting known ones.
+        if (this.series.size >= this.maxSeries) {
+          this.rejectedSeries++;
+          this.deps.metrics?.droppedWindows(1);
+          return null;
+        }
+        this.series.add(seriesKey);
+      }
       if (this.open.size >= this.maxPending) this.dropOldest();
       w = emptyWindow({ model, version, startMs, windowSeconds }, this.bounds);
       this.open.set(key, w);

@@ -35,6 +35,8 @@ export const CHECKS: readonly CheckName[] = ['drift', 'slo', 'staleness'];
 export class CheckRunner {
   private readonly scheduler: Scheduler;
   private readonly now: () => number;
+  /** One run per check at a time, whoever asks (the schedule, the API, --once). */
+  private readonly inflight = new Map<CheckName, Promise<Finding[]>>();
 
   constructor(private readonly deps: CheckRunnerDeps) {
     this.now = deps.now ?? Date.now;
@@ -73,7 +75,15 @@ export class CheckRunner {
   }
 
   /** Runs one check now: its findings, recorded and exported (an `error` finding if it could not run). */
-  async run(check: CheckName): Promise<Finding[]> {
+  run(check: CheckName): Promise<Finding[]> {
+    const running = this.inflight.get(check);
+    if (running) return running;
+    const p = this.runOnce(check).finally(() => this.inflight.delete(check));
+    this.inflight.set(check, p);
+    return p;
+  }
+
+  private async runOnce(check: CheckName): Promise<Finding[]> {
     const nowMs = this.now();
     let out: Finding[];
     try {
@@ -97,6 +107,9 @@ export class CheckRunner {
     }
     try {
       this.deps.findings.record(out);
+      // A successful run replaces the check's view: subjects it no longer reports (a run error
+      // that has cleared, a retired version) leave the latest findings.
+      if (!(out.length === 1 && out[0]!.subject.name === 'run' && out[0]!.status === 'error')) this.deps.findings.retainLatest(check, out);
     } catch (e) {
       this.deps.logger.warn('findings could not be recorded', { check, error: messageOf(e) });
     }

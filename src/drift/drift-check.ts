@@ -67,7 +67,10 @@ function categoricalCounts(f: FeatureProfile): Record<string, number> {
 /** Statistics for one feature; thresholds are applied later (after the p-value correction). */
 function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeature, cur: FeatureProfile | undefined, withWasserstein: boolean): FeatureDrift {
   const base: FeatureDrift = {
-    name, role, kind: ref.kind, nReference: ref.profile.count, nCurrent: cur?.count ?? 0,
+    // Sample sizes count values that were there: numbers for numeric features, non-missing cells otherwise.
+    name, role, kind: ref.kind,
+    nReference: ref.kind === 'numerical' ? ref.profile.moments.n : ref.profile.count - ref.profile.missing,
+    nCurrent: cur ? (ref.kind === 'numerical' ? cur.moments.n : cur.count - cur.missing) : 0,
     psi: null, ks: null, chi2: null, jensenShannon: null, wasserstein: null, pvalueAdjusted: null, verdicts: [], status: 'ok', insufficientData: true, notes: [],
   };
   if (!cur || cur.count === 0) {
@@ -84,7 +87,10 @@ function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeatu
     }
     if (ref.profile.sketch.n > 0 && cur.sketch.n > 0) {
       const k = ksFromSketches(ref.profile.sketch, cur.sketch);
-      base.ks = { statistic: k.statistic, pvalue: ksPvalueAsymp(k.statistic, k.nReference, k.nCurrent), errorBound: k.errorBound, exact: k.exact };
+      // The sketch statistic is within errorBound of the sample's: the p-value is taken at the
+      // smallest D the data can have, so sketch noise alone never reads as drift at large n.
+      const dLow = Math.max(0, k.statistic - k.errorBound);
+      base.ks = { statistic: k.statistic, pvalue: dLow === 0 ? 1 : ksPvalueAsymp(dLow, k.nReference, k.nCurrent), errorBound: k.errorBound, exact: k.exact };
       if (withWasserstein) {
         // Normalised by the reference's population std, as Evidently does (floored, so a constant reference does not divide by 0).
         const m = ref.profile.moments;
@@ -125,7 +131,9 @@ function judge(f: FeatureDrift, config: DriftCheckConfig): void {
 
 /** The statistic a finding leads with: the first that gave a verdict (PSI, then the test, then JS). */
 function headline(f: FeatureDrift): { metric: string; value: number | null; warn: number | null; fail: number | null; direction: 'above' | 'below' } {
-  const judged = f.verdicts.find((v) => v.status !== 'insufficient_data') ?? f.verdicts[0];
+  // Lead with the verdict that set the status (the worst), so value and status never disagree.
+  const rank = (v: FeatureVerdict) => (v.status === 'insufficient_data' ? -1 : RANK[v.status]);
+  const judged = f.verdicts.reduce<FeatureVerdict | undefined>((best, v) => (!best || rank(v) > rank(best) ? v : best), undefined);
   if (!judged) return { metric: f.kind === 'numerical' ? 'psi' : 'chi2_pvalue', value: null, warn: null, fail: null, direction: 'above' };
   const lower = judged.stat === 'ks' || judged.stat === 'chi2';
   const metric = judged.stat === 'ks' ? 'ks_pvalue' : judged.stat === 'chi2' ? 'chi2_pvalue' : judged.stat === 'jensenshannon' ? 'jensen_shannon' : judged.stat;

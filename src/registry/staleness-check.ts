@@ -39,7 +39,8 @@ export async function runStalenessCheck(deps: StalenessCheckDeps, config: Stalen
   const findings: Finding[] = [];
   for (const model of await deps.registry.listRegisteredModels()) {
     const versions = await deps.registry.listModelVersions(model.name);
-    const newest = versions.reduce<ModelVersion | null>((a, v) => (!a || Number(v.version) > Number(a.version) ? v : a), null);
+    // Archived versions do not count as "newer": after a rollback the restored version is not stale for it.
+    const newest = versions.filter((v) => v.current_stage !== 'Archived').reduce<ModelVersion | null>((a, v) => (!a || Number(v.version) > Number(a.version) ? v : a), null);
     for (const v of versions) {
       if (v.current_stage !== 'Production') {
         if (config.writeTags) await clearTags(deps.registry, v);
@@ -71,7 +72,7 @@ export async function runStalenessCheck(deps: StalenessCheckDeps, config: Stalen
         });
       }
       if (!config.writeTags) continue;
-      const reasons = results.filter((r) => r.stale).map((r) => r.reason);
+      const reasons = results.filter((r) => r.stale).map((r) => r.tagReason);
       if (reasons.length) {
         const reason = reasons.join('; ');
         if (tag(v, STALE_TAG) !== 'true') await deps.registry.setModelVersionTag(v.name, v.version, STALE_TAG, 'true');

@@ -61,24 +61,23 @@ export class Scheduler {
     const run = Promise.resolve()
       .then(() => entry.job.run(ac.signal))
       .then(() => 'ok' as const);
-    entry.running = Promise.race([run, timeout])
-      .then(
-        (outcome) => {
-          this.deps.metrics?.observeRun(name, outcome, seconds());
-          if (outcome === 'timeout') this.deps.logger.warn('check timed out', { job: name, timeoutMs: entry.job.timeoutMs });
-        },
-        (e: unknown) => {
-          this.deps.metrics?.observeRun(name, 'failed', seconds());
-          this.deps.logger.warn('check failed', { job: name, error: messageOf(e) });
-        },
-      )
-      .finally(() => {
-        if (timer) clearTimeout(timer);
-        entry.running = null;
-      });
-    // A timed-out run may still finish later: keep its rejection from going unhandled.
-    run.catch(() => undefined);
-    return entry.running;
+    const reported = Promise.race([run, timeout]).then(
+      (outcome) => {
+        this.deps.metrics?.observeRun(name, outcome, seconds());
+        if (outcome === 'timeout') this.deps.logger.warn('check timed out; the next tick waits until it has stopped', { job: name, timeoutMs: entry.job.timeoutMs });
+      },
+      (e: unknown) => {
+        this.deps.metrics?.observeRun(name, 'failed', seconds());
+        this.deps.logger.warn('check failed', { job: name, error: messageOf(e) });
+      },
+    );
+    // The job stays "running" until it has really settled, timed out or not: a run that ignores
+    // its AbortSignal must still never overlap the next one.
+    entry.running = Promise.allSettled([reported, run]).then(() => {
+      if (timer) clearTimeout(timer);
+      entry.running = null;
+    });
+    return reported;
   }
 
   start(): void {

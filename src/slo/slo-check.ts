@@ -14,8 +14,8 @@ import type { Finding } from '../alerts/finding.js';
 import { statusFor } from '../alerts/finding.js';
 import type { SloCheckConfig, SloTarget } from '../config/schema.js';
 import { latencyCount, latencyFractionAbove, latencyQuantile, mergeLatency } from '../stats/latency-histogram.js';
-import type { LatencyHistogram, WindowProfile } from '../stats/types.js';
-import type { StatsStore } from '../store/types.js';
+import type { LatencyHistogram } from '../stats/types.js';
+import type { StatsStore, TrafficWindow } from '../store/types.js';
 import { parseDurationMs } from '../time-range.js';
 import { evaluateBurnRule, SRE_BURN_RULES, type WindowCounts } from './burn-rate.js';
 
@@ -26,10 +26,11 @@ interface Span {
 }
 
 /** Requests, 5xx and latency of the windows starting at or after fromMs (all versions together). */
-function span(windows: readonly WindowProfile[], fromMs: number): Span {
+function span(windows: readonly TrafficWindow[], fromMs: number): Span {
   const out: Span = { requests: 0, errors: 0, latency: null };
   for (const w of windows) {
-    if (w.startMs < fromMs) continue;
+    // A window counts when it overlaps the span (a 1 h window still holds the last 5 min).
+    if (w.startMs + w.windowSeconds * 1000 <= fromMs) continue;
     for (const [cls, n] of Object.entries(w.requests)) {
       out.requests += n;
       if (cls === '5xx') out.errors += n;
@@ -56,12 +57,16 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
   if (!config.targets.length) return [];
   const longestMs = Math.max(...config.targets.map((t) => parseDurationMs(t.window)!), ...config.targets.some((t) => t.burnRate) ? SRE_BURN_RULES.map((r) => r.longSeconds * 1000) : [0]);
   const findings: Finding[] = [];
+  // Windows that started up to an hour before a span still overlap it (hour windows, roll-ups).
+  const readFromMs = nowMs - longestMs - 3_600_000;
   const series = await deps.store.listSeries();
-  const models = [...new Set(series.filter((s) => s.lastMs >= nowMs - longestMs).map((s) => s.model))].sort();
+  const models = [...new Set(series.filter((s) => s.lastMs >= readFromMs).map((s) => s.model))].sort();
   for (const model of models) {
     const target = targetFor(config.targets, model);
     if (!target) continue;
-    const windows = await deps.store.readWindows({ model, fromMs: nowMs - longestMs, toMs: nowMs });
+    const q = { model, fromMs: readFromMs, toMs: nowMs };
+    // Three days of minute windows every minute: read only their request side where the store can.
+    const windows: TrafficWindow[] = deps.store.readTraffic ? await deps.store.readTraffic(q) : await deps.store.readWindows(q);
     const windowMs = parseDurationMs(target.window)!;
     const current = span(windows, nowMs - windowMs);
     const base = { check: 'slo' as const, at: nowMs, window: { fromMs: nowMs - windowMs, toMs: nowMs, label: target.window } };
@@ -83,14 +88,14 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
         value,
         threshold,
         sampleSize: current.requests,
-        message: `${model} ${name} latency ${fmtMs(value)} ${status === 'fail' ? '>' : '<='} target ${fmtMs(limit)} over the last ${target.window} (n=${current.requests.toLocaleString('en-US')})${few ? ': too few requests for a verdict' : ''}`,
+        message: `${model} ${name} latency ${fmtMs(value)} ${value !== null && value >= limit ? '>=' : '<'} target ${fmtMs(limit)} over the last ${target.window} (n=${current.requests.toLocaleString('en-US')})${few ? ': too few requests for a verdict' : ''}`,
         ...(few ? { insufficientData: true } : {}),
       });
     }
     if (target.errorRate !== undefined) {
       const value = current.requests ? current.errors / current.requests : null;
       const threshold = { warn: null, fail: target.errorRate, direction: 'above' as const };
-      const status = few || value === null ? 'ok' : value > target.errorRate ? 'fail' : 'ok';
+      const status = few || value === null ? 'ok' : statusFor(value, threshold);
       findings.push({
         ...base,
         subject: { model, version: null, name: 'error_rate' },
@@ -108,6 +113,9 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
         const long = badCounts(span(windows, nowMs - rule.longSeconds * 1000), target.latencyThresholdMs);
         const short = badCounts(span(windows, nowMs - rule.shortSeconds * 1000), target.latencyThresholdMs);
         const e = evaluateBurnRule(rule, long, short, target.objective);
+        // One failed request in a quiet hour is a 1000x burn: no page without minRequests in the short window.
+        const fewBurn = short.total < config.minRequests;
+        if (fewBurn) e.firing = false;
         const label = `${rule.longSeconds >= 86400 ? `${rule.longSeconds / 86400}d` : `${rule.longSeconds / 3600}h`}+${rule.shortSeconds >= 3600 ? `${rule.shortSeconds / 3600}h` : `${rule.shortSeconds / 60}m`}`;
         const status = e.firing ? rule.severity : 'ok';
         findings.push({
@@ -122,6 +130,7 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
           sampleSize: long.total,
           message: `${model} error-budget burn ${e.burnLong === null ? '-' : e.burnLong.toFixed(1)}x over ${label.split('+')[0]} and ${e.burnShort === null ? '-' : e.burnShort.toFixed(1)}x over ${label.split('+')[1]} (rule: both > ${rule.factor}x; objective ${pct(target.objective)}${target.latencyThresholdMs ? `, slower than ${target.latencyThresholdMs} ms is bad` : ''}): ${e.firing ? (rule.severity === 'fail' ? 'page' : 'ticket') : 'ok'}`,
           detail: { burn_long: e.burnLong, burn_short: e.burnShort, long, short, factor: rule.factor, objective: target.objective },
+          ...(fewBurn ? { insufficientData: true } : {}),
         });
       }
     }

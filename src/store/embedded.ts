@@ -16,7 +16,7 @@ import { DriftwatchError, messageOf } from '../errors.js';
 import { openDatabase, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
 import { mergeWindows, rollupWindows } from '../stats/window-profile.js';
 import type { WindowProfile } from '../stats/types.js';
-import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, WindowQuery } from './types.js';
+import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, TrafficWindow, WindowQuery } from './types.js';
 
 const HOUR_SECONDS = 3600;
 const HOUR_MS = HOUR_SECONDS * 1000;
@@ -30,6 +30,7 @@ const MIGRATIONS: ReadonlyArray<string> = [
      resolution INTEGER NOT NULL,   -- window length in seconds
      start_ms INTEGER NOT NULL,     -- epoch ms, aligned to the resolution
      profile TEXT NOT NULL,         -- JSON WindowProfile (src/stats/types.ts)
+     traffic TEXT NOT NULL,         -- JSON of its requests, latency and rows only (cheap SLO reads)
      updated_ms INTEGER NOT NULL,
      -- start_ms before resolution: roll-up and reads select a time range of one version
      PRIMARY KEY (model, version, start_ms, resolution)
@@ -55,7 +56,9 @@ export class EmbeddedStore implements StatsStore {
   private lastError: string | null = null;
   private readonly stmt: {
     get: SqliteStatement<[string, string, number, number], { profile: string }>;
-    put: SqliteStatement<[string, string, number, number, string, number]>;
+    put: SqliteStatement<[string, string, number, number, string, string, number]>;
+    traffic: SqliteStatement<[string, number, number], { traffic: string }>;
+    trafficVersion: SqliteStatement<[string, string, number, number], { traffic: string }>;
     range: SqliteStatement<[string, number, number], { profile: string }>;
     rangeVersion: SqliteStatement<[string, string, number, number], { profile: string }>;
     series: SqliteStatement<[], { model: string; version: string; first: number; last: number }>;
@@ -73,9 +76,11 @@ export class EmbeddedStore implements StatsStore {
     this.stmt = {
       get: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution = ? AND start_ms = ?'),
       put: this.db.prepare(
-        `INSERT INTO windows (model, version, resolution, start_ms, profile, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (model, version, resolution, start_ms) DO UPDATE SET profile = excluded.profile, updated_ms = excluded.updated_ms`,
+        `INSERT INTO windows (model, version, resolution, start_ms, profile, traffic, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (model, version, start_ms, resolution) DO UPDATE SET profile = excluded.profile, traffic = excluded.traffic, updated_ms = excluded.updated_ms`,
       ),
+      traffic: this.db.prepare('SELECT traffic FROM windows WHERE model = ? AND start_ms >= ? AND start_ms < ? ORDER BY version, start_ms, resolution'),
+      trafficVersion: this.db.prepare('SELECT traffic FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution'),
       range: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND start_ms >= ? AND start_ms < ? ORDER BY version, start_ms, resolution'),
       rangeVersion: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution'),
       series: this.db.prepare('SELECT model, version, MIN(start_ms) AS first, MAX(start_ms) AS last FROM windows GROUP BY model, version ORDER BY model, version'),
@@ -97,13 +102,16 @@ export class EmbeddedStore implements StatsStore {
   private mergeInto(w: WindowProfile, updatedMs: number): void {
     const existing = this.stmt.get.get(w.model, w.version, w.windowSeconds, w.startMs);
     const merged = existing ? mergeWindows(JSON.parse(existing.profile) as WindowProfile, w) : w;
-    this.stmt.put.run(w.model, w.version, w.windowSeconds, w.startMs, JSON.stringify(merged), updatedMs);
+    const traffic: TrafficWindow = { model: merged.model, version: merged.version, startMs: merged.startMs, windowSeconds: merged.windowSeconds, requests: merged.requests, latency: merged.latency, rows: merged.rows };
+    this.stmt.put.run(w.model, w.version, w.windowSeconds, w.startMs, JSON.stringify(merged), JSON.stringify(traffic), updatedMs);
   }
 
   async writeWindows(deltas: readonly WindowProfile[]): Promise<void> {
     if (this.closed) throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', 'the statistics store is closed');
     if (!deltas.length) return;
     try {
+      // IMMEDIATE: take the write lock before reading, so a second process on the file waits
+      // (busy timeout) instead of failing with SQLITE_BUSY_SNAPSHOT after its read.
       this.db.transaction(() => {
         const cutoff = this.rolledUpBeforeMs();
         const updated = this.now();
@@ -113,7 +121,7 @@ export class EmbeddedStore implements StatsStore {
             this.mergeInto(rollupWindows([d], hourStart, HOUR_SECONDS), updated);
           } else this.mergeInto(d, updated);
         }
-      })();
+      }).immediate();
       this.lastError = null;
     } catch (e) {
       this.failures++;
@@ -125,6 +133,11 @@ export class EmbeddedStore implements StatsStore {
   async readWindows(q: WindowQuery): Promise<WindowProfile[]> {
     const rows = q.version === undefined ? this.stmt.range.all(q.model, q.fromMs, q.toMs) : this.stmt.rangeVersion.all(q.model, q.version, q.fromMs, q.toMs);
     return rows.map((r) => JSON.parse(r.profile) as WindowProfile);
+  }
+
+  async readTraffic(q: WindowQuery): Promise<TrafficWindow[]> {
+    const rows = q.version === undefined ? this.stmt.traffic.all(q.model, q.fromMs, q.toMs) : this.stmt.trafficVersion.all(q.model, q.version, q.fromMs, q.toMs);
+    return rows.map((r) => JSON.parse(r.traffic) as TrafficWindow);
   }
 
   async listSeries(): Promise<SeriesInfo[]> {
@@ -157,7 +170,7 @@ export class EmbeddedStore implements StatsStore {
         this.mergeInto(rollupWindows(parts, h.hour, HOUR_SECONDS), this.now());
         drop.run(h.model, h.version, h.hour, h.hour + HOUR_MS);
         rolledUp += parts.length;
-      })();
+      }).immediate();
     }
     if (rollupCutoff > this.rolledUpBeforeMs()) this.stmt.putMeta.run('rolled_up_before_ms', String(rollupCutoff));
     if (deleted > 0) this.db.pragma('wal_checkpoint(PASSIVE)');

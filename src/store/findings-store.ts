@@ -64,6 +64,16 @@ export class FindingStore {
     })();
   }
 
+  /** Drops the check's latest findings whose subjects this run did not report. */
+  retainLatest(check: string, findings: readonly Finding[]): void {
+    const keep = new Set(findings.map((f) => findingKey(f)));
+    const rows = this.db.prepare('SELECT key FROM latest WHERE check_name = ?').all(check) as Array<{ key: string }>;
+    const del = this.db.prepare('DELETE FROM latest WHERE key = ?');
+    this.db.transaction(() => {
+      for (const r of rows) if (!keep.has(r.key)) del.run(r.key);
+    })();
+  }
+
   latest(filter: FindingFilter = {}): Finding[] {
     const where: string[] = [];
     const args: string[] = [];
@@ -98,7 +108,9 @@ export class FindingStore {
   }
 
   prune(nowMs: number): number {
-    return this.db.prepare('DELETE FROM findings WHERE at_ms < ?').run(nowMs - this.retentionDays * 86_400_000).changes;
+    const cutoff = nowMs - this.retentionDays * 86_400_000;
+    this.db.prepare('DELETE FROM latest WHERE at_ms < ?').run(cutoff);
+    return this.db.prepare('DELETE FROM findings WHERE at_ms < ?').run(cutoff).changes;
   }
 
   close(): void {

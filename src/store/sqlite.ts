@@ -27,6 +27,11 @@ export function openDatabase(pathIn: string, migrations: readonly string[], what
   try {
     mkdirSync(dirname(path), { recursive: true });
     db = new Database(path, { timeout: 5000 });
+    // Refuse a foreign database before changing anything in it (journal mode included).
+    const tables0 = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if ((db.pragma('user_version', { simple: true }) as number) === 0 && tables0.n > 0) {
+      throw new DriftwatchError('DW_ERR_STORE_OPEN', `${path} is an SQLite database but not a driftwatch ${what}`);
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     const current = db.pragma('user_version', { simple: true }) as number;
@@ -40,13 +45,15 @@ export function openDatabase(pathIn: string, migrations: readonly string[], what
       const tables = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
       if (tables.n > 0) throw new DriftwatchError('DW_ERR_STORE_OPEN', `${path} is an SQLite database but not a driftwatch ${what}`);
     }
-    for (let v = current; v < migrations.length; v++) {
-      const conn = db;
-      conn.transaction(() => {
+    const conn = db;
+    // Under the write lock, re-reading the version: two processes opening a fresh file at once
+    // must not both run the same migration.
+    conn.transaction(() => {
+      for (let v = conn.pragma('user_version', { simple: true }) as number; v < migrations.length; v++) {
         conn.exec(migrations[v]!);
         conn.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+      }
+    }).immediate();
     return db;
   } catch (e) {
     db?.close();

@@ -42,6 +42,9 @@ export interface StoreHealth {
   lastError: string | null;
 }
 
+/** The request side of a window only (what SLO checks need), without the feature profiles. */
+export type TrafficWindow = Pick<WindowProfile, 'model' | 'version' | 'startMs' | 'windowSeconds' | 'requests' | 'latency' | 'rows'>;
+
 export interface StatsStore {
   /** Human name for logs and /api: "embedded:/path/stats.db", "influxdb:http://host:8086 (v1)". */
   readonly describe: string;
@@ -57,6 +60,12 @@ export interface StatsStore {
    * returned as hour windows (windowSeconds 3600).
    */
   readWindows(q: WindowQuery): Promise<WindowProfile[]>;
+  /**
+   * Like readWindows, but only requests, latency and row counts: cheap enough to read three days
+   * of minute windows every minute (the SLO check's burn rates). Optional: a store without it is
+   * read with readWindows.
+   */
+  readTraffic?(q: WindowQuery): Promise<TrafficWindow[]>;
   /** The model versions that have stored windows. */
   listSeries(): Promise<SeriesInfo[]>;
   /** Retention and roll-up, as of nowMs (time is passed in; the scheduler calls this). */
