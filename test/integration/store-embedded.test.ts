@@ -168,3 +168,36 @@ test('kill -9 under load: the file is intact and holds every committed delta', a
   assert.equal(ws.reduce((a, w) => a + w.rows, 0), stored * 2);
   await s.close();
 });
+
+test('two processes writing one file at once both succeed (they wait for the lock) and add up', async () => {
+  const path = join(tmp.dir, 'shared.db');
+  const spawnWriter = () => spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kids = [spawnWriter(), spawnWriter()];
+  const acked = [0, 0];
+  const errs = ['', ''];
+  await Promise.all(
+    kids.map(
+      (child, i) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`writer ${i} made no progress: ${errs[i]}`)), 60_000);
+          child.stderr!.on('data', (d) => (errs[i] += d));
+          child.stdout!.on('data', (d: Buffer) => {
+            for (const m of d.toString().matchAll(/ack (\d+)/g)) acked[i] = Math.max(acked[i]!, Number(m[1]));
+            if (acked[0]! >= 150 && acked[1]! >= 150) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          child.on('exit', (code) => (code ? reject(new Error(`writer ${i} exited ${code}: ${errs[i]}`)) : undefined));
+        }),
+    ),
+  );
+  for (const k of kids) k.kill('SIGKILL');
+  await Promise.all(kids.map((k) => new Promise((r) => k.once('close', r))));
+  assert.equal(errs.join(''), '', 'no SQLITE_BUSY or other error in either writer');
+  const s = new EmbeddedStore({ path, retentionDays: 30, rollupAfterHours: 48 });
+  const stored = total(await s.readWindows({ model: 'm', fromMs: 0, toMs: 2 ** 50 }), '2xx');
+  const sum = acked[0]! + acked[1]!;
+  assert.ok(stored >= sum && stored <= sum + 2, `stored ${stored}, acknowledged ${sum}`);
+  await s.close();
+});
