@@ -8,6 +8,8 @@ import type { Config } from './config/schema.js';
 import { DriftwatchError } from './errors.js';
 import { createAdminServer, type AdminModelView, type AdminServer, type AdminServerDeps } from './admin/admin-server.js';
 import { CheckRunner } from './checks/check-runner.js';
+import { createAlertsService, type AlertsService } from './alerts/alerts-service.js';
+import { createAlertMetrics } from './alerts/alert-metrics.js';
 import { FindingStore } from './store/findings-store.js';
 import { LocalRegistry } from './registry/local-registry.js';
 import { isMovable, parseModelUri } from './registry/model-uri.js';
@@ -325,6 +327,7 @@ export interface AnalyzerDeps {
 export interface AnalyzerApp {
   readonly runner: CheckRunner;
   readonly findings: FindingStore;
+  readonly alerts: AlertsService;
   start(): Promise<{ admin: AddressInfo | null }>;
   close(): Promise<void>;
 }
@@ -336,7 +339,18 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
   const ownFindings = !deps.findings;
   const findings = deps.findings ?? new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
   const metricsRegistry = deps.metricsRegistry ?? createServeMetrics().registry;
-  const runner = new CheckRunner({ config: config.checks, store: deps.store, registry, findings, logger, metrics: createCheckMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
+  // Findings become alerts (dedupe, repeat interval, resolve, silences) delivered from a durable outbox.
+  const alerts = createAlertsService(config.alerts, { logger, metrics: createAlertMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
+  const runner = new CheckRunner({
+    config: config.checks,
+    store: deps.store,
+    registry,
+    findings,
+    logger,
+    metrics: createCheckMetrics(metricsRegistry),
+    onFindings: (f) => alerts.handle(f),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   const admin =
     deps.admin && config.admin.enabled
       ? createAdminServer({
@@ -357,8 +371,10 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
   return {
     runner,
     findings,
+    alerts,
     async start() {
       const adminAddr = admin ? await admin.listen() : null;
+      alerts.start();
       if (config.checks.enabled) runner.start();
       pruner = setInterval(() => {
         try {
@@ -380,6 +396,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     async close() {
       if (pruner) clearInterval(pruner);
       await runner.stop();
+      await alerts.stop(); // in-flight sends finish; pending ones stay in the outbox for the next start
       await admin?.close();
       if (ownFindings) findings.close();
     },

@@ -24,6 +24,7 @@ import { parseTimePoint, TIME_POINT_HELP } from './time-range.js';
 import type { ReferenceProfile } from './stats/types.js';
 import { FindingStore } from './store/findings-store.js';
 import type { Finding } from './alerts/finding.js';
+import { createAlertsService } from './alerts/alerts-service.js';
 import { readColumns } from './data/table-file.js';
 import { compareColumns, formatReport } from './drift/offline.js';
 import type { ModelRegistry, ModelVersion, RegisteredModel } from './registry/types.js';
@@ -72,6 +73,10 @@ Usage:
       The scheduled checks (drift, SLO, staleness) over the statistics store, with the admin API.
   driftwatch check --once [--format table|json] [--config FILE]
       Run every check now against the store and registry and print the findings.
+  driftwatch alerts test RECEIVER        send a test alert and show what the receiver answered
+  driftwatch alerts list [--json]        firing, resolved and undelivered alerts, silences
+  driftwatch alerts silence --until WHEN [--model M] [--check C] [--name FEATURE] [--comment TEXT]
+  driftwatch alerts unsilence ID
   driftwatch version
 
 Common options:
@@ -627,6 +632,59 @@ async function cmdAnalyze(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdAlerts(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    json: { type: 'boolean' },
+    until: { type: 'string' },
+    model: { type: 'string' },
+    check: { type: 'string' },
+    name: { type: 'string' },
+    status: { type: 'string' },
+    comment: { type: 'string' },
+  });
+  const config = configFrom(values, { log: { level: 'warn' } });
+  const logger = createLogger({ level: config.log.level });
+  if (!['test', 'list', 'silence', 'unsilence'].includes(sub ?? '')) usage(sub ? `unknown alerts subcommand ${JSON.stringify(sub)}` : 'alerts needs a subcommand: test, list, silence or unsilence');
+  if ((sub === 'test' || sub === 'unsilence') && positionals.length !== 1) usage(`alerts ${sub} takes one argument (${sub === 'test' ? 'a receiver name' : 'a silence id'})`);
+  if (sub === 'silence' && !values.until) usage('alerts silence needs --until WHEN (e.g. 2h, or an ISO time) and at least one of --model, --check, --name');
+  const alerts = createAlertsService(config.alerts, { logger });
+  try {
+    if (sub === 'test') {
+      const r = await alerts.testReceiver(positionals[0]!);
+      console.log(`${positionals[0]}: ${r.status === 0 ? 'no answer' : `HTTP ${r.status}`}${r.body ? `: ${r.body.slice(0, 500)}` : ''}`);
+      return r.ok ? 0 : 1;
+    }
+    if (sub === 'list') {
+      const l = alerts.list();
+      if (values.json) {
+        console.log(JSON.stringify(l, null, 2));
+        return 0;
+      }
+      const line = (a: { status: string; severity: string; finding: Finding }) => `${a.status.toUpperCase().padEnd(8)} ${a.severity.padEnd(5)} ${a.finding.message}`;
+      console.log(`firing: ${l.firing.length}, resolved: ${l.resolved.length}, undelivered: ${l.undelivered.length}, silences: ${l.silences.length}${l.disabledReceivers.length ? `, disabled receivers: ${l.disabledReceivers.join(', ')}` : ''}`);
+      for (const a of [...l.firing, ...l.resolved]) console.log(line(a));
+      for (const u of l.undelivered) console.log(`UNDELIVERED ${u.state} ${u.receiver} ${u.model} ${u.status} attempts=${u.attempts}${u.lastStatus ? ` last=HTTP ${u.lastStatus}` : ''}${u.lastError ? ` (${u.lastError})` : ''}`);
+      return 0;
+    }
+    if (sub === 'silence') {
+      const matchers: Record<string, string> = {};
+      for (const k of ['model', 'check', 'name', 'status'] as const) if (values[k]) matchers[k] = values[k]!;
+      if (!Object.keys(matchers).length) usage('alerts silence needs at least one of --model, --check, --name, --status');
+      const until = /^\d{13}$/.test(values.until!) ? Number(values.until) : values.until!;
+      const id = alerts.silence({ matchers, until, ...(values.comment ? { comment: values.comment } : {}) });
+      console.log(`silenced ${JSON.stringify(matchers)} until ${values.until}: ${id}`);
+      return 0;
+    }
+    const ok = alerts.unsilence(positionals[0]!);
+    if (!ok) throw new DriftwatchError('DW_ERR_CLI_USAGE', `no silence ${positionals[0]}`);
+    console.log(`removed silence ${positionals[0]}`);
+    return 0;
+  } finally {
+    await alerts.stop();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -652,6 +710,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdCheck(args);
       case 'analyze':
         return await cmdAnalyze(args);
+      case 'alerts':
+        return await cmdAlerts(args);
       case 'version':
       case '--version':
         console.log(VERSION);

@@ -42,6 +42,8 @@ test('every metric the scoring server and the proxy register is documented in do
   createProxyMetrics({ registry: m.registry });
   createStoreMetrics(m.registry, () => ({ pending: 0, dropped: 0 }));
   createCheckMetrics(m.registry);
+  const { createAlertMetrics } = await import('../../src/alerts/alert-metrics.js');
+  createAlertMetrics(m.registry);
   const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
   assert.ok(names.length >= 17);
   for (const name of names) assert.ok(doc.includes(`| \`${name}\` |`), `${name} missing from docs/metrics.md`);

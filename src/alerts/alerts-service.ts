@@ -1,0 +1,211 @@
+/**
+ * The alerts composition: outbox + router + delivery loop behind one small API the app, the CLI
+ * (`driftwatch alerts test|list|silence`) and the check runner's onFindings use.
+ * handle() never throws into the check runner: errors are logged and counted.
+ * Receiver configs (which hold secrets) are never passed to the logger; only their names.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AlertsConfig } from '../config/schema.js';
+import { DriftwatchError, messageOf } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { parseDurationMs } from '../time-range.js';
+import type { AlertMetrics } from './alert-metrics.js';
+import { DeliveryWorker, postOnce } from './delivery.js';
+import type { Finding } from './finding.js';
+import { alertKeyHash, type Notification } from './notification.js';
+import { AlertOutbox, newWebhookId, type AlertStateRow, type OutboxEntry, type Silence, type SilenceMatchers } from './outbox.js';
+import { AlertRouter } from './router.js';
+import { matchersProblem } from './silences.js';
+
+export interface AlertsServiceDeps {
+  logger: Logger;
+  /** Logical clock for alert decisions (repeatInterval, silences, startsAt); default Date.now. */
+  now?: () => number;
+  metrics?: AlertMetrics;
+  /** Real clock for delivery timers and retry ages; default Date.now. */
+  clock?: () => number;
+  /** Jitter source, [0, 1). */
+  random?: () => number;
+  maxInFlight?: number;
+  pollIntervalMs?: number;
+  /** Outbox bound (pending entries); default 100,000. */
+  maxPending?: number;
+}
+
+export interface TestReceiverResult {
+  /** HTTP status; 0 when no answer (network error, timeout). */
+  status: number;
+  body: string;
+  ok: boolean;
+}
+
+export interface AlertsList {
+  firing: AlertStateRow[];
+  resolved: AlertStateRow[];
+  /** Outbox entries not delivered: pending (still being tried) and failed (given up). */
+  undelivered: OutboxEntry[];
+  silences: Silence[];
+  disabledReceivers: string[];
+}
+
+export interface SilenceInput {
+  matchers: SilenceMatchers;
+  /** Epoch ms, or a duration from now ("2h"). */
+  until: number | string;
+  comment?: string;
+}
+
+export interface AlertsService {
+  handle(findings: readonly Finding[]): Promise<void>;
+  testReceiver(name: string): Promise<TestReceiverResult>;
+  list(): AlertsList;
+  silence(input: SilenceInput): string;
+  unsilence(id: string): boolean;
+  start(): void;
+  stop(): Promise<void>;
+  /** The outbox (for the admin API and tests). */
+  readonly outbox: AlertOutbox;
+}
+
+export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDeps): AlertsService {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger;
+  const retryMaxAgeMs = parseDurationMs(config.retryMaxAge);
+  if (retryMaxAgeMs === null) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.retryMaxAge ${JSON.stringify(config.retryMaxAge)} is not a duration`);
+  const names = new Set<string>();
+  for (const r of config.receivers) {
+    if (names.has(r.name)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.receivers: the name ${r.name} is used twice`);
+    names.add(r.name);
+    if (r.kind !== 'pagerduty' && !r.url) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts receiver ${r.name} (${r.kind}) needs a url`);
+    if (r.kind === 'pagerduty' && !r.routingKey) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts receiver ${r.name} (pagerduty) needs a routingKey`);
+  }
+  for (const route of config.routes) {
+    if (!names.has(route.receiver)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.routes names the receiver ${route.receiver}, which is not configured`);
+  }
+
+  const outbox = new AlertOutbox(config.outboxPath, { maxPending: deps.maxPending });
+  const router = new AlertRouter(config, outbox, { metrics: deps.metrics });
+  const worker = new DeliveryWorker(
+    outbox,
+    {
+      receivers: config.receivers,
+      externalUrl: config.externalUrl,
+      retryInitialDelayMs: config.retryInitialDelayMs,
+      retryMaxDelayMs: Math.max(config.retryMaxDelayMs, config.retryInitialDelayMs),
+      retryMaxAgeMs,
+      maxInFlight: deps.maxInFlight,
+      pollIntervalMs: deps.pollIntervalMs,
+    },
+    { logger, metrics: deps.metrics, clock: deps.clock, random: deps.random },
+  );
+  let stopped = false;
+
+  return {
+    outbox,
+
+    async handle(findings) {
+      if (!config.enabled || stopped) return;
+      try {
+        const { notifications, dropped } = router.handle(findings, now());
+        if (dropped > 0) {
+          deps.metrics?.dropped(dropped);
+          logger.warn('alert outbox full: oldest pending notifications dropped', { dropped });
+        }
+        deps.metrics?.outboxDepth(outbox.pendingCount());
+        if (notifications.length) {
+          logger.info('alert notifications queued', {
+            notifications: notifications.length,
+            receivers: [...new Set(notifications.map((n) => n.receiver))],
+          });
+        }
+        worker.kick();
+      } catch (e) {
+        deps.metrics?.handleError();
+        logger.error('alert router failed on a check run; its findings were not alerted on', { error: messageOf(e) });
+      }
+    },
+
+    async testReceiver(name) {
+      const receiver = config.receivers.find((r) => r.name === name);
+      if (!receiver) throw new DriftwatchError('DW_ERR_CLI_USAGE', `no alert receiver named ${name} (configured: ${[...names].join(', ') || 'none'})`);
+      const t = now();
+      const n: Notification = {
+        webhookId: newWebhookId(),
+        receiver: name,
+        model: 'driftwatch-test',
+        status: 'firing',
+        test: true,
+        createdMs: t,
+        alerts: [
+          {
+            key: alertKeyHash(`test\u001f${name}`),
+            check: 'drift',
+            subject: { model: 'driftwatch-test', version: '1', name: 'test_feature', role: 'input' },
+            status: 'firing',
+            severity: 'warn',
+            metric: 'psi',
+            value: 0.2,
+            threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
+            window: { fromMs: t - 3_600_000, toMs: t, label: '1h' },
+            sampleSize: 1000,
+            message: 'test alert from driftwatch: test_feature PSI 0.2 >= 0.1 over the last 1h (n=1,000)',
+            startsAtMs: t,
+          },
+        ],
+      };
+      // Sent directly (not through the outbox): the point is to report what the receiver answers now.
+      const res = await postOnce(n, receiver, config.externalUrl, (deps.clock ?? Date.now)());
+      logger.info('test alert sent', { receiver: name, status: res.status });
+      return { status: res.status < 0 ? 0 : res.status, body: res.body, ok: res.ok };
+    },
+
+    list() {
+      const t = now();
+      return {
+        firing: outbox.alerts({ status: 'firing' }),
+        resolved: outbox.alerts({ status: 'resolved' }),
+        undelivered: [...outbox.entries({ state: 'pending' }), ...outbox.entries({ state: 'failed' })].sort((a, b) => a.id - b.id),
+        silences: outbox.silences(t),
+        disabledReceivers: config.receivers.filter((r) => worker.isDisabled(r.name)).map((r) => r.name),
+      };
+    },
+
+    silence(input) {
+      const problem = matchersProblem(input.matchers);
+      if (problem) throw new DriftwatchError('DW_ERR_CLI_USAGE', `alerts silence: ${problem}`);
+      const t = now();
+      let untilMs: number | null;
+      if (typeof input.until === 'number') untilMs = input.until;
+      else {
+        const d = parseDurationMs(input.until);
+        untilMs = d !== null ? t + d : Number.isFinite(Date.parse(input.until)) ? Date.parse(input.until) : null;
+      }
+      if (untilMs === null || !Number.isFinite(untilMs) || untilMs <= t) throw new DriftwatchError('DW_ERR_CLI_USAGE', 'alerts silence: until must be a future time or a duration like 2h');
+      const id = 'sil_' + randomBytes(9).toString('base64url');
+      outbox.addSilence({ id, matchers: { ...input.matchers }, untilMs, comment: input.comment ?? '', createdMs: t });
+      logger.info('alert silence added', { id, matchers: input.matchers, untilMs });
+      return id;
+    },
+
+    unsilence(id) {
+      return outbox.removeSilence(id);
+    },
+
+    start() {
+      if (stopped || !config.enabled) return;
+      try {
+        outbox.prune((deps.clock ?? Date.now)());
+      } catch (e) {
+        logger.warn('cannot prune the alert outbox', { error: messageOf(e) });
+      }
+      worker.start();
+    },
+
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await worker.stop();
+      outbox.close();
+    },
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * The alert router: turns each check run's findings into notifications, with state per
+ * findingKey kept in the outbox database so a restart neither re-pages nor forgets.
+ *
+ * Per finding (time is passed in; the router never reads the clock):
+ * - warn | fail | error: the alert fires. Each receiver routed for that severity and model is told
+ *   when it has not been told yet, when the severity escalates above what it was told (warn ->
+ *   fail), or when repeatInterval has passed since it was last told. Silenced alerts are tracked
+ *   but not sent; once the silence ends, the next evaluation sends them.
+ * - ok: a firing alert resolves (the resolved alert carries the ok finding's value and message and
+ *   the severity it last fired with); every receiver that was told it fires is told it resolved
+ *   (silences do not hold back resolutions: a receiver must not keep an incident open forever).
+ * - insufficientData: neither fires nor resolves (too few observations to say anything).
+ * - A finding missing from a run changes nothing.
+ * Flapping: a receiver that was told "resolved" is told "firing" again at most once per
+ * repeatInterval after its previous firing notification (escalations excepted), so an alert
+ * flapping every run costs one firing + one resolved per repeatInterval, not one per run.
+ *
+ * Grouping: one notification per (receiver, model) per handle() call with all that model's
+ * alerts that changed; a pagerduty receiver gets one notification per alert (PagerDuty groups by
+ * dedup_key). Everything one call decides commits in one transaction with the enqueues.
+ */
+import type { AlertsConfig, ReceiverConfig } from '../config/schema.js';
+import { parseDurationMs } from '../time-range.js';
+import { findingKey, type Finding } from './finding.js';
+import { alertKeyHash, groupStatus, type AlertItem, type AlertSeverity, type Notification } from './notification.js';
+import { newWebhookId, type AlertOutbox, type AlertStateRow } from './outbox.js';
+import { activeSilenceFor } from './silences.js';
+
+/** warn and error rank alike: moving between them is a change of kind, not an escalation. */
+const RANK: Record<AlertSeverity, number> = { warn: 1, error: 1, fail: 2 };
+/** Without routes every receiver gets warn and fail (the route default); error needs a route. */
+const DEFAULT_SEVERITIES: readonly AlertSeverity[] = ['warn', 'fail'];
+
+export interface RouterMetrics {
+  /** An alert turned firing (once per firing episode, silenced or not). */
+  fired(check: string, severity: AlertSeverity): void;
+}
+
+export interface RouterResult {
+  notifications: Notification[];
+  dropped: number;
+}
+
+export class AlertRouter {
+  private readonly repeatMs: number;
+  private readonly receivers: Map<string, ReceiverConfig>;
+
+  constructor(
+    private readonly config: AlertsConfig,
+    private readonly outbox: AlertOutbox,
+    private readonly deps: { metrics?: RouterMetrics; newId?: () => string } = {},
+  ) {
+    const ms = parseDurationMs(config.repeatInterval);
+    if (ms === null) throw new Error(`repeatInterval ${JSON.stringify(config.repeatInterval)} is not a duration`);
+    this.repeatMs = ms;
+    this.receivers = new Map(config.receivers.map((r) => [r.name, r]));
+  }
+
+  /** Receivers an alert of this severity on this model goes to. */
+  receiversFor(severity: AlertSeverity, model: string): string[] {
+    if (this.config.routes.length === 0) return DEFAULT_SEVERITIES.includes(severity) ? [...this.receivers.keys()] : [];
+    const out = new Set<string>();
+    for (const r of this.config.routes) {
+      if (!this.receivers.has(r.receiver)) continue;
+      if (!r.severities.includes(severity)) continue;
+      if (r.models.length > 0 && !r.models.includes(model)) continue;
+      out.add(r.receiver);
+    }
+    return [...out];
+  }
+
+  /** Evaluates one run's findings, updates state and enqueues notifications, in one transaction. */
+  handle(findings: readonly Finding[], nowMs: number): RouterResult {
+    return this.outbox.transaction(() => {
+      const silences = this.outbox.silences(nowMs);
+      // receiver -> model -> alerts, insertion-ordered so notifications come out in finding order
+      const groups = new Map<string, Map<string, AlertItem[]>>();
+      const add = (receiver: string, item: AlertItem) => {
+        let byModel = groups.get(receiver);
+        if (!byModel) groups.set(receiver, (byModel = new Map()));
+        const list = byModel.get(item.subject.model);
+        if (list) list.push(item);
+        else byModel.set(item.subject.model, [item]);
+      };
+      // the same key twice in one run: the last finding wins
+      const latest = new Map<string, Finding>();
+      for (const f of findings) latest.set(findingKey(f), f);
+
+      for (const [key, f] of latest) {
+        if (f.insufficientData) continue;
+        const prev = this.outbox.getAlert(key);
+        if (f.status === 'ok') {
+          if (!prev || prev.status !== 'firing') continue;
+          const next: AlertStateRow = { ...prev, status: 'resolved', endsMs: nowMs, updatedMs: nowMs, notified: { ...prev.notified } };
+          for (const [r, notice] of Object.entries(prev.notified)) {
+            if (!notice.open) continue;
+            next.notified[r] = { ...notice, open: false };
+            if (this.receivers.has(r)) add(r, this.item(key, f, 'resolved', prev.severity, prev.startsMs, nowMs));
+          }
+          this.outbox.putAlert(next);
+          continue;
+        }
+        const severity: AlertSeverity = f.status;
+        const startsMs = prev && prev.status === 'firing' ? prev.startsMs : nowMs;
+        if (!prev || prev.status !== 'firing') this.deps.metrics?.fired(f.check, severity);
+        const next: AlertStateRow = {
+          key,
+          check: f.check,
+          model: f.subject.model,
+          status: 'firing',
+          severity,
+          startsMs,
+          endsMs: null,
+          updatedMs: nowMs,
+          finding: f,
+          notified: { ...(prev?.notified ?? {}) },
+        };
+        if (!activeSilenceFor(silences, f, nowMs)) {
+          for (const r of this.receiversFor(severity, f.subject.model)) {
+            const told = next.notified[r];
+            const due =
+              !told ||
+              RANK[severity] > RANK[told.severity] ||
+              nowMs - told.atMs >= this.repeatMs;
+            if (!due) continue;
+            next.notified[r] = { atMs: nowMs, severity, open: true };
+            add(r, this.item(key, f, 'firing', severity, startsMs));
+          }
+        }
+        this.outbox.putAlert(next);
+      }
+
+      const notifications: Notification[] = [];
+      for (const [receiver, byModel] of groups) {
+        const kind = this.receivers.get(receiver)?.kind;
+        for (const [model, alerts] of byModel) {
+          const batches = kind === 'pagerduty' ? alerts.map((a) => [a]) : [alerts];
+          for (const batch of batches) {
+            notifications.push({ webhookId: (this.deps.newId ?? newWebhookId)(), receiver, model, status: groupStatus(batch), alerts: batch, createdMs: nowMs });
+          }
+        }
+      }
+      const dropped = notifications.length ? this.outbox.enqueue(notifications, nowMs) : 0;
+      return { notifications, dropped };
+    });
+  }
+
+  private item(key: string, f: Finding, status: 'firing' | 'resolved', severity: AlertSeverity, startsMs: number, endsMs?: number): AlertItem {
+    return {
+      key: alertKeyHash(key),
+      check: f.check,
+      subject: f.subject,
+      status,
+      severity,
+      metric: f.metric,
+      value: f.value,
+      threshold: f.threshold,
+      window: f.window,
+      sampleSize: f.sampleSize,
+      message: f.message,
+      startsAtMs: startsMs,
+      ...(endsMs !== undefined ? { endsAtMs: endsMs } : {}),
+    };
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The four receiver formats field by field against their published schemas:
+ * - Standard Webhooks (standardwebhooks.com): webhook-id / webhook-timestamp / webhook-signature
+ *   "v1,<base64 HMAC-SHA256(base64decode(secret after whsec_), id.timestamp.body)>", verified here
+ *   with an independent implementation;
+ * - Alertmanager webhook_config payload version "4" (prometheus.io/docs/alerting/latest/configuration);
+ * - PagerDuty Events API v2 trigger / resolve (developer.pagerduty.com/docs/events-API-v2);
+ * - Slack incoming webhooks ({text, blocks}).
+ */
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { alertsSchema, type ReceiverConfig } from '../../src/config/schema.js';
+import { findingKey } from '../../src/alerts/finding.js';
+import { alertmanagerBody, fingerprint, identityLabels, ZERO_TIME } from '../../src/alerts/formats/alertmanager.js';
+import { dedupKey, PAGERDUTY_EVENTS_URL, renderPagerduty } from '../../src/alerts/formats/pagerduty.js';
+import { renderSlack } from '../../src/alerts/formats/slack.js';
+import { renderWebhook } from '../../src/alerts/formats/webhook.js';
+import { alertKeyHash, type AlertItem, type Notification } from '../../src/alerts/notification.js';
+
+const T0 = Date.parse('2026-07-01T12:00:00.000Z');
+const EXTERNAL = 'http://dw.example:9100';
+const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
+
+function receiver(kind: ReceiverConfig['kind'], extra: Partial<ReceiverConfig> = {}): ReceiverConfig {
+  return alertsSchema.parse({ receivers: [{ name: `r-${kind}`, kind, url: 'http://127.0.0.1:1/hook', ...extra }] }).receivers[0]!;
+}
+
+function item(name: string, status: 'firing' | 'resolved' = 'firing', severity: AlertItem['severity'] = 'fail'): AlertItem {
+  const subject = { model: 'weather', version: '3', name, role: 'input' as const };
+  return {
+    key: alertKeyHash(findingKey({ check: 'drift', subject })),
+    check: 'drift',
+    subject,
+    status,
+    severity,
+    metric: 'psi',
+    value: 0.4123,
+    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
+    window: { fromMs: T0 - 3_600_000, toMs: T0, label: '1h' },
+    sampleSize: 1204,
+    message: `${name} PSI 0.41 >= 0.25 over the last 1h (n=1,204)`,
+    startsAtMs: T0,
+    ...(status === 'resolved' ? { endsAtMs: T0 + 600_000 } : {}),
+  };
+}
+
+function notification(alerts: AlertItem[], status: 'firing' | 'resolved' = 'firing'): Notification {
+  return { webhookId: 'msg_test123', receiver: 'r', model: 'weather', status, alerts, createdMs: T0 };
+}
+
+describe('generic webhook (Standard Webhooks)', () => {
+  test('headers and signature verify with an independent implementation', () => {
+    const n = notification([item('temp_max'), item('wind')]);
+    const nowMs = T0 + 5_500;
+    const req = renderWebhook(n, receiver('webhook', { secret: SECRET }), { externalUrl: EXTERNAL, nowMs });
+    assert.equal(req.headers['webhook-id'], 'msg_test123');
+    assert.equal(req.headers['webhook-timestamp'], String(Math.floor(nowMs / 1000)));
+    assert.equal(req.headers['content-type'], 'application/json');
+    // independent: key = base64-decode(secret without "whsec_"), content = id.timestamp.body
+    const key = Buffer.from(SECRET.split('_')[1]!, 'base64');
+    const expected = createHmac('sha256', key).update(`msg_test123.${req.headers['webhook-timestamp']}.${req.body}`).digest();
+    const sigs = req.headers['webhook-signature']!.split(' ');
+    assert.ok(sigs.some((s) => s.startsWith('v1,') && timingSafeEqual(Buffer.from(s.slice(3), 'base64'), expected)));
+    // a different timestamp (next attempt) changes the signature, not the id or body
+    const again = renderWebhook(n, receiver('webhook', { secret: SECRET }), { externalUrl: EXTERNAL, nowMs: nowMs + 10_000 });
+    assert.equal(again.headers['webhook-id'], 'msg_test123');
+    assert.equal(again.body, req.body);
+    assert.notEqual(again.headers['webhook-signature'], req.headers['webhook-signature']);
+  });
+
+  test('body schema', () => {
+    const body = JSON.parse(renderWebhook(notification([item('temp_max')]), receiver('webhook'), { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    assert.deepEqual(Object.keys(body).sort(), ['alerts', 'externalUrl', 'model', 'receiver', 'status', 'version']);
+    assert.equal(body.version, '1');
+    assert.equal(body.status, 'firing');
+    assert.equal(body.model, 'weather');
+    assert.equal(body.receiver, 'r');
+    assert.equal(body.externalUrl, `${EXTERNAL}/api/findings?model=weather`);
+    const a = body.alerts[0];
+    assert.deepEqual(Object.keys(a).sort(), ['check', 'key', 'message', 'metric', 'sampleSize', 'severity', 'startsAt', 'status', 'subject', 'threshold', 'value', 'window']);
+    assert.match(a.key, /^[0-9a-f]{16}$/);
+    assert.deepEqual(a.subject, { model: 'weather', version: '3', name: 'temp_max', role: 'input' });
+    assert.equal(a.severity, 'fail');
+    assert.equal(a.value, 0.4123);
+    assert.deepEqual(a.threshold, { warn: 0.1, fail: 0.25, direction: 'above' });
+    assert.deepEqual(a.window, { from: '2026-07-01T11:00:00.000Z', to: '2026-07-01T12:00:00.000Z', label: '1h' });
+    assert.equal(a.sampleSize, 1204);
+    assert.equal(a.startsAt, '2026-07-01T12:00:00.000Z');
+    const resolved = JSON.parse(renderWebhook(notification([item('temp_max', 'resolved')], 'resolved'), receiver('webhook'), { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    assert.equal(resolved.status, 'resolved');
+    assert.equal(resolved.alerts[0].endsAt, '2026-07-01T12:10:00.000Z');
+  });
+});
+
+describe('Alertmanager webhook payload v4', () => {
+  test('top-level fields as Alertmanager sends them', () => {
+    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved')]), EXTERNAL) as Record<string, any>;
+    assert.deepEqual(Object.keys(body).sort(), ['alerts', 'commonAnnotations', 'commonLabels', 'externalURL', 'groupKey', 'groupLabels', 'receiver', 'status', 'truncatedAlerts', 'version'].sort());
+    assert.equal(body.version, '4');
+    assert.equal(body.receiver, 'r');
+    assert.equal(body.status, 'firing');
+    assert.equal(body.truncatedAlerts, 0);
+    assert.equal(body.externalURL, EXTERNAL);
+    assert.deepEqual(body.groupLabels, { model: 'weather' });
+    assert.equal(body.groupKey, '{}:{model="weather"}');
+    // common labels: those equal in every alert
+    assert.deepEqual(body.commonLabels, { alertname: 'DriftwatchDrift', model: 'weather', check: 'drift', version: '3', role: 'input', severity: 'critical' });
+    assert.equal(typeof body.commonAnnotations, 'object');
+  });
+
+  test('each alert: status, labels, annotations, startsAt, endsAt, generatorURL, fingerprint', () => {
+    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved', 'warn')]), EXTERNAL) as Record<string, any>;
+    const [a, b] = body.alerts;
+    assert.deepEqual(Object.keys(a).sort(), ['annotations', 'endsAt', 'fingerprint', 'generatorURL', 'labels', 'startsAt', 'status']);
+    assert.equal(a.status, 'firing');
+    assert.deepEqual(a.labels, { alertname: 'DriftwatchDrift', model: 'weather', version: '3', check: 'drift', name: 'temp_max', feature: 'temp_max', role: 'input', severity: 'critical' });
+    assert.equal(a.annotations.summary, item('temp_max').message);
+    assert.match(a.annotations.description, /psi 0\.4123 \(threshold >= 0\.25\) over 1h, n=1204/);
+    assert.equal(a.startsAt, '2026-07-01T12:00:00.000Z');
+    assert.equal(a.endsAt, ZERO_TIME);
+    assert.equal(a.generatorURL, `${EXTERNAL}/api/findings?model=weather&check=drift`);
+    assert.match(a.fingerprint, /^[0-9a-f]{16}$/);
+    assert.equal(b.status, 'resolved');
+    assert.equal(b.labels.severity, 'warning');
+    assert.equal(b.endsAt, '2026-07-01T12:10:00.000Z');
+    // stable per alert and independent of severity (an escalation is the same alert)
+    assert.equal(fingerprint(identityLabels(item('temp_max', 'firing', 'warn'))), a.fingerprint);
+    assert.notEqual(a.fingerprint, b.fingerprint);
+  });
+});
+
+describe('PagerDuty Events API v2', () => {
+  const pd = receiver('pagerduty', { url: undefined, routingKey: 'R0UTINGKEY0123456789012345678901' });
+
+  test('trigger', () => {
+    const req = renderPagerduty(notification([item('temp_max')]), pd, { externalUrl: EXTERNAL, nowMs: T0 });
+    assert.equal(req.url, PAGERDUTY_EVENTS_URL);
+    const e = JSON.parse(req.body);
+    assert.equal(e.routing_key, 'R0UTINGKEY0123456789012345678901');
+    assert.equal(e.event_action, 'trigger');
+    assert.equal(e.dedup_key, dedupKey(item('temp_max').key));
+    assert.ok(e.dedup_key.length <= 255);
+    const p = e.payload;
+    assert.ok(typeof p.summary === 'string' && p.summary.length > 0 && p.summary.length <= 1024);
+    assert.equal(p.source, 'driftwatch/weather');
+    assert.equal(p.severity, 'critical');
+    assert.ok(['critical', 'error', 'warning', 'info'].includes(p.severity));
+    assert.equal(p.timestamp, '2026-07-01T12:00:00.000Z');
+    assert.equal(p.component, 'weather');
+    assert.equal(p.group, 'drift');
+    assert.equal(p.class, 'psi');
+    assert.equal(p.custom_details.name, 'temp_max');
+    assert.equal(p.custom_details.sample_size, 1204);
+    assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'warn')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'warning');
+    assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'error')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'error');
+  });
+
+  test('summary capped at 1024 characters', () => {
+    const long = { ...item('temp_max'), message: 'x'.repeat(5000) };
+    const e = JSON.parse(renderPagerduty(notification([long]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    assert.ok(e.payload.summary.length <= 1024);
+  });
+
+  test('resolve carries only routing_key, event_action and dedup_key', () => {
+    const e = JSON.parse(renderPagerduty(notification([item('temp_max', 'resolved')], 'resolved'), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    assert.deepEqual(e, { routing_key: 'R0UTINGKEY0123456789012345678901', event_action: 'resolve', dedup_key: dedupKey(item('temp_max').key) });
+  });
+
+  test('overridden url', () => {
+    const req = renderPagerduty(notification([item('temp_max')]), { ...pd, url: 'http://127.0.0.1:9/pd' }, { externalUrl: EXTERNAL, nowMs: T0 });
+    assert.equal(req.url, 'http://127.0.0.1:9/pd');
+  });
+});
+
+describe('Slack incoming webhook', () => {
+  test('text names model, feature, value, threshold, window, n and links the findings', () => {
+    const req = renderSlack(notification([item('temp_max'), item('wind')]), receiver('slack'), { externalUrl: EXTERNAL, nowMs: T0 });
+    const body = JSON.parse(req.body);
+    assert.equal(typeof body.text, 'string');
+    for (const want of ['weather', 'temp_max', 'wind', '0.4123', '>= 0.25', '1h', 'n=1204', `${EXTERNAL}/api/findings?model=weather`]) {
+      assert.ok(body.text.includes(want), `text lacks ${want}: ${body.text}`);
+    }
+    assert.ok(Array.isArray(body.blocks) && body.blocks.length > 0);
+    for (const b of body.blocks) assert.ok(['section', 'context'].includes(b.type));
+  });
+
+  test('resolved and escaped', () => {
+    const a = { ...item('a<b>&c', 'resolved') };
+    const body = JSON.parse(renderSlack(notification([a], 'resolved'), receiver('slack'), { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    assert.match(body.text, /resolved/);
+    assert.ok(body.text.includes('a&lt;b&gt;&amp;c'));
+  });
+});
