@@ -348,6 +348,26 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
     if (names.has(name)) problems.push({ path: `serve.models.${i}.name`, message: `duplicate model name ${name}` });
     names.add(name);
   });
+  // Alert receivers and routes: caught at load time with every other problem, not at the first alert.
+  const alerts = (typeof o.alerts === 'object' && o.alerts !== null ? o.alerts : {}) as Record<string, unknown>;
+  const receivers = Array.isArray(alerts.receivers) ? (alerts.receivers as Array<Record<string, unknown> | null>) : [];
+  const receiverNames = new Set<string>();
+  receivers.forEach((r, i) => {
+    if (!r || typeof r !== 'object') return;
+    if (typeof r.name === 'string') {
+      if (receiverNames.has(r.name)) problems.push({ path: `alerts.receivers.${i}.name`, message: `duplicate receiver name ${r.name}` });
+      receiverNames.add(r.name);
+    }
+    if (r.kind === 'pagerduty' && !r.routingKey) problems.push({ path: `alerts.receivers.${i}.routingKey`, message: 'a pagerduty receiver needs its integration routingKey' });
+    if (r.kind !== 'pagerduty' && r.kind !== undefined && !r.url) problems.push({ path: `alerts.receivers.${i}.url`, message: `a ${String(r.kind)} receiver needs a url` });
+    if (r.kind === 'webhook' && !r.secret) problems.push({ path: `alerts.receivers.${i}.secret`, message: 'a webhook receiver needs a signing secret (Standard Webhooks: "whsec_" + base64), so receivers can verify what they get' });
+  });
+  const routes = Array.isArray(alerts.routes) ? (alerts.routes as Array<Record<string, unknown> | null>) : [];
+  routes.forEach((r, i) => {
+    if (r && typeof r.receiver === 'string' && !receiverNames.has(r.receiver)) {
+      problems.push({ path: `alerts.routes.${i}.receiver`, message: `no receiver named ${r.receiver} (configured: ${[...receiverNames].join(', ') || 'none'})` });
+    }
+  });
   return problems;
 }
 

@@ -68,3 +68,28 @@ test('config file errors name the file', () => {
 test('a batching wait at or above the request timeout is refused', () => {
   assert.throws(() => loadConfig({ env: {}, overrides: { serve: { requestTimeoutMs: 50, batching: { maxWaitMs: 50 } } } }), /serve\.batching\.maxWaitMs: must be below serve\.requestTimeoutMs/);
 });
+
+test('alert receivers and routes are checked at load time, every problem listed', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        env: {},
+        overrides: {
+          alerts: {
+            receivers: [
+              { name: 'ops', kind: 'webhook', url: 'http://127.0.0.1:1/x' },
+              { name: 'ops', kind: 'slack' },
+              { name: 'pd', kind: 'pagerduty' },
+            ],
+            routes: [{ receiver: 'nobody' }],
+          },
+        },
+      }),
+    (e: Error) =>
+      /alerts\.receivers\.0\.secret: a webhook receiver needs a signing secret/.test(e.message) &&
+      /alerts\.receivers\.1\.name: duplicate receiver name ops/.test(e.message) &&
+      /alerts\.receivers\.1\.url: a slack receiver needs a url/.test(e.message) &&
+      /alerts\.receivers\.2\.routingKey: a pagerduty receiver needs/.test(e.message) &&
+      /alerts\.routes\.0\.receiver: no receiver named nobody/.test(e.message),
+  );
+});
