@@ -175,6 +175,9 @@ test('two processes writing one file at once both succeed (they wait for the loc
   const kids = [spawnWriter(), spawnWriter()];
   const acked = [0, 0];
   const errs = ['', ''];
+  // The writers loop forever: they are killed however the wait below ends.
+  const killAll = () => kids.forEach((k) => k.exitCode === null && k.kill('SIGKILL'));
+  after(killAll);
   await Promise.all(
     kids.map(
       (child, i) =>
