@@ -86,16 +86,32 @@ function detectFormat(path: string, firstLine: string): 'csv' | 'jsonl' {
   return firstLine.trimStart().startsWith('{') ? 'jsonl' : 'csv';
 }
 
-export async function readTable(path: string, opts: ReadTableOptions = {}): Promise<Table> {
-  let totalBytes: number;
+/** The file's size, or a clear error when it is missing or not a file. */
+function fileSize(path: string): number {
   try {
     const st = statSync(path);
     if (!st.isFile()) bad(path, 'is not a file');
-    totalBytes = st.size;
+    return st.size;
   } catch (e) {
     if (e instanceof DriftwatchError) throw e;
     bad(path, `cannot read: ${messageOf(e)}`, e);
   }
+}
+
+/** One JSON-lines record, or an error naming the line. */
+function jsonObject(path: string, line: string, lineNo: number): Record<string, unknown> {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch (e) {
+    bad(path, `line ${lineNo} is not valid JSON (${messageOf(e)}); JSON lines files hold one object per line`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) bad(path, `line ${lineNo} is not a JSON object`);
+  return obj as Record<string, unknown>;
+}
+
+export async function readTable(path: string, opts: ReadTableOptions = {}): Promise<Table> {
+  const totalBytes = fileSize(path);
   const stream = createReadStream(path, { encoding: 'utf8' });
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   const every = opts.progressEvery ?? 100_000;
@@ -116,13 +132,7 @@ export async function readTable(path: string, opts: ReadTableOptions = {}): Prom
       format ??= detectFormat(path, line);
       if (format === 'jsonl') {
         if (line.trim() === '') continue;
-        let obj: unknown;
-        try {
-          obj = JSON.parse(line);
-        } catch (e) {
-          bad(path, `line ${lineNo} is not valid JSON (${messageOf(e)}); JSON lines files hold one object per line`);
-        }
-        if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) bad(path, `line ${lineNo} is not a JSON object`);
+        const obj = jsonObject(path, line, lineNo);
         const row: TableRow = {};
         for (const [k, v] of Object.entries(obj)) {
           row[k] = jsonCell(v);
@@ -222,15 +232,7 @@ class ColumnBuilder {
  * a fast path for lines without quotes.
  */
 export async function readColumns(path: string, opts: ReadTableOptions = {}): Promise<{ format: 'csv' | 'jsonl'; columns: Column[]; rows: number }> {
-  let totalBytes: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) bad(path, 'is not a file');
-    totalBytes = st.size;
-  } catch (e) {
-    if (e instanceof DriftwatchError) throw e;
-    bad(path, `cannot read: ${messageOf(e)}`, e);
-  }
+  const totalBytes = fileSize(path);
   const every = opts.progressEvery ?? 100_000;
   const maxRows = opts.maxRows ?? Infinity;
   let format: 'csv' | 'jsonl' | null = null;
@@ -251,13 +253,7 @@ export async function readColumns(path: string, opts: ReadTableOptions = {}): Pr
     format ??= detectFormat(path, line);
     if (format === 'jsonl') {
       if (line.trim() === '') return;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (e) {
-        bad(path, `line ${lineNo} is not valid JSON (${messageOf(e)}); JSON lines files hold one object per line`);
-      }
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) bad(path, `line ${lineNo} is not a JSON object`);
+      const obj = jsonObject(path, line, lineNo);
       const seenHere = new Set<string>();
       for (const [k, v] of Object.entries(obj)) {
         let b = byName.get(k);

@@ -3,16 +3,8 @@ import assert from 'node:assert/strict';
 import { binCount, binEdgesFromValues, binIndex, binLayoutId, emptyBinned, mergeBinned, observeBin } from '../../src/stats/bins.js';
 import { emptyCategories, mergeCategories, observeCategory, categoriesTotal } from '../../src/stats/categories.js';
 import type { CategoryCounts } from '../../src/stats/types.js';
+import { mulberry32 } from '../prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function strictlyIncreasing(xs: readonly number[]): boolean {
   for (let i = 1; i < xs.length; i++) if (!(xs[i]! > xs[i - 1]!)) return false;

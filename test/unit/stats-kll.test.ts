@@ -12,20 +12,8 @@ import {
   kllUpdate,
 } from '../../src/stats/kll-sketch.js';
 import type { KllSketch } from '../../src/stats/types.js';
+import { mulberry32, normal } from '../prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-/** Box-Muller */
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
 type Gen = (r: () => number, n: number) => Float64Array;
 const DISTRIBUTIONS: Record<string, Gen> = {

@@ -10,16 +10,8 @@ import {
   mergeLatency,
   observeLatency,
 } from '../../src/stats/latency-histogram.js';
+import { mulberry32 } from '../prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('default bounds: ~25, log-spaced 0.25 ms .. 60 s, strictly increasing', () => {
   assert.ok(DEFAULT_LATENCY_BOUNDS_MS.length >= 20 && DEFAULT_LATENCY_BOUNDS_MS.length <= 30);

@@ -8,19 +8,8 @@ import { latencyBounds, latencyCount } from '../../src/stats/latency-histogram.j
 import { kllCdf, kllIsExact, kllRankErrorBound, kllSortedView } from '../../src/stats/kll-sketch.js';
 import { categoriesTotal } from '../../src/stats/categories.js';
 import type { FeatureProfile, KllSketch, ReferenceProfile, WindowKey, WindowProfile } from '../../src/stats/types.js';
+import { mulberry32, normal } from '../prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
 const KEY: WindowKey = { model: 'm', version: '3', startMs: 1_700_000_040_000, windowSeconds: 60 };
 const BOUNDS = latencyBounds([100, 250]);
