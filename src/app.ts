@@ -66,7 +66,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
   const logger = deps.logger ?? createLogger({ level: config.log.level });
   const registry = deps.registry ?? createRegistry(config);
   logger.debug('configuration', { config }); // secrets are redacted by the logger
-  const metrics = createServeMetrics();
+  const metrics = createServeMetrics({ sloThresholdsMs: sloThresholdsMs(config) });
   if (config.serve.models.length === 0) {
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');
   }
@@ -193,7 +193,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   const logger = deps.logger ?? createLogger({ level: config.log.level });
   const upstream = deps.upstream ?? config.proxy.upstream;
   if (!upstream) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no upstream to proxy: pass --upstream URL or set proxy.upstream');
-  const metrics = createProxyMetrics(deps.metricsRegistry ? { registry: deps.metricsRegistry } : {});
+  const metrics = createProxyMetrics({ ...(deps.metricsRegistry ? { registry: deps.metricsRegistry } : {}), sloThresholdsMs: sloThresholdsMs(config) });
   const queue = new BoundedQueue<InferenceEvent>(config.proxy.capture.queueSize);
   const summary = new TrafficSummary(Date.now());
   const ownStore = !deps.store;

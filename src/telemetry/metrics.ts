@@ -11,6 +11,17 @@ export const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
 
+/**
+ * The latency buckets plus each SLO threshold as an exact bucket boundary, so
+ * `histogram_quantile` and "share of requests under the SLO" read a real boundary, not an
+ * interpolation between two neighbours (the same reason the stored latency histograms do it).
+ */
+export function latencyBucketsSeconds(sloThresholdsMs: readonly number[] = []): number[] {
+  const all = new Set(LATENCY_BUCKETS_SECONDS);
+  for (const ms of sloThresholdsMs) if (Number.isFinite(ms) && ms > 0) all.add(ms / 1000);
+  return [...all].sort((a, b) => a - b);
+}
+
 export interface ServeMetrics {
   registry: Registry;
   requestDuration: Histogram<'model' | 'version' | 'route' | 'status_class'>;
@@ -23,8 +34,9 @@ export interface ServeMetrics {
   inflight: Gauge;
 }
 
-export function createServeMetrics(opts: { defaultMetrics?: boolean } = {}): ServeMetrics {
+export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThresholdsMs?: readonly number[] } = {}): ServeMetrics {
   const registry = new Registry();
+  const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
   return {
     registry,
@@ -32,7 +44,7 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean } = {}): Ser
       name: 'driftwatch_request_duration_seconds',
       help: 'Time from request start to response end on the scoring routes.',
       labelNames: ['model', 'version', 'route', 'status_class'],
-      buckets: LATENCY_BUCKETS_SECONDS,
+      buckets,
       registers: [registry],
     }),
     requests: new Counter({
@@ -104,8 +116,9 @@ export interface ProxyMetrics {
 }
 
 /** The proxy's metrics; pass the scoring server's registry to expose both on one /metrics. */
-export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): ProxyMetrics {
+export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?: boolean; sloThresholdsMs?: readonly number[] } = {}): ProxyMetrics {
   const registry = opts.registry ?? new Registry();
+  const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (!opts.registry && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
   const registers = [registry];
   return {
@@ -115,14 +128,14 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       name: 'driftwatch_proxy_upstream_duration_seconds',
       help: "Time from the request's start to the upstream's response headers.",
       labelNames: ['route'],
-      buckets: LATENCY_BUCKETS_SECONDS,
+      buckets,
       registers,
     }),
     totalDuration: new Histogram({
       name: 'driftwatch_proxy_request_duration_seconds',
       help: "Time from the request's start to the last byte of the answer.",
       labelNames: ['route'],
-      buckets: LATENCY_BUCKETS_SECONDS,
+      buckets,
       registers,
     }),
     upstreamErrors: new Counter({ name: 'driftwatch_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).', labelNames: ['kind'], registers }),
