@@ -95,3 +95,24 @@ export function configFromEnv(env: NodeJS.ProcessEnv): { value: Record<string, u
   }
   return { value, problems };
 }
+
+/**
+ * MLflow's own client variables (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN,
+ * MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD), as registry settings. They only fill what
+ * the file, DRIFTWATCH_* and flags left unset, and only for registry.kind mlflow: a shell that has
+ * MLFLOW_TRACKING_URI set for other tools must not switch or break a local-registry config.
+ */
+export function mlflowRegistryFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const pairs: Array<[string, string]> = [
+    ['MLFLOW_TRACKING_URI', 'trackingUri'],
+    ['MLFLOW_TRACKING_TOKEN', 'token'],
+    ['MLFLOW_TRACKING_USERNAME', 'username'],
+    ['MLFLOW_TRACKING_PASSWORD', 'password'],
+  ];
+  for (const [name, key] of pairs) {
+    const v = env[name];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out;
+}

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { DriftwatchError, messageOf } from '../errors.js';
-import { configFromEnv } from './env.js';
+import { configFromEnv, mlflowRegistryFromEnv } from './env.js';
 import { configSchema, crossFieldProblems, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -64,7 +64,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const file = opts.file ?? env.DRIFTWATCH_CONFIG;
   const fromFile = file ? readConfigFile(file) : {};
   const fromEnv = configFromEnv(env);
-  const merged = deepMerge(deepMerge(fromFile, fromEnv.value), opts.overrides ?? {});
+  let merged = deepMerge(deepMerge(fromFile, fromEnv.value), opts.overrides ?? {});
+  // MLflow's own MLFLOW_TRACKING_* variables: lowest precedence, and only for the MLflow registry.
+  if (isPlainObject(merged.registry) && merged.registry.kind === 'mlflow') {
+    merged = deepMerge({ registry: mlflowRegistryFromEnv(env) }, merged);
+  }
   const result = configSchema.safeParse(merged);
   const problems = [...fromEnv.problems, ...crossFieldProblems(merged)].map((p) => `${p.path}: ${p.message}`);
   if (!result.success) {

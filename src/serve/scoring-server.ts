@@ -258,7 +258,12 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   const ready = () => !closing && [...models.values()].every((m) => m.current !== null);
   // MLflow answers /ping and /health with 200 and a newline once the model is loaded.
   const health = (_req: express.Request, res: express.Response) => {
-    if (ready()) res.status(200).type('application/json').send('\n');
+    // Registry unreachable: still 200 (the loaded versions serve; a probe must not pull the
+    // replica), but the body says degraded and why, so monitoring can tell.
+    const degraded = [...models.values()].filter((m) => m.registryError !== null);
+    if (ready() && degraded.length) {
+      res.status(200).json({ status: 'degraded', registry: Object.fromEntries(degraded.map((m) => [m.name, m.registryError])) });
+    } else if (ready()) res.status(200).type('application/json').send('\n');
     else res.status(503).type('application/json').send(mlflowErrorBody(new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'model not loaded or server shutting down')));
   };
   app.get('/ping', health);

@@ -76,6 +76,8 @@ export class ServedModel {
   private readonly deps: ServedModelDeps;
   private readonly log: Logger;
   lastError: string | null = null;
+  /** Why the last re-resolution against the registry failed; null once one succeeds (degraded health). */
+  registryError: string | null = null;
 
   constructor(name: string, uri: ModelUri, deps: ServedModelDeps) {
     this.name = name;
@@ -139,11 +141,15 @@ export class ServedModel {
       resolved = await this.deps.registry.resolve(this.uri);
     } catch (e) {
       metrics.registryPollErrors.inc({ model: this.name });
+      metrics.registryUp.set(0);
       this.lastError = messageOf(e);
+      this.registryError = messageOf(e);
       if (!this.active) throw e;
       this.log.warn('re-resolving the served model URI failed; the loaded version keeps serving', { uri: this.uri.text, error: messageOf(e) });
       return false;
     }
+    metrics.registryUp.set(1);
+    this.registryError = null;
     if (this.active && this.active.version === resolved.version && this.active.dir === resolved.dir) return false;
     let next: LoadedVersion;
     try {
