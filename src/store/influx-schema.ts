@@ -6,6 +6,8 @@
  *
  *   dw_requests  tags model, version, instance                    one point per delta
  *   dw_feature   tags model, version, instance, feature, role     one point per profiled column
+ *   dw_reference tags model, version, feature, role               one point per binned reference feature
+ *   dw_finding   tags check, model, version, subject, role, metric, status   one point per finding
  *
  * The numeric fields are for dashboards (Grafana sums them across instances). What readWindows
  * merges is the lossless JSON in the string fields (`latency`, `profile`): a replayed or
@@ -15,11 +17,14 @@
 import { emptyLatency, DEFAULT_LATENCY_BOUNDS_MS, latencyCount, latencyQuantile } from '../stats/latency-histogram.js';
 import { momentsStd } from '../stats/moments.js';
 import { setOwn } from '../stats/own-keys.js';
-import type { FeatureProfile, LatencyHistogram, WindowProfile } from '../stats/types.js';
+import type { Finding } from '../alerts/finding.js';
+import type { FeatureProfile, LatencyHistogram, ReferenceProfile, WindowProfile } from '../stats/types.js';
 import { mergeWindows } from '../stats/window-profile.js';
 
 export const REQUESTS_MEASUREMENT = 'dw_requests';
 export const FEATURE_MEASUREMENT = 'dw_feature';
+export const REFERENCE_MEASUREMENT = 'dw_reference';
+export const FINDING_MEASUREMENT = 'dw_finding';
 
 /**
  * InfluxDB 1.x caps a string field at 64 KiB; a profile above this is not written (its point is
@@ -73,8 +78,132 @@ function featurePoint(base: Record<string, string>, role: 'input' | 'prediction'
   if (finite(std)) fields.push({ name: 'std', type: 'float', value: std });
   if (finite(m.min)) fields.push({ name: 'min', type: 'float', value: m.min });
   if (finite(m.max)) fields.push({ name: 'max', type: 'float', value: m.max });
+  if (f.bins !== null) fields.push(...binFields(f.bins.counts, 'int'));
+  fields.push(...categoryFields(f));
   fields.push({ name: 'profile', type: 'string', value: profile }, { name: 'window_seconds', type: 'int', value: windowSeconds });
   return { measurement: FEATURE_MEASUREMENT, tags: { ...base, feature: name, role }, fields, timeMs };
+}
+
+/**
+ * Field name of bin slot i of a BinnedCounts layout (counts.length = interior bins + 2): slot 0 is
+ * `bin_under`, the last `bin_over`, interior bin j is `bin_<jjj>` (three digits: stats.referenceBins
+ * is at most 1000, so names sort in bin order and `SELECT sum(/^bin_/)` covers any layout).
+ */
+export function binFieldName(slot: number, slots: number): string {
+  if (slot === 0) return 'bin_under';
+  if (slot === slots - 1) return 'bin_over';
+  return `bin_${String(slot - 1).padStart(3, '0')}`;
+}
+
+/**
+ * Per-bin counts (dw_feature, integers) or shares (dw_reference, floats) as one field per bin, plus
+ * `bin_total`: InfluxQL cannot parse the JSON `profile`, and a field per bin keeps a delta one point
+ * (a `bin` tag would multiply the series and the points per flush by the bin count).
+ */
+function binFields(counts: readonly number[], type: 'int' | 'float'): FieldSpec[] {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const out: FieldSpec[] = [];
+  counts.forEach((c, i) => {
+    const name = binFieldName(i, counts.length);
+    if (type === 'int') out.push({ name, type: 'int', value: c });
+    else out.push({ name, type: 'float', value: total > 0 ? c / total : 0 });
+  });
+  if (type === 'int') out.push({ name: 'bin_total', type: 'int', value: total });
+  return out;
+}
+
+/**
+ * Category values that can be field names. A backslash is left as it is by the line-protocol
+ * escaping, so a value ending in one would escape the `=` after it and InfluxDB would reject the
+ * whole point, profile included (a value from traffic must never cost the drift check its data);
+ * very long keys only bloat the point. Such values stay in the JSON profile, not in `cat.` fields.
+ */
+const SAFE_CATEGORY_KEY = /^[^\\]{1,200}$/;
+
+/**
+ * Categorical counts as integer fields `cat.<value>` (plus `cat_unseen`, `cat_other`): bounded by
+ * the reference's categories or stats.maxCategories, so the field set stays bounded. The dot keeps
+ * a value literally named "unseen" apart from the unseen bucket.
+ */
+function categoryFields(f: FeatureProfile): FieldSpec[] {
+  const c = f.categories;
+  const out: FieldSpec[] = [];
+  for (const k of Object.keys(c.counts).sort()) if (SAFE_CATEGORY_KEY.test(k)) out.push({ name: `cat.${k}`, type: 'int', value: c.counts[k]! });
+  if (out.length === 0 && c.unseen === 0 && c.other === 0) return out;
+  out.push({ name: 'cat_unseen', type: 'int', value: c.unseen }, { name: 'cat_other', type: 'int', value: c.other });
+  return out;
+}
+
+/**
+ * The points of a reference profile (dw_reference): one per numeric feature with bin edges, the
+ * share of the reference's values in each bin (`bin_*`, same names as dw_feature's counts) and
+ * the edges (`lo`, `hi`, `edge_<jjj>` = lower edge of `bin_<jjj>` for j >= 1), so a panel puts the
+ * reference next to the current distribution. Written when a store first sees the reference, at
+ * that time (a reference's creation time may lie before the database's retention).
+ */
+export function referenceToPoints(ref: ReferenceProfile, timeMs: number): PointSpec[] {
+  const out: PointSpec[] = [];
+  for (const [role, rec] of [['input', ref.features], ['prediction', ref.predictions]] as const) {
+    for (const name of Object.keys(rec).sort()) {
+      const rf = rec[name]!;
+      const bins = rf.profile.bins;
+      if (rf.kind !== 'numerical' || rf.binEdges === null || bins === null) continue;
+      const e = rf.binEdges;
+      const fields: FieldSpec[] = [...binFields(bins.counts, 'float')];
+      fields.push({ name: 'lo', type: 'float', value: e.lo }, { name: 'hi', type: 'float', value: e.hi });
+      e.edges.forEach((c, j) => fields.push({ name: `edge_${String(j + 1).padStart(3, '0')}`, type: 'float', value: c }));
+      fields.push(
+        { name: 'n', type: 'int', value: bins.counts.reduce((a, b) => a + b, 0) },
+        { name: 'rows', type: 'int', value: ref.rows },
+        { name: 'created_at_ms', type: 'int', value: Math.floor(ref.createdAtMs) },
+      );
+      out.push({ measurement: REFERENCE_MEASUREMENT, tags: { model: ref.model, version: ref.version, feature: name, role }, fields, timeMs });
+    }
+  }
+  return out;
+}
+
+const MAX_MESSAGE_CHARS = 1000;
+
+/** dw_finding status_level: a number a panel can threshold and sort on (firing = level >= 1). */
+export const STATUS_LEVEL: Record<Finding['status'], number> = { ok: 0, warn: 1, fail: 2, error: 3 };
+
+/**
+ * One dw_finding point per finding, at its `at`. Tags are bounded (check, model, version, subject,
+ * role, metric, status); everything measured is a field. A version-less finding (SLO, a run
+ * error) has no `version` tag. `stale` is 1 for a staleness finding that flags its version.
+ * The drift statistics that drive the dashboards (PSI, KS) are fields of their own whatever the
+ * headline metric was: a feature with too few rows for PSI's verdict still has its PSI plotted.
+ */
+export function findingToPoint(f: Finding): PointSpec {
+  const tags: Record<string, string> = { check: f.check, model: f.subject.model, subject: f.subject.name, metric: f.metric, status: f.status };
+  if (f.subject.version !== null && f.subject.version !== '') tags.version = f.subject.version;
+  if (f.subject.role) tags.role = f.subject.role;
+  const fields: FieldSpec[] = [];
+  if (finite(f.value)) fields.push({ name: 'value', type: 'float', value: f.value });
+  const t = f.threshold;
+  const applied = f.status === 'warn' ? t.warn : (t.fail ?? t.warn);
+  if (finite(applied)) fields.push({ name: 'threshold', type: 'float', value: applied });
+  if (finite(t.warn)) fields.push({ name: 'threshold_warn', type: 'float', value: t.warn });
+  if (finite(t.fail)) fields.push({ name: 'threshold_fail', type: 'float', value: t.fail });
+  fields.push(
+    { name: 'n', type: 'int', value: Math.max(0, Math.floor(f.sampleSize)) },
+    { name: 'status_level', type: 'int', value: STATUS_LEVEL[f.status] },
+    { name: 'stale', type: 'int', value: f.check === 'staleness' && (f.status === 'warn' || f.status === 'fail') ? 1 : 0 },
+    { name: 'insufficient', type: 'int', value: f.insufficientData ? 1 : 0 },
+  );
+  const d = f.detail as { psi?: { value?: unknown } | null; ks?: { statistic?: unknown; pvalue?: unknown } | null } | undefined;
+  if (f.check === 'drift' && d) {
+    if (typeof d.psi?.value === 'number' && finite(d.psi.value)) fields.push({ name: 'psi', type: 'float', value: d.psi.value });
+    if (typeof d.ks?.statistic === 'number' && finite(d.ks.statistic)) fields.push({ name: 'ks_statistic', type: 'float', value: d.ks.statistic });
+    if (typeof d.ks?.pvalue === 'number' && finite(d.ks.pvalue)) fields.push({ name: 'ks_pvalue', type: 'float', value: d.ks.pvalue });
+  }
+  fields.push(
+    { name: 'window_seconds', type: 'int', value: Math.max(0, Math.round((f.window.toMs - f.window.fromMs) / 1000)) },
+    // For a table of firing findings; bounded so a point stays far below the 64 KiB string limit.
+    { name: 'message', type: 'string', value: f.message.slice(0, MAX_MESSAGE_CHARS) },
+  );
+  return { measurement: FINDING_MEASUREMENT, tags, fields, timeMs: Math.floor(f.at) };
 }
 
 /** The points of one delta, all at timeMs (the caller picks a distinct ms inside the window). */

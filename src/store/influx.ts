@@ -5,7 +5,8 @@
  * used: the outage contract here is explicit and bounded (and counted), not the client's.
  *
  * Writes. writeWindows() turns each delta into points (influx-schema.ts) and appends the lines to
- * an in-memory queue; it never waits for the server. A background pump sends batches (at most
+ * an in-memory queue; it never waits for the server. writeFindings() (dw_finding) and
+ * noteReference() (dw_reference) feed the same queue, for the dashboards. A background pump sends batches (at most
  * 5000 lines / 4 MiB) to
  *   v1: POST /write?db=&rp=&precision=ms       (InfluxDB 1.x; `us` would have to be sent as `u`:
  *                                              1.x does not know `us` and stores such times as ns)
@@ -34,12 +35,15 @@ import { resolve as resolvePath } from 'node:path';
 import { HttpError, InfluxDB, Point, type Transport, type WritePrecisionType } from '@influxdata/influxdb-client';
 import type { InfluxStoreConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
-import type { WindowProfile } from '../stats/types.js';
+import type { Finding } from '../alerts/finding.js';
+import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import {
   assembleWindows,
   deltaToPoints,
+  findingToPoint,
   LIST_SERIES_STATEMENTS,
+  referenceToPoints,
   readStatements,
   seriesFromFirstLast,
   windowSpan,
@@ -55,6 +59,10 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /** Windows whose used timestamps are remembered (oldest forgotten first). */
 const TIME_SLOT_WINDOWS = 4_096;
 const PRECISION: WritePrecisionType = 'ms';
+/** A reference in use is written again after this long (a day: far inside any sensible retention). */
+const REFERENCE_REWRITE_MS = 86_400_000;
+/** References whose last write time is remembered (oldest forgotten first). */
+const REFERENCES_REMEMBERED = 1_024;
 
 /** The `precision` parameter of InfluxDB 1.x /write: it says `u` for microseconds, never `us`. */
 export function v1Precision(p: WritePrecisionType): string {
@@ -70,6 +78,8 @@ export interface InfluxStoreDeps {
 export type InfluxStore = StatsStore & {
   /** Sends everything buffered (memory and spool) now; rejects with the error if a send fails. */
   flush(): Promise<void>;
+  writeFindings(findings: readonly Finding[]): Promise<void>;
+  noteReference(ref: ReferenceProfile): void;
 };
 
 export function createInfluxStore(config: InfluxStoreConfig, deps: InfluxStoreDeps = {}): InfluxStore {
@@ -154,6 +164,10 @@ class InfluxStatsStore implements InfluxStore {
   private closePromise: Promise<void> | null = null;
   private closed = false;
   private readonly slots = new Map<string, Set<number>>();
+  /** Reference objects already handled (the profiler asks often; the cache returns the same object until it reloads). */
+  private readonly referencesSeen = new WeakSet<ReferenceProfile>();
+  /** When each reference (model, version, createdAtMs) was last written: a reload of the same one is not rewritten. */
+  private readonly referencesWritten = new Map<string, number>();
 
   constructor(config: InfluxStoreConfig, deps: InfluxStoreDeps) {
     this.config = config;
@@ -219,6 +233,58 @@ class InfluxStatsStore implements InfluxStore {
       } catch (e) {
         this.drop(points, `a delta of ${d.model}@${d.version} could not be converted to line protocol: ${messageOf(e)}`);
       }
+    }
+    if (lines.length === 0) return;
+    this.enqueue(lines);
+    this.schedulePump();
+  }
+
+  /**
+   * Findings of a check run as dw_finding points, through the same buffer and spool as the
+   * statistics (an outage of the database loses none of them within the bounds).
+   */
+  async writeFindings(findings: readonly Finding[]): Promise<void> {
+    if (this.closing) throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', 'the statistics store is closed');
+    const lines: string[] = [];
+    for (const f of findings) {
+      try {
+        const line = toLine(findingToPoint(f));
+        if (line !== undefined) lines.push(line);
+      } catch (e) {
+        this.drop(1, `a finding of ${f.subject.model} could not be converted to line protocol: ${messageOf(e)}`);
+      }
+    }
+    if (lines.length === 0) return;
+    this.enqueue(lines);
+    this.schedulePump();
+  }
+
+  /**
+   * Writes a reference profile's bins (dw_reference), stamped now, the first time this store sees
+   * it, so a dashboard can draw reference vs current. Synchronous and cheap on a repeat (a WeakSet
+   * lookup): the profiler calls it on its hot path. The reference cache hands out a new object at
+   * every registry poll; the same reference (model, version, creation time) is written again only
+   * after REFERENCE_REWRITE_MS, so a long-running sidecar keeps it inside the database's retention.
+   */
+  noteReference(ref: ReferenceProfile): void {
+    if (this.closing || this.referencesSeen.has(ref)) return;
+    this.referencesSeen.add(ref);
+    const key = `${ref.model}\u0000${ref.version}\u0000${ref.createdAtMs}`;
+    const nowMs = Math.floor(this.now());
+    const last = this.referencesWritten.get(key);
+    if (last !== undefined && nowMs - last < REFERENCE_REWRITE_MS) return;
+    this.referencesWritten.delete(key);
+    this.referencesWritten.set(key, nowMs);
+    if (this.referencesWritten.size > REFERENCES_REMEMBERED) this.referencesWritten.delete(this.referencesWritten.keys().next().value as string);
+    const lines: string[] = [];
+    try {
+      for (const p of referenceToPoints(ref, nowMs)) {
+        const line = toLine(p);
+        if (line !== undefined) lines.push(line);
+      }
+    } catch (e) {
+      this.drop(1, `the reference of ${ref.model}@${ref.version} could not be converted to line protocol: ${messageOf(e)}`);
+      return;
     }
     if (lines.length === 0) return;
     this.enqueue(lines);

@@ -1,0 +1,339 @@
+/**
+ * The Grafana dashboards against real data: a real InfluxDB 1.6 (influxd started here) filled the
+ * way a user's would be, by the real pipeline on the example data set: the bundled example model
+ * registered and its reference built from the training period (examples/seattle-weather/
+ * training.csv, as `driftwatch start` does), the scoring server, the sidecar proxy in front of it
+ * writing to InfluxDB, later traffic (2014-2015 of vega-datasets' seattle-weather.csv, in time
+ * order), then the drift, SLO and staleness checks writing dw_finding. Every query of every panel
+ * of the InfluxDB dashboards, with Grafana's macros and variables substituted the way Grafana
+ * does, must return data. And every metric the sidecar-health dashboard names must exist on the
+ * real /metrics of those servers.
+ *
+ * Without `influxd` on PATH the InfluxDB part skips loudly; with DRIFTWATCH_TEST_REQUIRE_INFLUX=1
+ * it fails.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { createAnalyzerApp, createProxyApp, createServeApp, signatureColumns, type AnalyzerApp, type ProxyApp, type ServeApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
+import { LocalRegistry } from '../../src/registry/local-registry.js';
+import { parseModelUri } from '../../src/registry/model-uri.js';
+import type { InfluxStore } from '../../src/store/influx.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { findBinary, serversRequired, startInfluxd, startVictoria, type InfluxServer } from '../influx-server.js';
+import { FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
+
+const HAVE_INFLUXD = findBinary('influxd') !== null;
+const MODEL = 'seattle-weather'; // the name `driftwatch start` registers the bundled example under
+const DATABASE = 'dashboards_e2e';
+const DASHBOARDS = join(ROOT, 'dashboards');
+const silent = createLogger({ level: 'silent' });
+const tmp = tempDir('dw-dashboards-');
+after(() => tmp.cleanup());
+
+function gate(t: TestContext): boolean {
+  if (HAVE_INFLUXD) return true;
+  const msg = 'influxd not found on PATH (apt-get install influxdb)';
+  if (serversRequired()) assert.fail(`${msg}, and DRIFTWATCH_TEST_REQUIRE_INFLUX=1 requires it`);
+  console.warn(`WARNING: dashboards-influx: ${msg}; the InfluxDB dashboard queries are NOT tested`);
+  t.skip(`SKIPPED: ${msg}; set DRIFTWATCH_TEST_REQUIRE_INFLUX=1 to make this a failure`);
+  return false;
+}
+
+const load = (f: string): any => JSON.parse(readFileSync(join(DASHBOARDS, f), 'utf8'));
+function panels(d: any): any[] {
+  return (d.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]).filter((p: any) => p.type !== 'row');
+}
+
+/** Grafana's regex escaping of a variable value inside /.../ (its InfluxDB data source's interpolation). */
+const regexEscape = (s: string) => s.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&');
+
+/**
+ * The query Grafana sends: $timeFilter as `time >= <from>ms and time <= <to>ms`, $__interval as
+ * the interval Grafana picks (here the window length), and template variables: inside a regex
+ * literal (/^$model$/) a value is regex-escaped and several values become (a|b), as Grafana's
+ * InfluxDB data source formats them; elsewhere the raw single value.
+ */
+function interpolate(q: string, vars: Record<string, string[]>, range: { fromMs: number; toMs: number }, intervalS = 60): string {
+  let out = q
+    .replace(/\$timeFilter/g, `time >= ${range.fromMs}ms and time <= ${range.toMs}ms`)
+    .replace(/\$__interval_ms/g, String(intervalS * 1000))
+    .replace(/\$__interval/g, `${intervalS}s`);
+  out = out.replace(/\/\^\$(\w+)\$\//g, (m, name: string) => {
+    const v = vars[name];
+    if (!v) return m;
+    return `/^${v.length === 1 ? regexEscape(v[0]!) : `(${v.map(regexEscape).join('|')})`}$/`;
+  });
+  out = out.replace(/\$\{?(\w+)\}?/g, (m, name: string) => (vars[name] ? vars[name]![0]! : m));
+  assert.doesNotMatch(out, /\$\w/, `a macro or variable left in: ${out}`);
+  return out;
+}
+
+/**
+ * Series with at least one value besides time (null never counts; with fill(0) neither does 0,
+ * which InfluxDB made up for empty intervals); the error if InfluxDB refused the query.
+ */
+function dataOf(res: any, q = ''): { series: number; values: number; error: string | null } {
+  const filled = /fill\(0\)/.test(q);
+  const r = res?.results?.[0];
+  if (res?.error || r?.error) return { series: 0, values: 0, error: res?.error ?? r.error };
+  let values = 0;
+  let series = 0;
+  for (const s of r?.series ?? []) {
+    const ti = s.columns.indexOf('time');
+    const n = s.values.reduce((a: number, row: unknown[]) => a + row.filter((v, i) => i !== ti && v !== null && !(filled && v === 0)).length, 0);
+    if (n > 0) series++;
+    values += n;
+  }
+  return { series, values, error: null };
+}
+
+describe('the InfluxDB dashboards over the example, through the real pipeline', { timeout: 180_000 }, () => {
+  let influx: InfluxServer | null = null;
+  let serve: ServeApp | null = null;
+  let proxy: ProxyApp | null = null;
+  let analyzer: AnalyzerApp | null = null;
+  let metricsText = '';
+  const scrapes: Array<{ atMs: number; text: string }> = [];
+  let range = { fromMs: 0, toMs: 0 };
+
+  before(async () => {
+    if (!HAVE_INFLUXD) return;
+    influx = await startInfluxd(join(tmp.dir, 'influx'), DATABASE);
+    const registryRoot = join(tmp.dir, 'registry');
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        serve: { port: 0, models: [{ uri: `models:/${MODEL}/Production` }] },
+        proxy: { port: 0, model: MODEL },
+        admin: { port: 0 },
+        registry: { root: registryRoot },
+        stats: { flushIntervalMs: 600_000 },
+        store: {
+          kind: 'influxdb',
+          influxdb: { url: influx.url, apiVersion: 'v1', database: DATABASE, instance: 'dash-e2e', spoolDir: join(tmp.dir, 'spool'), retryDelayMs: 100 },
+        },
+        log: { level: 'silent' },
+        checks: {
+          enabled: false, // run on demand below, not on cron
+          findingsPath: join(tmp.dir, 'findings.db'),
+          drift: { window: '1h' },
+          slo: { minRequests: 10, targets: [{ model: MODEL, window: '1h', p50Ms: 50, p95Ms: 100, p99Ms: 250, errorRate: 0.01, latencyThresholdMs: 250 }] },
+        },
+      },
+    });
+    // What `driftwatch start` does on a fresh registry (ensureExampleModel): register the bundled
+    // model as Production, build its reference from the training period.
+    const registry = new LocalRegistry(registryRoot);
+    const mv = await registry.createModelVersion({ name: MODEL, sourceDir: join(ROOT, 'examples', 'seattle-weather', 'model') });
+    await registry.transitionStage(MODEL, mv.version, 'Production');
+    const resolved = await registry.resolve(parseModelUri(`models:/${MODEL}/Production`));
+    assert.equal(resolved.version, mv.version);
+    await buildReferenceFromFile(
+      { registry, now: Date.now },
+      { modelUri: `models:/${MODEL}/Production`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories } },
+    );
+
+    // The all-in-one composition of `driftwatch start`: one metrics registry, one admin port.
+    serve = createServeApp(config, { logger: silent, registry });
+    const { scoring, admin } = await serve.start();
+    proxy = createProxyApp(config, {
+      logger: silent,
+      registry,
+      metricsRegistry: serve.metrics.registry,
+      admin: false,
+      upstream: `http://127.0.0.1:${scoring.port}`,
+      columnsFor: (m) => signatureColumns(serve!, m),
+      preloadReferences: () => [{ model: MODEL, version: mv.version }],
+    });
+    const p = await proxy.start();
+    analyzer = createAnalyzerApp(config, { store: proxy.store, registry, logger: silent, metricsRegistry: serve.metrics.registry, admin: false });
+    await analyzer.start();
+    const proxyUrl = `http://127.0.0.1:${p.proxy.port}`;
+
+    // Later traffic in time order: 2014-2015 (warmer years than the 2012-2013 reference), in two
+    // halves, each followed by a check run (so the over-time panels have two points) and a scrape
+    // of /metrics (so the health board's rate() queries have two samples).
+    const rows = [...weatherRows('2014-01-01', '2014-12-31'), ...weatherRows('2015-01-01', '2015-12-31')];
+    assert.equal(rows.length, 730);
+    const metricsUrl = `http://127.0.0.1:${admin!.port}/metrics`;
+    for (const [from, to] of [[0, 360], [360, rows.length]] as const) {
+      for (let i = from; i < to; i += 10) {
+        const r = await postJson(`${proxyUrl}/invocations`, { dataframe_split: { columns: FEATURES, data: rows.slice(i, Math.min(i + 10, to)).map((x) => x.features) } });
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+      }
+      // A few client errors (a payload without the model's columns), as real traffic has.
+      for (let i = 0; i < 2; i++) assert.equal((await postJson(`${proxyUrl}/invocations`, { dataframe_split: { columns: ['x'], data: [[1]] } })).status, 400);
+      await proxy.flushStats();
+      await analyzer.runner.runAll();
+      scrapes.push({ atMs: Date.now(), text: await (await fetch(metricsUrl)).text() });
+    }
+    await (proxy.store as InfluxStore).flush();
+    assert.equal(proxy.store.health().dropped, 0, String(proxy.store.health().lastError));
+    range = { fromMs: Date.now() - 6 * 3600_000, toMs: Date.now() + 60_000 };
+    metricsText = scrapes[scrapes.length - 1]!.text;
+  });
+
+  after(async () => {
+    await analyzer?.close();
+    await proxy?.close();
+    await serve?.close();
+    await influx?.stop();
+  });
+
+  test('the store wrote bins, the reference and the findings (the points the panels read)', async (t) => {
+    if (!gate(t)) return;
+    const ref = await influx!.query(`SELECT * FROM "dw_reference" WHERE "model" = '${MODEL}' AND "feature" = 'temp_max'`, { epoch: 'ms' });
+    const s = ref.results[0].series[0];
+    const row = Object.fromEntries(s.columns.map((c: string, i: number) => [c, s.values[0][i]]));
+    const shares = s.columns.filter((c: string) => /^bin_/.test(c)).map((c: string) => row[c] as number);
+    assert.equal(shares.length, 12, 'under + 10 bins + over');
+    assert.ok(Math.abs(shares.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-9, `shares add up to 1: ${shares}`);
+    assert.equal(row.n, 731);
+    const cur = await influx!.query(`SELECT sum("bin_total") AS "total", sum("n") AS "n" FROM "dw_feature" WHERE "model" = '${MODEL}' AND "feature" = 'temp_max'`);
+    assert.deepEqual(cur.results[0].series[0].values[0].slice(1), [730, 730]);
+    const fin = await influx!.query(`SELECT count("status_level") FROM "dw_finding" GROUP BY "check"`);
+    const checks = new Set((fin.results[0].series ?? []).map((x: any) => x.tags.check));
+    assert.deepEqual([...checks].sort(), ['drift', 'slo', 'staleness']);
+    const fail = await influx!.query(`SELECT last("status_level"), last("psi") FROM "dw_finding" WHERE "check" = 'drift' AND "subject" = 'temp_min'`);
+    const [, level, psi] = fail.results[0].series[0].values[0];
+    assert.equal(level, 2, 'temp_min drifted in 2014-2015: fail (KS decides; a whole year keeps PSI on quantile bins small)');
+    assert.ok(psi > 0 && Number.isFinite(psi), `PSI ${psi}`);
+  });
+
+  for (const file of ['fleet-overview.json', 'model-drilldown.json']) {
+    test(`${file}: every panel query returns data from the real InfluxDB`, async (t) => {
+      if (!gate(t)) return;
+      const d = load(file);
+      // Template variables first, resolved like Grafana: each query's values, in order.
+      const vars: Record<string, string[]> = {};
+      for (const v of d.templating.list) {
+        const res = await influx!.query(interpolate(v.query, vars, range));
+        const values: string[] = (res.results[0].series ?? []).flatMap((s: any) => s.values.map((r: unknown[]) => String(r[1])));
+        assert.ok(values.length > 0, `variable ${v.name}: ${v.query} -> ${JSON.stringify(res)}`);
+        // All (fleet: every model) or the first value; for the drill-down's feature pick a drifting one.
+        vars[v.name] = v.includeAll ? values : v.name === 'feature' && values.includes('temp_min') ? ['temp_min'] : [values[0]!];
+      }
+      if (file === 'model-drilldown.json') assert.deepEqual([vars.model, vars.version], [[MODEL], ['1']]);
+      let targets = 0;
+      for (const p of panels(d)) {
+        for (const target of p.targets) {
+          const q = interpolate(target.query, vars, range);
+          const got = dataOf(await influx!.query(q, { epoch: 'ms' }), q);
+          assert.equal(got.error, null, `panel "${p.title}" ${target.refId}: InfluxDB refused\n${q}`);
+          assert.ok(got.series > 0 && got.values > 0, `panel "${p.title}" ${target.refId} returned no data:\n${q}`);
+          targets++;
+        }
+      }
+      assert.ok(targets >= 10, `${targets} targets`);
+    });
+  }
+
+  test('a query for data that is not there returns none (the data check above can fail)', async (t) => {
+    if (!gate(t)) return;
+    const d = load('model-drilldown.json');
+    const target = panels(d).find((p) => p.title.startsWith('PSI over time'))!.targets[0];
+    const q = interpolate(target.query, { model: [MODEL], version: ['1'], feature: ['no_such_feature'] }, range);
+    assert.deepEqual(dataOf(await influx!.query(q)), { series: 0, values: 0, error: null });
+    assert.throws(() => interpolate('SELECT 1 FROM x WHERE $unknown', {}, range), /left in/);
+  });
+
+  test('findings written while InfluxDB is down wait in the buffer and land when it is back; a reloaded reference is not rewritten', async (t) => {
+    if (!gate(t)) return;
+    const { createInfluxStore } = await import('../../src/store/influx.js');
+    const { influxStoreSchema } = await import('../../src/config/schema.js');
+    const store = createInfluxStore(influxStoreSchema.parse({ url: influx!.url, apiVersion: 'v1', database: DATABASE, instance: 'outage', spoolDir: join(tmp.dir, 'spool-outage'), retryDelayMs: 50, timeoutMs: 2_000 }), { logger: silent });
+    try {
+      await influx!.stop();
+      const at = Date.now();
+      const finding = (name: string) => ({
+        check: 'drift' as const, subject: { model: 'outage-model', version: '7', name, role: 'input' as const }, status: 'warn' as const, metric: 'psi', value: 0.17,
+        threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const }, window: { fromMs: at - 3_600_000, toMs: at, label: '1h' }, sampleSize: 1200, at, message: `${name} moved`,
+        detail: { psi: { value: 0.17, bins: 12 }, ks: null },
+      });
+      await store.writeFindings([finding('a'), finding('b')]);
+      // The reference the example's sidecar used, as the cache hands it out again after a poll (a new object).
+      const registry = new LocalRegistry(join(tmp.dir, 'registry'));
+      const ref = (await registry.getReference(MODEL, '1'))!;
+      const again = structuredClone(ref);
+      store.noteReference({ ...ref, model: 'outage-model', version: '7' });
+      store.noteReference({ ...again, model: 'outage-model', version: '7' });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(store.health().pending, 2 + 4, 'two findings and one point per binned feature of one reference, buffered');
+      assert.ok(store.health().lastError, 'the outage is reported');
+      await influx!.start();
+      await store.flush();
+      assert.deepEqual({ pending: store.health().pending, dropped: store.health().dropped }, { pending: 0, dropped: 0 });
+      const got = await influx!.query(`SELECT "value", "psi", "status_level", "n" FROM "dw_finding" WHERE "model" = 'outage-model' GROUP BY "subject"`);
+      assert.deepEqual(got.results[0].series.map((x: any) => [x.tags.subject, x.values[0].slice(1)]), [['a', [0.17, 0.17, 1, 1200]], ['b', [0.17, 0.17, 1, 1200]]]);
+      const refs = await influx!.query(`SELECT count("n") FROM "dw_reference" WHERE "model" = 'outage-model' GROUP BY "feature"`);
+      assert.deepEqual(refs.results[0].series.map((x: any) => x.values[0][1]), [1, 1, 1, 1], 'each feature written once');
+    } finally {
+      if (!influx!.running()) await influx!.start();
+      await store.close();
+    }
+  });
+
+  test('sidecar-health.json: every metric it names exists on the real /metrics', (t) => {
+    if (!gate(t)) return;
+    const families = new Map<string, string>();
+    for (const m of metricsText.matchAll(/^# TYPE (\S+) (\S+)$/gm)) families.set(m[1]!, m[2]!);
+    const exists = (name: string): boolean => {
+      if (families.has(name)) return true;
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      return base !== name && families.get(base) === 'histogram';
+    };
+    const names = new Set<string>();
+    for (const p of panels(load('sidecar-health.json'))) for (const target of p.targets) for (const m of String(target.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)) names.add(m[0]);
+    assert.ok(names.size >= 15, [...names].join(' '));
+    const missing = [...names].filter((n) => !exists(n));
+    assert.deepEqual(missing, [], `not on /metrics: ${missing.join(', ')}`);
+    assert.equal(exists('driftwatch_no_such_metric_total'), false);
+    assert.equal(exists('driftwatch_capture_queue_depth_bucket'), false, 'a gauge has no buckets');
+  });
+
+  test('sidecar-health.json: every PromQL query parses, and returns data where the metric has samples (VictoriaMetrics)', async (t) => {
+    if (findBinary('victoria-metrics') === null) {
+      const msg = 'victoria-metrics not found on PATH (apt-get install victoria-metrics)';
+      if (serversRequired()) assert.fail(`${msg}, and DRIFTWATCH_TEST_REQUIRE_INFLUX=1 requires it`);
+      console.warn(`WARNING: dashboards-influx: ${msg}; the health board's PromQL is NOT run`);
+      t.skip(`SKIPPED: ${msg}`);
+      return;
+    }
+    if (!gate(t)) return;
+    const vm = await startVictoria(join(tmp.dir, 'vm'));
+    try {
+      // The two real scrapes, stamped 60 s apart as a scraper would have (exposition format
+      // allows a timestamp per sample), so rate() over the dashboard's interval sees both.
+      const t1 = Math.floor(Date.now() / 1000) * 1000;
+      const stamped = scrapes.map((sc, i) => sc.text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => `${l} ${t1 - (scrapes.length - 1 - i) * 60_000}`).join('\n'));
+      for (const body of stamped) {
+        const res = await fetch(`${vm.url}/api/v1/import/prometheus`, { method: 'POST', body: body + '\n' });
+        assert.equal(res.status, 204, await res.text());
+      }
+      await vm.forceFlush();
+      const sampled = new Set([...metricsText.matchAll(/^(driftwatch_[a-z0-9_]+)(?:\{| )/gm)].map((m) => m[1]!));
+      let withData = 0;
+      for (const p of panels(load('sidecar-health.json'))) {
+        for (const target of p.targets) {
+          const expr = String(target.expr).replace(/\$__rate_interval/g, '2m').replace(/\$__range/g, '5m');
+          // Evaluated 15 s after the last scrape, as a dashboard refresh would be.
+          const res = await fetch(`${vm.url}/api/v1/query?${new URLSearchParams({ query: expr, time: String(t1 / 1000 + 15) })}`);
+          const body: any = await res.json();
+          assert.equal(body.status, 'success', `panel "${p.title}" ${target.refId}: ${expr}: ${JSON.stringify(body)}`);
+          const names = [...String(target.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)].map((m) => m[0]);
+          if (names.every((n) => sampled.has(n))) {
+            assert.ok(body.data.result.length > 0, `panel "${p.title}" ${target.refId}: no data although ${names.join(', ')} has samples: ${expr}`);
+            withData++;
+          }
+        }
+      }
+      assert.ok(withData >= 10, `${withData} queries had samples to show`);
+    } finally {
+      await vm.stop();
+    }
+  });
+});
