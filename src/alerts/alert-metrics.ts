@@ -11,6 +11,8 @@ import type { RouterMetrics } from './router.js';
 export interface AlertMetrics extends DeliveryMetrics, RouterMetrics {
   /** handle() failed (the check runner is never told; the error is logged). */
   handleError(): void;
+  /** Pending notifications orphaned at start-up because their receiver left the config. */
+  orphaned(count: number): void;
 }
 
 export const DELIVERY_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -33,6 +35,7 @@ export function createAlertMetrics(registry: Registry): AlertMetrics {
   });
   const fired = new Counter({ name: 'driftwatch_alerts_fired_total', help: 'Alerts that turned firing, by check and severity.', labelNames: ['check', 'severity'], registers });
   const dropped = new Counter({ name: 'driftwatch_alerts_dropped_total', help: 'Notifications dropped because the outbox was full (oldest first).', registers });
+  const orphaned = new Counter({ name: 'driftwatch_alerts_orphaned_total', help: 'Pending notifications given up at start-up because their receiver is no longer configured.', registers });
   const errors = new Counter({ name: 'driftwatch_alerts_errors_total', help: 'Check runs whose findings the alert router could not process (logged).', registers });
   return {
     outboxDepth: (n: number) => depth.set(n),
@@ -41,5 +44,6 @@ export function createAlertMetrics(registry: Registry): AlertMetrics {
     dropped: (n: number) => dropped.inc(n),
     fired: (check: string, severity: AlertSeverity) => fired.inc({ check, severity }),
     handleError: () => errors.inc(),
+    orphaned: (n: number) => orphaned.inc(n),
   };
 }

@@ -39,10 +39,23 @@ export interface TestReceiverResult {
   ok: boolean;
 }
 
+export interface FlushResult {
+  /** Entries that were pending for a deliverable receiver when flush() began ... */
+  queued: number;
+  /** ... of which delivered, failed (permanent answer, 410, retryMaxAge) or still pending at the timeout. */
+  delivered: number;
+  failed: number;
+  pending: number;
+  /** Every pending entry in the outbox afterwards (incl. disabled receivers' ones). */
+  outboxPending: number;
+  timedOut: boolean;
+}
+
 export interface AlertsList {
   firing: AlertStateRow[];
   resolved: AlertStateRow[];
-  /** Outbox entries not delivered: pending (still being tried) and failed (given up). */
+  /** Outbox entries not delivered: pending (still being tried), failed (given up) and orphaned
+   *  (their receiver left the config). */
   undelivered: OutboxEntry[];
   silences: Silence[];
   disabledReceivers: string[];
@@ -61,6 +74,9 @@ export interface AlertsService {
   list(): AlertsList;
   silence(input: SilenceInput): string;
   unsilence(id: string): boolean;
+  /** Starts delivery (if not running) and waits until every entry pending now for a deliverable
+   *  receiver is delivered or failed, or timeoutMs passes; what is left stays pending. */
+  flush(timeoutMs: number): Promise<FlushResult>;
   start(): void;
   stop(): Promise<void>;
   /** The outbox (for the admin API and tests). */
@@ -99,6 +115,27 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     { logger, metrics: deps.metrics, clock: deps.clock, random: deps.random },
   );
   let stopped = false;
+  let started = false;
+
+  function startDelivery(): void {
+    if (stopped || !config.enabled || started) return;
+    started = true;
+    const t = (deps.clock ?? Date.now)();
+    try {
+      outbox.prune(t);
+    } catch (e) {
+      logger.warn('cannot prune the alert outbox', { error: messageOf(e) });
+    }
+    try {
+      for (const [receiver, count] of outbox.orphanUnconfigured([...names], t)) {
+        deps.metrics?.orphaned(count);
+        logger.warn('alert receiver no longer configured: its pending notifications are orphaned (driftwatch alerts list shows them)', { receiver, count });
+      }
+    } catch (e) {
+      logger.warn('cannot check the alert outbox for removed receivers', { error: messageOf(e) });
+    }
+    worker.start();
+  }
 
   return {
     outbox,
@@ -164,7 +201,7 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
       return {
         firing: outbox.alerts({ status: 'firing' }),
         resolved: outbox.alerts({ status: 'resolved' }),
-        undelivered: [...outbox.entries({ state: 'pending' }), ...outbox.entries({ state: 'failed' })].sort((a, b) => a.id - b.id),
+        undelivered: [...outbox.entries({ state: 'pending' }), ...outbox.entries({ state: 'failed' }), ...outbox.entries({ state: 'orphaned' })].sort((a, b) => a.id - b.id),
         silences: outbox.silences(t),
         disabledReceivers: config.receivers.filter((r) => worker.isDisabled(r.name)).map((r) => r.name),
       };
@@ -192,13 +229,35 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     },
 
     start() {
-      if (stopped || !config.enabled) return;
-      try {
-        outbox.prune((deps.clock ?? Date.now)());
-      } catch (e) {
-        logger.warn('cannot prune the alert outbox', { error: messageOf(e) });
+      startDelivery();
+    },
+
+    async flush(timeoutMs) {
+      startDelivery();
+      const deliverable = (e: OutboxEntry) => worker.canDeliver(e.receiver);
+      const ids = outbox.entries({ state: 'pending', limit: outbox.maxPending }).filter(deliverable).map((e) => e.id);
+      let timedOut = false;
+      if (ids.length && started && !stopped) {
+        const timer = new Promise<void>((r) => {
+          const h = setTimeout(() => ((timedOut = true), r()), Math.max(0, timeoutMs));
+          h.unref();
+        });
+        const open = () => ids.some((id) => {
+          const e = outbox.get(id);
+          return !!e && e.state === 'pending' && deliverable(e);
+        });
+        while (!timedOut && !stopped && open()) await Promise.race([worker.nextSettle(), timer]);
       }
-      worker.start();
+      const states = ids.map((id) => outbox.get(id)?.state);
+      const pending = states.filter((s) => s === 'pending').length;
+      return {
+        queued: ids.length,
+        delivered: states.filter((s) => s === 'delivered').length,
+        failed: states.filter((s) => s === 'failed' || s === 'orphaned').length,
+        pending,
+        outboxPending: outbox.pendingCount(),
+        timedOut: timedOut && pending > 0,
+      };
     },
 
     async stop() {

@@ -142,6 +142,8 @@ export class DeliveryWorker {
   private readonly inflight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
+  /** Waiters for the next finished attempt (flush() in `check --once`); at most one per caller. */
+  private readonly waiters = new Set<() => void>();
   private running = false;
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -159,6 +161,23 @@ export class DeliveryWorker {
   isDisabled(name: string): boolean {
     const r = this.receivers.get(name);
     return !!r && this.outbox.isReceiverDisabled(name, r.hash);
+  }
+
+  /** Could a pending entry of this receiver still be sent by this worker? */
+  canDeliver(name: string): boolean {
+    return this.receivers.has(name) && !this.isDisabled(name);
+  }
+
+  /** Resolves when an attempt finishes or the worker stops (whichever comes first). */
+  nextSettle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add(resolve));
+  }
+
+  private wake(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
   }
 
   start(): void {
@@ -180,6 +199,7 @@ export class DeliveryWorker {
     this.timer = null;
     this.timerAt = Infinity;
     await Promise.allSettled([...this.inflight]);
+    this.wake();
   }
 
   private schedule(delayMs: number): void {
@@ -216,6 +236,7 @@ export class DeliveryWorker {
           this.busy.delete(name);
           this.inflight.delete(p);
           this.pump();
+          this.wake();
         });
         this.inflight.add(p);
       }

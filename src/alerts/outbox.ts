@@ -5,6 +5,9 @@
  * - `outbox`: every notification, written BEFORE it is sent, with its Standard Webhooks id
  *   assigned here and kept across retries and restarts; state pending | delivered | failed.
  *   Holds the format-neutral Notification (no secret: requests are rendered at send time).
+ *   A fourth state, orphaned, is set at start-up on pending entries whose receiver is no longer
+ *   configured (see orphanUnconfigured): they would otherwise stay pending forever. (A value of
+ *   the TEXT column, so no migration: applied migrations are never edited.)
  * - `alert_state`: per findingKey, whether the alert fires and which receivers were told what.
  * - `silences`: matchers with an expiry.
  * - `receivers`: a receiver disabled by 410 Gone, with a hash of the config it was disabled under.
@@ -65,7 +68,7 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
 ];
 
-export type OutboxState = 'pending' | 'delivered' | 'failed';
+export type OutboxState = 'pending' | 'delivered' | 'failed' | 'orphaned';
 
 export interface OutboxEntry {
   id: number;
@@ -261,7 +264,29 @@ export class AlertOutbox {
       );
   }
 
-  /** Deletes delivered and failed entries older than the retention (default 7 days). */
+  /**
+   * Pending entries of receivers that are not in `configured` (removed from the config, or
+   * renamed) become `orphaned`: nothing would ever send them, and an entry stuck pending forever
+   * hides the outbox's real depth. Not reversible on purpose: re-adding a receiver later must not
+   * page it with stale notifications. Returns how many per receiver.
+   */
+  orphanUnconfigured(configured: readonly string[], nowMs: number): Map<string, number> {
+    return this.transaction(() => {
+      const rows = this.db.prepare("SELECT receiver, COUNT(*) AS n FROM outbox WHERE state = 'pending' GROUP BY receiver").all() as Array<{ receiver: string; n: number }>;
+      const known = new Set(configured);
+      const out = new Map<string, number>();
+      const upd = this.db.prepare(
+        "UPDATE outbox SET state = 'orphaned', last_error = ?, done_ms = ? WHERE state = 'pending' AND receiver = ?",
+      );
+      for (const r of rows) {
+        if (known.has(r.receiver)) continue;
+        out.set(r.receiver, upd.run(`orphaned: receiver ${r.receiver} is no longer configured`, nowMs, r.receiver).changes);
+      }
+      return out;
+    });
+  }
+
+  /** Deletes delivered, failed and orphaned entries older than the retention (default 7 days). */
   prune(nowMs: number): number {
     const keep = this.opts.retentionMs ?? 7 * 86_400_000;
     return this.db.prepare("DELETE FROM outbox WHERE state != 'pending' AND done_ms < ?").run(nowMs - keep).changes;

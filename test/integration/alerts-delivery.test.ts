@@ -3,7 +3,10 @@
  * then answers 500s, then 429 with Retry-After: 1, then 200 gets every notification exactly once
  * (by webhook-id), in order, the same id on every attempt, with backoff between attempts; a 400
  * is permanent; 410 disables the receiver until its config changes; a restart on the same outbox
- * resends what was pending with the same webhook-id; the outbox bound drops the oldest and counts.
+ * resends what was pending with the same webhook-id; the outbox bound drops the oldest and counts;
+ * pending entries of a receiver removed from the config are orphaned at start-up (logged, counted,
+ * listed), never sent, also not when the receiver comes back; flush() (check --once) delivers what
+ * is pending and leaves the rest after its timeout.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -13,6 +16,7 @@ import { after, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { createAlertMetrics } from '../../src/alerts/alert-metrics.js';
 import { createAlertsService, type AlertsService } from '../../src/alerts/alerts-service.js';
+import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { backoffDelayMs, parseRetryAfter } from '../../src/alerts/delivery.js';
 import type { Finding } from '../../src/alerts/finding.js';
 import { alertsSchema } from '../../src/config/schema.js';
@@ -267,6 +271,89 @@ describe('alert delivery', () => {
       assert.match(e.lastError ?? '', /retryMaxAge/);
       assert.equal(e.lastStatus, 502);
       assert.ok(e.attempts >= 2);
+    } finally {
+      await s.stop();
+      await rx.close();
+    }
+  });
+
+  test('a receiver removed from the config: its pending entries are orphaned at start-up, logged, counted, listed, never sent', async () => {
+    const good = await receiverServer(() => ({ status: 200 }));
+    const gone = await receiverServer(() => ({ status: 503 }));
+    const db = 'orphans.db';
+    const two = {
+      receivers: [
+        { name: 'hook', kind: 'webhook', url: `${good.url}/hook`, secret: 'whsec_' + Buffer.from('orphan-secret-0123456789').toString('base64'), timeoutMs: 500 },
+        { name: 'old', kind: 'webhook', url: `${gone.url}/old`, secret: 'whsec_' + Buffer.from('orphan-secret-0123456789').toString('base64'), timeoutMs: 500 },
+      ],
+      retryInitialDelayMs: 1000,
+    };
+    const s1 = make(good.url, db, two);
+    await s1.handle([finding('a'), finding('b')]);
+    await waitFor(() => s1.outbox.entries({ state: 'delivered' }).length === 2 && gone.got.length >= 1);
+    await s1.stop();
+    const oldIds = new Set(gone.got.map((g) => g.id));
+    const pendingOld = new AlertOutbox(join(tmp.dir, db));
+    const stuck = pendingOld.entries({ state: 'pending' });
+    pendingOld.close();
+    assert.equal(stuck.length, 2);
+    assert.ok(stuck.every((e) => e.receiver === 'old'));
+
+    // restart without "old": orphaned at start-up, with a log line and the counter
+    const registry = new Registry();
+    const mem = memoryLogger();
+    const s2 = make(good.url, db, {}, { metrics: createAlertMetrics(registry), logger: mem.logger });
+    try {
+      assert.equal(s2.outbox.pendingCount(), 0);
+      const orphaned = s2.outbox.entries({ state: 'orphaned' });
+      assert.deepEqual(orphaned.map((e) => e.webhookId), stuck.map((e) => e.webhookId));
+      assert.ok(orphaned.every((e) => /receiver old is no longer configured/.test(e.lastError ?? '') && e.doneMs !== null));
+      assert.match(await registry.metrics(), /driftwatch_alerts_orphaned_total 2/);
+      assert.match(await registry.metrics(), /driftwatch_alerts_outbox_depth 0/);
+      const line = mem.lines.find((l) => l.includes('no longer configured'));
+      assert.ok(line && line.includes('"receiver":"old"') && line.includes('"count":2'), `log line: ${line}`);
+      const list = s2.list();
+      assert.deepEqual(list.undelivered.map((u) => [u.receiver, u.state]), [['old', 'orphaned'], ['old', 'orphaned']]);
+    } finally {
+      await s2.stop();
+    }
+    // the receiver comes back in the config: the orphans are not resent (stale pages)
+    const s3 = make(good.url, db, { ...two, receivers: two.receivers.map((r) => (r.name === 'old' ? { ...r, url: `${good.url}/old` } : r)) });
+    try {
+      await sleep(200);
+      assert.ok(!good.got.some((g) => stuck.some((e) => e.webhookId === g.id)), 'orphans never sent');
+      assert.equal(s3.outbox.entries({ state: 'orphaned' }).length, 2);
+      assert.ok([...oldIds].every((id) => stuck.some((e) => e.webhookId === id)));
+    } finally {
+      await s3.stop();
+      await good.close();
+      await gone.close();
+    }
+  });
+
+  test('flush(): delivers what is pending before returning; with a receiver that stays down, returns at the timeout and leaves it pending', async () => {
+    let up = true;
+    const rx = await receiverServer(() => (up ? { status: 200 } : { status: 503 }));
+    const cfg = alertsSchema.parse({
+      outboxPath: join(tmp.dir, 'flush.db'),
+      receivers: [{ name: 'hook', kind: 'webhook', url: `${rx.url}/hook`, secret: 'whsec_' + Buffer.from('flush-secret-0123456789').toString('base64'), timeoutMs: 500 }],
+      retryInitialDelayMs: 20,
+      retryMaxDelayMs: 50,
+    });
+    // not started: handle() only enqueues, as in check --once
+    const s = createAlertsService(cfg, { logger: memoryLogger().logger, pollIntervalMs: 50 });
+    try {
+      await s.handle([finding('a'), finding('b')]);
+      assert.equal(rx.got.length, 0, 'nothing sent before flush');
+      const r1 = await s.flush(10_000);
+      assert.deepEqual({ ...r1 }, { queued: 2, delivered: 2, failed: 0, pending: 0, outboxPending: 0, timedOut: false });
+      assert.equal(assertAtMostOnce(rx.got).size, 2);
+      up = false;
+      await s.handle([finding('c')]);
+      const r2 = await s.flush(300);
+      assert.equal(r2.timedOut, true);
+      assert.deepEqual([r2.queued, r2.delivered, r2.pending, r2.outboxPending], [1, 0, 1, 1]);
+      assert.ok(rx.got.filter((g) => g.status === 503).length >= 1);
     } finally {
       await s.stop();
       await rx.close();
