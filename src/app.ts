@@ -1,6 +1,6 @@
 /**
  * Composition root: builds every part from one frozen Config and wires the dependencies. The only
- * place that chooses implementations (the local registry today, MLflow's later).
+ * place that chooses implementations (the local or the MLflow registry, the embedded or InfluxDB store).
  */
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
@@ -12,6 +12,7 @@ import { createAlertsService, type AlertsService } from './alerts/alerts-service
 import { createAlertMetrics } from './alerts/alert-metrics.js';
 import { FindingStore } from './store/findings-store.js';
 import { LocalRegistry } from './registry/local-registry.js';
+import { createMlflowRegistry } from './registry/mlflow-registry.js';
 import { isMovable, parseModelUri } from './registry/model-uri.js';
 import type { ModelRegistry } from './registry/types.js';
 import { createScoringServer, type ScoringServer } from './serve/scoring-server.js';
@@ -30,7 +31,8 @@ import { createLogger, type Logger } from './telemetry/logger.js';
 import { createCheckMetrics, createProxyMetrics, createServeMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from './telemetry/metrics.js';
 import { VERSION } from './version.js';
 
-export function createRegistry(config: Config): ModelRegistry {
+export function createRegistry(config: Config, deps: { logger?: Logger } = {}): ModelRegistry {
+  if (config.registry.kind === 'mlflow') return createMlflowRegistry(config.registry, deps.logger ? { logger: deps.logger } : {});
   return new LocalRegistry(config.registry.root);
 }
 
@@ -64,7 +66,7 @@ export interface ServeApp {
 
 export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeApp {
   const logger = deps.logger ?? createLogger({ level: config.log.level });
-  const registry = deps.registry ?? createRegistry(config);
+  const registry = deps.registry ?? createRegistry(config, { logger });
   logger.debug('configuration', { config }); // secrets are redacted by the logger
   const metrics = createServeMetrics({ sloThresholdsMs: sloThresholdsMs(config) });
   if (config.serve.models.length === 0) {
@@ -102,6 +104,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       version: m.current?.version ?? null,
       loadedAtMs: m.current?.loadedAtMs ?? null,
       lastError: m.lastError,
+      registryError: m.registryError,
     }));
 
   let admin: AdminServer | null = null;
@@ -114,6 +117,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       reload,
       ready: () => [...models.values()].every((m) => m.current !== null),
       ...(deps.traffic ? { traffic: deps.traffic } : {}),
+      reference: (model, version) => registry.getReference(model, version),
       ...deps.admin,
     });
   }
@@ -198,14 +202,19 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   const summary = new TrafficSummary(Date.now());
   const ownStore = !deps.store;
   const store = deps.store ?? createStore(config, { logger });
-  const references = new ReferenceCache({ registry: deps.registry ?? createRegistry(config), logger, refreshMs: config.registry.pollIntervalMs });
+  const references = new ReferenceCache({ registry: deps.registry ?? createRegistry(config, { logger }), logger, refreshMs: config.registry.pollIntervalMs });
   const storeMetrics = createStoreMetrics(metrics.registry, () => store.health());
   const profiler = new WindowProfiler({
     config: config.stats,
     extraLatencyBoundsMs: sloThresholdsMs(config),
     store,
     logger,
-    referenceFor: (model, version) => references.get(model, version),
+    referenceFor: (model, version) => {
+      const ref = references.get(model, version);
+      // The InfluxDB store publishes each reference once (dw_reference) for the dashboards.
+      if (ref !== null) store.noteReference?.(ref);
+      return ref;
+    },
     metrics: {
       flushed: (n) => {
         storeMetrics.flushes.inc({ outcome: 'ok' });
@@ -335,7 +344,7 @@ export interface AnalyzerApp {
 /** The analysis side's scheduled checks over a store and a registry, with findings kept locally. */
 export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerApp {
   const logger = deps.logger ?? createLogger({ level: config.log.level });
-  const registry = deps.registry ?? createRegistry(config);
+  const registry = deps.registry ?? createRegistry(config, { logger });
   const ownFindings = !deps.findings;
   const findings = deps.findings ?? new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
   const metricsRegistry = deps.metricsRegistry ?? createServeMetrics().registry;
@@ -348,7 +357,12 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     findings,
     logger,
     metrics: createCheckMetrics(metricsRegistry),
-    onFindings: (f) => alerts.handle(f),
+    onFindings: async (f) => {
+      // The InfluxDB store keeps findings next to the statistics (dw_finding) for the dashboards;
+      // a store that cannot take them must not keep the alerts from going out.
+      await deps.store.writeFindings?.(f).catch((e: unknown) => logger.warn('findings could not be written to the statistics store', { error: (e as Error).message }));
+      return alerts.handle(f);
+    },
     ...(deps.now ? { now: deps.now } : {}),
   });
   const admin =
@@ -365,6 +379,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
           storeInfo: () => ({ store: deps.store.describe, ...deps.store.health() }),
           findings,
           runChecks: () => runner.runAll(),
+          reference: (model, version) => registry.getReference(model, version),
         })
       : null;
   let pruner: NodeJS.Timeout | null = null;

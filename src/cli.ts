@@ -20,7 +20,7 @@ import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
 import { canonicalStage, parseModelUri } from './registry/model-uri.js';
 import { buildReferenceFromFile, buildReferenceFromTraffic, type BuiltReference } from './reference/build-reference.js';
 import { mergedByVersion, windowView } from './admin/window-view.js';
-import { parseTimePoint, TIME_POINT_HELP } from './time-range.js';
+import { parseDurationMs, parseTimePoint, TIME_POINT_HELP } from './time-range.js';
 import type { ReferenceProfile } from './stats/types.js';
 import { FindingStore } from './store/findings-store.js';
 import type { Finding } from './alerts/finding.js';
@@ -71,8 +71,10 @@ Usage:
       Exit code 0 whether or not it drifted; 1 only on errors (the JSON says dataset_drifted).
   driftwatch analyze [--config FILE]
       The scheduled checks (drift, SLO, staleness) over the statistics store, with the admin API.
-  driftwatch check --once [--format table|json] [--config FILE]
-      Run every check now against the store and registry and print the findings.
+  driftwatch check --once [--format table|json] [--deliver-timeout 30s] [--config FILE]
+      Run every check now against the store and registry and print the findings; alerts they
+      raise are delivered before exiting, for at most --deliver-timeout (0: only queue them);
+      what is left stays in the outbox for the next running analyzer.
   driftwatch alerts test RECEIVER        send a test alert and show what the receiver answered
   driftwatch alerts list [--json]        firing, resolved and undelivered alerts, silences
   driftwatch alerts silence --until WHEN [--model M] [--check C] [--name FEATURE] [--comment TEXT]
@@ -593,16 +595,30 @@ function formatFindings(findings: readonly Finding[]): string {
 }
 
 async function cmdCheck(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { once: { type: 'boolean' }, format: { type: 'string' } });
+  const { values, positionals } = parse(args, { once: { type: 'boolean' }, format: { type: 'string' }, 'deliver-timeout': { type: 'string' } });
   if (positionals.length) usage(`check takes no positional arguments (got ${positionals.join(' ')})`);
   if (!values.once) usage('check needs --once (for checks on a schedule run driftwatch analyze or driftwatch start)');
   if (values.format && !['table', 'json'].includes(values.format)) usage('--format must be table or json');
+  const deliverMs = values['deliver-timeout'] === undefined ? 30_000 : values['deliver-timeout'] === '0' ? 0 : parseDurationMs(values['deliver-timeout']);
+  if (deliverMs === null) usage(`--deliver-timeout must be a duration like 30s or 2m, or 0 (got ${JSON.stringify(values['deliver-timeout'])})`);
   const config = configFrom(values, { log: { level: 'warn' } });
   const store = createStore(config);
   const analyzer = createAnalyzerApp(config, { store, admin: false });
   try {
     const findings = await analyzer.runner.runAll();
-    console.log(values.format === 'json' ? JSON.stringify({ findings }, null, 2) : formatFindings(findings));
+    // A one-shot run delivers what it queued (bounded by --deliver-timeout); what is left stays
+    // pending in the outbox, with its webhook-id, for the next analyzer on the same outboxPath.
+    const delivery = config.alerts.enabled && config.alerts.receivers.length && deliverMs > 0 ? await analyzer.alerts.flush(deliverMs) : null;
+    if (values.format === 'json') console.log(JSON.stringify({ findings, ...(delivery ? { alerts: delivery } : {}) }, null, 2));
+    else {
+      console.log(formatFindings(findings));
+      if (delivery) {
+        const left = delivery.outboxPending
+          ? `; ${delivery.outboxPending} left pending in ${config.alerts.outboxPath} for the next running analyzer (driftwatch analyze or start on the same outboxPath) to deliver`
+          : '';
+        console.log(`alerts: ${delivery.delivered} delivered, ${delivery.failed} failed${delivery.timedOut ? ` (gave up waiting after ${values['deliver-timeout'] ?? '30s'})` : ''}${left}`);
+      }
+    }
     return 0;
   } finally {
     await analyzer.close();

@@ -66,6 +66,22 @@ export const ERRORS = {
     status: 503, mlflowCode: 'TEMPORARILY_UNAVAILABLE', retryable: true,
     description: 'Another writer holds the registry lock for longer than the wait allows.',
   },
+  DW_ERR_REGISTRY_UNAVAILABLE: {
+    status: 503, mlflowCode: 'TEMPORARILY_UNAVAILABLE', retryable: true,
+    description: 'The MLflow tracking server could not be reached or answered 5xx / non-JSON after the configured retries; the message names the server URI (never credentials).',
+  },
+  DW_ERR_REGISTRY_UNAUTHORIZED: {
+    status: 502, mlflowCode: 'BAD_GATEWAY', retryable: false,
+    description: 'The MLflow tracking server refused the credentials (401/403): check registry.token or registry.username/password (MLFLOW_TRACKING_*).',
+  },
+  DW_ERR_REGISTRY_ARTIFACT: {
+    status: 502, mlflowCode: 'BAD_GATEWAY', retryable: true,
+    description: "A model version's artifacts could not be listed or downloaded through MLflow's artifact proxy, or failed verification (size or hash mismatch, missing file).",
+  },
+  DW_ERR_REGISTRY_UNSUPPORTED: {
+    status: 400, mlflowCode: 'INVALID_PARAMETER_VALUE', retryable: false,
+    description: "The MLflow registry cannot do this: an artifact URI outside the artifact proxy (s3://, file:, ...), a route the server lacks (404), or a name MLflow's search filter cannot express.",
+  },
   DW_ERR_SERVE_LISTEN: {
     status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: true,
     description: 'A listener could not bind its host and port (in use, or no such interface); the message names which.',

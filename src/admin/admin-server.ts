@@ -1,22 +1,24 @@
 /**
  * The admin/control API on its own port (never on the data listener): Prometheus /metrics,
- * /healthz, the served models, and the reload trigger. Loopback by default; config refuses a
- * non-loopback bind without a token. /api/* demands `Authorization: Bearer <token>` whenever a
- * token is configured; /metrics and /healthz stay open for scrapers and probes.
+ * /healthz, the served models, the reload trigger, and the status page (/ui, docs/status-page.md).
+ * Loopback by default; config refuses a non-loopback bind without a token. /api/* demands
+ * `Authorization: Bearer <token>` whenever a token is configured; /metrics and /healthz stay open
+ * for scrapers and probes, /ui because it holds no data.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { listen } from '../listen.js';
 import type { AdminConfig } from '../config/schema.js';
-import { DriftwatchError, messageOf } from '../errors.js';
+import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { WindowProfile } from '../stats/types.js';
+import type { FeatureProfile, ReferenceFeature, ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { FindingStore } from '../store/findings-store.js';
 import type { SeriesInfo, WindowQuery } from '../store/types.js';
 import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
 import { tokenMatches } from './auth.js';
 import { mergedByVersion, windowView } from './window-view.js';
+import { STATUS_PAGE_CSP, STATUS_PAGE_CSS, STATUS_PAGE_HTML, STATUS_PAGE_JS } from './status-page.js';
 
 export interface AdminModelView {
   name: string;
@@ -24,6 +26,8 @@ export interface AdminModelView {
   version: string | null;
   loadedAtMs: number | null;
   lastError: string | null;
+  /** Set while re-resolving this model against the registry fails (the loaded version keeps serving). */
+  registryError?: string | null;
 }
 
 export interface AdminServerDeps {
@@ -45,11 +49,34 @@ export interface AdminServerDeps {
   findings?: FindingStore;
   /** Runs every check now and answers its findings (POST /api/checks/run). */
   runChecks?: () => Promise<unknown[]>;
+  /** A model version's reference profile from the registry (GET /api/reference, the status page's histograms). */
+  reference?: (model: string, version: string) => Promise<ReferenceProfile | null>;
   now?: () => number;
 }
 
 function badRequest(res: express.Response, message: string): void {
   res.status(400).json({ error_code: 'INVALID_PARAMETER_VALUE', code: 'DW_ERR_CLI_USAGE', message });
+}
+
+/**
+ * What the status page draws from a reference: counts over the bin layout (with its edges, so the
+ * bars can be labelled) or over the categories. The sketch is left out: it is large and the page
+ * reads quantiles from /api/windows instead.
+ */
+function referenceFeatureView(f: ReferenceFeature) {
+  const p: FeatureProfile = f.profile;
+  return {
+    kind: f.kind,
+    count: p.count,
+    missing: p.missing,
+    bins: p.bins && f.binEdges ? { layout: p.bins.layout, lo: f.binEdges.lo, hi: f.binEdges.hi, edges: f.binEdges.edges, counts: p.bins.counts } : null,
+    categories: f.kind === 'categorical' ? p.categories : null,
+  };
+}
+
+export function referenceView(r: ReferenceProfile) {
+  const map = (o: Record<string, ReferenceFeature>) => Object.fromEntries(Object.entries(o).map(([k, f]) => [k, referenceFeatureView(f)]));
+  return { model: r.model, version: r.version, created_at: new Date(r.createdAtMs).toISOString(), source: r.source, rows: r.rows, features: map(r.features), predictions: map(r.predictions) };
 }
 
 export interface AdminServer {
@@ -68,8 +95,20 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   });
   app.get('/healthz', async (_req, res) => {
     const ok = deps.ready();
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'not_ready', models: await deps.models() });
+    const models = await deps.models();
+    const degraded = ok && models.some((m) => m.registryError);
+    res.status(ok ? 200 : 503).json({ status: ok ? (degraded ? 'degraded' : 'ok') : 'not_ready', models });
   });
+
+  // The status page holds no data (it reads /api with the token the user types in), so it stays
+  // open like /healthz. Its script and styles are files of their own so the CSP forbids inline code.
+  const page = (type: string, body: string) => (_req: express.Request, res: express.Response) => {
+    res.set({ 'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' });
+    res.type(type).send(body);
+  };
+  app.get(['/ui', '/ui/'], page('html', STATUS_PAGE_HTML));
+  app.get('/ui/app.js', page('js', STATUS_PAGE_JS));
+  app.get('/ui/style.css', page('css', STATUS_PAGE_CSS));
 
   app.use('/api', (req, res, next) => {
     if (config.token && !tokenMatches(config.token, req.headers.authorization)) {
@@ -157,6 +196,30 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       res.json({ models: byModel });
     });
   }
+  app.get('/api/reference', async (req, res) => {
+    if (!deps.reference) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no model registry in this process (driftwatch serve, start or analyze)' });
+      return;
+    }
+    const model = typeof req.query.model === 'string' ? req.query.model : '';
+    const version = typeof req.query.version === 'string' ? req.query.version : '';
+    if (!model || model.length > 256) return badRequest(res, 'query parameter "model" is required (a registered model name, at most 256 characters)');
+    // Registry versions are integers; anything else never reaches a registry (or a file path).
+    if (!/^[1-9][0-9]{0,11}$/.test(version)) return badRequest(res, `query parameter "version" must be a model version number; got ${JSON.stringify(version).slice(0, 40)}`);
+    let ref: ReferenceProfile | null;
+    try {
+      ref = await deps.reference(model, version);
+    } catch (e) {
+      if (isDriftwatchError(e) && (e.code === 'DW_ERR_REGISTRY_MODEL_NOT_FOUND' || e.code === 'DW_ERR_REGISTRY_VERSION_NOT_FOUND')) {
+        res.status(404).json({ error_code: e.mlflowCode, code: e.code, message: e.message });
+        return;
+      }
+      if (isDriftwatchError(e) && e.code === 'DW_ERR_REGISTRY_INVALID') return badRequest(res, e.message);
+      throw e;
+    }
+    // No reference built yet is a state of a known version, not a missing resource: 200 with null.
+    res.json({ model, version, reference: ref ? referenceView(ref) : null });
+  });
   app.post('/api/checks/run', async (_req, res) => {
     if (!deps.runChecks) return noFindings(res);
     res.json({ findings: await deps.runChecks() });

@@ -86,11 +86,30 @@ export const proxySchema = z.strictObject({
 });
 
 export const registrySchema = z.strictObject({
-  kind: z.literal('local').default('local'),
+  /** local: a directory on disk; mlflow: an MLflow tracking server's Model Registry (REST API 2.0). */
+  kind: z.enum(['local', 'mlflow']).default('local'),
   /** Directory of the local registry. Relative paths are resolved against the working directory. */
   root: z.string().min(1).default('.driftwatch/registry'),
   /** How often served stage/alias URIs are re-resolved to pick up a new version. */
   pollIntervalMs: z.number().int().min(100).max(86_400_000).default(5_000),
+  /** mlflow: the tracking server, e.g. http://mlflow:5000 (or MLFLOW_TRACKING_URI). Checked in
+   *  crossFieldProblems, so a non-HTTP MLFLOW_TRACKING_URI does not break a local-registry config. */
+  trackingUri: z.string().min(1).optional(),
+  /** mlflow: bearer token (or MLFLOW_TRACKING_TOKEN); never logged. */
+  token: z.string().min(1).optional(),
+  /** mlflow: HTTP Basic credentials (or MLFLOW_TRACKING_USERNAME / _PASSWORD); win over token, as in MLflow's client. */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** mlflow: downloaded model versions (verified, reused across restarts) and reference profiles. */
+  cacheDir: z.string().min(1).default('.driftwatch/mlflow-cache'),
+  /** mlflow: one REST call, from sending to the end of the answer. */
+  timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /** mlflow: one artifact file download (model files can be large). */
+  downloadTimeoutMs: z.number().int().min(1000).max(86_400_000).default(600_000),
+  /** mlflow: retries of a call that failed on the network or with 429/502/503/504, with doubling backoff. */
+  retries: z.number().int().min(0).max(20).default(4),
+  /** mlflow: delay before the first retry (then 2x, 4x, ... capped at 30 s, with jitter). */
+  retryDelayMs: z.number().int().min(1).max(60_000).default(500),
 });
 
 export const adminSchema = z.strictObject({
@@ -348,6 +367,21 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
     if (names.has(name)) problems.push({ path: `serve.models.${i}.name`, message: `duplicate model name ${name}` });
     names.add(name);
   });
+  // The MLflow registry needs a tracking server URL; credentials go in their own fields, not in the URL.
+  const registry = (typeof o.registry === 'object' && o.registry !== null ? o.registry : {}) as Record<string, unknown>;
+  if (registry.kind === 'mlflow') {
+    const uri = registry.trackingUri;
+    let url: URL | null = null;
+    try {
+      url = typeof uri === 'string' ? new URL(uri) : null;
+    } catch {
+      url = null;
+    }
+    if (typeof uri !== 'string' || !uri) problems.push({ path: 'registry.trackingUri', message: 'registry.kind mlflow needs trackingUri (or MLFLOW_TRACKING_URI), e.g. http://mlflow:5000' });
+    else if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push({ path: 'registry.trackingUri', message: 'must be an http:// or https:// URL of an MLflow tracking server' });
+    else if (url.username || url.password) problems.push({ path: 'registry.trackingUri', message: 'must not carry credentials; set registry.username/password (MLFLOW_TRACKING_USERNAME/PASSWORD) or registry.token' });
+    if (!!registry.username !== !!registry.password) problems.push({ path: registry.username ? 'registry.password' : 'registry.username', message: 'HTTP Basic auth needs both registry.username and registry.password' });
+  }
   // Alert receivers and routes: caught at load time with every other problem, not at the first alert.
   const alerts = (typeof o.alerts === 'object' && o.alerts !== null ? o.alerts : {}) as Record<string, unknown>;
   const receivers = Array.isArray(alerts.receivers) ? (alerts.receivers as Array<Record<string, unknown> | null>) : [];

@@ -31,6 +31,8 @@ export interface ServeMetrics {
   modelSwaps: Counter<'model'>;
   modelLoadFailures: Counter<'model'>;
   registryPollErrors: Counter<'model'>;
+  /** 1 while the last re-resolution against the registry succeeded, 0 while it is degraded. */
+  registryUp: Gauge;
   inflight: Gauge;
 }
 
@@ -82,6 +84,12 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThreshol
       name: 'driftwatch_registry_poll_errors_total',
       help: 'Failed attempts to re-resolve a served model URI against the registry.',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    registryUp: new Gauge({
+      name: 'driftwatch_registry_up',
+      help: '1 while the last re-resolution of served URIs against the registry succeeded; 0 while the registry is unreachable (the loaded versions keep serving).',
+      aggregator: 'min', // with several workers: 0 if any of them cannot reach the registry
       registers: [registry],
     }),
     inflight: new Gauge({

@@ -1,0 +1,496 @@
+/**
+ * The built-in status page (GET /ui on the admin port) for users without Grafana: one static HTML
+ * page, a stylesheet and a vanilla script that reads the admin API with fetch and draws its charts
+ * as inline SVG. Shipped as string constants so `tsc` output needs no copy step and there is no
+ * front-end build. The page carries no data itself; everything comes from /api (with the bearer
+ * token the user types in when one is configured), so it can stay open like /healthz.
+ *
+ * The script is written without template literals on purpose: it lives inside a TypeScript
+ * template string, where a backtick or a dollar-brace would end or interpolate it.
+ */
+
+/** Strict: no inline script or style, nothing from other origins, not frameable. */
+export const STATUS_PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+export const STATUS_PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>driftwatch status</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/ui/style.css">
+<script src="/ui/app.js" defer></script>
+</head>
+<body>
+<header>
+  <h1>driftwatch</h1>
+  <span id="status" class="muted" data-refreshes="0">loading&hellip;</span>
+</header>
+<section id="auth" class="card" hidden>
+  <form id="auth-form">
+    <label for="token">This admin API needs its bearer token (<code>admin.token</code>):</label>
+    <input id="token" name="token" type="password" autocomplete="off" required>
+    <button type="submit">Use token</button>
+  </form>
+  <p class="muted">Kept in this browser tab's session storage only.</p>
+</section>
+<main id="main"></main>
+<noscript>The status page needs JavaScript; the same data is at /api/models, /api/findings and /api/windows.</noscript>
+</body>
+</html>
+`;
+
+export const STATUS_PAGE_CSS = `
+:root { --ok: #2e7d32; --warn: #b26a00; --fail: #c62828; --error: #6a1b9a; --ref: #5b7fa6; --cur: #e07b2a; --line: #ddd; --muted: #666; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; padding: 0 1.5rem 2rem; color: #222; background: #f6f7f9; }
+header { display: flex; align-items: baseline; gap: 1rem; padding: 1rem 0 .5rem; }
+h1 { font-size: 1.4rem; margin: 0; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+h3 { font-size: 1rem; margin: 0 0 .25rem; }
+code { font-size: .95em; }
+.muted { color: var(--muted); }
+.error-text { color: var(--fail); }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; margin: .5rem 0; }
+.empty { color: var(--muted); font-style: italic; padding: .5rem 0; }
+table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); }
+th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #eef0f3; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.status-warn td { background: #fff6e5; }
+tr.status-fail td { background: #fdecec; }
+tr.status-error td { background: #f5ebf8; }
+.badge { display: inline-block; padding: 0 .45rem; border-radius: 3px; color: #fff; font-size: .8rem; font-weight: 600; text-transform: uppercase; }
+.badge.ok { background: var(--ok); } .badge.warn { background: var(--warn); } .badge.fail { background: var(--fail); } .badge.error { background: var(--error); }
+.features { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: .75rem; }
+.feature.status-fail { border-left: 4px solid var(--fail); } .feature.status-warn { border-left: 4px solid var(--warn); }
+.charts { display: flex; flex-wrap: wrap; gap: .5rem; }
+svg.chart { background: #fff; overflow: visible; }
+svg.chart text { font-size: 10px; fill: #555; }
+svg.chart .axis { stroke: #999; stroke-width: 1; }
+svg.chart .grid { stroke: #eee; stroke-width: 1; }
+svg.chart .bar-ref { fill: var(--ref); }
+svg.chart .bar-cur { fill: var(--cur); }
+svg.chart .psi-line { fill: none; stroke: var(--cur); stroke-width: 2; }
+svg.chart .psi-point { fill: var(--cur); }
+svg.chart .threshold-warn { stroke: var(--warn); stroke-dasharray: 4 3; }
+svg.chart .threshold-fail { stroke: var(--fail); stroke-dasharray: 4 3; }
+.legend { font-size: .8rem; color: var(--muted); }
+.legend .swatch { display: inline-block; width: .8em; height: .8em; margin: 0 .25em 0 .6em; vertical-align: -1px; }
+.swatch.ref { background: var(--ref); } .swatch.cur { background: var(--cur); }
+#auth form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+`;
+
+export const STATUS_PAGE_JS = String.raw`(function () {
+  'use strict';
+  var TOKEN_KEY = 'driftwatch.adminToken';
+  // ?refresh=SECONDS (1 to 3600) overrides the 10 s default, for a wall screen or a slow link.
+  var refreshParam = Number(new URLSearchParams(location.search).get('refresh'));
+  var REFRESH_MS = refreshParam >= 1 && refreshParam <= 3600 ? Math.round(refreshParam * 1000) : 10000;
+  var HISTORY = '24h';
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  var RANK = { fail: 0, error: 1, warn: 2, ok: 3 };
+  var main = document.getElementById('main');
+  var statusLine = document.getElementById('status');
+  var authBox = document.getElementById('auth');
+  var authForm = document.getElementById('auth-form');
+  var tokenInput = document.getElementById('token');
+  var refreshes = 0;
+  var timer = null;
+  var running = false;
+  // References change only when someone rebuilds one: re-read them once a minute, not every refresh.
+  var refCache = {};
+  var REF_TTL_MS = 60000;
+
+  function AuthNeeded() { this.name = 'AuthNeeded'; }
+
+  // Falls back to memory where session storage is refused (some private modes).
+  var memoryToken = '';
+  function readToken() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || memoryToken; } catch (e) { return memoryToken; }
+  }
+
+  // null: this process does not run that part (404); throws AuthNeeded on 401.
+  function api(path) {
+    var headers = { Accept: 'application/json' };
+    var token = readToken();
+    if (token) headers.Authorization = 'Bearer ' + token;
+    return fetch(path, { headers: headers, cache: 'no-store' }).then(function (res) {
+      if (res.status === 401) throw new AuthNeeded();
+      if (res.status === 404) return null;
+      return res.json().catch(function () { return {}; }).then(function (body) {
+        if (!res.ok) throw new Error(path + ': HTTP ' + res.status + (body && body.message ? ' ' + body.message : ''));
+        return body;
+      });
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function svg(tag, attrs, children) {
+    var node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function setAttrs(node, attrs) {
+    if (!attrs) return;
+    Object.keys(attrs).forEach(function (k) {
+      if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, String(attrs[k]));
+    });
+  }
+  function append(node, children) {
+    if (children === null || children === undefined) return;
+    (Array.isArray(children) ? children : [children]).forEach(function (c) {
+      if (c === null || c === undefined || c === false) return;
+      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    });
+  }
+
+  function fmt(v) {
+    if (v === null || v === undefined || typeof v !== 'number' || !isFinite(v)) return '\u2014';
+    var a = Math.abs(v);
+    if (a === 0) return '0';
+    if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+    if (a >= 0.001) return String(Number(v.toPrecision(3)));
+    return v.toExponential(2);
+  }
+  function pct(v) { return (v * 100).toFixed(v >= 0.1 ? 0 : 1) + '%'; }
+  function time(ms) { return ms ? new Date(ms).toLocaleString() : '\u2014'; }
+  function badge(status) { return el('span', { class: 'badge ' + status }, status); }
+  function empty(text) { return el('p', { class: 'empty' }, text); }
+  function thresholdText(t) {
+    if (!t) return '\u2014';
+    var op = t.direction === 'below' ? '\u2264 ' : '\u2265 ';
+    var parts = [];
+    if (t.warn !== null && t.warn !== undefined && t.warn !== t.fail) parts.push('warn ' + op + fmt(t.warn));
+    if (t.fail !== null && t.fail !== undefined) parts.push('fail ' + op + fmt(t.fail));
+    return parts.length ? parts.join(', ') : '\u2014';
+  }
+  function subjectText(f) {
+    var s = f.subject;
+    return s.model + (s.version ? ' v' + s.version : '') + ' \u00b7 ' + (s.role === 'prediction' ? 'prediction ' : '') + s.name;
+  }
+  function byStatus(a, b) {
+    return (RANK[a.status] - RANK[b.status]) || a.check.localeCompare(b.check) || subjectText(a).localeCompare(subjectText(b));
+  }
+  function table(headers, rows) {
+    return el('table', null, [
+      el('thead', null, el('tr', null, headers.map(function (h) { return el('th', null, h); }))),
+      el('tbody', null, rows),
+    ]);
+  }
+  function key(model, version) { return model + '\u001f' + version; }
+
+  // ---- charts ----
+
+  /** Bars over the reference's bins (or categories): reference shares vs current shares. */
+  function histogramChart(model, version, name, bars, hasCurrent) {
+    var W = 420, H = 170, ml = 34, mr = 6, mt = 8, mb = 34;
+    var n = bars.length;
+    var max = 0;
+    bars.forEach(function (b) { max = Math.max(max, b.ref, b.cur || 0); });
+    if (max === 0) max = 1;
+    var y = function (share) { return mt + (H - mt - mb) * (1 - share / max); };
+    var gw = (W - ml - mr) / n;
+    var bw = Math.max(1, gw * 0.38);
+    var nodes = [
+      svg('line', { class: 'axis', x1: ml, x2: W - mr, y1: H - mb, y2: H - mb }),
+      svg('line', { class: 'grid', x1: ml, x2: W - mr, y1: y(max), y2: y(max) }),
+      svg('text', { x: ml - 4, y: y(max) + 3, 'text-anchor': 'end' }, pct(max)),
+      svg('text', { x: ml - 4, y: H - mb + 3, 'text-anchor': 'end' }, '0'),
+    ];
+    bars.forEach(function (b, i) {
+      var x0 = ml + i * gw + gw * 0.1;
+      nodes.push(svg('rect', { class: 'bar bar-ref', x: x0, y: y(b.ref), width: bw, height: H - mb - y(b.ref), 'data-share': b.ref.toFixed(4) },
+        svg('title', null, b.label + ': reference ' + pct(b.ref))));
+      if (hasCurrent) {
+        nodes.push(svg('rect', { class: 'bar bar-cur', x: x0 + bw, y: y(b.cur), width: bw, height: H - mb - y(b.cur), 'data-share': b.cur.toFixed(4) },
+          svg('title', null, b.label + ': current ' + pct(b.cur))));
+      }
+      // Label as many bins as fit without overlapping.
+      var every = Math.ceil(n / 8);
+      if (i % every === 0) {
+        nodes.push(svg('text', { x: ml + i * gw + gw / 2, y: H - mb + 13, 'text-anchor': 'middle' }, b.short));
+      }
+    });
+    nodes.push(svg('text', { x: (ml + W - mr) / 2, y: H - 4, 'text-anchor': 'middle' }, name + (bars.isCategorical ? ' (categories)' : ' (reference bins)')));
+    return svg('svg', { class: 'chart histogram', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'histogram', 'data-model': model, 'data-version': version, 'data-feature': name, 'data-bars': n, 'aria-label': name + ': reference vs current distribution' }, nodes);
+  }
+
+  /** PSI per drift check run over the history span, with the thresholds when PSI decides. */
+  function psiChart(model, version, name, points, threshold) {
+    var W = 420, H = 150, ml = 34, mr = 8, mt = 8, mb = 30;
+    var xs = points.map(function (p) { return p.at; });
+    var t0 = Math.min.apply(null, xs), t1 = Math.max.apply(null, xs);
+    if (t1 === t0) { t0 -= 60000; t1 += 60000; }
+    var max = 0.3;
+    points.forEach(function (p) { max = Math.max(max, p.psi); });
+    if (threshold) max = Math.max(max, threshold.fail || 0, threshold.warn || 0);
+    max *= 1.05;
+    var x = function (t) { return ml + (W - ml - mr) * (t - t0) / (t1 - t0); };
+    var y = function (v) { return mt + (H - mt - mb) * (1 - v / max); };
+    var nodes = [
+      svg('line', { class: 'axis', x1: ml, x2: W - mr, y1: H - mb, y2: H - mb }),
+      svg('line', { class: 'axis', x1: ml, x2: ml, y1: mt, y2: H - mb }),
+      svg('text', { x: ml - 4, y: y(max) + 3, 'text-anchor': 'end' }, fmt(max)),
+      svg('text', { x: ml - 4, y: H - mb + 3, 'text-anchor': 'end' }, '0'),
+      svg('text', { x: ml, y: H - mb + 13, 'text-anchor': 'start' }, new Date(t0).toLocaleTimeString()),
+      svg('text', { x: W - mr, y: H - mb + 13, 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()),
+      svg('text', { x: (ml + W - mr) / 2, y: H - 4, 'text-anchor': 'middle' }, name + ': PSI over the last ' + HISTORY),
+    ];
+    if (threshold) {
+      if (threshold.warn !== null && threshold.warn !== undefined) nodes.push(svg('line', { class: 'threshold-warn', x1: ml, x2: W - mr, y1: y(threshold.warn), y2: y(threshold.warn) }, svg('title', null, 'warn at ' + fmt(threshold.warn))));
+      if (threshold.fail !== null && threshold.fail !== undefined) nodes.push(svg('line', { class: 'threshold-fail', x1: ml, x2: W - mr, y1: y(threshold.fail), y2: y(threshold.fail) }, svg('title', null, 'fail at ' + fmt(threshold.fail))));
+    }
+    if (points.length > 1) {
+      nodes.push(svg('polyline', { class: 'psi-line', points: points.map(function (p) { return x(p.at).toFixed(1) + ',' + y(p.psi).toFixed(1); }).join(' ') }));
+    }
+    points.forEach(function (p) {
+      nodes.push(svg('circle', { class: 'psi-point', cx: x(p.at), cy: y(p.psi), r: 3, 'data-psi': p.psi }, svg('title', null, time(p.at) + ': PSI ' + fmt(p.psi))));
+    });
+    return svg('svg', { class: 'chart psi', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'psi', 'data-model': model, 'data-version': version, 'data-feature': name, 'data-points': points.length, 'aria-label': name + ': PSI over time' }, nodes);
+  }
+
+  /** The bars for one feature: reference and current shares over the same bins or categories. */
+  function barsFor(refFeature, curFeature) {
+    var bars = [];
+    var hasCurrent = false;
+    if (refFeature.bins) {
+      var b = refFeature.bins;
+      var cut = [b.lo].concat(b.edges, [b.hi]);
+      var cur = curFeature && curFeature.bins && curFeature.bins.layout === b.layout ? curFeature.bins.counts : null;
+      hasCurrent = !!cur;
+      var refTotal = b.counts.reduce(function (s, c) { return s + c; }, 0) || 1;
+      var curTotal = cur ? (cur.reduce(function (s, c) { return s + c; }, 0) || 1) : 1;
+      b.counts.forEach(function (c, i) {
+        var label, short;
+        if (i === 0) { label = '< ' + fmt(b.lo); short = '<' + fmt(b.lo); }
+        else if (i === b.counts.length - 1) { label = '> ' + fmt(b.hi); short = '>' + fmt(b.hi); }
+        else { label = '[' + fmt(cut[i - 1]) + ', ' + fmt(cut[i]) + (i === b.counts.length - 2 ? ']' : ')'); short = fmt(cut[i - 1]); }
+        bars.push({ label: label, short: short, ref: c / refTotal, cur: cur ? cur[i] / curTotal : 0 });
+      });
+      // The outer bins hold nothing of the reference by construction: show them only when traffic lands there.
+      bars = bars.filter(function (bar, i) { return !(i === 0 || i === b.counts.length - 1) || bar.ref > 0 || bar.cur > 0; });
+    } else if (refFeature.categories) {
+      var rc = refFeature.categories;
+      var cc = curFeature && curFeature.categories ? curFeature.categories : null;
+      hasCurrent = !!cc;
+      var names = Object.keys(rc.counts);
+      var sum = function (o) { return Object.keys(o.counts).reduce(function (s, k) { return s + o.counts[k]; }, 0) + o.unseen + o.other; };
+      var rt = sum(rc) || 1, ct = cc ? (sum(cc) || 1) : 1;
+      names.forEach(function (k) { bars.push({ label: k, short: k.slice(0, 8), ref: rc.counts[k] / rt, cur: cc ? (cc.counts[k] || 0) / ct : 0 }); });
+      if (cc && (cc.unseen || cc.other)) bars.push({ label: 'not in the reference', short: 'unseen', ref: 0, cur: (cc.unseen + cc.other) / ct });
+      bars.isCategorical = true;
+    }
+    return { bars: bars, hasCurrent: hasCurrent };
+  }
+
+  // ---- sections ----
+
+  function modelsSection(models, series, staleness) {
+    var rows = [];
+    var seen = {};
+    var staleFor = function (name) {
+      return staleness.filter(function (f) { return f.subject.model === name && (f.status === 'warn' || f.status === 'fail'); });
+    };
+    var staleCell = function (name) {
+      var st = staleFor(name);
+      return st.length ? el('td', null, st.map(function (f) { return el('div', null, [badge(f.status), ' ', f.message]); })) : el('td', { class: 'muted' }, staleness.length ? 'no' : '\u2014');
+    };
+    (models || []).forEach(function (m) {
+      seen[m.name] = true;
+      rows.push(el('tr', { class: staleFor(m.name).length ? 'status-warn' : null, 'data-model': m.name }, [
+        el('td', null, m.name), el('td', null, m.version || '\u2014'), el('td', null, el('code', null, m.uri)),
+        el('td', null, time(m.loadedAtMs)),
+        el('td', { class: m.lastError || m.registryError ? 'error-text' : 'muted' }, m.lastError || m.registryError || 'none'),
+        staleCell(m.name),
+      ]));
+    });
+    // In an analyzer of its own no model is served here: list what the store has seen instead.
+    (series || []).forEach(function (s) {
+      if (seen[s.model]) return;
+      seen[s.model] = true;
+      rows.push(el('tr', { 'data-model': s.model }, [
+        el('td', null, s.model), el('td', null, s.version), el('td', { class: 'muted' }, 'not served by this process'),
+        el('td', { class: 'muted' }, '\u2014'), el('td', { class: 'muted' }, '\u2014'), staleCell(s.model),
+      ]));
+    });
+    return [
+      el('h2', null, 'Models'),
+      rows.length ? table(['Model', 'Version', 'URI', 'Loaded at', 'Last error', 'Stale'], rows) : empty('no models served or seen by this process'),
+    ];
+  }
+
+  function findingsSection(latest) {
+    if (latest === null) return [el('h2', null, 'Latest findings'), empty('no checks run in this process (driftwatch start or driftwatch analyze)')];
+    var rows = latest.slice().sort(byStatus).map(function (f) {
+      return el('tr', { class: 'status-' + f.status, 'data-check': f.check, 'data-subject': f.subject.name, 'data-status': f.status }, [
+        el('td', null, f.check), el('td', { title: f.message }, subjectText(f)), el('td', null, badge(f.status)),
+        el('td', null, f.metric), el('td', { class: 'num' }, fmt(f.value)), el('td', null, thresholdText(f.threshold)),
+        el('td', { class: 'num' }, f.sampleSize ? f.sampleSize.toLocaleString('en-US') : '\u2014'), el('td', null, time(f.at)),
+      ]);
+    });
+    return [
+      el('h2', null, 'Latest findings'),
+      rows.length ? table(['Check', 'Subject', 'Status', 'Metric', 'Value', 'Threshold', 'n', 'At'], rows) : empty('no checks have run yet'),
+    ];
+  }
+
+  function sloSection(latest) {
+    var slo = (latest || []).filter(function (f) { return f.check === 'slo'; }).sort(byStatus);
+    var rows = slo.map(function (f) {
+      return el('tr', { class: 'status-' + f.status, 'data-subject': f.subject.name }, [
+        el('td', null, f.subject.model), el('td', null, f.subject.name), el('td', null, badge(f.status)),
+        el('td', null, f.metric), el('td', { class: 'num' }, fmt(f.value)), el('td', null, thresholdText(f.threshold)),
+        el('td', { class: 'num' }, f.sampleSize ? f.sampleSize.toLocaleString('en-US') : '\u2014'), el('td', null, f.window ? f.window.label : '\u2014'),
+      ]);
+    });
+    return [
+      el('h2', null, 'SLOs'),
+      rows.length ? table(['Model', 'Objective', 'Status', 'Metric', 'Value', 'Threshold', 'Requests', 'Window'], rows) : empty(latest === null ? 'no checks run in this process' : 'no SLO checks have run (checks.slo.targets)'),
+    ];
+  }
+
+  function featureCard(model, version, role, name, refFeature, curFeature, finding, history) {
+    var status = finding ? finding.status : 'ok';
+    var hb = barsFor(refFeature, curFeature);
+    var charts = [];
+    if (hb.bars.length) charts.push(histogramChart(model, version, name, hb.bars, hb.hasCurrent));
+    else charts.push(empty('no bins or categories in the reference'));
+    var points = history.filter(function (f) { return f.detail && f.detail.psi && typeof f.detail.psi.value === 'number'; })
+      .map(function (f) { return { at: f.at, psi: f.detail.psi.value }; })
+      .sort(function (a, b) { return a.at - b.at; });
+    var psiThreshold = finding && finding.metric === 'psi' ? finding.threshold : null;
+    charts.push(points.length ? psiChart(model, version, name, points, psiThreshold) : empty(history.length ? 'no PSI for this feature (too few rows, or categorical without bins)' : 'no drift checks have run for this feature yet'));
+    return el('div', { class: 'card feature status-' + status, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-status': status }, [
+      el('h3', null, [(role === 'prediction' ? 'prediction ' : '') + name + ' ', finding ? badge(status) : el('span', { class: 'muted' }, 'not checked yet')]),
+      finding ? el('p', { class: 'muted' }, finding.message) : null,
+      el('div', { class: 'legend' }, [el('span', { class: 'swatch ref' }), 'reference', el('span', { class: 'swatch cur' }), hb.hasCurrent ? 'current window' : 'current window (no binned traffic yet)']),
+      el('div', { class: 'charts' }, charts),
+    ]);
+  }
+
+  function reference(model, version) {
+    var k = key(model, version);
+    var hit = refCache[k];
+    if (hit && Date.now() - hit.at < REF_TTL_MS) return Promise.resolve(hit.value);
+    return api('/api/reference?model=' + encodeURIComponent(model) + '&version=' + encodeURIComponent(version)).then(function (body) {
+      var value = body ? body.reference : null;
+      refCache[k] = { at: Date.now(), value: value };
+      return value;
+    });
+  }
+
+  function driftSection(subjects, latest, history) {
+    if (!subjects.length) return Promise.resolve([el('h2', null, 'Drift per feature'), empty('no traffic yet: nothing in the statistics store')]);
+    return Promise.all(subjects.map(function (s) {
+      var drift = (latest || []).filter(function (f) { return f.check === 'drift' && f.subject.model === s.model && f.subject.version === s.version; });
+      var dataset = drift.filter(function (f) { return f.subject.name === '__dataset__'; })[0];
+      var w = dataset && dataset.window;
+      // The current distribution over the span the latest drift check compared (else the last hour).
+      var range = w ? '&from=' + encodeURIComponent(new Date(w.fromMs).toISOString()) + '&to=' + encodeURIComponent(new Date(w.toMs + 1).toISOString()) : '&from=1h';
+      return Promise.all([
+        reference(s.model, s.version),
+        api('/api/windows?model=' + encodeURIComponent(s.model) + '&version=' + encodeURIComponent(s.version) + '&view=total' + range),
+      ]).then(function (r) {
+        var ref = r[0], win = r[1];
+        var total = win && win.versions ? win.versions.filter(function (v) { return v.version === s.version; })[0] : null;
+        var head = el('h3', null, [s.model + ' v' + s.version + ' ', dataset ? badge(dataset.status) : null]);
+        var intro = el('p', { class: 'muted' }, dataset ? dataset.message : (total ? total.rows + ' rows in the last hour; no drift check has run yet' : 'no traffic in the last hour'));
+        if (!ref) return el('section', { class: 'card', 'data-model': s.model }, [head, intro, empty('no reference profile for this version yet (driftwatch reference build)')]);
+        var cards = [];
+        ['features', 'predictions'].forEach(function (group) {
+          var role = group === 'features' ? 'input' : 'prediction';
+          Object.keys(ref[group]).forEach(function (name) {
+            var finding = drift.filter(function (f) { return f.subject.name === name && (f.subject.role || 'input') === role; })[0];
+            var hist = history.filter(function (f) { return f.subject.model === s.model && f.subject.version === s.version && f.subject.name === name && (f.subject.role || 'input') === role; });
+            var cur = total ? total[group][name] : null;
+            cards.push({ rank: finding ? RANK[finding.status] : 4, name: name, node: featureCard(s.model, s.version, role, name, ref[group][name], cur, finding, hist) });
+          });
+        });
+        cards.sort(function (a, b) { return (a.rank - b.rank) || a.name.localeCompare(b.name); });
+        return el('section', { class: 'subject', 'data-model': s.model, 'data-version': s.version }, [head, intro, el('div', { class: 'features' }, cards.map(function (c) { return c.node; }))]);
+      });
+    })).then(function (sections) { return [el('h2', null, 'Drift per feature')].concat(sections); });
+  }
+
+  function load() {
+    return Promise.all([
+      api('/api/models'),
+      api('/api/series'),
+      api('/api/findings'),
+      api('/api/findings?check=drift&since=' + HISTORY + '&limit=10000'),
+    ]).then(function (r) {
+      var models = r[0] ? r[0].models : [];
+      var series = r[1] ? r[1].series : null;
+      var latest = r[2] ? r[2].findings : null;
+      var history = r[3] ? r[3].findings : [];
+      var subjects = [];
+      var seen = {};
+      var add = function (model, version) {
+        if (!model || !version || model === '*' || seen[key(model, version)]) return;
+        seen[key(model, version)] = true;
+        subjects.push({ model: model, version: String(version) });
+      };
+      (series || []).forEach(function (s) { add(s.model, s.version); });
+      (latest || []).forEach(function (f) { if (f.check === 'drift') add(f.subject.model, f.subject.version); });
+      subjects.sort(function (a, b) { return a.model.localeCompare(b.model) || a.version.localeCompare(b.version); });
+      var staleness = (latest || []).filter(function (f) { return f.check === 'staleness'; });
+      return driftSection(subjects, latest, history).then(function (drift) {
+        return [].concat(modelsSection(models, series, staleness), findingsSection(latest), sloSection(latest), drift);
+      });
+    });
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  function refresh() {
+    if (running) return;
+    running = true;
+    load().then(function (nodes) {
+      // Built off-screen and swapped in one step, so a refresh never flickers.
+      var frag = document.createDocumentFragment();
+      append(frag, nodes);
+      main.replaceChildren(frag);
+      authBox.hidden = true;
+      refreshes += 1;
+      statusLine.className = 'muted';
+      statusLine.textContent = 'updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every ' + (REFRESH_MS / 1000) + ' s';
+      statusLine.setAttribute('data-refreshes', String(refreshes));
+      schedule();
+    }, function (e) {
+      if (e instanceof AuthNeeded) {
+        // Wait for the token: polling without one would only collect more 401s.
+        authBox.hidden = false;
+        statusLine.className = 'error-text';
+        statusLine.textContent = readToken() ? 'the token was refused: enter the admin token again' : 'enter the admin token to see the status';
+        tokenInput.focus();
+        return;
+      }
+      statusLine.className = 'error-text';
+      statusLine.textContent = 'refresh failed: ' + (e && e.message ? e.message : String(e)) + ' (retrying)';
+      schedule();
+    }).then(function () { running = false; }, function (e) { running = false; throw e; });
+  }
+
+  authForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    memoryToken = tokenInput.value.trim();
+    try { sessionStorage.setItem(TOKEN_KEY, memoryToken); } catch (e) { /* refused: the token lasts this page only */ }
+    tokenInput.value = '';
+    refCache = {};
+    refresh();
+  });
+  refresh();
+})();
+`;
