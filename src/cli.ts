@@ -13,7 +13,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createAnalyzerApp, createProxyApp, createRegistry, createServeApp, createStore, signatureColumns, type AnalyzerApp } from './app.js';
+import { createAllInOneApp, createAnalyzerApp, createProxyApp, createRegistry, createServeApp, createStore, signatureColumns, type AnalyzerApp } from './app.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from './errors.js';
@@ -37,10 +37,12 @@ export const EXAMPLE_MODEL_NAME = 'seattle-weather';
 const HELP = `driftwatch ${VERSION}: scoring server and monitoring sidecar for ML models
 
 Usage:
-  driftwatch start [--config FILE] [--host H] [--port P] [--proxy-port P]
-      The all-in-one: register the bundled example model (examples/seattle-weather) in the local
-      registry if it is not there yet, move it to Production, serve models:/${EXAMPLE_MODEL_NAME}/Production
-      on :8080 and put the sidecar proxy in front of it on :5000 (admin API on :9100).
+  driftwatch start [--config FILE] [--model URI] [--host H] [--port P] [--proxy-port P]
+      The all-in-one: serve the model (default: register the bundled example model,
+      examples/seattle-weather, in the local registry if it is not there yet, move it to Production,
+      serve models:/${EXAMPLE_MODEL_NAME}/Production) on :8080, put the sidecar proxy in front of it on
+      :5000, run the scheduled checks and alerts; admin API and status page (/ui) on :9100.
+      With registry.kind mlflow, --model (or serve.models) is required.
   driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--config FILE]
       The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).
   driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
@@ -230,68 +232,27 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
 }
 
 async function cmdStart(args: string[]): Promise<number> {
-  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'proxy-port': { type: 'string' } });
+  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'proxy-port': { type: 'string' }, model: { type: 'string' } });
   const serve: Record<string, unknown> = {};
+  if (values.model) serve.models = [{ uri: values.model }];
   const proxy: Record<string, unknown> = {};
   if (values.host) serve.host = proxy.host = values.host;
   if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
   if (values['proxy-port'] !== undefined) proxy.port = intFlag(values['proxy-port'], 'proxy-port');
   let config = configFrom(values, { serve, proxy });
   if (config.serve.workers > 1) usage('start runs everything in one process; for several workers run `driftwatch serve --workers N` and `driftwatch proxy` side by side');
+  if (config.serve.models.length === 0 && config.registry.kind === 'mlflow') {
+    // Never upload the bundled example into a team's MLflow server behind their back.
+    usage('with registry.kind mlflow, name the model to serve: driftwatch start --model models:/NAME/Production (or serve.models in the config)');
+  }
   if (config.serve.models.length === 0) {
     await ensureExampleModel(createRegistry(config), (m) => process.stderr.write(`driftwatch: ${m}\n`), config);
     config = configFrom(values, { serve: { ...serve, models: [{ uri: `models:/${EXAMPLE_MODEL_NAME}/Production` }] }, proxy });
   }
   const logger = createLogger({ level: config.log.level });
-  // The all-in-one: the scoring server, the sidecar proxy in front of it, the statistics store it
-  // feeds and the scheduled checks over that store, one admin port.
-  const registry = createRegistry(config);
-  const store = createStore(config, { logger });
-  const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
-  let proxyApp: ReturnType<typeof createProxyApp> | null = null;
-  let analyzer: AnalyzerApp | null = null;
-  const serveApp = createServeApp(config, {
-    logger,
-    registry,
-    traffic: () => proxyApp?.summary.toJSON() ?? null,
-    admin: {
-      windows: (q) => store.readWindows(q),
-      series: () => store.listSeries(),
-      storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: proxyApp?.profiler.pending ?? 0 }),
-      findings,
-      runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
-    },
-  });
-  analyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
-  const closeAll = async () => {
-    await analyzer!.close();
-    if (proxyApp) await proxyApp.close();
-    await serveApp.close(); // the admin API (which reads the stores) closes here
-    findings.close();
-    await store.close();
-  };
-  let proxyAddr;
-  let upstream = '';
-  try {
-    const { scoring } = await serveApp.start();
-    upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
-    const defaultModel = serveApp.models.keys().next().value as string;
-    proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
-      logger,
-      metricsRegistry: serveApp.metrics.registry,
-      admin: false,
-      upstream,
-      store,
-      registry,
-      columnsFor: (model) => signatureColumns(serveApp, model),
-      preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
-    });
-    proxyAddr = (await proxyApp.start()).proxy;
-    await analyzer.start();
-  } catch (e) {
-    await closeAll().catch(() => undefined);
-    throw e;
-  }
+  const app = createAllInOneApp(config, { logger });
+  const { store, serveApp } = app;
+  const { proxy: proxyAddr, upstream } = await app.start();
   const defaultModel = serveApp.models.keys().next().value as string;
   const url = `http://${config.proxy.host}:${proxyAddr.port}`;
   process.stderr.write(
@@ -301,12 +262,13 @@ async function cmdStart(args: string[]): Promise<number> {
       `  curl -s http://${config.admin.host}:${config.admin.port}/api/traffic\n` +
       `  curl -s 'http://${config.admin.host}:${config.admin.port}/api/windows?model=${defaultModel}&from=15m&view=total'\n` +
       `  curl -s http://${config.admin.host}:${config.admin.port}/api/findings     # drift, SLO and staleness checks\n` +
+      `status page: http://${config.admin.host}:${config.admin.port}/ui\n` +
       `statistics are written to ${store.describe} every ${config.stats.flushIntervalMs / 1000} s (driftwatch stats show --model ${defaultModel})\n`,
   );
   await untilSignal(
     logger,
     config.serve.shutdownGraceMs,
-    closeAll,
+    () => app.close(),
     () => serveApp.reload(),
   );
   return 0;

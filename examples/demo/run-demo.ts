@@ -23,11 +23,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzerApp, createProxyApp, createRegistry, createServeApp, createStore, signatureColumns } from '../../src/app.js';
+import { createAllInOneApp, createRegistry } from '../../src/app.js';
 import type { Finding } from '../../src/alerts/finding.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
-import { FindingStore } from '../../src/store/findings-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { packageRoot } from '../../src/version.js';
 import { startReceiver, type Received } from './receiver.js';
@@ -174,60 +173,28 @@ async function main(): Promise<number> {
   );
   say(`1. registered ${MODEL} version ${mv.version} (Production); reference = the winter months of its training period: ${built.reference.rows} days (Dec-Feb, 2012-2013)`);
 
-  // The same composition as `driftwatch start` (src/cli.ts cmdStart).
-  const store = createStore(config, { logger });
-  const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
-  let proxyApp: ReturnType<typeof createProxyApp> | null = null;
-  let analyzer: ReturnType<typeof createAnalyzerApp> | null = null;
-  const serveApp = createServeApp(config, {
-    logger,
-    registry,
-    traffic: () => proxyApp?.summary.toJSON() ?? null,
-    admin: {
-      windows: (q) => store.readWindows(q),
-      series: () => store.listSeries(),
-      storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: proxyApp?.profiler.pending ?? 0 }),
-      findings,
-      runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
-      // The status page draws each feature's reference next to the current window.
-      reference: (model, version) => registry.getReference(model, version).catch(() => null),
-    },
-  });
-  analyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
+  // The same composition as `driftwatch start` (createAllInOneApp in src/app.ts).
+  const app = createAllInOneApp(config, { logger, registry });
+  const { store, analyzer } = app;
   let closed = false;
   const closeAll = async () => {
     if (closed) return;
     closed = true;
-    await analyzer!.close();
-    if (proxyApp) await proxyApp.close();
-    await serveApp.close();
-    findings.close();
-    await store.close();
+    await app.close();
     await receiver.close();
   };
   let adminPort = 0;
   let proxyUrl = '';
   try {
-    const { scoring, admin } = await serveApp.start();
+    const { scoring, proxy, admin } = await app.start();
     adminPort = admin?.port ?? 0;
-    proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: MODEL } }, {
-      logger,
-      metricsRegistry: serveApp.metrics.registry,
-      admin: false,
-      upstream: `http://127.0.0.1:${scoring.port}`,
-      store,
-      registry,
-      columnsFor: (model) => signatureColumns(serveApp, model),
-      preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
-    });
-    const { proxy } = await proxyApp.start();
     proxyUrl = `http://127.0.0.1:${proxy.port}`;
-    await analyzer.start();
     say(`2. started: scoring server :${scoring.port}, sidecar proxy :${proxy.port}, admin API :${adminPort}, store ${store.describe}`);
   } catch (e) {
     await closeAll().catch(() => undefined);
     throw e;
   }
+  const proxyApp = app.proxy()!;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
 
   say(`3. replaying later days through ${proxyUrl}/invocations, one request per day; one season = ${slotSeconds} s, judged as one drift-check window (KS, p < 0.01 after Bonferroni over ${FEATURES.length} features)`);
