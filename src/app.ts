@@ -20,7 +20,8 @@ import { ServedModel } from './serve/served-model.js';
 import { BoundedQueue } from './capture/bounded-queue.js';
 import { CaptureDrain } from './capture/drain.js';
 import type { InferenceEvent } from './capture/inference-event.js';
-import { TrafficSummary } from './capture/traffic-summary.js';
+import { TrafficSummary, type TrafficSummaryView } from './capture/traffic-summary.js';
+import { WorkerCaptureDrain } from './capture/worker-drain.js';
 import { ReferenceCache } from './capture/reference-cache.js';
 import { WindowProfiler } from './capture/window-profiler.js';
 import { createProxyServer } from './proxy/proxy-server.js';
@@ -73,6 +74,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');
   }
   const models = new Map<string, ServedModel>();
+  metrics.setRegistryUpSource(() => [...models.values()].every((m) => m.registryError === null));
   for (const m of config.serve.models) {
     const uri = parseModelUri(m.uri);
     const name = m.name ?? (uri.kind === 'path' ? basename(uri.path.replace(/\/+$/, '')) : uri.name);
@@ -182,10 +184,12 @@ export interface ProxyAppDeps {
 }
 
 export interface ProxyApp {
-  readonly summary: TrafficSummary;
+  /** The live summary (in worker mode: the worker's latest snapshot). */
+  readonly summary: TrafficSummaryView;
   readonly metrics: ProxyMetrics;
   readonly store: StatsStore;
-  readonly profiler: WindowProfiler;
+  /** Window deltas held in memory (in worker mode: as the worker last reported). */
+  readonly profiler: Pick<WindowProfiler, 'pending'>;
   /** Processes what the capture queue holds and writes every window delta to the store now. */
   flushStats(): Promise<void>;
   start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
@@ -204,27 +208,22 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   const store = deps.store ?? createStore(config, { logger });
   const references = new ReferenceCache({ registry: deps.registry ?? createRegistry(config, { logger }), logger, refreshMs: config.registry.pollIntervalMs });
   const storeMetrics = createStoreMetrics(metrics.registry, () => store.health());
-  const profiler = new WindowProfiler({
-    config: config.stats,
-    extraLatencyBoundsMs: sloThresholdsMs(config),
-    store,
-    logger,
-    referenceFor: (model, version) => {
-      const ref = references.get(model, version);
-      // The InfluxDB store publishes each reference once (dw_reference) for the dashboards.
-      if (ref !== null) store.noteReference?.(ref);
-      return ref;
+  const referenceFor = (model: string, version: string) => {
+    const ref = references.get(model, version);
+    // The InfluxDB store publishes each reference once (dw_reference) for the dashboards.
+    if (ref !== null) store.noteReference?.(ref);
+    return ref;
+  };
+  const profilerMetrics = {
+    flushed: (n: number) => {
+      storeMetrics.flushes.inc({ outcome: 'ok' });
+      storeMetrics.windowsWritten.inc(n);
     },
-    metrics: {
-      flushed: (n) => {
-        storeMetrics.flushes.inc({ outcome: 'ok' });
-        storeMetrics.windowsWritten.inc(n);
-      },
-      flushFailed: () => storeMetrics.flushes.inc({ outcome: 'failed' }),
-      droppedWindows: (n) => storeMetrics.droppedWindows.inc(n),
-      pendingWindows: (n) => storeMetrics.pendingWindows.set(n),
-    },
-  });
+    flushFailed: () => storeMetrics.flushes.inc({ outcome: 'failed' }),
+    droppedWindows: (n: number) => storeMetrics.droppedWindows.inc(n),
+    pendingWindows: (n: number) => storeMetrics.pendingWindows.set(n),
+  };
+  const profiler = new WindowProfiler({ config: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), store, logger, referenceFor, metrics: profilerMetrics });
   const maintain = async () => {
     try {
       const r = await store.maintain(Date.now());
@@ -235,17 +234,19 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     }
   };
   let maintenance: NodeJS.Timeout | null = null;
-  const drain = new CaptureDrain({
-    queue,
-    summary,
-    profiler,
+  const drainOptions = {
     ...(config.proxy.version ? { defaultVersion: config.proxy.version } : {}),
     metrics,
     logger,
     extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
     // Declared columns (a foreign upstream) first, else what the composition knows (start).
     ...(config.proxy.columns ? { columnsFor: () => config.proxy.columns ?? null } : deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
-  });
+  };
+  const drain = new CaptureDrain({ queue, summary, profiler, ...drainOptions });
+  // proxy.capture.worker: extraction, the summary and the profiler run in a worker thread instead.
+  const workerDrain = config.proxy.capture.worker
+    ? new WorkerCaptureDrain({ queue, store, stats: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), referenceFor, profilerMetrics, ...drainOptions })
+    : null;
   const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent: (e) => queue.offer(e) });
   const admin =
     deps.admin !== false && config.admin.enabled
@@ -256,19 +257,20 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           models: () => [],
           reload: async () => [],
           ready: () => proxy.server.listening,
-          traffic: () => summary.toJSON(),
+          traffic: () => (workerDrain?.summary ?? summary).toJSON(),
           windows: (q) => store.readWindows(q),
           series: () => store.listSeries(),
-          storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: profiler.pending }),
+          storeInfo: () => ({ store: store.describe, ...store.health(), pendingWindows: (workerDrain ?? profiler).pending }),
         })
       : null;
   let closed = false;
   return {
-    summary,
+    summary: workerDrain?.summary ?? summary,
     metrics,
     store,
-    profiler,
+    profiler: workerDrain ?? profiler,
     async flushStats() {
+      if (workerDrain) return workerDrain.flush();
       while (drain.drainOnce() > 0);
       await profiler.flush();
     },
@@ -282,8 +284,11 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
         await proxy.close(0);
         throw e;
       }
-      drain.start();
-      profiler.start();
+      if (workerDrain) workerDrain.start();
+      else {
+        drain.start();
+        profiler.start();
+      }
       void maintain();
       maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
@@ -300,8 +305,11 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       closed = true;
       if (maintenance) clearInterval(maintenance);
       await proxy.close(config.serve.shutdownGraceMs);
-      drain.stop(); // everything queued is processed before exit
-      await profiler.stop(); // ... and written to the store
+      if (workerDrain) await workerDrain.stop(); // the same, through the worker
+      else {
+        drain.stop(); // everything queued is processed before exit
+        await profiler.stop(); // ... and written to the store
+      }
       if (ownStore) await store.close();
       await admin?.close();
     },

@@ -259,10 +259,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   // MLflow answers /ping and /health with 200 and a newline once the model is loaded.
   const health = (_req: express.Request, res: express.Response) => {
     // Registry unreachable: still 200 (the loaded versions serve; a probe must not pull the
-    // replica), but the body says degraded and why, so monitoring can tell.
+    // replica), but the body says degraded, so monitoring can tell. The reason (which names the
+    // registry's internal URI) is only on the admin port's /healthz, not on this public port.
     const degraded = [...models.values()].filter((m) => m.registryError !== null);
     if (ready() && degraded.length) {
-      res.status(200).json({ status: 'degraded', registry: Object.fromEntries(degraded.map((m) => [m.name, m.registryError])) });
+      res.status(200).json({ status: 'degraded', registry: 'unreachable', models: degraded.map((m) => m.name), details: 'GET /healthz on the admin port' });
     } else if (ready()) res.status(200).type('application/json').send('\n');
     else res.status(503).type('application/json').send(mlflowErrorBody(new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'model not loaded or server shutting down')));
   };

@@ -141,14 +141,14 @@ export class ServedModel {
       resolved = await this.deps.registry.resolve(this.uri);
     } catch (e) {
       metrics.registryPollErrors.inc({ model: this.name });
-      metrics.registryUp.set(0);
       this.lastError = messageOf(e);
       this.registryError = messageOf(e);
       if (!this.active) throw e;
       this.log.warn('re-resolving the served model URI failed; the loaded version keeps serving', { uri: this.uri.text, error: messageOf(e) });
       return false;
     }
-    metrics.registryUp.set(1);
+    // A resolve that works again clears the error it left (a load error stays until a load works).
+    if (this.lastError !== null && this.lastError === this.registryError) this.lastError = null;
     this.registryError = null;
     if (this.active && this.active.version === resolved.version && this.active.dir === resolved.dir) return false;
     let next: LoadedVersion;

@@ -33,6 +33,8 @@ export interface ServeMetrics {
   registryPollErrors: Counter<'model'>;
   /** 1 while the last re-resolution against the registry succeeded, 0 while it is degraded. */
   registryUp: Gauge;
+  /** Tells driftwatch_registry_up whether every served URI last re-resolved fine (default: true). */
+  setRegistryUpSource(fn: () => boolean): void;
   inflight: Gauge;
 }
 
@@ -40,7 +42,11 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThreshol
   const registry = new Registry();
   const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
+  let upSource: () => boolean = () => true;
   return {
+    setRegistryUpSource: (fn) => {
+      upSource = fn;
+    },
     registry,
     requestDuration: new Histogram({
       name: 'driftwatch_request_duration_seconds',
@@ -88,9 +94,14 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThreshol
     }),
     registryUp: new Gauge({
       name: 'driftwatch_registry_up',
-      help: '1 while the last re-resolution of served URIs against the registry succeeded; 0 while the registry is unreachable (the loaded versions keep serving).',
+      help: '0 while the last re-resolution of any served URI against the registry failed (the loaded versions keep serving); 1 otherwise.',
       aggregator: 'min', // with several workers: 0 if any of them cannot reach the registry
       registers: [registry],
+      // Read at scrape time from the served models (one gauge, many models: a last-writer-wins
+      // set() would flip between them); a process serving nothing has nothing failing: 1.
+      collect() {
+        this.set(upSource() ? 1 : 0);
+      },
     }),
     inflight: new Gauge({
       name: 'driftwatch_inflight_requests',

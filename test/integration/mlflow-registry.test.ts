@@ -431,7 +431,9 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     assert.equal(h.status, 200, 'still serving: a probe must not pull the replica');
     const hb = (await h.json()) as any;
     assert.equal(hb.status, 'degraded');
-    assert.match(hb.registry.weather, new RegExp(`${fake.url.replace(/[.]/g, '\\.')} unreachable`));
+    assert.deepEqual(hb.models, ['weather', 'champion'].filter((n) => hb.models.includes(n)));
+    assert.ok(hb.models.includes('weather'));
+    assert.ok(!JSON.stringify(hb).includes(fake.url), 'the public port does not name the internal registry URI');
     const r3 = await postJson(url + '/invocations', body);
     assert.equal(r3.status, 200);
     assert.equal(r3.headers.get('x-driftwatch-model-version'), '2');
@@ -440,6 +442,7 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     const hz = (await (await fetch(adminUrl + '/healthz')).json()) as any;
     assert.equal(hz.status, 'degraded');
     assert.ok(hz.models.every((m: any) => typeof m.registryError === 'string'));
+    assert.match(hz.models[0].registryError, new RegExp(`${fake.url.replace(/[.]/g, '\\.')} unreachable`), 'the reason is on the admin port');
 
     // MLflow comes back: it recovers by itself, and follows a move made meanwhile.
     fake.transition('weather', '1', 'Production', true); // a rollback made while we could not see it
@@ -449,6 +452,7 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     await until(() => app.models.get('weather')!.current?.version === '1', 'rollback followed after recovery');
     const hz2 = (await (await fetch(adminUrl + '/healthz')).json()) as any;
     assert.equal(hz2.status, 'ok');
+    assert.ok(hz2.models.every((m: any) => m.lastError === null), 'a resolve that works again clears its error');
   });
 });
 
