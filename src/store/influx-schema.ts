@@ -211,8 +211,11 @@ export function deltaToPoints(w: WindowProfile, instance: string, timeMs: number
   const base = { model: w.model, version: w.version, instance };
   let total = 0;
   const statusFields: FieldSpec[] = [];
-  for (const cls of Object.keys(w.requests).sort()) {
-    const n = w.requests[cls]!;
+  // 2xx, 4xx and 5xx are always written (0 when absent): a ratio over a window with no 2xx at
+  // all (a total outage) must read 0/n, not null, or the error-rate panel goes blank exactly then.
+  const counts: Record<string, number> = { '2xx': 0, '4xx': 0, '5xx': 0, ...w.requests };
+  for (const cls of Object.keys(counts).sort()) {
+    const n = counts[cls]!;
     total += n;
     statusFields.push({ name: `status_${cls}`, type: 'int', value: n });
   }
@@ -393,7 +396,8 @@ export function assembleWindows(model: string, requests: readonly QuerySeries[],
     const reqs: Record<string, number> = {};
     for (const c of statusCols) {
       const v = r.get(c);
-      if (typeof v === 'number') setOwn(reqs, c.slice('status_'.length), v);
+      // Zeros are the always-written 2xx/4xx/5xx of deltas without them: not a class seen.
+      if (typeof v === 'number' && v !== 0) setOwn(reqs, c.slice('status_'.length), v);
     }
     d.req = { requests: reqs, latency, rows: num(r.get('rows')), droppedFeatures: num(r.get('dropped_features')) };
   }

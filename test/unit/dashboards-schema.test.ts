@@ -1,6 +1,6 @@
 /**
  * The Grafana dashboards (dashboards/*.json) checked offline against Grafana's own dashboard model:
- * a JSON Schema generated from @grafana/schema's Dashboard type (dashboards/schema/generate.ts),
+ * a JSON Schema generated from @grafana/schema's Dashboard type (test/fixtures/grafana-schema/generate.ts),
  * plus what the schema cannot say: schemaVersion 42, panel ids unique, every data source uid one
  * the provisioning file declares, the drill-down's template variables. The checks are shown to
  * reject broken copies, so a passing run means something.
@@ -19,7 +19,8 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
 const DIR = join(ROOT, 'dashboards');
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-const SCHEMA = JSON.parse(readFileSync(join(DIR, 'schema', 'dashboard.schema.json'), 'utf8'));
+// Kept outside dashboards/: Grafana's file provider would try to load any .json under it.
+const SCHEMA = JSON.parse(readFileSync(join(DIR, '..', 'test', 'fixtures', 'grafana-schema', 'dashboard.schema.json'), 'utf8'));
 const load = (f: string): any => JSON.parse(readFileSync(join(DIR, f), 'utf8'));
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateSchema = ajv.compile(SCHEMA);
@@ -76,7 +77,7 @@ describe('Grafana dashboards against the schema generated from @grafana/schema',
   test('the schema is the generated one, for the installed @grafana/schema', () => {
     const require = createRequire(join(ROOT, 'package.json'));
     const installed = (JSON.parse(readFileSync(require.resolve('@grafana/schema/package.json'), 'utf8')) as { version: string }).version;
-    assert.equal(SCHEMA['x-grafana-schema-version'], installed, 'regenerate: npx tsx dashboards/schema/generate.ts');
+    assert.equal(SCHEMA['x-grafana-schema-version'], installed, 'regenerate: npx tsx test/fixtures/grafana-schema/generate.ts');
     assert.equal(SCHEMA.$ref, '#/definitions/Dashboard');
     assert.ok(SCHEMA.definitions.Panel && SCHEMA.definitions.VariableModel);
   });
@@ -242,6 +243,16 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
     const cats = point.fields.filter((f) => f.name.startsWith('cat'));
     assert.deepEqual(cats.map((f) => [f.name, f.value]), [['cat.ok', 2], ['cat_unseen', 0], ['cat_other', 0]]);
     assert.ok(point.fields.some((f) => f.name === 'profile' && String(f.value).includes('trail')), 'the JSON profile keeps every value');
+  });
+
+  test('regression: a window of only 5xx answers still writes status_2xx = 0, so the error-rate ratio is 1, not null', async () => {
+    const { deltaToPoints } = await import('../../src/store/influx-schema.js');
+    const { emptyLatency } = await import('../../src/stats/latency-histogram.js');
+    const w = { model: 'm', version: '1', startMs: 0, windowSeconds: 60, requests: { '5xx': 7 }, latency: emptyLatency([5]), rows: 0, features: {}, predictions: {}, droppedFeatures: 0 };
+    const req = deltaToPoints(w, 'i', 1).points.find((p) => p.measurement === 'dw_requests')!;
+    const status = Object.fromEntries(req.fields.filter((f) => f.name.startsWith('status_')).map((f) => [f.name, f.value]));
+    assert.deepEqual(status, { status_2xx: 0, status_4xx: 0, status_5xx: 7 });
+    assert.equal(req.fields.find((f) => f.name === 'requests')!.value, 7);
   });
 
   test('every field a dashboard query reads is documented under the measurement it reads', () => {
