@@ -232,6 +232,12 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: `no route for ${req.method} ${req.path}` });
   });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // A known error keeps its status (registry unreachable: 503, not an internal error).
+    if (isDriftwatchError(err) && (err.status < 500 || err.retryable)) {
+      logger.warn('admin request failed', { error: messageOf(err), code: err.code });
+      res.status(err.status).json({ error_code: err.mlflowCode, code: err.code, message: err.message });
+      return;
+    }
     logger.error('admin request failed', { error: messageOf(err) });
     res.status(500).json({ error_code: 'INTERNAL_ERROR', message: messageOf(err) });
   });

@@ -85,6 +85,14 @@ test('driftwatch start with registry.kind mlflow: serves Production through the 
   assert.equal(run2.status, 200);
   assert.equal(fake.versionTags('weather', v2)['driftwatch.stale'], undefined, 'the new Production version is not stale');
 
+  // MLflow goes away: the admin API says so with the error's own status, not a 500.
+  await fake.down();
+  const ref = await fetch(admin + `/api/reference?model=weather&version=${v2}`);
+  const refBody = (await ref.json()) as { code?: string; message?: string };
+  assert.equal(ref.status, 503, JSON.stringify(refBody));
+  assert.equal(refBody.code, 'DW_ERR_REGISTRY_UNAVAILABLE');
+  await fake.up();
+
   assert.ok(!stderr.includes(TOKEN), 'the token never reaches the log (debug level included)');
   proc.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => (proc!.exitCode !== null ? r(proc!.exitCode) : proc!.on('exit', (c) => r(c))));
