@@ -128,11 +128,23 @@ const SAFE_CATEGORY_KEY = /^[^\\]{1,200}$/;
 function categoryFields(f: FeatureProfile): FieldSpec[] {
   const c = f.categories;
   const out: FieldSpec[] = [];
-  for (const k of Object.keys(c.counts).sort()) if (SAFE_CATEGORY_KEY.test(k)) out.push({ name: `cat.${k}`, type: 'int', value: c.counts[k]! });
-  if (out.length === 0 && c.unseen === 0 && c.other === 0) return out;
-  out.push({ name: 'cat_unseen', type: 'int', value: c.unseen }, { name: 'cat_other', type: 'int', value: c.other });
+  // At most MAX_CATEGORY_FIELDS values, the most frequent (ties by name), so a point never carries
+  // hundreds of columns (InfluxDB 3 and Cloud cap columns per table); the rest count in cat_other.
+  // Exact counts of every value stay in the JSON profile, which is what the checks read.
+  const keys = Object.keys(c.counts)
+    .filter((k) => SAFE_CATEGORY_KEY.test(k))
+    .sort((a, b) => c.counts[b]! - c.counts[a]! || (a < b ? -1 : a > b ? 1 : 0));
+  const kept = keys.slice(0, MAX_CATEGORY_FIELDS);
+  let rest = 0;
+  for (const k of keys.slice(MAX_CATEGORY_FIELDS)) rest += c.counts[k]!;
+  for (const k of kept.sort()) out.push({ name: `cat.${k}`, type: 'int', value: c.counts[k]! });
+  if (out.length === 0 && c.unseen === 0 && c.other === 0 && rest === 0) return out;
+  out.push({ name: 'cat_unseen', type: 'int', value: c.unseen }, { name: 'cat_other', type: 'int', value: c.other + rest });
   return out;
 }
+
+/** Category values written as `cat.` fields per point (the most frequent ones). */
+export const MAX_CATEGORY_FIELDS = 20;
 
 /**
  * The points of a reference profile (dw_reference): one per numeric feature with bin edges, the

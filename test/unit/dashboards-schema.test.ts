@@ -245,6 +245,22 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
     assert.ok(point.fields.some((f) => f.name === 'profile' && String(f.value).includes('trail')), 'the JSON profile keeps every value');
   });
 
+  test('at most 20 cat. fields per point, the most frequent; the rest count in cat_other', async () => {
+    const { buildReference } = await import('../../src/stats/reference.js');
+    const { deltaToPoints, MAX_CATEGORY_FIELDS } = await import('../../src/store/influx-schema.js');
+    const { emptyLatency } = await import('../../src/stats/latency-histogram.js');
+    // 30 values; value vK appears K+1 times.
+    const rows = Array.from({ length: 30 }, (_, k) => Array.from({ length: k + 1 }, () => ({ c: `v${k}` }))).flat();
+    const profile = buildReference({ model: 'm', version: '1', source: 'test', createdAtMs: 1, rows, bins: 4, sketchK: 64, maxCategories: 100 }).features.c!.profile;
+    const w = { model: 'm', version: '1', startMs: 0, windowSeconds: 60, requests: {}, latency: emptyLatency([5]), rows: rows.length, features: { c: profile }, predictions: {}, droppedFeatures: 0 };
+    const point = deltaToPoints(w, 'i', 1).points.find((p) => p.measurement === 'dw_feature')!;
+    const cats = point.fields.filter((f) => f.name.startsWith('cat.'));
+    assert.equal(cats.length, MAX_CATEGORY_FIELDS);
+    assert.deepEqual(new Set(cats.map((f) => f.name)), new Set(Array.from({ length: 20 }, (_, i) => `cat.v${29 - i}`)));
+    const rest = Array.from({ length: 10 }, (_, k) => k + 1).reduce((a, b) => a + b, 0);
+    assert.equal(point.fields.find((f) => f.name === 'cat_other')!.value, profile.categories.other + rest);
+  });
+
   test('regression: a window of only 5xx answers still writes status_2xx = 0, so the error-rate ratio is 1, not null', async () => {
     const { deltaToPoints } = await import('../../src/store/influx-schema.js');
     const { emptyLatency } = await import('../../src/stats/latency-histogram.js');
