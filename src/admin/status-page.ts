@@ -385,6 +385,12 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       var value = body ? body.reference : null;
       refCache[k] = { at: Date.now(), value: value };
       return value;
+    }).catch(function (e) {
+      // One model's reference failing (registry down, a name the registry refuses) must not blank
+      // the whole page: that model's cards show "no reference" until the next try.
+      if (e instanceof AuthNeeded) throw e;
+      refCache[k] = { at: Date.now(), value: null };
+      return null;
     });
   }
 

@@ -366,4 +366,33 @@ describe('status page before any traffic or check', () => {
     assert.deepEqual(problems, { console: [], page: [], failed: [], http: [] });
     await page.close();
   });
+  test('in headless Chromium: hostile model and feature names render as text, never as markup', async (t) => {
+    if (!needChromium(t)) return;
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
+    const page = await browser.newPage();
+    const problems = watch(page);
+    // Names reach the page from clients (the /v2/models/{name} routes, payload columns): the API
+    // answers are replaced with hostile ones here, so only the page's rendering is under test.
+    const evil = '<img src=x onerror="window.__xss=1">';
+    const at = Date.now();
+    await page.route('**/api/models', (route) => route.fulfill({ json: { models: [{ name: evil, uri: `models:/${evil}/1`, version: '1', loadedAtMs: at, lastError: evil }] } }));
+    await page.route('**/api/findings*', (route) =>
+      route.fulfill({
+        json: {
+          findings: [
+            { check: 'drift', subject: { model: evil, version: '1', name: evil, role: 'input' }, status: 'fail', metric: 'psi', value: 0.5, threshold: { warn: 0.1, fail: 0.25, direction: 'above' }, window: { fromMs: at - 3_600_000, toMs: at, label: '1h' }, sampleSize: 1000, at, message: evil, detail: { psi: { value: 0.5, bins: 12 } } },
+          ],
+        },
+      }),
+    );
+    await page.goto(`${stack.adminUrl}/ui`);
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('status').getAttribute('data-refreshes') === '1');
+    assert.equal(await page.evaluate(() => (globalThis as any).__xss), undefined, 'no injected handler ran');
+    assert.equal(await page.locator('main img').count(), 0, 'no element was created from a name');
+    assert.match(await page.locator('main').innerText(), /<img src=x onerror=/, 'the name is shown as text');
+    assert.deepEqual(problems.page, []);
+    // The registry refuses the name (400): that card has no reference, the rest of the page renders.
+    assert.deepEqual(problems.http.map((h) => h.split(' ')[0]), ['400']);
+    await page.close();
+  });
 });
