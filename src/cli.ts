@@ -575,9 +575,12 @@ async function cmdCheck(args: string[]): Promise<number> {
     else {
       console.log(formatFindings(findings));
       if (delivery) {
-        const left = delivery.outboxPending
-          ? `; ${delivery.outboxPending} left pending in ${config.alerts.outboxPath} for the next running analyzer (driftwatch analyze or start on the same outboxPath) to deliver`
-          : '';
+        // Another process holds the outbox's delivery lease (src/alerts/delivery.ts): it sends them.
+        const left = delivery.holder?.mode === 'long' && delivery.pending
+          ? `; ${delivery.pending} left for the running analyzer (pid ${delivery.holder.pid}), which delivers ${config.alerts.outboxPath}`
+          : delivery.outboxPending
+            ? `; ${delivery.outboxPending} left pending in ${config.alerts.outboxPath} for the next running analyzer (driftwatch analyze or start on the same outboxPath) to deliver`
+            : '';
         console.log(`alerts: ${delivery.delivered} delivered, ${delivery.failed} failed${delivery.timedOut ? ` (gave up waiting after ${values['deliver-timeout'] ?? '30s'})` : ''}${left}`);
       }
     }

@@ -11,7 +11,7 @@ import type { RouterMetrics } from './router.js';
 export interface AlertMetrics extends DeliveryMetrics, RouterMetrics {
   /** handle() failed (the check runner is never told; the error is logged). */
   handleError(): void;
-  /** Pending notifications orphaned at start-up because their receiver left the config. */
+  /** Pending notifications orphaned (by the long-running lease holder) because their receiver left the config. */
   orphaned(count: number): void;
 }
 
@@ -35,7 +35,7 @@ export function createAlertMetrics(registry: Registry): AlertMetrics {
   });
   const fired = new Counter({ name: 'driftwatch_alerts_fired_total', help: 'Alerts that turned firing, by check and severity.', labelNames: ['check', 'severity'], registers });
   const dropped = new Counter({ name: 'driftwatch_alerts_dropped_total', help: 'Notifications dropped because the outbox was full (oldest first).', registers });
-  const orphaned = new Counter({ name: 'driftwatch_alerts_orphaned_total', help: 'Pending notifications given up at start-up because their receiver is no longer configured.', registers });
+  const orphaned = new Counter({ name: 'driftwatch_alerts_orphaned_total', help: 'Pending notifications given up because their receiver is no longer configured (by the delivering analyzer).', registers });
   const errors = new Counter({ name: 'driftwatch_alerts_errors_total', help: 'Check runs whose findings the alert router could not process (logged).', registers });
   return {
     outboxDepth: (n: number) => depth.set(n),

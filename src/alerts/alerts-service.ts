@@ -30,6 +30,8 @@ export interface AlertsServiceDeps {
   pollIntervalMs?: number;
   /** Outbox bound (pending entries); default 100,000. */
   maxPending?: number;
+  /** Delivery lease TTL (see delivery.ts); default max(3 x pollIntervalMs, 3 s). */
+  leaseTtlMs?: number;
 }
 
 export interface TestReceiverResult {
@@ -49,6 +51,10 @@ export interface FlushResult {
   /** Every pending entry in the outbox afterwards (incl. disabled receivers' ones). */
   outboxPending: number;
   timedOut: boolean;
+  /** Another process holds the outbox's delivery lease: this one sent nothing and `pending`
+   *  entries are left for it (mode long: a running analyze/start, so flush returned at once;
+   *  flush: another one-shot run, which flush waited on until the timeout). Else null. */
+  holder: { pid: number; mode: 'long' | 'flush' } | null;
 }
 
 export interface AlertsList {
@@ -75,8 +81,11 @@ export interface AlertsService {
   silence(input: SilenceInput): string;
   unsilence(id: string): boolean;
   /** Starts delivery (if not running) and waits until every entry pending now for a deliverable
-   *  receiver is delivered or failed, or timeoutMs passes; what is left stays pending. */
+   *  receiver is delivered or failed, or timeoutMs passes; what is left stays pending. When a
+   *  running analyzer holds the delivery lease, returns at once (`holder`): it sends them. */
   flush(timeoutMs: number): Promise<FlushResult>;
+  /** Long-running delivery (analyze/start): sends while holding the lease, orphans the entries
+   *  of receivers not configured here when it takes the lease. */
   start(): void;
   stop(): Promise<void>;
   /** The outbox (for the admin API and tests). */
@@ -106,33 +115,52 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     {
       receivers: config.receivers,
       externalUrl: config.externalUrl,
+      dashboardUrl: config.dashboardUrl,
       retryInitialDelayMs: config.retryInitialDelayMs,
       retryMaxDelayMs: Math.max(config.retryMaxDelayMs, config.retryInitialDelayMs),
       retryMaxAgeMs,
       maxInFlight: deps.maxInFlight,
       pollIntervalMs: deps.pollIntervalMs,
+      leaseTtlMs: deps.leaseTtlMs,
     },
-    { logger, metrics: deps.metrics, clock: deps.clock, random: deps.random },
+    { logger, metrics: deps.metrics, clock: deps.clock, random: deps.random, onLeaseAcquired: () => longRunning && orphanUnconfigured() },
   );
   let stopped = false;
   let started = false;
+  let longRunning = false;
 
-  function startDelivery(): void {
-    if (stopped || !config.enabled || started) return;
-    started = true;
-    const t = (deps.clock ?? Date.now)();
+  /**
+   * Orphaning is a decision about the whole outbox ("nobody will ever send these"), so only the
+   * long-running process that sends it makes it, when it takes the lease: a one-shot
+   * `check --once` with a config lacking one of the analyzer's receivers, or a process that does
+   * not hold the lease, must not orphan the analyzer's entries.
+   */
+  function orphanUnconfigured(): void {
     try {
-      outbox.prune(t);
-    } catch (e) {
-      logger.warn('cannot prune the alert outbox', { error: messageOf(e) });
-    }
-    try {
-      for (const [receiver, count] of outbox.orphanUnconfigured([...names], t)) {
+      for (const [receiver, count] of outbox.orphanUnconfigured([...names], (deps.clock ?? Date.now)())) {
         deps.metrics?.orphaned(count);
         logger.warn('alert receiver no longer configured: its pending notifications are orphaned (driftwatch alerts list shows them)', { receiver, count });
       }
+      deps.metrics?.outboxDepth(outbox.pendingCount());
     } catch (e) {
       logger.warn('cannot check the alert outbox for removed receivers', { error: messageOf(e) });
+    }
+  }
+
+  function startDelivery(long: boolean): void {
+    if (stopped || !config.enabled) return;
+    if (long && !longRunning) {
+      longRunning = true;
+      worker.setMode('long');
+      // already holding the lease from a flush(): the acquisition callback has run without orphaning
+      if (started && worker.lease().held) orphanUnconfigured();
+    }
+    if (started) return;
+    started = true;
+    try {
+      outbox.prune((deps.clock ?? Date.now)());
+    } catch (e) {
+      logger.warn('cannot prune the alert outbox', { error: messageOf(e) });
     }
     worker.start();
   }
@@ -191,7 +219,7 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
         ],
       };
       // Sent directly (not through the outbox): the point is to report what the receiver answers now.
-      const res = await postOnce(n, receiver, config.externalUrl, (deps.clock ?? Date.now)());
+      const res = await postOnce(n, receiver, config, (deps.clock ?? Date.now)());
       logger.info('test alert sent', { receiver: name, status: res.status });
       return { status: res.status < 0 ? 0 : res.status, body: res.body, ok: res.ok };
     },
@@ -229,15 +257,21 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     },
 
     start() {
-      startDelivery();
+      startDelivery(true);
     },
 
     async flush(timeoutMs) {
-      startDelivery();
+      startDelivery(false);
       const deliverable = (e: OutboxEntry) => worker.canDeliver(e.receiver);
       const ids = outbox.entries({ state: 'pending', limit: outbox.maxPending }).filter(deliverable).map((e) => e.id);
       let timedOut = false;
-      if (ids.length && started && !stopped) {
+      // A running analyzer holds the lease: it sends these (it polls the outbox), so do not wait.
+      // Another one-shot run holding it finishes within its own timeout: wait for it, then send.
+      const heldByAnalyzer = () => {
+        const l = worker.lease();
+        return !l.held && l.by?.mode === 'long';
+      };
+      if (ids.length && started && !stopped && !heldByAnalyzer()) {
         const timer = new Promise<void>((r) => {
           const h = setTimeout(() => ((timedOut = true), r()), Math.max(0, timeoutMs));
           h.unref();
@@ -246,17 +280,20 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
           const e = outbox.get(id);
           return !!e && e.state === 'pending' && deliverable(e);
         });
-        while (!timedOut && !stopped && open()) await Promise.race([worker.nextSettle(), timer]);
+        while (!timedOut && !stopped && open() && !heldByAnalyzer()) await Promise.race([worker.nextSettle(), timer]);
       }
       const states = ids.map((id) => outbox.get(id)?.state);
       const pending = states.filter((s) => s === 'pending').length;
+      const l = worker.lease();
+      const holder = !l.held && l.by ? { pid: l.by.pid, mode: l.by.mode } : null;
       return {
+        holder,
         queued: ids.length,
         delivered: states.filter((s) => s === 'delivered').length,
         failed: states.filter((s) => s === 'failed' || s === 'orphaned').length,
         pending,
         outboxPending: outbox.pendingCount(),
-        timedOut: timedOut && pending > 0,
+        timedOut: timedOut && pending > 0 && !(holder?.mode === 'long'),
       };
     },
 

@@ -14,14 +14,28 @@
  *   disabled flag is stored with a hash of the receiver's config; another hash re-enables it).
  * - any other status (other 4xx, 3xx): failed, recorded, not retried.
  * A restart resends every pending entry with the webhook-id it was given at enqueue time.
+ *
+ * One sender per outbox file: before each pass the loop takes or renews the outbox's delivery
+ * lease (outbox.acquireLease; TTL leaseTtlMs, default max(3 x pollIntervalMs, 3 s)) and sends only
+ * while it holds it; a worker without the lease keeps polling for it and sends nothing (what its
+ * process enqueues is sent by the holder). Without it, an analyzer and a `check --once` on one
+ * file both sent the same head entry: the same webhook-id twice, which Slack and most
+ * Alertmanager consumers do not deduplicate. stop() releases the lease. A holder killed with
+ * kill -9 is replaced at once when it ran on this host (its pid is gone: process.kill(pid, 0)),
+ * else after the TTL. The floor on the TTL is there because a live holder whose event loop
+ * stalls past it is taken over while its attempt may be in flight (one duplicate, the
+ * at-least-once case), and tests poll every 20 ms.
  * Time here is the real clock (deps.clock): timers wait real milliseconds.
  */
+import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { ReceiverConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { renderNotification } from './formats/index.js';
-import { sha256Hex, type Notification } from './notification.js';
-import type { AlertOutbox, OutboxEntry } from './outbox.js';
+import { sha256Hex, type LinkContext, type Notification } from './notification.js';
+import type { AlertOutbox, DeliveryLease, LeaseMode, OutboxEntry } from './outbox.js';
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
 
@@ -36,6 +50,8 @@ export interface DeliveryMetrics {
 export interface DeliveryOptions {
   receivers: readonly ReceiverConfig[];
   externalUrl: string;
+  /** alerts.dashboardUrl: the link template in notifications (see notification.ts dashboardLink). */
+  dashboardUrl?: string | undefined;
   retryInitialDelayMs: number;
   retryMaxDelayMs: number;
   retryMaxAgeMs: number;
@@ -43,7 +59,11 @@ export interface DeliveryOptions {
   maxInFlight?: number;
   /** How often the loop looks at the outbox when nothing is due sooner. */
   pollIntervalMs?: number;
+  /** How long the delivery lease lasts unrenewed; default max(3 x pollIntervalMs, 3000). */
+  leaseTtlMs?: number;
 }
+
+export const MIN_LEASE_TTL_MS = 3000;
 
 export interface DeliveryDeps {
   logger: Logger;
@@ -52,6 +72,39 @@ export interface DeliveryDeps {
   clock?: () => number;
   /** [0, 1), for jitter. */
   random?: () => number;
+  /** Called in the pass that takes the lease (not on renewals), before anything is sent. */
+  onLeaseAcquired?: () => void;
+}
+
+/**
+ * Where a pid names this process: the hostname plus the PID namespace (containers in one pod share
+ * a hostname, not PIDs). Without /proc (not Linux) the hostname alone.
+ */
+export function processHostKey(): string {
+  let ns = '';
+  try {
+    ns = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // no procfs: hostname only
+  }
+  return ns ? `${hostname()}/${ns}` : hostname();
+}
+
+/** Does a process with this pid exist here? EPERM means it does (another user's). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface LeaseState {
+  held: boolean;
+  /** The other process holding it, when this worker does not (null: unknown or none). */
+  by: DeliveryLease | null;
 }
 
 export interface AttemptResult {
@@ -118,12 +171,12 @@ function errorLine(e: unknown): string {
 }
 
 /** One POST of a rendered notification: never throws. */
-export async function postOnce(n: Notification, receiver: ReceiverConfig, externalUrl: string, nowMs: number): Promise<AttemptResult> {
+export async function postOnce(n: Notification, receiver: ReceiverConfig, links: LinkContext, nowMs: number): Promise<AttemptResult> {
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   let req;
   try {
-    req = renderNotification(n, receiver, { externalUrl, nowMs });
+    req = renderNotification(n, receiver, { externalUrl: links.externalUrl, dashboardUrl: links.dashboardUrl, nowMs });
   } catch (e) {
     return { status: -1, body: `cannot render: ${messageOf(e)}`, ok: false, retryAfterMs: null, seconds: 0 };
   }
@@ -147,6 +200,13 @@ export class DeliveryWorker {
   private running = false;
   private readonly clock: () => number;
   private readonly random: () => number;
+  private readonly holderId = 'dlv_' + randomBytes(9).toString('base64url');
+  private readonly hostKey = processHostKey();
+  private readonly leaseTtlMs: number;
+  private mode: LeaseMode = 'flush';
+  private held = false;
+  private heldBy: DeliveryLease | null = null;
+  private renewedMs = -Infinity;
 
   constructor(
     private readonly outbox: AlertOutbox,
@@ -156,6 +216,50 @@ export class DeliveryWorker {
     this.receivers = new Map(opts.receivers.map((r) => [r.name, { config: r, hash: receiverConfigHash(r) }]));
     this.clock = deps.clock ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.leaseTtlMs = opts.leaseTtlMs ?? Math.max(3 * (opts.pollIntervalMs ?? 1000), MIN_LEASE_TTL_MS);
+  }
+
+  /** long: analyze/start; flush: a one-shot run (written into the lease for the others to read). */
+  setMode(mode: LeaseMode): void {
+    if (mode === this.mode) return;
+    this.mode = mode;
+    this.renewedMs = -Infinity; // rewrite the lease row with the new mode at the next pass
+    this.kick();
+  }
+
+  lease(): LeaseState {
+    return { held: this.held, by: this.held ? null : this.heldBy };
+  }
+
+  /**
+   * Takes or renews the lease; true while this worker may send. A pass within half a poll
+   * interval (and a third of the TTL) of the last renewal trusts it without writing: passes come
+   * at least once per poll interval, so a renewal is at most about one interval old and the lease
+   * has most of its TTL left as margin for a stalled event loop.
+   */
+  private ensureLease(): boolean {
+    const now = this.clock();
+    const renewEveryMs = Math.min(this.leaseTtlMs / 3, (this.opts.pollIntervalMs ?? 1000) / 2);
+    if (this.held && now - this.renewedMs < renewEveryMs) return true;
+    const r = this.outbox.acquireLease({ holder: this.holderId, pid: process.pid, host: this.hostKey, mode: this.mode }, now, this.leaseTtlMs, pidAlive);
+    const was = this.held;
+    if (r.held) {
+      this.held = true;
+      this.heldBy = null;
+      this.renewedMs = now;
+      if (!was) {
+        this.deps.logger.info('alert delivery lease taken: this process sends the outbox', {
+          outbox: this.outbox.path,
+          ...(r.previous ? { previousPid: r.previous.pid, previousMode: r.previous.mode } : {}),
+        });
+        this.deps.onLeaseAcquired?.();
+      }
+      return true;
+    }
+    this.held = false;
+    this.heldBy = r.by;
+    if (was) this.deps.logger.warn('alert delivery lease lost to another process (this one stalled past the lease TTL); it sends the outbox now', { pid: r.by.pid });
+    return false;
   }
 
   isDisabled(name: string): boolean {
@@ -199,6 +303,14 @@ export class DeliveryWorker {
     this.timer = null;
     this.timerAt = Infinity;
     await Promise.allSettled([...this.inflight]);
+    if (this.held) {
+      this.held = false;
+      try {
+        this.outbox.releaseLease(this.holderId);
+      } catch (e) {
+        this.deps.logger.warn('cannot release the alert delivery lease; another process takes it after the TTL', { error: messageOf(e) });
+      }
+    }
     this.wake();
   }
 
@@ -217,9 +329,18 @@ export class DeliveryWorker {
 
   private pump(): void {
     if (!this.running) return;
+    // Nothing to send: do not take the lease from a process that has receivers.
+    if (this.receivers.size === 0) return;
     const maxInFlight = this.opts.maxInFlight ?? 4;
     let nextDue = Infinity;
     try {
+      if (!this.ensureLease()) {
+        // Another process sends; look again at the next poll (it may stop or die). Waiters
+        // (flush) re-check who holds the lease.
+        this.schedule(this.opts.pollIntervalMs ?? 1000);
+        this.wake();
+        return;
+      }
       for (const [name, r] of this.receivers) {
         if (this.busy.has(name)) continue;
         if (this.outbox.isReceiverDisabled(name, r.hash)) continue;
@@ -250,7 +371,7 @@ export class DeliveryWorker {
 
   private async attempt(entry: OutboxEntry, r: { config: ReceiverConfig; hash: string }): Promise<void> {
     const name = r.config.name;
-    const res = await postOnce(entry.notification, r.config, this.opts.externalUrl, this.clock());
+    const res = await postOnce(entry.notification, r.config, this.opts, this.clock());
     const now = this.clock();
     const firstMs = entry.firstAttemptMs ?? now;
     const m = this.deps.metrics;

@@ -61,12 +61,27 @@ export function groupStatus(alerts: readonly AlertItem[]): AlertStatus {
   return alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved';
 }
 
-/** Link to the admin API's findings for a model (and check), for people and generatorURL. */
-export function findingsUrl(externalUrl: string, model: string, check?: string): string {
-  const base = externalUrl.replace(/\/+$/, '');
-  const q = new URLSearchParams({ model });
-  if (check) q.set('check', check);
-  return `${base}/api/findings?${q.toString()}`;
+/** Where links in notifications point (alerts.externalUrl, alerts.dashboardUrl). */
+export interface LinkContext {
+  externalUrl: string;
+  /** Template with `{model}` (URL-encoded on substitution); unset: the status page. */
+  dashboardUrl?: string | undefined;
+}
+
+/** What a format renderer gets: the links and the time of this attempt. */
+export interface RenderContext extends LinkContext {
+  nowMs: number;
+}
+
+/**
+ * The link for people and generatorURL: issue 5 asks for "a link to the dashboard". The admin
+ * API's /api/findings is JSON (and 401 with a token), so the default is the status page
+ * `${externalUrl}/ui`, which lists every model; alerts.dashboardUrl points at a Grafana (or any)
+ * dashboard for the model instead, e.g. `https://grafana/d/driftwatch-model?var-model={model}`.
+ */
+export function dashboardLink(links: LinkContext, model: string): string {
+  if (links.dashboardUrl) return links.dashboardUrl.replace(/\{model\}/g, encodeURIComponent(model));
+  return `${links.externalUrl.replace(/\/+$/, '')}/ui`;
 }
 
 export function iso(ms: number): string {

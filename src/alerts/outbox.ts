@@ -5,12 +5,17 @@
  * - `outbox`: every notification, written BEFORE it is sent, with its Standard Webhooks id
  *   assigned here and kept across retries and restarts; state pending | delivered | failed.
  *   Holds the format-neutral Notification (no secret: requests are rendered at send time).
- *   A fourth state, orphaned, is set at start-up on pending entries whose receiver is no longer
- *   configured (see orphanUnconfigured): they would otherwise stay pending forever. (A value of
- *   the TEXT column, so no migration: applied migrations are never edited.)
+ *   A fourth state, orphaned, is set on pending entries whose receiver is no longer configured
+ *   (see orphanUnconfigured), by the long-running process that holds the delivery lease: they
+ *   would otherwise stay pending forever. (A value of the TEXT column, so no migration: applied
+ *   migrations are never edited.)
  * - `alert_state`: per findingKey, whether the alert fires and which receivers were told what.
  * - `silences`: matchers with an expiry.
  * - `receivers`: a receiver disabled by 410 Gone, with a hash of the config it was disabled under.
+ * - `delivery_lease` (migration 2): at most one row, the process that may send from this file.
+ *   Two processes on one outbox (a running analyzer and a `check --once`, or two analyzers) would
+ *   otherwise both pick the same pending head and page twice; the lease makes one of them the
+ *   sender and the other only enqueues (see DeliveryWorker).
  *
  * The outbox is bounded: beyond maxPending pending entries the oldest are dropped (and counted).
  */
@@ -66,6 +71,15 @@ const MIGRATIONS: readonly string[] = [
      disabled_ms INTEGER,
      reason TEXT
    ) WITHOUT ROWID;`,
+  `CREATE TABLE delivery_lease (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     holder TEXT NOT NULL,              -- random id of the DeliveryWorker (two services in one process differ)
+     pid INTEGER NOT NULL,
+     host TEXT NOT NULL,                -- hostname + PID namespace: where pid means this process
+     mode TEXT NOT NULL,                -- long (analyze/start) | flush (one-shot check --once)
+     acquired_ms INTEGER NOT NULL,
+     expires_at_ms INTEGER NOT NULL
+   );`,
 ];
 
 export type OutboxState = 'pending' | 'delivered' | 'failed' | 'orphaned';
@@ -124,6 +138,23 @@ export interface Silence {
   comment: string;
   createdMs: number;
 }
+
+export type LeaseMode = 'long' | 'flush';
+
+/** Who may send from the outbox file. */
+export interface DeliveryLease {
+  holder: string;
+  pid: number;
+  host: string;
+  mode: LeaseMode;
+  acquiredMs: number;
+  expiresAtMs: number;
+}
+
+export type LeaseResult =
+  /** `previous`: the other holder this call took the lease over from (expired or dead), if any. */
+  | { held: true; previous: DeliveryLease | null }
+  | { held: false; by: DeliveryLease };
 
 /** `msg_` + 24 random bytes in base64url, the shape Standard Webhooks' examples use. */
 export function newWebhookId(): string {
@@ -290,6 +321,50 @@ export class AlertOutbox {
   prune(nowMs: number): number {
     const keep = this.opts.retentionMs ?? 7 * 86_400_000;
     return this.db.prepare("DELETE FROM outbox WHERE state != 'pending' AND done_ms < ?").run(nowMs - keep).changes;
+  }
+
+  // ---- delivery lease ------------------------------------------------------------------------
+
+  /**
+   * Takes or renews the delivery lease for `me` until nowMs + ttlMs, in one IMMEDIATE transaction
+   * (the read and the write under the write lock, so two processes cannot both win). Another
+   * holder's lease is taken over when it has expired, or when it was taken on this host
+   * (same hostname and PID namespace) by a pid that `isAlive` says is gone: a process killed
+   * with kill -9 is replaced at once instead of after the TTL.
+   */
+  acquireLease(
+    me: { holder: string; pid: number; host: string; mode: LeaseMode },
+    nowMs: number,
+    ttlMs: number,
+    isAlive: (pid: number) => boolean,
+  ): LeaseResult {
+    return this.db
+      .transaction((): LeaseResult => {
+        const cur = this.leaseHolder();
+        const mine = cur?.holder === me.holder;
+        if (cur && !mine && cur.expiresAtMs > nowMs && !(cur.host === me.host && !isAlive(cur.pid))) return { held: false, by: cur };
+        this.db
+          .prepare(
+            `INSERT INTO delivery_lease (id, holder, pid, host, mode, acquired_ms, expires_at_ms) VALUES (1, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, mode = excluded.mode,
+               acquired_ms = excluded.acquired_ms, expires_at_ms = excluded.expires_at_ms`,
+          )
+          .run(me.holder, me.pid, me.host, me.mode, mine ? cur.acquiredMs : nowMs, nowMs + ttlMs);
+        return { held: true, previous: cur && !mine ? cur : null };
+      })
+      .immediate();
+  }
+
+  /** Gives the lease up (only if `holder` still has it), so a waiting process takes it at once. */
+  releaseLease(holder: string): boolean {
+    return this.db.prepare('DELETE FROM delivery_lease WHERE holder = ?').run(holder).changes > 0;
+  }
+
+  leaseHolder(): DeliveryLease | null {
+    const r = this.db.prepare('SELECT * FROM delivery_lease WHERE id = 1').get() as
+      | { holder: string; pid: number; host: string; mode: LeaseMode; acquired_ms: number; expires_at_ms: number }
+      | undefined;
+    return r ? { holder: r.holder, pid: r.pid, host: r.host, mode: r.mode, acquiredMs: r.acquired_ms, expiresAtMs: r.expires_at_ms } : null;
   }
 
   // ---- alert state --------------------------------------------------------------------------

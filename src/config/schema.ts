@@ -62,6 +62,10 @@ export const captureSchema = z.strictObject({
   extraPaths: z.array(z.string().startsWith('/')).default([]),
   /** Events waiting for the analysis side; beyond it new events are dropped and counted. */
   queueSize: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Run extraction and profiling in a worker thread instead of on the proxy's event loop: at
+   *  100-row requests 1.7-1.8x the proxy's throughput with capture on, neutral at 1 row
+   *  (bench/RESULTS.md, 2026-12-02). */
+  worker: z.boolean().default(true),
 });
 
 export const proxySchema = z.strictObject({
@@ -315,8 +319,17 @@ export const alertsSchema = z.strictObject({
   retryMaxDelayMs: z.number().int().min(10).max(86_400_000).default(300_000),
   /** ... and for at most this long after the first attempt; then the delivery is recorded as failed. */
   retryMaxAge: duration.default('24h'),
-  /** Links in notifications (the admin API or a dashboard) and Alertmanager's externalURL. */
+  /** Where driftwatch's admin port is reached from outside: Alertmanager's externalURL, and the
+   *  base of the default dashboard link (the status page, externalUrl + "/ui"). */
   externalUrl: z.url().default('http://127.0.0.1:9100'),
+  /** The "link to the dashboard" in every notification (Slack text, webhook externalUrl,
+   *  Alertmanager generatorURL, PagerDuty client_url/links): a URL template where {model} is
+   *  replaced by the URL-encoded model name, e.g. https://grafana/d/driftwatch-model?var-model={model}.
+   *  Unset: the status page. */
+  dashboardUrl: z
+    .string()
+    .refine((t) => /^https?:\/\//.test(t) && URL.canParse(t.replace(/\{model\}/g, 'm')), 'must be an http(s) URL, optionally with {model}')
+    .optional(),
 });
 
 export const logSchema = z.strictObject({

@@ -4,10 +4,13 @@
  *   with the receiver down it gives up at --deliver-timeout, says what is left in the outbox, and
  *   the next run delivers that entry with its original webhook-id (and pages nothing twice);
  * - `driftwatch alerts test RECEIVER` reports the receiver's status and body (exit 1 when not 2xx);
- * - `driftwatch alerts list` shows firing and undelivered alerts.
+ * - `driftwatch alerts list` shows firing and undelivered alerts;
+ * - `check --once` next to a running sender on the same outbox (holding its delivery lease) sends
+ *   nothing itself, says "left for the running analyzer (pid N)", and the receiver gets the entry
+ *   once, from that process.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,12 +28,16 @@ const OUTBOX = join(tmp.dir, 'alerts.db');
 interface Got { path: string; id: string; json: any }
 const got: Got[] = [];
 let answer: { status: number; body: string } = { status: 200, body: 'ok' };
+/** While set, answers wait here (requests stay in flight) until the test releases them. */
+let held: Array<() => void> | null = null;
 const rx = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
     got.push({ path: req.url!, id: String(req.headers['webhook-id']), json: JSON.parse(Buffer.concat(chunks).toString()) });
-    res.writeHead(answer.status).end(answer.body);
+    const send = () => res.writeHead(answer.status).end(answer.body);
+    if (held) return void held.push(send);
+    send();
   });
 });
 let configPath = '';
@@ -57,7 +64,9 @@ before(async () => {
     },
   }));
 });
+const children: ChildProcess[] = [];
 after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rx.closeAllConnections();
   await new Promise((r) => rx.close(r));
   tmp.cleanup();
@@ -112,7 +121,7 @@ test('check --once with the receiver down: gives up at --deliver-timeout, says w
   const out = JSON.parse(r2.stdout);
   assert.ok(out.findings.some((f: any) => f.check === 'staleness' && f.status === 'warn'));
   // the left-over entry is delivered; the still-firing alerts are not paged again (repeatInterval)
-  assert.deepEqual(out.alerts, { queued: 1, delivered: 1, failed: 0, pending: 0, outboxPending: 0, timedOut: false });
+  assert.deepEqual(out.alerts, { queued: 1, delivered: 1, failed: 0, pending: 0, outboxPending: 0, timedOut: false, holder: null });
   assert.deepEqual(got.slice(before).map((g) => g.id), [pending[0]!.webhookId]);
   const done = outboxEntries();
   assert.deepEqual(done.map((e) => [e.webhookId, e.state]), [[pending[0]!.webhookId, 'delivered']]);
@@ -194,4 +203,59 @@ test('alerts silence / list / unsilence from the command line', async () => {
   const again = await cli('alerts', 'unsilence', id!);
   assert.equal(again.code, 2);
   assert.match(again.stderr, new RegExp(`no silence ${id}`));
+});
+
+test('check --once next to a running sender on the same outbox: leaves its entry to it (pid in the output); the receiver gets it once', async () => {
+  answer = { status: 200, body: 'ok' };
+  const url = `http://127.0.0.1:${(rx.address() as AddressInfo).port}`;
+  const shared = join(tmp.dir, 'shared-alerts.db');
+  const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
+  cfg.alerts.outboxPath = shared;
+  const sharedConfig = join(tmp.dir, 'shared.json');
+  writeFileSync(sharedConfig, JSON.stringify(cfg));
+  // The running sender: the real alerts service, long-running, with the same receiver "ops".
+  const holder = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'alerts-sender.ts'), shared, url, SECRET, 'hold'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DW_TEST_RECEIVERS: JSON.stringify([{ name: 'ops', kind: 'webhook', url: 'URL/hook', secret: SECRET, timeoutMs: 2000 }]) },
+  });
+  children.push(holder);
+  let out = '';
+  holder.stdout.on('data', (d) => (out += d));
+  let err = '';
+  holder.stderr.on('data', (d) => (err += d));
+  const end = Date.now() + 60_000;
+  while (!out.includes('queued ')) {
+    if (Date.now() > end) throw new Error(`the sender did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const before = got.length;
+  // The holder may pick the entry up before check --once looks: its answer waits until the
+  // one-shot run is over, so the entry is still pending (in flight at the holder) when it looks.
+  held = [];
+  const r = await run(['check', '--once'], sharedConfig);
+  const release = held;
+  held = null;
+  for (const send of release) send();
+  assert.equal(r.code, 0, r.stderr);
+  // a fresh outbox: the staleness alert fires again; the one-shot run leaves it to the holder
+  assert.match(r.stdout, new RegExp(`^alerts: 0 delivered, 0 failed; 1 left for the running analyzer \\(pid ${holder.pid}\\)`, 'm'));
+  const ob = () => {
+    const o = new AlertOutbox(shared);
+    try {
+      return o.entries({});
+    } finally {
+      o.close();
+    }
+  };
+  const [entry] = ob();
+  assert.ok(entry);
+  while (ob()[0]!.state !== 'delivered') {
+    if (Date.now() > end) throw new Error('the running sender did not deliver the entry');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  holder.kill('SIGTERM');
+  await new Promise((r) => holder.once('close', r));
+  assert.match(out, /^attempts 1$/m, 'the running sender made the one attempt');
+  assert.deepEqual(got.slice(before).map((g) => g.id), [entry.webhookId], 'the receiver got the entry once');
+  assert.equal(ob().length, 1);
 });

@@ -346,7 +346,7 @@ describe('alert delivery', () => {
       await s.handle([finding('a'), finding('b')]);
       assert.equal(rx.got.length, 0, 'nothing sent before flush');
       const r1 = await s.flush(10_000);
-      assert.deepEqual({ ...r1 }, { queued: 2, delivered: 2, failed: 0, pending: 0, outboxPending: 0, timedOut: false });
+      assert.deepEqual({ ...r1 }, { queued: 2, delivered: 2, failed: 0, pending: 0, outboxPending: 0, timedOut: false, holder: null });
       assert.equal(assertAtMostOnce(rx.got).size, 2);
       up = false;
       await s.handle([finding('c')]);

@@ -4,7 +4,8 @@
  * requests in flight; it is killed with SIGKILL. A second process on the same outbox file, with
  * the receivers up, delivers everything. Deduplicated by webhook-id, the receivers got exactly the
  * set the first process queued, every one at least once, the ones in flight at the kill again with
- * the same id and body, in order per receiver; every request's Standard Webhooks signature
+ * the same id and body, in order per receiver; the second process takes the dead one's delivery
+ * lease over at once (pid gone on this host); every request's Standard Webhooks signature
  * verifies with an HMAC written here from SHA-256 (RFC 2104), not the one the code uses.
  */
 import assert from 'node:assert/strict';
@@ -102,11 +103,24 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
     assert.ok(down.some((r) => r.answer === 'reset') && down.some((r) => r.answer === 503), 'the receivers were down before hanging');
     assert.ok(!down.some((r) => r.answer === 200), 'nothing was acknowledged before the kill');
 
+    // the first process held the outbox's delivery lease when it was killed
+    assert.deepEqual(JSON.parse(first.lines.find((l) => l.startsWith('lease '))!.slice(6)), { held: true, pid: first.child.pid });
+    const ob0 = new AlertOutbox(outboxPath);
+    try {
+      assert.equal(ob0.leaseHolder()?.pid, first.child.pid, 'the dead process still holds the lease on file');
+    } finally {
+      ob0.close();
+    }
+
     phase = 'up';
     const second = spawnSender(outboxPath, url, 'resume');
     await until(() => second.lines.includes('drained'), `the second process to drain the outbox (${second.stderr()})`);
+    // the second process took the dead holder's lease over in its first pass (its pid is gone on
+    // this host), not after the lease's TTL
+    assert.deepEqual(JSON.parse(second.lines.find((l) => l.startsWith('lease '))!.slice(6)), { held: true, pid: second.child.pid });
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('close', r));
+    assert.ok(second.lines.some((l) => /^attempts [1-9]\d*$/.test(l)), 'the second process sent');
 
     const queuedIds = new Set(queued.map((q) => q.webhookId));
     const acked = reqs.filter((r) => r.phase === 'up');
@@ -139,6 +153,7 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
       const entries = ob.entries({});
       assert.equal(entries.length, 14);
       assert.ok(entries.every((e) => e.state === 'delivered' && e.lastStatus === 200));
+      assert.equal(ob.leaseHolder(), null, 'the lease is released when the second process stops');
     } finally {
       ob.close();
     }

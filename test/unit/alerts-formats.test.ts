@@ -76,7 +76,7 @@ describe('generic webhook (Standard Webhooks)', () => {
     assert.equal(body.status, 'firing');
     assert.equal(body.model, 'weather');
     assert.equal(body.receiver, 'r');
-    assert.equal(body.externalUrl, `${EXTERNAL}/api/findings?model=weather`);
+    assert.equal(body.externalUrl, `${EXTERNAL}/ui`, 'the status page by default, not the JSON API');
     const a = body.alerts[0];
     assert.deepEqual(Object.keys(a).sort(), ['check', 'key', 'message', 'metric', 'sampleSize', 'severity', 'startsAt', 'status', 'subject', 'threshold', 'value', 'window']);
     assert.match(a.key, /^[0-9a-f]{16}$/);
@@ -95,7 +95,7 @@ describe('generic webhook (Standard Webhooks)', () => {
 
 describe('Alertmanager webhook payload v4', () => {
   test('top-level fields as Alertmanager sends them', () => {
-    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved')]), EXTERNAL) as Record<string, any>;
+    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved')]), { externalUrl: EXTERNAL }) as Record<string, any>;
     assert.deepEqual(Object.keys(body).sort(), ['alerts', 'commonAnnotations', 'commonLabels', 'externalURL', 'groupKey', 'groupLabels', 'receiver', 'status', 'truncatedAlerts', 'version'].sort());
     assert.equal(body.version, '4');
     assert.equal(body.receiver, 'r');
@@ -110,7 +110,7 @@ describe('Alertmanager webhook payload v4', () => {
   });
 
   test('each alert: status, labels, annotations, startsAt, endsAt, generatorURL, fingerprint', () => {
-    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved', 'warn')]), EXTERNAL) as Record<string, any>;
+    const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved', 'warn')]), { externalUrl: EXTERNAL }) as Record<string, any>;
     const [a, b] = body.alerts;
     assert.deepEqual(Object.keys(a).sort(), ['annotations', 'endsAt', 'fingerprint', 'generatorURL', 'labels', 'startsAt', 'status']);
     assert.equal(a.status, 'firing');
@@ -119,7 +119,7 @@ describe('Alertmanager webhook payload v4', () => {
     assert.match(a.annotations.description, /psi 0\.4123 \(threshold >= 0\.25\) over 1h, n=1204/);
     assert.equal(a.startsAt, '2026-07-01T12:00:00.000Z');
     assert.equal(a.endsAt, ZERO_TIME);
-    assert.equal(a.generatorURL, `${EXTERNAL}/api/findings?model=weather&check=drift`);
+    assert.equal(a.generatorURL, `${EXTERNAL}/ui`);
     assert.match(a.fingerprint, /^[0-9a-f]{16}$/);
     assert.equal(b.status, 'resolved');
     assert.equal(b.labels.severity, 'warning');
@@ -152,6 +152,8 @@ describe('PagerDuty Events API v2', () => {
     assert.equal(p.class, 'psi');
     assert.equal(p.custom_details.name, 'temp_max');
     assert.equal(p.custom_details.sample_size, 1204);
+    assert.equal(e.client_url, `${EXTERNAL}/ui`);
+    assert.deepEqual(e.links, [{ href: `${EXTERNAL}/ui`, text: 'driftwatch dashboard for weather' }]);
     assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'warn')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'warning');
     assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'error')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'error');
   });
@@ -174,15 +176,16 @@ describe('PagerDuty Events API v2', () => {
 });
 
 describe('Slack incoming webhook', () => {
-  test('text names model, feature, value, threshold, window, n and links the findings', () => {
+  test('text names model, feature, value, threshold, window, n and links the dashboard', () => {
     const req = renderSlack(notification([item('temp_max'), item('wind')]), receiver('slack'), { externalUrl: EXTERNAL, nowMs: T0 });
     const body = JSON.parse(req.body);
     assert.equal(typeof body.text, 'string');
-    for (const want of ['weather', 'temp_max', 'wind', '0.4123', '>= 0.25', '1h', 'n=1204', `${EXTERNAL}/api/findings?model=weather`]) {
+    for (const want of ['weather', 'temp_max', 'wind', '0.4123', '>= 0.25', '1h', 'n=1204', `<${EXTERNAL}/ui|Dashboard for weather>`]) {
       assert.ok(body.text.includes(want), `text lacks ${want}: ${body.text}`);
     }
     assert.ok(Array.isArray(body.blocks) && body.blocks.length > 0);
     for (const b of body.blocks) assert.ok(['section', 'context'].includes(b.type));
+    assert.ok(!req.body.includes('/api/'), 'no link to the JSON API');
   });
 
   test('resolved and escaped', () => {
@@ -190,5 +193,39 @@ describe('Slack incoming webhook', () => {
     const body = JSON.parse(renderSlack(notification([a], 'resolved'), receiver('slack'), { externalUrl: EXTERNAL, nowMs: T0 }).body);
     assert.match(body.text, /resolved/);
     assert.ok(body.text.includes('a&lt;b&gt;&amp;c'));
+  });
+});
+
+describe('alerts.dashboardUrl: the "link to the dashboard" (issue 5)', () => {
+  const DASH = 'https://grafana.example/d/driftwatch-model?var-model={model}&from=now-24h';
+  // a model name that needs encoding in a query value
+  const odd = (): Notification => {
+    const a = item('temp_max');
+    return { ...notification([{ ...a, subject: { ...a.subject, model: 'fraud eu/v2&x' } }]), model: 'fraud eu/v2&x' };
+  };
+  const want = 'https://grafana.example/d/driftwatch-model?var-model=fraud%20eu%2Fv2%26x&from=now-24h';
+  const ctx = { externalUrl: EXTERNAL, dashboardUrl: DASH, nowMs: T0 };
+
+  test('every format links the template with the model URL-encoded', () => {
+    assert.equal(JSON.parse(renderWebhook(odd(), receiver('webhook'), ctx).body).externalUrl, want);
+    const am = alertmanagerBody(odd(), ctx) as Record<string, any>;
+    assert.equal(am.alerts[0].generatorURL, want);
+    assert.equal(am.externalURL, EXTERNAL, 'externalURL stays the driftwatch base');
+    const pd = JSON.parse(renderPagerduty(odd(), receiver('pagerduty', { url: undefined, routingKey: 'R0UTINGKEY0123456789012345678901' }), ctx).body);
+    assert.equal(pd.client_url, want);
+    assert.equal(pd.links[0].href, want);
+    const slack = JSON.parse(renderSlack(odd(), receiver('slack'), ctx).body);
+    // Slack's <url|label>: the encoded URL carries no raw "&" "<" ">" "|" to escape
+    assert.ok(slack.text.includes(`<${want}|Dashboard for fraud eu/v2&amp;x>`), slack.text);
+    assert.ok(JSON.stringify(slack.blocks).includes(want));
+  });
+
+  test('config: optional, http(s) URL template; an externalUrl with a trailing slash gives one /ui', () => {
+    assert.equal(alertsSchema.parse({}).dashboardUrl, undefined);
+    assert.equal(alertsSchema.parse({ dashboardUrl: DASH }).dashboardUrl, DASH);
+    assert.equal(alertsSchema.safeParse({ dashboardUrl: 'grafana/d/x?var-model={model}' }).success, false);
+    assert.equal(alertsSchema.safeParse({ dashboardUrl: 'ftp://grafana.example/{model}' }).success, false);
+    const body = JSON.parse(renderWebhook(notification([item('temp_max')]), receiver('webhook'), { externalUrl: EXTERNAL + '/', nowMs: T0 }).body);
+    assert.equal(body.externalUrl, `${EXTERNAL}/ui`);
   });
 });

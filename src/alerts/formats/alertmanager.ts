@@ -2,11 +2,11 @@
  * Alertmanager webhook payload version "4" (prometheus.io/docs/alerting/latest/configuration/
  * #webhook_config), so any existing Alertmanager webhook consumer works unchanged. Field names and
  * conventions as Alertmanager sends them: RFC3339 times, endsAt "0001-01-01T00:00:00Z" while
- * firing, a 16-hex fingerprint per alert, groupKey `{}:{model="..."}`, truncatedAlerts 0.
+ * firing, a 16-hex fingerprint per alert, generatorURL the model's dashboard link, groupKey `{}:{model="..."}`, truncatedAlerts 0.
  * Pure: no I/O, time passed in.
  */
 import type { ReceiverConfig } from '../../config/schema.js';
-import { fmtValue, findingsUrl, iso, sha256Hex, thresholdText, type AlertItem, type Notification, type RenderedRequest } from '../notification.js';
+import { dashboardLink, fmtValue, iso, sha256Hex, thresholdText, type AlertItem, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
 
 /** Go's zero time.Time, which Alertmanager prints as endsAt for firing alerts. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -42,7 +42,7 @@ function common(maps: ReadonlyArray<Record<string, string>>): Record<string, str
   return out;
 }
 
-export function alertmanagerBody(n: Notification, externalUrl: string): Record<string, unknown> {
+export function alertmanagerBody(n: Notification, links: LinkContext): Record<string, unknown> {
   const alerts = n.alerts.map((a) => {
     const id = identityLabels(a);
     const labels = { ...id, severity: SEVERITY_LABEL[a.severity] };
@@ -56,7 +56,7 @@ export function alertmanagerBody(n: Notification, externalUrl: string): Record<s
       annotations,
       startsAt: iso(a.startsAtMs),
       endsAt: a.status === 'resolved' && a.endsAtMs !== undefined ? iso(a.endsAtMs) : ZERO_TIME,
-      generatorURL: findingsUrl(externalUrl, a.subject.model, a.check),
+      generatorURL: dashboardLink(links, a.subject.model),
       fingerprint: fingerprint(id),
     };
   });
@@ -69,12 +69,12 @@ export function alertmanagerBody(n: Notification, externalUrl: string): Record<s
     groupLabels: { model: n.model },
     commonLabels: common(alerts.map((a) => a.labels)),
     commonAnnotations: common(alerts.map((a) => a.annotations)),
-    externalURL: externalUrl,
+    externalURL: links.externalUrl,
     alerts,
   };
 }
 
-export function renderAlertmanager(n: Notification, receiver: ReceiverConfig, ctx: { externalUrl: string; nowMs: number }): RenderedRequest {
+export function renderAlertmanager(n: Notification, receiver: ReceiverConfig, ctx: RenderContext): RenderedRequest {
   if (!receiver.url) throw new Error(`receiver ${receiver.name} (alertmanager) has no url`);
-  return { url: receiver.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(alertmanagerBody(n, ctx.externalUrl)) };
+  return { url: receiver.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(alertmanagerBody(n, ctx)) };
 }

@@ -1,12 +1,12 @@
 /** Picks the renderer for a receiver kind. */
 import type { ReceiverConfig } from '../../config/schema.js';
-import type { Notification, RenderedRequest } from '../notification.js';
+import type { Notification, RenderContext, RenderedRequest } from '../notification.js';
 import { renderAlertmanager } from './alertmanager.js';
 import { renderPagerduty } from './pagerduty.js';
 import { renderSlack } from './slack.js';
 import { renderWebhook } from './webhook.js';
 
-export function renderNotification(n: Notification, receiver: ReceiverConfig, ctx: { externalUrl: string; nowMs: number }): RenderedRequest {
+export function renderNotification(n: Notification, receiver: ReceiverConfig, ctx: RenderContext): RenderedRequest {
   switch (receiver.kind) {
     case 'webhook':
       return renderWebhook(n, receiver, ctx);

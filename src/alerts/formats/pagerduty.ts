@@ -5,7 +5,7 @@
  * `resolve` carries only routing_key, event_action and dedup_key. Pure: no I/O.
  */
 import type { ReceiverConfig } from '../../config/schema.js';
-import { findingsUrl, iso, type Notification, type RenderedRequest } from '../notification.js';
+import { dashboardLink, iso, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 const SEVERITY = { fail: 'critical', warn: 'warning', error: 'error' } as const;
@@ -15,7 +15,7 @@ export function dedupKey(alertKey: string): string {
   return `driftwatch-${alertKey}`;
 }
 
-export function pagerdutyBody(n: Notification, routingKey: string, externalUrl: string): Record<string, unknown> {
+export function pagerdutyBody(n: Notification, routingKey: string, links: LinkContext): Record<string, unknown> {
   const a = n.alerts[0];
   if (!a || n.alerts.length !== 1) throw new Error('a PagerDuty notification carries exactly one alert');
   if (a.status === 'resolved') return { routing_key: routingKey, event_action: 'resolve', dedup_key: dedupKey(a.key) };
@@ -44,15 +44,17 @@ export function pagerdutyBody(n: Notification, routingKey: string, externalUrl: 
       },
     },
     client: 'driftwatch',
-    client_url: findingsUrl(externalUrl, a.subject.model, a.check),
+    client_url: dashboardLink(links, a.subject.model),
+    // PagerDuty shows `links` on the incident (client_url only on the alert).
+    links: [{ href: dashboardLink(links, a.subject.model), text: `driftwatch dashboard for ${a.subject.model}` }],
   };
 }
 
-export function renderPagerduty(n: Notification, receiver: ReceiverConfig, ctx: { externalUrl: string; nowMs: number }): RenderedRequest {
+export function renderPagerduty(n: Notification, receiver: ReceiverConfig, ctx: RenderContext): RenderedRequest {
   if (!receiver.routingKey) throw new Error(`receiver ${receiver.name} (pagerduty) has no routingKey`);
   return {
     url: receiver.url ?? PAGERDUTY_EVENTS_URL,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(pagerdutyBody(n, receiver.routingKey, ctx.externalUrl)),
+    body: JSON.stringify(pagerdutyBody(n, receiver.routingKey, ctx)),
   };
 }

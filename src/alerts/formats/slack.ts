@@ -4,7 +4,7 @@
  * repeat it as mrkdwn sections. The URL is itself the secret. Pure: no I/O.
  */
 import type { ReceiverConfig } from '../../config/schema.js';
-import { fmtValue, findingsUrl, thresholdText, type AlertItem, type Notification, type RenderedRequest } from '../notification.js';
+import { dashboardLink, fmtValue, thresholdText, type AlertItem, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
 
 /** Slack mrkdwn: &, < and > must be escaped in text. */
 function esc(s: string): string {
@@ -17,7 +17,7 @@ function line(a: AlertItem): string {
   return `• [${state}] ${a.check} *${esc(a.subject.name)}*${version}: ${esc(a.metric)} ${fmtValue(a.value)} (threshold ${thresholdText(a)}) over ${esc(a.window.label)}, n=${a.sampleSize}`;
 }
 
-export function slackBody(n: Notification, externalUrl: string): { text: string; blocks: unknown[] } {
+export function slackBody(n: Notification, links: LinkContext): { text: string; blocks: unknown[] } {
   const firing = n.alerts.filter((a) => a.status === 'firing').length;
   const resolved = n.alerts.length - firing;
   const head =
@@ -25,19 +25,19 @@ export function slackBody(n: Notification, externalUrl: string): { text: string;
     (n.status === 'firing'
       ? `:rotating_light: driftwatch: model *${esc(n.model)}*: ${firing} alert${firing === 1 ? '' : 's'} firing${resolved ? `, ${resolved} resolved` : ''}`
       : `:white_check_mark: driftwatch: model *${esc(n.model)}*: ${resolved} alert${resolved === 1 ? '' : 's'} resolved`);
-  const link = findingsUrl(externalUrl, n.model);
+  const link = dashboardLink(links, n.model);
   const lines = n.alerts.map(line);
-  const text = [head, ...lines, `<${link}|Findings for ${esc(n.model)}>`].join('\n');
+  const text = [head, ...lines, `<${link}|Dashboard for ${esc(n.model)}>`].join('\n');
   const blocks = [
     { type: 'section', text: { type: 'mrkdwn', text: head } },
     // Slack caps a section's text at 3000 characters.
     { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n').slice(0, 2900) } },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `<${link}|Findings for ${esc(n.model)}>` }] },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `<${link}|Dashboard for ${esc(n.model)}>` }] },
   ];
   return { text, blocks };
 }
 
-export function renderSlack(n: Notification, receiver: ReceiverConfig, ctx: { externalUrl: string; nowMs: number }): RenderedRequest {
+export function renderSlack(n: Notification, receiver: ReceiverConfig, ctx: RenderContext): RenderedRequest {
   if (!receiver.url) throw new Error(`receiver ${receiver.name} (slack) has no url`);
-  return { url: receiver.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(slackBody(n, ctx.externalUrl)) };
+  return { url: receiver.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(slackBody(n, ctx)) };
 }

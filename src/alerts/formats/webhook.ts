@@ -8,11 +8,11 @@
  */
 import { createHmac } from 'node:crypto';
 import type { ReceiverConfig } from '../../config/schema.js';
-import { findingsUrl, iso, type Notification, type RenderedRequest } from '../notification.js';
+import { dashboardLink, iso, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
 
 export const WEBHOOK_SCHEMA_VERSION = '1';
 
-export function webhookBody(n: Notification, externalUrl: string): Record<string, unknown> {
+export function webhookBody(n: Notification, links: LinkContext): Record<string, unknown> {
   return {
     version: WEBHOOK_SCHEMA_VERSION,
     status: n.status,
@@ -34,7 +34,7 @@ export function webhookBody(n: Notification, externalUrl: string): Record<string
       startsAt: iso(a.startsAtMs),
       ...(a.endsAtMs !== undefined ? { endsAt: iso(a.endsAtMs) } : {}),
     })),
-    externalUrl: findingsUrl(externalUrl, n.model),
+    externalUrl: dashboardLink(links, n.model),
   };
 }
 
@@ -48,9 +48,9 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
   return `v1,${mac}`;
 }
 
-export function renderWebhook(n: Notification, receiver: ReceiverConfig, ctx: { externalUrl: string; nowMs: number }): RenderedRequest {
+export function renderWebhook(n: Notification, receiver: ReceiverConfig, ctx: RenderContext): RenderedRequest {
   if (!receiver.url) throw new Error(`receiver ${receiver.name} (webhook) has no url`);
-  const body = JSON.stringify(webhookBody(n, ctx.externalUrl));
+  const body = JSON.stringify(webhookBody(n, ctx));
   const ts = Math.floor(ctx.nowMs / 1000);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
