@@ -35,7 +35,8 @@ const TARGETS = [
   { id: 'direct', label: 'direct', what: 'wrk straight to the upstream: `driftwatch serve --model examples/seattle-weather/model` (1 process, defaults)' },
   { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
   { id: 'dw-off', label: 'dw off', what: 'wrk -> `driftwatch proxy --upstream ... --model seattle-weather` with `DRIFTWATCH_PROXY_CAPTURE_ENABLED=false` -> upstream' },
-  { id: 'dw-on', label: 'dw on', what: 'wrk -> `driftwatch proxy` with capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied, queued and extracted into the traffic summary -> upstream' },
+  { id: 'dw-on', label: 'dw on', what: 'wrk -> `driftwatch proxy` with capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied, queued and extracted into the traffic summary on the proxy\'s event loop (`DRIFTWATCH_PROXY_CAPTURE_WORKER=false`, the in-loop drain) -> upstream' },
+  { id: 'dw-on-worker', label: 'dw on worker', what: 'as dw on, with `DRIFTWATCH_PROXY_CAPTURE_WORKER=true` (the default since 2026-12-02): extraction, the traffic summary and window profiling in a worker thread (bodies transferred to it in one ArrayBuffer per batch); the proxy\'s CPU counts both threads, "JS thread" only the main one' },
   { id: 'dw-old-off', label: 'old off', what: 'as dw off, but with the previous http-proxy 1.18 data path (bench/legacy/http-proxy-server.mjs swapped in for dist/src/proxy/proxy-server.js by the module hook bench/legacy/use-http-proxy.mjs; same CLI, queue, drain, admin)' },
   { id: 'dw-old-on', label: 'old on', what: 'as dw on (capture on, 100% sampling), with the previous http-proxy 1.18 data path' },
   { id: 'dw-on-x2', label: 'dw on x2', what: 'as dw on, but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and drain); CPU is primary + both workers' },
@@ -154,6 +155,22 @@ p(`- **Added latency:** dw on p50 minus direct p50 at concurrency 1 <= ${GOAL.ad
 for (const g of goals.addedP50) p(`  - batch ${g.b}, c=1: ${verdict(g.ok)} — ${fmtDelta(g.x)} ms`);
 p(`- **Cost of capture:** capture on at >= ${GOAL.captureCost}x capture off's req/s (at most 10% less): ${tally(goals.captureCost)}.`);
 for (const g of goals.captureCost) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / dw off req/s ${fmtRatio(g.x)}; proxy CPU per request on / off ${fmtRatio(g.cpu)}`);
+if (has('dw-on-worker')) {
+  p('- **Capture in a worker thread** (`proxy.capture.worker`; same run; "JS thread us/req" is the proxy\'s main-thread CPU per request, the thread every request is proxied on):');
+  for (const b of batches) {
+    for (const c of concsSorted) {
+      const w = get('dw-on-worker', b, c), on = get('dw-on', b, c), off = get('dw-off', b, c);
+      if (!w) continue;
+      const js = (x) => (x ? x.proxyUs * x.proxyMainShare : NaN);
+      const parts = [];
+      if (off) parts.push(`worker / dw off req/s ${fmtRatio(w.rps / off.rps)}${on ? ` (in-loop dw on / dw off ${fmtRatio(on.rps / off.rps)})` : ''}`);
+      if (on) parts.push(`worker / in-loop req/s ${fmtRatio(w.rps / on.rps)}`);
+      parts.push(`proxy CPU us/req: worker ${fmtUs(w.proxyUs)}${on ? `, in-loop ${fmtUs(on.proxyUs)}` : ''}${off ? `, off ${fmtUs(off.proxyUs)}` : ''}`);
+      parts.push(`JS thread us/req: worker ${fmtUs(js(w))}${on ? `, in-loop ${fmtUs(js(on))}` : ''}${off ? `, off ${fmtUs(js(off))}` : ''}`);
+      p(`  - batch ${b}, c=${c}: ${parts.join('; ')}`);
+    }
+  }
+}
 if (goals.vsOld.length) {
   p('- **Lean path against the old http-proxy path** (capture on both, same run; not a goal, the reason for the change):');
   for (const g of goals.vsOld) p(`  - batch ${g.b}, c=${g.c}: req/s new / old ${fmtRatio(g.x)}; proxy CPU per request new / old ${fmtRatio(g.cpu)}`);
@@ -169,6 +186,7 @@ for (const b of batches) {
   for (const t of TARGETS) head.push(`${t.label} req/s`, `${t.label} p50 ms`, `${t.label} p99 ms`);
   if (has('dw-on') && has('nginx')) head.push('dw on / nginx req/s');
   if (has('dw-on') && has('dw-off')) head.push('dw on / dw off req/s');
+  if (has('dw-on-worker') && has('dw-off')) head.push('dw on worker / dw off req/s');
   if (has('dw-on') && has('dw-old-on')) head.push('dw on / old on req/s');
   if (has('dw-on-x2') && has('nginx')) head.push('dw on x2 / nginx req/s');
   if (has('dw-on') && has('direct')) head.push('added p50 ms (dw on − direct)');
@@ -186,6 +204,7 @@ for (const b of batches) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (has('dw-on') && has('nginx')) row.push(fmtRatio(on?.rps / ng?.rps));
     if (has('dw-on') && has('dw-off')) row.push(fmtRatio(on?.rps / off?.rps));
+    if (has('dw-on-worker') && has('dw-off')) row.push(fmtRatio(get('dw-on-worker', b, c)?.rps / off?.rps));
     if (has('dw-on') && has('dw-old-on')) row.push(fmtRatio(on?.rps / get('dw-old-on', b, c)?.rps));
     if (has('dw-on-x2') && has('nginx')) row.push(fmtRatio(get('dw-on-x2', b, c)?.rps / ng?.rps));
     if (has('dw-on') && has('direct')) row.push(fmtDelta(on?.p50 - d?.p50));
@@ -230,7 +249,7 @@ if (has('dw-on') || has('dw-off')) {
   p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
   for (const b of batches) {
     for (const c of concsSorted) {
-      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off', 'dw-on']) {
+      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off', 'dw-on', 'dw-on-worker']) {
         const x = get(id, b, c);
         if (!x) continue;
         const f = (v) => (fin(v) ? String(v) : '–');
@@ -251,6 +270,11 @@ if (has('dw-on') || has('dw-off')) {
   const x2 = get('dw-on-x2', bHi, cHi);
   if (x2 && on) p(`Two processes (dw on x2, node:cluster, bench-only): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`);
   if (x2 && on) p();
+  const wk = get('dw-on-worker', bHi, cHi);
+  if (wk) {
+    p(`With \`proxy.capture.worker\` (dw on worker) extraction, the traffic summary and window profiling run in a worker thread of the same process, at nice +10: at batch ${bHi}, c=${cHi} it kept ${fmtCores(wk.proxyCores)} cores busy, ${fmtPct(wk.proxyMainShare)} of it on the JS thread (in-loop dw on: ${on ? fmtPct(on.proxyMainShare) : '–'}), ${fmtRps(wk.rps)} req/s${on ? ` against ${fmtRps(on.rps)} in-loop` : ''}. The rest of this section describes the in-loop drain (dw on).`);
+    p();
+  }
   p('`driftwatch proxy` is **one Node.js process**. In the source measured here the HTTP work (parsing, piping, the tap that copies bodies) and the capture drain (extraction into the traffic summary, on a timer) all run on its **one JavaScript thread**, so the proxy can use at most about one core for them. Its other threads (V8 garbage collection helpers, libuv) add a little; the "JS thread" column in the CPU detail tables is the measured share of its CPU on the main thread (if capture work moves to a worker thread, that column will show it). It does not spread over the second core by itself; the bench-only dw on x2 target (if present above) shows what a second process buys.');
   p();
   if (on) {
@@ -270,7 +294,7 @@ if (has('dw-on') || has('dw-off')) {
         ? `In that cell driftwatch's process is at its one-core limit (${fmtCores(on.proxyCores)} cores): the proxy, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx), and the idle part of the second core goes to the upstream and wrk, not to the proxy. `
         : `In that cell driftwatch's process is below one core (${fmtCores(on.proxyCores)}), so the limit is the two cores shared by wrk, the upstream and the proxy. `) +
         `nginx needed ${fmtCores(ng.proxyCores)} cores for ${fmtRps(ng.rps)} req/s, leaving the upstream ${fmtCores(ng.upstreamCores)} cores (${fmtCores(on.upstreamCores)} behind dw on). ` +
-        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran) or a worker thread for the capture work; neither is a product mode yet.`,
+        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran) (not a product mode) or moves the capture work to a worker thread (\`proxy.capture.worker\`, the default since 2026-12-02: dw on worker when that target ran).`,
     );
     p();
   } else if (on) {

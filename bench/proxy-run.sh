@@ -20,10 +20,11 @@
 #                   targets; the report shows medians (default 3; 1 with BENCH_QUICK=1)
 #   BENCH_BATCHES   rows per request (default "1 100"; "1" with BENCH_QUICK=1)
 #   BENCH_CONC      concurrencies (default "1 16 64"; "16 1" with BENCH_QUICK=1)
-#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-old-off dw-old-on dw-off dw-on dw-on-x2
+#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-old-off dw-old-on dw-off dw-on dw-on-worker dw-on-x2
 #                   (default: direct nginx dw-old-on dw-off dw-on)
 #                   dw-old-*: the http-proxy implementation before the lean path (bench/legacy/)
 #                   dw-on-x2: capture on, 2 lean proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
+#                   dw-on-worker: capture on, extraction in a worker thread (proxy.capture.worker: true)
 #   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
@@ -73,7 +74,7 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|dw-off|dw-on|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|dw-off|dw-on|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
 SKIPPED=""
 NGINX_BIN=""
@@ -104,6 +105,8 @@ install_cleanup
 # ---------------------------------------------------------------- build and inputs
 mkdir -p "$OUT/logs" "$OUT/nginx/tmp"
 rm -f "$OUT"/logs/*.log "$OUT/runs.jsonl" "$OUT/events.jsonl" "$OUT/nginx/error.log"
+# Each proxy target writes its window deltas to a fresh store of its own, not to ./.driftwatch.
+rm -rf "$OUT/stores" && mkdir -p "$OUT/stores"
 touch "$OUT/events.jsonl"
 if [[ "${BENCH_SKIP_BUILD:-0}" != "1" ]]; then
   log "building (npm run build)"
@@ -232,14 +235,16 @@ start_server() { # name
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     dw-*)
-      local capture=false admin launch=(dist/src/cli.js)
+      local capture=false worker=false admin launch=(dist/src/cli.js)
+      [[ "$name" == dw-on-worker ]] && worker=true
       [[ "$name" == dw-on* || "$name" == dw-old-on ]] && capture=true
       [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js)
       [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
       DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture \
-        DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 setsid node "${launch[@]}" proxy \
+        DRIFTWATCH_PROXY_CAPTURE_WORKER=$worker DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 \
+        DRIFTWATCH_STORE_EMBEDDED_PATH="$OUT/stores/$name.db" setsid node "${launch[@]}" proxy \
         --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
         --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;

@@ -2,14 +2,16 @@
  * The drain: takes captured events off the bounded queue in batches, on a timer, never on a
  * request's tick, and turns them into statistics (extraction + the traffic summary). A failure
  * here is counted and logged; it cannot reach the traffic, which finished before the event was
- * queued. Extraction runs on the proxy's event loop for now: bench/ has to say whether a worker
- * thread pays (issue 8).
+ * queued. This one runs extraction on the proxy's event loop; worker-drain.ts runs the same step
+ * (process-event.ts) in a worker thread when proxy.capture.worker is set (bench/RESULTS.md,
+ * 2026-12-02, measures both).
  */
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
 import type { BoundedQueue } from './bounded-queue.js';
-import { extract, type ExtractOptions } from './extract.js';
+import type { ExtractOptions } from './extract.js';
 import type { InferenceEvent } from './inference-event.js';
+import { processEvent, type ProcessEventDeps } from './process-event.js';
 import type { TrafficSummary } from './traffic-summary.js';
 import type { WindowProfiler } from './window-profiler.js';
 
@@ -32,8 +34,23 @@ export interface CaptureDrainDeps {
 export class CaptureDrain {
   private timer: NodeJS.Timeout | null = null;
   private lastDropped = 0;
+  private readonly processDeps: ProcessEventDeps;
 
-  constructor(private readonly deps: CaptureDrainDeps) {}
+  constructor(private readonly deps: CaptureDrainDeps) {
+    const { metrics } = deps;
+    this.processDeps = {
+      summary: deps.summary,
+      profiler: deps.profiler,
+      extract: deps.extract,
+      columnsFor: deps.columnsFor,
+      defaultVersion: deps.defaultVersion,
+      logger: deps.logger,
+      counts: {
+        unparseable: (reason) => metrics.unparseable.inc({ reason }),
+        rows: (model, n) => metrics.extractedRows.inc({ model }, n),
+      },
+    };
+  }
 
   start(): void {
     this.timer ??= setInterval(() => this.drainOnce(), this.deps.intervalMs ?? 25);
@@ -50,32 +67,7 @@ export class CaptureDrain {
     }
     const batch = queue.drain(this.deps.batchSize ?? 512);
     metrics.queueDepth.set(queue.depth);
-    for (const raw of batch) {
-      // The upstream's own version header wins; else the configured label (proxy.version).
-      const event = raw.version === null && this.deps.defaultVersion ? { ...raw, version: this.deps.defaultVersion } : raw;
-      try {
-        summary.observeRequest(event);
-        const model = event.model ?? 'unknown';
-        const version = event.version ?? 'unknown';
-        this.deps.profiler?.observeRequest(model, version, event.startedAtMs, event.status, event.totalMs);
-        if (!event.request || !event.response) continue;
-        // Rows of rejected or failed requests are not the model's traffic (a 400 names columns
-        // the model does not have): only answered predictions are profiled.
-        if (event.status < 200 || event.status >= 300) continue;
-        const columnNames = this.deps.columnsFor?.(event.model) ?? null;
-        const r = extract(event, columnNames ? { ...this.deps.extract, columnNames } : this.deps.extract);
-        if (!r.ok) {
-          metrics.unparseable.inc({ reason: r.reason });
-          continue;
-        }
-        summary.observeRows(r.value.model, r.value.version, r.value.features, r.value.predictions);
-        this.deps.profiler?.observeRows(r.value.model, r.value.version, event.startedAtMs, r.value.features, r.value.predictions);
-        metrics.extractedRows.inc({ model: r.value.model }, r.value.features.length);
-      } catch (e) {
-        metrics.unparseable.inc({ reason: 'internal' });
-        logger.warn('capture drain failed on an event', { error: (e as Error).message });
-      }
-    }
+    for (const raw of batch) processEvent(raw, this.processDeps);
     return batch.length;
   }
 

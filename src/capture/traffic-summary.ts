@@ -73,6 +73,14 @@ function view(f: FeatureStats) {
   };
 }
 
+/** What /api/traffic serves: a plain value (the capture worker thread posts it to the main thread). */
+export type TrafficSnapshot = ReturnType<TrafficSummary['toJSON']>;
+
+/** Anything that can answer /api/traffic: the summary itself, or the main thread's copy of a worker's. */
+export interface TrafficSummaryView {
+  toJSON(): TrafficSnapshot;
+}
+
 export class TrafficSummary {
   private readonly models = new Map<string, ModelStats>();
   readonly sinceMs: number;

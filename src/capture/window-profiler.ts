@@ -30,7 +30,8 @@ export interface ProfilerMetrics {
 
 export interface WindowProfilerDeps {
   config: StatsConfig;
-  store: StatsStore;
+  /** Only writes are needed: in the capture worker thread this forwards them to the main thread's store. */
+  store: Pick<StatsStore, 'writeWindows' | 'describe'>;
   logger: Logger;
   /** The reference profile a model version's windows are binned against (null: none yet). */
   referenceFor: (model: string, version: string) => ReferenceProfile | null;

@@ -1,0 +1,66 @@
+/**
+ * Messages between the proxy's main thread (worker-drain.ts) and the capture worker thread
+ * (capture-worker.ts). Plain structured-cloneable values only. Bodies never travel as Buffers
+ * (a Buffer's structured clone copies its whole backing ArrayBuffer, often a 64 KiB socket slab):
+ * each batch packs its bodies into one fresh ArrayBuffer that is transferred, not copied.
+ */
+import type { StatsConfig } from '../config/schema.js';
+import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
+import type { ExtractOptions } from './extract.js';
+import type { InferenceEvent } from './inference-event.js';
+import type { TrafficSnapshot } from './traffic-summary.js';
+
+export interface PackedBody {
+  offset: number;
+  length: number;
+  contentType: string;
+  contentEncoding: string;
+}
+
+/** An InferenceEvent whose bodies point into the batch's ArrayBuffer. */
+export type PackedEvent = Omit<InferenceEvent, 'request' | 'response'> & { request: PackedBody | null; response: PackedBody | null };
+
+export interface CaptureWorkerData {
+  stats: StatsConfig;
+  extraLatencyBoundsMs: number[];
+  extract: Omit<ExtractOptions, 'columnNames'>;
+  defaultVersion: string | null;
+  /** How long a reference the worker asked for (and did not get) waits before it asks again. */
+  refAskEveryMs: number;
+  /** Traffic summary snapshots to the main thread at most this often (when something changed). */
+  snapshotEveryMs: number;
+  sinceMs: number;
+  /** Nice value added to the worker thread's scheduling priority (0: none). */
+  niceness: number;
+}
+
+export type ToWorker =
+  | {
+      t: 'batch';
+      id: number;
+      events: PackedEvent[];
+      bodies: ArrayBuffer;
+      /** References for the batch's model versions that the worker has not got yet (or that changed). */
+      refs: Array<[model: string, version: string, ref: ReferenceProfile | null]>;
+      /** Column names per model that changed since the last batch. */
+      columns: Array<[model: string | null, names: readonly string[] | null]>;
+    }
+  | { t: 'ref'; model: string; version: string; ref: ReferenceProfile | null }
+  | { t: 'written'; id: number; ok: boolean; error?: string }
+  | { t: 'flush'; id: number }
+  | { t: 'stop'; id: number };
+
+export interface WorkerCounts {
+  unparseable: Record<string, number>;
+  rows: Record<string, number>;
+  droppedWindows: number;
+  pendingWindows: number;
+}
+
+export type FromWorker =
+  | { t: 'ack'; id: number; counts: WorkerCounts }
+  | { t: 'write'; id: number; deltas: WindowProfile[] }
+  | { t: 'ref?'; model: string; version: string }
+  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { t: 'summary'; summary: TrafficSnapshot; pending: number }
+  | { t: 'flushed' | 'stopped'; id: number; summary: TrafficSnapshot; pending: number; counts: WorkerCounts };
