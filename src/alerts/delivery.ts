@@ -36,6 +36,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { renderNotification } from './formats/index.js';
 import { sha256Hex, type LinkContext, type Notification } from './notification.js';
 import type { AlertOutbox, DeliveryLease, LeaseMode, OutboxEntry } from './outbox.js';
+import { pidAlive } from '../pid-alive.js';
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
 
@@ -88,17 +89,6 @@ export function processHostKey(): string {
     // no procfs: hostname only
   }
   return ns ? `${hostname()}/${ns}` : hostname();
-}
-
-/** Does a process with this pid exist here? EPERM means it does (another user's). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface LeaseState {

@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { fsyncDir, writeFileAtomic } from './atomic-file.js';
+import { pidAlive } from '../pid-alive.js';
 
 export interface ArtifactEntry {
   path: string;
@@ -51,15 +52,6 @@ export interface ArtifactCacheDeps {
 /** A cache path segment from any registry name: no separators, no "." or "..". */
 export function safeSegment(s: string): string {
   return encodeURIComponent(s).replace(/^\.+/, (m) => '%2E'.repeat(m.length));
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function sha256Of(path: string): Promise<string> {

@@ -11,6 +11,7 @@
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DriftwatchError } from '../errors.js';
+import { pidAlive } from '../pid-alive.js';
 
 export function writeFileAtomic(path: string, data: string): void {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
@@ -34,15 +35,6 @@ export function fsyncDir(dir: string): void {
     // Some file systems refuse fsync on directories; the rename is still atomic there.
   } finally {
     if (fd !== undefined) closeSync(fd);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
