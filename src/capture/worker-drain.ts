@@ -177,6 +177,7 @@ export class WorkerCaptureDrain {
     this.wakeIdle();
     if (this.stopping) return;
     this.restarts++;
+    this.deps.metrics.captureWorkerRestarts.inc();
     this.lostEvents += lost;
     if (lost > 0) this.deps.metrics.captureDropped.inc(lost);
     this.deps.logger.warn('capture worker exited; restarting it', { exitCode: code, lostEvents: lost, restarts: this.restarts });

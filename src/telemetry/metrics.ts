@@ -129,6 +129,7 @@ export interface ProxyMetrics {
   upstreamErrors: Counter<'kind'>;
   capture: Counter<'outcome'>;
   captureDropped: Counter;
+  captureWorkerRestarts: Counter;
   queueDepth: Gauge;
   unparseable: Counter<'reason'>;
   extractedRows: Counter<'model'>;
@@ -165,6 +166,7 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       registers,
     }),
     captureDropped: new Counter({ name: 'driftwatch_capture_dropped_total', help: 'Events dropped because the capture queue was full.', registers }),
+    captureWorkerRestarts: new Counter({ name: 'driftwatch_capture_worker_restarts_total', help: 'Restarts of the capture worker thread after it exited (proxy.capture.worker).', registers }),
     queueDepth: new Gauge({ name: 'driftwatch_capture_queue_depth', help: 'Events waiting for the analysis side.', registers }),
     unparseable: new Counter({ name: 'driftwatch_capture_unparseable_total', help: 'Captured payloads that could not be turned into feature rows, by reason.', labelNames: ['reason'], registers }),
     extractedRows: new Counter({ name: 'driftwatch_capture_rows_total', help: 'Feature rows extracted from captured traffic.', labelNames: ['model'], registers }),

@@ -186,6 +186,7 @@ test('a worker that dies is restarted and counted; its unacknowledged events are
     await f.drain.terminateWorker();
     await until(() => f.drain.threadId !== null && f.drain.threadId !== first, 'a new worker was started');
     assert.equal(f.drain.restarts, 1);
+    assert.equal(await f.counter('driftwatch_capture_worker_restarts_total'), 1, 'the restart is on /metrics');
     assert.ok(f.drain.lostEvents === 0 || f.drain.lostEvents === 10, `lost ${f.drain.lostEvents}`);
     assert.equal(await f.counter('driftwatch_capture_dropped_total'), f.drain.lostEvents);
     assert.ok(f.lines.some((l) => l.includes('capture worker exited; restarting it')), 'the restart is logged');
