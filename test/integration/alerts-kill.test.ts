@@ -9,14 +9,15 @@
  * verifies with an HMAC written here from SHA-256 (RFC 2104), not the one the code uses.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { AlertOutbox } from '../../src/alerts/outbox.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { tempDir } from '../helpers.js';
+import { spawnSender as spawnChild } from '../fixtures/spawn-sender.js';
 
 const tmp = tempDir('dw-alerts-kill-');
 const children: ChildProcess[] = [];
@@ -40,19 +41,8 @@ const SECRET = 'whsec_' + KEY.toString('base64');
 
 interface Req { phase: 'down' | 'up'; path: string; id: string; ts: string; sig: string; body: string; answer: number | 'reset' | 'hang' }
 
-function spawnSender(outbox: string, url: string, mode: 'enqueue' | 'resume'): { child: ChildProcess; lines: string[]; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'alerts-sender.ts'), outbox, url, SECRET, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) (lines.push(buf.slice(0, i)), (buf = buf.slice(i + 1)));
-  });
-  child.stderr!.on('data', (d) => (err += d));
-  return { child, lines, stderr: () => err };
+function spawnSender(outbox: string, url: string, mode: 'enqueue' | 'resume') {
+  return spawnChild([outbox, url, SECRET, mode], children);
 }
 
 async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {

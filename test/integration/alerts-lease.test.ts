@@ -16,7 +16,7 @@
  * (kill -9 of the holder: alerts-kill.test.ts; `check --once` next to a holder: alerts-cli.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -26,7 +26,8 @@ import { processHostKey } from '../../src/alerts/delivery.js';
 import { pidAlive } from '../../src/pid-alive.js';
 import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { alertsSchema } from '../../src/config/schema.js';
-import { memoryLogger, ROOT, tempDir } from '../helpers.js';
+import { memoryLogger, tempDir } from '../helpers.js';
+import { spawnSender as spawnChild } from '../fixtures/spawn-sender.js';
 
 const tmp = tempDir('dw-alerts-lease-');
 const children: ChildProcess[] = [];
@@ -37,22 +38,7 @@ after(() => {
 const SECRET = 'whsec_' + Buffer.from('lease-test-signing-key-0123456789').toString('base64');
 
 function spawnSender(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'alerts-sender.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) (lines.push(buf.slice(0, i)), (buf = buf.slice(i + 1)));
-  });
-  child.stderr!.on('data', (d) => (err += d));
-  const line = (prefix: string) => lines.find((l) => l.startsWith(prefix + ' '))?.slice(prefix.length + 1);
-  return { child, lines, line, stderr: () => err };
+  return spawnChild(args, children, env);
 }
 
 async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
