@@ -87,6 +87,15 @@ export const proxySchema = z.strictObject({
   upstreamTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
   /** Keep-alive connections to the upstream, at most. */
   maxSockets: z.number().int().min(1).max(65_536).default(256),
+  /** engine of the data path. fast: HTTP/1.1 on raw sockets for the common request shapes (any
+   *  other request, e.g. an upgrade, Expect: 100-continue or HTTP/1.0, is handed to the node:http
+   *  path on the same connection); node: node:http + http.request for everything. Why two: the
+   *  fast lane costs a fraction of node:http's CPU per request (bench/RESULTS.md). */
+  engine: z.enum(['fast', 'node']).default('fast'),
+  /** Idle keep-alive connections to the upstream are closed after this long: shorter than the
+   *  upstream's own idle timeout (gunicorn's default is 2 s), so a reused socket is rarely one the
+   *  upstream is closing. */
+  upstreamIdleMs: z.number().int().min(10).max(3_600_000).default(1_500),
   capture: captureSchema.prefault({}),
 });
 

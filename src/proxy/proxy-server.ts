@@ -27,10 +27,9 @@
  * upstream deadline is one shared timer over a FIFO set (not a socket timeout per request), and
  * nothing is copied for capture when capture is off or the request is not sampled.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import httpProxy from 'http-proxy';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import type { ProxyConfig } from '../config/schema.js';
@@ -38,7 +37,9 @@ import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
 import { manageLifecycle } from '../http-lifecycle.js';
 import { listen } from '../listen.js';
 import type { Logger } from '../telemetry/logger.js';
-import { statusClass, type ProxyMetrics } from '../telemetry/metrics.js';
+import type { ProxyMetrics } from '../telemetry/metrics.js';
+import { classifyRoute, errorBody, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, type TapState } from './exchange.js';
+import { FastLane } from './fast-lane.js';
 
 export interface ProxyServerDeps {
   config: ProxyConfig & { upstream: string };
@@ -50,41 +51,18 @@ export interface ProxyServerDeps {
 }
 
 export interface ProxyServer {
-  readonly server: http.Server;
+  /** The listening server: the fast lane's net.Server, or the node:http server (engine 'node'). */
+  readonly server: Server;
   listen(): Promise<AddressInfo>;
   close(graceMs: number): Promise<void>;
 }
-
-const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
-/** Client-supplied request ids are kept when they look like ids; anything else is replaced. */
-const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
 
 /** Where an emitter (client req/res, upstream req/res) finds its exchange: no closures per request. */
 const EX = Symbol('driftwatch.exchange');
 type Tagged<T> = T & { [EX]?: Exchange };
 
-/**
- * Request ids: UUID-shaped (8-4-4-4-12 hex) so logs and tests that expect one keep working, made of
- * a random per-process prefix (96 bits) and a 48-bit counter: unique across replicas without
- * drawing randomness per request.
- */
-function requestIdGenerator(): () => string {
-  const r = randomBytes(12).toString('hex');
-  const prefix = `${r.slice(0, 8)}-${r.slice(8, 12)}-${r.slice(12, 16)}-${r.slice(16, 20)}-`;
-  let n = 0;
-  return () => prefix + (n++ % 0x1000000000000).toString(16).padStart(12, '0');
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-}
-
 /** One proxied request: fixed shape, everything the shared listeners need. */
-class Exchange {
+class Exchange implements TapState {
   upReq: http.ClientRequest | null = null;
   upRes: http.IncomingMessage | null = null;
   /** Upstream deadline (performance.now() ms) while waiting for response headers. */
@@ -110,6 +88,7 @@ class Exchange {
     readonly proxy: LeanProxy,
     readonly req: http.IncomingMessage,
     readonly res: http.ServerResponse,
+    readonly method: string,
     readonly id: string,
     readonly t0: number,
     readonly route: InferenceEvent['route'],
@@ -128,15 +107,7 @@ class Exchange {
 function onClientData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
   const ex = this[EX]!;
   ex.requestBytes += chunk.length;
-  if (ex.reqTap !== null) {
-    if (ex.reqTapSize + chunk.length > ex.proxy.maxBodyBytes) {
-      ex.tooLarge = true;
-      ex.reqTap = null; // drop what was collected: never buffer past the cap
-    } else {
-      ex.reqTap.push(chunk);
-      ex.reqTapSize += chunk.length;
-    }
-  }
+  if (ex.reqTap !== null) tapRequest(ex, chunk, ex.proxy.maxBodyBytes);
   const up = ex.upReq!;
   if (!up.write(chunk)) {
     this.pause();
@@ -160,15 +131,7 @@ function onUpstreamResponse(this: Tagged<http.ClientRequest>, upRes: Tagged<http
 function onUpstreamData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
   const ex = this[EX]!;
   ex.responseBytes += chunk.length;
-  if (ex.resTap !== null) {
-    if (ex.resTapSize + chunk.length > ex.proxy.maxBodyBytes) {
-      ex.tooLarge = true;
-      ex.resTap = null;
-    } else {
-      ex.resTap.push(chunk);
-      ex.resTapSize += chunk.length;
-    }
-  }
+  if (ex.resTap !== null) tapResponse(ex, chunk, ex.proxy.maxBodyBytes);
   if (!ex.res.write(chunk)) {
     this.pause();
     ex.res.once('drain', onClientResDrain);
@@ -258,25 +221,7 @@ class LeanProxy {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    let route: InferenceEvent['route'] = 'other';
-    let model: string | null = null;
-    let version: string | null = null;
-    if (req.method === 'POST') {
-      if (path === '/invocations') {
-        route = 'invocations';
-        model = this.deps.config.model ?? null;
-      } else if (path.startsWith('/v2/models/')) {
-        const m = INFER_PATH.exec(path);
-        if (m) {
-          route = 'infer';
-          model = safeDecode(m[1]!);
-          version = m[2] === undefined ? null : safeDecode(m[2]);
-        }
-      } else if (this.extra.size > 0 && this.extra.has(path)) {
-        route = 'extra';
-        model = this.deps.config.model ?? null;
-      }
-    }
+    const { route, model, version } = classifyRoute(req.method ?? 'GET', path, this.deps.config.model ?? null, this.extra);
     const sampled = route !== 'other' && this.captureOn && (this.capture.sampleRate >= 1 || this.random() < this.capture.sampleRate);
 
     // One pass over the client's headers: copy the end-to-end ones (case kept), drop hop-by-hop
@@ -389,7 +334,7 @@ class LeanProxy {
     );
     if (host === null) out.push('host', this.upstreamHostHeader);
 
-    const ex = new Exchange(this, req, res, id, performance.now(), route, path, model, version, sampled);
+    const ex = new Exchange(this, req, res, req.method ?? 'GET', id, performance.now(), route, path, model, version, sampled);
     if (route !== 'other') ex.startedAtMs = Date.now();
     if (sampled) {
       ex.reqContentType = reqType;
@@ -545,7 +490,7 @@ class LeanProxy {
         ? `upstream ${this.origin} sent no response within ${this.deps.config.upstreamTimeoutMs} ms`
         : `upstream ${this.origin} unavailable: ${messageOf(err)}`,
     );
-    const body = JSON.stringify({ error_code: e.mlflowCode, message: e.message, request_id: ex.id });
+    const body = errorBody(e.mlflowCode, e.message, ex.id);
     // The client may still be sending its body: stop forwarding it, let node discard the rest.
     ex.req.off('data', onClientData);
     ex.req.off('end', onClientEnd);
@@ -571,37 +516,7 @@ class LeanProxy {
   }
 
   private finish(ex: Exchange): void {
-    const res = ex.res;
-    const totalMs = performance.now() - ex.t0;
-    const route = ex.route;
-    const metrics = this.metrics;
-    metrics.requests.inc({ route, status_class: statusClass(res.statusCode) });
-    metrics.totalDuration.observe({ route }, totalMs / 1000);
-    if (ex.upstreamMs > 0) metrics.upstreamDuration.observe({ route }, ex.upstreamMs / 1000);
-    if (route === 'other') return;
-    let skipped: InferenceEvent['skipped'] = null;
-    if (!ex.sampled) skipped = 'sampled_out';
-    else if (!res.writableFinished) skipped = 'aborted';
-    else if (ex.tooLarge || ex.reqTap === null || ex.resTap === null) skipped = 'too_large';
-    metrics.capture.inc({ outcome: skipped ?? 'captured' });
-    const captured = skipped === null;
-    this.deps.onEvent({
-      requestId: ex.id,
-      startedAtMs: ex.startedAtMs,
-      method: ex.req.method ?? 'POST',
-      path: ex.path,
-      model: ex.model,
-      version: ex.version,
-      route,
-      status: res.statusCode,
-      upstreamMs: ex.upstreamMs,
-      totalMs,
-      requestBytes: ex.requestBytes,
-      responseBytes: ex.responseBytes,
-      request: captured ? { bytes: joined(ex.reqTap!, ex.reqTapSize), contentType: ex.reqContentType, contentEncoding: ex.reqContentEncoding || 'identity' } : null,
-      response: captured ? { bytes: joined(ex.resTap!, ex.resTapSize), contentType: ex.resContentType, contentEncoding: ex.resContentEncoding || 'identity' } : null,
-      skipped,
-    });
+    recordExchange(this.metrics, this.deps.onEvent, ex, ex.res.statusCode, ex.res.writableFinished);
   }
 
   close(): void {
@@ -609,10 +524,6 @@ class LeanProxy {
     this.sweeper = null;
     this.agent.destroy();
   }
-}
-
-function joined(chunks: Buffer[], size: number): Buffer {
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /** Removes the headers a Connection header named (RFC 9110 7.6.1) from a flat [name, value] list. */
@@ -646,12 +557,43 @@ export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
   });
   server.keepAliveTimeout = 65_000;
   const lifecycle = manageLifecycle(server);
+  const leanDrained = () => (lean.inflight > 0 ? new Promise<void>((resolve) => (lean.drained = resolve)) : null);
 
+  // The fast lane speaks plain HTTP to the upstream; an https upstream stays on node:http.
+  if (config.engine === 'node' || new URL(config.upstream).protocol !== 'http:') {
+    return {
+      server,
+      listen: () => listen(server, config.port, config.host, 'proxy'),
+      async close(graceMs) {
+        await lifecycle.close(graceMs, leanDrained);
+        wsProxy.close();
+        lean.close();
+      },
+    };
+  }
+
+  // The fast lane listens; the node:http server above never does: it gets the connections the lane
+  // hands over (upgrades, 100-continue, HTTP/1.0, malformed input) and keeps them.
+  const lane = new FastLane({
+    ...deps,
+    handover: (socket) => server.emit('connection', socket),
+    keepAliveTimeoutMs: server.keepAliveTimeout,
+    headersTimeoutMs: server.headersTimeout,
+  });
   return {
-    server,
-    listen: () => listen(server, config.port, config.host, 'proxy'),
+    server: lane.server,
+    listen: () => listen(lane.server, config.port, config.host, 'proxy'),
     async close(graceMs) {
-      await lifecycle.close(graceMs, () => (lean.inflight > 0 ? new Promise<void>((resolve) => (lean.drained = resolve)) : null));
+      const until = Date.now() + graceMs;
+      lane.stop();
+      if (lane.inflight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (lane.drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      await lifecycle.close(Math.max(0, until - Date.now()), leanDrained);
+      lane.destroy();
       wsProxy.close();
       lean.close();
     },

@@ -127,6 +127,8 @@ export interface ProxyMetrics {
   upstreamDuration: Histogram<'route'>;
   totalDuration: Histogram<'route'>;
   upstreamErrors: Counter<'kind'>;
+  handovers: Counter<'reason'>;
+  upstreamRetries: Counter;
   capture: Counter<'outcome'>;
   captureDropped: Counter;
   captureWorkerRestarts: Counter;
@@ -159,6 +161,17 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       registers,
     }),
     upstreamErrors: new Counter({ name: 'driftwatch_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).', labelNames: ['kind'], registers }),
+    handovers: new Counter({
+      name: 'driftwatch_proxy_handovers_total',
+      help: 'Client connections the fast lane handed to the node:http path, by the request shape that needed it (upgrade, expect, version, ...).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    upstreamRetries: new Counter({
+      name: 'driftwatch_proxy_upstream_retries_total',
+      help: 'Requests resent once on a fresh upstream connection because a reused keep-alive connection closed before any byte of the answer.',
+      registers,
+    }),
     capture: new Counter({
       name: 'driftwatch_capture_events_total',
       help: 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.',

@@ -1,0 +1,149 @@
+/**
+ * What both proxy engines (the fast lane on raw sockets and the node:http path) do the same way for
+ * one request: classify its route, name it with a request id, copy its bodies for the tap, and,
+ * when it is over, count it and hand its event to the analysis side. Kept in one place so the two
+ * engines cannot drift apart in what they record.
+ */
+import { randomBytes } from 'node:crypto';
+import type { InferenceEvent } from '../capture/inference-event.js';
+import { statusClass, type ProxyMetrics } from '../telemetry/metrics.js';
+
+export type Route = InferenceEvent['route'];
+
+/** Client-supplied request ids are kept when they look like ids; anything else is replaced. */
+export const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+
+const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
+
+/**
+ * Request ids: UUID-shaped (8-4-4-4-12 hex) so logs and tests that expect one keep working, made of
+ * a random per-process prefix (96 bits) and a 48-bit counter: unique across replicas without
+ * drawing randomness per request.
+ */
+export function requestIdGenerator(): () => string {
+  const r = randomBytes(12).toString('hex');
+  const prefix = `${r.slice(0, 8)}-${r.slice(8, 12)}-${r.slice(12, 16)}-${r.slice(16, 20)}-`;
+  let n = 0;
+  return () => prefix + (n++ % 0x1000000000000).toString(16).padStart(12, '0');
+}
+
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+}
+
+export interface RouteInfo {
+  route: Route;
+  model: string | null;
+  version: string | null;
+}
+
+const OTHER: RouteInfo = { route: 'other', model: null, version: null };
+
+/** Which prediction route a request is on (POST only), and the model and version its path names. */
+export function classifyRoute(method: string, path: string, configModel: string | null, extra: ReadonlySet<string>): RouteInfo {
+  if (method !== 'POST') return OTHER;
+  if (path === '/invocations') return { route: 'invocations', model: configModel, version: null };
+  if (path.startsWith('/v2/models/')) {
+    const m = INFER_PATH.exec(path);
+    if (m) return { route: 'infer', model: safeDecode(m[1]!), version: m[2] === undefined ? null : safeDecode(m[2]) };
+    return OTHER;
+  }
+  if (extra.size > 0 && extra.has(path)) return { route: 'extra', model: configModel, version: null };
+  return OTHER;
+}
+
+/** The capture side of one exchange: both engines' exchange objects carry these fields. */
+export interface TapState {
+  readonly id: string;
+  /** performance.now() at the request's start. */
+  readonly t0: number;
+  readonly route: Route;
+  readonly path: string;
+  readonly method: string;
+  readonly model: string | null;
+  version: string | null;
+  readonly sampled: boolean;
+  startedAtMs: number;
+  upstreamMs: number;
+  requestBytes: number;
+  responseBytes: number;
+  tooLarge: boolean;
+  reqTap: Buffer[] | null;
+  reqTapSize: number;
+  resTap: Buffer[] | null;
+  resTapSize: number;
+  reqContentType: string;
+  reqContentEncoding: string;
+  resContentType: string;
+  resContentEncoding: string;
+}
+
+/** Adds a request body chunk to the tap, or drops the tap once it passes the cap (never buffers past it). */
+export function tapRequest(ex: TapState, chunk: Buffer, maxBytes: number): void {
+  if (ex.reqTapSize + chunk.length > maxBytes) {
+    ex.tooLarge = true;
+    ex.reqTap = null;
+  } else {
+    ex.reqTap!.push(chunk);
+    ex.reqTapSize += chunk.length;
+  }
+}
+
+export function tapResponse(ex: TapState, chunk: Buffer, maxBytes: number): void {
+  if (ex.resTapSize + chunk.length > maxBytes) {
+    ex.tooLarge = true;
+    ex.resTap = null;
+  } else {
+    ex.resTap!.push(chunk);
+    ex.resTapSize += chunk.length;
+  }
+}
+
+function joined(chunks: Buffer[], size: number): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/**
+ * Counts a finished exchange and, on a prediction route, offers its event. `status` is what the
+ * client was answered (0 when nothing was); `complete` whether the whole answer reached it.
+ */
+export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEvent) => void, ex: TapState, status: number, complete: boolean): void {
+  const totalMs = performance.now() - ex.t0;
+  const route = ex.route;
+  metrics.requests.inc({ route, status_class: statusClass(status) });
+  metrics.totalDuration.observe({ route }, totalMs / 1000);
+  if (ex.upstreamMs > 0) metrics.upstreamDuration.observe({ route }, ex.upstreamMs / 1000);
+  if (route === 'other') return;
+  let skipped: InferenceEvent['skipped'] = null;
+  if (!ex.sampled) skipped = 'sampled_out';
+  else if (!complete) skipped = 'aborted';
+  else if (ex.tooLarge || ex.reqTap === null || ex.resTap === null) skipped = 'too_large';
+  metrics.capture.inc({ outcome: skipped ?? 'captured' });
+  const captured = skipped === null;
+  onEvent({
+    requestId: ex.id,
+    startedAtMs: ex.startedAtMs,
+    method: ex.method,
+    path: ex.path,
+    model: ex.model,
+    version: ex.version,
+    route,
+    status,
+    upstreamMs: ex.upstreamMs,
+    totalMs,
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    request: captured ? { bytes: joined(ex.reqTap!, ex.reqTapSize), contentType: ex.reqContentType, contentEncoding: ex.reqContentEncoding || 'identity' } : null,
+    response: captured ? { bytes: joined(ex.resTap!, ex.resTapSize), contentType: ex.resContentType, contentEncoding: ex.resContentEncoding || 'identity' } : null,
+    skipped,
+  });
+}
+
+/** The JSON body of an error the proxy answers itself (502/504), naming the request id. */
+export function errorBody(mlflowCode: string, message: string, requestId: string): string {
+  return JSON.stringify({ error_code: mlflowCode, message, request_id: requestId });
+}

@@ -1,0 +1,839 @@
+/**
+ * HTTP/1.1 framing edge cases through the sidecar proxy, for both data-path engines. The client is
+ * a raw TCP socket so the exact bytes and the pipelining are under the test's control (node's own
+ * http client would hide framing mistakes: it tolerates some and never pipelines); upstreams are
+ * node:http servers, or raw net servers where the upstream's bytes must be exact.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { BoundedQueue } from '../../src/capture/bounded-queue.js';
+import type { InferenceEvent } from '../../src/capture/inference-event.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+
+const ENGINES = ['fast', 'node'] as const;
+type Engine = (typeof ENGINES)[number];
+const T = { timeout: 5000 };
+const EMPTY = Buffer.alloc(0);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ resources (all closed in after)
+
+const clientSockets = new Set<net.Socket>();
+const serverSockets = new Set<net.Socket>();
+const servers: net.Server[] = [];
+const proxies = new Set<ProxyServer>();
+
+/** Listens on an ephemeral loopback port and tracks the server and its sockets for teardown. */
+function serve(server: net.Server): Promise<number> {
+  servers.push(server);
+  server.on('connection', (s: net.Socket) => {
+    serverSockets.add(s);
+    // The proxy may reset upstream sockets on purpose (client aborts): never an unhandled error.
+    s.on('error', () => {});
+    s.once('close', () => serverSockets.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+interface StartedProxy {
+  proxy: ProxyServer;
+  port: number;
+  events: BoundedQueue<InferenceEvent>;
+}
+
+async function startProxy(engine: Engine, target: string, overrides: Record<string, unknown> = {}): Promise<StartedProxy> {
+  const config = loadConfig({ env: {}, overrides: { proxy: { port: 0, upstream: target, engine, upstreamTimeoutMs: 2000, ...overrides } } });
+  const events = new BoundedQueue<InferenceEvent>(5000);
+  const metrics = createProxyMetrics({ defaultMetrics: false });
+  const proxy = createProxyServer({ config: { ...config.proxy, upstream: target }, logger: createLogger({ level: 'silent' }), metrics, onEvent: (e) => events.offer(e) });
+  proxies.add(proxy);
+  const addr = await proxy.listen();
+  return { proxy, port: addr.port, events };
+}
+
+async function stopProxy(p: StartedProxy | undefined): Promise<void> {
+  if (!p || !proxies.delete(p.proxy)) return;
+  await p.proxy.close(500);
+}
+
+async function eventually(what: string, pred: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+// ------------------------------------------------------------------ raw client and response parser
+
+type Field = [string, string];
+interface Msg {
+  version: string;
+  status: number;
+  reason: string;
+  headers: Field[];
+  body: Buffer;
+  trailers: Field[];
+  /** 1xx answers (other than 101) that came before this final one. */
+  interim: Msg[];
+}
+
+function get(fields: Field[] | Msg, name: string): string | undefined {
+  const list = Array.isArray(fields) ? fields : fields.headers;
+  const l = name.toLowerCase();
+  return list.find(([k]) => k.toLowerCase() === l)?.[1];
+}
+
+function parseField(line: string): Field {
+  const i = line.indexOf(':');
+  if (i <= 0) throw new Error(`not a header field: ${JSON.stringify(line.slice(0, 200))}`);
+  return [line.slice(0, i), line.slice(i + 1).trim()];
+}
+
+function request(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Buffer {
+  let head = `${method} ${path} HTTP/1.1\r\nHost: proxy.test\r\n`;
+  for (const [k, v] of Object.entries(opts.headers ?? {})) head += `${k}: ${v}\r\n`;
+  const body = opts.body === undefined ? EMPTY : Buffer.from(opts.body);
+  if (opts.body !== undefined) head += `Content-Length: ${body.length}\r\n`;
+  return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
+}
+
+/**
+ * One client connection: bytes accumulate in a buffer and responses are parsed off its front, so a
+ * response that carries more (or fewer) bytes than its framing says shows up as a broken next
+ * status line instead of passing unnoticed.
+ */
+class Conn {
+  private buf: Buffer = EMPTY;
+  private eof = false;
+  private wake: (() => void) | null = null;
+  private error: Error | null = null;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: net.Socket) {
+    clientSockets.add(socket);
+    socket.setNoDelay(true);
+    const poke = () => {
+      const w = this.wake;
+      this.wake = null;
+      w?.();
+    };
+    socket.on('data', (d: Buffer) => {
+      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+      poke();
+    });
+    socket.on('end', () => {
+      this.eof = true;
+      poke();
+    });
+    socket.on('error', (e) => {
+      this.error = e;
+      this.eof = true;
+      poke();
+    });
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.eof = true;
+        clientSockets.delete(socket);
+        poke();
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      const c = new Conn(s);
+      s.once('connect', () => resolve(c));
+      s.once('error', reject);
+    });
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  get ended(): boolean {
+    return this.eof;
+  }
+
+  /** Waits for more bytes; false once the peer has closed and nothing more can come. */
+  private async more(): Promise<boolean> {
+    if (this.eof) return false;
+    await new Promise<void>((r) => (this.wake = r));
+    return true;
+  }
+
+  private gone(what: string): Error {
+    const why = this.error ? ` (${this.error.message})` : '';
+    return new Error(`connection closed while ${what}${why}; unread: ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+  }
+
+  private async upTo(sep: string): Promise<Buffer> {
+    for (;;) {
+      const i = this.buf.indexOf(sep);
+      if (i >= 0) {
+        const out = this.buf.subarray(0, i);
+        this.buf = this.buf.subarray(i + sep.length);
+        return out;
+      }
+      if (!(await this.more())) throw this.gone(`waiting for ${JSON.stringify(sep)}`);
+    }
+  }
+
+  private async take(n: number): Promise<Buffer> {
+    while (this.buf.length < n) if (!(await this.more())) throw this.gone(`waiting for ${n} body bytes (have ${this.buf.length})`);
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  private async rest(): Promise<Buffer> {
+    while (await this.more());
+    const out = this.buf;
+    this.buf = EMPTY;
+    return out;
+  }
+
+  /** Resolves with everything received so far once it contains text (for upgraded connections). */
+  async waitFor(text: string): Promise<string> {
+    for (;;) {
+      if (this.buf.includes(text)) return this.buf.toString('latin1');
+      if (!(await this.more())) throw this.gone(`waiting for ${JSON.stringify(text)}`);
+    }
+  }
+
+  /** The next message off the wire, 1xx included. */
+  async message(method = 'GET'): Promise<Msg> {
+    const head = (await this.upTo('\r\n\r\n')).toString('latin1');
+    const [statusLine, ...lines] = head.split('\r\n');
+    const m = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(statusLine!);
+    if (!m) throw new Error(`not a status line: ${JSON.stringify(statusLine!.slice(0, 200))}`);
+    const status = Number(m[2]);
+    const msg: Msg = { version: m[1]!, status, reason: m[3] ?? '', headers: lines.map(parseField), body: EMPTY, trailers: [], interim: [] };
+    // RFC 9112 6.3: these never have a body, whatever their headers say.
+    if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return msg;
+    const te = get(msg, 'transfer-encoding');
+    const cl = get(msg, 'content-length');
+    if (te !== undefined && /(^|,)\s*chunked\s*$/i.test(te)) {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const sizeLine = (await this.upTo('\r\n')).toString('latin1');
+        const size = sizeLine.split(';')[0]!.trim();
+        if (!/^[0-9a-fA-F]+$/.test(size)) throw new Error(`bad chunk size line ${JSON.stringify(sizeLine)}`);
+        const n = parseInt(size, 16);
+        if (n === 0) break;
+        parts.push(await this.take(n));
+        const crlf = (await this.take(2)).toString('latin1');
+        if (crlf !== '\r\n') throw new Error(`chunk not followed by CRLF: ${JSON.stringify(crlf)}`);
+      }
+      for (;;) {
+        const line = (await this.upTo('\r\n')).toString('latin1');
+        if (line === '') break;
+        msg.trailers.push(parseField(line));
+      }
+      msg.body = Buffer.concat(parts);
+    } else if (cl !== undefined) {
+      assert.match(cl, /^\d+$/, 'one valid Content-Length');
+      msg.body = await this.take(Number(cl));
+    } else {
+      msg.body = await this.rest(); // close-delimited
+    }
+    return msg;
+  }
+
+  /** The next final response, with any interim 1xx answers collected on it. */
+  async response(method = 'GET'): Promise<Msg> {
+    const interim: Msg[] = [];
+    for (;;) {
+      const m = await this.message(method);
+      if (m.status >= 100 && m.status < 200 && m.status !== 101) {
+        interim.push(m);
+        continue;
+      }
+      m.interim = interim;
+      return m;
+    }
+  }
+}
+
+/** One request on a fresh connection, the connection closed afterwards. */
+async function once(port: number, path = '/hello'): Promise<Msg> {
+  const c = await Conn.open(port);
+  try {
+    c.write(request('GET', path));
+    return await c.response();
+  } finally {
+    c.destroy();
+  }
+}
+
+// ------------------------------------------------------------------ the shared node:http upstream
+
+interface UploadSeen {
+  bytes: number;
+  ended: boolean;
+  aborted: boolean;
+  closed: boolean;
+}
+
+const up = {
+  port: 0,
+  url: '',
+  connections: 0,
+  requests: 0,
+  seen: [] as Array<{ url: string; headers: http.IncomingHttpHeaders }>,
+  uploads: [] as UploadSeen[],
+};
+const upstreamTimers = new Set<NodeJS.Timeout>();
+
+function later(ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    upstreamTimers.delete(t);
+    fn();
+  }, ms);
+  upstreamTimers.add(t);
+}
+
+function upstreamHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  up.requests++;
+  up.seen.push({ url: req.url ?? '', headers: req.headers });
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/upload') {
+    // Never answers: the test watches how the request ends when the client goes away.
+    const seen: UploadSeen = { bytes: 0, ended: false, aborted: false, closed: false };
+    up.uploads.push(seen);
+    req.on('data', (c: Buffer) => (seen.bytes += c.length));
+    req.on('end', () => (seen.ended = true));
+    req.on('aborted', () => (seen.aborted = true));
+    req.on('error', () => (seen.aborted = true));
+    req.on('close', () => (seen.closed = true));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    switch (path) {
+      case '/hello': {
+        const text = `hello ${req.url}`;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
+      case '/echo':
+      case '/invocations':
+        res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream', 'content-length': body.length });
+        res.end(body);
+        return;
+      case '/chunked':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first;');
+        later(20, () => res.end('second'));
+        return;
+      case '/chunked-trailer':
+        res.writeHead(200, { 'content-type': 'text/plain', Trailer: 'x-checksum' });
+        res.write('first;');
+        later(20, () => {
+          res.write('second');
+          res.addTrailers({ 'x-checksum': 'c0ffee' });
+          res.end();
+        });
+        return;
+      case '/head-cl':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 11 });
+        res.end(req.method === 'HEAD' ? undefined : 'hello world');
+        return;
+      case '/204':
+        res.writeHead(204, { 'x-kind': 'no-content' });
+        res.end();
+        return;
+      case '/304':
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+        return;
+      case '/conn-close':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3, connection: 'close' });
+        res.end('bye');
+        return;
+      case '/slow-headers':
+        later(800, () => {
+          if (!res.destroyed) res.end('late');
+        });
+        return;
+      default:
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":"nope"}');
+    }
+  });
+}
+
+before(async () => {
+  const server = http.createServer(upstreamHandler);
+  server.on('connection', () => up.connections++);
+  server.on('upgrade', (_req, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+  });
+  up.port = await serve(server);
+  up.url = `http://127.0.0.1:${up.port}`;
+});
+
+afterEach(() => {
+  for (const s of clientSockets) s.destroy();
+});
+
+after(async () => {
+  for (const s of clientSockets) s.destroy();
+  await Promise.all([...proxies].map((p) => p.close(200)));
+  proxies.clear();
+  for (const t of upstreamTimers) clearTimeout(t);
+  for (const s of serverSockets) s.destroy();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+// ------------------------------------------------------------------ raw upstreams
+
+/**
+ * A raw upstream that answers each request (GETs without a body: the header block's end is the
+ * request's end) with whatever answer(conn, index) writes. Returns its port and connection count.
+ */
+async function rawUpstream(answer: (s: net.Socket, nthOnConnection: number) => void): Promise<{ port: number; url: string; connections: () => number }> {
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    s.setNoDelay(true);
+    let pending = '';
+    let n = 0;
+    s.on('data', (d: Buffer) => {
+      pending += d.toString('latin1');
+      let i: number;
+      while (!s.destroyed && (i = pending.indexOf('\r\n\r\n')) >= 0) {
+        pending = pending.slice(i + 4);
+        answer(s, n++);
+      }
+    });
+  });
+  const port = await serve(server);
+  return { port, url: `http://127.0.0.1:${port}`, connections: () => connections };
+}
+
+/** Writes pieces one by one with a pause between them so each leaves as its own TCP segment. */
+async function dribble(s: net.Socket, pieces: string[], gapMs = 15): Promise<void> {
+  for (const piece of pieces) {
+    if (s.destroyed) return;
+    s.write(piece);
+    await sleep(gapMs);
+  }
+}
+
+// ------------------------------------------------------------------ the scenarios
+
+for (const engine of ENGINES) {
+  describe(`HTTP/1.1 edge cases, engine=${engine}`, () => {
+    let p: StartedProxy;
+    before(async () => {
+      p = await startProxy(engine, up.url, { model: 'm' });
+    });
+    after(async () => {
+      await stopProxy(p);
+    });
+
+    test('pipelining: GET, POST with body, GET in one write come back in order on one connection', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(
+        Buffer.concat([
+          request('GET', '/hello?n=1'),
+          request('POST', '/echo', { headers: { 'content-type': 'text/plain' }, body: 'the posted body' }),
+          request('GET', '/hello?n=3'),
+        ]),
+      );
+      const r1 = await c.response();
+      const r2 = await c.response('POST');
+      const r3 = await c.response();
+      assert.deepEqual([r1.status, r2.status, r3.status], [200, 200, 200]);
+      assert.equal(r1.body.toString(), 'hello /hello?n=1');
+      assert.equal(r2.body.toString(), 'the posted body');
+      assert.equal(r3.body.toString(), 'hello /hello?n=3');
+      const ids = [r1, r2, r3].map((r) => get(r, 'x-request-id'));
+      assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0), String(ids));
+      assert.equal(new Set(ids).size, 3, 'distinct request ids');
+      assert.equal(c.ended, false, 'connection kept open');
+    });
+
+    test('keep-alive: 50 sequential requests on one connection use at most 2 upstream connections', T, async () => {
+      const c = await Conn.open(p.port);
+      const before = up.connections;
+      for (let i = 0; i < 50; i++) {
+        c.write(request('GET', `/hello?i=${i}`));
+        const r = await c.response();
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), `hello /hello?i=${i}`);
+      }
+      assert.ok(up.connections - before <= 2, `upstream saw ${up.connections - before} new connections for 50 requests`);
+    });
+
+    test('chunked upstream answer written in two parts: decoded body intact, trailers per engine', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('GET', '/chunked-trailer', { headers: { TE: 'trailers' } }));
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'first;second');
+      if (engine === 'fast') {
+        assert.deepEqual(
+          r.trailers.map(([k, v]) => [k.toLowerCase(), v]),
+          [['x-checksum', 'c0ffee']],
+          'the fast engine relays the upstream trailers',
+        );
+      } else {
+        // Engine difference: the node engine ends the client response with res.end() and never
+        // calls addTrailers (it also drops the Trailer header), so upstream trailers are lost.
+        assert.deepEqual(r.trailers, [], 'the node engine drops trailers');
+      }
+      c.write(request('GET', '/hello?after-chunked'));
+      assert.equal((await c.response()).body.toString(), 'hello /hello?after-chunked');
+    });
+
+    test('HEAD with a Content-Length answer, then GET on the same connection', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('HEAD', '/head-cl'));
+      const h = await c.response('HEAD');
+      assert.equal(h.status, 200);
+      assert.equal(get(h, 'content-length'), '11');
+      // A body sent after the HEAD answer would be read as the GET's status line below.
+      c.write(request('GET', '/head-cl'));
+      const g = await c.response();
+      assert.equal(g.status, 200);
+      assert.equal(g.body.toString(), 'hello world');
+    });
+
+    test('204 and 304 answers, then another request on the same connection', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('GET', '/204'));
+      const r204 = await c.response();
+      assert.equal(r204.status, 204);
+      assert.equal(get(r204, 'x-kind'), 'no-content');
+      c.write(request('GET', '/304', { headers: { 'If-None-Match': '"v1"' } }));
+      const r304 = await c.response();
+      assert.equal(r304.status, 304);
+      assert.equal(get(r304, 'etag'), '"v1"');
+      c.write(request('GET', '/hello?after-304'));
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello /hello?after-304');
+    });
+
+    test('close-delimited upstream answer: full body; the proxy serves the next connection', T, async () => {
+      const body = Buffer.from(Array.from({ length: 30_000 }, (_, i) => `${i},`).join(''));
+      const raw = await rawUpstream((s) => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n');
+        const step = Math.ceil(body.length / 4);
+        void (async () => {
+          for (let o = 0; o < body.length; o += step) {
+            s.write(body.subarray(o, o + step));
+            await sleep(5);
+          }
+          s.end();
+        })();
+      });
+      const q = await startProxy(engine, raw.url);
+      try {
+        const r1 = await once(q.port, '/first');
+        assert.equal(r1.status, 200);
+        assert.equal(r1.body.length, body.length);
+        assert.ok(r1.body.equals(body), 'body intact');
+        const r2 = await once(q.port, '/second');
+        assert.equal(r2.status, 200);
+        assert.ok(r2.body.equals(body), 'next connection served');
+        assert.equal(raw.connections(), 2);
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    test('upstream answers Connection: close: full answer; the next request on the client connection works', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('GET', '/conn-close'));
+      const r1 = await c.response();
+      assert.equal(r1.status, 200);
+      assert.equal(r1.body.toString(), 'bye');
+      // The upstream's Connection is hop-by-hop: it closes the proxy's upstream connection, not the client's.
+      c.write(request('GET', '/hello?after-upstream-close'));
+      const r2 = await c.response();
+      assert.equal(r2.status, 200);
+      assert.equal(r2.body.toString(), 'hello /hello?after-upstream-close');
+    });
+
+    test('client sends Connection: close: full answer, then the proxy closes the connection', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('GET', '/hello?closing', { headers: { Connection: 'close' } }));
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello /hello?closing');
+      await c.closed; // bounded by the test timeout: a proxy keeping the connection fails here
+    });
+
+    test('HTTP/1.0 request without Host: answered with the upstream body; a chunked answer is not chunked to it', T, async () => {
+      const seenBefore = up.seen.length;
+      const c = await Conn.open(p.port);
+      c.write('GET /hello?v10 HTTP/1.0\r\n\r\n');
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello /hello?v10');
+      assert.ok(up.seen[seenBefore]?.headers.host, 'the upstream request carries a Host header');
+
+      // HTTP/1.0 has no chunked coding (RFC 9112 7): an upstream answer without a length must reach
+      // a 1.0 client close-delimited (or with a length), never chunk-encoded.
+      const c2 = await Conn.open(p.port);
+      c2.write('GET /chunked HTTP/1.0\r\n\r\n');
+      const r2 = await c2.response();
+      assert.equal(r2.status, 200);
+      assert.doesNotMatch(get(r2, 'transfer-encoding') ?? '', /chunked/i);
+      assert.equal(r2.body.toString(), 'first;second');
+    });
+
+    test('interim 103 Early Hints before the final 200: final answer intact (103 relayed per engine)', T, async () => {
+      const raw = await rawUpstream((s) => {
+        s.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
+        setTimeout(() => {
+          if (!s.destroyed) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nfinal');
+        }, 20);
+      });
+      const q = await startProxy(engine, raw.url);
+      try {
+        const c = await Conn.open(q.port);
+        c.write(request('GET', '/hinted'));
+        const r = await c.response();
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), 'final');
+        if (engine === 'fast') {
+          assert.equal(r.interim.length, 1, 'the fast engine relays the 103');
+          assert.equal(r.interim[0]!.status, 103);
+          assert.equal(get(r.interim[0]!, 'link'), '</style.css>; rel=preload');
+        } else {
+          // Engine difference: the node engine has no 'information' listener on the upstream
+          // request, so 1xx answers other than 100/101 are swallowed.
+          assert.equal(r.interim.length, 0, 'the node engine drops the 103');
+        }
+        c.write(request('GET', '/hinted-again'));
+        assert.equal((await c.response()).body.toString(), 'final');
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    const malformed: Array<[string, string]> = [
+      ['garbage request line', 'THIS IS NOT HTTP AT ALL\r\n\r\n'],
+      ['header line without a colon', 'GET /hello HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n'],
+      ['both Content-Length and Transfer-Encoding', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+      ['two different Content-Length values', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+      ['a 20 KB header line', `GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`],
+    ];
+    for (const [what, bytes] of malformed) {
+      test(`malformed request (${what}): 4xx JSON, nothing forwarded, the proxy keeps serving`, T, async () => {
+        const requestsBefore = up.requests;
+        const c = await Conn.open(p.port);
+        c.write(bytes);
+        const r = await c.response();
+        assert.ok(r.status >= 400 && r.status < 500, `status ${r.status}`);
+        const json = JSON.parse(r.body.toString()) as Record<string, unknown>;
+        assert.ok(typeof json.message === 'string' || typeof json.error === 'string' || typeof json.error_code === 'string', r.body.toString());
+        assert.equal(up.requests, requestsBefore, 'a malformed request never reaches the upstream');
+        const next = await once(p.port, '/hello?after-malformed');
+        assert.equal(next.status, 200);
+        assert.equal(next.body.toString(), 'hello /hello?after-malformed');
+      });
+    }
+
+    test('Expect: 100-continue after two normal requests on one connection', T, async () => {
+      const c = await Conn.open(p.port);
+      for (const n of [1, 2]) {
+        c.write(request('GET', `/hello?pre=${n}`));
+        assert.equal((await c.response()).body.toString(), `hello /hello?pre=${n}`);
+      }
+      const body = 'body sent only after 100 Continue';
+      c.write(`POST /echo HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+      const cont = await c.message('POST');
+      assert.equal(cont.status, 100);
+      c.write(body);
+      const r = await c.response('POST');
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), body);
+      c.write(request('GET', '/hello?post-continue'));
+      assert.equal((await c.response()).body.toString(), 'hello /hello?post-continue');
+    });
+
+    test('Upgrade after one normal request on the same connection: 101, then bytes both ways', T, async () => {
+      const c = await Conn.open(p.port);
+      c.write(request('GET', '/hello?pre-upgrade'));
+      assert.equal((await c.response()).body.toString(), 'hello /hello?pre-upgrade');
+      c.write('GET /ws HTTP/1.1\r\nHost: proxy.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      const r = await c.message();
+      assert.equal(r.status, 101);
+      c.write('ping');
+      assert.match(await c.waitFor('echo:ping'), /echo:ping/);
+    });
+
+    test('concurrency: 40 connections x 10 requests; every body and every tapped event matches', T, async () => {
+      p.events.drain(1_000_000);
+      const sent = new Map<string, Buffer>();
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, ci) => {
+          const c = await Conn.open(p.port);
+          for (let i = 0; i < 10; i++) {
+            const id = `cc-${engine}-${ci}-${i}`;
+            // Sizes up to ~24 KB so bodies span several reads and interleave across connections.
+            const body = Buffer.from(JSON.stringify({ id, pad: String.fromCharCode(97 + ((ci + i) % 26)).repeat(((ci * 10 + i) * 997) % 24_000) }));
+            sent.set(id, body);
+            c.write(request('POST', '/invocations', { headers: { 'content-type': 'application/json', 'x-request-id': id }, body }));
+            const r = await c.response('POST');
+            assert.equal(r.status, 200);
+            assert.equal(get(r, 'x-request-id'), id);
+            assert.ok(r.body.equals(body), `response body for ${id}`);
+          }
+          c.destroy();
+        }),
+      );
+      const events: InferenceEvent[] = [];
+      const count = () => events.filter((e) => e.route === 'invocations').length;
+      await eventually('400 invocation events', () => {
+        events.push(...p.events.drain(10_000));
+        return count() >= 400;
+      });
+      await sleep(50);
+      events.push(...p.events.drain(10_000));
+      const inv = events.filter((e) => e.route === 'invocations');
+      assert.equal(inv.length, 400);
+      assert.equal(new Set(inv.map((e) => e.requestId)).size, 400);
+      for (const e of inv) {
+        const body = sent.get(e.requestId);
+        assert.ok(body, `event for an unknown request id ${e.requestId}`);
+        assert.equal(e.skipped, null);
+        assert.equal(e.status, 200);
+        assert.equal(e.requestBytes, body.length);
+        assert.ok(e.request!.bytes.equals(body), `tapped request bytes for ${e.requestId}`);
+        assert.ok(e.response!.bytes.equals(body), `tapped response bytes for ${e.requestId}`);
+      }
+    });
+
+    test('client aborts mid-upload: the upstream request ends without "end"; the proxy keeps serving', T, async () => {
+      const before = up.uploads.length;
+      const c = await Conn.open(p.port);
+      c.write(`POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/octet-stream\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
+      c.write(Buffer.alloc(10 * 1024, 1));
+      await eventually('the upstream to receive part of the upload', () => (up.uploads[before]?.bytes ?? 0) > 0);
+      c.destroy();
+      const seen = up.uploads[before]!;
+      await eventually('the upstream request to be aborted or closed', () => seen.aborted || seen.closed);
+      assert.equal(seen.ended, false, 'a truncated upload must not look complete to the upstream');
+      assert.ok(seen.bytes <= 10 * 1024, `upstream got ${seen.bytes} bytes`);
+      const next = await once(p.port, '/hello?after-abort');
+      assert.equal(next.status, 200);
+      assert.equal(next.body.toString(), 'hello /hello?after-abort');
+    });
+
+    if (engine === 'fast') {
+      test('(fast only) a stale pooled upstream connection is retried once on a fresh one', T, async () => {
+        const raw = await rawUpstream((s, n) => {
+          if (n === 0) s.write('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+          else s.destroy(); // what an upstream closing an idle keep-alive connection looks like
+        });
+        const q = await startProxy(engine, raw.url);
+        try {
+          const c = await Conn.open(q.port);
+          for (const n of [1, 2]) {
+            c.write(request('GET', `/stale?n=${n}`));
+            const r = await c.response();
+            assert.equal(r.status, 200, `request ${n}: ${r.body.toString()}`);
+            assert.equal(r.body.toString(), 'ok');
+          }
+          assert.ok(raw.connections() >= 2 && raw.connections() <= 3, `${raw.connections()} upstream connections`);
+        } finally {
+          await stopProxy(q);
+        }
+      });
+    }
+
+    test('an upstream that resets every request: 502 JSON with the request id, no retry loop', T, async () => {
+      const raw = await rawUpstream((s) => s.resetAndDestroy());
+      const q = await startProxy(engine, raw.url);
+      try {
+        const c = await Conn.open(q.port);
+        c.write(request('GET', '/reset', { headers: { 'x-request-id': 'reset-1' } }));
+        const r = await c.response();
+        assert.equal(r.status, 502);
+        assert.match(get(r, 'content-type') ?? '', /application\/json/);
+        const json = JSON.parse(r.body.toString()) as { request_id?: string; message?: string };
+        assert.equal(json.request_id, 'reset-1');
+        assert.equal(typeof json.message, 'string');
+        await sleep(200); // a retry loop would keep opening connections after the answer
+        assert.ok(raw.connections() <= 3, `${raw.connections()} upstream connections for one request`);
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    test('upstream slower than upstreamTimeoutMs to send headers: 504 JSON with the request id; connection reusable', T, async () => {
+      const q = await startProxy(engine, up.url, { upstreamTimeoutMs: 300 });
+      try {
+        const c = await Conn.open(q.port);
+        c.write(request('GET', '/slow-headers'));
+        const r = await c.response();
+        assert.equal(r.status, 504);
+        const json = JSON.parse(r.body.toString()) as { request_id?: string; error_code?: string };
+        assert.equal(json.error_code, 'DEADLINE_EXCEEDED');
+        assert.ok(json.request_id, 'request_id in the body');
+        assert.equal(json.request_id, get(r, 'x-request-id'));
+        c.write(request('GET', '/hello?after-504'));
+        const next = await c.response();
+        assert.equal(next.status, 200);
+        assert.equal(next.body.toString(), 'hello /hello?after-504');
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    test('chunked upstream answer split at awkward places (size line, CRLF, extension) arrives intact', T, async () => {
+      const pieces = [
+        'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n',
+        '1', // size line "10" split in two
+        '0\r',
+        '\n0123456789',
+        'abcdef\r', // CRLF after the data split
+        '\n',
+        '5;ext=1\r\nhel', // chunk extension
+        'lo',
+        '\r\n',
+        '0\r',
+        '\n\r',
+        '\n',
+      ];
+      const raw = await rawUpstream((s) => void dribble(s, pieces));
+      const q = await startProxy(engine, raw.url);
+      try {
+        const c = await Conn.open(q.port);
+        for (const n of [1, 2]) {
+          c.write(request('GET', `/split?n=${n}`));
+          const r = await c.response();
+          assert.equal(r.status, 200);
+          assert.equal(r.body.toString(), '0123456789abcdefhello');
+        }
+      } finally {
+        await stopProxy(q);
+      }
+    });
+  });
+}
