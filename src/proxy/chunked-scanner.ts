@@ -29,6 +29,7 @@ export class ChunkedScanner {
   private digits = 0;
   private lineBytes = 0;
   private trailerBytes = 0;
+  private trailerColon = false;
   /** Set when the framing is invalid: the message cannot be relayed safely. */
   error: string | null = null;
 
@@ -55,7 +56,8 @@ export class ChunkedScanner {
             i++;
           } else if (this.digits === 0) {
             return this.fail('chunk size expected');
-          } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
+          } else if (c === 0x3b /* ; */) {
+            // No whitespace before the ';': node's parser refuses it, and so does this one.
             this.state = S.Ext;
             this.lineBytes = 0;
           } else if (c === 0x0d) {
@@ -104,16 +106,25 @@ export class ChunkedScanner {
           this.state = S.Size;
           break;
         case S.TrailerStart:
+          this.trailerColon = false;
           if (buf[i] === 0x0d) {
             this.state = S.FinalLf;
             i++;
           } else this.state = S.Trailer;
           break;
         case S.Trailer: {
+          // Trailer lines are checked as strictly as node checks them (a field line, CRLF only):
+          // an upstream that ended the body at a bare LF would read what follows as a new request.
           const cr = buf.indexOf(0x0d, i);
           const end = cr < 0 ? n : cr;
           this.trailerBytes += end - i;
           if (this.trailerBytes > MAX_TRAILERS) return this.fail('trailers too large');
+          for (let j = i; j < end; j++) {
+            const b = buf[j]!;
+            if (b === 0x0a) return this.fail('bare LF in a trailer');
+            if (b === 0x3a) this.trailerColon = true;
+          }
+          if (cr >= 0 && !this.trailerColon) return this.fail('trailer line without a colon');
           i = end;
           if (cr >= 0) {
             this.state = S.TrailerLf;

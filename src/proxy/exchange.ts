@@ -107,6 +107,25 @@ function joined(chunks: Buffer[], size: number): Buffer {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+/** prom-client children per route, looked up once: a labels object per observation costs a hash each time. */
+interface BoundMetrics {
+  requests: Record<string, { inc(): void }>;
+  total: { observe(v: number): void };
+  upstream: { observe(v: number): void };
+}
+const bound = new WeakMap<ProxyMetrics, Map<Route, BoundMetrics>>();
+
+function boundFor(metrics: ProxyMetrics, route: Route): BoundMetrics {
+  let perRoute = bound.get(metrics);
+  if (perRoute === undefined) bound.set(metrics, (perRoute = new Map()));
+  let m = perRoute.get(route);
+  if (m === undefined) {
+    m = { requests: {}, total: metrics.totalDuration.labels(route), upstream: metrics.upstreamDuration.labels(route) };
+    perRoute.set(route, m);
+  }
+  return m;
+}
+
 /**
  * Counts a finished exchange and, on a prediction route, offers its event. `status` is what the
  * client was answered (0 when nothing was); `complete` whether the whole answer reached it.
@@ -114,9 +133,11 @@ function joined(chunks: Buffer[], size: number): Buffer {
 export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEvent) => void, ex: TapState, status: number, complete: boolean): void {
   const totalMs = performance.now() - ex.t0;
   const route = ex.route;
-  metrics.requests.inc({ route, status_class: statusClass(status) });
-  metrics.totalDuration.observe({ route }, totalMs / 1000);
-  if (ex.upstreamMs > 0) metrics.upstreamDuration.observe({ route }, ex.upstreamMs / 1000);
+  const m = boundFor(metrics, route);
+  const cls = statusClass(status);
+  (m.requests[cls] ??= metrics.requests.labels(route, cls)).inc();
+  m.total.observe(totalMs / 1000);
+  if (ex.upstreamMs > 0) m.upstream.observe(ex.upstreamMs / 1000);
   if (route === 'other') return;
   let skipped: InferenceEvent['skipped'] = null;
   if (!ex.sampled) skipped = 'sampled_out';

@@ -249,6 +249,10 @@ export class FastLane {
         const bodyEnd = ex.reqDone ? bodyStart : this.requestBody(ex, buf, bodyStart);
         if (bodyEnd >= 0 && bodyEnd < buf.length) conn.pending = buf.subarray(bodyEnd);
       }
+      // Only now an upstream socket: the body bytes that came with the head are queued by then,
+      // so head and body leave in one writev instead of two writes.
+      if (conn.socket.destroyed) return;
+      this.pool.acquire(ex);
     }
     // Paused for pipelining only while an answer is pending and too much waits behind it: an
     // incomplete head needs the socket to flow.
@@ -306,7 +310,6 @@ export class FastLane {
     this.inflight++;
     ex.deadline = ex.t0 + this.timeoutMs;
     this.waiting.add(ex);
-    this.pool.acquire(ex);
     return ex;
   }
 

@@ -56,6 +56,8 @@ export interface ResponseHead {
 export type ResponseVerdict = { ok: true; head: ResponseHead } | { ok: false; reason: string };
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Methods the fast lane forwards itself; any other (WebDAV, custom, lower-case) is node's to judge. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 /** Origin-form: starts with '/', visible ASCII only (anything else is node's to judge). */
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
 /** Field values: visible characters, spaces, tabs and obs-text; no other controls (RFC 9110 5.5). */
@@ -63,15 +65,28 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^[0-9]{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?$/;
 
-/** Splits one header line into name and trimmed value; null when it is not a plain field line. */
+/**
+ * Splits one header line into name and value without the optional whitespace (SP and HT only:
+ * String.prototype.trim would also strip CR, LF, VT, FF and NBSP, and hide them from the check);
+ * null when it is not a plain field line.
+ */
 function splitField(line: string): [string, string] | null {
   const colon = line.indexOf(':');
   if (colon <= 0) return null;
   const name = line.slice(0, colon);
   if (!TOKEN.test(name)) return null; // includes "name : value" and obs-fold continuation lines
-  const value = line.slice(colon + 1).trim();
+  let a = colon + 1;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+  const value = line.slice(a, b);
   if (BAD_VALUE.test(value)) return null;
   return [name, value];
+}
+
+/** The lines of a forward text (each followed by CRLF). */
+function linesOf(forward: string): string[] {
+  return forward === '' ? [] : forward.slice(0, -2).split('\r\n');
 }
 
 function connectionTokens(value: string, into: Set<string>): void {
@@ -105,8 +120,8 @@ export function parseRequestHead(text: string): RequestVerdict {
   const target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
   if (version !== 'HTTP/1.1') return { ok: false, reason: 'version' };
-  if (!TOKEN.test(method)) return { ok: false, reason: 'method' };
-  if (method === 'CONNECT' || !ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
+  if (!METHODS.has(method)) return { ok: false, reason: 'method' };
+  if (!ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
 
   const lines = eol < 0 ? [] : text.slice(eol + 2).split('\r\n');
   let forward = '';
@@ -213,14 +228,14 @@ export function parseRequestHead(text: string): RequestVerdict {
         break;
       }
     }
-    if (named !== null) (kept ??= forward === '' ? [] : forward.slice(0, -2).split('\r\n')).push(line);
+    if (named !== null) (kept ??= linesOf(forward)).push(line);
     else forward += line + '\r\n';
   }
   if (host === null) return { ok: false, reason: 'host' };
   if (chunked && contentLength >= 0) return { ok: false, reason: 'content-length with transfer-encoding' };
   if (named !== null) {
     if (named.has('host') || named.has('content-length') || named.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
-    forward = withoutNamed(kept ?? [], named);
+    forward = withoutNamed(kept ?? linesOf(forward), named);
   }
   return {
     ok: true,
@@ -309,7 +324,7 @@ export function parseResponseHead(text: string): ResponseVerdict {
         if (modelVersion === null && name.toLowerCase() === 'x-driftwatch-model-version') modelVersion = value;
         break;
     }
-    if (named !== null) (kept ??= forward === '' ? [] : forward.slice(0, -2).split('\r\n')).push(line);
+    if (named !== null) (kept ??= linesOf(forward)).push(line);
     else forward += line + '\r\n';
   }
   if (transferEncoding) {
@@ -321,7 +336,7 @@ export function parseResponseHead(text: string): ResponseVerdict {
   }
   if (named !== null) {
     if (named.has('content-length') || named.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
-    forward = withoutNamed(kept ?? [], named);
+    forward = withoutNamed(kept ?? linesOf(forward), named);
   }
   return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId, contentType, contentEncoding, modelVersion } };
 }
