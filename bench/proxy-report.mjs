@@ -31,16 +31,40 @@ const GOAL = {
   cpuBatch: 1,
 };
 
+// Results written before the engine targets existed used dw-on for the in-loop drain and
+// dw-on-worker for the worker thread, all on the node:http path: rendering them with these labels
+// would judge the goals on a different configuration without saying so.
+const SETTINGS = meta.config.proxy_settings;
+if (!SETTINGS) {
+  console.error(`${inFile}: no meta.config.proxy_settings, so it predates the engine targets (dw-on meant the in-loop drain then); render it with the bench/proxy-report.mjs of its own commit, or rerun bench/proxy-run.sh`);
+  process.exit(1);
+}
+const ENGINE = {
+  fast: 'the fast lane (`DRIFTWATCH_PROXY_ENGINE=fast`: HTTP/1.1 on raw sockets, one event loop)',
+  node: 'the node engine (`DRIFTWATCH_PROXY_ENGINE=node`: node:http server + http.request through a keep-alive agent)',
+};
+const WORKER = 'extraction, the traffic summary and window profiling in a worker thread at nice +10 (`DRIFTWATCH_PROXY_CAPTURE_WORKER=true`, bodies transferred to it in one ArrayBuffer per batch); the proxy\'s CPU counts all its threads, "JS thread" only the main one';
+const INLOOP = 'extraction and the traffic summary on the proxy\'s own event loop, between requests (`DRIFTWATCH_PROXY_CAPTURE_WORKER=false`, the in-loop drain)';
+const CAPTURE_ON = 'capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied and queued';
+/** The settings a dw-* target ran with, as recorded by proxy-run.sh. */
+const settingsOf = (id) => {
+  const x = SETTINGS[id];
+  return x ? `. Ran with engine \`${x.engine}\`, capture ${x.capture ? 'on' : 'off'}, worker ${x.worker}.` : '';
+};
 const TARGETS = [
   { id: 'direct', label: 'direct', what: 'wrk straight to the upstream: `driftwatch serve --model examples/seattle-weather/model` (1 process, defaults)' },
   { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
-  { id: 'dw-off', label: 'dw off', what: 'wrk -> `driftwatch proxy --upstream ... --model seattle-weather` with `DRIFTWATCH_PROXY_CAPTURE_ENABLED=false` -> upstream' },
-  { id: 'dw-on', label: 'dw on', what: 'wrk -> `driftwatch proxy` with capture on at 100% sampling (`DRIFTWATCH_PROXY_CAPTURE_ENABLED=true`, `..._SAMPLE_RATE=1`): every prediction body copied, queued and extracted into the traffic summary on the proxy\'s event loop (`DRIFTWATCH_PROXY_CAPTURE_WORKER=false`, the in-loop drain) -> upstream' },
-  { id: 'dw-on-worker', label: 'dw on worker', what: 'as dw on, with `DRIFTWATCH_PROXY_CAPTURE_WORKER=true` (the default since 2026-12-02): extraction, the traffic summary and window profiling in a worker thread (bodies transferred to it in one ArrayBuffer per batch); the proxy\'s CPU counts both threads, "JS thread" only the main one' },
-  { id: 'dw-old-off', label: 'old off', what: 'as dw off, but with the previous http-proxy 1.18 data path (bench/legacy/http-proxy-server.mjs swapped in for dist/src/proxy/proxy-server.js by the module hook bench/legacy/use-http-proxy.mjs; same CLI, queue, drain, admin)' },
-  { id: 'dw-old-on', label: 'old on', what: 'as dw on (capture on, 100% sampling), with the previous http-proxy 1.18 data path' },
-  { id: 'dw-on-x2', label: 'dw on x2', what: 'as dw on, but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and drain); CPU is primary + both workers' },
-].filter((t) => meta.config.targets.includes(t.id));
+  { id: 'dw-off', label: 'dw off', what: `wrk -> \`driftwatch proxy --upstream ... --model seattle-weather\` on ${ENGINE.fast}, capture off (\`DRIFTWATCH_PROXY_CAPTURE_ENABLED=false\`) -> upstream` },
+  { id: 'dw-on', label: 'dw on', what: `**the shipped default; the goals are judged on it.** wrk -> \`driftwatch proxy\` on ${ENGINE.fast}, ${CAPTURE_ON}; ${WORKER} -> upstream` },
+  { id: 'dw-on-inloop', label: 'dw on inloop', what: `as dw on (engine fast, capture on), but ${INLOOP}` },
+  { id: 'dw-off-node', label: 'dw off node', what: `as dw off (capture off), on ${ENGINE.node}: the previous default engine` },
+  { id: 'dw-on-node', label: 'dw on node', what: `as dw on (capture on, worker thread), on ${ENGINE.node}: the previous default, the same-run baseline for the engine change` },
+  { id: 'dw-old-off', label: 'old off', what: 'as dw off, but with the previous http-proxy 1.18 data path (bench/legacy/http-proxy-server.mjs swapped in for dist/src/proxy/proxy-server.js by the module hook bench/legacy/use-http-proxy.mjs; same CLI, queue, drain, admin; the engine setting does not reach it)' },
+  { id: 'dw-old-on', label: 'old on', what: 'as dw on (capture on, 100% sampling, worker thread), with the previous http-proxy 1.18 data path' },
+  { id: 'dw-on-x2', label: 'dw on x2', what: 'as dw on (engine fast, capture on, worker thread), but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and capture worker); CPU is primary + both workers' },
+]
+  .filter((t) => meta.config.targets.includes(t.id))
+  .map((t) => ({ ...t, what: t.what + settingsOf(t.id) }));
 const has = (id) => TARGETS.some((t) => t.id === id);
 const labelOf = (id) => TARGETS.find((t) => t.id === id)?.label ?? id;
 
@@ -108,13 +132,15 @@ for (const b of batches) for (const c of concs) for (const t of TARGETS) C[`${t.
 const get = (t, b, c) => C[`${t}|${b}|${c}`] ?? null;
 
 // ---------------------------------------------------------------- goal verdicts
-const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [], vsOld: [] };
+const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [], vsOld: [], vsNode: [] };
 for (const b of batches) {
   for (const c of concsSorted) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (on && ng) goals.vsNginx.push({ b, c, x: on.rps / ng.rps, ok: on.rps / ng.rps >= GOAL.vsNginx });
     const old = get('dw-old-on', b, c);
     if (on && old) goals.vsOld.push({ b, c, x: on.rps / old.rps, cpu: on.proxyUs / old.proxyUs });
+    const node = get('dw-on-node', b, c);
+    if (on && node) goals.vsNode.push({ b, c, x: on.rps / node.rps, cpu: on.proxyUs / node.proxyUs });
     if (on && off) goals.captureCost.push({ b, c, x: on.rps / off.rps, cpu: on.proxyUs / off.proxyUs, ok: on.rps / off.rps >= GOAL.captureCost });
     if (on && d && c === 1) goals.addedP50.push({ b, c, x: on.p50 - d.p50, ok: on.p50 - d.p50 <= GOAL.addedP50Ms });
     if (on) goals.cpu.push({ b, c, x: on.proxyUs, ok: b === GOAL.cpuBatch ? on.proxyUs <= GOAL.cpuUsPerReq : null });
@@ -149,33 +175,44 @@ p();
 
 p('## Goals');
 p();
-p(`- **Throughput:** driftwatch with full capture at >= ${GOAL.vsNginx}x nginx's req/s: ${has('nginx') ? tally(goals.vsNginx) : 'not measured (nginx skipped)'}.`);
+p('Judged on **dw on**, what ships: engine fast, capture on at 100% sampling, extraction in the worker thread (dw off, the same engine with capture off, for the cost of capture).');
+p();
+p(`- **Throughput:** dw on (full capture) at >= ${GOAL.vsNginx}x nginx's req/s: ${has('nginx') ? tally(goals.vsNginx) : 'not measured (nginx skipped)'}.`);
 for (const g of goals.vsNginx) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / nginx ${fmtRatio(g.x)}`);
 p(`- **Added latency:** dw on p50 minus direct p50 at concurrency 1 <= ${GOAL.addedP50Ms} ms: ${tally(goals.addedP50)}.`);
 for (const g of goals.addedP50) p(`  - batch ${g.b}, c=1: ${verdict(g.ok)} — ${fmtDelta(g.x)} ms`);
-p(`- **Cost of capture:** capture on at >= ${GOAL.captureCost}x capture off's req/s (at most 10% less): ${tally(goals.captureCost)}.`);
+p(`- **Cost of capture:** dw on at >= ${GOAL.captureCost}x dw off's req/s (at most 10% less): ${tally(goals.captureCost)}.`);
 for (const g of goals.captureCost) p(`  - batch ${g.b}, c=${g.c}: ${verdict(g.ok)} — dw on / dw off req/s ${fmtRatio(g.x)}; proxy CPU per request on / off ${fmtRatio(g.cpu)}`);
-if (has('dw-on-worker')) {
-  p('- **Capture in a worker thread** (`proxy.capture.worker`; same run; "JS thread us/req" is the proxy\'s main-thread CPU per request, the thread every request is proxied on):');
+if (goals.vsNode.length) {
+  p('- **Fast lane against the node engine** (capture on both, same run; dw on / dw on node; not a goal, the reason for the engine change):');
+  for (const g of goals.vsNode) {
+    const off = get('dw-off', g.b, g.c), offNode = get('dw-off-node', g.b, g.c);
+    const capOff = off && offNode ? `; capture off: req/s ${fmtRatio(off.rps / offNode.rps)}, proxy CPU per request ${fmtRatio(off.proxyUs / offNode.proxyUs)}` : '';
+    p(`  - batch ${g.b}, c=${g.c}: req/s fast / node ${fmtRatio(g.x)}; proxy CPU per request fast / node ${fmtRatio(g.cpu)}${capOff}`);
+  }
+}
+if (has('dw-on-inloop')) {
+  p('- **Capture in a worker thread** (`proxy.capture.worker`; dw on (worker, the default) against dw on inloop (the in-loop drain), both on the fast lane, same run; "JS thread us/req" is the proxy\'s main-thread CPU per request, the thread every request is proxied on):');
   for (const b of batches) {
     for (const c of concsSorted) {
-      const w = get('dw-on-worker', b, c), on = get('dw-on', b, c), off = get('dw-off', b, c);
-      if (!w) continue;
+      const w = get('dw-on', b, c), il = get('dw-on-inloop', b, c), off = get('dw-off', b, c);
+      if (!w || !il) continue;
       const js = (x) => (x ? x.proxyUs * x.proxyMainShare : NaN);
       const parts = [];
-      if (off) parts.push(`worker / dw off req/s ${fmtRatio(w.rps / off.rps)}${on ? ` (in-loop dw on / dw off ${fmtRatio(on.rps / off.rps)})` : ''}`);
-      if (on) parts.push(`worker / in-loop req/s ${fmtRatio(w.rps / on.rps)}`);
-      parts.push(`proxy CPU us/req: worker ${fmtUs(w.proxyUs)}${on ? `, in-loop ${fmtUs(on.proxyUs)}` : ''}${off ? `, off ${fmtUs(off.proxyUs)}` : ''}`);
-      parts.push(`JS thread us/req: worker ${fmtUs(js(w))}${on ? `, in-loop ${fmtUs(js(on))}` : ''}${off ? `, off ${fmtUs(js(off))}` : ''}`);
+      if (off) parts.push(`worker / dw off req/s ${fmtRatio(w.rps / off.rps)} (in-loop / dw off ${fmtRatio(il.rps / off.rps)})`);
+      parts.push(`worker / in-loop req/s ${fmtRatio(w.rps / il.rps)}`);
+      parts.push(`proxy CPU us/req: worker ${fmtUs(w.proxyUs)}, in-loop ${fmtUs(il.proxyUs)}${off ? `, off ${fmtUs(off.proxyUs)}` : ''}`);
+      parts.push(`JS thread us/req: worker ${fmtUs(js(w))}, in-loop ${fmtUs(js(il))}${off ? `, off ${fmtUs(js(off))}` : ''}`);
+      if (fin(w.dropped) && fin(il.dropped)) parts.push(`dropped by the queue: worker ${w.dropped}, in-loop ${il.dropped}`);
       p(`  - batch ${b}, c=${c}: ${parts.join('; ')}`);
     }
   }
 }
 if (goals.vsOld.length) {
-  p('- **Lean path against the old http-proxy path** (capture on both, same run; not a goal, the reason for the change):');
+  p('- **Fast lane against the old http-proxy path** (capture on both, worker thread on both, same run; not a goal):');
   for (const g of goals.vsOld) p(`  - batch ${g.b}, c=${g.c}: req/s new / old ${fmtRatio(g.x)}; proxy CPU per request new / old ${fmtRatio(g.cpu)}`);
 }
-p(`- **CPU per request:** driftwatch proxy with full capture <= ${GOAL.cpuUsPerReq} us per request at batch ${GOAL.cpuBatch}: ${tally(goals.cpu)}.`);
+p(`- **CPU per request:** dw on (full capture; all threads of the process, the capture worker included) <= ${GOAL.cpuUsPerReq} us per request at batch ${GOAL.cpuBatch}: ${tally(goals.cpu)}.`);
 for (const g of goals.cpu) p(`  - batch ${g.b}, c=${g.c}: ${g.ok === null ? `(goal stated for batch ${GOAL.cpuBatch}; shown for reference)` : verdict(g.ok)} — ${fmtUs(g.x)} us/request`);
 p();
 
@@ -186,7 +223,9 @@ for (const b of batches) {
   for (const t of TARGETS) head.push(`${t.label} req/s`, `${t.label} p50 ms`, `${t.label} p99 ms`);
   if (has('dw-on') && has('nginx')) head.push('dw on / nginx req/s');
   if (has('dw-on') && has('dw-off')) head.push('dw on / dw off req/s');
-  if (has('dw-on-worker') && has('dw-off')) head.push('dw on worker / dw off req/s');
+  if (has('dw-on-inloop') && has('dw-off')) head.push('dw on inloop / dw off req/s');
+  if (has('dw-on') && has('dw-on-node')) head.push('dw on / dw on node req/s');
+  if (has('dw-off') && has('dw-off-node')) head.push('dw off / dw off node req/s');
   if (has('dw-on') && has('dw-old-on')) head.push('dw on / old on req/s');
   if (has('dw-on-x2') && has('nginx')) head.push('dw on x2 / nginx req/s');
   if (has('dw-on') && has('direct')) head.push('added p50 ms (dw on − direct)');
@@ -204,7 +243,9 @@ for (const b of batches) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (has('dw-on') && has('nginx')) row.push(fmtRatio(on?.rps / ng?.rps));
     if (has('dw-on') && has('dw-off')) row.push(fmtRatio(on?.rps / off?.rps));
-    if (has('dw-on-worker') && has('dw-off')) row.push(fmtRatio(get('dw-on-worker', b, c)?.rps / off?.rps));
+    if (has('dw-on-inloop') && has('dw-off')) row.push(fmtRatio(get('dw-on-inloop', b, c)?.rps / off?.rps));
+    if (has('dw-on') && has('dw-on-node')) row.push(fmtRatio(on?.rps / get('dw-on-node', b, c)?.rps));
+    if (has('dw-off') && has('dw-off-node')) row.push(fmtRatio(off?.rps / get('dw-off-node', b, c)?.rps));
     if (has('dw-on') && has('dw-old-on')) row.push(fmtRatio(on?.rps / get('dw-old-on', b, c)?.rps));
     if (has('dw-on-x2') && has('nginx')) row.push(fmtRatio(get('dw-on-x2', b, c)?.rps / ng?.rps));
     if (has('dw-on') && has('direct')) row.push(fmtDelta(on?.p50 - d?.p50));
@@ -223,7 +264,7 @@ for (const b of batches) {
     p(`| ${row.join(' | ')} |`);
   }
   p();
-  p(`CPU detail, batch ${b}: CPU time per request (us) of the proxy and of the upstream, and the cores each was busy on average during the run (CPU seconds / wall seconds; "wrk" is the load generator's own CPU; "machine" is all of the box from /proc/stat, out of ${meta.machine.nproc}; it is tick-sampled, so it need not equal the sum of the others exactly). "JS thread" is the share of the driftwatch proxy's CPU spent on its main thread.`);
+  p(`CPU detail, batch ${b}: CPU time per request (us) of the proxy and of the upstream, and the cores each was busy on average during the run (CPU seconds / wall seconds; "wrk" is the load generator's own CPU; "machine" is all of the box from /proc/stat, out of ${meta.machine.nproc}; it is tick-sampled, so it need not equal the sum of the others exactly). "JS thread" is the share of the driftwatch proxy's CPU spent on its main thread, the one that does the HTTP work; with the capture worker (dw on, dw on node, old on) most of the rest is that worker thread.`);
   p();
   const h2 = ['c', 'target', 'proxy us/req', 'upstream us/req', 'proxy + upstream us/req', 'proxy cores', 'JS thread', 'upstream cores', 'wrk cores', 'machine cores'];
   p(`| ${h2.join(' | ')} |`);
@@ -240,7 +281,7 @@ for (const b of batches) {
 }
 
 // ---------------------------------------------------------------- capture check
-if (has('dw-on') || has('dw-off')) {
+if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
   p('## Did capture happen?');
   p();
   p('Deltas of the proxy\'s own counters (`/metrics` on its admin port) over the measured runs of each cell, all repeats summed, next to the requests wrk completed. "captured" is `driftwatch_capture_events_total{outcome="captured"}`, "dropped" is `driftwatch_capture_dropped_total` (queue full), "rows" is `driftwatch_capture_rows_total` (feature rows extracted by the drain). The counters are read 0.1 s after wrk stops, so requests in flight at the edges make them differ from wrk\'s count by up to about c per run.');
@@ -249,7 +290,7 @@ if (has('dw-on') || has('dw-off')) {
   p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
   for (const b of batches) {
     for (const c of concsSorted) {
-      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off', 'dw-on', 'dw-on-worker']) {
+      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off-node', 'dw-on-node', 'dw-off', 'dw-on', 'dw-on-inloop']) {
         const x = get(id, b, c);
         if (!x) continue;
         const f = (v) => (fin(v) ? String(v) : '–');
@@ -265,40 +306,48 @@ if (has('dw-on') || has('dw-off')) {
   const bHi = batches.includes(1) ? 1 : batches[0];
   const cHi = Math.max(...concs);
   const on = get('dw-on', bHi, cHi), off = get('dw-off', bHi, cHi), ng = get('nginx', bHi, cHi);
+  const il = get('dw-on-inloop', bHi, cHi), node = get('dw-on-node', bHi, cHi), x2 = get('dw-on-x2', bHi, cHi);
+  // main: the JS thread that runs the HTTP work; rest: the capture worker, GC helpers, libuv.
+  const mainCores = (x) => (x ? x.proxyCores * x.proxyMainShare : NaN);
+  const restCores = (x) => (x ? x.proxyCores * (1 - x.proxyMainShare) : NaN);
+  const mainUs = (x) => (x ? x.proxyUs * x.proxyMainShare : NaN);
+  const restUs = (x) => (x ? x.proxyUs * (1 - x.proxyMainShare) : NaN);
+  const split = (x) => `${fmtCores(x.proxyCores)} cores: ${fmtCores(mainCores(x))} on the main thread (${fmtPct(x.proxyMainShare)}), ${fmtCores(restCores(x))} on its other threads`;
   p('## How the proxy uses the second core');
   p();
-  const x2 = get('dw-on-x2', bHi, cHi);
-  if (x2 && on) p(`Two processes (dw on x2, node:cluster, bench-only): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`);
-  if (x2 && on) p();
-  const wk = get('dw-on-worker', bHi, cHi);
-  if (wk) {
-    p(`With \`proxy.capture.worker\` (dw on worker) extraction, the traffic summary and window profiling run in a worker thread of the same process, at nice +10: at batch ${bHi}, c=${cHi} it kept ${fmtCores(wk.proxyCores)} cores busy, ${fmtPct(wk.proxyMainShare)} of it on the JS thread (in-loop dw on: ${on ? fmtPct(on.proxyMainShare) : '–'}), ${fmtRps(wk.rps)} req/s${on ? ` against ${fmtRps(on.rps)} in-loop` : ''}. The rest of this section describes the in-loop drain (dw on).`);
-    p();
-  }
-  p('`driftwatch proxy` is **one Node.js process**. In the source measured here the HTTP work (parsing, piping, the tap that copies bodies) and the capture drain (extraction into the traffic summary, on a timer) all run on its **one JavaScript thread**, so the proxy can use at most about one core for them. Its other threads (V8 garbage collection helpers, libuv) add a little; the "JS thread" column in the CPU detail tables is the measured share of its CPU on the main thread (if capture work moves to a worker thread, that column will show it). It does not spread over the second core by itself; the bench-only dw on x2 target (if present above) shows what a second process buys.');
+  p('`driftwatch proxy` is **one Node.js process** with more than one thread. Its **main JavaScript thread does the HTTP work**: on the fast lane (dw off, dw on) one event loop over raw sockets that parses the request and response heads, forwards the bytes and copies the bodies of sampled predictions (on the node engine, dw on node, the same work goes through node:http and http.request on that thread). With `proxy.capture.worker` (the default, dw on) **capture extraction, the traffic summary and window profiling run on a worker thread** of the same process at nice +10, so the process can use more than one core: the main thread hands each batch of bodies over and goes on proxying, and when the cores are busy it is the capture worker that yields (its queue can fill up and drop events, counted in the capture table), not the traffic. V8\'s garbage collection helpers and libuv\'s threads add a little. The "JS thread" column in the CPU detail tables is the main thread\'s share of the process\'s CPU; the rest of a dw on row is mostly the capture worker.');
   p();
   if (on) {
-    let s = `At batch ${bHi}, c=${cHi} (the heaviest cell) dw on kept **${fmtCores(on.proxyCores)} cores** busy (${fmtPct(on.proxyMainShare)} of it on the JS thread)`;
-    if (off) s += `, dw off ${fmtCores(off.proxyCores)}`;
-    if (ng) s += `, nginx's single worker (+ master) ${fmtCores(ng.proxyCores)}`;
-    s += `; the upstream (also one Node process) ${fmtCores(on.upstreamCores)} cores, wrk ${fmtCores(on.wrkCores)}, and the whole machine ${fmtCores(on.machineCores)} of ${meta.machine.nproc}.`;
+    let s = `At batch ${bHi}, c=${cHi} (the heaviest cell) dw on kept **${split(on)}**, i.e. ${fmtUs(mainUs(on))} us per request on the main thread and ${fmtUs(restUs(on))} us elsewhere`;
+    if (off) s += `; dw off ${fmtCores(off.proxyCores)} cores (${fmtPct(off.proxyMainShare)} on the main thread)`;
+    if (node) s += `; dw on node ${split(node)}`;
+    if (ng) s += `; nginx's single worker (+ master) ${fmtCores(ng.proxyCores)}`;
+    s += `. The upstream (also one Node process) used ${fmtCores(on.upstreamCores)} cores behind dw on, wrk ${fmtCores(on.wrkCores)}, and the whole machine ${fmtCores(on.machineCores)} of ${meta.machine.nproc}.`;
     p(s);
     p();
   }
-  if (ng && on) {
-    p(`nginx with \`worker_processes 1\` is one single-threaded event loop as well, so both proxies are bounded by one core. What differs is the cost per request on that core: at batch ${bHi}, c=${cHi}, nginx ${fmtUs(ng.proxyUs)} us against driftwatch ${fmtUs(on.proxyUs)} us with capture (${fmtUs(off?.proxyUs)} us without), i.e. one core could proxy about ${fmtRps(1e6 / ng.proxyUs)} req/s through nginx and about ${fmtRps(1e6 / on.proxyUs)} req/s through driftwatch with full capture.`);
+  if (il) {
+    p(`With the in-loop drain (dw on inloop) the capture work shares the main thread with the traffic: ${split(il)}, ${fmtRps(il.rps)} req/s${on ? ` against ${fmtRps(on.rps)} with the worker (${fmtRatio(on.rps / il.rps)})` : ''}.`);
     p();
-    const pegged = on.proxyCores >= 0.85;
+  }
+  if (x2 && on) {
+    p(`Two processes (dw on x2, node:cluster, bench-only): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`);
+    p();
+  }
+  if (ng && on) {
+    p(`nginx with \`worker_processes 1\` is one single-threaded event loop, bounded by one core; driftwatch's HTTP side is bounded the same way by its main thread, while its capture work can run beside it. Per request on the thread that proxies: nginx ${fmtUs(ng.proxyUs)} us against driftwatch's main thread ${fmtUs(mainUs(on))} us with capture (${fmtUs(mainUs(off))} us without; the whole process ${fmtUs(on.proxyUs)} us with capture), i.e. one core could proxy about ${fmtRps(1e6 / ng.proxyUs)} req/s through nginx and driftwatch's main thread about ${fmtRps(1e6 / mainUs(on))} req/s with full capture, if the worker thread had cores of its own.`);
+    p();
+    const pegged = mainCores(on) >= 0.85;
     p(
       (pegged
-        ? `In that cell driftwatch's process is at its one-core limit (${fmtCores(on.proxyCores)} cores): the proxy, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx), and the idle part of the second core goes to the upstream and wrk, not to the proxy. `
-        : `In that cell driftwatch's process is below one core (${fmtCores(on.proxyCores)}), so the limit is the two cores shared by wrk, the upstream and the proxy. `) +
+        ? `In that cell driftwatch's main thread is at its one-core limit (${fmtCores(mainCores(on))} cores): the proxy's HTTP thread, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx). `
+        : `In that cell driftwatch's main thread is below one core (${fmtCores(mainCores(on))}), so the limit is the ${meta.machine.nproc} cores shared by wrk, the upstream and the proxy's threads. `) +
         `nginx needed ${fmtCores(ng.proxyCores)} cores for ${fmtRps(ng.rps)} req/s, leaving the upstream ${fmtCores(ng.upstreamCores)} cores (${fmtCores(on.upstreamCores)} behind dw on). ` +
-        `On this 2-core machine no proxy gets a core to itself: every microsecond the proxy spends per request is taken from the upstream and wrk. nginx could add workers (\`worker_processes auto\`) to use more cores; driftwatch needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran) (not a product mode) or moves the capture work to a worker thread (\`proxy.capture.worker\`, the default since 2026-12-02: dw on worker when that target ran).`,
+        `On this ${meta.machine.nproc}-core machine no proxy gets a core to itself: every microsecond the proxy spends per request, on either thread, is taken from the upstream and wrk (the capture worker, at nice +10, gives way first). nginx could add workers (\`worker_processes auto\`) to spread the HTTP work; driftwatch's HTTP work stays on one thread per process, and more of it needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran; not a product mode).`,
     );
     p();
   } else if (on) {
-    p(`At batch ${bHi}, c=${cHi} one core could proxy about ${fmtRps(1e6 / on.proxyUs)} req/s through driftwatch with full capture (1 s / ${fmtUs(on.proxyUs)} us). On this 2-core machine the proxy shares the cores with wrk and the upstream.`);
+    p(`At batch ${bHi}, c=${cHi} driftwatch's main thread spent ${fmtUs(mainUs(on))} us per request, so one core could run the HTTP side of about ${fmtRps(1e6 / mainUs(on))} req/s with full capture, the capture worker's ${fmtUs(restUs(on))} us per request running beside it. On this ${meta.machine.nproc}-core machine the proxy's threads share the cores with wrk and the upstream.`);
     p();
   }
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # driftwatch proxy benchmark: the same upstream (driftwatch serve with the example model, 1 process)
-# reached directly, through nginx (Debian package, keep-alive upstream), through `driftwatch proxy`
-# with capture off, and through `driftwatch proxy` with capture on at 100% sampling; same wrk load.
+# reached directly, through nginx (Debian package, keep-alive upstream), and through `driftwatch
+# proxy` in several configurations; same wrk load. Every dw-* target sets its engine, capture and
+# capture worker explicitly (DRIFTWATCH_PROXY_ENGINE, DRIFTWATCH_PROXY_CAPTURE_ENABLED,
+# DRIFTWATCH_PROXY_CAPTURE_WORKER; sampling 100%), so a change of a default cannot change what a
+# target measures. The goals in the report are judged on dw-on, the shipped default.
 # For the comparison in the same run it can also start the previous http-proxy based proxy
 # (dw-old-off / dw-old-on: bench/legacy/http-proxy-server.mjs swapped in by a module hook, same
-# CLI, queue and drain) and two lean proxy processes under node:cluster (dw-on-x2).
+# CLI, queue and drain) and two proxy processes under node:cluster (dw-on-x2).
 # Besides req/s and latency it records the CPU time of the proxy process (and of the upstream) per
 # request from /proc/PID/stat, and the proxy's capture counters after every run.
 # Writes bench/out/proxy/results.json and the section between <!-- proxy-bench:start --> and
@@ -20,11 +23,21 @@
 #                   targets; the report shows medians (default 3; 1 with BENCH_QUICK=1)
 #   BENCH_BATCHES   rows per request (default "1 100"; "1" with BENCH_QUICK=1)
 #   BENCH_CONC      concurrencies (default "1 16 64"; "16 1" with BENCH_QUICK=1)
-#   BENCH_PROXY_TARGETS  subset of: direct nginx dw-old-off dw-old-on dw-off dw-on dw-on-worker dw-on-x2
-#                   (default: direct nginx dw-old-on dw-off dw-on)
-#                   dw-old-*: the http-proxy implementation before the lean path (bench/legacy/)
-#                   dw-on-x2: capture on, 2 lean proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
-#                   dw-on-worker: capture on, extraction in a worker thread (proxy.capture.worker: true)
+#   BENCH_PROXY_TARGETS  subset of (default: direct nginx dw-off dw-on dw-on-node):
+#                   direct        wrk straight to the upstream
+#                   nginx         nginx, 1 worker, keep-alive upstream
+#                   dw-off        engine fast, capture off
+#                   dw-on         engine fast, capture on, extraction in a worker thread: the
+#                                 shipped default; the goals are judged on it
+#                   dw-on-inloop  engine fast, capture on, extraction on the proxy's event loop
+#                                 (proxy.capture.worker: false)
+#                   dw-off-node   engine node (node:http + http.request), capture off
+#                   dw-on-node    engine node, capture on, worker thread: the previous default
+#                   dw-old-off    the http-proxy data path before the lean one (bench/legacy/), capture off
+#                   dw-old-on     the same, capture on, worker thread
+#                   dw-on-x2      as dw-on, 2 proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
+#                   dw-on-worker  old name of dw-on (before engine fast and the worker were the
+#                                 defaults it meant capture in a worker): still accepted, runs dw-on
 #   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
@@ -54,7 +67,7 @@ else
   CONCS="${BENCH_CONC:-1 16 64}"
 fi
 WARMUP="${BENCH_WARMUP:-2}"
-TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-old-on dw-off dw-on}"
+TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-off dw-on dw-on-node}"
 DURATION="${DURATION%s}"
 WARMUP="${WARMUP%s}"
 CLK_TCK=$(getconf CLK_TCK)
@@ -74,8 +87,26 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|dw-off|dw-on|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
+if [[ " $TARGETS " == *" dw-on-worker "* ]]; then
+  log "note: dw-on-worker is an alias of dw-on now (engine fast, capture on, worker thread: the shipped default); running it as dw-on. The in-loop drain is dw-on-inloop."
+  TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | sed 's/^dw-on-worker$/dw-on/' | tr '\n' ' ')
+fi
+# A target named twice would be started twice on one name; keep its first place in the order.
+TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+# The proxy settings of a dw-* target: "engine capture worker". dw-old-* never reach the engine
+# switch (the module hook replaces the module that holds both engines); node names what they are.
+dw_settings() { # target
+  case "$1" in
+    dw-off) echo "fast false true" ;;
+    dw-on | dw-on-x2) echo "fast true true" ;;
+    dw-on-inloop) echo "fast true false" ;;
+    dw-off-node | dw-old-off) echo "node false true" ;;
+    dw-on-node | dw-old-on) echo "node true true" ;;
+    *) die "dw_settings: unknown target $1" ;;
+  esac
+}
 SKIPPED=""
 NGINX_BIN=""
 if [[ " $TARGETS " == *" nginx "* ]]; then
@@ -235,15 +266,14 @@ start_server() { # name
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     dw-*)
-      local capture=false worker=false admin launch=(dist/src/cli.js)
-      [[ "$name" == dw-on-worker ]] && worker=true
-      [[ "$name" == dw-on* || "$name" == dw-old-on ]] && capture=true
+      local engine capture worker admin launch=(dist/src/cli.js)
+      read -r engine capture worker < <(dw_settings "$name")
       [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js)
       [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
-      DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture \
-        DRIFTWATCH_PROXY_CAPTURE_WORKER=$worker DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 \
+      DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_ENGINE=$engine \
+        DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture DRIFTWATCH_PROXY_CAPTURE_WORKER=$worker DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 \
         DRIFTWATCH_STORE_EMBEDDED_PATH="$OUT/stores/$name.db" setsid node "${launch[@]}" proxy \
         --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
         --log-level warn >>"$logf" 2>&1 </dev/null &
@@ -258,7 +288,9 @@ start_server() { # name
   esac
   SPID[$name]=$!
   PORT[$name]=$port
-  log "starting $name on 127.0.0.1:$port (pid ${SPID[$name]}${ADMIN[$name]:+, admin port ${ADMIN[$name]}})"
+  local how=""
+  [[ "$name" == dw-* ]] && how=$(dw_settings "$name" | awk '{ printf ", engine %s, capture %s, worker %s", $1, $2, $3 }')
+  log "starting $name on 127.0.0.1:$port (pid ${SPID[$name]}${ADMIN[$name]:+, admin port ${ADMIN[$name]}}$how)"
   if ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:$port/ping" 60; then
     tail -n 30 "$logf" >&2
     [[ "$name" == nginx ]] && tail -n 30 "$OUT/nginx/error.log" >&2
@@ -334,7 +366,7 @@ for batch in $BATCHES; do
     for ((rep = 1; rep <= REPEAT; rep++)); do
       for target in $TARGETS; do
         n=$((n + 1))
-        label="$(printf '%-7s batch=%-3s c=%-2s rep=%s' "$target" "$batch" "$conc" "$rep")"
+        label="$(printf '%-12s batch=%-3s c=%-2s rep=%s' "$target" "$batch" "$conc" "$rep")"
         for attempt in 1 2; do
           for p in $(parts_of "$target"); do alive "$p" || restart_server "$p" "before run $n ($label)"; done
           if ((WARMUP > 0)); then wrk_run "$target" "$batch" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
@@ -397,7 +429,10 @@ NGINX_VERSION=""
 [[ -n "$NGINX_BIN" ]] && NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
 NGINX_PKG=$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || true)
 versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-not installed}${NGINX_PKG:+ (Debian $NGINX_PKG)};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))"
-BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOADAVG="$LOADAVG_START -> $LOADAVG_END" \
+# What each dw-* target ran with, so the report describes the settings of this run, not today's.
+settings=""
+for t in $TARGETS; do [[ "$t" == dw-* ]] && settings+="$t=$(dw_settings "$t" | tr ' ' ',');"; done
+BENCH_SETTINGS="$settings" BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOADAVG="$LOADAVG_START -> $LOADAVG_END" \
   BENCH_VERSIONS="$versions" BENCH_CFG="$DURATION|$WARMUP|$REPEAT|$BATCHES|$CONCS|$TARGETS|$SKIPPED|$NGINX_MASTER_PROCESS" \
   node -e '
     const fs = require("fs");
@@ -423,6 +458,10 @@ BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOA
         duration_s: Number(duration), warmup_s: Number(warmup), repeat: Number(repeat),
         batches: batches.trim().split(/\s+/).map(Number), concurrency: concs.trim().split(/\s+/).map(Number),
         targets: targets.trim().split(/\s+/), skipped: skipped || null, nginx_master_process: nginxMaster,
+        proxy_settings: Object.fromEntries(process.env.BENCH_SETTINGS.split(";").filter(Boolean).map((kv) => {
+          const [t, v] = kv.split("="), [engine, capture, worker] = v.split(",");
+          return [t, { engine, capture: capture === "true", worker: worker === "true", sample_rate: 1 }];
+        })),
       },
       nginx_conf: nginxConf,
     };

@@ -96,6 +96,11 @@ export const proxySchema = z.strictObject({
    *  upstream's own idle timeout (gunicorn's default is 2 s), so a reused socket is rarely one the
    *  upstream is closing. */
   upstreamIdleMs: z.number().int().min(10).max(3_600_000).default(1_500),
+  /** fast: a prediction request (POST /invocations, /v2/.../infer, extra paths) whose reused
+   *  upstream connection closed before any byte of the answer is resent once on a fresh one.
+   *  Scoring is idempotent; turn this off for an upstream whose prediction calls have side effects.
+   *  Idempotent methods are always resent, other POSTs never. */
+  resendPredictions: z.boolean().default(true),
   capture: captureSchema.prefault({}),
 });
 

@@ -65,6 +65,7 @@ const PAUSE_UPSTREAM = 1; // the upstream socket's write buffer is full
 const PAUSE_PIPELINE = 2; // too many pipelined bytes wait behind the current answer
 const PAUSE_WAITING = 4; // no upstream socket yet and the body is queueing
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const REASONS: Record<number, string> = { 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
 class ClientConn {
@@ -109,6 +110,7 @@ class Exchange implements TapState, PoolUser {
   resScanner: ChunkedScanner | null = null;
   resToClose = false;
   resDone = false;
+  resDoneAt = 0;
   /** The upstream connection cannot carry another exchange after this one. */
   upstreamClose = false;
   deadline = 0;
@@ -169,6 +171,7 @@ export class FastLane {
   private readonly timeoutMs: number;
   private sweeper: NodeJS.Timeout | null = null;
   private closing = false;
+  private onAllClosed: (() => void) | null = null;
   inflight = 0;
   drained: (() => void) | null = null;
 
@@ -365,6 +368,7 @@ export class FastLane {
   private onClientClose(conn: ClientConn): void {
     conn.gone = true;
     this.conns.delete(conn);
+    if (this.conns.size === 0 && this.onAllClosed !== null) this.onAllClosed();
     const ex = conn.ex;
     if (ex === null) return;
     // The client went away before its answer was done: abort the upstream request.
@@ -494,10 +498,12 @@ export class FastLane {
     ex.resDone = true;
     // Bytes after the end of the answer: the upstream's framing is not to be trusted again.
     if (end < buf.length) ex.upstreamClose = true;
+    // The upstream socket is done with this exchange: its 'drain' may never reach this client.
+    this.setPaused(ex.conn, PAUSE_UPSTREAM, false);
     if (!ex.reqDone) {
       // It answered before reading the whole request: the rest is read and dropped here.
       ex.upstreamClose = true;
-      this.setPaused(ex.conn, PAUSE_UPSTREAM, false);
+      ex.resDoneAt = performance.now();
     }
     const up = ex.up;
     if (up !== null) {
@@ -514,8 +520,8 @@ export class FastLane {
     if (ex === null || ex.up !== up) return; // an idle connection closed
     ex.up = null;
     if (ex.headSent) {
-      if (ex.resToClose && !ex.resDone) {
-        // The close is the end of a close-delimited answer.
+      if (ex.resToClose && !ex.resDone && err === null) {
+        // A clean close is the end of a close-delimited answer (a reset is not: cut below).
         this.answerDone(ex, Buffer.alloc(0), 0);
         return;
       }
@@ -526,7 +532,7 @@ export class FastLane {
       }
       return;
     }
-    if (!ex.timedOut && !ex.gotAnswerByte && up.uses > 1 && !ex.retried && ex.reqDone && ex.replay !== null) {
+    if (!ex.timedOut && !ex.gotAnswerByte && up.uses > 1 && !ex.retried && ex.reqDone && ex.replay !== null && this.mayResend(ex)) {
       // A reused connection closed before any answer: the upstream closed it as idle while the
       // request was on its way. Send it once more on a fresh connection.
       ex.retried = true;
@@ -538,6 +544,16 @@ export class FastLane {
       return;
     }
     this.upstreamFailed(ex, ex.timedOut ? 'timeout' : ((err as NodeJS.ErrnoException | null)?.code ?? 'closed').toLowerCase(), err ?? new Error('the upstream closed the connection before answering'));
+  }
+
+  /**
+   * RFC 9112 9.3.1: a non-idempotent request is not repeated automatically unless its semantics are
+   * known to be idempotent. Scoring a prediction is (the answer is a function of the input), so the
+   * prediction routes are resent unless proxy.resendPredictions is off; other POSTs never are.
+   */
+  private mayResend(ex: Exchange): boolean {
+    if (IDEMPOTENT.has(ex.method)) return true;
+    return ex.route !== 'other' && this.deps.config.resendPredictions;
   }
 
   /** No usable answer from the upstream: answer 502 (504 on a timeout) if nothing was sent yet. */
@@ -564,7 +580,7 @@ export class FastLane {
     ex.headSent = true;
     ex.conn.socket.write(
       `HTTP/1.1 ${e.status} ${REASONS[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${ex.id}\r\n` +
-        (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n' + body,
+        (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n' + (ex.isHead ? '' : body), // a HEAD answer has no body
     );
     ex.resDone = true;
     ex.reqDone = true;
@@ -579,10 +595,14 @@ export class FastLane {
     conn.ex = null;
     this.waiting.delete(ex);
     this.record(ex, true);
+    // Whatever paused the client for this exchange is over with it (a 502 while the body was
+    // queued, a socket released before its 'drain').
+    this.setPaused(conn, PAUSE_UPSTREAM | PAUSE_WAITING, false);
     if (conn.ending || this.closing) {
       conn.ending = true;
       conn.pending = null;
       conn.socket.end(); // FIN after the queued answer
+      conn.socket.resume(); // and read on, so the client's FIN closes the socket
       return;
     }
     conn.idleSince = performance.now();
@@ -616,7 +636,12 @@ export class FastLane {
         }
       }
       for (const conn of this.conns) {
-        if (conn.ex !== null) continue;
+        const cur = conn.ex;
+        if (cur !== null) {
+          // Answered early, and the client stopped sending the rest of its body.
+          if (cur.resDone && !cur.reqDone && now - cur.resDoneAt > this.deps.headersTimeoutMs) conn.socket.destroy();
+          continue;
+        }
         const limit = conn.pending === null ? this.deps.keepAliveTimeoutMs : this.deps.headersTimeoutMs;
         if (now - conn.idleSince > limit) conn.socket.destroy();
       }
@@ -636,6 +661,12 @@ export class FastLane {
         conn.socket.end();
       }
     }
+  }
+
+  /** Resolves when every client connection of the lane has closed (after stop()). */
+  closed(): Promise<void> {
+    if (this.conns.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.onAllClosed = resolve));
   }
 
   /** After the grace period: cut what is left and close the upstream sockets. */

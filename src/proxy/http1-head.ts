@@ -327,16 +327,22 @@ export function parseResponseHead(text: string): ResponseVerdict {
     if (named !== null) (kept ??= linesOf(forward)).push(line);
     else forward += line + '\r\n';
   }
+  let dropLength = false;
   if (transferEncoding) {
-    // Transfer-Encoding overrides Content-Length (RFC 9112 6.3); such a message is suspect, so the
-    // upstream connection is not reused after it.
-    if (contentLength >= 0) close = true;
+    // Transfer-Encoding overrides Content-Length (RFC 9112 6.3), which is then not relayed; such
+    // a message is suspect, so the upstream connection is not reused after it.
+    if (contentLength >= 0) {
+      close = true;
+      dropLength = true;
+    }
     contentLength = -1;
     if (!chunked) close = true;
   }
-  if (named !== null) {
-    if (named.has('content-length') || named.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
-    forward = withoutNamed(kept ?? linesOf(forward), named);
+  if (named !== null || dropLength) {
+    if (named !== null && (named.has('content-length') || named.has('transfer-encoding'))) return { ok: false, reason: 'connection names framing' };
+    const drop = new Set(named);
+    if (dropLength) drop.add('content-length');
+    forward = withoutNamed(kept ?? linesOf(forward), drop);
   }
   return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId, contentType, contentEncoding, modelVersion } };
 }

@@ -582,7 +582,14 @@ export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
   });
   return {
     server: lane.server,
-    listen: () => listen(lane.server, config.port, config.host, 'proxy'),
+    listen: async () => {
+      const address = await listen(lane.server, config.port, config.host, 'proxy');
+      // node:http runs its headersTimeout/requestTimeout checks from a timer it starts on
+      // 'listening'; this server never listens itself, so it is told, and the connections it is
+      // handed get those deadlines too (server.close() stops the timer).
+      server.emit('listening');
+      return address;
+    },
     async close(graceMs) {
       const until = Date.now() + graceMs;
       lane.stop();
@@ -592,6 +599,8 @@ export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
           new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
         ]);
       }
+      // Ended connections close once the client has read its answer and sent its FIN.
+      await Promise.race([lane.closed(), new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())).unref())]);
       await lifecycle.close(Math.max(0, until - Date.now()), leanDrained);
       lane.destroy();
       wsProxy.close();

@@ -339,6 +339,11 @@ function upstreamHandler(req: http.IncomingMessage, res: http.ServerResponse): v
         res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream', 'content-length': body.length });
         res.end(body);
         return;
+      case '/trickle': // headers at once, the end of the body later: holds its upstream socket
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('begin;');
+        later(550, () => res.end('end'));
+        return;
       case '/chunked':
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('first;');
@@ -805,6 +810,74 @@ for (const engine of ENGINES) {
         await stopProxy(q);
       }
     });
+
+    // Review findings of 2026-12-02, fixed; kept as regressions.
+    test('a HEAD answered 502 by the proxy has no body, so the connection stays usable', T, async () => {
+      const closed = net.createServer();
+      const deadPort = await serve(closed);
+      await new Promise((r) => closed.close(r)); // nothing listens there now: connections are refused
+      const q = await startProxy(engine, `http://127.0.0.1:${deadPort}`);
+      try {
+        const c = await Conn.open(q.port);
+        c.write(request('HEAD', '/head-502'));
+        const head = await c.response('HEAD');
+        assert.equal(head.status, 502);
+        assert.equal(head.body.length, 0);
+        c.write(request('GET', '/after-head-502'));
+        const next = await c.response();
+        assert.equal(next.status, 502);
+        assert.equal(typeof (JSON.parse(next.body.toString()) as { message?: string }).message, 'string');
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    test('a body queued behind a busy upstream, then 504: the next request on that connection is answered', T, async () => {
+      const q = await startProxy(engine, up.url, { upstreamTimeoutMs: 400, maxSockets: 1 });
+      try {
+        const a = await Conn.open(q.port);
+        a.write(request('GET', '/trickle')); // holds the only upstream socket for 550 ms
+        await sleep(30);
+        const b = await Conn.open(q.port);
+        b.write(request('POST', '/echo', { body: Buffer.alloc(100 * 1024, 0x61) })); // more than the lane queues before pausing
+        const first = await b.response();
+        assert.equal(first.status, 504);
+        assert.equal((await a.response()).body.toString(), 'begin;end');
+        b.write(request('GET', '/hello?after-queued-504'));
+        const next = await b.response();
+        assert.equal(next.status, 200);
+        assert.equal(next.body.toString(), 'hello /hello?after-queued-504');
+      } finally {
+        await stopProxy(q);
+      }
+    });
+
+    if (engine === 'fast') {
+      test('(fast only) a stale connection resends idempotent and prediction requests, never other POSTs', T, async () => {
+        const raw = await rawUpstream((s, n) => {
+          if (n === 0) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+          else s.destroy(); // closes as idle when the second request arrives
+        });
+        const statuses = async (overrides: Record<string, unknown>, method: string, path: string) => {
+          const q = await startProxy(engine, raw.url, overrides);
+          try {
+            const c = await Conn.open(q.port);
+            const out: number[] = [];
+            for (const n of [1, 2]) {
+              c.write(request(method, `${path}?n=${n}`, method === 'POST' ? { body: '' } : {}));
+              out.push((await c.response()).status);
+            }
+            return out;
+          } finally {
+            await stopProxy(q);
+          }
+        };
+        assert.deepEqual(await statuses({}, 'POST', '/invocations'), [200, 200], 'a prediction is resent');
+        assert.deepEqual(await statuses({}, 'POST', '/not-a-prediction'), [200, 502], 'another POST is not');
+        assert.deepEqual(await statuses({ resendPredictions: false }, 'POST', '/invocations'), [200, 502], 'resendPredictions: false');
+        assert.deepEqual(await statuses({ resendPredictions: false }, 'GET', '/get'), [200, 200], 'GET is idempotent');
+      });
+    }
 
     test('chunked upstream answer split at awkward places (size line, CRLF, extension) arrives intact', T, async () => {
       const pieces = [
