@@ -68,6 +68,32 @@ const PAUSE_WAITING = 4; // no upstream socket yet and the body is queueing
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const REASONS: Record<number, string> = { 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
+/** Below this, head and body are copied into one buffer: one plain write costs less than a writev. */
+const JOIN_LIMIT = 16 * 1024;
+
+/**
+ * Writes a head (latin1) and body bytes (`one` or `many`) as one write: joined into one buffer when
+ * small, else corked into one writev. Returns what socket.write returned for the last piece.
+ */
+function writeJoined(socket: net.Socket, head: string, one: Buffer | null, many: Buffer[] | null): boolean {
+  let size = head.length;
+  if (one !== null) size += one.length;
+  if (many !== null) for (const b of many) size += b.length;
+  if (size <= JOIN_LIMIT) {
+    const out = Buffer.allocUnsafe(size);
+    let at = out.write(head, 0, 'latin1');
+    if (one !== null) at += one.copy(out, at);
+    if (many !== null) for (const b of many) at += b.copy(out, at);
+    return socket.write(out);
+  }
+  socket.cork();
+  let ok = socket.write(head, 'latin1');
+  if (one !== null) ok = socket.write(one);
+  if (many !== null) for (const b of many) ok = socket.write(b);
+  socket.uncork();
+  return ok;
+}
+
 class ClientConn {
   ex: Exchange | null = null;
   pending: Buffer | null = null;
@@ -103,6 +129,8 @@ class Exchange implements TapState, PoolUser {
   reqDone = false;
   // answer
   resHead: Buffer | null = null;
+  /** The answer's head, waiting to leave with the first body bytes. */
+  headOut: string | null = null;
   headSent = false;
   gotAnswerByte = false;
   status = 0;
@@ -384,16 +412,11 @@ export class FastLane {
 
   attach(ex: Exchange, up: UpstreamConn): void {
     ex.up = up;
-    const socket = up.socket;
-    socket.cork();
-    socket.write(ex.upstreamHead, 'latin1');
-    if (ex.queued !== null) {
-      for (const piece of ex.queued) socket.write(piece);
-      ex.queued = null;
-      ex.queuedSize = 0;
-      this.setPaused(ex.conn, PAUSE_WAITING, false);
-    }
-    socket.uncork();
+    const queued = ex.queued;
+    ex.queued = null;
+    ex.queuedSize = 0;
+    if (!writeJoined(up.socket, ex.upstreamHead, null, queued)) this.setPaused(ex.conn, PAUSE_UPSTREAM, true);
+    if (queued !== null) this.setPaused(ex.conn, PAUSE_WAITING, false);
   }
 
   private onUpstreamData(up: UpstreamConn, chunk: Buffer): void {
@@ -449,14 +472,15 @@ export class FastLane {
         h.statusLine + '\r\n' + h.forward +
         (h.hasRequestId ? '' : `x-request-id: ${ex.id}\r\n`) +
         (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n';
-      const client = ex.conn.socket;
       ex.headSent = true;
-      client.cork();
-      client.write(head, 'latin1');
       const noBody = ex.resScanner === null && !ex.resToClose && ex.resLeft === 0;
-      if (noBody) this.answerDone(ex, buf, end + 4);
-      else if (end + 4 < buf.length) this.answerBody(ex, buf, end + 4);
-      client.uncork();
+      if (noBody || end + 4 === buf.length) {
+        ex.conn.socket.write(head, 'latin1');
+        if (noBody) this.answerDone(ex, buf, end + 4);
+      } else {
+        ex.headOut = head; // leaves with the first body bytes, in one write
+        this.answerBody(ex, buf, end + 4);
+      }
       return;
     }
     this.answerBody(ex, chunk, 0);
@@ -487,7 +511,12 @@ export class FastLane {
     }
     ex.responseBytes += piece.length;
     const client = ex.conn.socket;
-    if (!client.write(piece) && ex.up !== null && end < 0) {
+    let written: boolean;
+    if (ex.headOut !== null) {
+      written = writeJoined(client, ex.headOut, piece, null);
+      ex.headOut = null;
+    } else written = client.write(piece);
+    if (!written && ex.up !== null && end < 0) {
       ex.up.socket.pause();
       client.once('drain', ex.conn.onDrain);
     }
