@@ -8,6 +8,7 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import type { InferenceEvent, TappedBody } from './inference-event.js';
 import { decodeMlflowCsv, decodeMlflowJson, mediaTypeOf } from '../serve/protocol/mlflow.js';
 import { decodeOipRequest } from '../serve/protocol/oip.js';
+import { setOwn } from '../stats/own-keys.js';
 
 export type Cell = number | string | boolean | null;
 export type Row = Record<string, Cell>;
@@ -94,12 +95,17 @@ function mlflowFeatures(body: string, contentType: string, names: readonly strin
     const cols = input.columns ?? positional(input.rows[0]?.length ?? 0, names);
     // CSV cells are text: numbers are inferred as pandas.read_csv does, so they count as numeric.
     const conv = decoded.format === 'csv' ? csvCell : cell;
-    return input.rows.map((r) => Object.fromEntries(cols.map((c, j) => [c, conv(r[j])])));
+    // Plain loops and setOwn, not Object.fromEntries: this runs per row of every captured request.
+    return input.rows.map((r) => {
+      const row: Row = {};
+      for (let j = 0; j < cols.length; j++) setOwn(row, cols[j]!, conv(r[j]));
+      return row;
+    });
   }
-  if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(v)])) : {}));
+  if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? cellsOf(r) : {}));
   const v = input.value;
   if (isObj(v)) return rowsFromColumns(v);
-  if (Array.isArray(v)) return v.every(isObj) ? (v as Array<Record<string, unknown>>).map((r) => Object.fromEntries(Object.entries(r).map(([k, x]) => [k, cell(x)]))) : rowsFromMatrix(v, names);
+  if (Array.isArray(v)) return v.every(isObj) ? (v as Array<Record<string, unknown>>).map(cellsOf) : rowsFromMatrix(v, names);
   throw new Fail('unsupported_shape');
 }
 
@@ -111,11 +117,34 @@ const MAX_VECTOR_COLUMNS = 64;
  * one numeric column per element (name_0, name_1, ...), so each is profiled and can drift on its
  * own; anything else is kept as its JSON text, a category.
  */
-function predictionRow(name: string, v: unknown[]): Row {
+function putPrediction(out: Row, name: string, v: unknown[]): void {
   if (v.length > 0 && v.length <= MAX_VECTOR_COLUMNS && v.every((x) => typeof x === 'number' || x === null)) {
-    return Object.fromEntries(v.map((x, i) => [`${name}_${i}`, x as number | null]));
+    for (let i = 0; i < v.length; i++) setOwn<Cell>(out, vectorColumn(name, i), v[i] as number | null);
+  } else setOwn<Cell>(out, name, JSON.stringify(v));
+}
+
+function predictionRow(name: string, v: unknown[]): Row {
+  const out: Row = {};
+  putPrediction(out, name, v);
+  return out;
+}
+
+/** name_0, name_1, ...: built once per output name, not per row (a 100-row answer names them 100 times). */
+const vectorColumns = new Map<string, string[]>();
+function vectorColumn(name: string, i: number): string {
+  let names = vectorColumns.get(name);
+  if (names === undefined) {
+    if (vectorColumns.size >= 1024) vectorColumns.clear(); // output names come from traffic: bounded
+    vectorColumns.set(name, (names = []));
   }
-  return { [name]: JSON.stringify(v) };
+  return (names[i] ??= `${name}_${i}`);
+}
+
+/** A JSON object's own entries as cells. */
+function cellsOf(r: Record<string, unknown>): Row {
+  const row: Row = {};
+  for (const k of Object.keys(r)) setOwn(row, k, cell(r[k]));
+  return row;
 }
 
 function mlflowPredictions(body: string, rows: number): Row[] {
@@ -131,7 +160,11 @@ function mlflowPredictions(body: string, rows: number): Row[] {
     return p.map((r) => {
       if (!isObj(r)) return Array.isArray(r) ? predictionRow('prediction', r) : { prediction: cell(r) };
       const out: Row = {};
-      for (const [k, v] of Object.entries(r)) Object.assign(out, Array.isArray(v) ? predictionRow(k, v) : { [k]: cell(v) });
+      for (const k of Object.keys(r)) {
+        const v = r[k];
+        if (Array.isArray(v)) putPrediction(out, k, v);
+        else setOwn(out, k, cell(v));
+      }
       return out;
     });
   }
@@ -177,7 +210,7 @@ function oipPredictions(body: string, rows: number): Row[] {
     const width = (o.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
     for (let i = 0; i < rows; i++) {
       if (width === 1) out[i]![o.name] = cell(o.data[i]);
-      else Object.assign(out[i]!, predictionRow(o.name, o.data.slice(i * width, (i + 1) * width)));
+      else putPrediction(out[i]!, o.name, o.data.slice(i * width, (i + 1) * width));
     }
   }
   return out;

@@ -89,3 +89,21 @@ test('the traffic summary counts, averages and bounds what it keeps', () => {
   assert.equal(Object.keys(c.categories!).length, 32);
   assert.equal(c.other_categories, 100 - 30);
 });
+
+test('names from traffic such as __proto__ and constructor stay ordinary own columns', () => {
+  const body = '{"dataframe_split":{"columns":["__proto__","constructor","a"],"data":[[1,2,3]]}}';
+  const answer = '{"predictions":[{"__proto__":[0.25,0.75],"toString":"x"}]}';
+  const r = extract(event('invocations', body, answer), OPTS);
+  assert.ok(r.ok);
+  const row = r.value.features[0]!;
+  assert.deepEqual(Object.keys(row), ['__proto__', 'constructor', 'a']);
+  assert.equal(Object.getPrototypeOf(row), Object.prototype, 'the prototype is untouched');
+  assert.equal(Object.getOwnPropertyDescriptor(row, '__proto__')?.value, 1);
+  const pred = r.value.predictions[0]!;
+  assert.deepEqual(Object.keys(pred), ['__proto___0', '__proto___1', 'toString']);
+  assert.equal(pred.toString, 'x');
+  const records = extract(event('invocations', '{"dataframe_records":[{"__proto__":5,"b":1}]}', '{"predictions":[1]}'), OPTS);
+  assert.ok(records.ok);
+  assert.deepEqual(Object.keys(records.value.features[0]!), ['__proto__', 'b']);
+  assert.equal(Object.getPrototypeOf(records.value.features[0]!), Object.prototype);
+});
