@@ -12,11 +12,11 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { InferenceEvent, TappedBody } from './inference-event.js';
 import { processEvent, type ProcessEventDeps } from './process-event.js';
 import { TrafficSummary } from './traffic-summary.js';
 import { WindowProfiler } from './window-profiler.js';
-import type { CaptureWorkerData, FromWorker, PackedBody, ToWorker, WorkerCounts } from './worker-protocol.js';
+import { unpackEvent } from './event-columns.js';
+import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('capture-worker.ts runs only as a worker thread');
@@ -142,20 +142,13 @@ const snapshotTimer = setInterval(() => {
 snapshotTimer.unref();
 profiler.start();
 
-function unpack(b: PackedBody | null, bytes: ArrayBuffer): TappedBody | null {
-  // A view, not a copy: the batch's ArrayBuffer was transferred to this thread.
-  return b === null ? null : { bytes: Buffer.from(bytes, b.offset, b.length), contentType: b.contentType, contentEncoding: b.contentEncoding };
-}
-
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'batch': {
       for (const [model, version, ref] of m.refs) setRef(model, version, ref);
       for (const [model, names] of m.columns) columns.set(model, names);
-      for (const e of m.events) {
-        const event: InferenceEvent = { ...e, request: unpack(e.request, m.bodies), response: unpack(e.response, m.bodies) };
-        processEvent(event, deps);
-      }
+      // Bodies are views into the batch's ArrayBuffer, which was transferred to this thread.
+      for (let i = 0; i < m.events.n; i++) processEvent(unpackEvent(m.events, i, m.bodies), deps);
       dirty = true;
       send({ t: 'ack', id: m.id, counts: takeCounts() });
       break;

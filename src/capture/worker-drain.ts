@@ -30,10 +30,11 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
 import type { BoundedQueue } from './bounded-queue.js';
 import type { ExtractOptions } from './extract.js';
-import type { InferenceEvent, TappedBody } from './inference-event.js';
+import type { InferenceEvent } from './inference-event.js';
 import type { TrafficSnapshot, TrafficSummaryView } from './traffic-summary.js';
 import type { ProfilerMetrics } from './window-profiler.js';
-import type { CaptureWorkerData, FromWorker, PackedBody, PackedEvent, ToWorker, WorkerCounts } from './worker-protocol.js';
+import { packBatch } from './event-columns.js';
+import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
 
 export interface WorkerDrainDeps {
   queue: BoundedQueue<InferenceEvent>;
@@ -303,26 +304,13 @@ export class WorkerCaptureDrain {
   }
 
   private postBatch(batch: InferenceEvent[]): boolean {
-    let total = 0;
-    for (const e of batch) total += (e.request?.bytes.length ?? 0) + (e.response?.bytes.length ?? 0);
-    const bodies = new ArrayBuffer(total);
-    const u8 = new Uint8Array(bodies);
-    let offset = 0;
-    const pack = (b: TappedBody | null): PackedBody | null => {
-      if (b === null) return null;
-      u8.set(b.bytes, offset);
-      const p = { offset, length: b.bytes.length, contentType: b.contentType, contentEncoding: b.contentEncoding };
-      offset += b.bytes.length;
-      return p;
-    };
+    const { packed, bodies } = packBatch(batch);
     const refs: Array<[string, string, ReferenceProfile | null]> = [];
     const columns: Array<[string | null, readonly string[] | null]> = [];
-    const events: PackedEvent[] = new Array(batch.length);
     // Model versions already looked up for this batch (most batches name one).
     const seen = new Set<string>();
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]!;
-      events[i] = { ...e, request: pack(e.request), response: pack(e.response) };
       // The reference and column names of the event's model version, looked up now as the
       // in-loop drain would, sent only when this worker does not have them yet.
       if (e.request !== null) {
@@ -346,7 +334,7 @@ export class WorkerCaptureDrain {
       }
     }
     const id = ++this.batchSeq;
-    if (!this.post({ t: 'batch', id, events, bodies, refs, columns }, [bodies])) return false;
+    if (!this.post({ t: 'batch', id, events: packed, bodies, refs, columns }, [bodies])) return false;
     this.inflight.set(id, batch.length);
     return true;
   }

@@ -1,24 +1,13 @@
 /**
  * Messages between the proxy's main thread (worker-drain.ts) and the capture worker thread
- * (capture-worker.ts). Plain structured-cloneable values only. Bodies never travel as Buffers
- * (a Buffer's structured clone copies its whole backing ArrayBuffer, often a 64 KiB socket slab):
- * each batch packs its bodies into one fresh ArrayBuffer that is transferred, not copied.
+ * (capture-worker.ts). Plain structured-cloneable values only. A batch's events travel in columns
+ * with their bodies in one transferred ArrayBuffer (event-columns.ts says why).
  */
 import type { StatsConfig } from '../config/schema.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { ExtractOptions } from './extract.js';
-import type { InferenceEvent } from './inference-event.js';
+import type { PackedBatch } from './event-columns.js';
 import type { TrafficSnapshot } from './traffic-summary.js';
-
-export interface PackedBody {
-  offset: number;
-  length: number;
-  contentType: string;
-  contentEncoding: string;
-}
-
-/** An InferenceEvent whose bodies point into the batch's ArrayBuffer. */
-export type PackedEvent = Omit<InferenceEvent, 'request' | 'response'> & { request: PackedBody | null; response: PackedBody | null };
 
 export interface CaptureWorkerData {
   stats: StatsConfig;
@@ -38,7 +27,8 @@ export type ToWorker =
   | {
       t: 'batch';
       id: number;
-      events: PackedEvent[];
+      /** The batch's events in columns (event-columns.ts). */
+      events: PackedBatch;
       bodies: ArrayBuffer;
       /** References for the batch's model versions that the worker has not got yet (or that changed). */
       refs: Array<[model: string, version: string, ref: ReferenceProfile | null]>;
