@@ -10,16 +10,47 @@ export interface Lifecycle {
   close(graceMs: number, drained: () => Promise<void> | null): Promise<void>;
 }
 
+const LAST = Symbol('driftwatch.lastResponse');
+const BODY = '{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}';
+const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${BODY.length}\r\nconnection: close\r\n\r\n${BODY}`;
+
 export function manageLifecycle(server: http.Server): Lifecycle {
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  // The last answer started on each connection (a symbol, not a closure: this runs per request).
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    (req.socket as Socket & { [LAST]?: http.ServerResponse })[LAST] = res;
+  });
   server.on('clientError', (err, socket) => {
-    if (socket.writable) {
-      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}');
-    } else socket.destroy(err);
+    const refuse = () => {
+      if (socket.writable) socket.end(BAD_REQUEST);
+      else socket.destroy(err);
+    };
+    // A malformed request pipelined behind good ones: their answers are still being made and go
+    // first (node writes them in order; the last one started finishes last). Then the 400, unless
+    // the connection closes after those answers anyway: bytes after a request that closes it
+    // (HPE_CLOSED_CONNECTION) are not a request and get no answer.
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!code.startsWith('HPE_')) {
+      refuse(); // not a parse error (a reset, a timeout): as before, nothing to wait for
+      return;
+    }
+    const last = (socket as Socket & { [LAST]?: http.ServerResponse })[LAST];
+    const closes = code === 'HPE_CLOSED_CONNECTION';
+    // Only when that answer's own request was whole: an error inside its body (a client gone
+    // mid-upload, a broken chunk) is about that request, and nothing is waited for.
+    if (last && !last.writableFinished && last.req.complete && socket.writable && code !== 'HPE_INVALID_EOF_STATE') {
+      last.once('finish', () => (closes || !last.shouldKeepAlive ? socket.end() : refuse()));
+      last.once('close', () => {
+        if (!last.writableFinished) socket.destroy();
+      });
+      return;
+    }
+    if (closes || (last !== undefined && !last.shouldKeepAlive)) socket.end();
+    else refuse();
   });
   return {
     async close(graceMs, drained) {

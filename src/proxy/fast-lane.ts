@@ -58,7 +58,6 @@ const MAX_PENDING = 64 * 1024;
 /** Request body bytes kept (by reference) so a request can be resent once on a fresh connection. */
 const MAX_REPLAY = 1024 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
-const LF2 = Buffer.from('\n\n');
 
 // Why a client socket is paused: it is resumed only when no reason is left.
 const PAUSE_UPSTREAM = 1; // the upstream socket's write buffer is full
@@ -67,6 +66,17 @@ const PAUSE_WAITING = 4; // no upstream socket yet and the body is queueing
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const REASONS: Record<number, string> = { 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+
+/**
+ * A LF not preceded by CR in an incomplete head: such a head may never contain CRLFCRLF (it can
+ * end in "\n\r\n" or "\n\n"), so node, which refuses it with a 400 at once, has to judge it.
+ */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  }
+  return false;
+}
 
 /** Below this, head and body are copied into one buffer: one plain write costs less than a writev. */
 const JOIN_LIMIT = 16 * 1024;
@@ -267,7 +277,7 @@ export class FastLane {
       if (end < 0) {
         // Not complete yet; a head node would refuse or that uses bare LFs is node's to answer.
         if (buf.length > MAX_HEAD) return this.handover(conn, 'head size');
-        if (buf.indexOf(LF2) >= 0) return this.handover(conn, 'line endings');
+        if (hasBareLf(buf)) return this.handover(conn, 'line endings');
         break;
       }
       if (end > MAX_HEAD) return this.handover(conn, 'head size');

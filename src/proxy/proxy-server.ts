@@ -59,6 +59,8 @@ export interface ProxyServer {
 
 /** Where an emitter (client req/res, upstream req/res) finds its exchange: no closures per request. */
 const EX = Symbol('driftwatch.exchange');
+/** On a client socket whose connection was refused (a 400 that closes it). */
+const REFUSED = Symbol('driftwatch.refused');
 type Tagged<T> = T & { [EX]?: Exchange };
 
 /** One proxied request: fixed shape, everything the shared listeners need. */
@@ -218,6 +220,24 @@ class LeanProxy {
   }
 
   handle(req: Tagged<http.IncomingMessage>, res: Tagged<http.ServerResponse>): void {
+    const socket = req.socket as Socket & { [REFUSED]?: true };
+    // Requests pipelined behind a refused one: the connection closes after that answer, and they
+    // must not reach the upstream (node would still dispatch them).
+    if (socket[REFUSED]) {
+      req.resume();
+      return;
+    }
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      // RFC 9112 3.2: an HTTP/1.1 request without Host is refused (the server's own check is off so
+      // that this 400 is JSON, like every other, and closes the connection).
+      socket[REFUSED] = true;
+      const body = JSON.stringify({ error_code: 'BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' });
+      req.resume();
+      res.shouldKeepAlive = false; // node then closes after it, and knows it (http-lifecycle's clientError)
+      res.writeHead(400, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
+      res.end(body);
+      return;
+    }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -551,7 +571,7 @@ export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
     (res as Socket | http.ServerResponse).destroy(); // a failed upgrade: nothing to answer on a raw socket
   });
 
-  const server = http.createServer((req, res) => lean.handle(req, res));
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => lean.handle(req, res));
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     wsProxy.ws(req, socket, head);
   });
