@@ -706,13 +706,14 @@ function compare(seq: Sequence, fast: Labelled, node: Labelled, anyOrder: boolea
  * path answered the rest of the pipelined bytes, so the fast run must then match the node engine
  * driven the same way (the promise: the fast engine behaves like the node engine).
  *
- * One pattern is neither, and is the node path's own defect (see the todo test at the end): the
+ * One pattern was the node path's own defect (fixed; the regression tests at the end pin it): the
  * fast lane answered the first requests itself, handed over at a request that closes the
  * connection or is refused, and the node path then wrote its 400 for the bytes after it at once,
- * losing the answer still pending. It is recognised (same answers up to a point, then the node
- * path's 400 and the close, the same requests upstream) and counted, not failed here.
+ * losing the answer still pending. It is still recognised (same answers up to a point, then the
+ * node path's 400 and the close, the same requests upstream) so that a failure names it, and the
+ * count must stay 0.
  */
-/** A 400 the proxy wrote itself: the JSON one from clientError, or node's bare one for a missing Host. */
+/** A 400 the proxy wrote itself: the JSON one from clientError, or the one for a missing Host. */
 function proxyRefusal(o: Outcome): boolean {
   return o.kind === 'answer' && o.answer.status === 400 && !o.answer.headers.some(([k]) => k === 'X-Upstream-Hash');
 }
