@@ -6,7 +6,7 @@
  * CPU per request (IncomingMessage, ServerResponse, ClientRequest and the Agent are each a full
  * stream with its own state machine), while the kernel's part of a loopback proxy is ~15 us and
  * nginx's whole cost ~13 us. Here one client 'data' event becomes, in the common case, one string
- * scan, one corked write of head and body to a pooled upstream socket, and one corked write back.
+ * scan, one write of head and body to a pooled upstream socket, and one write back (writeJoined).
  *
  * What it handles itself: HTTP/1.1 requests in origin-form with a Content-Length or chunked body,
  * keep-alive and pipelining (answers in order), and every upstream answer shape (Content-Length,
@@ -291,7 +291,7 @@ export class FastLane {
         if (bodyEnd >= 0 && bodyEnd < buf.length) conn.pending = buf.subarray(bodyEnd);
       }
       // Only now an upstream socket: the body bytes that came with the head are queued by then,
-      // so head and body leave in one writev instead of two writes.
+      // so head and body leave in one write instead of two.
       if (conn.socket.destroyed) return;
       this.pool.acquire(ex);
     }
