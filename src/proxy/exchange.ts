@@ -56,30 +56,33 @@ export function classifyRoute(method: string, path: string, configModel: string 
   return OTHER;
 }
 
-/** The capture side of one exchange: both engines' exchange objects carry these fields. */
-export interface TapState {
-  readonly id: string;
-  /** performance.now() at the request's start. */
-  readonly t0: number;
-  readonly route: Route;
-  readonly path: string;
-  readonly method: string;
-  readonly model: string | null;
-  version: string | null;
-  readonly sampled: boolean;
-  startedAtMs: number;
-  upstreamMs: number;
-  requestBytes: number;
-  responseBytes: number;
-  tooLarge: boolean;
-  reqTap: Buffer[] | null;
-  reqTapSize: number;
-  resTap: Buffer[] | null;
-  resTapSize: number;
-  reqContentType: string;
-  reqContentEncoding: string;
-  resContentType: string;
-  resContentEncoding: string;
+/** The capture side of one exchange: both engines' exchange objects extend it. */
+export class TapState {
+  startedAtMs = 0;
+  upstreamMs = 0;
+  requestBytes = 0;
+  responseBytes = 0;
+  tooLarge = false;
+  reqTap: Buffer[] | null = null;
+  reqTapSize = 0;
+  resTap: Buffer[] | null = null;
+  resTapSize = 0;
+  reqContentType = '';
+  reqContentEncoding = '';
+  resContentType = '';
+  resContentEncoding = '';
+
+  constructor(
+    readonly id: string,
+    /** performance.now() at the request's start. */
+    readonly t0: number,
+    readonly method: string,
+    readonly path: string,
+    readonly route: Route,
+    readonly model: string | null,
+    public version: string | null,
+    readonly sampled: boolean,
+  ) {}
 }
 
 /** Adds a request body chunk to the tap, or drops the tap once it passes the cap (never buffers past it). */

@@ -33,7 +33,7 @@ import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
 import { ChunkedScanner } from './chunked-scanner.js';
-import { classifyRoute, errorBody, recordExchange, requestIdGenerator, tapRequest, tapResponse, type Route, type TapState } from './exchange.js';
+import { classifyRoute, errorBody, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type Route } from './exchange.js';
 import { parseRequestHead, parseResponseHead, type RequestHead } from './http1-head.js';
 import { UpstreamPool, type PoolUser, type UpstreamConn } from './upstream-pool.js';
 
@@ -125,7 +125,7 @@ class ClientConn {
 }
 
 /** One proxied request on the fast lane (fixed shape; the tap fields are exchange.ts's TapState). */
-class Exchange implements TapState, PoolUser {
+class Exchange extends TapState implements PoolUser {
   up: UpstreamConn | null = null;
   /** Body bytes that arrived before an upstream socket was free. */
   queued: Buffer[] | null = null;
@@ -153,37 +153,22 @@ class Exchange implements TapState, PoolUser {
   upstreamClose = false;
   deadline = 0;
   timedOut = false;
-  // TapState
-  version: string | null;
-  startedAtMs = 0;
-  upstreamMs = 0;
-  requestBytes = 0;
-  responseBytes = 0;
-  tooLarge = false;
-  reqTap: Buffer[] | null = null;
-  reqTapSize = 0;
-  resTap: Buffer[] | null = null;
-  resTapSize = 0;
-  reqContentType = '';
-  reqContentEncoding = '';
-  resContentType = '';
-  resContentEncoding = '';
 
   constructor(
     readonly lane: FastLane,
     readonly conn: ClientConn,
-    readonly id: string,
-    readonly t0: number,
-    readonly method: string,
-    readonly path: string,
-    readonly route: Route,
-    readonly model: string | null,
+    id: string,
+    t0: number,
+    method: string,
+    path: string,
+    route: Route,
+    model: string | null,
     version: string | null,
-    readonly sampled: boolean,
+    sampled: boolean,
     readonly upstreamHead: string,
     readonly isHead: boolean,
   ) {
-    this.version = version;
+    super(id, t0, method, path, route, model, version, sampled);
   }
 
   attach(up: UpstreamConn): void {

@@ -38,7 +38,7 @@ import { manageLifecycle } from '../http-lifecycle.js';
 import { listen } from '../listen.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
-import { classifyRoute, errorBody, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, type TapState } from './exchange.js';
+import { classifyRoute, errorBody, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, TapState } from './exchange.js';
 import { FastLane } from './fast-lane.js';
 
 export interface ProxyServerDeps {
@@ -64,42 +64,28 @@ const REFUSED = Symbol('driftwatch.refused');
 type Tagged<T> = T & { [EX]?: Exchange };
 
 /** One proxied request: fixed shape, everything the shared listeners need. */
-class Exchange implements TapState {
+class Exchange extends TapState {
   upReq: http.ClientRequest | null = null;
   upRes: http.IncomingMessage | null = null;
   /** Upstream deadline (performance.now() ms) while waiting for response headers. */
   deadline = 0;
   timedOut = false;
   clientGone = false;
-  upstreamMs = 0;
-  requestBytes = 0;
-  responseBytes = 0;
-  tooLarge = false;
-  reqTap: Buffer[] | null = null;
-  reqTapSize = 0;
-  resTap: Buffer[] | null = null;
-  resTapSize = 0;
-  reqContentType = '';
-  reqContentEncoding = '';
-  resContentType = '';
-  resContentEncoding = '';
-  version: string | null;
-  startedAtMs = 0;
 
   constructor(
     readonly proxy: LeanProxy,
     readonly req: http.IncomingMessage,
     readonly res: http.ServerResponse,
-    readonly method: string,
-    readonly id: string,
-    readonly t0: number,
-    readonly route: InferenceEvent['route'],
-    readonly path: string,
-    readonly model: string | null,
+    method: string,
+    id: string,
+    t0: number,
+    route: InferenceEvent['route'],
+    path: string,
+    model: string | null,
     version: string | null,
-    readonly sampled: boolean,
+    sampled: boolean,
   ) {
-    this.version = version;
+    super(id, t0, method, path, route, model, version, sampled);
   }
 }
 
