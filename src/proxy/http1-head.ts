@@ -10,6 +10,7 @@
  * malformed input gets the same JSON 400 on both engines.
  */
 import { REQUEST_ID } from './exchange.js';
+import { connectionTokens, F, requestField, responseField } from './header-fields.js';
 
 /** A request head the fast lane forwards itself. */
 export interface RequestHead {
@@ -89,13 +90,6 @@ function linesOf(forward: string): string[] {
   return forward === '' ? [] : forward.slice(0, -2).split('\r\n');
 }
 
-function connectionTokens(value: string, into: Set<string>): void {
-  for (const t of value.split(',')) {
-    const v = t.trim().toLowerCase();
-    if (v !== '') into.add(v);
-  }
-}
-
 /** Drops the lines whose field name a Connection header named (RFC 9110 7.6.1). */
 function withoutNamed(lines: string[], named: Set<string>): string {
   let out = '';
@@ -143,90 +137,61 @@ export function parseRequestHead(text: string): RequestVerdict {
     const field = splitField(line);
     if (field === null) return { ok: false, reason: 'field line' };
     const [name, value] = field;
-    switch (name.length) {
-      case 2:
-        if (name.toLowerCase() === 'te') continue;
+    switch (requestField(name)) {
+      case F.HOP:
+        continue;
+      case F.HOST:
+        if (host !== null) return { ok: false, reason: 'host' };
+        host = value;
         break;
-      case 4:
-        if (name.toLowerCase() === 'host') {
-          if (host !== null) return { ok: false, reason: 'host' };
-          host = value;
+      case F.EXPECT:
+        return { ok: false, reason: 'expect' };
+      case F.UPGRADE:
+        return { ok: false, reason: 'upgrade' };
+      case F.CONNECTION: {
+        const tokens = new Set<string>();
+        connectionTokens(value, tokens);
+        if (tokens.has('upgrade')) return { ok: false, reason: 'upgrade' };
+        if (tokens.has('close')) close = true;
+        tokens.delete('close');
+        tokens.delete('keep-alive');
+        if (tokens.size > 0) {
+          named ??= new Set();
+          for (const t of tokens) named.add(t);
         }
-        break;
-      case 6:
-        if (name.toLowerCase() === 'expect') return { ok: false, reason: 'expect' };
-        break;
-      case 7: {
-        const l = name.toLowerCase();
-        if (l === 'upgrade') return { ok: false, reason: 'upgrade' };
-        if (l === 'trailer') continue;
-        break;
+        continue;
       }
-      case 10: {
-        const l = name.toLowerCase();
-        if (l === 'connection') {
-          const tokens = new Set<string>();
-          connectionTokens(value, tokens);
-          if (tokens.has('upgrade')) return { ok: false, reason: 'upgrade' };
-          if (tokens.has('close')) close = true;
-          tokens.delete('close');
-          tokens.delete('keep-alive');
-          if (tokens.size > 0) {
-            named ??= new Set();
-            for (const t of tokens) named.add(t);
-          }
-          continue;
-        }
-        if (l === 'keep-alive') continue;
+      case F.REQUEST_ID:
+        if (requestId !== null || !REQUEST_ID.test(value)) continue; // one id: the first that looks like one
+        requestId = value;
         break;
-      }
-      case 12: {
-        const l = name.toLowerCase();
-        if (l === 'x-request-id') {
-          if (requestId !== null || !REQUEST_ID.test(value)) continue; // one id: the first that looks like one
-          requestId = value;
-        } else if (l === 'content-type') contentType = value;
+      case F.CONTENT_TYPE:
+        contentType = value;
         break;
-      }
-      case 14:
-        if (name.toLowerCase() === 'content-length') {
-          if (contentLength >= 0 || !DIGITS.test(value)) return { ok: false, reason: 'content-length' };
-          contentLength = Number(value);
-        }
+      case F.CONTENT_LENGTH:
+        if (contentLength >= 0 || !DIGITS.test(value)) return { ok: false, reason: 'content-length' };
+        contentLength = Number(value);
         break;
-      case 15:
-        if (name.toLowerCase() === 'x-forwarded-for') {
-          xff = xff === null ? value : `${xff},${value}`;
-          continue;
-        }
+      case F.CONTENT_ENCODING:
+        contentEncoding = value;
         break;
-      case 16: {
-        const l = name.toLowerCase();
-        if (l === 'x-forwarded-port') {
-          xfport = xfport === null ? value : `${xfport},${value}`;
-          continue;
-        }
-        if (l === 'x-forwarded-host') {
-          xfhost ??= value;
-          continue;
-        }
-        if (l === 'proxy-connection') continue;
-        if (l === 'content-encoding') contentEncoding = value;
+      case F.TRANSFER_ENCODING:
+        if (sawTransferEncoding || value.toLowerCase() !== 'chunked') return { ok: false, reason: 'transfer-encoding' };
+        sawTransferEncoding = true;
+        chunked = true;
         break;
-      }
-      case 17: {
-        const l = name.toLowerCase();
-        if (l === 'x-forwarded-proto') {
-          xfproto = xfproto === null ? value : `${xfproto},${value}`;
-          continue;
-        }
-        if (l === 'transfer-encoding') {
-          if (sawTransferEncoding || value.toLowerCase() !== 'chunked') return { ok: false, reason: 'transfer-encoding' };
-          sawTransferEncoding = true;
-          chunked = true;
-        }
-        break;
-      }
+      case F.X_FORWARDED_FOR:
+        xff = xff === null ? value : `${xff},${value}`;
+        continue;
+      case F.X_FORWARDED_PORT:
+        xfport = xfport === null ? value : `${xfport},${value}`;
+        continue;
+      case F.X_FORWARDED_PROTO:
+        xfproto = xfproto === null ? value : `${xfproto},${value}`;
+        continue;
+      case F.X_FORWARDED_HOST:
+        xfhost ??= value;
+        continue;
     }
     if (named !== null) (kept ??= linesOf(forward)).push(line);
     else forward += line + '\r\n';
@@ -271,57 +236,46 @@ export function parseResponseHead(text: string): ResponseVerdict {
     const field = splitField(line);
     if (field === null) return { ok: false, reason: 'field line' };
     const [name, value] = field;
-    switch (name.length) {
-      case 7:
-        if (name.toLowerCase() === 'upgrade') continue;
-        break;
-      case 10: {
-        const l = name.toLowerCase();
-        if (l === 'connection') {
-          const tokens = new Set<string>();
-          connectionTokens(value, tokens);
-          if (tokens.has('close')) close = true;
-          else if (http10 && tokens.has('keep-alive')) close = false;
-          tokens.delete('close');
-          tokens.delete('keep-alive');
-          if (tokens.size > 0) {
-            named ??= new Set();
-            for (const t of tokens) named.add(t);
-          }
-          continue;
+    switch (responseField(name)) {
+      case F.HOP:
+      case F.UPGRADE:
+        continue;
+      case F.CONNECTION: {
+        const tokens = new Set<string>();
+        connectionTokens(value, tokens);
+        if (tokens.has('close')) close = true;
+        else if (http10 && tokens.has('keep-alive')) close = false;
+        tokens.delete('close');
+        tokens.delete('keep-alive');
+        if (tokens.size > 0) {
+          named ??= new Set();
+          for (const t of tokens) named.add(t);
         }
-        if (l === 'keep-alive') continue;
+        continue;
+      }
+      case F.CONTENT_TYPE:
+        contentType = value;
+        break;
+      case F.REQUEST_ID:
+        hasRequestId = true;
+        break;
+      case F.CONTENT_LENGTH:
+        if (!DIGITS.test(value) || (contentLength >= 0 && contentLength !== Number(value))) return { ok: false, reason: 'content-length' };
+        contentLength = Number(value);
+        break;
+      case F.CONTENT_ENCODING:
+        contentEncoding = value;
+        break;
+      case F.TRANSFER_ENCODING: {
+        transferEncoding = true;
+        // Chunked framing only when chunked is the final coding (RFC 9112 6.3); otherwise the
+        // body runs to the close.
+        const codings = value.toLowerCase().split(',');
+        chunked = codings[codings.length - 1]!.trim() === 'chunked';
         break;
       }
-      case 12: {
-        const l = name.toLowerCase();
-        if (l === 'content-type') contentType = value;
-        else if (l === 'x-request-id') hasRequestId = true;
-        break;
-      }
-      case 14:
-        if (name.toLowerCase() === 'content-length') {
-          if (!DIGITS.test(value) || (contentLength >= 0 && contentLength !== Number(value))) return { ok: false, reason: 'content-length' };
-          contentLength = Number(value);
-        }
-        break;
-      case 16: {
-        const l = name.toLowerCase();
-        if (l === 'content-encoding') contentEncoding = value;
-        else if (l === 'proxy-connection') continue;
-        break;
-      }
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
-          transferEncoding = true;
-          // Chunked framing only when chunked is the final coding (RFC 9112 6.3); otherwise the
-          // body runs to the close.
-          const codings = value.toLowerCase().split(',');
-          chunked = codings[codings.length - 1]!.trim() === 'chunked';
-        }
-        break;
-      case 26:
-        if (modelVersion === null && name.toLowerCase() === 'x-driftwatch-model-version') modelVersion = value;
+      case F.MODEL_VERSION:
+        modelVersion ??= value;
         break;
     }
     if (named !== null) (kept ??= linesOf(forward)).push(line);

@@ -40,6 +40,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
 import { classifyRoute, errorBody, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, TapState } from './exchange.js';
 import { FastLane } from './fast-lane.js';
+import { connectionTokens, F, requestField, responseField } from './header-fields.js';
 
 export interface ProxyServerDeps {
   config: ProxyConfig & { upstream: string };
@@ -244,82 +245,58 @@ class LeanProxy {
     let host: string | null = null;
     let contentLength = -1;
     let hasBody = false;
-    let connectionTokens: string | null = null;
+    const named = new Set<string>(); // what Connection names (RFC 9110 7.6.1)
     let reqType = '';
     let reqEncoding = '';
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
-      switch (name.length) {
-        case 2: // te
-          if (name.toLowerCase() === 'te') continue;
+      switch (requestField(name)) {
+        case F.HOP:
+        case F.UPGRADE:
+          continue;
+        case F.HOST:
+          host ??= value;
           break;
-        case 4:
-          if (name.toLowerCase() === 'host') host ??= value;
+        case F.CONNECTION:
+          connectionTokens(value, named);
+          continue;
+        case F.REQUEST_ID:
+          if (id !== null) continue; // one id: the first one that looks like an id wins
+          if (REQUEST_ID.test(value)) id = value;
+          else continue;
           break;
-        case 7: {
-          const l = name.toLowerCase();
-          if (l === 'upgrade' || l === 'trailer') continue;
+        case F.CONTENT_TYPE:
+          reqType = value;
           break;
-        }
-        case 10: {
-          const l = name.toLowerCase();
-          if (l === 'connection') {
-            const v = value.toLowerCase();
-            if (v !== 'keep-alive' && v !== 'close') connectionTokens = connectionTokens === null ? v : `${connectionTokens},${v}`;
-            continue;
-          }
-          if (l === 'keep-alive') continue;
+        case F.CONTENT_LENGTH:
+          contentLength = Number(value);
+          hasBody = true;
           break;
-        }
-        case 12: {
-          const l = name.toLowerCase();
-          if (l === 'x-request-id') {
-            if (id !== null) continue; // one id: the first one that looks like an id wins
-            if (REQUEST_ID.test(value)) id = value;
-            else continue;
-          } else if (l === 'content-type') reqType = value;
+        case F.CONTENT_ENCODING:
+          reqEncoding = value;
           break;
-        }
-        case 14:
-          if (name.toLowerCase() === 'content-length') {
-            contentLength = Number(value);
-            hasBody = true;
-          }
+        case F.TRANSFER_ENCODING:
+          hasBody = true;
           break;
-        case 15:
-          if (name.toLowerCase() === 'x-forwarded-for') {
-            xff = xff === null ? value : `${xff},${value}`;
-            continue;
-          }
-          break;
-        case 16: {
-          const l = name.toLowerCase();
-          if (l === 'x-forwarded-port') {
-            xfport = xfport === null ? value : `${xfport},${value}`;
-            continue;
-          }
-          if (l === 'x-forwarded-host') {
-            xfhost ??= value;
-            continue;
-          }
-          if (l === 'proxy-connection') continue;
-          if (l === 'content-encoding') reqEncoding = value;
-          break;
-        }
-        case 17: {
-          const l = name.toLowerCase();
-          if (l === 'x-forwarded-proto') {
-            xfproto = xfproto === null ? value : `${xfproto},${value}`;
-            continue;
-          }
-          if (l === 'transfer-encoding') hasBody = true;
-          break;
-        }
+        case F.X_FORWARDED_FOR:
+          xff = xff === null ? value : `${xff},${value}`;
+          continue;
+        case F.X_FORWARDED_PORT:
+          xfport = xfport === null ? value : `${xfport},${value}`;
+          continue;
+        case F.X_FORWARDED_PROTO:
+          xfproto = xfproto === null ? value : `${xfproto},${value}`;
+          continue;
+        case F.X_FORWARDED_HOST:
+          xfhost ??= value;
+          continue;
       }
       out.push(name, value);
     }
-    if (connectionTokens !== null) dropNamedHeaders(out, connectionTokens);
+    named.delete('close'); // persistence tokens, not field names
+    named.delete('keep-alive');
+    if (named.size > 0) dropNamedHeaders(out, named);
     if (id === null) {
       id = this.nextId();
       out.push('x-request-id', id);
@@ -411,51 +388,41 @@ class LeanProxy {
     const out: string[] = [];
     let hasId = false;
     let contentLength = -1;
-    let connectionTokens: string | null = null;
+    const named = new Set<string>(); // what Connection names (RFC 9110 7.6.1)
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
-      switch (name.length) {
-        case 7: {
-          const l = name.toLowerCase();
-          if (l === 'upgrade' || l === 'trailer') continue;
+      switch (responseField(name)) {
+        // node frames the answer to the client itself, so Transfer-Encoding and Trailer go too.
+        case F.HOP:
+        case F.UPGRADE:
+        case F.TRAILER:
+        case F.TRANSFER_ENCODING:
+          continue;
+        case F.CONNECTION:
+          connectionTokens(value, named);
+          continue;
+        case F.CONTENT_TYPE:
+          ex.resContentType = value;
           break;
-        }
-        case 10: {
-          const l = name.toLowerCase();
-          if (l === 'connection') {
-            const v = value.toLowerCase();
-            if (v !== 'keep-alive' && v !== 'close') connectionTokens = connectionTokens === null ? v : `${connectionTokens},${v}`;
-            continue;
-          }
-          if (l === 'keep-alive') continue;
+        case F.REQUEST_ID:
+          hasId = true;
           break;
-        }
-        case 12: {
-          const l = name.toLowerCase();
-          if (l === 'content-type') ex.resContentType = value;
-          else if (l === 'x-request-id') hasId = true;
+        case F.CONTENT_LENGTH:
+          contentLength = Number(value);
           break;
-        }
-        case 14:
-          if (name.toLowerCase() === 'content-length') contentLength = Number(value);
+        case F.CONTENT_ENCODING:
+          ex.resContentEncoding = value;
           break;
-        case 16: {
-          const l = name.toLowerCase();
-          if (l === 'content-encoding') ex.resContentEncoding = value;
-          else if (l === 'proxy-connection') continue;
-          break;
-        }
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') continue;
-          break;
-        case 26:
-          if (ex.version === null && name.toLowerCase() === 'x-driftwatch-model-version') ex.version = value;
+        case F.MODEL_VERSION:
+          ex.version ??= value;
           break;
       }
       out.push(name, value);
     }
-    if (connectionTokens !== null) dropNamedHeaders(out, connectionTokens);
+    named.delete('close'); // persistence tokens, not field names
+    named.delete('keep-alive');
+    if (named.size > 0) dropNamedHeaders(out, named);
     if (!hasId) out.push('x-request-id', ex.id);
     if (ex.sampled && !ex.tooLarge) {
       if (contentLength > this.maxBodyBytes) ex.tooLarge = true;
@@ -533,8 +500,7 @@ class LeanProxy {
 }
 
 /** Removes the headers a Connection header named (RFC 9110 7.6.1) from a flat [name, value] list. */
-function dropNamedHeaders(out: string[], tokens: string): void {
-  const named = new Set(tokens.split(',').map((t) => t.trim()).filter(Boolean));
+function dropNamedHeaders(out: string[], named: Set<string>): void {
   let w = 0;
   for (let i = 0; i < out.length; i += 2) {
     if (named.has(out[i]!.toLowerCase())) continue;

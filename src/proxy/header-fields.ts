@@ -1,0 +1,110 @@
+/**
+ * Which header fields matter to the proxy, and as what: the one place their names are matched, for
+ * both engines (the fast lane's head parser and the node path's rawHeaders scans), so the
+ * hop-by-hop and forwarding policy cannot differ between them. Pure.
+ *
+ * The switch on the name's length first is why this is fast: most fields (user agents, accept
+ * headers, the payload's own) are rejected by one integer compare, without lower-casing.
+ */
+
+export const F = {
+  OTHER: 0,
+  /** Hop-by-hop on this side, never relayed (RFC 9110 7.6.1). */
+  HOP: 1,
+  HOST: 2,
+  CONNECTION: 3,
+  EXPECT: 4,
+  UPGRADE: 5,
+  REQUEST_ID: 6,
+  CONTENT_TYPE: 7,
+  CONTENT_LENGTH: 8,
+  CONTENT_ENCODING: 9,
+  TRANSFER_ENCODING: 10,
+  X_FORWARDED_FOR: 11,
+  X_FORWARDED_PORT: 12,
+  X_FORWARDED_PROTO: 13,
+  X_FORWARDED_HOST: 14,
+  /** Response side only: relayed by the fast lane (its framing is kept), dropped by the node path. */
+  TRAILER: 15,
+  MODEL_VERSION: 16,
+} as const;
+export type Field = (typeof F)[keyof typeof F];
+
+/** A request field. TE, Trailer, Keep-Alive and Proxy-Connection are hop-by-hop. */
+export function requestField(name: string): Field {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te' ? F.HOP : F.OTHER;
+    case 4:
+      return name.toLowerCase() === 'host' ? F.HOST : F.OTHER;
+    case 6:
+      return name.toLowerCase() === 'expect' ? F.EXPECT : F.OTHER;
+    case 7: {
+      const l = name.toLowerCase();
+      return l === 'upgrade' ? F.UPGRADE : l === 'trailer' ? F.HOP : F.OTHER;
+    }
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' ? F.CONNECTION : l === 'keep-alive' ? F.HOP : F.OTHER;
+    }
+    case 12: {
+      const l = name.toLowerCase();
+      return l === 'x-request-id' ? F.REQUEST_ID : l === 'content-type' ? F.CONTENT_TYPE : F.OTHER;
+    }
+    case 14:
+      return name.toLowerCase() === 'content-length' ? F.CONTENT_LENGTH : F.OTHER;
+    case 15:
+      return name.toLowerCase() === 'x-forwarded-for' ? F.X_FORWARDED_FOR : F.OTHER;
+    case 16: {
+      const l = name.toLowerCase();
+      if (l === 'x-forwarded-port') return F.X_FORWARDED_PORT;
+      if (l === 'x-forwarded-host') return F.X_FORWARDED_HOST;
+      if (l === 'proxy-connection') return F.HOP;
+      return l === 'content-encoding' ? F.CONTENT_ENCODING : F.OTHER;
+    }
+    case 17: {
+      const l = name.toLowerCase();
+      return l === 'x-forwarded-proto' ? F.X_FORWARDED_PROTO : l === 'transfer-encoding' ? F.TRANSFER_ENCODING : F.OTHER;
+    }
+    default:
+      return F.OTHER;
+  }
+}
+
+/** A response field. Keep-Alive and Proxy-Connection are hop-by-hop; Upgrade is never relayed. */
+export function responseField(name: string): Field {
+  switch (name.length) {
+    case 7: {
+      const l = name.toLowerCase();
+      return l === 'upgrade' ? F.UPGRADE : l === 'trailer' ? F.TRAILER : F.OTHER;
+    }
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' ? F.CONNECTION : l === 'keep-alive' ? F.HOP : F.OTHER;
+    }
+    case 12: {
+      const l = name.toLowerCase();
+      return l === 'content-type' ? F.CONTENT_TYPE : l === 'x-request-id' ? F.REQUEST_ID : F.OTHER;
+    }
+    case 14:
+      return name.toLowerCase() === 'content-length' ? F.CONTENT_LENGTH : F.OTHER;
+    case 16: {
+      const l = name.toLowerCase();
+      return l === 'content-encoding' ? F.CONTENT_ENCODING : l === 'proxy-connection' ? F.HOP : F.OTHER;
+    }
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding' ? F.TRANSFER_ENCODING : F.OTHER;
+    case 26:
+      return name.toLowerCase() === 'x-driftwatch-model-version' ? F.MODEL_VERSION : F.OTHER;
+    default:
+      return F.OTHER;
+  }
+}
+
+/** Adds the tokens of a Connection value (lower-cased, trimmed) to `into`. */
+export function connectionTokens(value: string, into: Set<string>): void {
+  for (const t of value.split(',')) {
+    const v = t.trim().toLowerCase();
+    if (v !== '') into.add(v);
+  }
+}
