@@ -18,6 +18,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import { mulberry32 } from '../prng.js';
 
 const SEED = Number(process.env.DIFF_SEED ?? 0x5eed2026) >>> 0;
 const COUNT = Number(process.env.DIFF_COUNT ?? 300);
@@ -27,19 +28,6 @@ const READ_TIMEOUT_MS = 800;
 const EMPTY: Buffer = Buffer.alloc(0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// ------------------------------------------------------------------ deterministic PRNG
-
-/** mulberry32: small, fast, and the same sequence on every platform for a given seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   constructor(readonly next: () => number) {}
@@ -214,7 +202,7 @@ function flipCase(r: Rng, s: string): string {
 }
 
 function genSequence(index: number): Sequence {
-  const r = new Rng(prng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0));
+  const r = new Rng(mulberry32((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0));
   const n = r.int(1, 4);
   const requests = Array.from({ length: n }, (_, i) => genRequest(r, i === n - 1));
   const mode: Mode = r.chance(0.45) ? 'pipelined' : r.chance(0.7) ? 'one-by-one' : 'dribble';
