@@ -83,10 +83,10 @@ function rowsFromColumns(obj: Record<string, unknown>): Row[] {
   return Array.from({ length: n }, (_, i) => Object.fromEntries(names.map((name, j) => [name, cell(Array.isArray(values[j]) ? (values[j] as unknown[])[i] : values[j])])));
 }
 
-function mlflowFeatures(body: string, contentType: string, names: readonly string[] | null | undefined): Row[] {
+function mlflowFeatures(body: string, mediaType: string, names: readonly string[] | null | undefined): Row[] {
   let decoded;
   try {
-    decoded = mediaTypeOf(contentType) === 'text/csv' ? decodeMlflowCsv(body) : decodeMlflowJson(body);
+    decoded = mediaType === 'text/csv' ? decodeMlflowCsv(body) : decodeMlflowJson(body);
   } catch {
     throw new Fail('unparseable_request');
   }
@@ -216,11 +216,15 @@ function oipPredictions(body: string, rows: number): Row[] {
   return out;
 }
 
-export function extract(event: InferenceEvent, opts: ExtractOptions): ExtractResult {
+/**
+ * `columnNames` and `version`, when given, override opts.columnNames and event.version (the
+ * capture drains pass them per event instead of copying the options or the event).
+ */
+export function extract(event: InferenceEvent, opts: ExtractOptions, columnNames?: readonly string[] | null, version?: string | null): ExtractResult {
   try {
     if (!event.request || !event.response) throw new Fail('unsupported_shape');
     const ct = mediaTypeOf(event.request.contentType);
-    const names = opts.columnNames ?? null;
+    const names = columnNames ?? opts.columnNames ?? null;
     const reqText = text(event.request, opts.maxDecompressedBytes);
     let features: Row[];
     let predictions: Row[] = [];
@@ -234,10 +238,17 @@ export function extract(event: InferenceEvent, opts: ExtractOptions): ExtractRes
       if (ok) predictions = mlflowPredictions(text(event.response, opts.maxDecompressedBytes), features.length);
     }
     const maxColumns = opts.maxColumns ?? 512;
-    if (features.some((r) => Object.keys(r).length > maxColumns)) throw new Fail('too_many_columns');
-    return { ok: true, value: { model: event.model ?? 'unknown', version: event.version ?? 'unknown', features, predictions } };
+    for (let i = 0; i < features.length; i++) if (wider(features[i]!, maxColumns)) throw new Fail('too_many_columns');
+    return { ok: true, value: { model: event.model ?? 'unknown', version: (version === undefined ? event.version : version) ?? 'unknown', features, predictions } };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, reason: e.reason };
     return { ok: false, reason: 'unparseable_request' };
   }
+}
+
+/** Whether a row has more than max own keys, counted without building the key list. */
+function wider(row: Row, max: number): boolean {
+  let n = 0;
+  for (const _ in row) if (++n > max) return true;
+  return false;
 }

@@ -25,20 +25,19 @@ export interface ProcessEventDeps {
   logger: Logger;
 }
 
-export function processEvent(raw: InferenceEvent, deps: ProcessEventDeps): void {
-  // The upstream's own version header wins; else the configured label (proxy.version).
-  const event = raw.version === null && deps.defaultVersion ? { ...raw, version: deps.defaultVersion } : raw;
+export function processEvent(event: InferenceEvent, deps: ProcessEventDeps): void {
+  // The upstream's own version header wins; else the configured label (proxy.version). Passed
+  // along as a value, not by copying the event: this runs once per captured request.
+  const version = event.version ?? deps.defaultVersion ?? null;
   try {
-    deps.summary.observeRequest(event);
+    deps.summary.observeRequest(event, version);
     const model = event.model ?? 'unknown';
-    const version = event.version ?? 'unknown';
-    deps.profiler?.observeRequest(model, version, event.startedAtMs, event.status, event.totalMs);
+    deps.profiler?.observeRequest(model, version ?? 'unknown', event.startedAtMs, event.status, event.totalMs);
     if (!event.request || !event.response) return;
     // Rows of rejected or failed requests are not the model's traffic (a 400 names columns
     // the model does not have): only answered predictions are profiled.
     if (event.status < 200 || event.status >= 300) return;
-    const columnNames = deps.columnsFor?.(event.model) ?? null;
-    const r = extract(event, columnNames ? { ...deps.extract, columnNames } : deps.extract);
+    const r = extract(event, deps.extract, deps.columnsFor?.(event.model) ?? null, version);
     if (!r.ok) {
       deps.counts.unparseable(r.reason);
       return;

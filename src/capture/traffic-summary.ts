@@ -13,6 +13,8 @@ const MAX_FEATURES = 512;
 const MAX_CATEGORIES = 32;
 /** Upper bounds in milliseconds; the last bucket is open. */
 export const SUMMARY_LATENCY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/** "1xx".."5xx" built once (a template string per request is an allocation per request). */
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 interface FeatureStats {
   count: number;
@@ -89,7 +91,12 @@ export class TrafficSummary {
     this.sinceMs = nowMs;
   }
 
+  /** The last model version looked up: traffic is mostly one model, and each event asks twice. */
+  private last: { name: string; version: string; m: ModelStats } | null = null;
+
   private model(name: string, version: string): ModelStats | null {
+    const last = this.last;
+    if (last !== null && last.name === name && last.version === version) return last.m;
     const key = `${name}\u0000${version}`;
     let m = this.models.get(key);
     if (!m) {
@@ -97,17 +104,20 @@ export class TrafficSummary {
       m = { requests: 0, byStatusClass: {}, latencyBuckets: new Array(SUMMARY_LATENCY_BUCKETS_MS.length + 1).fill(0), rows: 0, features: new Map(), predictions: new Map(), droppedFeatures: 0 };
       this.models.set(key, m);
     }
+    this.last = { name, version, m };
     return m;
   }
 
-  observeRequest(e: InferenceEvent): void {
-    const m = this.model(e.model ?? 'unknown', e.version ?? 'unknown');
+  /** `version`: the event's, or the label it is counted under when it has none (proxy.version). */
+  observeRequest(e: InferenceEvent, version: string | null = e.version): void {
+    const m = this.model(e.model ?? 'unknown', version ?? 'unknown');
     if (!m) return;
     m.requests++;
-    const sc = `${Math.floor(e.status / 100)}xx`;
+    const sc = STATUS_CLASSES[Math.floor(e.status / 100)] ?? `${Math.floor(e.status / 100)}xx`;
     m.byStatusClass[sc] = (m.byStatusClass[sc] ?? 0) + 1;
-    let b = SUMMARY_LATENCY_BUCKETS_MS.findIndex((ub) => e.totalMs <= ub);
-    if (b < 0) b = SUMMARY_LATENCY_BUCKETS_MS.length;
+    const bounds = SUMMARY_LATENCY_BUCKETS_MS;
+    let b = 0;
+    while (b < bounds.length && !(e.totalMs <= bounds[b]!)) b++;
     m.latencyBuckets[b]!++;
   }
 
@@ -115,24 +125,27 @@ export class TrafficSummary {
     const m = this.model(model, version);
     if (!m) return;
     m.rows += features.length;
-    const add = (target: Map<string, FeatureStats>, rows: Row[]) => {
-      for (const row of rows) {
-        for (const [k, v] of Object.entries(row)) {
-          let f = target.get(k);
-          if (!f) {
-            if (target.size >= MAX_FEATURES) {
-              m.droppedFeatures++;
-              continue;
-            }
-            f = newFeature();
-            target.set(k, f);
+    this.add(m, m.features, features);
+    this.add(m, m.predictions, predictions);
+  }
+
+  private add(m: ModelStats, target: Map<string, FeatureStats>, rows: Row[]): void {
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      // for...in over a row's own keys (rows are plain objects; setOwn keeps "__proto__" own).
+      for (const k in row) {
+        let f = target.get(k);
+        if (!f) {
+          if (target.size >= MAX_FEATURES) {
+            m.droppedFeatures++;
+            continue;
           }
-          observe(f, v);
+          f = newFeature();
+          target.set(k, f);
         }
+        observe(f, row[k]);
       }
-    };
-    add(m.features, features);
-    add(m.predictions, predictions);
+    }
   }
 
   /** Approximate latency quantile from the buckets: the upper bound of the bucket holding it. */

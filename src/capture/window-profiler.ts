@@ -55,6 +55,11 @@ export class WindowProfiler {
   private readonly series = new Set<string>();
   /** Events not profiled because the series bound was reached. */
   rejectedSeries = 0;
+  /** The window last looked up, valid while `gen` is unchanged: each event asks twice. */
+  private last: { model: string; version: string; startMs: number; w: WindowProfile; gen: number } | null = null;
+  /** Bumped whenever a window in `open` is removed or replaced. */
+  private gen = 0;
+  private readonly profileOptions: { sketchK: number; maxCategories: number; maxFeatures: number };
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failingSinceMs: number | null = null;
@@ -65,11 +70,15 @@ export class WindowProfiler {
     this.now = deps.now ?? Date.now;
     this.maxPending = deps.maxPendingWindows ?? 1024;
     this.maxSeries = deps.maxSeries ?? 256;
+    const { sketchK, maxCategories, maxFeatures } = deps.config;
+    this.profileOptions = { sketchK, maxCategories, maxFeatures };
   }
 
   private window(model: string, version: string, atMs: number): WindowProfile | null {
     const windowSeconds = this.deps.config.windowSeconds;
     const startMs = windowStartMs(atMs, windowSeconds);
+    const last = this.last;
+    if (last !== null && last.gen === this.gen && last.startMs === startMs && last.model === model && last.version === version) return last.w;
     const key = `${model}\u0000${version}\u0000${startMs}`;
     let w = this.open.get(key);
     if (!w) {
@@ -87,6 +96,7 @@ export class WindowProfiler {
       w = emptyWindow({ model, version, startMs, windowSeconds }, this.bounds);
       this.open.set(key, w);
     }
+    this.last = { model, version, startMs, w, gen: this.gen };
     return w;
   }
 
@@ -101,6 +111,7 @@ export class WindowProfiler {
     }
     if (oldestKey !== null) {
       this.open.delete(oldestKey);
+      this.gen++;
       this.dropped++;
       this.deps.metrics?.droppedWindows(1);
     }
@@ -114,8 +125,7 @@ export class WindowProfiler {
   observeRows(model: string, version: string, atMs: number, features: ReadonlyArray<Record<string, Cell>>, predictions: ReadonlyArray<Record<string, Cell>>): void {
     const w = this.window(model, version, atMs);
     if (!w) return;
-    const { sketchK, maxCategories, maxFeatures } = this.deps.config;
-    observeRows(w, features, predictions, this.deps.referenceFor(model, version), { sketchK, maxCategories, maxFeatures });
+    observeRows(w, features, predictions, this.deps.referenceFor(model, version), this.profileOptions);
   }
 
   /** Windows waiting to be written. */
@@ -136,6 +146,7 @@ export class WindowProfiler {
     if (this.open.size === 0) return;
     const batch = this.open;
     this.open = new Map();
+    this.gen++;
     const deltas = [...batch.values()];
     try {
       await this.deps.store.writeWindows(deltas);
@@ -151,6 +162,7 @@ export class WindowProfiler {
         this.deps.logger.warn('statistics store write failed; keeping the deltas and retrying at the next flush', { store: this.deps.store.describe, error: messageOf(e) });
       }
       // Put the failed deltas back, merged with whatever arrived meanwhile.
+      this.gen++;
       for (const [k, w] of batch) {
         const newer = this.open.get(k);
         if (newer) this.open.set(k, mergeWindows(w, newer));

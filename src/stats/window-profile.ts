@@ -35,8 +35,12 @@ export function emptyWindow(key: WindowKey, latencyBoundsMs: readonly number[]):
 }
 
 /** One request: its status class ("2xx", "5xx", ...) and its total latency. */
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 export function observeRequest(w: WindowProfile, status: number, totalMs: number): void {
-  const cls = `${Math.floor(status / 100)}xx`;
+  const c = Math.floor(status / 100);
+  // Built once: a template string per request is an allocation per request.
+  const cls = STATUS_CLASSES[c] ?? `${c}xx`;
   setOwn(w.requests, cls, (getOwn(w.requests, cls) ?? 0) + 1);
   observeLatency(w.latency, totalMs);
 }
@@ -90,6 +94,8 @@ interface Slot {
 
 interface WindowCache {
   ref: ReferenceProfile | null;
+  /** The options object last used (callers usually pass the same one): skips building optKey. */
+  opts: ProfileOptions;
   optKey: string;
   f: Map<string, Slot>;
   p: Map<string, Slot>;
@@ -99,12 +105,13 @@ interface WindowCache {
 const windowCaches = new WeakMap<WindowProfile, WindowCache>();
 
 function cacheFor(w: WindowProfile, ref: ReferenceProfile | null, opts: ProfileOptions): WindowCache {
-  const optKey = `${opts.sketchK}/${opts.maxCategories}/${opts.maxFeatures}`;
   let c = windowCaches.get(w);
+  if (c !== undefined && c.ref === ref && c.opts === opts) return c;
+  const optKey = `${opts.sketchK}/${opts.maxCategories}/${opts.maxFeatures}`;
   if (c === undefined || c.ref !== ref || c.optKey !== optKey) {
-    c = { ref, optKey, f: new Map(), p: new Map() };
+    c = { ref, opts, optKey, f: new Map(), p: new Map() };
     windowCaches.set(w, c);
-  }
+  } else c.opts = opts;
   return c;
 }
 

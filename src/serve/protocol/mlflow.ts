@@ -18,6 +18,8 @@ function badRequest(message: string): never {
 }
 
 export function mediaTypeOf(contentType: string | undefined): string {
+  // The common exact value needs no split/trim/lowercase (this runs per request and per capture).
+  if (contentType === 'application/json') return contentType;
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
@@ -25,6 +27,13 @@ export interface MlflowRequest {
   input: DecodedInput;
   format: (typeof INPUT_KEYS)[number] | 'csv';
   params: Record<string, unknown> | null;
+}
+
+/** Pairwise for the few columns requests usually name (no Set per request); a Set beyond that. */
+function hasDuplicates(names: readonly string[]): boolean {
+  if (names.length > 16) return new Set(names).size !== names.length;
+  for (let i = 1; i < names.length; i++) for (let j = 0; j < i; j++) if (names[i] === names[j]) return true;
+  return false;
 }
 
 export function decodeMlflowJson(text: string): MlflowRequest {
@@ -38,9 +47,17 @@ export function decodeMlflowJson(text: string): MlflowRequest {
     badRequest(`Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}; got a JSON ${Array.isArray(body) ? 'list' : body === null ? 'null' : typeof body}`);
   }
   const obj = body as Record<string, unknown>;
-  const present = INPUT_KEYS.filter((k) => k in obj);
-  const unknown = Object.keys(obj).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k) && k !== 'params');
-  if (present.length !== 1 || unknown.length) {
+  // One pass over the keys (this runs per request on the scoring server and per capture).
+  let format: (typeof INPUT_KEYS)[number] | null = null;
+  let inputs = 0;
+  let unknown = 0;
+  for (const k in obj) {
+    if (k === 'dataframe_split' || k === 'dataframe_records' || k === 'instances' || k === 'inputs') {
+      format = k;
+      inputs++;
+    } else if (k !== 'params') unknown++;
+  }
+  if (inputs !== 1 || unknown > 0 || format === null) {
     badRequest(
       `Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}. ` +
         `Received dictionary with input fields: [${Object.keys(obj).map((k) => `'${k}'`).join(', ')}].`,
@@ -51,7 +68,6 @@ export function decodeMlflowJson(text: string): MlflowRequest {
     if (typeof obj.params !== 'object' || Array.isArray(obj.params)) badRequest('"params" must be a JSON object');
     params = obj.params as Record<string, unknown>;
   }
-  const format = present[0]!;
   const value = obj[format];
   switch (format) {
     case 'dataframe_split': {
@@ -59,8 +75,9 @@ export function decodeMlflowJson(text: string): MlflowRequest {
         badRequest('"dataframe_split" must be an object with "columns" (optional), "data" and "index" (optional)');
       }
       const split = value as Record<string, unknown>;
-      const extra = Object.keys(split).filter((k) => !['columns', 'data', 'index'].includes(k));
-      if (extra.length) badRequest(`"dataframe_split" has unknown fields ${extra.join(', ')}; expected columns, data, index`);
+      let extra: string[] | null = null;
+      for (const k in split) if (k !== 'columns' && k !== 'data' && k !== 'index') (extra ??= []).push(k);
+      if (extra !== null) badRequest(`"dataframe_split" has unknown fields ${extra.join(', ')}; expected columns, data, index`);
       const data = split.data;
       if (!Array.isArray(data)) badRequest('"dataframe_split.data" must be a list of rows');
       let columns: string[] | null = null;
@@ -69,9 +86,8 @@ export function decodeMlflowJson(text: string): MlflowRequest {
           badRequest('"dataframe_split.columns" must be a list of column names');
         }
         columns = split.columns.map(String);
-        if (new Set(columns).size !== columns.length) badRequest('"dataframe_split.columns" has duplicate names');
+        if (hasDuplicates(columns)) badRequest('"dataframe_split.columns" has duplicate names');
       }
-      // pandas accepts a flat list as a single column; rows of lists otherwise.
       // pandas accepts a flat list as a single column; copy only in that (rare) case.
       const rows = data.every(Array.isArray)
         ? (data as unknown[][])
