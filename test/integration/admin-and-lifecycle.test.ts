@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tokenMatches } from '../../src/admin/auth.js';
+import { RawConn } from '../fixtures/raw-http.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, memoryLogger, postJson, startServer, tempDir } from '../helpers.js';
 
 const TOKEN = 's3cret-token-for-tests-0123456789';
@@ -63,19 +64,14 @@ test('a request whose turn comes after requestTimeoutMs answers 504 and the serv
     // the request's time is up, so it must not be run.
     const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
     const port = Number(new URL(s.url).port);
-    const net = await import('node:net');
-    const reply = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () => {
-        sock.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
-        setTimeout(() => sock.write(body.slice(10)), 300);
-      });
-      let data = '';
-      sock.on('data', (d) => (data += d));
-      sock.on('close', () => resolve(data));
-      sock.on('error', reject);
-    });
-    assert.match(reply, /^HTTP\/1\.1 504 /);
-    const json = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4));
+    const c = await RawConn.open(port);
+    c.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+    setTimeout(() => c.write(body.slice(10)), 300);
+    const reply = await c.response('POST');
+    await c.closed;
+    assert.equal(c.error, null);
+    assert.deepEqual([reply.version, reply.status], ['1.1', 504]);
+    const json = JSON.parse(reply.body.toString());
     assert.equal(json.error_code, 'DEADLINE_EXCEEDED');
     assert.match(json.message, /within 100 ms/);
     assert.equal((await postJson(s.url + '/invocations', { instances: [[0, 12.8, 5, 4.7]] })).status, 200);

@@ -4,9 +4,9 @@
  * an answer below 500 with a JSON error body, and the server must keep answering valid requests.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
+import { RawConn } from '../fixtures/raw-http.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, startServer, tempDir, type RunningServer } from '../helpers.js';
 
 const tmp = tempDir();
@@ -133,18 +133,11 @@ test('hostile but valid JSON: a flood of distinct keys, prototype-named keys, ly
 test('malformed HTTP gets a 400 and does not disturb the server', async () => {
   const port = Number(new URL(srv.url).port);
   for (const raw of ['GARBAGE\r\n\r\n', 'POST /invocations HTTP/1.1\r\nContent-Length: abc\r\n\r\n', 'POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']) {
-    const reply = await new Promise<string>((resolve) => {
-      // write, not end: a half-closed client cannot read the answer on every path
-      const sock = net.connect(port, '127.0.0.1', () => sock.write(raw));
-      let data = '';
-      const timer = setTimeout(() => sock.destroy(), 5000);
-      sock.on('data', (d) => (data += d));
-      sock.on('close', () => {
-        clearTimeout(timer);
-        resolve(data);
-      });
-      sock.on('error', () => resolve(data));
-    });
+    const c = await RawConn.open(port);
+    // write, not end: a half-closed client cannot read the answer on every path
+    c.write(raw);
+    const reply = (await c.readToClose({ timeoutMs: 5000 })).toString('latin1');
+    c.destroy();
     assert.match(reply, /^HTTP\/1\.1 4\d\d /, JSON.stringify(raw));
   }
   const ok = await fetch(srv.url + '/ping');

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { buildInto } from '../../examples/seattle-weather/build-model.js';
+import { RawConn } from '../fixtures/raw-http.js';
 import { FEATURES, EXAMPLE_MODEL_DIR, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
 
 const tmp = tempDir();
@@ -282,22 +283,14 @@ test('regression: a process-group SIGTERM in cluster mode lets the in-flight req
   for (let i = 0; i < 600 && (err.match(/scoring server listening/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
   const port = Number(/"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(err)?.[1]);
   assert.ok(port > 0, err);
-  const net = await import('node:net');
   const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
-  const reply = new Promise<string>((resolve) => {
-    const sock = net.connect(port, '127.0.0.1', () => {
-      sock.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
-      // The whole group gets SIGTERM while the body is half sent (each worker receives it twice:
-      // from the group and from the primary), then the rest of the body follows.
-      setTimeout(() => process.kill(-proc.pid!, 'SIGTERM'), 200);
-      setTimeout(() => sock.write(body.slice(10)), 600);
-    });
-    let data = '';
-    sock.on('data', (d) => (data += d));
-    sock.on('close', () => resolve(data));
-    sock.on('error', () => resolve(data));
-  });
-  const answer = await reply;
+  const c = await RawConn.open(port);
+  c.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+  // The whole group gets SIGTERM while the body is half sent (each worker receives it twice:
+  // from the group and from the primary), then the rest of the body follows.
+  setTimeout(() => process.kill(-proc.pid!, 'SIGTERM'), 200);
+  setTimeout(() => c.write(body.slice(10)), 600);
+  const answer = (await c.readToClose()).toString('latin1');
   assert.match(answer, /^HTTP\/1\.1 200 /, `got: ${answer.slice(0, 200)}\n${err.slice(-1500)}`);
   assert.equal(await exited(proc), 0, err.slice(-2000));
 });

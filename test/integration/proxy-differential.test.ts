@@ -18,6 +18,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import { destroyAllRawConns, RawConn } from '../fixtures/raw-http.js';
 import { mulberry32 } from '../prng.js';
 
 const SEED = Number(process.env.DIFF_SEED ?? 0x5eed2026) >>> 0;
@@ -293,7 +294,6 @@ function upstreamHandler(req: http.IncomingMessage, res: http.ServerResponse): v
 
 // ------------------------------------------------------------------ resources (all closed in after)
 
-const clientSockets = new Set<net.Socket>();
 const serverSockets = new Set<net.Socket>();
 let upstream: http.Server;
 const proxies: ProxyServer[] = [];
@@ -336,13 +336,13 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of clientSockets) s.destroy();
+  destroyAllRawConns();
   await Promise.all(proxies.map((p) => p.close(200)));
   for (const s of serverSockets) s.destroy();
   await new Promise((r) => upstream.close(r));
 });
 
-// ------------------------------------------------------------------ raw client
+// ------------------------------------------------------------------ raw client (test/fixtures/raw-http.ts)
 
 interface Answer {
   version: string;
@@ -356,169 +356,18 @@ interface Answer {
 }
 type Outcome = { kind: 'answer'; answer: Answer } | { kind: 'eof' } | { kind: 'timeout'; unread: string } | { kind: 'garbage'; what: string };
 
-class Timeout extends Error {}
-
-/** One client connection; answers are parsed off the front of what arrived, so stray bytes show. */
-class Conn {
-  private buf: Buffer = EMPTY;
-  private eof = false;
-  private wake: (() => void) | null = null;
-
-  private constructor(readonly socket: net.Socket) {
-    clientSockets.add(socket);
-    socket.setNoDelay(true);
-    const poke = () => {
-      const w = this.wake;
-      this.wake = null;
-      w?.();
-    };
-    socket.on('data', (d: Buffer) => {
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      poke();
-    });
-    // A reset after the answer (the peer closed with our bytes unread) counts as a close.
-    socket.on('error', () => {
-      this.eof = true;
-      poke();
-    });
-    socket.on('end', () => {
-      this.eof = true;
-      poke();
-    });
-    socket.once('close', () => {
-      this.eof = true;
-      clientSockets.delete(socket);
-      poke();
-    });
-  }
-
-  static open(port: number): Promise<Conn> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1');
-      const c = new Conn(s);
-      s.once('connect', () => resolve(c));
-      s.once('error', reject);
-    });
-  }
-
-  write(data: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  private async more(until: number): Promise<boolean> {
-    if (this.eof) return false;
-    const left = until - Date.now();
-    if (left <= 0) throw new Timeout();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await new Promise<boolean>((resolve) => {
-      this.wake = () => resolve(false);
-      timer = setTimeout(() => resolve(true), left);
-    });
-    clearTimeout(timer);
-    if (timedOut) {
-      this.wake = null;
-      throw new Timeout();
-    }
-    return true;
-  }
-
-  private async upTo(sep: string, until: number): Promise<Buffer | null> {
-    for (;;) {
-      const i = this.buf.indexOf(sep);
-      if (i >= 0) {
-        const out = this.buf.subarray(0, i);
-        this.buf = this.buf.subarray(i + sep.length);
-        return out;
-      }
-      if (!(await this.more(until))) return null;
-    }
-  }
-
-  private async take(n: number, until: number): Promise<Buffer | null> {
-    while (this.buf.length < n) if (!(await this.more(until))) return null;
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  /** The next final answer (1xx collected on it), or what happened instead. */
-  async next(method: string): Promise<Outcome> {
-    const until = Date.now() + READ_TIMEOUT_MS;
-    try {
-      const interim: number[] = [];
-      for (;;) {
-        while (this.buf.length === 0) if (!(await this.more(until))) return { kind: 'eof' };
-        const headBuf = await this.upTo('\r\n\r\n', until);
-        if (headBuf === null) return { kind: 'garbage', what: `eof inside a head: ${this.unread()}` };
-        const [statusLine, ...lines] = headBuf.toString('latin1').split('\r\n');
-        const m = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(statusLine!);
-        if (!m) return { kind: 'garbage', what: `status line ${JSON.stringify(statusLine)}` };
-        const headers: Field[] = [];
-        for (const l of lines) {
-          const i = l.indexOf(':');
-          if (i <= 0) return { kind: 'garbage', what: `field line ${JSON.stringify(l)}` };
-          headers.push([l.slice(0, i), l.slice(i + 1).trim()]);
-        }
-        const status = Number(m[2]);
-        if (status < 200 && status !== 101) {
-          interim.push(status);
-          continue;
-        }
-        const answer: Answer = { version: m[1]!, status, reason: m[3] ?? '', headers, chunked: false, body: '', trailers: [], interim };
-        const get = (n: string) => headers.find(([k]) => k.toLowerCase() === n)?.[1];
-        const te = get('transfer-encoding');
-        const cl = get('content-length');
-        // RFC 9112 6.3. The one exception is the 400 the proxies write for malformed input: it
-        // carries its JSON to the close whatever the method was.
-        const proxy400 = status === 400 && cl === undefined && te === undefined;
-        const noBody = status === 204 || status === 304 || status === 101 || (method === 'HEAD' && !proxy400);
-        if (noBody) return { kind: 'answer', answer };
-        if (te !== undefined && /chunked\s*$/i.test(te)) {
-          answer.chunked = true;
-          const parts: Buffer[] = [];
-          for (;;) {
-            const sizeLine = await this.upTo('\r\n', until);
-            if (sizeLine === null) return { kind: 'garbage', what: 'eof in a chunk size' };
-            const size = sizeLine.toString('latin1').split(';')[0]!.trim();
-            if (!/^[0-9a-fA-F]+$/.test(size)) return { kind: 'garbage', what: `chunk size ${JSON.stringify(sizeLine.toString('latin1'))}` };
-            const n = parseInt(size, 16);
-            if (n === 0) break;
-            const data = await this.take(n + 2, until);
-            if (data === null) return { kind: 'garbage', what: 'eof in chunk data' };
-            parts.push(data.subarray(0, n));
-          }
-          for (;;) {
-            const line = await this.upTo('\r\n', until);
-            if (line === null) return { kind: 'garbage', what: 'eof in trailers' };
-            if (line.length === 0) break;
-            const t = line.toString('latin1');
-            answer.trailers.push([t.slice(0, t.indexOf(':')), t.slice(t.indexOf(':') + 1).trim()]);
-          }
-          answer.body = Buffer.concat(parts).toString('latin1');
-        } else if (cl !== undefined) {
-          const data = await this.take(Number(cl), until);
-          if (data === null) return { kind: 'garbage', what: `eof in a body of ${cl} bytes` };
-          answer.body = data.toString('latin1');
-        } else {
-          while (await this.more(until));
-          answer.body = this.buf.toString('latin1');
-          this.buf = EMPTY;
-        }
-        return { kind: 'answer', answer };
-      }
-    } catch (e) {
-      if (e instanceof Timeout) return { kind: 'timeout', unread: this.unread() };
-      throw e;
-    }
-  }
-
-  private unread(): string {
-    return this.buf.toString('latin1').slice(0, 300);
-  }
+/**
+ * The next final answer, or what happened instead. Bodies become latin1 text and 1xx answers their
+ * statuses, so that the JSON of a failure report stays readable.
+ */
+async function next(c: RawConn, method: string): Promise<Outcome> {
+  // headRefusalHasBody: the 400 a proxy writes for malformed input carries its JSON to the close
+  // whatever the method was.
+  const o = await c.next({ method, timeoutMs: READ_TIMEOUT_MS, headRefusalHasBody: true });
+  if (o.kind !== 'response') return o;
+  const r = o.response;
+  const answer: Answer = { version: r.version, status: r.status, reason: r.reason, headers: r.headers, chunked: r.chunked, body: r.body.toString('latin1'), trailers: r.trailers, interim: r.interim.map((m) => m.status) };
+  return { kind: 'answer', answer };
 }
 
 // ------------------------------------------------------------------ one run, and its normal form
@@ -537,7 +386,7 @@ const PROBE = Buffer.from(`GET ${PROBE_PATH} HTTP/1.1\r\nHost: probe\r\n\r\n`, '
 async function runSequence(port: number, seq: Sequence, mode: Mode = seq.mode): Promise<Run> {
   const mark = records.length;
   const handedBefore = await handovers();
-  const c = await Conn.open(port);
+  const c = await RawConn.open(port);
   const outcomes: Outcome[] = [];
   let afterwards = 'n/a' as Run['afterwards'];
   try {
@@ -557,14 +406,14 @@ async function runSequence(port: number, seq: Sequence, mode: Mode = seq.mode): 
     }
     for (const q of seq.requests) {
       if (mode === 'one-by-one') c.write(q.bytes);
-      const o = await c.next(q.method);
+      const o = await next(c, q.method);
       outcomes.push(o);
       if (o.kind !== 'answer') break;
     }
     await writer;
     if (outcomes.filter((o) => o.kind === 'answer').length === seq.requests.length) {
       c.write(PROBE);
-      const p = await c.next('GET');
+      const p = await next(c, 'GET');
       afterwards = p.kind === 'answer' && p.answer.status === 200 ? 'open' : p.kind === 'eof' ? 'closed' : 'n/a';
       if (afterwards === 'n/a') outcomes.push(p);
     }
@@ -789,11 +638,11 @@ if (ONLY === null) {
 
 async function exchange(port: number, bytes: string): Promise<{ outcomes: Outcome[]; upstream: Seen[] }> {
   const mark = records.length;
-  const c = await Conn.open(port);
+  const c = await RawConn.open(port);
   c.write(Buffer.from(bytes, 'latin1'));
   const outcomes: Outcome[] = [];
   for (;;) {
-    const o = await c.next('GET');
+    const o = await next(c, 'GET');
     outcomes.push(o);
     if (o.kind !== 'answer' || outcomes.length >= 3) break;
   }

@@ -1,8 +1,9 @@
 /**
  * HTTP/1.1 framing edge cases through the sidecar proxy, for both data-path engines. The client is
- * a raw TCP socket so the exact bytes and the pipelining are under the test's control (node's own
- * http client would hide framing mistakes: it tolerates some and never pipelines); upstreams are
- * node:http servers, or raw net servers where the upstream's bytes must be exact.
+ * a raw TCP socket (test/fixtures/raw-http.ts) so the exact bytes and the pipelining are under the
+ * test's control (node's own http client would hide framing mistakes: it tolerates some and never
+ * pipelines); upstreams are node:http servers, or raw net servers where the upstream's bytes must
+ * be exact.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -14,16 +15,15 @@ import { loadConfig } from '../../src/config/load.js';
 import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import { destroyAllRawConns, header, RawConn, rawRequest, type RawResponse, type RequestOptions } from '../fixtures/raw-http.js';
 
 const ENGINES = ['fast', 'node'] as const;
 type Engine = (typeof ENGINES)[number];
 const T = { timeout: 5000 };
-const EMPTY = Buffer.alloc(0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ resources (all closed in after)
 
-const clientSockets = new Set<net.Socket>();
 const serverSockets = new Set<net.Socket>();
 const servers: net.Server[] = [];
 const proxies = new Set<ProxyServer>();
@@ -72,207 +72,13 @@ async function eventually(what: string, pred: () => boolean, ms = 2000): Promise
   }
 }
 
-// ------------------------------------------------------------------ raw client and response parser
+// ------------------------------------------------------------------ raw client (test/fixtures/raw-http.ts)
 
-type Field = [string, string];
-interface Msg {
-  version: string;
-  status: number;
-  reason: string;
-  headers: Field[];
-  body: Buffer;
-  trailers: Field[];
-  /** 1xx answers (other than 101) that came before this final one. */
-  interim: Msg[];
-}
-
-function get(fields: Field[] | Msg, name: string): string | undefined {
-  const list = Array.isArray(fields) ? fields : fields.headers;
-  const l = name.toLowerCase();
-  return list.find(([k]) => k.toLowerCase() === l)?.[1];
-}
-
-function parseField(line: string): Field {
-  const i = line.indexOf(':');
-  if (i <= 0) throw new Error(`not a header field: ${JSON.stringify(line.slice(0, 200))}`);
-  return [line.slice(0, i), line.slice(i + 1).trim()];
-}
-
-function request(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Buffer {
-  let head = `${method} ${path} HTTP/1.1\r\nHost: proxy.test\r\n`;
-  for (const [k, v] of Object.entries(opts.headers ?? {})) head += `${k}: ${v}\r\n`;
-  const body = opts.body === undefined ? EMPTY : Buffer.from(opts.body);
-  if (opts.body !== undefined) head += `Content-Length: ${body.length}\r\n`;
-  return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
-}
-
-/**
- * One client connection: bytes accumulate in a buffer and responses are parsed off its front, so a
- * response that carries more (or fewer) bytes than its framing says shows up as a broken next
- * status line instead of passing unnoticed.
- */
-class Conn {
-  private buf: Buffer = EMPTY;
-  private eof = false;
-  private wake: (() => void) | null = null;
-  private error: Error | null = null;
-  readonly closed: Promise<void>;
-
-  private constructor(readonly socket: net.Socket) {
-    clientSockets.add(socket);
-    socket.setNoDelay(true);
-    const poke = () => {
-      const w = this.wake;
-      this.wake = null;
-      w?.();
-    };
-    socket.on('data', (d: Buffer) => {
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      poke();
-    });
-    socket.on('end', () => {
-      this.eof = true;
-      poke();
-    });
-    socket.on('error', (e) => {
-      this.error = e;
-      this.eof = true;
-      poke();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.eof = true;
-        clientSockets.delete(socket);
-        poke();
-        resolve();
-      }),
-    );
-  }
-
-  static open(port: number): Promise<Conn> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1');
-      const c = new Conn(s);
-      s.once('connect', () => resolve(c));
-      s.once('error', reject);
-    });
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  get ended(): boolean {
-    return this.eof;
-  }
-
-  /** Waits for more bytes; false once the peer has closed and nothing more can come. */
-  private async more(): Promise<boolean> {
-    if (this.eof) return false;
-    await new Promise<void>((r) => (this.wake = r));
-    return true;
-  }
-
-  private gone(what: string): Error {
-    const why = this.error ? ` (${this.error.message})` : '';
-    return new Error(`connection closed while ${what}${why}; unread: ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
-  }
-
-  private async upTo(sep: string): Promise<Buffer> {
-    for (;;) {
-      const i = this.buf.indexOf(sep);
-      if (i >= 0) {
-        const out = this.buf.subarray(0, i);
-        this.buf = this.buf.subarray(i + sep.length);
-        return out;
-      }
-      if (!(await this.more())) throw this.gone(`waiting for ${JSON.stringify(sep)}`);
-    }
-  }
-
-  private async take(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.more())) throw this.gone(`waiting for ${n} body bytes (have ${this.buf.length})`);
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  private async rest(): Promise<Buffer> {
-    while (await this.more());
-    const out = this.buf;
-    this.buf = EMPTY;
-    return out;
-  }
-
-  /** Resolves with everything received so far once it contains text (for upgraded connections). */
-  async waitFor(text: string): Promise<string> {
-    for (;;) {
-      if (this.buf.includes(text)) return this.buf.toString('latin1');
-      if (!(await this.more())) throw this.gone(`waiting for ${JSON.stringify(text)}`);
-    }
-  }
-
-  /** The next message off the wire, 1xx included. */
-  async message(method = 'GET'): Promise<Msg> {
-    const head = (await this.upTo('\r\n\r\n')).toString('latin1');
-    const [statusLine, ...lines] = head.split('\r\n');
-    const m = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(statusLine!);
-    if (!m) throw new Error(`not a status line: ${JSON.stringify(statusLine!.slice(0, 200))}`);
-    const status = Number(m[2]);
-    const msg: Msg = { version: m[1]!, status, reason: m[3] ?? '', headers: lines.map(parseField), body: EMPTY, trailers: [], interim: [] };
-    // RFC 9112 6.3: these never have a body, whatever their headers say.
-    if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return msg;
-    const te = get(msg, 'transfer-encoding');
-    const cl = get(msg, 'content-length');
-    if (te !== undefined && /(^|,)\s*chunked\s*$/i.test(te)) {
-      const parts: Buffer[] = [];
-      for (;;) {
-        const sizeLine = (await this.upTo('\r\n')).toString('latin1');
-        const size = sizeLine.split(';')[0]!.trim();
-        if (!/^[0-9a-fA-F]+$/.test(size)) throw new Error(`bad chunk size line ${JSON.stringify(sizeLine)}`);
-        const n = parseInt(size, 16);
-        if (n === 0) break;
-        parts.push(await this.take(n));
-        const crlf = (await this.take(2)).toString('latin1');
-        if (crlf !== '\r\n') throw new Error(`chunk not followed by CRLF: ${JSON.stringify(crlf)}`);
-      }
-      for (;;) {
-        const line = (await this.upTo('\r\n')).toString('latin1');
-        if (line === '') break;
-        msg.trailers.push(parseField(line));
-      }
-      msg.body = Buffer.concat(parts);
-    } else if (cl !== undefined) {
-      assert.match(cl, /^\d+$/, 'one valid Content-Length');
-      msg.body = await this.take(Number(cl));
-    } else {
-      msg.body = await this.rest(); // close-delimited
-    }
-    return msg;
-  }
-
-  /** The next final response, with any interim 1xx answers collected on it. */
-  async response(method = 'GET'): Promise<Msg> {
-    const interim: Msg[] = [];
-    for (;;) {
-      const m = await this.message(method);
-      if (m.status >= 100 && m.status < 200 && m.status !== 101) {
-        interim.push(m);
-        continue;
-      }
-      m.interim = interim;
-      return m;
-    }
-  }
-}
+const request = (method: string, path: string, opts: RequestOptions = {}): Buffer => rawRequest(method, path, { host: 'proxy.test', ...opts });
 
 /** One request on a fresh connection, the connection closed afterwards. */
-async function once(port: number, path = '/hello'): Promise<Msg> {
-  const c = await Conn.open(port);
+async function once(port: number, path = '/hello'): Promise<RawResponse> {
+  const c = await RawConn.open(port);
   try {
     c.write(request('GET', path));
     return await c.response();
@@ -398,11 +204,11 @@ before(async () => {
 });
 
 afterEach(() => {
-  for (const s of clientSockets) s.destroy();
+  destroyAllRawConns();
 });
 
 after(async () => {
-  for (const s of clientSockets) s.destroy();
+  destroyAllRawConns();
   await Promise.all([...proxies].map((p) => p.close(200)));
   proxies.clear();
   for (const t of upstreamTimers) clearTimeout(t);
@@ -458,7 +264,7 @@ for (const engine of ENGINES) {
     });
 
     test('pipelining: GET, POST with body, GET in one write come back in order on one connection', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(
         Buffer.concat([
           request('GET', '/hello?n=1'),
@@ -473,14 +279,14 @@ for (const engine of ENGINES) {
       assert.equal(r1.body.toString(), 'hello /hello?n=1');
       assert.equal(r2.body.toString(), 'the posted body');
       assert.equal(r3.body.toString(), 'hello /hello?n=3');
-      const ids = [r1, r2, r3].map((r) => get(r, 'x-request-id'));
+      const ids = [r1, r2, r3].map((r) => header(r, 'x-request-id'));
       assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0), String(ids));
       assert.equal(new Set(ids).size, 3, 'distinct request ids');
       assert.equal(c.ended, false, 'connection kept open');
     });
 
     test('keep-alive: 50 sequential requests on one connection use at most 2 upstream connections', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       const before = up.connections;
       for (let i = 0; i < 50; i++) {
         c.write(request('GET', `/hello?i=${i}`));
@@ -492,7 +298,7 @@ for (const engine of ENGINES) {
     });
 
     test('chunked upstream answer written in two parts: decoded body intact, trailers per engine', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('GET', '/chunked-trailer', { headers: { TE: 'trailers' } }));
       const r = await c.response();
       assert.equal(r.status, 200);
@@ -513,11 +319,11 @@ for (const engine of ENGINES) {
     });
 
     test('HEAD with a Content-Length answer, then GET on the same connection', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('HEAD', '/head-cl'));
       const h = await c.response('HEAD');
       assert.equal(h.status, 200);
-      assert.equal(get(h, 'content-length'), '11');
+      assert.equal(header(h, 'content-length'), '11');
       // A body sent after the HEAD answer would be read as the GET's status line below.
       c.write(request('GET', '/head-cl'));
       const g = await c.response();
@@ -526,15 +332,15 @@ for (const engine of ENGINES) {
     });
 
     test('204 and 304 answers, then another request on the same connection', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('GET', '/204'));
       const r204 = await c.response();
       assert.equal(r204.status, 204);
-      assert.equal(get(r204, 'x-kind'), 'no-content');
+      assert.equal(header(r204, 'x-kind'), 'no-content');
       c.write(request('GET', '/304', { headers: { 'If-None-Match': '"v1"' } }));
       const r304 = await c.response();
       assert.equal(r304.status, 304);
-      assert.equal(get(r304, 'etag'), '"v1"');
+      assert.equal(header(r304, 'etag'), '"v1"');
       c.write(request('GET', '/hello?after-304'));
       const r = await c.response();
       assert.equal(r.status, 200);
@@ -570,7 +376,7 @@ for (const engine of ENGINES) {
     });
 
     test('upstream answers Connection: close: full answer; the next request on the client connection works', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('GET', '/conn-close'));
       const r1 = await c.response();
       assert.equal(r1.status, 200);
@@ -583,7 +389,7 @@ for (const engine of ENGINES) {
     });
 
     test('client sends Connection: close: full answer, then the proxy closes the connection', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('GET', '/hello?closing', { headers: { Connection: 'close' } }));
       const r = await c.response();
       assert.equal(r.status, 200);
@@ -593,7 +399,7 @@ for (const engine of ENGINES) {
 
     test('HTTP/1.0 request without Host: answered with the upstream body; a chunked answer is not chunked to it', T, async () => {
       const seenBefore = up.seen.length;
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write('GET /hello?v10 HTTP/1.0\r\n\r\n');
       const r = await c.response();
       assert.equal(r.status, 200);
@@ -602,11 +408,11 @@ for (const engine of ENGINES) {
 
       // HTTP/1.0 has no chunked coding (RFC 9112 7): an upstream answer without a length must reach
       // a 1.0 client close-delimited (or with a length), never chunk-encoded.
-      const c2 = await Conn.open(p.port);
+      const c2 = await RawConn.open(p.port);
       c2.write('GET /chunked HTTP/1.0\r\n\r\n');
       const r2 = await c2.response();
       assert.equal(r2.status, 200);
-      assert.doesNotMatch(get(r2, 'transfer-encoding') ?? '', /chunked/i);
+      assert.doesNotMatch(header(r2, 'transfer-encoding') ?? '', /chunked/i);
       assert.equal(r2.body.toString(), 'first;second');
     });
 
@@ -619,7 +425,7 @@ for (const engine of ENGINES) {
       });
       const q = await startProxy(engine, raw.url);
       try {
-        const c = await Conn.open(q.port);
+        const c = await RawConn.open(q.port);
         c.write(request('GET', '/hinted'));
         const r = await c.response();
         assert.equal(r.status, 200);
@@ -627,7 +433,7 @@ for (const engine of ENGINES) {
         if (engine === 'fast') {
           assert.equal(r.interim.length, 1, 'the fast engine relays the 103');
           assert.equal(r.interim[0]!.status, 103);
-          assert.equal(get(r.interim[0]!, 'link'), '</style.css>; rel=preload');
+          assert.equal(header(r.interim[0]!, 'link'), '</style.css>; rel=preload');
         } else {
           // Engine difference: the node engine has no 'information' listener on the upstream
           // request, so 1xx answers other than 100/101 are swallowed.
@@ -650,7 +456,7 @@ for (const engine of ENGINES) {
     for (const [what, bytes] of malformed) {
       test(`malformed request (${what}): 4xx JSON, nothing forwarded, the proxy keeps serving`, T, async () => {
         const requestsBefore = up.requests;
-        const c = await Conn.open(p.port);
+        const c = await RawConn.open(p.port);
         c.write(bytes);
         const r = await c.response();
         assert.ok(r.status >= 400 && r.status < 500, `status ${r.status}`);
@@ -664,7 +470,7 @@ for (const engine of ENGINES) {
     }
 
     test('Expect: 100-continue after two normal requests on one connection', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       for (const n of [1, 2]) {
         c.write(request('GET', `/hello?pre=${n}`));
         assert.equal((await c.response()).body.toString(), `hello /hello?pre=${n}`);
@@ -682,7 +488,7 @@ for (const engine of ENGINES) {
     });
 
     test('Upgrade after one normal request on the same connection: 101, then bytes both ways', T, async () => {
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(request('GET', '/hello?pre-upgrade'));
       assert.equal((await c.response()).body.toString(), 'hello /hello?pre-upgrade');
       c.write('GET /ws HTTP/1.1\r\nHost: proxy.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
@@ -697,7 +503,7 @@ for (const engine of ENGINES) {
       const sent = new Map<string, Buffer>();
       await Promise.all(
         Array.from({ length: 40 }, async (_, ci) => {
-          const c = await Conn.open(p.port);
+          const c = await RawConn.open(p.port);
           for (let i = 0; i < 10; i++) {
             const id = `cc-${engine}-${ci}-${i}`;
             // Sizes up to ~24 KB so bodies span several reads and interleave across connections.
@@ -706,7 +512,7 @@ for (const engine of ENGINES) {
             c.write(request('POST', '/invocations', { headers: { 'content-type': 'application/json', 'x-request-id': id }, body }));
             const r = await c.response('POST');
             assert.equal(r.status, 200);
-            assert.equal(get(r, 'x-request-id'), id);
+            assert.equal(header(r, 'x-request-id'), id);
             assert.ok(r.body.equals(body), `response body for ${id}`);
           }
           c.destroy();
@@ -736,7 +542,7 @@ for (const engine of ENGINES) {
 
     test('client aborts mid-upload: the upstream request ends without "end"; the proxy keeps serving', T, async () => {
       const before = up.uploads.length;
-      const c = await Conn.open(p.port);
+      const c = await RawConn.open(p.port);
       c.write(`POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/octet-stream\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
       c.write(Buffer.alloc(10 * 1024, 1));
       await eventually('the upstream to receive part of the upload', () => (up.uploads[before]?.bytes ?? 0) > 0);
@@ -758,7 +564,7 @@ for (const engine of ENGINES) {
         });
         const q = await startProxy(engine, raw.url);
         try {
-          const c = await Conn.open(q.port);
+          const c = await RawConn.open(q.port);
           for (const n of [1, 2]) {
             c.write(request('GET', `/stale?n=${n}`));
             const r = await c.response();
@@ -776,11 +582,11 @@ for (const engine of ENGINES) {
       const raw = await rawUpstream((s) => s.resetAndDestroy());
       const q = await startProxy(engine, raw.url);
       try {
-        const c = await Conn.open(q.port);
+        const c = await RawConn.open(q.port);
         c.write(request('GET', '/reset', { headers: { 'x-request-id': 'reset-1' } }));
         const r = await c.response();
         assert.equal(r.status, 502);
-        assert.match(get(r, 'content-type') ?? '', /application\/json/);
+        assert.match(header(r, 'content-type') ?? '', /application\/json/);
         const json = JSON.parse(r.body.toString()) as { request_id?: string; message?: string };
         assert.equal(json.request_id, 'reset-1');
         assert.equal(typeof json.message, 'string');
@@ -794,14 +600,14 @@ for (const engine of ENGINES) {
     test('upstream slower than upstreamTimeoutMs to send headers: 504 JSON with the request id; connection reusable', T, async () => {
       const q = await startProxy(engine, up.url, { upstreamTimeoutMs: 300 });
       try {
-        const c = await Conn.open(q.port);
+        const c = await RawConn.open(q.port);
         c.write(request('GET', '/slow-headers'));
         const r = await c.response();
         assert.equal(r.status, 504);
         const json = JSON.parse(r.body.toString()) as { request_id?: string; error_code?: string };
         assert.equal(json.error_code, 'DEADLINE_EXCEEDED');
         assert.ok(json.request_id, 'request_id in the body');
-        assert.equal(json.request_id, get(r, 'x-request-id'));
+        assert.equal(json.request_id, header(r, 'x-request-id'));
         c.write(request('GET', '/hello?after-504'));
         const next = await c.response();
         assert.equal(next.status, 200);
@@ -818,7 +624,7 @@ for (const engine of ENGINES) {
       await new Promise((r) => closed.close(r)); // nothing listens there now: connections are refused
       const q = await startProxy(engine, `http://127.0.0.1:${deadPort}`);
       try {
-        const c = await Conn.open(q.port);
+        const c = await RawConn.open(q.port);
         c.write(request('HEAD', '/head-502'));
         const head = await c.response('HEAD');
         assert.equal(head.status, 502);
@@ -835,10 +641,10 @@ for (const engine of ENGINES) {
     test('a body queued behind a busy upstream, then 504: the next request on that connection is answered', T, async () => {
       const q = await startProxy(engine, up.url, { upstreamTimeoutMs: 400, maxSockets: 1 });
       try {
-        const a = await Conn.open(q.port);
+        const a = await RawConn.open(q.port);
         a.write(request('GET', '/trickle')); // holds the only upstream socket for 550 ms
         await sleep(30);
-        const b = await Conn.open(q.port);
+        const b = await RawConn.open(q.port);
         b.write(request('POST', '/echo', { body: Buffer.alloc(100 * 1024, 0x61) })); // more than the lane queues before pausing
         const first = await b.response();
         assert.equal(first.status, 504);
@@ -861,7 +667,7 @@ for (const engine of ENGINES) {
         const statuses = async (overrides: Record<string, unknown>, method: string, path: string) => {
           const q = await startProxy(engine, raw.url, overrides);
           try {
-            const c = await Conn.open(q.port);
+            const c = await RawConn.open(q.port);
             const out: number[] = [];
             for (const n of [1, 2]) {
               c.write(request(method, `${path}?n=${n}`, method === 'POST' ? { body: '' } : {}));
@@ -897,7 +703,7 @@ for (const engine of ENGINES) {
       const raw = await rawUpstream((s) => void dribble(s, pieces));
       const q = await startProxy(engine, raw.url);
       try {
-        const c = await Conn.open(q.port);
+        const c = await RawConn.open(q.port);
         for (const n of [1, 2]) {
           c.write(request('GET', `/split?n=${n}`));
           const r = await c.response();

@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createProxyMetrics, type ProxyMetrics } from '../../src/telemetry/metrics.js';
+import { RawConn } from '../fixtures/raw-http.js';
 
 const BIG_MB = 100;
 const binary = randomBytes(1024 * 1024 + 7);
@@ -205,23 +206,16 @@ for (const engine of ['fast', 'node'] as const) describe(`engine: ${engine}`, ()
     });
 
     test('connection upgrades (WebSocket) are proxied both ways', async () => {
-      const port = Number(new URL(p.url).port);
-      const reply = await new Promise<string>((resolve, reject) => {
-        const s = net.connect(port, '127.0.0.1', () => s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
-        let data = '';
-        s.on('data', (d) => {
-          data += d;
-          if (data.includes('\r\n\r\n') && !data.includes('echo:')) s.write('ping');
-          if (data.includes('echo:ping')) {
-            s.destroy();
-            resolve(data);
-          }
-        });
-        s.on('error', reject);
-        setTimeout(() => reject(new Error(`no echo: ${data}`)), 5000).unref();
-      });
-      assert.match(reply, /^HTTP\/1\.1 101 /);
-      assert.match(reply, /echo:ping/);
+      const c = await RawConn.open(Number(new URL(p.url).port));
+      try {
+        c.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+        const r = await c.message('GET', { timeoutMs: 5000 });
+        assert.deepEqual([r.version, r.status], ['1.1', 101]);
+        c.write('ping');
+        assert.match(await c.waitFor('echo:ping', { timeoutMs: 5000 }), /echo:ping/);
+      } finally {
+        c.destroy();
+      }
     });
   });
 

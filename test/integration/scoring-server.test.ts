@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
+import { RawConn } from '../fixtures/raw-http.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, postJson, startServer, tempDir, variantModel, weatherRows, type RunningServer } from '../helpers.js';
 
 const rows = weatherRows('2014-01-01', '2014-01-20').map((r) => r.features);
@@ -313,18 +314,13 @@ describe('client mistakes against fixed shapes and the OIP contract are 400s', (
       t.cleanup();
     }
     // An absolute-form request target reaches the lean path like an origin-form one.
-    const net = await import('node:net');
     const port = Number(new URL(srv.url).port);
     const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
-    const reply = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () =>
-        sock.write(`POST http://127.0.0.1:${port}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`),
-      );
-      let data = '';
-      sock.on('data', (d) => (data += d));
-      sock.on('close', () => resolve(data));
-      sock.on('error', reject);
-    });
-    assert.match(reply, /^HTTP\/1\.1 200 /);
+    const c = await RawConn.open(port);
+    c.write(`POST http://127.0.0.1:${port}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    const reply = await c.response('POST');
+    await c.closed;
+    assert.equal(c.error, null);
+    assert.deepEqual([reply.version, reply.status], ['1.1', 200], reply.body.toString());
   });
 });
