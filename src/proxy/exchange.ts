@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InferenceEvent } from '../capture/inference-event.js';
+import type { CounterChild, HistogramChild } from '../telemetry/hot-metrics.js';
 import { statusClass, type ProxyMetrics } from '../telemetry/metrics.js';
 
 export type Route = InferenceEvent['route'];
@@ -110,23 +111,22 @@ function joined(chunks: Buffer[], size: number): Buffer {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
-/** prom-client children per route, looked up once: a labels object per observation costs a hash each time. */
+/** Metric children per route and per outcome, looked up once per ProxyMetrics (hot-metrics.ts). */
 interface BoundMetrics {
-  requests: Record<string, { inc(): void }>;
-  total: { observe(v: number): void };
-  upstream: { observe(v: number): void };
+  requests: Record<string, CounterChild>;
+  total: HistogramChild;
+  upstream: HistogramChild;
 }
-const bound = new WeakMap<ProxyMetrics, Map<Route, BoundMetrics>>();
+interface Bound {
+  routes: Partial<Record<Route, BoundMetrics>>;
+  capture: Record<string, CounterChild>;
+}
+const bound = new WeakMap<ProxyMetrics, Bound>();
 
-function boundFor(metrics: ProxyMetrics, route: Route): BoundMetrics {
-  let perRoute = bound.get(metrics);
-  if (perRoute === undefined) bound.set(metrics, (perRoute = new Map()));
-  let m = perRoute.get(route);
-  if (m === undefined) {
-    m = { requests: {}, total: metrics.totalDuration.labels(route), upstream: metrics.upstreamDuration.labels(route) };
-    perRoute.set(route, m);
-  }
-  return m;
+function boundFor(metrics: ProxyMetrics): Bound {
+  let b = bound.get(metrics);
+  if (b === undefined) bound.set(metrics, (b = { routes: {}, capture: {} }));
+  return b;
 }
 
 /**
@@ -136,7 +136,8 @@ function boundFor(metrics: ProxyMetrics, route: Route): BoundMetrics {
 export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEvent) => void, ex: TapState, status: number, complete: boolean): void {
   const totalMs = performance.now() - ex.t0;
   const route = ex.route;
-  const m = boundFor(metrics, route);
+  const b = boundFor(metrics);
+  const m = (b.routes[route] ??= { requests: {}, total: metrics.totalDuration.labels(route), upstream: metrics.upstreamDuration.labels(route) });
   const cls = statusClass(status);
   (m.requests[cls] ??= metrics.requests.labels(route, cls)).inc();
   m.total.observe(totalMs / 1000);
@@ -146,7 +147,8 @@ export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEven
   if (!ex.sampled) skipped = 'sampled_out';
   else if (!complete) skipped = 'aborted';
   else if (ex.tooLarge || ex.reqTap === null || ex.resTap === null) skipped = 'too_large';
-  metrics.capture.inc({ outcome: skipped ?? 'captured' });
+  const outcome = skipped ?? 'captured';
+  (b.capture[outcome] ??= metrics.capture.labels(outcome)).inc();
   const captured = skipped === null;
   onEvent({
     requestId: ex.id,

@@ -5,6 +5,7 @@
  * bounded labels (model, version, route, status_class; never request ids).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram, type RegistrableMetric } from './hot-metrics.js';
 
 /** Buckets in seconds: dense below 10 ms where a small ONNX model answers, sparse up to the timeout. */
 export const LATENCY_BUCKETS_SECONDS = [
@@ -111,8 +112,12 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThreshol
   };
 }
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** "2xx", "5xx", ...: the common ones are constants (a template string per request allocates). */
 export function statusClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
+  const c = Math.floor(status / 100);
+  return STATUS_CLASSES[c] ?? `${c}xx`;
 }
 
 /** Sums per-worker metrics (prom-client's AggregatorRegistry rules: counters and histograms add up). */
@@ -121,15 +126,16 @@ export async function aggregateMetrics(perWorker: unknown[]): Promise<{ contentT
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
+/** The proxy's per-request metrics are hot-metrics.ts's (no label hashing per update). */
 export interface ProxyMetrics {
   registry: Registry;
-  requests: Counter<'route' | 'status_class'>;
-  upstreamDuration: Histogram<'route'>;
-  totalDuration: Histogram<'route'>;
+  requests: HotCounter;
+  upstreamDuration: HotHistogram;
+  totalDuration: HotHistogram;
   upstreamErrors: Counter<'kind'>;
   handovers: Counter<'reason'>;
   upstreamRetries: Counter;
-  capture: Counter<'outcome'>;
+  capture: HotCounter;
   captureDropped: Counter;
   captureWorkerRestarts: Counter;
   queueDepth: Gauge;
@@ -143,23 +149,15 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
   const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (!opts.registry && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
   const registers = [registry];
+  const hot = <M extends RegistrableMetric>(m: M): M => {
+    registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
+    return m;
+  };
   return {
     registry,
-    requests: new Counter({ name: 'driftwatch_proxy_requests_total', help: 'Requests passed through the proxy, by route and status class.', labelNames: ['route', 'status_class'], registers }),
-    upstreamDuration: new Histogram({
-      name: 'driftwatch_proxy_upstream_duration_seconds',
-      help: "Time from the request's start to the upstream's response headers.",
-      labelNames: ['route'],
-      buckets,
-      registers,
-    }),
-    totalDuration: new Histogram({
-      name: 'driftwatch_proxy_request_duration_seconds',
-      help: "Time from the request's start to the last byte of the answer.",
-      labelNames: ['route'],
-      buckets,
-      registers,
-    }),
+    requests: hot(new HotCounter('driftwatch_proxy_requests_total', 'Requests passed through the proxy, by route and status class.', ['route', 'status_class'])),
+    upstreamDuration: hot(new HotHistogram('driftwatch_proxy_upstream_duration_seconds', "Time from the request's start to the upstream's response headers.", ['route'], buckets)),
+    totalDuration: hot(new HotHistogram('driftwatch_proxy_request_duration_seconds', "Time from the request's start to the last byte of the answer.", ['route'], buckets)),
     upstreamErrors: new Counter({ name: 'driftwatch_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).', labelNames: ['kind'], registers }),
     handovers: new Counter({
       name: 'driftwatch_proxy_handovers_total',
@@ -172,12 +170,7 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       help: 'Requests resent once on a fresh upstream connection because a reused keep-alive connection closed before any byte of the answer.',
       registers,
     }),
-    capture: new Counter({
-      name: 'driftwatch_capture_events_total',
-      help: 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.',
-      labelNames: ['outcome'],
-      registers,
-    }),
+    capture: hot(new HotCounter('driftwatch_capture_events_total', 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.', ['outcome'])),
     captureDropped: new Counter({ name: 'driftwatch_capture_dropped_total', help: 'Events dropped because the capture queue was full.', registers }),
     captureWorkerRestarts: new Counter({ name: 'driftwatch_capture_worker_restarts_total', help: 'Restarts of the capture worker thread after it exited (proxy.capture.worker).', registers }),
     queueDepth: new Gauge({ name: 'driftwatch_capture_queue_depth', help: 'Events waiting for the analysis side.', registers }),
