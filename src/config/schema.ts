@@ -63,7 +63,7 @@ export const captureSchema = z.strictObject({
   /** Events waiting for the analysis side; beyond it new events are dropped and counted. */
   queueSize: z.number().int().min(1).max(1_000_000).default(10_000),
   /** Run extraction and profiling in a worker thread (at nice +10) instead of on the proxy's
-   *  event loop. On the fast lane: 1.07-1.48x the proxy's throughput at 100-row requests,
+   *  event loop. On the fast lane: 1.07-1.53x the proxy's throughput at 100-row requests,
    *  0.88-1.07x at 1 row (tiny payloads are about as cheap in-loop). Under a saturating load, capture
    *  then drops (counted) instead of slowing the traffic (bench/RESULTS.md, 2026-12-02). */
   worker: z.boolean().default(true),
