@@ -22,5 +22,9 @@ if (cluster.isPrimary) {
     if (!stopping) stop();
   });
 } else {
+  // The CLI ends by letting its event loop drain after a graceful close, but a cluster worker's
+  // IPC channel to the primary keeps the loop alive for good. Once the worker is told to stop, the
+  // channel no longer counts (before that it must: start-up has moments with no other handle).
+  process.once('SIGTERM', () => process.channel?.unref());
   await import('../../dist/src/cli.js');
 }
