@@ -25,6 +25,11 @@ if (cluster.isPrimary) {
   // The CLI ends by letting its event loop drain after a graceful close, but a cluster worker's
   // IPC channel to the primary keeps the loop alive for good. Once the worker is told to stop, the
   // channel no longer counts (before that it must: start-up has moments with no other handle).
-  process.once('SIGTERM', () => process.channel?.unref());
+  // A SIGTERM before the CLI has installed its own handler would otherwise be spent here (a
+  // listener disables node's default exit) and the worker would start and serve on: exit then.
+  process.once('SIGTERM', () => {
+    process.channel?.unref();
+    if (process.listenerCount('SIGTERM') === 0) process.exit(143);
+  });
   await import('../../dist/src/cli.js');
 }

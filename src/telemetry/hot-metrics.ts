@@ -62,17 +62,20 @@ function labelsObject(labelNames: readonly string[], values: readonly string[]):
 
 export class CounterChild {
   value = 0;
+  /** As in prom-client, a label set shows on /metrics only once it was counted (inc(0) counts). */
+  touched = false;
   constructor(readonly labels: Labels) {}
   inc(n = 1): void {
     if (!(n >= 0)) throw new Error(`a counter only goes up (got ${n})`);
     this.value += n;
+    this.touched = true;
   }
 }
 
 export class HotCounter implements RegistrableMetric {
   readonly type = 'counter';
   readonly aggregator = 'sum';
-  private children = new Map<string, CounterChild>();
+  private readonly children = new Map<string, CounterChild>();
 
   constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[]) {}
 
@@ -95,12 +98,16 @@ export class HotCounter implements RegistrableMetric {
 
   async get(): Promise<MetricData> {
     const values: MetricValue[] = [];
-    for (const c of this.children.values()) values.push({ value: c.value, labels: { ...c.labels } });
+    for (const c of this.children.values()) if (c.touched) values.push({ value: c.value, labels: { ...c.labels } });
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
+  /** Zeroes in place: callers keep their children (exchange.ts caches them), and they must keep counting. */
   reset(): void {
-    this.children = new Map();
+    for (const c of this.children.values()) {
+      c.value = 0;
+      c.touched = false;
+    }
   }
 }
 
@@ -127,7 +134,7 @@ export class HotHistogram implements RegistrableMetric {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   private readonly bounds: Float64Array;
-  private children = new Map<string, HistogramChild>();
+  private readonly children = new Map<string, HistogramChild>();
 
   constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[], buckets: readonly number[]) {
     const sorted = [...buckets].sort((a, b) => a - b);
@@ -153,6 +160,7 @@ export class HotHistogram implements RegistrableMetric {
   async get(): Promise<MetricData> {
     const values: MetricValue[] = [];
     for (const c of this.children.values()) {
+      if (c.count === 0) continue; // as in prom-client: no series before the first observation
       let cumulative = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
         cumulative += c.counts[i]!;
@@ -164,7 +172,12 @@ export class HotHistogram implements RegistrableMetric {
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
+  /** Zeroes in place, as HotCounter.reset does. */
   reset(): void {
-    this.children = new Map();
+    for (const c of this.children.values()) {
+      c.counts.fill(0);
+      c.sum = 0;
+      c.count = 0;
+    }
   }
 }
