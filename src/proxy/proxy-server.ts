@@ -68,6 +68,14 @@ type Tagged<T> = T & { [EX]?: Exchange };
 class Exchange extends TapState {
   upReq: http.ClientRequest | null = null;
   upRes: http.IncomingMessage | null = null;
+  /** The upstream request's options, kept so the request can be resent once. */
+  upOpts: http.RequestOptions | null = null;
+  /** Body chunks sent so far (references), while the request can still be resent (<= MAX_REPLAY). */
+  replay: Buffer[] | null = [];
+  replaySize = 0;
+  /** The whole request body has reached the proxy. */
+  reqDone = false;
+  retried = false;
   /** Upstream deadline (performance.now() ms) while waiting for response headers. */
   deadline = 0;
   timedOut = false;
@@ -93,10 +101,19 @@ class Exchange extends TapState {
 // ------------------------------------------------------------------ shared listeners
 // Each finds its Exchange through the EX symbol on `this` (the emitter).
 
+/** Request body bytes kept (by reference) so a request can be resent once, as on the fast lane. */
+const MAX_REPLAY = 1024 * 1024;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
 function onClientData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
   const ex = this[EX]!;
   ex.requestBytes += chunk.length;
   if (ex.reqTap !== null) tapRequest(ex, chunk, ex.proxy.maxBodyBytes);
+  if (ex.replay !== null) {
+    ex.replaySize += chunk.length;
+    if (ex.replaySize > MAX_REPLAY) ex.replay = null;
+    else ex.replay.push(chunk);
+  }
   const up = ex.upReq!;
   if (!up.write(chunk)) {
     this.pause();
@@ -109,7 +126,9 @@ function onUpstreamReqDrain(this: Tagged<http.ClientRequest>): void {
 }
 
 function onClientEnd(this: Tagged<http.IncomingMessage>): void {
-  this[EX]!.upReq!.end();
+  const ex = this[EX]!;
+  ex.reqDone = true;
+  ex.upReq!.end();
 }
 
 function onUpstreamResponse(this: Tagged<http.ClientRequest>, upRes: Tagged<http.IncomingMessage>): void {
@@ -148,7 +167,7 @@ function onUpstreamResClose(this: Tagged<http.IncomingMessage>): void {
 
 function onUpstreamError(this: Tagged<http.ClientRequest>, err: Error): void {
   const ex = this[EX]!;
-  ex.proxy.onUpstreamError(ex, err);
+  ex.proxy.onUpstreamError(ex, err, this);
 }
 
 function onClientClose(this: Tagged<http.ServerResponse>): void {
@@ -168,6 +187,9 @@ class LeanProxy {
   private readonly nextId = requestIdGenerator();
   private readonly request: typeof http.request;
   private readonly agent: http.Agent;
+  /** For the one resend of a request: a connection of its own, never a pooled one. */
+  private retryAgent: http.Agent | null = null;
+  private readonly tls: boolean;
   private readonly upstreamHost: string;
   private readonly upstreamPort: number;
   private readonly upstreamHostHeader: string;
@@ -193,6 +215,7 @@ class LeanProxy {
     this.random = deps.random ?? Math.random;
     const target = new URL(config.upstream); // once, at start-up
     const tls = target.protocol === 'https:';
+    this.tls = tls;
     this.request = tls ? https.request : http.request;
     this.agent = tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.upstreamHost = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
@@ -328,18 +351,15 @@ class LeanProxy {
     req[EX] = ex;
     res[EX] = ex;
 
-    const upReq: Tagged<http.ClientRequest> = this.request({
+    ex.upOpts = {
       host: this.upstreamHost,
       port: this.upstreamPort,
       method: req.method,
       path: this.basePath === '' ? url : this.basePath + url,
       headers: out,
       agent: this.agent,
-    });
-    upReq[EX] = ex;
-    ex.upReq = upReq;
-    upReq.on('response', onUpstreamResponse);
-    upReq.on('error', onUpstreamError);
+    };
+    const upReq = this.sendUpstream(ex, ex.upOpts);
     this.inflight++;
     res.on('close', onClientClose);
     ex.deadline = ex.t0 + this.deps.config.upstreamTimeoutMs;
@@ -351,8 +371,38 @@ class LeanProxy {
       req.on('end', onClientEnd);
     } else {
       // No body by HTTP/1.1 framing (RFC 9112 6.3): nothing to stream, the request is complete.
+      ex.reqDone = true;
       upReq.end();
     }
+  }
+
+  private sendUpstream(ex: Exchange, opts: http.RequestOptions): http.ClientRequest {
+    const upReq: Tagged<http.ClientRequest> = this.request(opts);
+    upReq[EX] = ex;
+    ex.upReq = upReq;
+    upReq.on('response', onUpstreamResponse);
+    upReq.on('error', onUpstreamError);
+    return upReq;
+  }
+
+  /**
+   * A reused keep-alive connection that failed before any answer (the upstream closed it as idle
+   * while the request was on its way; http.Agent cannot tell): the request is sent once more, on a
+   * connection of its own, when it is whole and may be repeated. The same rule as the fast lane's
+   * (RFC 9112 9.3.1: idempotent methods, and the prediction routes unless
+   * proxy.resendPredictions is off).
+   */
+  private maybeResend(ex: Exchange, failed: http.ClientRequest): boolean {
+    if (ex.retried || ex.timedOut || ex.upRes !== null || !failed.reusedSocket || !ex.reqDone || ex.replay === null || ex.upOpts === null) return false;
+    if (!IDEMPOTENT.has(ex.method) && !(ex.route !== 'other' && this.deps.config.resendPredictions)) return false;
+    ex.retried = true;
+    this.metrics.upstreamRetries.inc();
+    this.retryAgent ??= this.tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    const upReq = this.sendUpstream(ex, { ...ex.upOpts, agent: this.retryAgent });
+    for (const chunk of ex.replay) upReq.write(chunk);
+    ex.replay = null;
+    upReq.end();
+    return true;
   }
 
   /** One timer for every upstream deadline: the set is in start order and all share one timeout. */
@@ -374,6 +424,7 @@ class LeanProxy {
   onUpstreamResponse(ex: Exchange, upRes: Tagged<http.IncomingMessage>): void {
     this.waiting.delete(ex);
     ex.upRes = upRes;
+    ex.replay = null; // answered: it will not be resent
     upRes[EX] = ex;
     ex.upstreamMs = performance.now() - ex.t0;
     const res = ex.res;
@@ -441,9 +492,11 @@ class LeanProxy {
     upRes.on('close', onUpstreamResClose);
   }
 
-  onUpstreamError(ex: Exchange, err: Error): void {
-    this.waiting.delete(ex);
+  onUpstreamError(ex: Exchange, err: Error, failed: http.ClientRequest): void {
     if (ex.clientGone) return; // we aborted it because the client left: not an upstream failure
+    if (failed !== ex.upReq) return; // a request already replaced by its resend
+    if (this.maybeResend(ex, failed)) return;
+    this.waiting.delete(ex);
     const res = ex.res;
     const kind = ex.timedOut ? 'timeout' : ((err as NodeJS.ErrnoException).code ?? 'error').toLowerCase();
     this.metrics.upstreamErrors.inc({ kind });
@@ -496,6 +549,7 @@ class LeanProxy {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     this.agent.destroy();
+    this.retryAgent?.destroy();
   }
 }
 
@@ -512,7 +566,11 @@ function dropNamedHeaders(out: string[], named: Set<string>): void {
 
 export function createProxyServer(deps: ProxyServerDeps): ProxyServer {
   const { config } = deps;
-  const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxSockets: config.maxSockets, keepAliveMsecs: 1000, noDelay: true };
+  // timeout: idle keep-alive sockets are closed after proxy.upstreamIdleMs, as on the fast lane,
+  // before typical upstream idle timeouts close them under a request (http.Agent applies it to
+  // free sockets only: an active request just gets a 'timeout' event, and its deadline is the
+  // sweeper's upstreamTimeoutMs).
+  const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxSockets: config.maxSockets, keepAliveMsecs: 1000, noDelay: true, timeout: config.upstreamIdleMs };
   const lean = new LeanProxy(deps, agentOptions);
 
   // http-proxy only for connection upgrades (see the header comment). It must always have an
