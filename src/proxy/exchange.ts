@@ -169,6 +169,36 @@ export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEven
   });
 }
 
+/** Request body bytes kept (by reference) so a request can be resent once on a fresh connection. */
+const MAX_REPLAY = 1024 * 1024;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/** What an exchange keeps of its request while it can still be resent. */
+export interface Replayable {
+  /** Body pieces sent so far, by reference; null once past MAX_REPLAY or answered. */
+  replay: Buffer[] | null;
+  replaySize: number;
+}
+
+/** Keeps a body piece for a resend, or gives the resend up once the body passes MAX_REPLAY. */
+export function keepForReplay(ex: Replayable, piece: Buffer): void {
+  if (ex.replay === null) return;
+  ex.replaySize += piece.length;
+  if (ex.replaySize > MAX_REPLAY) ex.replay = null;
+  else ex.replay.push(piece);
+}
+
+/**
+ * Whether a request whose reused upstream connection failed before any answer may be sent again
+ * (both engines). RFC 9112 9.3.1: a non-idempotent request is not repeated automatically unless
+ * its semantics are known to be idempotent. Scoring a prediction is (the answer is a function of
+ * the input), so the prediction routes are resent unless proxy.resendPredictions is off; other
+ * POSTs never are.
+ */
+export function mayResend(method: string, route: Route, resendPredictions: boolean): boolean {
+  return IDEMPOTENT.has(method) || (route !== 'other' && resendPredictions);
+}
+
 /** The JSON body of an error the proxy answers itself (502/504), naming the request id. */
 export function errorBody(mlflowCode: string, message: string, requestId: string): string {
   return JSON.stringify({ error_code: mlflowCode, message, request_id: requestId });

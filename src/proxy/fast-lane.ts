@@ -33,7 +33,7 @@ import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
 import { ChunkedScanner } from './chunked-scanner.js';
-import { classifyRoute, errorBody, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type Route } from './exchange.js';
+import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type Replayable, type Route } from './exchange.js';
 import { parseRequestHead, parseResponseHead, type RequestHead } from './http1-head.js';
 import { UpstreamPool, type PoolUser, type UpstreamConn } from './upstream-pool.js';
 
@@ -55,8 +55,6 @@ export interface FastLaneDeps {
 const MAX_HEAD = 16 * 1024;
 /** Pipelined bytes held while an answer is pending before the client socket is paused. */
 const MAX_PENDING = 64 * 1024;
-/** Request body bytes kept (by reference) so a request can be resent once on a fresh connection. */
-const MAX_REPLAY = 1024 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
 
 // Why a client socket is paused: it is resumed only when no reason is left.
@@ -64,7 +62,6 @@ const PAUSE_UPSTREAM = 1; // the upstream socket's write buffer is full
 const PAUSE_PIPELINE = 2; // too many pipelined bytes wait behind the current answer
 const PAUSE_WAITING = 4; // no upstream socket yet and the body is queueing
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const REASONS: Record<number, string> = { 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
 /**
@@ -125,7 +122,7 @@ class ClientConn {
 }
 
 /** One proxied request on the fast lane (fixed shape; the tap fields are exchange.ts's TapState). */
-class Exchange extends TapState implements PoolUser {
+class Exchange extends TapState implements PoolUser, Replayable {
   up: UpstreamConn | null = null;
   /** Body bytes that arrived before an upstream socket was free. */
   queued: Buffer[] | null = null;
@@ -361,11 +358,7 @@ export class FastLane {
       if (ex.reqTap !== null) tapRequest(ex, piece, this.maxBodyBytes);
     }
     ex.requestBytes += piece.length;
-    if (ex.replay !== null) {
-      ex.replaySize += piece.length;
-      if (ex.replaySize > MAX_REPLAY) ex.replay = null;
-      else ex.replay.push(piece);
-    }
+    keepForReplay(ex, piece);
     if (!ex.resDone) {
       const up = ex.up;
       if (up === null) {
@@ -556,7 +549,7 @@ export class FastLane {
       }
       return;
     }
-    if (!ex.timedOut && !ex.gotAnswerByte && up.uses > 1 && !ex.retried && ex.reqDone && ex.replay !== null && this.mayResend(ex)) {
+    if (!ex.timedOut && !ex.gotAnswerByte && up.uses > 1 && !ex.retried && ex.reqDone && ex.replay !== null && mayResend(ex.method, ex.route, this.deps.config.resendPredictions)) {
       // A reused connection closed before any answer: the upstream closed it as idle while the
       // request was on its way. Send it once more on a fresh connection.
       ex.retried = true;
@@ -570,15 +563,6 @@ export class FastLane {
     this.upstreamFailed(ex, ex.timedOut ? 'timeout' : ((err as NodeJS.ErrnoException | null)?.code ?? 'closed').toLowerCase(), err ?? new Error('the upstream closed the connection before answering'));
   }
 
-  /**
-   * RFC 9112 9.3.1: a non-idempotent request is not repeated automatically unless its semantics are
-   * known to be idempotent. Scoring a prediction is (the answer is a function of the input), so the
-   * prediction routes are resent unless proxy.resendPredictions is off; other POSTs never are.
-   */
-  private mayResend(ex: Exchange): boolean {
-    if (IDEMPOTENT.has(ex.method)) return true;
-    return ex.route !== 'other' && this.deps.config.resendPredictions;
-  }
 
   /** No usable answer from the upstream: answer 502 (504 on a timeout) if nothing was sent yet. */
   private upstreamFailed(ex: Exchange, kind: string, err: Error): void {

@@ -38,7 +38,7 @@ import { manageLifecycle } from '../http-lifecycle.js';
 import { listen } from '../listen.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
-import { classifyRoute, errorBody, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, TapState } from './exchange.js';
+import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, REQUEST_ID, requestIdGenerator, tapRequest, tapResponse, TapState, type Replayable } from './exchange.js';
 import { FastLane } from './fast-lane.js';
 import { connectionTokens, F, requestField, responseField } from './header-fields.js';
 
@@ -65,12 +65,12 @@ const REFUSED = Symbol('driftwatch.refused');
 type Tagged<T> = T & { [EX]?: Exchange };
 
 /** One proxied request: fixed shape, everything the shared listeners need. */
-class Exchange extends TapState {
+class Exchange extends TapState implements Replayable {
   upReq: http.ClientRequest | null = null;
   upRes: http.IncomingMessage | null = null;
   /** The upstream request's options, kept so the request can be resent once. */
   upOpts: http.RequestOptions | null = null;
-  /** Body chunks sent so far (references), while the request can still be resent (<= MAX_REPLAY). */
+  /** Body chunks sent so far (references), while the request can still be resent (exchange.ts). */
   replay: Buffer[] | null = [];
   replaySize = 0;
   /** The whole request body has reached the proxy. */
@@ -101,19 +101,11 @@ class Exchange extends TapState {
 // ------------------------------------------------------------------ shared listeners
 // Each finds its Exchange through the EX symbol on `this` (the emitter).
 
-/** Request body bytes kept (by reference) so a request can be resent once, as on the fast lane. */
-const MAX_REPLAY = 1024 * 1024;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
-
 function onClientData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
   const ex = this[EX]!;
   ex.requestBytes += chunk.length;
   if (ex.reqTap !== null) tapRequest(ex, chunk, ex.proxy.maxBodyBytes);
-  if (ex.replay !== null) {
-    ex.replaySize += chunk.length;
-    if (ex.replaySize > MAX_REPLAY) ex.replay = null;
-    else ex.replay.push(chunk);
-  }
+  keepForReplay(ex, chunk);
   const up = ex.upReq!;
   if (!up.write(chunk)) {
     this.pause();
@@ -394,7 +386,7 @@ class LeanProxy {
    */
   private maybeResend(ex: Exchange, failed: http.ClientRequest): boolean {
     if (ex.retried || ex.timedOut || ex.upRes !== null || !failed.reusedSocket || !ex.reqDone || ex.replay === null || ex.upOpts === null) return false;
-    if (!IDEMPOTENT.has(ex.method) && !(ex.route !== 'other' && this.deps.config.resendPredictions)) return false;
+    if (!mayResend(ex.method, ex.route, this.deps.config.resendPredictions)) return false;
     ex.retried = true;
     this.metrics.upstreamRetries.inc();
     this.retryAgent ??= this.tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });

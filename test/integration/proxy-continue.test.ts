@@ -13,12 +13,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { BoundedQueue } from '../../src/capture/bounded-queue.js';
-import type { InferenceEvent } from '../../src/capture/inference-event.js';
-import { loadConfig } from '../../src/config/load.js';
-import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { startBareProxy } from '../fixtures/bare-proxy.js';
 
 const T = { timeout: 5000 };
 /**
@@ -66,16 +62,9 @@ function upstreamHandler(req: http.IncomingMessage, res: http.ServerResponse): v
 }
 
 async function startProxy(engine: 'fast' | 'node'): Promise<number> {
-  const config = loadConfig({ env: {}, overrides: { proxy: { port: 0, upstream: target, engine, upstreamTimeoutMs: 2000 } } });
-  const events = new BoundedQueue<InferenceEvent>(100);
-  const proxy = createProxyServer({
-    config: { ...config.proxy, upstream: target },
-    logger: createLogger({ level: 'silent' }),
-    metrics: createProxyMetrics({ defaultMetrics: false }),
-    onEvent: (e) => events.offer(e),
-  });
-  proxies.push(proxy);
-  return (await proxy.listen()).port;
+  const p = await startBareProxy(engine, target);
+  proxies.push(p.proxy);
+  return p.port;
 }
 
 before(async () => {

@@ -12,12 +12,9 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { BoundedQueue } from '../../src/capture/bounded-queue.js';
-import type { InferenceEvent } from '../../src/capture/inference-event.js';
-import { loadConfig } from '../../src/config/load.js';
-import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import { startBareProxy } from '../fixtures/bare-proxy.js';
 import { destroyAllRawConns, RawConn } from '../fixtures/raw-http.js';
 import { mulberry32 } from '../prng.js';
 
@@ -306,13 +303,10 @@ async function handovers(): Promise<number> {
 }
 
 async function startProxy(engine: 'fast' | 'node', target: string): Promise<number> {
-  const config = loadConfig({ env: {}, overrides: { proxy: { port: 0, upstream: target, engine, upstreamTimeoutMs: 2000 } } });
-  const events = new BoundedQueue<InferenceEvent>(100);
-  const metrics = createProxyMetrics({ defaultMetrics: false });
-  if (engine === 'fast') fastMetrics = metrics;
-  const proxy = createProxyServer({ config: { ...config.proxy, upstream: target }, logger: createLogger({ level: 'silent' }), metrics, onEvent: (e) => events.offer(e) });
-  proxies.push(proxy);
-  return (await proxy.listen()).port;
+  const p = await startBareProxy(engine, target);
+  if (engine === 'fast') fastMetrics = p.metrics;
+  proxies.push(p.proxy);
+  return p.port;
 }
 
 before(async () => {

@@ -9,12 +9,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { BoundedQueue } from '../../src/capture/bounded-queue.js';
 import type { InferenceEvent } from '../../src/capture/inference-event.js';
-import { loadConfig } from '../../src/config/load.js';
-import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { startBareProxy, type BareProxy } from '../fixtures/bare-proxy.js';
 import { destroyAllRawConns, header, RawConn, rawRequest, type RawResponse, type RequestOptions } from '../fixtures/raw-http.js';
 
 const ENGINES = ['fast', 'node'] as const;
@@ -43,20 +40,12 @@ function serve(server: net.Server): Promise<number> {
   });
 }
 
-interface StartedProxy {
-  proxy: ProxyServer;
-  port: number;
-  events: BoundedQueue<InferenceEvent>;
-}
+type StartedProxy = BareProxy;
 
 async function startProxy(engine: Engine, target: string, overrides: Record<string, unknown> = {}): Promise<StartedProxy> {
-  const config = loadConfig({ env: {}, overrides: { proxy: { port: 0, upstream: target, engine, upstreamTimeoutMs: 2000, ...overrides } } });
-  const events = new BoundedQueue<InferenceEvent>(5000);
-  const metrics = createProxyMetrics({ defaultMetrics: false });
-  const proxy = createProxyServer({ config: { ...config.proxy, upstream: target }, logger: createLogger({ level: 'silent' }), metrics, onEvent: (e) => events.offer(e) });
-  proxies.add(proxy);
-  const addr = await proxy.listen();
-  return { proxy, port: addr.port, events };
+  const p = await startBareProxy(engine, target, overrides, 5000);
+  proxies.add(p.proxy);
+  return p;
 }
 
 async function stopProxy(p: StartedProxy | undefined): Promise<void> {
