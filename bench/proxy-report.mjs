@@ -54,6 +54,7 @@ const settingsOf = (id) => {
 const TARGETS = [
   { id: 'direct', label: 'direct', what: 'wrk straight to the upstream: `driftwatch serve --model examples/seattle-weather/model` (1 process, defaults)' },
   { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
+  { id: 'pipe', label: 'pipe', what: 'wrk -> `bench/pipe-proxy.mjs` -> upstream: a TCP relay in Node.js (node:net, one upstream connection per client connection, bytes relayed as they arrive) with no HTTP work at all: no parsing, no forwarding headers, no request id, no metrics, no capture. Not a usable proxy; the floor any Node.js proxy starts from on this machine' },
   { id: 'dw-off', label: 'dw off', what: `wrk -> \`driftwatch proxy --upstream ... --model seattle-weather\` on ${ENGINE.fast}, capture off (\`DRIFTWATCH_PROXY_CAPTURE_ENABLED=false\`) -> upstream` },
   { id: 'dw-on', label: 'dw on', what: `**the shipped default; the goals are judged on it.** wrk -> \`driftwatch proxy\` on ${ENGINE.fast}, ${CAPTURE_ON}; ${WORKER} -> upstream` },
   { id: 'dw-on-inloop', label: 'dw on inloop', what: `as dw on (engine fast, capture on), but ${INLOOP}` },
@@ -214,6 +215,22 @@ if (goals.vsOld.length) {
 }
 p(`- **CPU per request:** dw on (full capture; all threads of the process, the capture worker included) <= ${GOAL.cpuUsPerReq} us per request at batch ${GOAL.cpuBatch}: ${tally(goals.cpu)}.`);
 for (const g of goals.cpu) p(`  - batch ${g.b}, c=${g.c}: ${g.ok === null ? `(goal stated for batch ${GOAL.cpuBatch}; shown for reference)` : verdict(g.ok)} — ${fmtUs(g.x)} us/request`);
+if (has('pipe')) {
+  // Not a goal: what the goals leave room for. The relay does none of the proxy's work, so
+  // dw on / nginx cannot exceed pipe / nginx, and dw on's CPU per request cannot go below pipe's.
+  p('- **The Node.js floor** (not a goal; `pipe`, a TCP relay in Node with no HTTP work, same run): the most any Node.js proxy could reach here. dw on cannot beat it, so where pipe itself is below a goal, the goal is out of reach for a proxy on one Node event loop:');
+  for (const b of batches) {
+    for (const c of concsSorted) {
+      const pi = get('pipe', b, c), ng = get('nginx', b, c), on = get('dw-on', b, c);
+      if (!pi) continue;
+      const parts = [];
+      if (ng) parts.push(`pipe / nginx req/s ${fmtRatio(pi.rps / ng.rps)}`);
+      parts.push(`pipe CPU ${fmtUs(pi.proxyUs)} us/request${ng ? ` (nginx ${fmtUs(ng.proxyUs)})` : ''}`);
+      if (on) parts.push(`dw on above the floor: ${fmtUs(on.proxyUs - pi.proxyUs)} us/request`);
+      p(`  - batch ${b}, c=${c}: ${parts.join('; ')}`);
+    }
+  }
+}
 p();
 
 for (const b of batches) {
@@ -222,6 +239,7 @@ for (const b of batches) {
   const head = ['c'];
   for (const t of TARGETS) head.push(`${t.label} req/s`, `${t.label} p50 ms`, `${t.label} p99 ms`);
   if (has('dw-on') && has('nginx')) head.push('dw on / nginx req/s');
+  if (has('pipe') && has('nginx')) head.push('pipe / nginx req/s');
   if (has('dw-on') && has('dw-off')) head.push('dw on / dw off req/s');
   if (has('dw-on-inloop') && has('dw-off')) head.push('dw on inloop / dw off req/s');
   if (has('dw-on') && has('dw-on-node')) head.push('dw on / dw on node req/s');
@@ -242,6 +260,7 @@ for (const b of batches) {
     }
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
     if (has('dw-on') && has('nginx')) row.push(fmtRatio(on?.rps / ng?.rps));
+    if (has('pipe') && has('nginx')) row.push(fmtRatio(get('pipe', b, c)?.rps / ng?.rps));
     if (has('dw-on') && has('dw-off')) row.push(fmtRatio(on?.rps / off?.rps));
     if (has('dw-on-inloop') && has('dw-off')) row.push(fmtRatio(get('dw-on-inloop', b, c)?.rps / off?.rps));
     if (has('dw-on') && has('dw-on-node')) row.push(fmtRatio(on?.rps / get('dw-on-node', b, c)?.rps));

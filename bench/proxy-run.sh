@@ -23,7 +23,7 @@
 #                   targets; the report shows medians (default 3; 1 with BENCH_QUICK=1)
 #   BENCH_BATCHES   rows per request (default "1 100"; "1" with BENCH_QUICK=1)
 #   BENCH_CONC      concurrencies (default "1 16 64"; "16 1" with BENCH_QUICK=1)
-#   BENCH_PROXY_TARGETS  subset of (default: direct nginx dw-off dw-on dw-on-node):
+#   BENCH_PROXY_TARGETS  subset of (default: direct nginx pipe dw-off dw-on dw-on-node):
 #                   direct        wrk straight to the upstream
 #                   nginx         nginx, 1 worker, keep-alive upstream
 #                   dw-off        engine fast, capture off
@@ -36,6 +36,8 @@
 #                   dw-old-off    the http-proxy data path before the lean one (bench/legacy/), capture off
 #                   dw-old-on     the same, capture on, worker thread
 #                   dw-on-x2      as dw-on, 2 proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
+#                   pipe          bench/pipe-proxy.mjs: a TCP relay in Node with no HTTP work at all,
+#                                 the floor any Node.js proxy starts from on this box
 #                   dw-on-worker  old name of dw-on (before engine fast and the worker were the
 #                                 defaults it meant capture in a worker): still accepted, runs dw-on
 #   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
@@ -67,7 +69,7 @@ else
   CONCS="${BENCH_CONC:-1 16 64}"
 fi
 WARMUP="${BENCH_WARMUP:-2}"
-TARGETS="${BENCH_PROXY_TARGETS:-direct nginx dw-off dw-on dw-on-node}"
+TARGETS="${BENCH_PROXY_TARGETS:-direct nginx pipe dw-off dw-on dw-on-node}"
 DURATION="${DURATION%s}"
 WARMUP="${WARMUP%s}"
 CLK_TCK=$(getconf CLK_TCK)
@@ -87,7 +89,7 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|pipe|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
 if [[ " $TARGETS " == *" dw-on-worker "* ]]; then
   log "note: dw-on-worker is an alias of dw-on now (engine fast, capture on, worker thread: the shipped default); running it as dw-on. The in-loop drain is dw-on-inloop."
@@ -164,7 +166,7 @@ proc_ticks() { # pid
 proxy_pids() { # target
   case "$1" in
     nginx | dw-on-x2) echo "${SPID[$1]}" $(ps -o pid= --ppid "${SPID[$1]}" 2>/dev/null) ;;
-    dw-*) echo "${SPID[$1]}" ;;
+    dw-* | pipe) echo "${SPID[$1]}" ;;
     *) echo "" ;;
   esac
 }
@@ -277,6 +279,9 @@ start_server() { # name
         DRIFTWATCH_STORE_EMBEDDED_PATH="$OUT/stores/$name.db" setsid node "${launch[@]}" proxy \
         --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
         --log-level warn >>"$logf" 2>&1 </dev/null &
+      ;;
+    pipe)
+      setsid node "$BENCH/pipe-proxy.mjs" --port "$port" --upstream-port "${PORT[upstream]}" >>"$logf" 2>&1 </dev/null &
       ;;
     nginx)
       write_nginx_conf "$port" "${PORT[upstream]}"
