@@ -4,8 +4,22 @@
  * hop-by-hop and forwarding policy cannot differ between them. Pure.
  *
  * The switch on the name's length first is why this is fast: most fields (user agents, accept
- * headers, the payload's own) are rejected by one integer compare, without lower-casing.
+ * headers, the payload's own) are rejected by one integer compare. The rest are compared in place,
+ * case-insensitively (`is`), so no lower-cased copy of a name is made per field.
  */
+
+/**
+ * `name` equals `lower` (a lower-case ASCII name of the same length) ignoring ASCII case. Only
+ * letters fold: '^' and '~' differ by the same bit as 'A' and 'a', and both are token characters.
+ */
+export function is(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    const t = lower.charCodeAt(i);
+    if (c !== t && (c !== t - 0x20 || t < 0x61 || t > 0x7a)) return false;
+  }
+  return true;
+}
 
 export const F = {
   OTHER: 0,
@@ -34,38 +48,29 @@ export type Field = (typeof F)[keyof typeof F];
 export function requestField(name: string): Field {
   switch (name.length) {
     case 2:
-      return name.toLowerCase() === 'te' ? F.HOP : F.OTHER;
+      return is(name, 'te') ? F.HOP : F.OTHER;
     case 4:
-      return name.toLowerCase() === 'host' ? F.HOST : F.OTHER;
+      return is(name, 'host') ? F.HOST : F.OTHER;
     case 6:
-      return name.toLowerCase() === 'expect' ? F.EXPECT : F.OTHER;
-    case 7: {
-      const l = name.toLowerCase();
-      return l === 'upgrade' ? F.UPGRADE : l === 'trailer' ? F.HOP : F.OTHER;
-    }
-    case 10: {
-      const l = name.toLowerCase();
-      return l === 'connection' ? F.CONNECTION : l === 'keep-alive' ? F.HOP : F.OTHER;
-    }
-    case 12: {
-      const l = name.toLowerCase();
-      return l === 'x-request-id' ? F.REQUEST_ID : l === 'content-type' ? F.CONTENT_TYPE : F.OTHER;
-    }
+      return is(name, 'expect') ? F.EXPECT : F.OTHER;
+    case 7:
+      return is(name, 'upgrade') ? F.UPGRADE : is(name, 'trailer') ? F.HOP : F.OTHER;
+    case 10:
+      return is(name, 'connection') ? F.CONNECTION : is(name, 'keep-alive') ? F.HOP : F.OTHER;
+    case 12:
+      return is(name, 'x-request-id') ? F.REQUEST_ID : is(name, 'content-type') ? F.CONTENT_TYPE : F.OTHER;
     case 14:
-      return name.toLowerCase() === 'content-length' ? F.CONTENT_LENGTH : F.OTHER;
+      return is(name, 'content-length') ? F.CONTENT_LENGTH : F.OTHER;
     case 15:
-      return name.toLowerCase() === 'x-forwarded-for' ? F.X_FORWARDED_FOR : F.OTHER;
+      return is(name, 'x-forwarded-for') ? F.X_FORWARDED_FOR : F.OTHER;
     case 16: {
-      const l = name.toLowerCase();
-      if (l === 'x-forwarded-port') return F.X_FORWARDED_PORT;
-      if (l === 'x-forwarded-host') return F.X_FORWARDED_HOST;
-      if (l === 'proxy-connection') return F.HOP;
-      return l === 'content-encoding' ? F.CONTENT_ENCODING : F.OTHER;
+      if (is(name, 'x-forwarded-port')) return F.X_FORWARDED_PORT;
+      if (is(name, 'x-forwarded-host')) return F.X_FORWARDED_HOST;
+      if (is(name, 'proxy-connection')) return F.HOP;
+      return is(name, 'content-encoding') ? F.CONTENT_ENCODING : F.OTHER;
     }
-    case 17: {
-      const l = name.toLowerCase();
-      return l === 'x-forwarded-proto' ? F.X_FORWARDED_PROTO : l === 'transfer-encoding' ? F.TRANSFER_ENCODING : F.OTHER;
-    }
+    case 17:
+      return is(name, 'x-forwarded-proto') ? F.X_FORWARDED_PROTO : is(name, 'transfer-encoding') ? F.TRANSFER_ENCODING : F.OTHER;
     default:
       return F.OTHER;
   }
@@ -74,28 +79,20 @@ export function requestField(name: string): Field {
 /** A response field. Keep-Alive and Proxy-Connection are hop-by-hop; Upgrade is never relayed. */
 export function responseField(name: string): Field {
   switch (name.length) {
-    case 7: {
-      const l = name.toLowerCase();
-      return l === 'upgrade' ? F.UPGRADE : l === 'trailer' ? F.TRAILER : F.OTHER;
-    }
-    case 10: {
-      const l = name.toLowerCase();
-      return l === 'connection' ? F.CONNECTION : l === 'keep-alive' ? F.HOP : F.OTHER;
-    }
-    case 12: {
-      const l = name.toLowerCase();
-      return l === 'content-type' ? F.CONTENT_TYPE : l === 'x-request-id' ? F.REQUEST_ID : F.OTHER;
-    }
+    case 7:
+      return is(name, 'upgrade') ? F.UPGRADE : is(name, 'trailer') ? F.TRAILER : F.OTHER;
+    case 10:
+      return is(name, 'connection') ? F.CONNECTION : is(name, 'keep-alive') ? F.HOP : F.OTHER;
+    case 12:
+      return is(name, 'content-type') ? F.CONTENT_TYPE : is(name, 'x-request-id') ? F.REQUEST_ID : F.OTHER;
     case 14:
-      return name.toLowerCase() === 'content-length' ? F.CONTENT_LENGTH : F.OTHER;
-    case 16: {
-      const l = name.toLowerCase();
-      return l === 'content-encoding' ? F.CONTENT_ENCODING : l === 'proxy-connection' ? F.HOP : F.OTHER;
-    }
+      return is(name, 'content-length') ? F.CONTENT_LENGTH : F.OTHER;
+    case 16:
+      return is(name, 'content-encoding') ? F.CONTENT_ENCODING : is(name, 'proxy-connection') ? F.HOP : F.OTHER;
     case 17:
-      return name.toLowerCase() === 'transfer-encoding' ? F.TRANSFER_ENCODING : F.OTHER;
+      return is(name, 'transfer-encoding') ? F.TRANSFER_ENCODING : F.OTHER;
     case 26:
-      return name.toLowerCase() === 'x-driftwatch-model-version' ? F.MODEL_VERSION : F.OTHER;
+      return is(name, 'x-driftwatch-model-version') ? F.MODEL_VERSION : F.OTHER;
     default:
       return F.OTHER;
   }

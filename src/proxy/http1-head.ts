@@ -10,7 +10,7 @@
  * malformed input gets the same JSON 400 on both engines.
  */
 import { REQUEST_ID } from './exchange.js';
-import { connectionTokens, F, requestField, responseField } from './header-fields.js';
+import { connectionTokens, F, is, requestField, responseField } from './header-fields.js';
 
 /** A request head the fast lane forwards itself. */
 export interface RequestHead {
@@ -56,33 +56,50 @@ export interface ResponseHead {
 
 export type ResponseVerdict = { ok: true; head: ResponseHead } | { ok: false; reason: string };
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Token characters (RFC 9110 5.6.2), by char code below 128. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN_CHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN_CHAR[c] = TOKEN_CHAR[c + 0x20] = 1;
 /** Methods the fast lane forwards itself; any other (WebDAV, custom, lower-case) is node's to judge. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 /** Origin-form: starts with '/', visible ASCII only (anything else is node's to judge). */
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
-/** Field values: visible characters, spaces, tabs and obs-text; no other controls (RFC 9110 5.5). */
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^[0-9]{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?$/;
 
+// Where readField found the value of the line it read. Module scratch instead of a returned
+// [name, value] pair: a head has a dozen lines, and these parsers run twice per proxied request
+// (an array and two strings per line were a measurable share of the fast lane's CPU).
+let valueStart = 0;
+let valueEnd = 0;
+
 /**
- * Splits one header line into name and value without the optional whitespace (SP and HT only:
- * String.prototype.trim would also strip CR, LF, VT, FF and NBSP, and hide them from the check);
- * null when it is not a plain field line.
+ * Reads the field line text[a, b): returns its name and leaves where its value is in valueStart and
+ * valueEnd, without the optional whitespace (SP and HT only: String.prototype.trim would also strip
+ * CR, LF, VT, FF and NBSP, and hide them from the check). Null when it is not a plain field line:
+ * a name that is not a token (this includes "name : value" and obs-fold continuation lines), or a
+ * value with a control character other than HT (RFC 9110 5.5; obs-text is allowed).
  */
-function splitField(line: string): [string, string] | null {
-  const colon = line.indexOf(':');
-  if (colon <= 0) return null;
-  const name = line.slice(0, colon);
-  if (!TOKEN.test(name)) return null; // includes "name : value" and obs-fold continuation lines
-  let a = colon + 1;
-  let b = line.length;
-  while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
-  while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
-  const value = line.slice(a, b);
-  if (BAD_VALUE.test(value)) return null;
-  return [name, value];
+function readField(text: string, a: number, b: number): string | null {
+  let colon = a;
+  for (; colon < b; colon++) {
+    const c = text.charCodeAt(colon);
+    if (c === 0x3a) break;
+    if (c >= 128 || TOKEN_CHAR[c] !== 1) return null;
+  }
+  if (colon === a || colon === b) return null;
+  let s = colon + 1;
+  let e = b;
+  while (s < e && (text.charCodeAt(s) === 0x20 || text.charCodeAt(s) === 0x09)) s++;
+  while (e > s && (text.charCodeAt(e - 1) === 0x20 || text.charCodeAt(e - 1) === 0x09)) e--;
+  for (let i = s; i < e; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f) return null;
+  }
+  valueStart = s;
+  valueEnd = e;
+  return text.slice(a, colon);
 }
 
 /** The lines of a forward text (each followed by CRLF). */
@@ -97,6 +114,30 @@ function withoutNamed(lines: string[], named: Set<string>): string {
     if (!named.has(line.slice(0, line.indexOf(':')).toLowerCase())) out += line + '\r\n';
   }
   return out;
+}
+
+/**
+ * The field names a Connection value lists, other than close and keep-alive, added to `named`;
+ * returns the flags of the two (and of upgrade). The usual values, a bare "keep-alive" or "close",
+ * are recognised without splitting.
+ */
+const CONN_CLOSE = 1;
+const CONN_KEEP_ALIVE = 2;
+const CONN_UPGRADE = 4;
+function connectionValue(value: string, named: { set: Set<string> | null }): number {
+  if (value.length === 10 && is(value, 'keep-alive')) return CONN_KEEP_ALIVE;
+  if (value.length === 5 && is(value, 'close')) return CONN_CLOSE;
+  const tokens = new Set<string>();
+  connectionTokens(value, tokens);
+  let flags = 0;
+  if (tokens.delete('close')) flags |= CONN_CLOSE;
+  if (tokens.delete('keep-alive')) flags |= CONN_KEEP_ALIVE;
+  if (tokens.has('upgrade')) flags |= CONN_UPGRADE;
+  if (tokens.size > 0) {
+    named.set ??= new Set();
+    for (const t of tokens) named.set.add(t);
+  }
+  return flags;
 }
 
 /**
@@ -117,10 +158,10 @@ export function parseRequestHead(text: string): RequestVerdict {
   if (!METHODS.has(method)) return { ok: false, reason: 'method' };
   if (!ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
 
-  const lines = eol < 0 ? [] : text.slice(eol + 2).split('\r\n');
+  // The forwarded lines are runs of the head's own text: a run is cut where a dropped line starts.
   let forward = '';
-  let kept: string[] | null = null; // only kept as lines when a Connection header names fields
-  let named: Set<string> | null = null;
+  let run = -1;
+  const named: { set: Set<string> | null } = { set: null };
   let contentLength = -1;
   let chunked = false;
   let sawTransferEncoding = false;
@@ -133,74 +174,93 @@ export function parseRequestHead(text: string): RequestVerdict {
   let xfhost: string | null = null;
   let contentType = '';
   let contentEncoding = '';
-  for (const line of lines) {
-    const field = splitField(line);
-    if (field === null) return { ok: false, reason: 'field line' };
-    const [name, value] = field;
+  const len = text.length;
+  // The field lines are text[pos, end) between CRLFs, as text.slice(eol + 2).split('\r\n') has them.
+  for (let pos = eol + 2, end = 0; eol >= 0 && pos <= len; pos = end + 2) {
+    end = text.indexOf('\r\n', pos);
+    if (end < 0) end = len;
+    const name = readField(text, pos, end);
+    if (name === null) return { ok: false, reason: 'field line' };
+    let drop = false;
     switch (requestField(name)) {
       case F.HOP:
-        continue;
+        drop = true;
+        break;
       case F.HOST:
         if (host !== null) return { ok: false, reason: 'host' };
-        host = value;
+        host = text.slice(valueStart, valueEnd);
         break;
       case F.EXPECT:
         return { ok: false, reason: 'expect' };
       case F.UPGRADE:
         return { ok: false, reason: 'upgrade' };
       case F.CONNECTION: {
-        const tokens = new Set<string>();
-        connectionTokens(value, tokens);
-        if (tokens.has('upgrade')) return { ok: false, reason: 'upgrade' };
-        if (tokens.has('close')) close = true;
-        tokens.delete('close');
-        tokens.delete('keep-alive');
-        if (tokens.size > 0) {
-          named ??= new Set();
-          for (const t of tokens) named.add(t);
-        }
-        continue;
+        const flags = connectionValue(text.slice(valueStart, valueEnd), named);
+        if (flags & CONN_UPGRADE) return { ok: false, reason: 'upgrade' };
+        if (flags & CONN_CLOSE) close = true;
+        drop = true;
+        break;
       }
-      case F.REQUEST_ID:
-        if (requestId !== null || !REQUEST_ID.test(value)) continue; // one id: the first that looks like one
-        requestId = value;
+      case F.REQUEST_ID: {
+        const value = text.slice(valueStart, valueEnd);
+        if (requestId !== null || !REQUEST_ID.test(value)) drop = true; // one id: the first that looks like one
+        else requestId = value;
         break;
+      }
       case F.CONTENT_TYPE:
-        contentType = value;
+        contentType = text.slice(valueStart, valueEnd);
         break;
-      case F.CONTENT_LENGTH:
+      case F.CONTENT_LENGTH: {
+        const value = text.slice(valueStart, valueEnd);
         if (contentLength >= 0 || !DIGITS.test(value)) return { ok: false, reason: 'content-length' };
         contentLength = Number(value);
         break;
+      }
       case F.CONTENT_ENCODING:
-        contentEncoding = value;
+        contentEncoding = text.slice(valueStart, valueEnd);
         break;
       case F.TRANSFER_ENCODING:
-        if (sawTransferEncoding || value.toLowerCase() !== 'chunked') return { ok: false, reason: 'transfer-encoding' };
+        if (sawTransferEncoding || valueEnd - valueStart !== 7 || !is(text.slice(valueStart, valueEnd), 'chunked')) return { ok: false, reason: 'transfer-encoding' };
         sawTransferEncoding = true;
         chunked = true;
         break;
-      case F.X_FORWARDED_FOR:
+      case F.X_FORWARDED_FOR: {
+        const value = text.slice(valueStart, valueEnd);
         xff = xff === null ? value : `${xff},${value}`;
-        continue;
-      case F.X_FORWARDED_PORT:
+        drop = true;
+        break;
+      }
+      case F.X_FORWARDED_PORT: {
+        const value = text.slice(valueStart, valueEnd);
         xfport = xfport === null ? value : `${xfport},${value}`;
-        continue;
-      case F.X_FORWARDED_PROTO:
+        drop = true;
+        break;
+      }
+      case F.X_FORWARDED_PROTO: {
+        const value = text.slice(valueStart, valueEnd);
         xfproto = xfproto === null ? value : `${xfproto},${value}`;
-        continue;
+        drop = true;
+        break;
+      }
       case F.X_FORWARDED_HOST:
-        xfhost ??= value;
-        continue;
+        xfhost ??= text.slice(valueStart, valueEnd);
+        drop = true;
+        break;
     }
-    if (named !== null) (kept ??= linesOf(forward)).push(line);
-    else forward += line + '\r\n';
+    if (!drop) {
+      if (run < 0) run = pos;
+    } else if (run >= 0) {
+      forward += text.slice(run, pos);
+      run = -1;
+    }
   }
+  if (run >= 0) forward += text.slice(run) + '\r\n';
   if (host === null) return { ok: false, reason: 'host' };
   if (chunked && contentLength >= 0) return { ok: false, reason: 'content-length with transfer-encoding' };
-  if (named !== null) {
-    if (named.has('host') || named.has('content-length') || named.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
-    forward = withoutNamed(kept ?? linesOf(forward), named);
+  if (named.set !== null) {
+    const n = named.set;
+    if (n.has('host') || n.has('content-length') || n.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
+    forward = withoutNamed(linesOf(forward), n);
   }
   return {
     ok: true,
@@ -220,10 +280,9 @@ export function parseResponseHead(text: string): ResponseVerdict {
   if (m === null) return { ok: false, reason: 'status line' };
   const http10 = m[1] === '0';
   const status = Number(m[2]);
-  const lines = eol < 0 ? [] : text.slice(eol + 2).split('\r\n');
   let forward = '';
-  let kept: string[] | null = null;
-  let named: Set<string> | null = null;
+  let run = -1;
+  const named: { set: Set<string> | null } = { set: null };
   let contentLength = -1;
   let chunked = false;
   let transferEncoding = false;
@@ -232,55 +291,60 @@ export function parseResponseHead(text: string): ResponseVerdict {
   let contentType = '';
   let contentEncoding = '';
   let modelVersion: string | null = null;
-  for (const line of lines) {
-    const field = splitField(line);
-    if (field === null) return { ok: false, reason: 'field line' };
-    const [name, value] = field;
+  const len = text.length;
+  for (let pos = eol + 2, end = 0; eol >= 0 && pos <= len; pos = end + 2) {
+    end = text.indexOf('\r\n', pos);
+    if (end < 0) end = len;
+    const name = readField(text, pos, end);
+    if (name === null) return { ok: false, reason: 'field line' };
+    let drop = false;
     switch (responseField(name)) {
       case F.HOP:
       case F.UPGRADE:
-        continue;
+        drop = true;
+        break;
       case F.CONNECTION: {
-        const tokens = new Set<string>();
-        connectionTokens(value, tokens);
-        if (tokens.has('close')) close = true;
-        else if (http10 && tokens.has('keep-alive')) close = false;
-        tokens.delete('close');
-        tokens.delete('keep-alive');
-        if (tokens.size > 0) {
-          named ??= new Set();
-          for (const t of tokens) named.add(t);
-        }
-        continue;
+        const flags = connectionValue(text.slice(valueStart, valueEnd), named);
+        if (flags & CONN_CLOSE) close = true;
+        else if (http10 && flags & CONN_KEEP_ALIVE) close = false;
+        drop = true;
+        break;
       }
       case F.CONTENT_TYPE:
-        contentType = value;
+        contentType = text.slice(valueStart, valueEnd);
         break;
       case F.REQUEST_ID:
         hasRequestId = true;
         break;
-      case F.CONTENT_LENGTH:
+      case F.CONTENT_LENGTH: {
+        const value = text.slice(valueStart, valueEnd);
         if (!DIGITS.test(value) || (contentLength >= 0 && contentLength !== Number(value))) return { ok: false, reason: 'content-length' };
         contentLength = Number(value);
         break;
+      }
       case F.CONTENT_ENCODING:
-        contentEncoding = value;
+        contentEncoding = text.slice(valueStart, valueEnd);
         break;
       case F.TRANSFER_ENCODING: {
         transferEncoding = true;
         // Chunked framing only when chunked is the final coding (RFC 9112 6.3); otherwise the
         // body runs to the close.
-        const codings = value.toLowerCase().split(',');
+        const codings = text.slice(valueStart, valueEnd).toLowerCase().split(',');
         chunked = codings[codings.length - 1]!.trim() === 'chunked';
         break;
       }
       case F.MODEL_VERSION:
-        modelVersion ??= value;
+        modelVersion ??= text.slice(valueStart, valueEnd);
         break;
     }
-    if (named !== null) (kept ??= linesOf(forward)).push(line);
-    else forward += line + '\r\n';
+    if (!drop) {
+      if (run < 0) run = pos;
+    } else if (run >= 0) {
+      forward += text.slice(run, pos);
+      run = -1;
+    }
   }
+  if (run >= 0) forward += text.slice(run) + '\r\n';
   let dropLength = false;
   if (transferEncoding) {
     // Transfer-Encoding overrides Content-Length (RFC 9112 6.3), which is then not relayed; such
@@ -292,11 +356,11 @@ export function parseResponseHead(text: string): ResponseVerdict {
     contentLength = -1;
     if (!chunked) close = true;
   }
-  if (named !== null || dropLength) {
-    if (named !== null && (named.has('content-length') || named.has('transfer-encoding'))) return { ok: false, reason: 'connection names framing' };
-    const drop = new Set(named);
+  if (named.set !== null || dropLength) {
+    if (named.set !== null && (named.set.has('content-length') || named.set.has('transfer-encoding'))) return { ok: false, reason: 'connection names framing' };
+    const drop = new Set(named.set);
     if (dropLength) drop.add('content-length');
-    forward = withoutNamed(kept ?? linesOf(forward), drop);
+    forward = withoutNamed(linesOf(forward), drop);
   }
   return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId, contentType, contentEncoding, modelVersion } };
 }

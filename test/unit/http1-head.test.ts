@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { REQUEST_ID } from '../../src/proxy/exchange.js';
+import { is } from '../../src/proxy/header-fields.js';
 import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from '../../src/proxy/http1-head.js';
 import { mulberry32 } from '../prng.js';
 
@@ -236,6 +237,62 @@ describe('request heads handed to node:http', () => {
 });
 
 /** Review findings (2026-12-02), fixed: each is a request-smuggling or engine-difference shape. */
+describe('the forwarded text is cut from the head in runs', () => {
+  // The parsers forward runs of the head's own text and cut a run where a dropped line starts: the
+  // edges of a run are where an off-by-one would lose or duplicate a CRLF.
+  const H = 'Host: x';
+  // Dropped from requests: TE, Trailer, Keep-Alive, Proxy-Connection, Connection, X-Forwarded-*.
+  const requests: [string, string[], string[]][] = [
+    ['a dropped first line', ['Keep-Alive: 1', H, 'A: 1'], [H, 'A: 1']],
+    ['a dropped last line', [H, 'A: 1', 'TE: trailers'], [H, 'A: 1']],
+    ['two adjacent dropped lines in the middle', [H, 'Connection: keep-alive', 'X-Forwarded-For: 1.2.3.4', 'A: 1'], [H, 'A: 1']],
+    ['dropped lines between kept ones, twice', ['A: 1', 'Proxy-Connection: x', H, 'Trailer: y', 'B: 2'], ['A: 1', H, 'B: 2']],
+    ['only dropped lines besides Host', ['TE: a', H, 'Keep-Alive: 1'], [H]],
+    ['empty values kept verbatim', [H, 'A:', 'B: ', 'Keep-Alive: 1', 'C:\t'], [H, 'A:', 'B: ', 'C:\t']],
+  ];
+  for (const [what, lines, forwarded] of requests) {
+    test(`request: ${what}`, () => {
+      assert.equal(accepted(head('GET / HTTP/1.1', lines)).forward, crlf(forwarded));
+    });
+  }
+  // Dropped from responses: Keep-Alive, Proxy-Connection, Connection, Upgrade (TE, Trailer and
+  // X-Forwarded-* are relayed).
+  const responses: [string, string[], string[]][] = [
+    ['a dropped first line', ['Keep-Alive: timeout=5', 'A: 1', 'TE: x'], ['A: 1', 'TE: x']],
+    ['a dropped last line', ['A: 1', 'Trailer: y', 'Connection: keep-alive'], ['A: 1', 'Trailer: y']],
+    ['two adjacent dropped lines in the middle', ['A: 1', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'X-Forwarded-For: 1.2.3.4'], ['A: 1', 'X-Forwarded-For: 1.2.3.4']],
+    ['dropped lines between kept ones, twice', ['A: 1', 'Proxy-Connection: x', 'B: 2', 'Upgrade: h2c', 'C: 3'], ['A: 1', 'B: 2', 'C: 3']],
+    ['only dropped lines', ['Connection: keep-alive', 'Keep-Alive: timeout=5'], []],
+    ['empty values kept verbatim', ['A:', 'B: ', 'Keep-Alive: 1', 'C:\t'], ['A:', 'B: ', 'C:\t']],
+  ];
+  for (const [what, lines, forwarded] of responses) {
+    test(`response: ${what}`, () => {
+      assert.equal(acceptedResponse(['HTTP/1.1 200 OK', ...lines].join('\r\n')).forward, crlf(forwarded));
+    });
+  }
+
+  test('the usual Connection values, in any case, are read without a token list', () => {
+    assert.equal(accepted(head('GET / HTTP/1.1', [H, 'Connection: CLOSE'])).close, true);
+    assert.equal(accepted(head('GET / HTTP/1.1', [H, 'Connection: Keep-Alive'])).close, false);
+    assert.equal(acceptedResponse('HTTP/1.0 200 OK\r\nConnection: KEEP-ALIVE').close, false);
+    assert.equal(acceptedResponse('HTTP/1.0 200 OK\r\nConnection: keep-alivf').close, true);
+    assert.equal(acceptedResponse('HTTP/1.1 200 OK\r\nConnection: Close').close, true);
+    assert.equal(acceptedResponse('HTTP/1.1 200 OK\r\nConnection: closf').close, false);
+  });
+
+  test('field names compare in place, folding only ASCII letters', () => {
+    assert.equal(is('Content-Length', 'content-length'), true);
+    assert.equal(is('CONTENT-LENGTH', 'content-length'), true);
+    assert.equal(is('content-lengtH', 'content-length'), true);
+    assert.equal(is('content_length', 'content-length'), false);
+    assert.equal(is('Content-Lengtx', 'content-length'), false);
+    // '^' (0x5e) and '~' (0x7e) differ by the case bit, and '\r' and '-' too; neither pair is a case.
+    assert.equal(is('^', '~'), false);
+    assert.equal(is('\r', '-'), false);
+    assert.equal(is('@', '`'), false);
+  });
+});
+
 describe('regressions', () => {
   const H = 'Host: x';
 
