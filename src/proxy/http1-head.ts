@@ -328,9 +328,15 @@ export function parseResponseHead(text: string): ResponseVerdict {
       case F.TRANSFER_ENCODING: {
         transferEncoding = true;
         // Chunked framing only when chunked is the final coding (RFC 9112 6.3); otherwise the
-        // body runs to the close.
-        const codings = text.slice(valueStart, valueEnd).toLowerCase().split(',');
-        chunked = codings[codings.length - 1]!.trim() === 'chunked';
+        // body runs to the close. The coding is trimmed of SP and HT only: trim() would also
+        // strip NBSP, and "chunked\xa0" is not chunked to llhttp, so a client reading the relayed
+        // header would frame the body differently from the proxy.
+        const value = text.slice(valueStart, valueEnd);
+        let a = value.lastIndexOf(',') + 1;
+        let b = value.length;
+        while (a < b && (value.charCodeAt(a) === 0x20 || value.charCodeAt(a) === 0x09)) a++;
+        while (b > a && (value.charCodeAt(b - 1) === 0x20 || value.charCodeAt(b - 1) === 0x09)) b--;
+        chunked = b - a === 7 && is(value.slice(a, b), 'chunked');
         break;
       }
       case F.MODEL_VERSION:
