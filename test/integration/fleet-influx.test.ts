@@ -109,6 +109,8 @@ function startUpstream(): Promise<Server> {
 interface Proxy {
   proc: ChildProcess;
   url: string;
+  /** The admin API (/metrics), from the same log line. */
+  admin: string;
   stderr: () => string;
 }
 
@@ -133,11 +135,11 @@ function launchProxy(cwd: string, upstream: string, env: Record<string, string>)
     proc.on('exit', onExit);
     proc.stderr!.on('data', (d) => {
       err += d;
-      const m = /"msg":"proxy listening","url":"(http:[^"]+)"/.exec(err);
+      const m = /"msg":"proxy listening","url":"(http:[^"]+)".*?"admin":"(http:[^"]+)"/.exec(err);
       if (m) {
         clearTimeout(timer);
         proc.off('exit', onExit);
-        resolve({ proc, url: m[1]!, stderr: () => err });
+        resolve({ proc, url: m[1]!, admin: m[2]!, stderr: () => err });
       }
     });
   });
@@ -170,8 +172,17 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
 
+/** The proxy's driftwatch_store_windows_written_total (window deltas its flushes have written). */
+async function windowsWritten(admin: string): Promise<number> {
+  const text = await (await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const m = /^driftwatch_store_windows_written_total (\d+)/m.exec(text);
+  assert.ok(m, 'driftwatch_store_windows_written_total is on /metrics');
+  return Number(m[1]);
+}
+
 /** Sends a plan's traffic: alternately dataframe_split and instances, 4 at a time, in 3 bursts. */
-async function sendTraffic(proxyUrl: string, p: Plan): Promise<void> {
+async function sendTraffic(px: Proxy, p: Plan): Promise<void> {
+  const proxyUrl = px.url;
   const jobs: Array<() => Promise<void>> = [];
   p.ok.forEach((rows, i) => {
     jobs.push(async () => {
@@ -187,9 +198,12 @@ async function sendTraffic(proxyUrl: string, p: Plan): Promise<void> {
       assert.equal(r.status, status);
     });
   });
-  // Three bursts, each longer apart than the flush interval: every process writes several deltas.
+  // Three bursts, each started only after a flush has written some of the one before: every
+  // process writes at least three deltas, however slow the machine (a fixed pause between bursts
+  // once let a lagging capture worker fold two bursts into one flush).
   const burst = Math.ceil(jobs.length / 3);
   for (let b = 0; b < jobs.length; b += burst) {
+    const before = await windowsWritten(px.admin);
     const part = jobs.slice(b, b + burst);
     let next = 0;
     await Promise.all(
@@ -197,7 +211,11 @@ async function sendTraffic(proxyUrl: string, p: Plan): Promise<void> {
         while (next < part.length) await part[next++]!();
       }),
     );
-    await new Promise((r) => setTimeout(r, 400));
+    const deadline = Date.now() + 20_000;
+    while ((await windowsWritten(px.admin)) <= before) {
+      assert.ok(Date.now() < deadline, `no flush wrote the burst at job ${b} within 20 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
 
@@ -376,7 +394,7 @@ describe('fleet: two driftwatch proxy processes writing to one InfluxDB 1.6', ()
     for (const px of proxies) assert.match(px.stderr(), /"store":"influxdb:http:\/\/127\.0\.0\.1:\d+ \(v1, db fleet_e2e\)"/);
 
     // Both fleets' traffic at once: the two processes flush into the same windows concurrently.
-    await Promise.all(PLANS.map((p, i) => sendTraffic(proxies[i]!.url, p)));
+    await Promise.all(PLANS.map((p, i) => sendTraffic(proxies[i]!, p)));
 
     // SIGTERM: each drains, profiles what is queued, flushes to InfluxDB and exits 0.
     const codes = await Promise.all(proxies.map((px) => terminate(px.proc)));
@@ -426,7 +444,7 @@ describe('fleet: two driftwatch proxy processes writing to one InfluxDB 1.6', ()
     }
     assertSameWindow(fleet, mergeAll([mergeAll(perInstance.get('a')!), mergeAll(perInstance.get('b')!)]), 'whole range');
 
-    // Each process flushed several deltas (3 bursts, 200 ms flushes): the reader adds them up.
+    // Each process flushed at least one delta per burst (sendTraffic waits for it): the reader adds them up.
     for (const p of PLANS) {
       const points = seriesOf(0, p.instance).reduce((n, s) => n + s.values.length, 0);
       assert.ok(points >= 3, `instance ${p.instance}: ${points} dw_requests points`);
