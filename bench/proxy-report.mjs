@@ -51,6 +51,8 @@ const settingsOf = (id) => {
   const x = SETTINGS[id];
   return x ? `. Ran with engine \`${x.engine}\`, capture ${x.capture ? 'on' : 'off'}, worker ${x.worker}.` : '';
 };
+/** The baseline build of the *-base targets (BENCH_BASELINE), as recorded by proxy-run.sh. */
+const BASE = meta.versions['driftwatch baseline'] ? `commit ${meta.versions['driftwatch baseline']}, checked out and built by proxy-run.sh from BENCH_BASELINE` : 'BENCH_BASELINE';
 const TARGETS = [
   { id: 'direct', label: 'direct', what: 'wrk straight to the upstream: `driftwatch serve --model examples/seattle-weather/model` (1 process, defaults)' },
   { id: 'nginx', label: 'nginx', what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off' },
@@ -62,6 +64,8 @@ const TARGETS = [
   { id: 'dw-on-node', label: 'dw on node', what: `as dw on (capture on, worker thread), on ${ENGINE.node}: the previous default, the same-run baseline for the engine change` },
   { id: 'dw-old-off', label: 'old off', what: 'as dw off, but with the previous http-proxy 1.18 data path (bench/legacy/http-proxy-server.mjs swapped in for dist/src/proxy/proxy-server.js by the module hook bench/legacy/use-http-proxy.mjs; same CLI, queue, drain, admin; the engine setting does not reach it)' },
   { id: 'dw-old-on', label: 'old on', what: 'as dw on (capture on, 100% sampling, worker thread), with the previous http-proxy 1.18 data path' },
+  { id: 'dw-off-base', label: 'dw off base', what: `as dw off (engine fast, capture off), run from the baseline build (${BASE}): the same-run A/B for a change` },
+  { id: 'dw-on-base', label: 'dw on base', what: `as dw on (engine fast, capture on, worker thread), run from the baseline build (${BASE}): the same-run A/B for a change` },
   { id: 'dw-on-x2', label: 'dw on x2', what: 'as dw on (engine fast, capture on, worker thread), but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and capture worker); CPU is primary + both workers' },
 ]
   .filter((t) => meta.config.targets.includes(t.id))
@@ -133,7 +137,7 @@ for (const b of batches) for (const c of concs) for (const t of TARGETS) C[`${t.
 const get = (t, b, c) => C[`${t}|${b}|${c}`] ?? null;
 
 // ---------------------------------------------------------------- goal verdicts
-const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [], vsOld: [], vsNode: [] };
+const goals = { vsNginx: [], addedP50: [], captureCost: [], cpu: [], vsOld: [], vsNode: [], vsBase: [] };
 for (const b of batches) {
   for (const c of concsSorted) {
     const on = get('dw-on', b, c), off = get('dw-off', b, c), ng = get('nginx', b, c), d = get('direct', b, c);
@@ -142,6 +146,10 @@ for (const b of batches) {
     if (on && old) goals.vsOld.push({ b, c, x: on.rps / old.rps, cpu: on.proxyUs / old.proxyUs });
     const node = get('dw-on-node', b, c);
     if (on && node) goals.vsNode.push({ b, c, x: on.rps / node.rps, cpu: on.proxyUs / node.proxyUs });
+    for (const [cur, base] of [['dw-off', 'dw-off-base'], ['dw-on', 'dw-on-base']]) {
+      const x = get(cur, b, c), y = get(base, b, c);
+      if (x && y) goals.vsBase.push({ b, c, what: cur, x: x.rps / y.rps, cpu: x.proxyUs / y.proxyUs, main: (x.proxyUs * x.proxyMainShare) / (y.proxyUs * y.proxyMainShare) });
+    }
     if (on && off) goals.captureCost.push({ b, c, x: on.rps / off.rps, cpu: on.proxyUs / off.proxyUs, ok: on.rps / off.rps >= GOAL.captureCost });
     if (on && d && c === 1) goals.addedP50.push({ b, c, x: on.p50 - d.p50, ok: on.p50 - d.p50 <= GOAL.addedP50Ms });
     if (on) goals.cpu.push({ b, c, x: on.proxyUs, ok: b === GOAL.cpuBatch ? on.proxyUs <= GOAL.cpuUsPerReq : null });
@@ -209,6 +217,23 @@ if (has('dw-on-inloop')) {
     }
   }
 }
+if (goals.vsBase.length) {
+  // Repeats of a cell run back to back in the round-robin, so each repeat's ratio pairs two runs
+  // made a few seconds apart: the pairs show how steady the difference is on a noisy box.
+  const paired = (cur, base, b, c, f) => {
+    const x = get(cur, b, c), y = get(base, b, c);
+    const rs = x.runs.map((r) => [f(r), f(y.runs.find((q) => q.repeat === r.repeat) ?? {})]).filter(([u, v]) => fin(u) && fin(v) && v > 0);
+    return rs.map(([u, v]) => u / v).sort((a, b2) => a - b2);
+  };
+  const cpuOf = (r) => (r.cpu && r.wrk ? usPerReq(r.cpu.proxy_ticks, r) : NaN);
+  const mainOf = (r) => (r.cpu && r.wrk ? usPerReq(r.cpu.proxy_main_ticks, r) : NaN);
+  const range = (xs) => (xs.length ? `${fmtRatio(xs[0])}-${fmtRatio(xs[xs.length - 1])}` : '–');
+  p(`- **This build against the baseline** (${BASE}; same run, same settings; not a goal). Medians, then the range of the ${meta.config.repeat} per-repeat ratios (each repeat pairs two runs made seconds apart):`);
+  for (const g of goals.vsBase) {
+    const base = `${g.what}-base`;
+    p(`  - ${labelOf(g.what)}, batch ${g.b}, c=${g.c}: req/s ${fmtRatio(g.x)} (${range(paired(g.what, base, g.b, g.c, (r) => r.wrk?.rps))}); proxy CPU per request ${fmtRatio(g.cpu)} (${range(paired(g.what, base, g.b, g.c, cpuOf))}); main thread CPU per request ${fmtRatio(g.main)} (${range(paired(g.what, base, g.b, g.c, mainOf))})`);
+  }
+}
 if (goals.vsOld.length) {
   p('- **Fast lane against the old http-proxy path** (capture on both, worker thread on both, same run; not a goal):');
   for (const g of goals.vsOld) p(`  - batch ${g.b}, c=${g.c}: req/s new / old ${fmtRatio(g.x)}; proxy CPU per request new / old ${fmtRatio(g.cpu)}`);
@@ -245,6 +270,8 @@ for (const b of batches) {
   if (has('dw-on') && has('dw-on-node')) head.push('dw on / dw on node req/s');
   if (has('dw-off') && has('dw-off-node')) head.push('dw off / dw off node req/s');
   if (has('dw-on') && has('dw-old-on')) head.push('dw on / old on req/s');
+  if (has('dw-off') && has('dw-off-base')) head.push('dw off / dw off base req/s');
+  if (has('dw-on') && has('dw-on-base')) head.push('dw on / dw on base req/s');
   if (has('dw-on-x2') && has('nginx')) head.push('dw on x2 / nginx req/s');
   if (has('dw-on') && has('direct')) head.push('added p50 ms (dw on − direct)');
   if (has('nginx') && has('direct')) head.push('added p50 ms (nginx − direct)');
@@ -266,6 +293,8 @@ for (const b of batches) {
     if (has('dw-on') && has('dw-on-node')) row.push(fmtRatio(on?.rps / get('dw-on-node', b, c)?.rps));
     if (has('dw-off') && has('dw-off-node')) row.push(fmtRatio(off?.rps / get('dw-off-node', b, c)?.rps));
     if (has('dw-on') && has('dw-old-on')) row.push(fmtRatio(on?.rps / get('dw-old-on', b, c)?.rps));
+    if (has('dw-off') && has('dw-off-base')) row.push(fmtRatio(off?.rps / get('dw-off-base', b, c)?.rps));
+    if (has('dw-on') && has('dw-on-base')) row.push(fmtRatio(on?.rps / get('dw-on-base', b, c)?.rps));
     if (has('dw-on-x2') && has('nginx')) row.push(fmtRatio(get('dw-on-x2', b, c)?.rps / ng?.rps));
     if (has('dw-on') && has('direct')) row.push(fmtDelta(on?.p50 - d?.p50));
     if (has('nginx') && has('direct')) row.push(fmtDelta(ng?.p50 - d?.p50));

@@ -40,6 +40,13 @@
 #                                 the floor any Node.js proxy starts from on this box
 #                   dw-on-worker  old name of dw-on (before engine fast and the worker were the
 #                                 defaults it meant capture in a worker): still accepted, runs dw-on
+#                   dw-off-base   as dw-off, run from the build of BENCH_BASELINE (below)
+#                   dw-on-base    as dw-on, run from the build of BENCH_BASELINE
+#   BENCH_BASELINE  a git ref (commit, tag, branch): that commit is checked out into
+#                   bench/out/proxy/baseline (git worktree) and built there, and its proxy runs as
+#                   dw-off-base / dw-on-base in the same round-robin as the current build, for a
+#                   same-run A/B of a change (the targets are added when BENCH_PROXY_TARGETS does not
+#                   name them). The ref must know the DRIFTWATCH_PROXY_* settings above.
 #   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
@@ -89,8 +96,16 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|pipe|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|pipe|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2|dw-off-base|dw-on-base) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
+BASELINE="${BENCH_BASELINE:-}"
+BASE_DIR="$OUT/baseline"
+if [[ -n "$BASELINE" ]]; then
+  git rev-parse --verify --quiet "$BASELINE^{commit}" >/dev/null || die "BENCH_BASELINE=$BASELINE is not a commit in this repository"
+  [[ " $TARGETS " == *"-base "* ]] || TARGETS="$TARGETS dw-off-base dw-on-base"
+elif [[ " $TARGETS " == *"-base "* ]]; then
+  die "the dw-*-base targets run the build of BENCH_BASELINE: set BENCH_BASELINE to a git ref"
+fi
 if [[ " $TARGETS " == *" dw-on-worker "* ]]; then
   log "note: dw-on-worker is an alias of dw-on now (engine fast, capture on, worker thread: the shipped default); running it as dw-on. The in-loop drain is dw-on-inloop."
   TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | sed 's/^dw-on-worker$/dw-on/' | tr '\n' ' ')
@@ -101,8 +116,8 @@ TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 # switch (the module hook replaces the module that holds both engines); node names what they are.
 dw_settings() { # target
   case "$1" in
-    dw-off) echo "fast false true" ;;
-    dw-on | dw-on-x2) echo "fast true true" ;;
+    dw-off | dw-off-base) echo "fast false true" ;;
+    dw-on | dw-on-x2 | dw-on-base) echo "fast true true" ;;
     dw-on-inloop) echo "fast true false" ;;
     dw-off-node | dw-old-off) echo "node false true" ;;
     dw-on-node | dw-old-on) echo "node true true" ;;
@@ -146,6 +161,19 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != "1" ]]; then
   npm run --silent build >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; die "npm run build failed"; }
 fi
 [[ -f dist/src/cli.js ]] || die "dist/src/cli.js not found: the build did not produce it"
+BASE_COMMIT=""
+if [[ -n "$BASELINE" ]]; then
+  # A worktree inside the repository: node finds this checkout's node_modules from there.
+  git worktree remove --force "$BASE_DIR" >/dev/null 2>&1 || rm -rf "$BASE_DIR"
+  git worktree prune
+  BASE_COMMIT=$(git rev-parse --short "$BASELINE^{commit}")
+  log "baseline: checking out $BASELINE ($BASE_COMMIT) into ${BASE_DIR#"$ROOT"/} and building it"
+  git worktree add --force --detach "$BASE_DIR" "$BASE_COMMIT" >"$OUT/logs/baseline-build.log" 2>&1 ||
+    { cat "$OUT/logs/baseline-build.log" >&2; die "git worktree add $BASE_COMMIT failed"; }
+  (cd "$BASE_DIR" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) >>"$OUT/logs/baseline-build.log" 2>&1 ||
+    { cat "$OUT/logs/baseline-build.log" >&2; die "building the baseline $BASE_COMMIT failed"; }
+  [[ -f "$BASE_DIR/dist/src/cli.js" ]] || die "the baseline build has no dist/src/cli.js"
+fi
 # shellcheck disable=SC2086
 node "$BENCH/tools.mjs" bodies "$OUT" $BATCHES 100
 CHECK_BODY="$OUT/body-100.json"
@@ -272,6 +300,7 @@ start_server() { # name
       read -r engine capture worker < <(dw_settings "$name")
       [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js)
       [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
+      [[ "$name" == dw-*-base ]] && launch=("$BASE_DIR/dist/src/cli.js")
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
       DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_ENGINE=$engine \
@@ -427,13 +456,13 @@ done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMD="bash bench/proxy-run.sh"
 if [[ "${BENCH_QUICK:-0}" == "1" ]]; then CMD="BENCH_QUICK=1 $CMD"; fi
-for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS BENCH_PROXY_REPORT; do
+for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS BENCH_BASELINE BENCH_PROXY_REPORT; do
   if [[ -n "${!v:-}" ]]; then CMD="$v=\"${!v}\" $CMD"; fi
 done
 NGINX_VERSION=""
 [[ -n "$NGINX_BIN" ]] && NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
 NGINX_PKG=$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || true)
-versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-not installed}${NGINX_PKG:+ (Debian $NGINX_PKG)};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))"
+versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-$([[ " $TARGETS " == *" nginx "* || -n "$SKIPPED" ]] && echo "not installed" || echo "not run")}${NGINX_VERSION:+${NGINX_PKG:+ (Debian $NGINX_PKG)}};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))${BASE_COMMIT:+;driftwatch baseline=$BASE_COMMIT}"
 # What each dw-* target ran with, so the report describes the settings of this run, not today's.
 settings=""
 for t in $TARGETS; do [[ "$t" == dw-* ]] && settings+="$t=$(dw_settings "$t" | tr ' ' ',');"; done
@@ -476,3 +505,5 @@ log "raw results: bench/out/proxy/results.json"
 REPORT="${BENCH_PROXY_REPORT:-$BENCH/RESULTS.md}"
 node "$BENCH/proxy-report.mjs" "$OUT/results.json" "$REPORT"
 log "report: $REPORT (section between <!-- proxy-bench:start --> and <!-- proxy-bench:end -->)"
+# The baseline's checkout is not needed after the report (its processes are stopped on exit).
+if [[ -n "$BASELINE" ]]; then git worktree remove --force "$BASE_DIR" >/dev/null 2>&1 || true; fi
