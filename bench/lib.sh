@@ -23,6 +23,8 @@ stop_servers() {
       fi
     done
   fi
+  # A caller's own clean-up, run once its servers are gone (proxy-run.sh: the baseline checkout).
+  if declare -F after_stop >/dev/null; then after_stop || true; fi
   exit "$rc"
 }
 

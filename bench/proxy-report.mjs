@@ -218,8 +218,9 @@ if (has('dw-on-inloop')) {
   }
 }
 if (goals.vsBase.length) {
-  // Repeats of a cell run back to back in the round-robin, so each repeat's ratio pairs two runs
-  // made a few seconds apart: the pairs show how steady the difference is on a noisy box.
+  // Each repeat is one pass of the round-robin, so a repeat's ratio pairs two runs of the same
+  // pass (a few runs apart): the pairs show how steady the difference is on a noisy box. The base
+  // targets come after the current ones in every pass, so drift within a pass is not cancelled.
   const paired = (cur, base, b, c, f) => {
     const x = get(cur, b, c), y = get(base, b, c);
     const rs = x.runs.map((r) => [f(r), f(y.runs.find((q) => q.repeat === r.repeat) ?? {})]).filter(([u, v]) => fin(u) && fin(v) && v > 0);
@@ -228,10 +229,11 @@ if (goals.vsBase.length) {
   const cpuOf = (r) => (r.cpu && r.wrk ? usPerReq(r.cpu.proxy_ticks, r) : NaN);
   const mainOf = (r) => (r.cpu && r.wrk ? usPerReq(r.cpu.proxy_main_ticks, r) : NaN);
   const range = (xs) => (xs.length ? `${fmtRatio(xs[0])}-${fmtRatio(xs[xs.length - 1])}` : '–');
-  p(`- **This build against the baseline** (${BASE}; same run, same settings; not a goal). Medians, then the range of the ${meta.config.repeat} per-repeat ratios (each repeat pairs two runs made seconds apart):`);
+  p(`- **This build against the baseline** (${BASE}; same run, same settings; not a goal). Medians, then in brackets the range of the per-repeat ratios (each pairs the two runs of one round-robin pass; the base runs come later in the pass) and how many pairs there were. The main-thread ratio is of median CPU times median main-thread share:`);
   for (const g of goals.vsBase) {
     const base = `${g.what}-base`;
-    p(`  - ${labelOf(g.what)}, batch ${g.b}, c=${g.c}: req/s ${fmtRatio(g.x)} (${range(paired(g.what, base, g.b, g.c, (r) => r.wrk?.rps))}); proxy CPU per request ${fmtRatio(g.cpu)} (${range(paired(g.what, base, g.b, g.c, cpuOf))}); main thread CPU per request ${fmtRatio(g.main)} (${range(paired(g.what, base, g.b, g.c, mainOf))})`);
+    const rps = paired(g.what, base, g.b, g.c, (r) => r.wrk?.rps);
+    p(`  - ${labelOf(g.what)}, batch ${g.b}, c=${g.c}: req/s ${fmtRatio(g.x)} (${range(rps)}, ${rps.length} pairs); proxy CPU per request ${fmtRatio(g.cpu)} (${range(paired(g.what, base, g.b, g.c, cpuOf))}); main thread CPU per request ${fmtRatio(g.main)} (${range(paired(g.what, base, g.b, g.c, mainOf))})`);
   }
 }
 if (goals.vsOld.length) {
@@ -338,7 +340,7 @@ if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
   p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
   for (const b of batches) {
     for (const c of concsSorted) {
-      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off-node', 'dw-on-node', 'dw-off', 'dw-on', 'dw-on-inloop']) {
+      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off-node', 'dw-on-node', 'dw-off', 'dw-on', 'dw-on-inloop', 'dw-off-base', 'dw-on-base']) {
         const x = get(id, b, c);
         if (!x) continue;
         const f = (v) => (fin(v) ? String(v) : '–');

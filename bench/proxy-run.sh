@@ -148,6 +148,9 @@ TARGETS=$(echo $TARGETS) # normalise spaces
 declare -A SPID PORT ADMIN RESTARTS
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
+# The baseline's checkout goes once its proxies are stopped, however the run ends (a checkout
+# left behind would also be typechecked as part of this project were it not excluded).
+after_stop() { [[ -z "$BASELINE" ]] || git worktree remove -f -f "$BASE_DIR" >/dev/null 2>&1 || true; }
 install_cleanup
 
 # ---------------------------------------------------------------- build and inputs
@@ -164,11 +167,12 @@ fi
 BASE_COMMIT=""
 if [[ -n "$BASELINE" ]]; then
   # A worktree inside the repository: node finds this checkout's node_modules from there.
-  git worktree remove --force "$BASE_DIR" >/dev/null 2>&1 || rm -rf "$BASE_DIR"
+  # -f -f: an interrupted `worktree add` leaves its checkout locked, which one -f does not override.
+  git worktree remove -f -f "$BASE_DIR" >/dev/null 2>&1 || rm -rf "$BASE_DIR"
   git worktree prune
   BASE_COMMIT=$(git rev-parse --short "$BASELINE^{commit}")
   log "baseline: checking out $BASELINE ($BASE_COMMIT) into ${BASE_DIR#"$ROOT"/} and building it"
-  git worktree add --force --detach "$BASE_DIR" "$BASE_COMMIT" >"$OUT/logs/baseline-build.log" 2>&1 ||
+  git worktree add -f -f --detach "$BASE_DIR" "$BASE_COMMIT" >"$OUT/logs/baseline-build.log" 2>&1 ||
     { cat "$OUT/logs/baseline-build.log" >&2; die "git worktree add $BASE_COMMIT failed"; }
   (cd "$BASE_DIR" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) >>"$OUT/logs/baseline-build.log" 2>&1 ||
     { cat "$OUT/logs/baseline-build.log" >&2; die "building the baseline $BASE_COMMIT failed"; }
@@ -505,5 +509,3 @@ log "raw results: bench/out/proxy/results.json"
 REPORT="${BENCH_PROXY_REPORT:-$BENCH/RESULTS.md}"
 node "$BENCH/proxy-report.mjs" "$OUT/results.json" "$REPORT"
 log "report: $REPORT (section between <!-- proxy-bench:start --> and <!-- proxy-bench:end -->)"
-# The baseline's checkout is not needed after the report (its processes are stopped on exit).
-if [[ -n "$BASELINE" ]]; then git worktree remove --force "$BASE_DIR" >/dev/null 2>&1 || true; fi
