@@ -89,17 +89,43 @@ function readField(text: string, a: number, b: number): string | null {
     if (c >= 128 || TOKEN_CHAR[c] !== 1) return null;
   }
   if (colon === a || colon === b) return null;
-  let s = colon + 1;
-  let e = b;
-  while (s < e && (text.charCodeAt(s) === 0x20 || text.charCodeAt(s) === 0x09)) s++;
-  while (e > s && (text.charCodeAt(e - 1) === 0x20 || text.charCodeAt(e - 1) === 0x09)) e--;
-  for (let i = s; i < e; i++) {
+  trimOws(text, colon + 1, b);
+  for (let i = valueStart; i < valueEnd; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 ? c !== 0x09 : c === 0x7f) return null;
   }
-  valueStart = s;
-  valueEnd = e;
   return text.slice(a, colon);
+}
+
+/** Sets valueStart/valueEnd to text[a, b) without optional whitespace (SP and HT only) at its ends. */
+function trimOws(text: string, a: number, b: number): void {
+  while (a < b && (text.charCodeAt(a) === 0x20 || text.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 0x20 || text.charCodeAt(b - 1) === 0x09)) b--;
+  valueStart = a;
+  valueEnd = b;
+}
+
+/**
+ * The forwarded lines of a head as runs of the head's own text: a run is cut where a dropped line
+ * starts, so a head whose forwarded lines are contiguous costs one slice.
+ */
+class ForwardRuns {
+  private out = '';
+  private run = -1;
+  constructor(private readonly text: string) {}
+  /** Whether the line that starts at `pos` is forwarded. */
+  line(pos: number, keep: boolean): void {
+    if (keep) {
+      if (this.run < 0) this.run = pos;
+    } else if (this.run >= 0) {
+      this.out += this.text.slice(this.run, pos);
+      this.run = -1;
+    }
+  }
+  /** The forwarded lines, each followed by CRLF. */
+  done(): string {
+    return this.run >= 0 ? this.out + this.text.slice(this.run) + '\r\n' : this.out;
+  }
 }
 
 /** The lines of a forward text (each followed by CRLF). */
@@ -158,9 +184,7 @@ export function parseRequestHead(text: string): RequestVerdict {
   if (!METHODS.has(method)) return { ok: false, reason: 'method' };
   if (!ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
 
-  // The forwarded lines are runs of the head's own text: a run is cut where a dropped line starts.
-  let forward = '';
-  let run = -1;
+  const runs = new ForwardRuns(text);
   const named: { set: Set<string> | null } = { set: null };
   let contentLength = -1;
   let chunked = false;
@@ -247,14 +271,9 @@ export function parseRequestHead(text: string): RequestVerdict {
         drop = true;
         break;
     }
-    if (!drop) {
-      if (run < 0) run = pos;
-    } else if (run >= 0) {
-      forward += text.slice(run, pos);
-      run = -1;
-    }
+    runs.line(pos, !drop);
   }
-  if (run >= 0) forward += text.slice(run) + '\r\n';
+  let forward = runs.done();
   if (host === null) return { ok: false, reason: 'host' };
   if (chunked && contentLength >= 0) return { ok: false, reason: 'content-length with transfer-encoding' };
   if (named.set !== null) {
@@ -280,8 +299,7 @@ export function parseResponseHead(text: string): ResponseVerdict {
   if (m === null) return { ok: false, reason: 'status line' };
   const http10 = m[1] === '0';
   const status = Number(m[2]);
-  let forward = '';
-  let run = -1;
+  const runs = new ForwardRuns(text);
   const named: { set: Set<string> | null } = { set: null };
   let contentLength = -1;
   let chunked = false;
@@ -331,26 +349,18 @@ export function parseResponseHead(text: string): ResponseVerdict {
         // body runs to the close. The coding is trimmed of SP and HT only: trim() would also
         // strip NBSP, and "chunked\xa0" is not chunked to llhttp, so a client reading the relayed
         // header would frame the body differently from the proxy.
-        const value = text.slice(valueStart, valueEnd);
-        let a = value.lastIndexOf(',') + 1;
-        let b = value.length;
-        while (a < b && (value.charCodeAt(a) === 0x20 || value.charCodeAt(a) === 0x09)) a++;
-        while (b > a && (value.charCodeAt(b - 1) === 0x20 || value.charCodeAt(b - 1) === 0x09)) b--;
-        chunked = b - a === 7 && is(value.slice(a, b), 'chunked');
+        const comma = text.lastIndexOf(',', valueEnd - 1);
+        trimOws(text, comma < valueStart ? valueStart : comma + 1, valueEnd);
+        chunked = valueEnd - valueStart === 7 && is(text.slice(valueStart, valueEnd), 'chunked');
         break;
       }
       case F.MODEL_VERSION:
         modelVersion ??= text.slice(valueStart, valueEnd);
         break;
     }
-    if (!drop) {
-      if (run < 0) run = pos;
-    } else if (run >= 0) {
-      forward += text.slice(run, pos);
-      run = -1;
-    }
+    runs.line(pos, !drop);
   }
-  if (run >= 0) forward += text.slice(run) + '\r\n';
+  let forward = runs.done();
   let dropLength = false;
   if (transferEncoding) {
     // Transfer-Encoding overrides Content-Length (RFC 9112 6.3), which is then not relayed; such
