@@ -3,7 +3,7 @@
  * node:http path (`predictVia: 'express'`), so bench/run.sh measures what the lean path buys.
  *   node --import tsx bench/driftwatch-express.ts PORT MODEL_DIR
  */
-import { createServeApp } from '../src/app.js';
+import { createServeApp } from '../src/app/serve-app.js';
 import { loadConfig } from '../src/config/load.js';
 
 const [port, modelDir] = process.argv.slice(2);

@@ -46,7 +46,9 @@
 #                   bench/out/proxy/baseline (git worktree) and built there, and its proxy runs as
 #                   dw-off-base / dw-on-base in the same round-robin as the current build, for a
 #                   same-run A/B of a change (the targets are added when BENCH_PROXY_TARGETS does not
-#                   name them). The ref must know the DRIFTWATCH_PROXY_* settings above.
+#                   name them). The ref must know the DRIFTWATCH_PROXY_* settings above. The checkout
+#                   is removed once the servers are stopped, however the run ends (bench/lib.sh).
+#                   Each tree's CLI is the file its own package.json names as bin.driftwatch.
 #   BENCH_PROXY_REPORT  markdown file the report section is written into (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 at concurrency 16 and 1, 1 repeat, 4 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
@@ -83,6 +85,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '[proxy-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[proxy-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
 # ---------------------------------------------------------------- prerequisites
 missing=()
@@ -101,7 +105,7 @@ done
 BASELINE="${BENCH_BASELINE:-}"
 BASE_DIR="$OUT/baseline"
 if [[ -n "$BASELINE" ]]; then
-  git rev-parse --verify --quiet "$BASELINE^{commit}" >/dev/null || die "BENCH_BASELINE=$BASELINE is not a commit in this repository"
+  baseline_verify "$BASELINE"
   [[ " $TARGETS " == *"-base "* ]] || TARGETS="$TARGETS dw-off-base dw-on-base"
 elif [[ " $TARGETS " == *"-base "* ]]; then
   die "the dw-*-base targets run the build of BENCH_BASELINE: set BENCH_BASELINE to a git ref"
@@ -145,12 +149,8 @@ TARGETS=$(echo $TARGETS) # normalise spaces
 # ---------------------------------------------------------------- cleanup
 # Every server runs in its own session (setsid): its pid is its process group, which holds its
 # children (nginx workers).
+# The baseline's checkout, if any, goes once its proxies are stopped (bench/lib.sh).
 declare -A SPID PORT ADMIN RESTARTS
-# shellcheck source=bench/lib.sh
-source "$BENCH/lib.sh"
-# The baseline's checkout goes once its proxies are stopped, however the run ends (a checkout
-# left behind would also be typechecked as part of this project were it not excluded).
-after_stop() { [[ -z "$BASELINE" ]] || git worktree remove -f -f "$BASE_DIR" >/dev/null 2>&1 || true; }
 install_cleanup
 
 # ---------------------------------------------------------------- build and inputs
@@ -163,21 +163,10 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != "1" ]]; then
   log "building (npm run build)"
   npm run --silent build >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; die "npm run build failed"; }
 fi
-[[ -f dist/src/cli.js ]] || die "dist/src/cli.js not found: the build did not produce it"
-BASE_COMMIT=""
-if [[ -n "$BASELINE" ]]; then
-  # A worktree inside the repository: node finds this checkout's node_modules from there.
-  # -f -f: an interrupted `worktree add` leaves its checkout locked, which one -f does not override.
-  git worktree remove -f -f "$BASE_DIR" >/dev/null 2>&1 || rm -rf "$BASE_DIR"
-  git worktree prune
-  BASE_COMMIT=$(git rev-parse --short "$BASELINE^{commit}")
-  log "baseline: checking out $BASELINE ($BASE_COMMIT) into ${BASE_DIR#"$ROOT"/} and building it"
-  git worktree add -f -f --detach "$BASE_DIR" "$BASE_COMMIT" >"$OUT/logs/baseline-build.log" 2>&1 ||
-    { cat "$OUT/logs/baseline-build.log" >&2; die "git worktree add $BASE_COMMIT failed"; }
-  (cd "$BASE_DIR" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) >>"$OUT/logs/baseline-build.log" 2>&1 ||
-    { cat "$OUT/logs/baseline-build.log" >&2; die "building the baseline $BASE_COMMIT failed"; }
-  [[ -f "$BASE_DIR/dist/src/cli.js" ]] || die "the baseline build has no dist/src/cli.js"
-fi
+# The CLI entry of this tree (package.json bin.driftwatch; the baseline's is BASE_CLI).
+CLI=$(cli_entry .) || exit 1
+# Sets BASE_COMMIT and BASE_CLI (bench/lib.sh).
+[[ -z "$BASELINE" ]] || baseline_build "$BASELINE" "$BASE_DIR" "$OUT/logs/baseline-build.log"
 # shellcheck disable=SC2086
 node "$BENCH/tools.mjs" bodies "$OUT" $BATCHES 100
 CHECK_BODY="$OUT/body-100.json"
@@ -296,15 +285,15 @@ start_server() { # name
   printf -- '--- proxy-bench: starting %s on port %s at %s\n' "$name" "$port" "$(date -u +%FT%TZ)" >>"$logf"
   case "$name" in
     upstream)
-      DRIFTWATCH_ADMIN_ENABLED=false setsid node dist/src/cli.js serve --model "$MODEL_DIR" \
+      DRIFTWATCH_ADMIN_ENABLED=false setsid node "$CLI" serve --model "$MODEL_DIR" \
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     dw-*)
-      local engine capture worker admin launch=(dist/src/cli.js)
+      local engine capture worker admin launch=("$CLI")
       read -r engine capture worker < <(dw_settings "$name")
-      [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js)
+      [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs "$CLI")
       [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
-      [[ "$name" == dw-*-base ]] && launch=("$BASE_DIR/dist/src/cli.js")
+      [[ "$name" == dw-*-base ]] && launch=("$BASE_CLI")
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
       DRIFTWATCH_ADMIN_HOST=127.0.0.1 DRIFTWATCH_ADMIN_PORT=$admin DRIFTWATCH_PROXY_ENGINE=$engine \

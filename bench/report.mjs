@@ -6,6 +6,13 @@
  *
  * Every (target, batch, concurrency) cell was run `repeat` times, interleaved over the targets;
  * the tables show the median req/s and the median p99 of those runs.
+ *
+ * Targets: driftwatch, minimal, flask, driftwatch-w2, driftwatch-express, driftwatch-nobatch
+ * (described in TARGETS below; listed as "not run" when a run left them out), and, only when
+ * bench/run.sh ran with BENCH_BASELINE=<ref>, driftwatch-base / driftwatch-w2-base: the same
+ * servers run from the build of that commit. With those, the report adds driftwatch /
+ * driftwatch-base columns to the tables and a section "This build against the baseline": per
+ * cell the medians of both and the range of the per-repeat paired ratios, for req/s and p99.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,6 +34,21 @@ const TARGETS = [
   { id: 'driftwatch-express', label: 'dw express', what: '`bench/driftwatch-express.ts`: driftwatch with the prediction routes through express instead of the lean node:http path' },
   { id: 'driftwatch-nobatch', label: 'dw no-batch', what: 'driftwatch serve with `DRIFTWATCH_SERVE_BATCHING_ENABLED=false` (every request its own onnxruntime run)' },
 ];
+
+/** The baseline build of the *-base targets (BENCH_BASELINE), as recorded by run.sh. */
+const BASE = meta.versions?.['driftwatch baseline']
+  ? `commit ${meta.versions['driftwatch baseline']}, checked out and built by bench/run.sh from BENCH_BASELINE`
+  : 'BENCH_BASELINE';
+/** Run only with BENCH_BASELINE; listed and tabled only when they ran. `of`: the target they are the baseline of. */
+const BASE_TARGETS = [
+  { id: 'driftwatch-base', of: 'driftwatch', short: 'driftwatch', label: 'driftwatch base', what: `as driftwatch (1 process, same settings), run from the baseline build (${BASE}): the same-run A/B for a change` },
+  { id: 'driftwatch-w2-base', of: 'driftwatch-w2', short: 'w2', label: 'driftwatch w2 base', what: `as driftwatch w2 (\`--workers 2\`), run from the baseline build (${BASE})` },
+];
+const ran = (id) => runs.some((r) => r.target === id);
+/** The targets the report lists and tables: the six always, the base ones when they ran. */
+const SHOWN = [...TARGETS, ...BASE_TARGETS.filter((t) => ran(t.id))];
+/** Base targets that ran together with the target they are the baseline of. */
+const AB = BASE_TARGETS.filter((t) => ran(t.id) && ran(t.of));
 
 const median = (xs) => {
   if (!xs.length) return NaN;
@@ -59,7 +81,7 @@ const warn = (c) => (c && (c.errors || c.non2xx) ? ' ⚠' : '');
 
 const batches = meta.config.batches;
 const concs = meta.config.concurrency;
-const present = TARGETS.filter((t) => runs.some((r) => r.target === t.id));
+const present = SHOWN.filter((t) => ran(t.id));
 const m = meta.machine ?? {};
 const lines = [];
 const out = (s = '') => lines.push(s);
@@ -80,7 +102,7 @@ out(
 out();
 out('Targets (all serve the same seattle-weather model; every server was checked against a reference computed from weights.json before the runs):');
 out();
-for (const t of TARGETS) out(`- **${t.label}**: ${t.what}${present.includes(t) ? '' : ' — *not run*'}`);
+for (const t of SHOWN) out(`- **${t.label}**: ${t.what}${present.includes(t) ? '' : ' — *not run*'}`);
 out();
 
 // ---------------------------------------------------------------- goal
@@ -111,14 +133,16 @@ const tables = [];
 for (const batch of batches) {
   const t = [];
   const head = ['c'];
-  for (const tg of TARGETS) head.push(`${tg.label} req/s`, `${tg.label} p99 ms`);
-  head.push('driftwatch / minimal req/s', 'driftwatch / minimal p99', 'driftwatch / Flask req/s', 'w2 / minimal req/s', 'express / lean req/s', 'no-batch / minimal req/s', 'no-batch / minimal p99', 'goal');
+  for (const tg of SHOWN) head.push(`${tg.label} req/s`, `${tg.label} p99 ms`);
+  head.push('driftwatch / minimal req/s', 'driftwatch / minimal p99', 'driftwatch / Flask req/s', 'w2 / minimal req/s', 'express / lean req/s', 'no-batch / minimal req/s', 'no-batch / minimal p99');
+  for (const ab of AB) head.push(`${ab.short} / ${ab.short}-base req/s`, `${ab.short} / ${ab.short}-base p99`);
+  head.push('goal');
   t.push(`| ${head.join(' | ')} |`);
   t.push(`|${head.map((_, i) => (i === 0 || i === head.length - 1 ? ':--' : '--:')).join('|')}|`);
   for (const conc of concs) {
-    const c = Object.fromEntries(TARGETS.map((tg) => [tg.id, cell(tg.id, batch, conc)]));
+    const c = Object.fromEntries(SHOWN.map((tg) => [tg.id, cell(tg.id, batch, conc)]));
     const row = [String(conc)];
-    for (const tg of TARGETS) row.push(fmtRps(c[tg.id]?.rps) + warn(c[tg.id]), fmtMs(c[tg.id]?.p99));
+    for (const tg of SHOWN) row.push(fmtRps(c[tg.id]?.rps) + warn(c[tg.id]), fmtMs(c[tg.id]?.p99));
     row.push(
       fmtRatio(c.driftwatch?.rps / c.minimal?.rps),
       fmtRatio(c.driftwatch?.p99 / c.minimal?.p99),
@@ -127,8 +151,9 @@ for (const batch of batches) {
       fmtRatio(c['driftwatch-express']?.rps / c.driftwatch?.rps),
       fmtRatio(c['driftwatch-nobatch']?.rps / c.minimal?.rps),
       fmtRatio(c['driftwatch-nobatch']?.p99 / c.minimal?.p99),
-      verdict(batch, conc),
     );
+    for (const ab of AB) row.push(fmtRatio(c[ab.of]?.rps / c[ab.id]?.rps), fmtRatio(c[ab.of]?.p99 / c[ab.id]?.p99));
+    row.push(verdict(batch, conc));
     t.push(`| ${row.join(' | ')} |`);
   }
   tables.push({ batch, t });
@@ -142,6 +167,58 @@ if (verdicts.length) {
   out('No goal cells were measured (the goal needs driftwatch and minimal at c=16 or c=64).');
 }
 out();
+
+// ---------------------------------------------------------------- this build against the baseline
+if (AB.length) {
+  // Each repeat is one pass of the round-robin, so a repeat's ratio pairs two runs of the same
+  // pass (a few runs apart): the spread of those pairs shows how steady the difference is on a
+  // noisy machine, which the ratio of the medians alone does not.
+  const order = meta.config.targets ?? [];
+  const paired = (cur, base, f) => {
+    const ps = [];
+    for (const r of cur.runs) {
+      const q = base.runs.find((x) => x.repeat === r.repeat);
+      const u = f(r.wrk), v = q ? f(q.wrk) : NaN;
+      if (Number.isFinite(u) && Number.isFinite(v) && v > 0) ps.push(u / v);
+    }
+    return ps.sort((a, b) => a - b);
+  };
+  const range = (xs) => (xs.length ? `${fmtRatio(xs[0])}–${fmtRatio(xs[xs.length - 1])}, ${xs.length} pair${xs.length === 1 ? '' : 's'}` : 'no pairs');
+  const rpsOf = (w) => w.rps;
+  const p99Of = (w) => w.latency_ms.p99;
+  out('## This build against the baseline');
+  out();
+  out(
+    `This build (the working tree) against the baseline build (${BASE}); same run, same settings, same round-robin; not a goal. ` +
+      'Per cell: the medians of both, their ratio (this build / baseline; req/s above 1x and p99 below 1x favour this build), ' +
+      'then in brackets the range of the per-repeat ratios, each pairing the two runs of one round-robin pass, and how many pairs there were.',
+  );
+  out();
+  for (const ab of AB) {
+    const later = order.indexOf(ab.id) > order.indexOf(ab.of);
+    const all = { rps: [], p99: [] };
+    out(`**${ab.short} / ${ab.short}-base** (the base runs come ${later ? 'after' : 'before'} this build's in every pass, so drift within a pass is not cancelled):`);
+    out();
+    for (const batch of batches)
+      for (const conc of concs) {
+        const x = cell(ab.of, batch, conc), y = cell(ab.id, batch, conc);
+        if (!x || !y) continue;
+        const rps = paired(x, y, rpsOf), p99 = paired(x, y, p99Of);
+        all.rps.push(...rps);
+        all.p99.push(...p99);
+        out(
+          `- batch ${batch}, c=${conc}: req/s ${fmtRps(x.rps)}${warn(x)} vs ${fmtRps(y.rps)}${warn(y)}: ${fmtRatio(x.rps / y.rps)} (${range(rps)}); ` +
+            `p99 ${fmtMs(x.p99)} vs ${fmtMs(y.p99)} ms: ${fmtRatio(x.p99 / y.p99)} (${range(p99)})`,
+        );
+      }
+    if (all.rps.length > 1 && batches.length * concs.length > 1) {
+      all.rps.sort((a, b) => a - b);
+      all.p99.sort((a, b) => a - b);
+      out(`- all cells: median per-repeat req/s ratio ${fmtRatio(median(all.rps))} (${range(all.rps)}); median per-repeat p99 ratio ${fmtRatio(median(all.p99))} (${range(all.p99)})`);
+    }
+    out();
+  }
+}
 
 // ---------------------------------------------------------------- tables
 for (const { batch, t } of tables) {

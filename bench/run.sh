@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # driftwatch scoring benchmark: driftwatch serve vs a minimal node:http+onnxruntime server vs the
-# Flask+gunicorn+pandas baseline, with wrk. Writes bench/out/results.json and bench/RESULTS.md.
+# Flask+gunicorn+pandas baseline, with wrk. With BENCH_BASELINE it also runs the driftwatch of
+# another commit in the same round-robin (driftwatch-base), for a same-run A/B of a change.
+# Writes bench/out/results.json and bench/RESULTS.md (the proxy benchmark's section in it is kept).
+# driftwatch is started as `node <CLI> serve`, where <CLI> is the file package.json names as
+# bin.driftwatch (for the baseline: the baseline's own package.json).
 #
 #   bash bench/run.sh            (or: npm run bench)
 #   BENCH_QUICK=1 bash bench/run.sh
@@ -13,7 +17,17 @@
 #   BENCH_BATCHES   rows per request (default "1 100")
 #   BENCH_CONC      concurrencies (default "1 16 64"; "16" with BENCH_QUICK=1)
 #   BENCH_TARGETS   subset of: driftwatch minimal flask driftwatch-w2 driftwatch-express driftwatch-nobatch
-#                   (default: all six)
+#                   (default: all six), and with BENCH_BASELINE:
+#                   driftwatch-base     as driftwatch (1 process, defaults), run from the build of BENCH_BASELINE
+#                   driftwatch-w2-base  as driftwatch-w2 (--workers 2), run from the build of BENCH_BASELINE
+#   BENCH_BASELINE  a git ref (commit, tag, branch): that commit is checked out into bench/out/baseline
+#                   (git worktree), built there with this checkout's tsc and node_modules, and run as
+#                   driftwatch-base (and driftwatch-w2-base) in the same round-robin as this build.
+#                   When BENCH_TARGETS names no *-base target, driftwatch-base is added, and
+#                   driftwatch-w2-base too when driftwatch-w2 is among the targets. The report adds
+#                   driftwatch / driftwatch-base ratios (medians and the range of the per-repeat
+#                   pairs). The checkout is removed once the servers are stopped, however the run ends.
+#   BENCH_REPORT    markdown file the report is written to (default bench/RESULTS.md)
 #   BENCH_QUICK=1   batch 1 and 100 at concurrency 16, 1 repeat, 5 s
 #   BENCH_SKIP_BUILD=1  do not run npm run build first
 #   BENCH_PYTHON    python for the Flask baseline (default /usr/bin/python3: Debian's, with the apt
@@ -46,6 +60,8 @@ WARMUP="${WARMUP%s}"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
 # ---------------------------------------------------------------- prerequisites
 APT_HINT="install them with: sudo apt-get install -y wrk gunicorn python3-flask python3-pandas python3-sklearn"
@@ -69,13 +85,23 @@ fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 [[ -d node_modules/tsx ]] || die "node_modules/tsx not found: run npm install"
 for t in $TARGETS; do
-  case "$t" in driftwatch|minimal|flask|driftwatch-w2|driftwatch-express|driftwatch-nobatch) ;; *) die "unknown target '$t' in BENCH_TARGETS" ;; esac
+  case "$t" in driftwatch|minimal|flask|driftwatch-w2|driftwatch-express|driftwatch-nobatch|driftwatch-base|driftwatch-w2-base) ;; *) die "unknown target '$t' in BENCH_TARGETS" ;; esac
 done
+BASELINE="${BENCH_BASELINE:-}"
+BASE_DIR="$OUT/baseline"
+if [[ -n "$BASELINE" ]]; then
+  baseline_verify "$BASELINE"
+  if [[ " $TARGETS " != *"-base "* ]]; then
+    TARGETS="$TARGETS driftwatch-base"
+    [[ " $TARGETS " != *" driftwatch-w2 "* ]] || TARGETS="$TARGETS driftwatch-w2-base"
+  fi
+elif [[ " $TARGETS " == *"-base "* ]]; then
+  die "driftwatch-base and driftwatch-w2-base run the build of BENCH_BASELINE: set BENCH_BASELINE to a git ref"
+fi
 
 # ---------------------------------------------------------------- cleanup
+# Stops the servers, then removes the baseline checkout, if any (bench/lib.sh).
 declare -A SPID PORT URL RESTARTS
-# shellcheck source=bench/lib.sh
-source "$BENCH/lib.sh"
 install_cleanup
 
 # ---------------------------------------------------------------- build and inputs
@@ -86,7 +112,10 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != "1" ]]; then
   log "building (npm run build)"
   npm run --silent build >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; die "npm run build failed"; }
 fi
-[[ -f dist/src/cli.js ]] || die "dist/src/cli.js not found: the build did not produce it"
+# The CLI entry of this tree (package.json bin.driftwatch; the baseline's is BASE_CLI).
+CLI=$(cli_entry .) || exit 1
+# Sets BASE_COMMIT and BASE_CLI (bench/lib.sh).
+[[ -z "$BASELINE" ]] || baseline_build "$BASELINE" "$BASE_DIR" "$OUT/logs/baseline-build.log"
 # shellcheck disable=SC2086
 node "$BENCH/tools.mjs" bodies "$OUT" $BATCHES 100
 CHECK_BODY="$OUT/body-100.json"
@@ -100,19 +129,23 @@ start_server() { # name
   log "starting $name on 127.0.0.1:$port (log: ${logf#"$ROOT"/})"
   printf -- '--- bench: starting %s on port %s at %s\n' "$name" "$port" "$(date -u +%FT%TZ)" >>"$logf"
   case "$name" in
-    driftwatch)
-      DRIFTWATCH_ADMIN_ENABLED=false setsid node dist/src/cli.js serve --model "$MODEL_DIR" \
+    driftwatch | driftwatch-base)
+      local cli=$CLI
+      [[ "$name" == *-base ]] && cli=$BASE_CLI
+      DRIFTWATCH_ADMIN_ENABLED=false setsid node "$cli" serve --model "$MODEL_DIR" \
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
-    driftwatch-w2)
-      DRIFTWATCH_ADMIN_ENABLED=false setsid node dist/src/cli.js serve --model "$MODEL_DIR" \
+    driftwatch-w2 | driftwatch-w2-base)
+      local cli=$CLI
+      [[ "$name" == *-base ]] && cli=$BASE_CLI
+      DRIFTWATCH_ADMIN_ENABLED=false setsid node "$cli" serve --model "$MODEL_DIR" \
         --host 127.0.0.1 --port "$port" --workers 2 --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     driftwatch-express)
       setsid node --import tsx "$BENCH/driftwatch-express.ts" "$port" "$MODEL_DIR" >>"$logf" 2>&1 </dev/null &
       ;;
     driftwatch-nobatch)
-      DRIFTWATCH_ADMIN_ENABLED=false DRIFTWATCH_SERVE_BATCHING_ENABLED=false setsid node dist/src/cli.js serve \
+      DRIFTWATCH_ADMIN_ENABLED=false DRIFTWATCH_SERVE_BATCHING_ENABLED=false setsid node "$CLI" serve \
         --model "$MODEL_DIR" --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     minimal)
@@ -223,7 +256,7 @@ done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMD="bash bench/run.sh"
 if [[ "${BENCH_QUICK:-0}" == "1" ]]; then CMD="BENCH_QUICK=1 $CMD"; fi
-for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_TARGETS; do
+for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_TARGETS BENCH_BASELINE BENCH_REPORT; do
   if [[ -n "${!v:-}" ]]; then CMD="$v=\"${!v}\" $CMD"; fi
 done
 versions=$(
@@ -233,6 +266,11 @@ versions=$(
 print("flask=" + m.version("flask") + ";pandas=" + pandas.__version__ + ";numpy=" + numpy.__version__ + ";gunicorn=" + gunicorn.__version__ + ";", end="")'
   printf 'onnxruntime-node=%s;' "$(node -p 'require("./node_modules/onnxruntime-node/package.json").version')"
   printf 'driftwatch=%s' "$(node -p 'require("./package.json").version')"
+  # With a baseline, which commits "this build" and the baseline are.
+  if [[ -n "$BASE_COMMIT" ]]; then
+    printf ' (%s%s);driftwatch baseline=%s' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+      "$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified')" "$BASE_COMMIT"
+  fi
 )
 BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOADAVG="$LOADAVG_START -> $LOADAVG_END" \
   BENCH_VERSIONS="$versions" BENCH_CFG="$DURATION|$WARMUP|$REPEAT|$BATCHES|$CONCS|$TARGETS" \
@@ -264,5 +302,6 @@ BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED_AT="$STARTED_AT" BENCH_LOA
     fs.writeFileSync(out + "/results.json", JSON.stringify({ meta, events, runs }, null, 1) + "\n");
   ' "$OUT"
 log "raw results: bench/out/results.json"
-node "$BENCH/report.mjs" "$OUT/results.json" "$BENCH/RESULTS.md"
-log "report: bench/RESULTS.md"
+REPORT="${BENCH_REPORT:-$BENCH/RESULTS.md}"
+node "$BENCH/report.mjs" "$OUT/results.json" "$REPORT"
+log "report: ${REPORT#"$ROOT"/}"

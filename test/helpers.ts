@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServeApp, type ServeApp } from '../src/app.js';
+import { createServeApp, type ServeApp } from '../src/app/serve-app.js';
 import { loadConfig } from '../src/config/load.js';
 import { LocalRegistry } from '../src/registry/local-registry.js';
 import { createLogger, type Logger } from '../src/telemetry/logger.js';

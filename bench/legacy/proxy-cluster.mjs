@@ -6,6 +6,7 @@
  * product mode (each worker keeps its own queue, drain and counters, so /metrics shows one worker).
  */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 
 if (cluster.isPrimary) {
   const n = Number(process.env.BENCH_PROXY_WORKERS ?? 2);
@@ -31,5 +32,9 @@ if (cluster.isPrimary) {
     process.channel?.unref();
     if (process.listenerCount('SIGTERM') === 0) process.exit(143);
   });
-  await import('../../dist/src/cli.js');
+  // The CLI's entry is whatever this tree's package.json names (dist/src/cli/main.js since the CLI
+  // became a folder; dist/src/cli.js before).
+  const root = new URL('../../', import.meta.url);
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+  await import(new URL(typeof pkg.bin === 'string' ? pkg.bin : pkg.bin.driftwatch, root).href);
 }

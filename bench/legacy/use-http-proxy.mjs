@@ -1,5 +1,5 @@
 /**
- * BENCH-ONLY module hook: `node --import ./bench/legacy/use-http-proxy.mjs dist/src/cli.js proxy ...`
+ * BENCH-ONLY module hook: `node --import ./bench/legacy/use-http-proxy.mjs dist/src/cli/main.js proxy ...`
  * runs the unchanged CLI/app with the old http-proxy based proxy server
  * (bench/legacy/http-proxy-server.mjs) in place of dist/src/proxy/proxy-server.js, so the benchmark
  * measures old and new in the same run, through the same composition root (queue, drain, admin).

@@ -23,8 +23,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAllInOneApp, createRegistry } from '../../src/app.js';
-import type { Finding } from '../../src/alerts/finding.js';
+import { createAllInOneApp } from '../../src/app/all-in-one.js';
+import { createRegistry } from '../../src/app/backends.js';
+import type { Finding } from '../../src/findings/finding.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -291,7 +292,7 @@ async function main(): Promise<number> {
   say(`   stored windows     ${summary.urls.windows}`);
   say(`   Prometheus         ${summary.urls.metrics}`);
   say(`   predictions        curl -s ${proxyUrl}/invocations -H 'Content-Type: application/json' -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,28.9,15.6,2.5]]}}'`);
-  say(`   the CLI            npx tsx src/cli.ts alerts list --config ${cliConfig}   (also: stats show --model ${MODEL} --since 1h --total)`);
+  say(`   the CLI            npx tsx src/cli/main.ts alerts list --config ${cliConfig}   (also: stats show --model ${MODEL} --since 1h --total)`);
   say(`   files              ${dir} (registry, stats.db, findings.db, alerts.db)`);
 
   if (values.exit) {

@@ -13,7 +13,7 @@ import type { AdminConfig } from '../config/schema.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { FeatureProfile, ReferenceFeature, ReferenceProfile, WindowProfile } from '../stats/types.js';
-import type { FindingStore } from '../store/findings-store.js';
+import type { FindingStore } from '../findings/history.js';
 import type { SeriesInfo, WindowQuery } from '../store/types.js';
 import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
 import { tokenMatches } from './auth.js';

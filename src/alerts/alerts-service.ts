@@ -11,7 +11,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { parseDurationMs } from '../time-range.js';
 import type { AlertMetrics } from './alert-metrics.js';
 import { DeliveryWorker, postOnce } from './delivery.js';
-import type { Finding } from './finding.js';
+import type { Finding } from '../findings/finding.js';
 import { alertKeyHash, type Notification } from './notification.js';
 import { AlertOutbox, newWebhookId, type AlertStateRow, type OutboxEntry, type Silence, type SilenceMatchers } from './outbox.js';
 import { AlertRouter } from './router.js';
@@ -95,8 +95,7 @@ export interface AlertsService {
 export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDeps): AlertsService {
   const now = deps.now ?? Date.now;
   const logger = deps.logger;
-  const retryMaxAgeMs = parseDurationMs(config.retryMaxAge);
-  if (retryMaxAgeMs === null) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.retryMaxAge ${JSON.stringify(config.retryMaxAge)} is not a duration`);
+  const retryMaxAgeMs = config.retryMaxAgeMs;
   const names = new Set<string>();
   for (const r of config.receivers) {
     if (names.has(r.name)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.receivers: the name ${r.name} is used twice`);

@@ -164,7 +164,7 @@ function errorLine(e: unknown): string {
 export async function postOnce(n: Notification, receiver: ReceiverConfig, links: LinkContext, nowMs: number): Promise<AttemptResult> {
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-  let req;
+  let req: ReturnType<typeof renderNotification>;
   try {
     req = renderNotification(n, receiver, { externalUrl: links.externalUrl, dashboardUrl: links.dashboardUrl, nowMs });
   } catch (e) {

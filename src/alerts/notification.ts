@@ -5,7 +5,7 @@
  * credential and a rotated secret applies to entries already queued.
  */
 import { createHash } from 'node:crypto';
-import type { CheckName, FindingSubject, FindingThreshold } from './finding.js';
+import type { CheckName, FindingSubject, FindingThreshold } from '../findings/finding.js';
 
 export type AlertSeverity = 'warn' | 'fail' | 'error';
 export type AlertStatus = 'firing' | 'resolved';

@@ -20,8 +20,8 @@
  * The outbox is bounded: beyond maxPending pending entries the oldest are dropped (and counted).
  */
 import { randomBytes } from 'node:crypto';
-import { openDatabase, type SqliteDatabase } from '../store/sqlite.js';
-import type { Finding } from './finding.js';
+import { openDatabase, type SqliteDatabase } from '../sqlite.js';
+import type { Finding } from '../findings/finding.js';
 import type { AlertSeverity, Notification } from './notification.js';
 
 const MIGRATIONS: readonly string[] = [

@@ -21,8 +21,7 @@
  * dedup_key). Everything one call decides commits in one transaction with the enqueues.
  */
 import type { AlertsConfig, ReceiverConfig } from '../config/schema.js';
-import { parseDurationMs } from '../time-range.js';
-import { findingKey, type Finding } from './finding.js';
+import { findingKey, type Finding } from '../findings/finding.js';
 import { alertKeyHash, groupStatus, type AlertItem, type AlertSeverity, type Notification } from './notification.js';
 import { newWebhookId, type AlertOutbox, type AlertStateRow } from './outbox.js';
 import { activeSilenceFor } from './silences.js';
@@ -51,9 +50,7 @@ export class AlertRouter {
     private readonly outbox: AlertOutbox,
     private readonly deps: { metrics?: RouterMetrics; newId?: () => string } = {},
   ) {
-    const ms = parseDurationMs(config.repeatInterval);
-    if (ms === null) throw new Error(`repeatInterval ${JSON.stringify(config.repeatInterval)} is not a duration`);
-    this.repeatMs = ms;
+    this.repeatMs = config.repeatIntervalMs;
     this.receivers = new Map(config.receivers.map((r) => [r.name, r]));
   }
 
@@ -91,7 +88,7 @@ export class AlertRouter {
         if (f.insufficientData) continue;
         const prev = this.outbox.getAlert(key);
         if (f.status === 'ok') {
-          if (!prev || prev.status !== 'firing') continue;
+          if (prev?.status !== 'firing') continue;
           const next: AlertStateRow = { ...prev, status: 'resolved', endsMs: nowMs, updatedMs: nowMs, notified: { ...prev.notified } };
           for (const [r, notice] of Object.entries(prev.notified)) {
             if (!notice.open) continue;
@@ -103,7 +100,7 @@ export class AlertRouter {
         }
         const severity: AlertSeverity = f.status;
         const startsMs = prev && prev.status === 'firing' ? prev.startsMs : nowMs;
-        if (!prev || prev.status !== 'firing') this.deps.metrics?.fired(f.check, severity);
+        if (prev?.status !== 'firing') this.deps.metrics?.fired(f.check, severity);
         const next: AlertStateRow = {
           key,
           check: f.check,

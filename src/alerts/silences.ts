@@ -2,7 +2,7 @@
  * Silence matchers: each of model, check, name (feature or rule) and status is an exact value or
  * "*" (a missing matcher is "*"). An alert matches when every matcher does. Pure.
  */
-import type { Finding } from './finding.js';
+import type { Finding } from '../findings/finding.js';
 import type { Silence, SilenceMatchers } from './outbox.js';
 
 export const MATCHER_FIELDS = ['model', 'check', 'name', 'status'] as const;

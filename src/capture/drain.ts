@@ -59,7 +59,7 @@ export class CaptureDrain {
 
   /** Processes what is queued now (bounded by batchSize); returns how many events it handled. */
   drainOnce(): number {
-    const { queue, summary, metrics, logger } = this.deps;
+    const { queue, metrics } = this.deps;
     const dropped = queue.dropped;
     if (dropped > this.lastDropped) {
       metrics.captureDropped.inc(dropped - this.lastDropped);

@@ -6,8 +6,8 @@
  */
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { InferenceEvent, TappedBody } from './inference-event.js';
-import { decodeMlflowCsv, decodeMlflowJson, mediaTypeOf } from '../serve/protocol/mlflow.js';
-import { decodeOipRequest } from '../serve/protocol/oip.js';
+import { decodeMlflowCsv, decodeMlflowJson, mediaTypeOf } from '../protocol/mlflow.js';
+import { decodeOipRequest } from '../protocol/oip.js';
 import { setOwn } from '../stats/own-keys.js';
 
 export type Cell = number | string | boolean | null;
@@ -84,7 +84,7 @@ function rowsFromColumns(obj: Record<string, unknown>): Row[] {
 }
 
 function mlflowFeatures(body: string, mediaType: string, names: readonly string[] | null | undefined): Row[] {
-  let decoded;
+  let decoded: ReturnType<typeof decodeMlflowJson>;
   try {
     decoded = mediaType === 'text/csv' ? decodeMlflowCsv(body) : decodeMlflowJson(body);
   } catch {
@@ -176,7 +176,7 @@ function mlflowPredictions(body: string, rows: number): Row[] {
 }
 
 function oipFeatures(body: string, names: readonly string[] | null | undefined): Row[] {
-  let req;
+  let req: ReturnType<typeof decodeOipRequest>;
   try {
     req = decodeOipRequest(body);
   } catch {

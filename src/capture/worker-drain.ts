@@ -35,6 +35,7 @@ import type { TrafficSnapshot, TrafficSummaryView } from './traffic-summary.js';
 import type { ProfilerMetrics } from './window-profiler.js';
 import { packBatch } from './event-columns.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
+import type { CapturePipeline } from './pipeline.js';
 
 export interface WorkerDrainDeps {
   queue: BoundedQueue<InferenceEvent>;
@@ -71,7 +72,7 @@ const WORKER_URL = new URL(FROM_SOURCE ? './capture-worker.ts' : './capture-work
 
 function newWorker(options: WorkerOptions): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER_URL, options);
-  // Running from the TypeScript sources (tests, `tsx src/cli.ts`): Node 20 does not apply the
+  // Running from the TypeScript sources (tests, `tsx src/cli/main.ts`): Node 20 does not apply the
   // parent's `--import tsx` loader hooks to a worker's entry module, so the worker registers
   // tsx's hooks itself before importing its .ts entry. The built CLI (dist/) never takes this path.
   // tsx is resolved from here, not from the working directory (the CLI may run anywhere).
@@ -85,7 +86,7 @@ function newWorker(options: WorkerOptions): Worker {
   return new Worker(boot, { ...options, eval: true });
 }
 
-export class WorkerCaptureDrain {
+export class WorkerCaptureDrain implements CapturePipeline {
   private worker: Worker | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastDropped = 0;

@@ -18,6 +18,7 @@ export interface EnvLeaf {
 }
 
 function innerOf(schema: z.ZodType): z.ZodType {
+  // biome-ignore lint/suspicious/noExplicitAny: zod's internal _zod.def is untyped across schema kinds
   let s: any = schema;
   for (let i = 0; i < 20; i++) {
     const def = s?._zod?.def;
@@ -36,6 +37,7 @@ function snake(segment: string): string {
 export function envLeaves(): EnvLeaf[] {
   const out: EnvLeaf[] = [];
   const walk = (schema: z.ZodType, path: string[]): void => {
+    // biome-ignore lint/suspicious/noExplicitAny: zod's internal _zod.def is untyped across schema kinds
     const s: any = innerOf(schema);
     const type: string = s._zod.def.type;
     if (type === 'object') {

@@ -5,6 +5,7 @@
  * monitoring config silently turning a check off is the worst kind of failure.
  */
 import { z } from 'zod';
+import { parseDurationMs } from '../time-range.js';
 
 const port = z.number().int().min(0).max(65535);
 /** Registered model names: what MLflow accepts in practice, minus path separators (they become directories). */
@@ -201,8 +202,14 @@ export const storeSchema = z.strictObject({
   influxdb: influxStoreSchema.prefault({}),
 });
 
-/** A span of time as people write it: 90s, 15m, 2h, 7d. */
+/**
+ * A span of time as people write it: 90s, 15m, 2h, 7d. Each object holding one gets the number
+ * next to it at load time (window -> windowMs, ...), so no use site parses text; the text stays as
+ * the label findings and logs print ("over the last 1h").
+ */
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 90s, 15m, 2h or 7d');
+/** Milliseconds of a text the `duration` schema accepted. */
+const ms = (text: string): number => parseDurationMs(text)!;
 /** Cron expressions are validated by the scheduler at start-up (the one node-cron import). */
 const cronExpr = z.string().min(9);
 
@@ -238,7 +245,7 @@ export const driftCheckSchema = z.strictObject({
   datasetDriftShare: z.number().gt(0).max(1).default(0.5),
   /** Per-feature overrides, by feature (or prediction column) name. */
   features: z.record(z.string(), driftFeatureSchema).default({}),
-});
+}).transform((c) => ({ ...c, windowMs: ms(c.window) }));
 
 export const sloTargetSchema = z.strictObject({
   /** Model name, or "*" for every model without a target of its own. */
@@ -256,7 +263,7 @@ export const sloTargetSchema = z.strictObject({
   latencyThresholdMs: z.number().positive().optional(),
   /** Multiwindow burn-rate rules (SRE workbook: 14.4x 1h+5m, 6x 6h+30m page; 1x 3d+6h ticket). */
   burnRate: z.boolean().default(true),
-});
+}).transform((t) => ({ ...t, windowMs: ms(t.window) }));
 
 export const sloCheckSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -279,7 +286,7 @@ export const stalenessCheckSchema = z.strictObject({
   newerVersion: z.boolean().default(true),
   /** Write driftwatch.stale / stale_reason / stale_since tags on the model version (and clear them). */
   writeTags: z.boolean().default(true),
-});
+}).transform((c) => ({ ...c, noTrafficMs: c.noTraffic ? ms(c.noTraffic) : null }));
 
 export const checksSchema = z.strictObject({
   /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
@@ -345,7 +352,7 @@ export const alertsSchema = z.strictObject({
     .string()
     .refine((t) => /^https?:\/\//.test(t) && URL.canParse(t.replace(/\{model\}/g, 'm')), 'must be an http(s) URL, optionally with {model}')
     .optional(),
-});
+}).transform((c) => ({ ...c, repeatIntervalMs: ms(c.repeatInterval), retryMaxAgeMs: ms(c.retryMaxAge) }));
 
 export const logSchema = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -373,6 +380,7 @@ export const configSchema = z.strictObject({
  */
 export function crossFieldProblems(raw: unknown): Array<{ path: string; message: string }> {
   const problems: Array<{ path: string; message: string }> = [];
+  // biome-ignore lint/suspicious/noExplicitAny: raw, unvalidated config: every field is checked before use
   const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, any>;
   const admin = (typeof o.admin === 'object' && o.admin !== null ? o.admin : {}) as Record<string, unknown>;
   const host = typeof admin.host === 'string' ? admin.host : '127.0.0.1';

@@ -12,12 +12,11 @@
  * enough data, and insufficient_data when none had. p-values are corrected across one model's
  * features when checks.drift.correction says so.
  */
-import type { Finding, FindingStatus } from '../alerts/finding.js';
+import type { Finding, FindingStatus } from '../findings/finding.js';
 import type { DriftCheckConfig } from '../config/schema.js';
 import type { FeatureProfile, ReferenceFeature, ReferenceProfile, WindowProfile } from '../stats/types.js';
 import { mergeWindows } from '../stats/window-profile.js';
 import type { StatsStore } from '../store/types.js';
-import { parseDurationMs } from '../time-range.js';
 import { chiSquareHomogeneity, jensenShannonDistance } from './categorical.js';
 import { ksFromSketches, ksPvalueAsymp } from './ks.js';
 import { benjaminiHochberg, bonferroni } from './multiple-testing.js';
@@ -166,7 +165,7 @@ export function compareWithReference(current: WindowProfile, ref: ReferenceProfi
 }
 
 export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConfig, nowMs: number): Promise<Finding[]> {
-  const windowMs = parseDurationMs(config.window)!;
+  const windowMs = config.windowMs;
   const fromMs = nowMs - windowMs;
   const window = { fromMs, toMs: nowMs, label: config.window };
   const findings: Finding[] = [];

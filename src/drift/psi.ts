@@ -4,7 +4,7 @@
  * KL(r||c), Jeffreys' divergence). Two modes, named in the output:
  *
  *  - production (psiFromCounts): counts over the reference profile's fixed bins, so the input is
- *    an exact, mergeable sum of integer counts (ARCHITECTURE.md, "Statistics").
+ *    an exact, mergeable sum of integer counts (docs/statistics.md).
  *  - evidently (psiEvidently): Evidently's own binning of raw samples, for teams comparing
  *    against it.
  *

@@ -43,7 +43,7 @@ export const DEFAULT_THRESHOLDS: Readonly<Record<DriftStat, DriftThresholds>> = 
 /**
  * Minimum rows on each side before a verdict is given. The distances (PSI, JS, Wasserstein) are
  * blind to sample size: under no drift E[PSI] ~ (B - 1)(1/n_ref + 1/n_cur), so with 10 bins and
- * 100 rows a side pure noise averages 0.18 and crosses 0.1 most of the time (ARCHITECTURE.md);
+ * 100 rows a side pure noise averages 0.18 and crosses 0.1 most of the time (docs/drift.md, the noise table);
  * at 1000 rows a side the mean is 0.018 and the 95th percentile ~ 0.034, safely below 0.1. The
  * p-value tests account for n themselves, so 100 rows only guards against tests with no power
  * and against the asymptotics being meaningless.

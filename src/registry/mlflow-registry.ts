@@ -74,6 +74,7 @@ export interface MlflowRegistryOptions {
   now?: () => number;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: MLflow's JSON answers, read field by field with checks
 type Raw = Record<string, any>;
 
 const str = (v: unknown, d = ''): string => (v === undefined || v === null ? d : String(v));

@@ -6,11 +6,10 @@
  * that left Production (a newer version was promoted), so the registry never shows a stale flag
  * that no longer holds.
  */
-import type { Finding } from '../alerts/finding.js';
-import { findingKey } from '../alerts/finding.js';
+import type { Finding } from '../findings/finding.js';
+import { findingKey } from '../findings/finding.js';
 import type { StalenessCheckConfig } from '../config/schema.js';
 import type { StatsStore } from '../store/types.js';
-import { parseDurationMs } from '../time-range.js';
 import { evaluateStaleness } from './staleness.js';
 import type { ModelRegistry, ModelVersion } from './types.js';
 
@@ -34,7 +33,7 @@ async function clearTags(registry: ModelRegistry, v: ModelVersion): Promise<void
 }
 
 export async function runStalenessCheck(deps: StalenessCheckDeps, config: StalenessCheckConfig, nowMs: number): Promise<Finding[]> {
-  const noTrafficMs = config.noTraffic ? parseDurationMs(config.noTraffic) : null;
+  const noTrafficMs = config.noTrafficMs;
   const lastTraffic = new Map((await deps.store.listSeries()).map((s) => [`${s.model}\u0000${s.version}`, s.lastMs]));
   const findings: Finding[] = [];
   for (const model of await deps.registry.listRegisteredModels()) {

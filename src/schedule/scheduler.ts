@@ -43,7 +43,7 @@ export class Scheduler {
   runNow(name: string): Promise<void> {
     const entry = this.jobs.get(name);
     if (!entry) return Promise.reject(new Error(`no job ${name}`));
-    if (entry.running) {
+    if (entry.running !== null) {
       this.deps.metrics?.observeRun(name, 'skipped_overlap', 0);
       this.deps.logger.warn('check still running at its next tick; this tick is skipped', { job: name });
       return entry.running;

@@ -15,16 +15,8 @@
  */
 import { DriftwatchError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Schema, Signature, TensorSpec } from '../model/signature.js';
-import type { ElementType, HostTensor, TensorMeta } from './runtime.js';
-
-/** A decoded request before it meets the model. */
-export type DecodedInput =
-  /** dataframe_split, dataframe_records and CSV: rows of cells, named or positional columns. */
-  | { kind: 'frame'; columns: string[] | null; rows: unknown[][] }
-  /** dataframe_records: one object per row (kept as sent; the plan reads the columns it needs). */
-  | { kind: 'records'; records: unknown[] }
-  /** instances / inputs: whatever JSON value was sent. */
-  | { kind: 'raw'; value: unknown };
+import type { DecodedInput } from '../protocol/decoded-input.js';
+import type { ElementType, HostTensor, TensorMeta } from '../protocol/tensor.js';
 
 export interface PreparedInput {
   feeds: Record<string, HostTensor>;

@@ -9,7 +9,7 @@
  * outputs all have a free first (batch) dimension are batched; the rest run request by request.
  * Pure scheduling over an injected `run`; no onnxruntime import here.
  */
-import type { HostTensor, TensorData, TensorMeta } from './runtime.js';
+import type { HostTensor, TensorData, TensorMeta } from '../protocol/tensor.js';
 
 export interface MicroBatcherConfig {
   maxBatchRows: number;

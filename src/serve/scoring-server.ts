@@ -18,11 +18,11 @@ import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { statusClass, type ServeMetrics } from '../telemetry/metrics.js';
 import { checkFeedShapes, type PreparedInput } from './input-plan.js';
-import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mediaTypeOf, mlflowErrorBody } from './protocol/mlflow.js';
-import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from './protocol/oip.js';
+import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mediaTypeOf, mlflowErrorBody } from '../protocol/mlflow.js';
+import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from '../protocol/oip.js';
 import { oipDatatype } from '../model/signature.js';
 import type { LoadedVersion, ServedModel } from './served-model.js';
-import type { HostTensor } from './runtime.js';
+import type { HostTensor } from '../protocol/tensor.js';
 
 export interface ScoringServerDeps {
   config: Pick<ServeConfig, 'host' | 'port' | 'maxBodyBytes' | 'requestTimeoutMs'>;

@@ -14,10 +14,12 @@ import type { ModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ServeMetrics } from '../telemetry/metrics.js';
-import { buildInputPlan, type DecodedInput, type InputPlan } from './input-plan.js';
-import { decodeMlflowJson, INPUT_KEYS } from './protocol/mlflow.js';
+import type { DecodedInput } from '../protocol/decoded-input.js';
+import type { HostTensor } from '../protocol/tensor.js';
+import { buildInputPlan, type InputPlan } from './input-plan.js';
+import { decodeMlflowJson, INPUT_KEYS } from '../protocol/mlflow.js';
 import { batchable, MicroBatcher } from './micro-batcher.js';
-import { createOnnxSession, sessionOptionsFor, type HostTensor, type OnnxSession } from './runtime.js';
+import { createOnnxSession, sessionOptionsFor, type OnnxSession } from './runtime.js';
 
 export interface LoadedVersion {
   readonly name: string;
@@ -136,7 +138,7 @@ export class ServedModel {
 
   private async doRefresh(): Promise<boolean> {
     const { metrics } = this.deps;
-    let resolved;
+    let resolved: Awaited<ReturnType<ModelRegistry['resolve']>>;
     try {
       resolved = await this.deps.registry.resolve(this.uri);
     } catch (e) {

@@ -10,13 +10,12 @@
  * than latencyThresholdMs; the histogram cannot tell which slow requests also failed, so bad is
  * min(total, 5xx + slow): an upper bound, i.e. it may page slightly early, never late.
  */
-import type { Finding } from '../alerts/finding.js';
-import { statusFor } from '../alerts/finding.js';
+import type { Finding } from '../findings/finding.js';
+import { statusFor } from '../findings/finding.js';
 import type { SloCheckConfig, SloTarget } from '../config/schema.js';
 import { latencyCount, latencyFractionAbove, latencyQuantile, mergeLatency } from '../stats/latency-histogram.js';
 import type { LatencyHistogram } from '../stats/types.js';
 import type { StatsStore, TrafficWindow } from '../store/types.js';
-import { parseDurationMs } from '../time-range.js';
 import { evaluateBurnRule, SRE_BURN_RULES, type WindowCounts } from './burn-rate.js';
 
 interface Span {
@@ -55,7 +54,7 @@ const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
 
 export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckConfig, nowMs: number): Promise<Finding[]> {
   if (!config.targets.length) return [];
-  const longestMs = Math.max(...config.targets.map((t) => parseDurationMs(t.window)!), ...config.targets.some((t) => t.burnRate) ? SRE_BURN_RULES.map((r) => r.longSeconds * 1000) : [0]);
+  const longestMs = Math.max(...config.targets.map((t) => t.windowMs), ...config.targets.some((t) => t.burnRate) ? SRE_BURN_RULES.map((r) => r.longSeconds * 1000) : [0]);
   const findings: Finding[] = [];
   // Windows that started up to an hour before a span still overlap it (hour windows, roll-ups).
   const readFromMs = nowMs - longestMs - 3_600_000;
@@ -67,7 +66,7 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
     const q = { model, fromMs: readFromMs, toMs: nowMs };
     // Three days of minute windows every minute: read only their request side where the store can.
     const windows: TrafficWindow[] = deps.store.readTraffic ? await deps.store.readTraffic(q) : await deps.store.readWindows(q);
-    const windowMs = parseDurationMs(target.window)!;
+    const windowMs = target.windowMs;
     const current = span(windows, nowMs - windowMs);
     const base = { check: 'slo' as const, at: nowMs, window: { fromMs: nowMs - windowMs, toMs: nowMs, label: target.window } };
     const few = current.requests < config.minRequests;

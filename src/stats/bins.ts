@@ -1,3 +1,4 @@
+import { quantileOfSorted } from './descriptive.js';
 import { fnv1a32 } from './own-keys.js';
 import type { BinEdges, BinnedCounts } from './types.js';
 
@@ -11,9 +12,12 @@ import type { BinEdges, BinnedCounts } from './types.js';
 /**
  * Cut points at the quantiles i/nBins (i = 1..nBins-1) of the finite values, using linear
  * interpolation between order statistics (Hyndman & Fan 1996 type 7, numpy.quantile's default,
- * so edges can be compared with a numpy/pandas pipeline). Ties collapse cut points: duplicates and
- * cut points equal to lo (which would leave the bin [lo, c1) empty forever) are dropped, so edges
- * strictly increase and there are at most nBins value bins. null when there is no finite value.
+ * so edges can be compared with a numpy/pandas pipeline): simple-statistics' quantileSorted via
+ * descriptive.ts, which computes the position as numpy does, (n - 1) * (i / nBins), so a cut point
+ * equals numpy.quantile's bit for bit or within 1 ulp (it interpolates as a + f * (b - a): no
+ * overshoot when a === b). Ties collapse cut points: duplicates and cut points equal to lo (which
+ * would leave the bin [lo, c1) empty forever) are dropped, so edges strictly increase and there
+ * are at most nBins value bins. null when there is no finite value.
  */
 export function binEdgesFromValues(values: readonly number[], nBins: number): BinEdges | null {
   if (!Number.isInteger(nBins) || nBins < 1) throw new Error(`nBins must be a positive integer, got ${nBins}`);
@@ -32,13 +36,7 @@ export function binEdgesFromSorted(sorted: Float64Array, nBins: number): BinEdge
   const hi = sorted[n - 1]!;
   const edges: number[] = [];
   for (let i = 1; i < nBins; i++) {
-    const pos = ((n - 1) * i) / nBins;
-    const j = Math.floor(pos);
-    const frac = pos - j;
-    const a = sorted[j]!;
-    const b = sorted[Math.min(j + 1, n - 1)]!;
-    // a + frac*(b-a) stays within [a, b] (no overshoot for a === b, unlike a*(1-f) + b*f).
-    const c = frac === 0 ? a : a + frac * (b - a);
+    const c = quantileOfSorted(sorted, i / nBins);
     const prev = edges.length > 0 ? edges[edges.length - 1]! : lo;
     if (c > prev) edges.push(c);
   }

@@ -32,7 +32,7 @@ export function observeCategory(c: CategoryCounts, key: string, reference: Reado
   const counts = c.counts;
   const cur = counts[key];
   // Inherited members (toString, constructor, __proto__) are never numbers: this is an own key.
-  if (typeof cur === 'number' && Object.prototype.hasOwnProperty.call(counts, key)) {
+  if (typeof cur === 'number' && Object.hasOwn(counts, key)) {
     counts[key] = cur + 1;
     return;
   }
@@ -75,7 +75,7 @@ export function mergeCategories(a: CategoryCounts, b: CategoryCounts): CategoryC
   const sum = copyCounts(a.counts);
   for (const k in b.counts) {
     const v = b.counts[k]!;
-    const cur = Object.prototype.hasOwnProperty.call(sum, k) ? sum[k]! : 0;
+    const cur = Object.hasOwn(sum, k) ? sum[k]! : 0;
     setOwn(sum, k, cur + v);
   }
   let other = a.other + b.other;

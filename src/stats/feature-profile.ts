@@ -50,7 +50,7 @@ export function observeValue(f: FeatureProfile, v: Cell | undefined, ctx: Featur
     if (v - v === 0) {
       observeMoment(f.moments, v);
       kllUpdate(f.sketch, v);
-    } else if (v !== v) {
+    } else if (Number.isNaN(v)) {
       f.missing++;
       return;
     }

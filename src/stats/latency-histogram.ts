@@ -46,7 +46,7 @@ function bucketOf(bounds: readonly number[], ms: number): number {
 
 /** NaN is ignored (not counted); negative values land in the first bucket. */
 export function observeLatency(h: LatencyHistogram, ms: number): void {
-  if (ms !== ms) return;
+  if (Number.isNaN(ms)) return;
   h.counts[bucketOf(h.boundsMs, ms)]! += 1;
   h.sumMs += ms;
 }

@@ -8,7 +8,7 @@
 
 /** Own-property read: inherited members (toString, constructor, ...) are never returned. */
 export function getOwn<T>(obj: Record<string, T>, key: string): T | undefined {
-  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
 
 /** Own-property write that also works for "__proto__". */

@@ -197,7 +197,7 @@ function mergeRecords(a: Record<string, FeatureProfile>, b: Record<string, Featu
     setOwn(out, k, fb === undefined ? cloneFeature(a[k]!) : mergeFeature(a[k]!, fb));
   }
   for (const k in b) {
-    if (!Object.prototype.hasOwnProperty.call(a, k)) setOwn(out, k, cloneFeature(b[k]!));
+    if (!Object.hasOwn(a, k)) setOwn(out, k, cloneFeature(b[k]!));
   }
   return out;
 }

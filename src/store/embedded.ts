@@ -13,7 +13,7 @@
 import { resolve } from 'node:path';
 import type { EmbeddedStoreConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
-import { openDatabase, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
+import { openDatabase, type SqliteDatabase, type SqliteStatement } from '../sqlite.js';
 import { mergeWindows, rollupWindows } from '../stats/window-profile.js';
 import type { WindowProfile } from '../stats/types.js';
 import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, TrafficWindow, WindowQuery } from './types.js';

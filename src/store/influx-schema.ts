@@ -17,7 +17,7 @@
 import { emptyLatency, DEFAULT_LATENCY_BOUNDS_MS, latencyCount, latencyQuantile } from '../stats/latency-histogram.js';
 import { momentsStd } from '../stats/moments.js';
 import { setOwn } from '../stats/own-keys.js';
-import type { Finding } from '../alerts/finding.js';
+import type { Finding } from '../findings/finding.js';
 import type { FeatureProfile, LatencyHistogram, ReferenceProfile, WindowProfile } from '../stats/types.js';
 import { mergeWindows } from '../stats/window-profile.js';
 

@@ -5,8 +5,8 @@
  * used: the outage contract here is explicit and bounded (and counted), not the client's.
  *
  * Writes. writeWindows() turns each delta into points (influx-schema.ts) and appends the lines to
- * an in-memory queue; it never waits for the server. writeFindings() (dw_finding) and
- * noteReference() (dw_reference) feed the same queue, for the dashboards. A background pump sends batches (at most
+ * an in-memory queue; it never waits for the server. appendPoints() feeds the same queue with the
+ * findings and references influx-publisher.ts publishes for the dashboards. A background pump sends batches (at most
  * 5000 lines / 4 MiB) to
  *   v1: POST /write?db=&rp=&precision=ms       (InfluxDB 1.x; `us` would have to be sent as `u`:
  *                                              1.x does not know `us` and stores such times as ns)
@@ -35,15 +35,12 @@ import { resolve as resolvePath } from 'node:path';
 import { HttpError, InfluxDB, Point, type Transport, type WritePrecisionType } from '@influxdata/influxdb-client';
 import type { InfluxStoreConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
-import type { Finding } from '../alerts/finding.js';
-import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
+import type { WindowProfile } from '../stats/types.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import {
   assembleWindows,
   deltaToPoints,
-  findingToPoint,
   LIST_SERIES_STATEMENTS,
-  referenceToPoints,
   readStatements,
   seriesFromFirstLast,
   windowSpan,
@@ -59,10 +56,6 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /** Windows whose used timestamps are remembered (oldest forgotten first). */
 const TIME_SLOT_WINDOWS = 4_096;
 const PRECISION: WritePrecisionType = 'ms';
-/** A reference in use is written again after this long (a day: far inside any sensible retention). */
-const REFERENCE_REWRITE_MS = 86_400_000;
-/** References whose last write time is remembered (oldest forgotten first). */
-const REFERENCES_REMEMBERED = 1_024;
 
 /** The `precision` parameter of InfluxDB 1.x /write: it says `u` for microseconds, never `us`. */
 export function v1Precision(p: WritePrecisionType): string {
@@ -78,9 +71,13 @@ export interface InfluxStoreDeps {
 export type InfluxStore = StatsStore & {
   /** Sends everything buffered (memory and spool) now; rejects with the error if a send fails. */
   flush(): Promise<void>;
-  writeFindings(findings: readonly Finding[]): Promise<void>;
-  noteReference(ref: ReferenceProfile): void;
+  /** Points besides the window deltas, through the same buffer and spool (influx-publisher.ts). */
+  appendPoints(points: readonly PointSpec[], what: string): void;
 };
+
+export function isInfluxStore(store: StatsStore): store is InfluxStore {
+  return store instanceof InfluxStatsStore;
+}
 
 export function createInfluxStore(config: InfluxStoreConfig, deps: InfluxStoreDeps = {}): InfluxStore {
   return new InfluxStatsStore(config, deps);
@@ -164,10 +161,6 @@ class InfluxStatsStore implements InfluxStore {
   private closePromise: Promise<void> | null = null;
   private closed = false;
   private readonly slots = new Map<string, Set<number>>();
-  /** Reference objects already handled (the profiler asks often; the cache returns the same object until it reloads). */
-  private readonly referencesSeen = new WeakSet<ReferenceProfile>();
-  /** When each reference (model, version, createdAtMs) was last written: a reload of the same one is not rewritten. */
-  private readonly referencesWritten = new Map<string, number>();
 
   constructor(config: InfluxStoreConfig, deps: InfluxStoreDeps) {
     this.config = config;
@@ -184,7 +177,7 @@ class InfluxStatsStore implements InfluxStore {
     let token: string | undefined;
     if (config.apiVersion === 'v2' && config.token) token = config.token;
     else if (config.username !== undefined) this.headers.authorization = basic(config.username, config.password ?? '');
-    else if (config.token && config.token.includes(':')) {
+    else if (config.token?.includes(':')) {
       const i = config.token.indexOf(':');
       this.headers.authorization = basic(config.token.slice(0, i), config.token.slice(i + 1));
     } else if (config.token) token = config.token;
@@ -240,51 +233,20 @@ class InfluxStatsStore implements InfluxStore {
   }
 
   /**
-   * Findings of a check run as dw_finding points, through the same buffer and spool as the
-   * statistics (an outage of the database loses none of them within the bounds).
+   * Points besides the window deltas (influx-publisher.ts: dw_finding, dw_reference), through the
+   * same buffer and spool as the statistics, so an outage of the database loses none of them
+   * within the bounds. A point that cannot be written as line protocol is dropped and counted.
    */
-  async writeFindings(findings: readonly Finding[]): Promise<void> {
+  appendPoints(points: readonly PointSpec[], what: string): void {
     if (this.closing) throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', 'the statistics store is closed');
     const lines: string[] = [];
-    for (const f of findings) {
+    for (const p of points) {
       try {
-        const line = toLine(findingToPoint(f));
-        if (line !== undefined) lines.push(line);
-      } catch (e) {
-        this.drop(1, `a finding of ${f.subject.model} could not be converted to line protocol: ${messageOf(e)}`);
-      }
-    }
-    if (lines.length === 0) return;
-    this.enqueue(lines);
-    this.schedulePump();
-  }
-
-  /**
-   * Writes a reference profile's bins (dw_reference), stamped now, the first time this store sees
-   * it, so a dashboard can draw reference vs current. Synchronous and cheap on a repeat (a WeakSet
-   * lookup): the profiler calls it on its hot path. The reference cache hands out a new object at
-   * every registry poll; the same reference (model, version, creation time) is written again only
-   * after REFERENCE_REWRITE_MS, so a long-running sidecar keeps it inside the database's retention.
-   */
-  noteReference(ref: ReferenceProfile): void {
-    if (this.closing || this.referencesSeen.has(ref)) return;
-    this.referencesSeen.add(ref);
-    const key = `${ref.model}\u0000${ref.version}\u0000${ref.createdAtMs}`;
-    const nowMs = Math.floor(this.now());
-    const last = this.referencesWritten.get(key);
-    if (last !== undefined && nowMs - last < REFERENCE_REWRITE_MS) return;
-    this.referencesWritten.delete(key);
-    this.referencesWritten.set(key, nowMs);
-    if (this.referencesWritten.size > REFERENCES_REMEMBERED) this.referencesWritten.delete(this.referencesWritten.keys().next().value as string);
-    const lines: string[] = [];
-    try {
-      for (const p of referenceToPoints(ref, nowMs)) {
         const line = toLine(p);
         if (line !== undefined) lines.push(line);
+      } catch (e) {
+        this.drop(1, `a point of ${what} could not be converted to line protocol: ${messageOf(e)}`);
       }
-    } catch (e) {
-      this.drop(1, `the reference of ${ref.model}@${ref.version} could not be converted to line protocol: ${messageOf(e)}`);
-      return;
     }
     if (lines.length === 0) return;
     this.enqueue(lines);

@@ -1,13 +1,12 @@
 /**
  * The feature-statistics store: where window profiles live between the sidecar that measures them
  * and the checks that judge them. Checks read this interface, never an implementation; only
- * app.ts picks one (embedded by default, InfluxDB for fleets).
+ * app/backends.ts picks one (embedded by default, InfluxDB for fleets).
  *
  * Writes are deltas: the sidecar flushes what it saw since its last flush (every few seconds), and
  * the store merges it into what it holds for that window. So a hard kill loses at most one flush
  * interval, and N replicas writing the same window add up to the fleet's profile.
  */
-import type { Finding } from '../alerts/finding.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 
 export interface WindowQuery {
@@ -69,20 +68,18 @@ export interface StatsStore {
   readTraffic?(q: WindowQuery): Promise<TrafficWindow[]>;
   /** The model versions that have stored windows. */
   listSeries(): Promise<SeriesInfo[]>;
-  /**
-   * Optional: keeps a check run's findings next to the statistics (InfluxDB: dw_finding, for
-   * dashboards), through the store's own buffer. The embedded store has the findings store instead.
-   */
-  writeFindings?(findings: readonly Finding[]): Promise<void>;
-  /**
-   * Optional: publishes a reference profile the sidecar profiles against (InfluxDB: dw_reference,
-   * once per reference and process, again after a day). Synchronous and cheap on repeats: the
-   * profiler calls it for every batch of rows.
-   */
-  noteReference?(ref: ReferenceProfile): void;
   /** Retention and roll-up, as of nowMs (time is passed in; the scheduler calls this). */
   maintain(nowMs: number): Promise<MaintenanceResult>;
   health(): StoreHealth;
   /** Flushes what is buffered and releases the backend. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * Publishes the reference profiles the sidecar bins against where dashboards can draw them next to
+ * the current windows (InfluxDB: store/influx-publisher.ts). Synchronous and cheap on repeats: the
+ * profiler calls it for every batch of rows.
+ */
+export interface ReferencePublisher {
+  noteReference(ref: ReferenceProfile): void;
 }

@@ -21,7 +21,7 @@ import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { EXAMPLE_MODEL_DIR, ROOT, tempDir } from '../helpers.js';
 
 const tmp = tempDir('dw-alerts-cli-');
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 const SECRET = 'whsec_' + Buffer.from('alerts-cli-secret-0123456789').toString('base64');
 const OUTBOX = join(tmp.dir, 'alerts.db');
 

@@ -18,7 +18,7 @@ import { createAlertMetrics } from '../../src/alerts/alert-metrics.js';
 import { createAlertsService, type AlertsService } from '../../src/alerts/alerts-service.js';
 import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { backoffDelayMs, parseRetryAfter } from '../../src/alerts/delivery.js';
-import type { Finding } from '../../src/alerts/finding.js';
+import type { Finding } from '../../src/findings/finding.js';
 import { alertsSchema } from '../../src/config/schema.js';
 import { memoryLogger, tempDir } from '../helpers.js';
 
@@ -311,7 +311,7 @@ describe('alert delivery', () => {
       assert.match(await registry.metrics(), /driftwatch_alerts_orphaned_total 2/);
       assert.match(await registry.metrics(), /driftwatch_alerts_outbox_depth 0/);
       const line = mem.lines.find((l) => l.includes('no longer configured'));
-      assert.ok(line && line.includes('"receiver":"old"') && line.includes('"count":2'), `log line: ${line}`);
+      assert.ok(line?.includes('"receiver":"old"') && line.includes('"count":2'), `log line: ${line}`);
       const list = s2.list();
       assert.deepEqual(list.undelivered.map((u) => [u.receiver, u.state]), [['old', 'orphaned'], ['old', 'orphaned']]);
     } finally {

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createAlertsService, type AlertsService } from '../../src/alerts/alerts-service.js';
-import type { Finding, FindingStatus } from '../../src/alerts/finding.js';
+import type { Finding, FindingStatus } from '../../src/findings/finding.js';
 import { alertsSchema } from '../../src/config/schema.js';
 import { memoryLogger, tempDir } from '../helpers.js';
 

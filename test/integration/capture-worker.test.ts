@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createProxyApp } from '../../src/app.js';
+import { createProxyApp } from '../../src/app/proxy-app.js';
 import { BoundedQueue } from '../../src/capture/bounded-queue.js';
 import type { InferenceEvent } from '../../src/capture/inference-event.js';
 import { WorkerCaptureDrain } from '../../src/capture/worker-drain.js';

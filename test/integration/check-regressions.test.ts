@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createAnalyzerApp } from '../../src/app.js';
+import { createAnalyzerApp } from '../../src/app/analyzer-app.js';
 import { WindowProfiler } from '../../src/capture/window-profiler.js';
 import { loadConfig } from '../../src/config/load.js';
 import { compareWithReference } from '../../src/drift/drift-check.js';

@@ -15,7 +15,7 @@ import { FEATURES, EXAMPLE_MODEL_DIR, ROOT, postJson, tempDir, weatherRows } fro
 const tmp = tempDir();
 after(() => tmp.cleanup());
 // tsx resolved here: the commands run from a temp directory with no node_modules.
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });

@@ -16,7 +16,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { createAnalyzerApp, createProxyApp, createServeApp, signatureColumns, type AnalyzerApp, type ProxyApp, type ServeApp } from '../../src/app.js';
+import { createAnalyzerApp, type AnalyzerApp } from '../../src/app/analyzer-app.js';
+import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
+import { createServeApp, signatureColumns, type ServeApp } from '../../src/app/serve-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
@@ -245,7 +247,9 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     if (!gate(t)) return;
     const { createInfluxStore } = await import('../../src/store/influx.js');
     const { influxStoreSchema } = await import('../../src/config/schema.js');
+    const { InfluxPublisher } = await import('../../src/store/influx-publisher.js');
     const store = createInfluxStore(influxStoreSchema.parse({ url: influx!.url, apiVersion: 'v1', database: DATABASE, instance: 'outage', spoolDir: join(tmp.dir, 'spool-outage'), retryDelayMs: 50, timeoutMs: 2_000 }), { logger: silent });
+    const publisher = new InfluxPublisher(store, { logger: silent });
     try {
       await influx!.stop();
       const at = Date.now();
@@ -254,13 +258,13 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
         threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const }, window: { fromMs: at - 3_600_000, toMs: at, label: '1h' }, sampleSize: 1200, at, message: `${name} moved`,
         detail: { psi: { value: 0.17, bins: 12 }, ks: null },
       });
-      await store.writeFindings([finding('a'), finding('b')]);
+      publisher.accept({ check: 'drift', findings: [finding('a'), finding('b')], completed: true });
       // The reference the example's sidecar used, as the cache hands it out again after a poll (a new object).
       const registry = new LocalRegistry(join(tmp.dir, 'registry'));
       const ref = (await registry.getReference(MODEL, '1'))!;
       const again = structuredClone(ref);
-      store.noteReference({ ...ref, model: 'outage-model', version: '7' });
-      store.noteReference({ ...again, model: 'outage-model', version: '7' });
+      publisher.noteReference({ ...ref, model: 'outage-model', version: '7' });
+      publisher.noteReference({ ...again, model: 'outage-model', version: '7' });
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(store.health().pending, 2 + 4, 'two findings and one point per binned feature of one reference, buffered');
       assert.ok(store.health().lastError, 'the outage is reported');

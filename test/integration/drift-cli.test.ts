@@ -13,7 +13,7 @@ import { EXAMPLE_MODEL_DIR, ROOT, tempDir } from '../helpers.js';
 
 const tmp = tempDir('dw-driftcli-');
 after(() => tmp.cleanup());
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 function cli(...args: string[]) {
   const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -34,7 +34,7 @@ function gate(t: TestContext, have: boolean, what: string, pkg: string): boolean
 }
 
 // tsx resolved here: the commands run from a temp directory with no node_modules.
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 const MODEL = 'fraud';
 const VERSION = '3';
 const DATABASE = 'fleet_e2e';

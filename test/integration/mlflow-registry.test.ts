@@ -14,7 +14,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildInto } from '../../examples/seattle-weather/build-model.js';
-import { createAnalyzerApp, createRegistry, createServeApp, type ServeApp } from '../../src/app.js';
+import { createAnalyzerApp } from '../../src/app/analyzer-app.js';
+import { createRegistry } from '../../src/app/backends.js';
+import { createServeApp, type ServeApp } from '../../src/app/serve-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { MLFLOW_ENDPOINTS, MlflowRegistry } from '../../src/registry/mlflow-registry.js';
 import { parseModelUri } from '../../src/registry/model-uri.js';
@@ -507,7 +509,7 @@ describe('staleness tags and the CLI against MLflow', () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         // Async spawn: the fake server answers from this process's event loop.
-        const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts'), ...args], {
+        const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
           cwd: tmp.dir,
           env: { ...process.env, DRIFTWATCH_REGISTRY_KIND: 'mlflow', MLFLOW_TRACKING_URI: fake.url, MLFLOW_TRACKING_TOKEN: TOKEN, DRIFTWATCH_REGISTRY_CACHE_DIR: join(tmp.dir, 'cli-cache') },
           stdio: ['ignore', 'pipe', 'pipe'],

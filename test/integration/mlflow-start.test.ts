@@ -16,7 +16,7 @@ import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, postJson, tempDir, weatherRows } fro
 const tmp = tempDir();
 const TOKEN = 'mlflow-start-token-7f3a';
 const fake = new FakeMlflowServer({ auth: { token: TOKEN } });
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 let proc: ChildProcess | null = null;
 let stderr = '';
 

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { createProxyApp, type ProxyApp } from '../../src/app.js';
+import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { header, RawConn } from '../fixtures/raw-http.js';

@@ -15,7 +15,7 @@ import { latencyBounds } from '../../src/stats/latency-histogram.js';
 
 const tmp = tempDir('dw-refcli-');
 after(() => tmp.cleanup());
-const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli.ts')];
+const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 const TRAINING = join(ROOT, 'examples', 'seattle-weather', 'training.csv');
 
 function cli(...args: string[]) {

@@ -25,7 +25,7 @@ before(async () => {
   const mv = await reg.createModelVersion({ name: 'weather', sourceDir: EXAMPLE_MODEL_DIR });
   await reg.transitionStage('weather', mv.version, 'Production');
   const tensorDir = variantModel(tmp.dir, 'tensor-model', (m) =>
-    m.replace(/signature:\n(.*\n)*?  params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
+    m.replace(/signature:\n(.*\n)*? {2}params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
   );
   srv = await startServer({
     registryRoot: join(tmp.dir, 'registry'),
@@ -201,7 +201,7 @@ describe('tensor-signature model as the default', () => {
   test('instances and inputs answer dict of arrays; shape errors are 400', async () => {
     const t = tempDir();
     const dir = variantModel(t.dir, 'tm', (m) =>
-      m.replace(/signature:\n(.*\n)*?  params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
+      m.replace(/signature:\n(.*\n)*? {2}params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
     );
     const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: dir }], admin: { enabled: false } });
     try {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createProxyApp, type ProxyApp } from '../../src/app.js';
+import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';

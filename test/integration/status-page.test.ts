@@ -10,12 +10,14 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createAnalyzerApp, createProxyApp, createServeApp, type AnalyzerApp, type ProxyApp, type ServeApp } from '../../src/app.js';
+import { createAnalyzerApp, type AnalyzerApp } from '../../src/app/analyzer-app.js';
+import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
+import { createServeApp, type ServeApp } from '../../src/app/serve-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
-import { FindingStore } from '../../src/store/findings-store.js';
+import { FindingStore } from '../../src/findings/history.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
 
@@ -84,9 +86,7 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
     registry,
     traffic: () => proxy?.summary.toJSON() ?? null,
     admin: {
-      windows: (q) => store.readWindows(q),
-      series: () => store.listSeries(),
-      storeInfo: () => ({ store: store.describe, ...store.health() }),
+      store: { store },
       findings,
       runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
     },

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { alertsSchema, type ReceiverConfig } from '../../src/config/schema.js';
-import { findingKey } from '../../src/alerts/finding.js';
+import { findingKey } from '../../src/findings/finding.js';
 import { alertmanagerBody, fingerprint, identityLabels, ZERO_TIME } from '../../src/alerts/formats/alertmanager.js';
 import { dedupKey, PAGERDUTY_EVENTS_URL, renderPagerduty } from '../../src/alerts/formats/pagerduty.js';
 import { renderSlack } from '../../src/alerts/formats/slack.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSignature } from '../../src/model/signature.js';
 import { buildInputPlan } from '../../src/serve/input-plan.js';
-import type { TensorMeta } from '../../src/serve/runtime.js';
+import type { TensorMeta } from '../../src/protocol/tensor.js';
 
 const colSig = parseSignature({
   inputs: JSON.stringify([

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatFloat32, tensorToFlatJson, tensorToJson } from '../../src/serve/protocol/json-out.js';
+import { formatFloat32, tensorToFlatJson, tensorToJson } from '../../src/protocol/json-out.js';
 
 test('formatFloat32 round-trips every float32 it prints, with at most 9 significant digits', () => {
   // Deterministic pseudo-random bit patterns cover the whole float32 range, subnormals included.
@@ -53,7 +53,7 @@ test('tensors print as nested or flat JSON, int64 and strings included', () => {
 });
 
 test('float16 outputs are decoded from their bit patterns', async () => {
-  const { halfToNumber } = await import('../../src/serve/protocol/json-out.js');
+  const { halfToNumber } = await import('../../src/protocol/json-out.js');
   assert.deepEqual([0x3c00, 0x4100, 0xbc00, 0x0000, 0x7bff, 0x0001].map(halfToNumber), [1, 2.5, -1, 0, 65504, 2 ** -24]);
   assert.equal(tensorToJson({ type: 'float16', data: Uint16Array.from([0x3c00, 0x4100]), dims: [2] }), '[1,2.5]');
 });

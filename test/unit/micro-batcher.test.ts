@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { batchable, MicroBatcher } from '../../src/serve/micro-batcher.js';
-import type { HostTensor } from '../../src/serve/runtime.js';
+import type { HostTensor } from '../../src/protocol/tensor.js';
 
 /** A fake model: y = 2x per row, label "r<row value>"; records every call it gets. */
 function fakeRun(calls: number[]) {

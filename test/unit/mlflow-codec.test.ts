@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions } from '../../src/serve/protocol/mlflow.js';
+import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions } from '../../src/protocol/mlflow.js';
 
 const code = (c: string) => (e: any) => e.code === c;
 

@@ -18,6 +18,15 @@ test('edges are numpy-style (linear) deciles of 0..100', () => {
   assert.equal(binCount(e), 12);
 });
 
+test('edges are numpy.quantile bit for bit, position (n - 1) * q included (numpy 1.24.2 values)', () => {
+  // np.quantile(np.arange(4.), [i / 10 for i in range(1, 10)]): not the "pretty" 0.3, 0.6, ...,
+  // because numpy takes the position as (n - 1) * (i / 10), in floating point.
+  assert.deepEqual(binEdgesFromValues([0, 1, 2, 3], 10)!.edges, [
+    0.30000000000000004, 0.6000000000000001, 0.8999999999999999, 1.2000000000000002, 1.5, 1.7999999999999998, 2.0999999999999996, 2.4000000000000004, 2.7,
+  ]);
+  assert.deepEqual(binEdgesFromValues([3, 0, 2, 1], 5)!.edges, [0.6000000000000001, 1.2000000000000002, 1.7999999999999998, 2.4000000000000004]);
+});
+
 test('null without finite values; NaN/Infinity are ignored', () => {
   assert.equal(binEdgesFromValues([], 10), null);
   assert.equal(binEdgesFromValues([NaN, Infinity, -Infinity], 10), null);

@@ -56,7 +56,7 @@ test('merging random shards equals observing all data (1e-9 relative), empty is 
     const shards: Moments[] = Array.from({ length: 1 + Math.floor(r() * 8) }, () => emptyMoments());
     for (const x of xs) observeMoment(shards[Math.floor(r() * shards.length)]!, x);
     // random merge order
-    let pool = [...shards];
+    const pool = [...shards];
     while (pool.length > 1) {
       const i = Math.floor(r() * pool.length);
       const a = pool.splice(i, 1)[0]!;

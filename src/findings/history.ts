@@ -4,9 +4,12 @@
  * InfluxDB is down). `findings` keeps every run's findings for history panels and "failed N runs
  * in a row"; `latest` keeps the newest finding per check and subject for the admin API.
  */
-import type { Finding, FindingStatus } from '../alerts/finding.js';
-import { findingKey } from '../alerts/finding.js';
-import { openDatabase, type SqliteDatabase } from './sqlite.js';
+import type { Finding, FindingStatus } from './finding.js';
+import { findingKey } from './finding.js';
+import { messageOf } from '../errors.js';
+import { openDatabase, type SqliteDatabase } from '../sqlite.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { FindingSink } from './sink.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE findings (
@@ -16,7 +19,7 @@ const MIGRATIONS: readonly string[] = [
      check_name TEXT NOT NULL,
      model TEXT NOT NULL,
      status TEXT NOT NULL,
-     finding TEXT NOT NULL          -- JSON Finding (src/alerts/finding.ts)
+     finding TEXT NOT NULL          -- JSON Finding (src/findings/finding.ts)
    );
    CREATE INDEX findings_by_key ON findings (key, at_ms);
    CREATE INDEX findings_by_time ON findings (at_ms);
@@ -118,4 +121,24 @@ export class FindingStore {
     this.closed = true;
     this.db.close();
   }
+}
+
+/**
+ * The history as a sink: every run's findings are recorded; a run that completed replaces the
+ * check's latest view (subjects it no longer reports, such as a run error that has cleared or a
+ * retired version, leave it). A failure to record is logged and never fails the run: the alerts
+ * must still go out.
+ */
+export function historySink(history: FindingStore, logger: Logger): FindingSink {
+  return {
+    name: 'history',
+    accept(run) {
+      try {
+        history.record(run.findings);
+        if (run.completed) history.retainLatest(run.check, run.findings);
+      } catch (e) {
+        logger.warn('findings could not be recorded', { check: run.check, error: messageOf(e) });
+      }
+    },
+  };
 }

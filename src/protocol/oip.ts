@@ -3,9 +3,9 @@
  * responses, metadata. Errors are {"error": "..."}. Pure.
  * Spec: https://github.com/kserve/open-inference-protocol (REST, "Inference Request JSON Object").
  */
-import { DriftwatchError } from '../../errors.js';
-import type { HostTensor } from '../runtime.js';
-import { oipDatatype } from '../../model/signature.js';
+import { DriftwatchError } from '../errors.js';
+import type { HostTensor } from './tensor.js';
+import { oipDatatype } from '../model/signature.js';
 import { tensorToFlatJson } from './json-out.js';
 
 export const OIP_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { DriftwatchError, messageOf } from '../errors.js';
+import { DriftwatchError, messageOf } from './errors.js';
 
 export type SqliteDatabase = Database.Database;
 export type SqliteStatement<P extends unknown[] = unknown[], R = unknown> = Database.Statement<P, R>;

@@ -6,9 +6,9 @@
  * Answers {"predictions": ...}: a list of records for data frames, a dict of arrays otherwise.
  * Pure: bytes in, DecodedInput out; tensors in, JSON text out.
  */
-import { DriftwatchError } from '../../errors.js';
-import type { DecodedInput } from '../input-plan.js';
-import type { HostTensor } from '../runtime.js';
+import { DriftwatchError } from '../errors.js';
+import type { DecodedInput } from './decoded-input.js';
+import type { HostTensor } from './tensor.js';
 import { elementWriter, formatFloat32, tensorToJson, writeNested } from './json-out.js';
 
 export const INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;

@@ -7,7 +7,7 @@
  * NaN and infinities have no JSON form; they are written as null (MLflow's Python encoder writes a
  * bare NaN, which strict JSON parsers reject).
  */
-import type { HostTensor } from '../runtime.js';
+import type { HostTensor } from './tensor.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact doubles up to 1e22
 
@@ -33,7 +33,7 @@ function formatFloat32Slow(v: number): string {
  * path runs.
  */
 export function formatFloat32(v: number): string {
-  if (v !== v || v === Infinity || v === -Infinity) return 'null';
+  if (Number.isNaN(v) || v === Infinity || v === -Infinity) return 'null';
   if (v === 0) return '0';
   const a = v < 0 ? -v : v;
   let e = Math.floor(Math.log10(a));

@@ -5,12 +5,13 @@
  * restarts a worker that dies after start-up, and on SIGTERM lets every worker drain.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createAdminServer, type AdminModelView } from '../admin/admin-server.js';
-import { createServeApp } from '../app.js';
+import type { AdminModelView } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
 import { messageOf } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { aggregateMetrics } from '../telemetry/metrics.js';
+import { createAdmin } from './admin.js';
+import { createServeApp, modelView } from './serve-app.js';
 
 type ToWorker = { type: 'rpc'; id: number; op: 'metrics' | 'reload' | 'models' };
 type FromWorker =
@@ -91,22 +92,18 @@ export async function runClusterPrimary(config: Config): Promise<number> {
 
   for (let i = 0; i < config.serve.workers; i++) fork();
 
-  const admin = config.admin.enabled
-    ? createAdminServer({
-        config: config.admin,
-        logger,
-        metrics: async () => aggregateMetrics(await Promise.all(live().map((w) => rpc(w, 'metrics')))),
-        models: async () => {
-          const first = live()[0];
-          return first ? ((await rpc(first, 'models')) as AdminModelView[]) : [];
-        },
-        reload: async () => {
-          const swapped = await Promise.all(live().map((w) => rpc(w, 'reload') as Promise<string[]>));
-          return [...new Set(swapped.flat())];
-        },
-        ready: () => ready.size === config.serve.workers,
-      })
-    : null;
+  const admin = createAdmin(config, logger, {
+    metrics: async () => aggregateMetrics(await Promise.all(live().map((w) => rpc(w, 'metrics')))),
+    models: async () => {
+      const first = live()[0];
+      return first ? ((await rpc(first, 'models')) as AdminModelView[]) : [];
+    },
+    reload: async () => {
+      const swapped = await Promise.all(live().map((w) => rpc(w, 'reload') as Promise<string[]>));
+      return [...new Set(swapped.flat())];
+    },
+    ready: () => ready.size === config.serve.workers,
+  });
   const adminAddr = admin ? await admin.listen() : null;
   logger.info('cluster primary started', { workers: config.serve.workers, admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null });
 
@@ -150,9 +147,7 @@ export async function runClusterWorker(config: Config): Promise<void> {
         ? app.metrics.registry.getMetricsAsJSON()
         : msg.op === 'reload'
           ? app.reload()
-          : Promise.resolve(
-              [...app.models.values()].map((m) => ({ name: m.name, uri: m.uri.text, version: m.current?.version ?? null, loadedAtMs: m.current?.loadedAtMs ?? null, lastError: m.lastError })),
-            );
+          : Promise.resolve([...app.models.values()].map(modelView));
     work.then((p) => reply(true, p), (e: unknown) => reply(false, messageOf(e)));
   });
   // SIGHUP goes to the primary, which fans reloads out; a worker ignores it rather than dying.

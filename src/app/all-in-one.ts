@@ -1,0 +1,93 @@
+/**
+ * The all-in-one that `driftwatch start` (and the demo) run: the scoring server, the sidecar proxy
+ * in front of it, the statistics store it feeds and the scheduled checks over that store, behind
+ * one admin port. One composition, so the CLI, the demo and the tests cannot drift apart.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema.js';
+import { FindingStore } from '../findings/history.js';
+import type { ModelRegistry } from '../registry/types.js';
+import type { StatsStore } from '../store/types.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { type AnalyzerApp, createAnalyzerApp } from './analyzer-app.js';
+import { createRegistry, createStore } from './backends.js';
+import { createProxyApp, type ProxyApp } from './proxy-app.js';
+import { createServeApp, type ServeApp, signatureColumns } from './serve-app.js';
+
+export interface AllInOneDeps {
+  logger?: Logger;
+  registry?: ModelRegistry;
+}
+
+export interface AllInOneApp {
+  readonly serveApp: ServeApp;
+  readonly analyzer: AnalyzerApp;
+  readonly store: StatsStore;
+  readonly findings: FindingStore;
+  /** The sidecar proxy; null until start() has put it in front of the scoring server. */
+  proxy(): ProxyApp | null;
+  start(): Promise<{ scoring: AddressInfo; proxy: AddressInfo; admin: AddressInfo | null; upstream: string }>;
+  /** Stops the checks, then the proxy (flushing statistics), then the scoring server; once. */
+  close(): Promise<void>;
+}
+
+export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllInOneApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const registry = deps.registry ?? createRegistry(config, { logger });
+  const store = createStore(config, { logger });
+  const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
+  let proxyApp: ProxyApp | null = null;
+  let analyzer: AnalyzerApp | null = null;
+  const serveApp = createServeApp(config, {
+    logger,
+    registry,
+    traffic: () => proxyApp?.summary.toJSON() ?? null,
+    admin: {
+      store: { store, pendingWindows: () => proxyApp?.profiler.pending ?? 0 },
+      findings,
+      runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
+    },
+  });
+  const theAnalyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
+  analyzer = theAnalyzer;
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await theAnalyzer.close();
+      if (proxyApp) await proxyApp.close();
+      await serveApp.close(); // the admin API (which reads the stores) closes here
+      findings.close();
+      await store.close();
+    })());
+  return {
+    serveApp,
+    analyzer: theAnalyzer,
+    store,
+    findings,
+    proxy: () => proxyApp,
+    async start() {
+      try {
+        const { scoring, admin } = await serveApp.start();
+        const upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
+        const defaultModel = serveApp.models.keys().next().value as string;
+        proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
+          logger,
+          metricsRegistry: serveApp.metrics.registry,
+          admin: false,
+          upstream,
+          store,
+          registry,
+          columnsFor: (model) => signatureColumns(serveApp, model),
+          preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
+        });
+        const { proxy } = await proxyApp.start();
+        await theAnalyzer.start();
+        return { scoring, proxy, admin, upstream };
+      } catch (e) {
+        await close().catch(() => undefined);
+        throw e;
+      }
+    },
+    close,
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The analysis side as an application: the scheduled checks over a store and a registry, their
+ * findings handed to the sinks (history, the InfluxDB copy, alerts), and its admin port.
+ */
+import type { AddressInfo } from 'node:net';
+import { createAlertMetrics } from '../alerts/alert-metrics.js';
+import { type AlertsService, createAlertsService } from '../alerts/alerts-service.js';
+import { CheckRunner } from '../checks/check-runner.js';
+import { createDriftCheck } from '../checks/drift.js';
+import { createSloCheck } from '../checks/slo.js';
+import { createStalenessCheck } from '../checks/staleness.js';
+import type { Config } from '../config/schema.js';
+import { FindingStore, historySink } from '../findings/history.js';
+import type { FindingSink } from '../findings/sink.js';
+import type { ModelRegistry } from '../registry/types.js';
+import type { StatsStore } from '../store/types.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createCheckMetrics, createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import { createAdmin } from './admin.js';
+import { createRegistry, publisherFor } from './backends.js';
+
+/** How often findings past their retention are pruned. */
+const PRUNE_INTERVAL_MS = 3_600_000;
+
+export interface AnalyzerDeps {
+  store: StatsStore;
+  /** Findings store (default: checks.findingsPath; the app closes only one it made). */
+  findings?: FindingStore;
+  registry?: ModelRegistry;
+  logger?: Logger;
+  /** Register the check metrics here (the scoring server's registry in `start`). */
+  metricsRegistry?: ServeMetrics['registry'];
+  /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
+  admin?: boolean;
+  now?: () => number;
+}
+
+export interface AnalyzerApp {
+  readonly runner: CheckRunner;
+  readonly findings: FindingStore;
+  readonly alerts: AlertsService;
+  start(): Promise<{ admin: AddressInfo | null }>;
+  close(): Promise<void>;
+}
+
+export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const registry = deps.registry ?? createRegistry(config, { logger });
+  const { store } = deps;
+  const ownFindings = !deps.findings;
+  const findings = deps.findings ?? new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
+  const metricsRegistry = deps.metricsRegistry ?? createServeMetrics().registry;
+  // Findings become alerts (dedupe, repeat interval, resolve, silences) delivered from a durable outbox.
+  const alerts = createAlertsService(config.alerts, { logger, metrics: createAlertMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
+  const metrics = createCheckMetrics(metricsRegistry);
+  const publisher = publisherFor(store, { logger });
+  const sinks: FindingSink[] = [
+    historySink(findings, logger),
+    // With InfluxDB the findings also go next to the statistics (dw_finding) for the dashboards.
+    ...(publisher ? [publisher] : []),
+    { name: 'alerts', accept: (run) => alerts.handle(run.findings) },
+  ];
+  const checks = config.checks;
+  const runner = new CheckRunner({
+    checks: [
+      createDriftCheck(checks.drift, { store, registry, metrics }),
+      createSloCheck(checks.slo, { store, metrics }),
+      createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics }),
+    ],
+    timeoutMs: checks.timeoutMs,
+    sinks,
+    logger,
+    metrics,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const admin = deps.admin
+    ? createAdmin(config, logger, {
+        metrics: metricsRegistry,
+        ready: () => true,
+        store: { store },
+        findings,
+        runChecks: () => runner.runAll(),
+        reference: (model, version) => registry.getReference(model, version),
+      })
+    : null;
+  let pruner: NodeJS.Timeout | null = null;
+  return {
+    runner,
+    findings,
+    alerts,
+    async start() {
+      const adminAddr = admin ? await admin.listen() : null;
+      alerts.start();
+      if (checks.enabled) runner.start();
+      pruner = setInterval(() => {
+        try {
+          findings.prune(Date.now());
+        } catch (e) {
+          logger.warn('pruning old findings failed', { error: (e as Error).message });
+        }
+      }, PRUNE_INTERVAL_MS);
+      pruner.unref();
+      logger.info('scheduled checks running', {
+        drift: checks.drift.enabled ? checks.drift.schedule : 'off',
+        slo: checks.slo.enabled ? checks.slo.schedule : 'off',
+        staleness: checks.staleness.enabled ? checks.staleness.schedule : 'off',
+        findings: findings.path,
+        store: store.describe,
+      });
+      return { admin: adminAddr };
+    },
+    async close() {
+      if (pruner) clearInterval(pruner);
+      await runner.stop();
+      await alerts.stop(); // in-flight sends finish; pending ones stay in the outbox for the next start
+      await admin?.close();
+      if (ownFindings) findings.close();
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The one place that chooses implementations: the local or the MLflow registry, the embedded or
+ * the InfluxDB statistics store (and, with InfluxDB, the publisher of findings and references
+ * beside it). Everything else sees the interfaces.
+ */
+import type { Config } from '../config/schema.js';
+import { LocalRegistry } from '../registry/local-registry.js';
+import { createMlflowRegistry } from '../registry/mlflow-registry.js';
+import type { ModelRegistry } from '../registry/types.js';
+import { EmbeddedStore } from '../store/embedded.js';
+import { createInfluxStore, isInfluxStore } from '../store/influx.js';
+import { InfluxPublisher } from '../store/influx-publisher.js';
+import type { StatsStore } from '../store/types.js';
+import type { Logger } from '../telemetry/logger.js';
+
+export function createRegistry(config: Config, deps: { logger?: Logger } = {}): ModelRegistry {
+  if (config.registry.kind === 'mlflow') return createMlflowRegistry(config.registry, deps.logger ? { logger: deps.logger } : {});
+  return new LocalRegistry(config.registry.root);
+}
+
+/** The statistics store the config asks for: embedded (default, one local file) or InfluxDB. */
+export function createStore(config: Config, deps: { logger?: Logger } = {}): StatsStore {
+  if (config.store.kind === 'influxdb') return createInfluxStore(config.store.influxdb, deps.logger ? { logger: deps.logger } : {});
+  return new EmbeddedStore(config.store.embedded);
+}
+
+/**
+ * With the InfluxDB store, findings and references are published next to the statistics for the
+ * dashboards (dw_finding, dw_reference); the embedded store has the findings history instead.
+ */
+export function publisherFor(store: StatsStore, deps: { logger?: Logger } = {}): InfluxPublisher | null {
+  return isInfluxStore(store) ? new InfluxPublisher(store, deps) : null;
+}
+
+/** Every latency threshold the SLO targets name: each becomes an exact histogram boundary. */
+export function sloThresholdsMs(config: Config): number[] {
+  return config.checks.slo.targets.flatMap((t) => [t.p50Ms, t.p95Ms, t.p99Ms, t.latencyThresholdMs].filter((x): x is number => x !== undefined));
+}

@@ -1,0 +1,159 @@
+/**
+ * The sidecar as an application: proxy -> bounded queue -> capture pipeline (extraction, live
+ * summary, window profiles) -> statistics store, plus store maintenance and its admin port.
+ */
+import type { AddressInfo } from 'node:net';
+import { BoundedQueue } from '../capture/bounded-queue.js';
+import type { InferenceEvent } from '../capture/inference-event.js';
+import { type CapturePipeline, InLoopCapture } from '../capture/pipeline.js';
+import { ReferenceCache } from '../capture/reference-cache.js';
+import { TrafficSummary, type TrafficSummaryView } from '../capture/traffic-summary.js';
+import { WindowProfiler } from '../capture/window-profiler.js';
+import { WorkerCaptureDrain } from '../capture/worker-drain.js';
+import type { Config } from '../config/schema.js';
+import { DriftwatchError } from '../errors.js';
+import { createProxyServer } from '../proxy/proxy-server.js';
+import type { ModelRegistry } from '../registry/types.js';
+import type { StatsStore } from '../store/types.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createProxyMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import { createAdmin } from './admin.js';
+import { createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
+
+/** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
+const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
+
+export interface ProxyAppDeps {
+  logger?: Logger;
+  /** Register the proxy's metrics here (the scoring server's registry in `start`). */
+  metricsRegistry?: ServeMetrics['registry'];
+  /** Run an admin server of its own (false when the scoring app's admin port serves both). */
+  admin?: boolean;
+  /** Overrides proxy.upstream (the all-in-one `start` points it at its own scoring server). */
+  upstream?: string;
+  /** Column names for positional inputs per model (the all-in-one knows its models' signatures). */
+  columnsFor?: (model: string | null) => readonly string[] | null;
+  /** The statistics store (default: the one the config names; the app closes only one it made). */
+  store?: StatsStore;
+  /** Where reference profiles come from (default: the configured registry). */
+  registry?: ModelRegistry;
+  /** Model versions whose references to load before the first request (the all-in-one's models). */
+  preloadReferences?: () => Array<{ model: string; version: string }>;
+}
+
+export interface ProxyApp {
+  /** The live summary (in worker mode: the worker's latest snapshot). */
+  readonly summary: TrafficSummaryView;
+  readonly metrics: ProxyMetrics;
+  readonly store: StatsStore;
+  /** Window deltas held in memory (in worker mode: as the worker last reported). */
+  readonly profiler: Pick<CapturePipeline, 'pending'>;
+  /** Processes what the capture queue holds and writes every window delta to the store now. */
+  flushStats(): Promise<void>;
+  start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
+  close(): Promise<void>;
+}
+
+export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyApp {
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const upstream = deps.upstream ?? config.proxy.upstream;
+  if (!upstream) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no upstream to proxy: pass --upstream URL or set proxy.upstream');
+  const metrics = createProxyMetrics({ ...(deps.metricsRegistry ? { registry: deps.metricsRegistry } : {}), sloThresholdsMs: sloThresholdsMs(config) });
+  const queue = new BoundedQueue<InferenceEvent>(config.proxy.capture.queueSize);
+  const ownStore = !deps.store;
+  const store = deps.store ?? createStore(config, { logger });
+  const publisher = publisherFor(store, { logger });
+  const references = new ReferenceCache({ registry: deps.registry ?? createRegistry(config, { logger }), logger, refreshMs: config.registry.pollIntervalMs });
+  const storeMetrics = createStoreMetrics(metrics.registry, () => store.health());
+  const referenceFor = (model: string, version: string) => {
+    const ref = references.get(model, version);
+    // With InfluxDB each reference is published once (dw_reference) for the dashboards.
+    if (ref !== null) publisher?.noteReference(ref);
+    return ref;
+  };
+  const profilerMetrics = {
+    flushed: (n: number) => {
+      storeMetrics.flushes.inc({ outcome: 'ok' });
+      storeMetrics.windowsWritten.inc(n);
+    },
+    flushFailed: () => storeMetrics.flushes.inc({ outcome: 'failed' }),
+    droppedWindows: (n: number) => storeMetrics.droppedWindows.inc(n),
+    pendingWindows: (n: number) => storeMetrics.pendingWindows.set(n),
+  };
+  const maintain = async () => {
+    try {
+      const r = await store.maintain(Date.now());
+      if (r.rolledUp) storeMetrics.maintenance.inc({ action: 'rollup' }, r.rolledUp);
+      if (r.deleted) storeMetrics.maintenance.inc({ action: 'retention' }, r.deleted);
+    } catch (e) {
+      logger.warn('statistics store maintenance failed', { error: (e as Error).message });
+    }
+  };
+  let maintenance: NodeJS.Timeout | null = null;
+  const drainOptions = {
+    ...(config.proxy.version ? { defaultVersion: config.proxy.version } : {}),
+    metrics,
+    logger,
+    extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
+    // Declared columns (a foreign upstream) first, else what the composition knows (start).
+    ...(config.proxy.columns ? { columnsFor: () => config.proxy.columns ?? null } : deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
+  };
+  // proxy.capture.worker: extraction, the summary and the profiler run in a worker thread.
+  const capture: CapturePipeline = config.proxy.capture.worker
+    ? new WorkerCaptureDrain({ queue, store, stats: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), referenceFor, profilerMetrics, ...drainOptions })
+    : new InLoopCapture({
+        queue,
+        summary: new TrafficSummary(Date.now()),
+        profiler: new WindowProfiler({ config: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), store, logger, referenceFor, metrics: profilerMetrics }),
+        ...drainOptions,
+      });
+  const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent: (e) => queue.offer(e) });
+  const admin =
+    deps.admin !== false
+      ? createAdmin(config, logger, {
+          metrics: metrics.registry,
+          ready: () => proxy.server.listening,
+          traffic: () => capture.summary.toJSON(),
+          store: { store, pendingWindows: () => capture.pending },
+        })
+      : null;
+  let closed = false;
+  return {
+    summary: capture.summary,
+    metrics,
+    store,
+    profiler: capture,
+    flushStats: () => capture.flush(),
+    async start() {
+      for (const { model, version } of deps.preloadReferences?.() ?? []) await references.preload(model, version);
+      const proxyAddr = await proxy.listen();
+      let adminAddr: AddressInfo | null = null;
+      try {
+        adminAddr = admin ? await admin.listen() : null;
+      } catch (e) {
+        await proxy.close(0);
+        throw e;
+      }
+      capture.start();
+      void maintain();
+      maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
+      maintenance.unref();
+      logger.info('proxy listening', {
+        url: `http://${proxyAddr.address}:${proxyAddr.port}`,
+        upstream,
+        store: store.describe,
+        admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
+      });
+      return { proxy: proxyAddr, admin: adminAddr };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (maintenance) clearInterval(maintenance);
+      await proxy.close(config.serve.shutdownGraceMs);
+      await capture.stop(); // everything queued is processed and written to the store
+      if (ownStore) await store.close();
+      await admin?.close();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * The drift check as a scheduled Check: drift/drift-check.ts over the store, with each model
+ * version's reference from the registry, exporting PSI, KS and the dataset drift share as gauges.
+ */
+import type { DriftCheckConfig } from '../config/schema.js';
+import { runDriftCheck } from '../drift/drift-check.js';
+import type { ModelRegistry } from '../registry/types.js';
+import type { ReferenceProfile } from '../stats/types.js';
+import type { StatsStore } from '../store/types.js';
+import type { CheckMetrics } from '../telemetry/metrics.js';
+import type { Check } from './check.js';
+
+export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsStore; registry: ModelRegistry; metrics?: CheckMetrics }): Check {
+  const referenceFor = async (model: string, version: string): Promise<ReferenceProfile | null> => {
+    try {
+      return await deps.registry.getReference(model, version);
+    } catch (e) {
+      // A model the registry does not know (a foreign upstream's name): no reference, not an error.
+      const code = (e as { code?: string }).code;
+      if (code === 'DW_ERR_REGISTRY_MODEL_NOT_FOUND' || code === 'DW_ERR_REGISTRY_VERSION_NOT_FOUND') return null;
+      throw e;
+    }
+  };
+  const m = deps.metrics;
+  return {
+    name: 'drift',
+    enabled: config.enabled,
+    schedule: config.schedule,
+    run: (nowMs) => runDriftCheck({ store: deps.store, referenceFor }, config, nowMs),
+    exportGauges(findings) {
+      if (!m) return;
+      m.psi.reset();
+      m.ksStatistic.reset();
+      m.driftShare.reset();
+      for (const f of findings) {
+        const d = f.detail as { psi?: { value: number } | null; ks?: { statistic: number } | null } | undefined;
+        if (f.subject.name === '__dataset__') {
+          if (f.value !== null) m.driftShare.set({ model: f.subject.model }, f.value);
+          continue;
+        }
+        if (d?.psi) m.psi.set({ model: f.subject.model, feature: f.subject.name }, d.psi.value);
+        if (d?.ks) m.ksStatistic.set({ model: f.subject.model, feature: f.subject.name }, d.ks.statistic);
+      }
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/** `driftwatch analyze`: the scheduled checks over the statistics store, with the admin API. */
+import { createAnalyzerApp } from '../app/analyzer-app.js';
+import { createStore } from '../app/backends.js';
+import { createLogger } from '../telemetry/logger.js';
+import { configFrom, parse, usage } from './args.js';
+import { type Command, helpText, STOP_SIGNALS_HELP } from './command.js';
+import { untilSignal } from './signals.js';
+
+const HELP = helpText(
+  `  driftwatch analyze [--config FILE]
+      The scheduled checks (drift, SLO, staleness) over the statistics store, with the admin API.`,
+  [],
+  STOP_SIGNALS_HELP,
+);
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length) usage(`analyze takes no positional arguments (got ${positionals.join(' ')})`);
+  const config = configFrom(values);
+  const logger = createLogger({ level: config.log.level });
+  const store = createStore(config, { logger });
+  const analyzer = createAnalyzerApp(config, { store, logger, admin: true });
+  try {
+    const { admin } = await analyzer.start();
+    process.stderr.write(`driftwatch: checks scheduled over ${store.describe}; findings at http://${config.admin.host}:${admin?.port ?? config.admin.port}/api/findings\n`);
+  } catch (e) {
+    await analyzer.close().catch(() => undefined);
+    await store.close();
+    throw e;
+  }
+  await untilSignal(logger, config.serve.shutdownGraceMs, async () => {
+    await analyzer.close();
+    await store.close();
+  });
+  return 0;
+}
+
+export const analyze: Command = {
+  name: 'analyze',
+  summary: 'the scheduled checks (drift, SLO, staleness) with the admin API',
+  help: HELP,
+  run,
+};
