@@ -134,6 +134,10 @@ export const ERRORS = {
     status: 401, mlflowCode: 'UNAUTHENTICATED', retryable: false,
     description: 'An admin/control endpoint needs `Authorization: Bearer <admin.token>` and did not get a matching one.',
   },
+  DW_ERR_ADMIN_FORBIDDEN: {
+    status: 403, mlflowCode: 'PERMISSION_DENIED', retryable: false,
+    description: 'The admin port refused a request from a browser context it does not trust: a Host name it does not answer to (DNS rebinding), or a cross-site Origin or `Sec-Fetch-Site: cross-site` on a POST/PUT/PATCH/DELETE (CSRF).',
+  },
   DW_ERR_STORE_OPEN: {
     status: 500, mlflowCode: 'INTERNAL_ERROR', retryable: false,
     description: 'The statistics store could not be opened: the embedded database file is not a driftwatch store, is corrupt, or was written by a newer driftwatch.',

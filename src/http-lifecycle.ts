@@ -4,6 +4,7 @@
  */
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface Lifecycle {
   /** Resolves once in-flight work is done (or graceMs passed), every connection has ended, and the listener is closed. */
@@ -44,7 +45,8 @@ export function manageLifecycle(server: http.Server): Lifecycle {
   });
   server.on('clientError', (err, socket) => {
     const refuse = () => {
-      if (socket.writable) socket.end(BAD_REQUEST);
+      // 408 for a head timeout, 431 for an oversized head, 400 for the rest
+      if (socket.writable) socket.end(clientErrorAnswer(err) ?? BAD_REQUEST);
       else socket.destroy(err);
     };
     // A malformed request pipelined behind good ones: their answers are still being made and go
@@ -88,6 +90,38 @@ export function manageLifecycle(server: http.Server): Lifecycle {
       await closed;
     },
   };
+}
+
+function jsonRefusal(status: number, reason: string, errorCode: string, message: string): string {
+  const body = JSON.stringify({ error_code: errorCode, message });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+const HEAD_TIMEOUT = jsonRefusal(408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time');
+const HEAD_TOO_LARGE = jsonRefusal(431, 'Request Header Fields Too Large', 'REQUEST_HEADER_FIELDS_TOO_LARGE', 'the request head is larger than the server accepts');
+
+/**
+ * The JSON answer to what node's parser or its head timer refused, as node's own default answer
+ * picks it (408 for a head timeout, 431 for an oversized head, 400 for the rest) but with a JSON
+ * body like every other error driftwatch answers. Null: nothing to answer (the peer is gone).
+ */
+export function clientErrorAnswer(err: Error): string | null {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return null;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return HEAD_TIMEOUT;
+  if (code === 'HPE_HEADER_OVERFLOW') return HEAD_TOO_LARGE;
+  return BAD_REQUEST;
+}
+
+/**
+ * A 'clientError' listener for a server that does not pipeline-order its refusals (the admin
+ * port): answers with clientErrorAnswer unless an answer is already being written on the socket
+ * (its bytes would interleave), then closes.
+ */
+export function refuseClientError(err: Error, socket: Duplex): void {
+  const answer = clientErrorAnswer(err);
+  const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (answer !== null && socket.writable && !inFlight?.headersSent) socket.end(answer);
+  else socket.destroy();
 }
 
 /** Shared (not a closure per request): see the 'checkContinue' listener. */

@@ -14,7 +14,7 @@
  *
  * Options:
  *   --exit                 exit after the summary instead of waiting for Ctrl-C
- *   --ports 0              listen on free ports (default: 8080 scoring, 5000 proxy, 9100 admin)
+ *   --ports 0              listen on free ports (default: 8080 scoring, 5000 proxy, 9097 admin)
  *   --dir DIR              working directory, wiped at start (default .driftwatch/demo)
  *   --slot-seconds N       real seconds per replayed season (default 10; even, at least 8)
  *   --summary-json FILE    also write the summary as JSON
@@ -49,7 +49,7 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.ports !== undefined && values.ports !== '0') {
-  console.error('--ports takes 0 (free ports); the defaults are 8080, 5000 and 9100');
+  console.error('--ports takes 0 (free ports); the defaults are 8080, 5000 and 9097');
   process.exit(2);
 }
 const freePorts = values.ports === '0';
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
   const secret = `whsec_${Buffer.from(`driftwatch-demo-${process.pid}-${Date.now()}`).toString('base64')}`;
   const receiver = await startReceiver(secret, (r) => say(`  <- receiver got ${describeNotification(r)}`));
 
-  const ports = freePorts ? { serve: 0, proxy: 0, admin: 0 } : { serve: 8080, proxy: 5000, admin: 9100 };
+  const ports = freePorts ? { serve: 0, proxy: 0, admin: 0 } : { serve: 8080, proxy: 5000, admin: 9097 };
   const settings = {
     log: { level: 'warn' },
     serve: { port: ports.serve, models: [{ uri: `models:/${MODEL}/Production` }] },
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
       outboxPath: join(dir, 'alerts.db'),
       repeatInterval: '1h',
       retryInitialDelayMs: 200,
-      externalUrl: `http://127.0.0.1:${ports.admin || 9100}`,
+      externalUrl: `http://127.0.0.1:${ports.admin || 9097}`,
       receivers: [{ name: 'demo-receiver', kind: 'webhook', url: receiver.url, secret }],
     },
   };

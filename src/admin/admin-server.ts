@@ -3,20 +3,24 @@
  * /healthz, the served models, the reload trigger, and the status page (/ui, docs/status-page.md).
  * Loopback by default; config refuses a non-loopback bind without a token. /api/* demands
  * `Authorization: Bearer <token>` whenever a token is configured; /metrics and /healthz stay open
- * for scrapers and probes, /ui because it holds no data.
+ * for scrapers and probes, /ui because it holds no data. Bound to loopback, every path answers
+ * only loopback Host names (and admin.allowedHosts), and POST/PUT/PATCH/DELETE refuse cross-site
+ * Origins: see auth.ts browserGuard.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { listen } from '../listen.js';
-import type { AdminConfig } from '../config/schema.js';
+import { type AdminConfig, isLoopbackHost } from '../config/schema.js';
+import { refuseClientError } from '../http-lifecycle.js';
 import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import { type MetricsFormat, metricsFormatFor } from '../telemetry/metrics.js';
 import type { FeatureProfile, ReferenceFeature, ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { FindingStore } from '../findings/history.js';
 import type { SeriesInfo, WindowQuery } from '../store/types.js';
 import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
-import { tokenMatches } from './auth.js';
+import { browserGuard, tokenMatches } from './auth.js';
 import { mergedByVersion, windowView } from './window-view.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_CSS, STATUS_PAGE_HTML, STATUS_PAGE_JS } from './status-page.js';
 
@@ -33,8 +37,8 @@ export interface AdminModelView {
 export interface AdminServerDeps {
   config: AdminConfig;
   logger: Logger;
-  /** Prometheus exposition text and its content type. */
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The exposition in the asked format (Prometheus text unless OpenMetrics) and its content type. */
+  metrics(format?: MetricsFormat): Promise<{ contentType: string; body: string }>;
   models(): Promise<AdminModelView[]> | AdminModelView[];
   /** Re-resolves every served URI now; returns the names that swapped. */
   reload(): Promise<string[]>;
@@ -76,7 +80,15 @@ function referenceFeatureView(f: ReferenceFeature) {
 
 export function referenceView(r: ReferenceProfile) {
   const map = (o: Record<string, ReferenceFeature>) => Object.fromEntries(Object.entries(o).map(([k, f]) => [k, referenceFeatureView(f)]));
-  return { model: r.model, version: r.version, created_at: new Date(r.createdAtMs).toISOString(), source: r.source, rows: r.rows, features: map(r.features), predictions: map(r.predictions) };
+  return {
+    model: r.model,
+    version: r.version,
+    created_at: new Date(r.createdAtMs).toISOString(),
+    source: r.source,
+    rows: r.rows,
+    features: map(r.features),
+    predictions: map(r.predictions),
+  };
 }
 
 export interface AdminServer {
@@ -90,8 +102,23 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   const app = express();
   app.disable('x-powered-by');
 
-  app.get('/metrics', (_req, res, next) => {
-    deps.metrics().then(({ contentType, body }) => res.type(contentType).send(body), next);
+  // Bound to loopback, the bind address is the protection; this keeps browser pages out of it
+  // (DNS rebinding, CSRF: auth.ts browserGuard). Off loopback a token is required and checked below.
+  if (isLoopbackHost(config.host)) {
+    const guard = browserGuard(config.host, config.allowedHosts);
+    app.use((req, res, next) => {
+      const why = guard.refusal(req.method, req.headers);
+      if (why === null) return next();
+      const e = new DriftwatchError('DW_ERR_ADMIN_FORBIDDEN', why);
+      logger.warn('admin request refused', { method: req.method, path: req.path, reason: why });
+      res.status(e.status).json({ error_code: e.mlflowCode, code: e.code, message: e.message });
+    });
+  }
+
+  app.get('/metrics', (req, res, next) => {
+    // OpenMetrics when the scraper asks for it (Prometheus does, for exemplars and _created).
+    res.vary('Accept');
+    deps.metrics(metricsFormatFor(req.get('accept'))).then(({ contentType, body }) => res.type(contentType).send(body), next);
   });
   app.get('/healthz', async (_req, res) => {
     const ok = deps.ready();
@@ -157,7 +184,8 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     if (!['windows', 'total', 'raw'].includes(view)) return badRequest(res, '"view" must be windows, total or raw');
     // Bounded: every window is read and parsed on this process's event loop.
     const maxSpanMs = (view === 'raw' ? 1 : 31) * 86_400_000;
-    if (toMs - fromMs > maxSpanMs) return badRequest(res, `at most ${view === 'raw' ? '1 day' : '31 days'} per request${view === 'raw' ? ' with view=raw' : ''}; page through longer spans`);
+    if (toMs - fromMs > maxSpanMs)
+      return badRequest(res, `at most ${view === 'raw' ? '1 day' : '31 days'} per request${view === 'raw' ? ' with view=raw' : ''}; page through longer spans`);
     const version = str(q.version);
     const windows = await deps.windows({ model, fromMs, toMs, ...(version ? { version } : {}) });
     const range = { model, version: version ?? null, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
@@ -205,7 +233,8 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     const version = typeof req.query.version === 'string' ? req.query.version : '';
     if (!model || model.length > 256) return badRequest(res, 'query parameter "model" is required (a registered model name, at most 256 characters)');
     // Registry versions are integers; anything else never reaches a registry (or a file path).
-    if (!/^[1-9][0-9]{0,11}$/.test(version)) return badRequest(res, `query parameter "version" must be a model version number; got ${JSON.stringify(version).slice(0, 40)}`);
+    if (!/^[1-9][0-9]{0,11}$/.test(version))
+      return badRequest(res, `query parameter "version" must be a model version number; got ${JSON.stringify(version).slice(0, 40)}`);
     let ref: ReferenceProfile | null;
     try {
       ref = await deps.reference(model, version);
@@ -242,7 +271,11 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     res.status(500).json({ error_code: 'INTERNAL_ERROR', message: messageOf(err) });
   });
 
-  const server = http.createServer(app);
+  // connectionsCheckingInterval: how often node looks for heads past headersTimeout (default 30 s,
+  // so a stalled head got its 408 up to 30 s late).
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app);
+  // Malformed HTTP, an oversized head or a head timeout: a JSON 400/431/408 like the other ports.
+  server.on('clientError', refuseClientError);
   return {
     server,
     listen: () => listen(server, config.port, config.host, 'admin API'),

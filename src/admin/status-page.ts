@@ -64,10 +64,19 @@ tr.status-fail td { background: #fdecec; }
 tr.status-error td { background: #f5ebf8; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 3px; color: #fff; font-size: .8rem; font-weight: 600; text-transform: uppercase; }
 .badge.ok { background: var(--ok); } .badge.warn { background: var(--warn); } .badge.fail { background: var(--fail); } .badge.error { background: var(--error); }
-.features { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: .75rem; }
+.features { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(430px, 100%), 1fr)); gap: .75rem; }
+.feature { min-width: 0; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+td code { overflow-wrap: anywhere; }
+header { flex-wrap: wrap; }
+@media (max-width: 600px) {
+  body { padding: 0 .5rem 1rem; }
+  .card { padding: .5rem; }
+  th, td { padding: .25rem .35rem; }
+}
 .feature.status-fail { border-left: 4px solid var(--fail); } .feature.status-warn { border-left: 4px solid var(--warn); }
 .charts { display: flex; flex-wrap: wrap; gap: .5rem; }
-svg.chart { background: #fff; overflow: visible; }
+svg.chart { background: #fff; overflow: visible; max-width: 100%; height: auto; }
 svg.chart text { font-size: 10px; fill: #555; }
 svg.chart .axis { stroke: #999; stroke-width: 1; }
 svg.chart .grid { stroke: #eee; stroke-width: 1; }
@@ -112,14 +121,28 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     try { return sessionStorage.getItem(TOKEN_KEY) || memoryToken; } catch (e) { return memoryToken; }
   }
 
+  // Endpoints this process does not run (a proxy alone has no checks and no registry): learnt from
+  // their first 404 and not asked again while the page is open, since a process's parts do not
+  // change while it runs (a reload of the page asks again).
+  var absent = {};
+  function isAbsent(path) { return absent[path.split('?')[0]] === true; }
+
   // null: this process does not run that part (404); throws AuthNeeded on 401.
   function api(path) {
+    var base = path.split('?')[0];
+    if (absent[base]) return Promise.resolve(null);
     var headers = { Accept: 'application/json' };
     var token = readToken();
     if (token) headers.Authorization = 'Bearer ' + token;
     return fetch(path, { headers: headers, cache: 'no-store' }).then(function (res) {
       if (res.status === 401) throw new AuthNeeded();
-      if (res.status === 404) return null;
+      if (res.status === 404) {
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          // Only "no such part here": a 404 for one model (not registered) says nothing of the endpoint.
+          if (body && body.error_code === 'ENDPOINT_NOT_FOUND') absent[base] = true;
+          return null;
+        });
+      }
       return res.json().catch(function () { return {}; }).then(function (body) {
         if (!res.ok) throw new Error(path + ': HTTP ' + res.status + (body && body.message ? ' ' + body.message : ''));
         return body;
@@ -173,18 +196,23 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     if (t.fail !== null && t.fail !== undefined) parts.push('fail ' + op + fmt(t.fail));
     return parts.length ? parts.join(', ') : '\u2014';
   }
+  // Traffic whose answer named no version (a proxy without --model-version) is stored under
+  // "unknown": shown as the model alone, never as a version called "unknown".
+  function known(version) { return !!version && version !== 'unknown'; }
+  function modelText(model, version) { return model + (known(version) ? ' v' + version : ''); }
   function subjectText(f) {
     var s = f.subject;
-    return s.model + (s.version ? ' v' + s.version : '') + ' \u00b7 ' + (s.role === 'prediction' ? 'prediction ' : '') + s.name;
+    return modelText(s.model, s.version) + ' \u00b7 ' + (s.role === 'prediction' ? 'prediction ' : '') + s.name;
   }
   function byStatus(a, b) {
     return (RANK[a.status] - RANK[b.status]) || a.check.localeCompare(b.check) || subjectText(a).localeCompare(subjectText(b));
   }
+  // Wide tables scroll inside their own box on a narrow screen; the page itself never scrolls sideways.
   function table(headers, rows) {
-    return el('table', null, [
+    return el('div', { class: 'table-wrap' }, el('table', null, [
       el('thead', null, el('tr', null, headers.map(function (h) { return el('th', null, h); }))),
       el('tbody', null, rows),
-    ]);
+    ]));
   }
   function key(model, version) { return model + '\u001f' + version; }
 
@@ -224,13 +252,19 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     return svg('svg', { class: 'chart histogram', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'histogram', 'data-model': model, 'data-version': version, 'data-feature': name, 'data-bars': n, 'aria-label': name + ': reference vs current distribution' }, nodes);
   }
 
-  /** PSI per drift check run over the history span, with the thresholds when PSI decides. */
-  function psiChart(model, version, name, points, threshold) {
+  /**
+   * One statistic per drift check run over the history span (PSI; the KS p-value when KS decides
+   * the verdict), with the thresholds when that statistic decides. kind: 'psi' or 'ks'.
+   */
+  function psiChart(model, version, name, points, threshold, kind) {
+    kind = kind || 'psi';
+    var label = kind === 'ks' ? 'KS p-value' : 'PSI';
     var W = 420, H = 150, ml = 34, mr = 8, mt = 8, mb = 30;
     var xs = points.map(function (p) { return p.at; });
     var t0 = Math.min.apply(null, xs), t1 = Math.max.apply(null, xs);
     if (t1 === t0) { t0 -= 60000; t1 += 60000; }
-    var max = 0.3;
+    // A p-value lives in [0, 1]; PSI from 0 up, with room above the conventional 0.25.
+    var max = kind === 'ks' ? 1 / 1.05 : 0.3;
     points.forEach(function (p) { max = Math.max(max, p.psi); });
     if (threshold) max = Math.max(max, threshold.fail || 0, threshold.warn || 0);
     max *= 1.05;
@@ -243,7 +277,7 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       svg('text', { x: ml - 4, y: H - mb + 3, 'text-anchor': 'end' }, '0'),
       svg('text', { x: ml, y: H - mb + 13, 'text-anchor': 'start' }, new Date(t0).toLocaleTimeString()),
       svg('text', { x: W - mr, y: H - mb + 13, 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()),
-      svg('text', { x: (ml + W - mr) / 2, y: H - 4, 'text-anchor': 'middle' }, name + ': PSI over the last ' + HISTORY),
+      svg('text', { x: (ml + W - mr) / 2, y: H - 4, 'text-anchor': 'middle' }, name + ': ' + label + ' over the last ' + HISTORY),
     ];
     if (threshold) {
       if (threshold.warn !== null && threshold.warn !== undefined) nodes.push(svg('line', { class: 'threshold-warn', x1: ml, x2: W - mr, y1: y(threshold.warn), y2: y(threshold.warn) }, svg('title', null, 'warn at ' + fmt(threshold.warn))));
@@ -253,9 +287,9 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       nodes.push(svg('polyline', { class: 'psi-line', points: points.map(function (p) { return x(p.at).toFixed(1) + ',' + y(p.psi).toFixed(1); }).join(' ') }));
     }
     points.forEach(function (p) {
-      nodes.push(svg('circle', { class: 'psi-point', cx: x(p.at), cy: y(p.psi), r: 3, 'data-psi': p.psi }, svg('title', null, time(p.at) + ': PSI ' + fmt(p.psi))));
+      nodes.push(svg('circle', { class: 'psi-point', cx: x(p.at), cy: y(p.psi), r: 3, 'data-psi': kind === 'psi' ? p.psi : null, 'data-value': p.psi }, svg('title', null, time(p.at) + ': ' + label + ' ' + fmt(p.psi))));
     });
-    return svg('svg', { class: 'chart psi', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'psi', 'data-model': model, 'data-version': version, 'data-feature': name, 'data-points': points.length, 'aria-label': name + ': PSI over time' }, nodes);
+    return svg('svg', { class: 'chart ' + kind, width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': kind, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-points': points.length, 'aria-label': name + ': ' + label + ' over time' }, nodes);
   }
 
   /** The bars for one feature: reference and current shares over the same bins or categories. */
@@ -318,7 +352,7 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       if (seen[s.model]) return;
       seen[s.model] = true;
       rows.push(el('tr', { 'data-model': s.model }, [
-        el('td', null, s.model), el('td', null, s.version), el('td', { class: 'muted' }, 'not served by this process'),
+        el('td', null, s.model), el('td', null, known(s.version) ? s.version : '\u2014'), el('td', { class: 'muted' }, 'not served by this process'),
         el('td', { class: 'muted' }, '\u2014'), el('td', { class: 'muted' }, '\u2014'), staleCell(s.model),
       ]));
     });
@@ -369,6 +403,14 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       .sort(function (a, b) { return a.at - b.at; });
     var psiThreshold = finding && finding.metric === 'psi' ? finding.threshold : null;
     charts.push(points.length ? psiChart(model, version, name, points, psiThreshold) : empty(history.length ? 'no PSI for this feature (too few rows, or categorical without bins)' : 'no drift checks have run for this feature yet'));
+    // When the KS test decides the verdict (the default for numeric features), its p-value over
+    // time is what crossed or did not cross the threshold: drawn too, with that threshold.
+    if (finding && finding.metric === 'ks_pvalue') {
+      var ks = history.filter(function (f) { return f.metric === 'ks_pvalue' && typeof f.value === 'number'; })
+        .map(function (f) { return { at: f.at, psi: f.value }; })
+        .sort(function (a, b) { return a.at - b.at; });
+      if (ks.length) charts.push(psiChart(model, version, name, ks, finding.threshold, 'ks'));
+    }
     return el('div', { class: 'card feature status-' + status, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-status': status }, [
       el('h3', null, [(role === 'prediction' ? 'prediction ' : '') + name + ' ', finding ? badge(status) : el('span', { class: 'muted' }, 'not checked yet')]),
       finding ? el('p', { class: 'muted' }, finding.message) : null,
@@ -403,14 +445,22 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       // The current distribution over the span the latest drift check compared (else the last hour).
       var range = w ? '&from=' + encodeURIComponent(new Date(w.fromMs).toISOString()) + '&to=' + encodeURIComponent(new Date(w.toMs + 1).toISOString()) : '&from=1h';
       return Promise.all([
-        reference(s.model, s.version),
+        // No version known: there is no reference to ask for.
+        known(s.version) ? reference(s.model, s.version) : Promise.resolve(null),
         api('/api/windows?model=' + encodeURIComponent(s.model) + '&version=' + encodeURIComponent(s.version) + '&view=total' + range),
       ]).then(function (r) {
         var ref = r[0], win = r[1];
         var total = win && win.versions ? win.versions.filter(function (v) { return v.version === s.version; })[0] : null;
-        var head = el('h3', null, [s.model + ' v' + s.version + ' ', dataset ? badge(dataset.status) : null]);
+        var head = el('h3', null, [modelText(s.model, s.version) + ' ', dataset ? badge(dataset.status) : null]);
         var intro = el('p', { class: 'muted' }, dataset ? dataset.message : (total ? total.rows + ' rows in the last hour; no drift check has run yet' : 'no traffic in the last hour'));
-        if (!ref) return el('section', { class: 'card', 'data-model': s.model }, [head, intro, empty('no reference profile for this version yet (driftwatch reference build)')]);
+        if (!ref) {
+          var hint = !known(s.version)
+            ? 'no model version is known for this traffic: start the proxy with --model-version V to bin against its reference'
+            : isAbsent('/api/reference')
+              ? 'this process has no model registry to read the reference from: the analyzer (driftwatch analyze) compares it'
+              : 'no reference profile for this version yet (driftwatch reference build)';
+          return el('section', { class: 'card', 'data-model': s.model, 'data-version': s.version }, [head, intro, empty(hint)]);
+        }
         var cards = [];
         ['features', 'predictions'].forEach(function (group) {
           var role = group === 'features' ? 'input' : 'prediction';

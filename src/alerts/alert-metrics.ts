@@ -33,10 +33,27 @@ export function createAlertMetrics(registry: Registry): AlertMetrics {
     labelNames: ['receiver', 'outcome'],
     registers,
   });
-  const fired = new Counter({ name: 'driftwatch_alerts_fired_total', help: 'Alerts that turned firing, by check and severity.', labelNames: ['check', 'severity'], registers });
-  const dropped = new Counter({ name: 'driftwatch_alerts_dropped_total', help: 'Notifications dropped because the outbox was full (oldest first).', registers });
-  const orphaned = new Counter({ name: 'driftwatch_alerts_orphaned_total', help: 'Pending notifications given up because their receiver is no longer configured (by the delivering analyzer).', registers });
-  const errors = new Counter({ name: 'driftwatch_alerts_errors_total', help: 'Check runs whose findings the alert router could not process (logged).', registers });
+  const fired = new Counter({
+    name: 'driftwatch_alerts_fired_total',
+    help: 'Alerts that turned firing, by check and severity.',
+    labelNames: ['check', 'severity'],
+    registers,
+  });
+  const dropped = new Counter({
+    name: 'driftwatch_alerts_dropped_total',
+    help: 'Notifications dropped because the outbox was full (oldest first).',
+    registers,
+  });
+  const orphaned = new Counter({
+    name: 'driftwatch_alerts_orphaned_total',
+    help: 'Pending notifications given up because their receiver is no longer configured (by the delivering analyzer).',
+    registers,
+  });
+  const errors = new Counter({
+    name: 'driftwatch_alerts_errors_total',
+    help: 'Check runs (and alertmanager-api re-post passes) whose alerts the alert router could not process (logged).',
+    registers,
+  });
   return {
     outboxDepth: (n: number) => depth.set(n),
     deliverySeconds: (receiver: string, s: number) => seconds.observe({ receiver }, s),

@@ -104,7 +104,8 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     if (r.kind === 'pagerduty' && !r.routingKey) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts receiver ${r.name} (pagerduty) needs a routingKey`);
   }
   for (const route of config.routes) {
-    if (!names.has(route.receiver)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.routes names the receiver ${route.receiver}, which is not configured`);
+    if (!names.has(route.receiver))
+      throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `alerts.routes names the receiver ${route.receiver}, which is not configured`);
   }
 
   const outbox = new AlertOutbox(config.outboxPath, { maxPending: deps.maxPending });
@@ -127,6 +128,26 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
   let stopped = false;
   let started = false;
   let longRunning = false;
+  let refreshTimer: NodeJS.Timeout | null = null;
+
+  /** alertmanager-api re-posts between check runs (router.refresh); errors are logged, never thrown. */
+  function refresh(): void {
+    if (stopped) return;
+    try {
+      const { notifications, dropped } = router.refresh(now());
+      if (dropped > 0) {
+        deps.metrics?.dropped(dropped);
+        logger.warn('alert outbox full: oldest pending notifications dropped', { dropped });
+      }
+      if (notifications.length) {
+        deps.metrics?.outboxDepth(outbox.pendingCount());
+        worker.kick();
+      }
+    } catch (e) {
+      deps.metrics?.handleError();
+      logger.error('cannot re-post firing alerts to Alertmanager; retrying at the next tick', { error: messageOf(e) });
+    }
+  }
 
   /**
    * Orphaning is a decision about the whole outbox ("nobody will ever send these"), so only the
@@ -151,6 +172,13 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     if (long && !longRunning) {
       longRunning = true;
       worker.setMode('long');
+      // Only the long-running process keeps Alertmanager's alerts alive between check runs; a
+      // one-shot run re-posts when it runs (handle()), see resendIntervalMs in docs/alerts.md.
+      const every = router.refreshEveryMs();
+      if (every !== null) {
+        refreshTimer = setInterval(refresh, Math.max(500, Math.floor(every / 2)));
+        refreshTimer.unref();
+      }
       // already holding the lease from a flush(): the acquisition callback has run without orphaning
       if (started && worker.lease().held) orphanUnconfigured();
     }
@@ -228,7 +256,9 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
       return {
         firing: outbox.alerts({ status: 'firing' }),
         resolved: outbox.alerts({ status: 'resolved' }),
-        undelivered: [...outbox.entries({ state: 'pending' }), ...outbox.entries({ state: 'failed' }), ...outbox.entries({ state: 'orphaned' })].sort((a, b) => a.id - b.id),
+        undelivered: [...outbox.entries({ state: 'pending' }), ...outbox.entries({ state: 'failed' }), ...outbox.entries({ state: 'orphaned' })].sort(
+          (a, b) => a.id - b.id,
+        ),
         silences: outbox.silences(t),
         disabledReceivers: config.receivers.filter((r) => worker.isDisabled(r.name)).map((r) => r.name),
       };
@@ -244,7 +274,8 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
         const d = parseDurationMs(input.until);
         untilMs = d !== null ? t + d : Number.isFinite(Date.parse(input.until)) ? Date.parse(input.until) : null;
       }
-      if (untilMs === null || !Number.isFinite(untilMs) || untilMs <= t) throw new DriftwatchError('DW_ERR_CLI_USAGE', 'alerts silence: until must be a future time or a duration like 2h');
+      if (untilMs === null || !Number.isFinite(untilMs) || untilMs <= t)
+        throw new DriftwatchError('DW_ERR_CLI_USAGE', 'alerts silence: until must be a future time or a duration like 2h');
       const id = 'sil_' + randomBytes(9).toString('base64url');
       outbox.addSilence({ id, matchers: { ...input.matchers }, untilMs, comment: input.comment ?? '', createdMs: t });
       logger.info('alert silence added', { id, matchers: input.matchers, untilMs });
@@ -262,7 +293,10 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     async flush(timeoutMs) {
       startDelivery(false);
       const deliverable = (e: OutboxEntry) => worker.canDeliver(e.receiver);
-      const ids = outbox.entries({ state: 'pending', limit: outbox.maxPending }).filter(deliverable).map((e) => e.id);
+      const ids = outbox
+        .entries({ state: 'pending', limit: outbox.maxPending })
+        .filter(deliverable)
+        .map((e) => e.id);
       let timedOut = false;
       // A running analyzer holds the lease: it sends these (it polls the outbox), so do not wait.
       // Another one-shot run holding it finishes within its own timeout: wait for it, then send.
@@ -275,10 +309,11 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
           const h = setTimeout(() => ((timedOut = true), r()), Math.max(0, timeoutMs));
           h.unref();
         });
-        const open = () => ids.some((id) => {
-          const e = outbox.get(id);
-          return !!e && e.state === 'pending' && deliverable(e);
-        });
+        const open = () =>
+          ids.some((id) => {
+            const e = outbox.get(id);
+            return !!e && e.state === 'pending' && deliverable(e);
+          });
         while (!timedOut && !stopped && open() && !heldByAnalyzer()) await Promise.race([worker.nextSettle(), timer]);
       }
       const states = ids.map((id) => outbox.get(id)?.state);
@@ -299,6 +334,7 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (refreshTimer) clearInterval(refreshTimer);
       await worker.stop();
       outbox.close();
     },

@@ -13,6 +13,9 @@
  * - 410 Gone: the entry fails and the receiver is disabled until its config changes (the
  *   disabled flag is stored with a hash of the receiver's config; another hash re-enables it).
  * - any other status (other 4xx, 3xx): failed, recorded, not retried.
+ * - a request that cannot be built (fetch refuses its URL or a header): failed at once, since no
+ *   retry can change that. Credentials in a receiver URL are sent as `Authorization: Basic`
+ *   (splitUrlCredentials), never in the URL.
  * A restart resends every pending entry with the webhook-id it was given at enqueue time.
  *
  * One sender per outbox file: before each pass the loop takes or renews the outbox's delivery
@@ -32,7 +35,7 @@ import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ReceiverConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
-import type { Logger } from '../telemetry/logger.js';
+import { type Logger, redactUrlCredentials } from '../telemetry/logger.js';
 import { renderNotification } from './formats/index.js';
 import { sha256Hex, type LinkContext, type Notification } from './notification.js';
 import type { AlertOutbox, DeliveryLease, LeaseMode, OutboxEntry } from './outbox.js';
@@ -157,7 +160,35 @@ function errorLine(e: unknown): string {
   const err = e as { name?: string; cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError') return 'timeout';
   const code = err?.cause?.code;
-  return code ? `network error ${code}` : `network error: ${messageOf(e).replace(/https?:\/\/\S+/g, '[url]')}`;
+  return code ? `network error ${code}` : `network error: ${withoutUrls(messageOf(e))}`;
+}
+
+/** A message with every URL (and first any credentials in one) cut out: a Slack URL is a secret. */
+function withoutUrls(message: string): string {
+  return redactUrlCredentials(message).replace(/https?:\/\/\S+/g, '[url]');
+}
+
+/**
+ * fetch refuses a URL with credentials ("Request cannot be constructed from a URL that includes
+ * credentials"), so they become an `Authorization: Basic` header, as curl does: user and password
+ * percent-decoded, joined by ":", UTF-8, base64. The URL is sent without them.
+ */
+export function splitUrlCredentials(raw: string): { url: string; authorization: string | null } {
+  const u = new URL(raw);
+  if (!u.username && !u.password) return { url: raw, authorization: null };
+  const user = percentDecode(u.username);
+  const pass = percentDecode(u.password);
+  u.username = '';
+  u.password = '';
+  return { url: u.href, authorization: `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}` };
+}
+
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // a stray "%" (config validation refuses it; kept literal here, as curl does)
+  }
 }
 
 /** One POST of a rendered notification: never throws. */
@@ -170,10 +201,27 @@ export async function postOnce(n: Notification, receiver: ReceiverConfig, links:
   } catch (e) {
     return { status: -1, body: `cannot render: ${messageOf(e)}`, ok: false, retryAfterMs: null, seconds: 0 };
   }
+  // Built apart from the send: a request that cannot be constructed (a URL fetch refuses) fails
+  // the same way on every attempt, so it is permanent (-1), not a network error retried for a day.
+  let request: Request;
   try {
-    const res = await fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, signal: AbortSignal.timeout(receiver.timeoutMs), redirect: 'manual' });
+    const { url, authorization } = splitUrlCredentials(req.url);
+    const headers =
+      authorization && !Object.keys(req.headers).some((h) => h.toLowerCase() === 'authorization') ? { ...req.headers, authorization } : req.headers;
+    request = new Request(url, { method: 'POST', headers, body: req.body, signal: AbortSignal.timeout(receiver.timeoutMs), redirect: 'manual' });
+  } catch (e) {
+    return { status: -1, body: `cannot build the request: ${withoutUrls(messageOf(e))}`, ok: false, retryAfterMs: null, seconds: 0 };
+  }
+  try {
+    const res = await fetch(request);
     const body = await readBounded(res);
-    return { status: res.status, body, ok: res.status >= 200 && res.status < 300, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()), seconds: seconds() };
+    return {
+      status: res.status,
+      body,
+      ok: res.status >= 200 && res.status < 300,
+      retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()),
+      seconds: seconds(),
+    };
   } catch (e) {
     return { status: 0, body: errorLine(e), ok: false, retryAfterMs: null, seconds: seconds() };
   }
@@ -248,7 +296,8 @@ export class DeliveryWorker {
     }
     this.held = false;
     this.heldBy = r.by;
-    if (was) this.deps.logger.warn('alert delivery lease lost to another process (this one stalled past the lease TTL); it sends the outbox now', { pid: r.by.pid });
+    if (was)
+      this.deps.logger.warn('alert delivery lease lost to another process (this one stalled past the lease TTL); it sends the outbox now', { pid: r.by.pid });
     return false;
   }
 
@@ -310,11 +359,14 @@ export class DeliveryWorker {
     if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.pump();
-    }, Math.max(0, delayMs));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, delayMs),
+    );
   }
 
   private pump(): void {
@@ -380,16 +432,35 @@ export class DeliveryWorker {
         const delay = res.retryAfterMs ?? backoffDelayMs(entry.attempts + 1, this.opts.retryInitialDelayMs, this.opts.retryMaxDelayMs, this.random);
         const next = now + delay;
         if (next - firstMs > this.opts.retryMaxAgeMs) {
-          this.outbox.recordAttempt(entry.id, { state: 'failed', nowMs: now, status: res.status || null, body: res.status ? res.body : null, error: `gave up after retryMaxAge (${res.status ? `HTTP ${res.status}` : res.body})` });
+          this.outbox.recordAttempt(entry.id, {
+            state: 'failed',
+            nowMs: now,
+            status: res.status || null,
+            body: res.status ? res.body : null,
+            error: `gave up after retryMaxAge (${res.status ? `HTTP ${res.status}` : res.body})`,
+          });
           m?.delivery(name, 'failed');
           this.deps.logger.warn('alert delivery gave up after retryMaxAge', log);
         } else {
-          this.outbox.recordAttempt(entry.id, { state: 'pending', nowMs: now, nextAttemptMs: next, status: res.status || null, body: res.status ? res.body : null, error: res.status ? null : res.body });
+          this.outbox.recordAttempt(entry.id, {
+            state: 'pending',
+            nowMs: now,
+            nextAttemptMs: next,
+            status: res.status || null,
+            body: res.status ? res.body : null,
+            error: res.status ? null : res.body,
+          });
           m?.delivery(name, 'retry');
           this.deps.logger.debug('alert delivery will be retried', { ...log, delayMs: delay });
         }
       } else {
-        this.outbox.recordAttempt(entry.id, { state: 'failed', nowMs: now, status: res.status > 0 ? res.status : null, body: res.status > 0 ? res.body : null, error: res.status > 0 ? `HTTP ${res.status} (permanent)` : res.body });
+        this.outbox.recordAttempt(entry.id, {
+          state: 'failed',
+          nowMs: now,
+          status: res.status > 0 ? res.status : null,
+          body: res.status > 0 ? res.body : null,
+          error: res.status > 0 ? `HTTP ${res.status} (permanent)` : res.body,
+        });
         m?.delivery(name, 'failed');
         this.deps.logger.warn('alert delivery failed permanently', log);
       }

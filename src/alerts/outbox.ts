@@ -153,8 +153,7 @@ export interface DeliveryLease {
 
 export type LeaseResult =
   /** `previous`: the other holder this call took the lease over from (expired or dead), if any. */
-  | { held: true; previous: DeliveryLease | null }
-  | { held: false; by: DeliveryLease };
+  { held: true; previous: DeliveryLease | null } | { held: false; by: DeliveryLease };
 
 /** `msg_` + 24 random bytes in base64url, the shape Standard Webhooks' examples use. */
 export function newWebhookId(): string {
@@ -209,7 +208,10 @@ export class AlertOutbox {
   private readonly db: SqliteDatabase;
   private closed = false;
 
-  constructor(path: string, private readonly opts: { maxPending?: number; retentionMs?: number } = {}) {
+  constructor(
+    path: string,
+    private readonly opts: { maxPending?: number; retentionMs?: number } = {},
+  ) {
     this.db = openDatabase(path, MIGRATIONS, 'alert outbox');
     this.path = path;
   }
@@ -247,6 +249,11 @@ export class AlertOutbox {
     });
   }
 
+  /** Whether a receiver has a pending entry for a model (alertmanager-api re-posts wait for it). */
+  hasPending(receiver: string, model: string): boolean {
+    return this.db.prepare("SELECT 1 FROM outbox WHERE state = 'pending' AND receiver = ? AND model = ? LIMIT 1").get(receiver, model) !== undefined;
+  }
+
   pendingCount(): number {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }).n;
   }
@@ -265,8 +272,8 @@ export class AlertOutbox {
   entries(filter: { state?: OutboxState; receiver?: string; limit?: number } = {}): OutboxEntry[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (filter.state) (where.push('state = ?'), args.push(filter.state));
-    if (filter.receiver) (where.push('receiver = ?'), args.push(filter.receiver));
+    if (filter.state) where.push('state = ?'), args.push(filter.state);
+    if (filter.receiver) where.push('receiver = ?'), args.push(filter.receiver);
     args.push(Math.min(filter.limit ?? 1000, 100_000));
     const sql = `SELECT * FROM outbox ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ?`;
     return (this.db.prepare(sql).all(...args) as OutboxRow[]).map(toEntry);
@@ -303,12 +310,13 @@ export class AlertOutbox {
    */
   orphanUnconfigured(configured: readonly string[], nowMs: number): Map<string, number> {
     return this.transaction(() => {
-      const rows = this.db.prepare("SELECT receiver, COUNT(*) AS n FROM outbox WHERE state = 'pending' GROUP BY receiver").all() as Array<{ receiver: string; n: number }>;
+      const rows = this.db.prepare("SELECT receiver, COUNT(*) AS n FROM outbox WHERE state = 'pending' GROUP BY receiver").all() as Array<{
+        receiver: string;
+        n: number;
+      }>;
       const known = new Set(configured);
       const out = new Map<string, number>();
-      const upd = this.db.prepare(
-        "UPDATE outbox SET state = 'orphaned', last_error = ?, done_ms = ? WHERE state = 'pending' AND receiver = ?",
-      );
+      const upd = this.db.prepare("UPDATE outbox SET state = 'orphaned', last_error = ?, done_ms = ? WHERE state = 'pending' AND receiver = ?");
       for (const r of rows) {
         if (known.has(r.receiver)) continue;
         out.set(r.receiver, upd.run(`orphaned: receiver ${r.receiver} is no longer configured`, nowMs, r.receiver).changes);
@@ -410,7 +418,9 @@ export class AlertOutbox {
   // ---- silences -----------------------------------------------------------------------------
 
   addSilence(s: Silence): void {
-    this.db.prepare('INSERT INTO silences (id, matchers, until_ms, comment, created_ms) VALUES (?, ?, ?, ?, ?)').run(s.id, JSON.stringify(s.matchers), s.untilMs, s.comment, s.createdMs);
+    this.db
+      .prepare('INSERT INTO silences (id, matchers, until_ms, comment, created_ms) VALUES (?, ?, ?, ?, ?)')
+      .run(s.id, JSON.stringify(s.matchers), s.untilMs, s.comment, s.createdMs);
   }
 
   removeSilence(id: string): boolean {
@@ -420,10 +430,18 @@ export class AlertOutbox {
   /** Silences still in force at nowMs (expired ones are kept for a day for `list`, then pruned). */
   silences(nowMs: number, includeExpired = false): Silence[] {
     this.db.prepare('DELETE FROM silences WHERE until_ms < ?').run(nowMs - 86_400_000);
-    const rows = (includeExpired
-      ? this.db.prepare('SELECT * FROM silences ORDER BY until_ms').all()
-      : this.db.prepare('SELECT * FROM silences WHERE until_ms > ? ORDER BY until_ms').all(nowMs)) as Array<{ id: string; matchers: string; until_ms: number; comment: string; created_ms: number }>;
-    return rows.map((r) => ({ id: r.id, matchers: JSON.parse(r.matchers) as SilenceMatchers, untilMs: r.until_ms, comment: r.comment, createdMs: r.created_ms }));
+    const rows = (
+      includeExpired
+        ? this.db.prepare('SELECT * FROM silences ORDER BY until_ms').all()
+        : this.db.prepare('SELECT * FROM silences WHERE until_ms > ? ORDER BY until_ms').all(nowMs)
+    ) as Array<{ id: string; matchers: string; until_ms: number; comment: string; created_ms: number }>;
+    return rows.map((r) => ({
+      id: r.id,
+      matchers: JSON.parse(r.matchers) as SilenceMatchers,
+      untilMs: r.until_ms,
+      comment: r.comment,
+      createdMs: r.created_ms,
+    }));
   }
 
   // ---- receivers ----------------------------------------------------------------------------
@@ -444,7 +462,14 @@ export class AlertOutbox {
   }
 
   disabledReceivers(): Array<{ name: string; configHash: string; disabledMs: number | null; reason: string | null }> {
-    return (this.db.prepare('SELECT * FROM receivers WHERE disabled = 1').all() as Array<{ name: string; config_hash: string; disabled_ms: number | null; reason: string | null }>).map((r) => ({
+    return (
+      this.db.prepare('SELECT * FROM receivers WHERE disabled = 1').all() as Array<{
+        name: string;
+        config_hash: string;
+        disabled_ms: number | null;
+        reason: string | null;
+      }>
+    ).map((r) => ({
       name: r.name,
       configHash: r.config_hash,
       disabledMs: r.disabled_ms,

@@ -16,6 +16,13 @@
  * repeatInterval after its previous firing notification (escalations excepted), so an alert
  * flapping every run costs one firing + one resolved per repeatInterval, not one per run.
  *
+ * alertmanager-api receivers (an Alertmanager server, which resolves an alert whose endsAt passed)
+ * differ: a firing alert is re-posted every resendIntervalMs of the receiver (not repeatInterval;
+ * Alertmanager does its own repeat and flap handling), by handle() and by refresh() (a timer in
+ * the long-running process, so the alert stays active between check runs); a re-fire after a
+ * resolve and a severity change are posted at once, the change with the old-severity alert
+ * resolved in the same post (severity is a label, so Alertmanager sees two alerts).
+ *
  * Grouping: one notification per (receiver, model) per handle() call with all that model's
  * alerts that changed; a pagerduty receiver gets one notification per alert (PagerDuty groups by
  * dedup_key). Everything one call decides commits in one transaction with the enqueues.
@@ -25,6 +32,7 @@ import { findingKey, type Finding } from '../findings/finding.js';
 import { alertKeyHash, groupStatus, type AlertItem, type AlertSeverity, type Notification } from './notification.js';
 import { newWebhookId, type AlertOutbox, type AlertStateRow } from './outbox.js';
 import { activeSilenceFor } from './silences.js';
+import { DEFAULT_RESEND_INTERVAL_MS } from './formats/alertmanager-api.js';
 
 /** warn and error rank alike: moving between them is a change of kind, not an escalation. */
 const RANK: Record<AlertSeverity, number> = { warn: 1, error: 1, fail: 2 };
@@ -93,7 +101,9 @@ export class AlertRouter {
           for (const [r, notice] of Object.entries(prev.notified)) {
             if (!notice.open) continue;
             next.notified[r] = { ...notice, open: false };
-            if (this.receivers.has(r)) add(r, this.item(key, f, 'resolved', prev.severity, prev.startsMs, nowMs));
+            // Alertmanager matches the labels it was told, severity included
+            const told = this.isApi(r) ? notice.severity : prev.severity;
+            if (this.receivers.has(r)) add(r, this.item(key, f, 'resolved', told, prev.startsMs, nowMs));
           }
           this.outbox.putAlert(next);
           continue;
@@ -116,11 +126,12 @@ export class AlertRouter {
         if (!activeSilenceFor(silences, f, nowMs)) {
           for (const r of this.receiversFor(severity, f.subject.model)) {
             const told = next.notified[r];
-            const due =
-              !told ||
-              RANK[severity] > RANK[told.severity] ||
-              nowMs - told.atMs >= this.repeatMs;
+            const api = this.isApi(r);
+            const due = api
+              ? !told?.open || told.severity !== severity || nowMs - told.atMs >= this.resendMs(r)
+              : !told || RANK[severity] > RANK[told.severity] || nowMs - told.atMs >= this.repeatMs;
             if (!due) continue;
+            if (api && told?.open && told.severity !== severity) add(r, this.item(key, f, 'resolved', told.severity, startsMs, nowMs));
             next.notified[r] = { atMs: nowMs, severity, open: true };
             add(r, this.item(key, f, 'firing', severity, startsMs));
           }
@@ -128,19 +139,74 @@ export class AlertRouter {
         this.outbox.putAlert(next);
       }
 
-      const notifications: Notification[] = [];
-      for (const [receiver, byModel] of groups) {
-        const kind = this.receivers.get(receiver)?.kind;
-        for (const [model, alerts] of byModel) {
-          const batches = kind === 'pagerduty' ? alerts.map((a) => [a]) : [alerts];
-          for (const batch of batches) {
-            notifications.push({ webhookId: (this.deps.newId ?? newWebhookId)(), receiver, model, status: groupStatus(batch), alerts: batch, createdMs: nowMs });
-          }
+      return this.enqueueGroups(groups, nowMs);
+    });
+  }
+
+  /**
+   * Re-posts every firing alert an alertmanager-api receiver was told about longer than its
+   * resendIntervalMs ago, so Alertmanager (which resolves an alert once its endsAt passes) keeps
+   * it active between check runs. A (receiver, model) with a pending entry is skipped: that entry
+   * is rendered with a fresh endsAt when it is sent, and re-posts must not pile up behind an
+   * Alertmanager that is down. Silenced alerts are not re-posted (as handle() does not send them).
+   */
+  refresh(nowMs: number): RouterResult {
+    const api = [...this.receivers.values()].filter((r) => r.kind === 'alertmanager-api').map((r) => r.name);
+    if (api.length === 0) return { notifications: [], dropped: 0 };
+    return this.outbox.transaction(() => {
+      const silences = this.outbox.silences(nowMs);
+      const groups = new Map<string, Map<string, AlertItem[]>>();
+      for (const prev of this.outbox.alerts({ status: 'firing', limit: 100_000 })) {
+        if (activeSilenceFor(silences, prev.finding, nowMs)) continue;
+        const routed = new Set(this.receiversFor(prev.severity, prev.model));
+        let changed = false;
+        const next: AlertStateRow = { ...prev, notified: { ...prev.notified } };
+        for (const r of api) {
+          const told = prev.notified[r];
+          if (!told?.open || !routed.has(r) || told.severity !== prev.severity) continue;
+          if (nowMs - told.atMs < this.resendMs(r) || this.outbox.hasPending(r, prev.model)) continue;
+          next.notified[r] = { ...told, atMs: nowMs };
+          changed = true;
+          let byModel = groups.get(r);
+          if (!byModel) groups.set(r, (byModel = new Map()));
+          const item = this.item(prev.key, prev.finding, 'firing', prev.severity, prev.startsMs);
+          const list = byModel.get(prev.model);
+          if (list) list.push(item);
+          else byModel.set(prev.model, [item]);
+        }
+        if (changed) this.outbox.putAlert(next);
+      }
+      return this.enqueueGroups(groups, nowMs);
+    });
+  }
+
+  /** The shortest resend interval of the alertmanager-api receivers (null: there are none). */
+  refreshEveryMs(): number | null {
+    const api = [...this.receivers.values()].filter((r) => r.kind === 'alertmanager-api');
+    return api.length ? Math.min(...api.map((r) => this.resendMs(r.name))) : null;
+  }
+
+  private isApi(receiver: string): boolean {
+    return this.receivers.get(receiver)?.kind === 'alertmanager-api';
+  }
+
+  private resendMs(receiver: string): number {
+    return this.receivers.get(receiver)?.resendIntervalMs ?? DEFAULT_RESEND_INTERVAL_MS;
+  }
+
+  private enqueueGroups(groups: Map<string, Map<string, AlertItem[]>>, nowMs: number): RouterResult {
+    const notifications: Notification[] = [];
+    for (const [receiver, byModel] of groups) {
+      const kind = this.receivers.get(receiver)?.kind;
+      for (const [model, alerts] of byModel) {
+        const batches = kind === 'pagerduty' ? alerts.map((a) => [a]) : [alerts];
+        for (const batch of batches) {
+          notifications.push({ webhookId: (this.deps.newId ?? newWebhookId)(), receiver, model, status: groupStatus(batch), alerts: batch, createdMs: nowMs });
         }
       }
-      const dropped = notifications.length ? this.outbox.enqueue(notifications, nowMs) : 0;
-      return { notifications, dropped };
-    });
+    }
+    const dropped = notifications.length ? this.outbox.enqueue(notifications, nowMs) : 0;
+    return { notifications, dropped };
   }
 
   private item(key: string, f: Finding, status: 'firing' | 'resolved', severity: AlertSeverity, startsMs: number, endsMs?: number): AlertItem {

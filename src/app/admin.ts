@@ -8,11 +8,13 @@ import { createAdminServer } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
 import type { StatsStore } from '../store/types.js';
 import type { Logger } from '../telemetry/logger.js';
+import { renderMetrics } from '../telemetry/metrics.js';
 
 /** A prom-client registry (or the cluster primary's sum over workers): the /metrics body. */
 export interface MetricsSource {
   readonly contentType: string;
   metrics(): Promise<string>;
+  getMetricsAsArray(): unknown[];
 }
 
 export type AdminParts = Partial<Pick<AdminServerDeps, 'models' | 'reload' | 'traffic' | 'findings' | 'runChecks' | 'reference' | 'now'>> & {
@@ -32,12 +34,16 @@ export function createAdmin(config: Config, logger: Logger, parts: AdminParts): 
     models: () => [],
     reload: async () => [],
     ...rest,
-    metrics: typeof metrics === 'function' ? metrics : async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
+    metrics: typeof metrics === 'function' ? metrics : (format) => renderMetrics(metrics, format ?? 'prometheus'),
     ...(store
       ? {
           windows: (q) => store.store.readWindows(q),
           series: () => store.store.listSeries(),
-          storeInfo: () => ({ store: store.store.describe, ...store.store.health(), ...(store.pendingWindows ? { pendingWindows: store.pendingWindows() } : {}) }),
+          storeInfo: () => ({
+            store: store.store.describe,
+            ...store.store.health(),
+            ...(store.pendingWindows ? { pendingWindows: store.pendingWindows() } : {}),
+          }),
         }
       : {}),
   });

@@ -65,7 +65,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     checks: [
       createDriftCheck(checks.drift, { store, registry, metrics }),
       createSloCheck(checks.slo, { store, metrics }),
-      createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics }),
+      createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger }),
     ],
     timeoutMs: checks.timeoutMs,
     sinks,

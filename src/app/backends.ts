@@ -3,9 +3,10 @@
  * the InfluxDB statistics store (and, with InfluxDB, the publisher of findings and references
  * beside it). Everything else sees the interfaces.
  */
+import { resolve as resolvePath } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { LocalRegistry } from '../registry/local-registry.js';
-import { createMlflowRegistry } from '../registry/mlflow-registry.js';
+import { createMlflowRegistry, REFERENCE_TAG } from '../registry/mlflow-registry.js';
 import type { ModelRegistry } from '../registry/types.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { createInfluxStore, isInfluxStore } from '../store/influx.js';
@@ -14,8 +15,46 @@ import type { StatsStore } from '../store/types.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export function createRegistry(config: Config, deps: { logger?: Logger } = {}): ModelRegistry {
+  // Said at start-up: with MLFLOW_TRACKING_URI choosing MLflow by itself, which registry a
+  // models:/ URI goes to is not obvious from the command line.
+  deps.logger?.info('model registry', { registry: describeRegistry(config) });
   if (config.registry.kind === 'mlflow') return createMlflowRegistry(config.registry, deps.logger ? { logger: deps.logger } : {});
   return new LocalRegistry(config.registry.root);
+}
+
+/**
+ * The registry the config chooses, for people: `mlflow URL` (without credentials, which config
+ * refuses in the URL anyway) or `local DIR` (absolute).
+ */
+export function describeRegistry(config: Config): string {
+  if (config.registry.kind === 'mlflow') {
+    const raw = config.registry.trackingUri ?? '';
+    try {
+      const url = new URL(raw);
+      url.username = '';
+      url.password = '';
+      return `mlflow ${url.toString().replace(/\/+$/, '')}`;
+    } catch {
+      return 'mlflow (no valid tracking URI)';
+    }
+  }
+  return `local ${resolvePath(config.registry.root)}`;
+}
+
+/**
+ * Where a reference profile was stored, for `reference build`: the local registry's directory, or
+ * the MLflow server with the artifact the version's driftwatch.reference tag points at.
+ */
+export async function referenceLocation(config: Config, registry: ModelRegistry, model: string, version: string): Promise<string> {
+  if (config.registry.kind !== 'mlflow') return resolvePath(config.registry.root);
+  const where = describeRegistry(config).replace(/^mlflow /, 'MLflow ');
+  try {
+    const mv = await registry.getModelVersion(model, version);
+    const pointer = mv.tags.find((t) => t.key === REFERENCE_TAG)?.value;
+    return pointer ? `${where}, artifact ${pointer} (model version tag ${REFERENCE_TAG})` : where;
+  } catch {
+    return where; // stored already; the location is a courtesy
+  }
 }
 
 /** The statistics store the config asks for: embedded (default, one local file) or InfluxDB. */

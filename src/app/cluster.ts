@@ -14,10 +14,7 @@ import { createAdmin } from './admin.js';
 import { createServeApp, modelView } from './serve-app.js';
 
 type ToWorker = { type: 'rpc'; id: number; op: 'metrics' | 'reload' | 'models' };
-type FromWorker =
-  | { type: 'ready' }
-  | { type: 'fatal'; message: string }
-  | { type: 'reply'; id: number; ok: boolean; payload: unknown };
+type FromWorker = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'reply'; id: number; ok: boolean; payload: unknown };
 
 const RESTART_DELAY_MS = 1000;
 const RPC_TIMEOUT_MS = 5000;
@@ -63,8 +60,7 @@ export async function runClusterPrimary(config: Config): Promise<number> {
       if (msg.type === 'ready') {
         ready.add(w.id);
         if (ready.size === config.serve.workers) starting = false;
-      }
-      else if (msg.type === 'fatal') startFailed = msg.message;
+      } else if (msg.type === 'fatal') startFailed = msg.message;
       else if (msg.type === 'reply') pending.get(msg.id)?.({ ok: msg.ok, payload: msg.payload });
     });
     return w;
@@ -93,7 +89,7 @@ export async function runClusterPrimary(config: Config): Promise<number> {
   for (let i = 0; i < config.serve.workers; i++) fork();
 
   const admin = createAdmin(config, logger, {
-    metrics: async () => aggregateMetrics(await Promise.all(live().map((w) => rpc(w, 'metrics')))),
+    metrics: async (format) => aggregateMetrics(await Promise.all(live().map((w) => rpc(w, 'metrics'))), format),
     models: async () => {
       const first = live()[0];
       return first ? ((await rpc(first, 'models')) as AdminModelView[]) : [];
@@ -148,7 +144,10 @@ export async function runClusterWorker(config: Config): Promise<void> {
         : msg.op === 'reload'
           ? app.reload()
           : Promise.resolve([...app.models.values()].map(modelView));
-    work.then((p) => reply(true, p), (e: unknown) => reply(false, messageOf(e)));
+    work.then(
+      (p) => reply(true, p),
+      (e: unknown) => reply(false, messageOf(e)),
+    );
   });
   // SIGHUP goes to the primary, which fans reloads out; a worker ignores it rather than dying.
   process.on('SIGHUP', () => undefined);

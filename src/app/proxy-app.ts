@@ -39,6 +39,12 @@ export interface ProxyAppDeps {
   registry?: ModelRegistry;
   /** Model versions whose references to load before the first request (the all-in-one's models). */
   preloadReferences?: () => Array<{ model: string; version: string }>;
+  /**
+   * The version to record for an answer that names none, as it is now (`driftwatch proxy
+   * --model-version Production` follows the stage through the registry); null: none known.
+   * Replaces proxy.version when given.
+   */
+  versionFor?: () => string | null;
 }
 
 export interface ProxyApp {
@@ -107,7 +113,17 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
         profiler: new WindowProfiler({ config: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), store, logger, referenceFor, metrics: profilerMetrics }),
         ...drainOptions,
       });
-  const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent: (e) => queue.offer(e) });
+  // A followed version is stamped on the event as it is offered (a field read and, only for an
+  // answer without a version header, one small copy): the capture side then sees it as if the
+  // upstream had named it.
+  const versionFor = deps.versionFor;
+  const onEvent = versionFor
+    ? (e: InferenceEvent) => {
+        const v = e.version === null ? versionFor() : null;
+        queue.offer(v === null ? e : { ...e, version: v });
+      }
+    : (e: InferenceEvent) => queue.offer(e);
+  const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent });
   const admin =
     deps.admin !== false
       ? createAdmin(config, logger, {

@@ -57,7 +57,8 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');
   }
   const models = new Map<string, ServedModel>();
-  metrics.setRegistryUpSource(() => [...models.values()].every((m) => m.registryError === null));
+  // An alias or stage that does not resolve is not a registry outage: the registry answered.
+  metrics.setRegistryUpSource(() => [...models.values()].every((m) => m.registryError === null || m.registryErrorKind === 'unresolved'));
   for (const m of config.serve.models) {
     const uri = parseModelUri(m.uri);
     const name = m.name ?? (uri.kind === 'path' ? basename(uri.path.replace(/\/+$/, '')) : uri.name);

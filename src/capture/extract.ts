@@ -58,7 +58,56 @@ function text(body: TappedBody, max: number): string {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const cell = (v: unknown): Cell => (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : v === undefined ? null : JSON.stringify(v));
+const cell = (v: unknown): Cell =>
+  v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : v === undefined ? null : nestedCell(v);
+
+/** Deepest nesting a non-scalar cell may have to be kept (as its JSON text, a category). */
+const MAX_CELL_DEPTH = 32;
+
+/**
+ * A nested cell (a list or object in a feature) as its JSON text. Deeper than MAX_CELL_DEPTH the
+ * event is unparseable: JSON.stringify recurses, so a value thousands of levels deep would
+ * overflow the stack (or not, depending on the thread's stack size); the check is iterative.
+ */
+function nestedCell(v: unknown): string {
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (depth > MAX_CELL_DEPTH) throw new Fail('unparseable_request');
+    if (Array.isArray(x)) {
+      for (const y of x) if (typeof y === 'object' && y !== null) stack.push([y, depth + 1]);
+    } else if (typeof x === 'object' && x !== null) {
+      for (const k in x) {
+        const y = (x as Record<string, unknown>)[k];
+        if (typeof y === 'object' && y !== null) stack.push([y, depth + 1]);
+      }
+    }
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Names that never become features: the members of Object.prototype ("__proto__", "constructor",
+ * "toString", ...) and "prototype". Column names come from clients; as keys of the plain objects
+ * the stats keep, such names invite prototype confusion downstream, and no model has them.
+ */
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['prototype', ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/** Known feature names as a set, built once per list (the drains pass the same array per model). */
+const knownSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+function knownSet(names: readonly string[] | null | undefined): ReadonlySet<string> | null {
+  if (!names) return null;
+  let set = knownSets.get(names);
+  if (set === undefined) knownSets.set(names, (set = new Set(names)));
+  return set;
+}
+
+/**
+ * Whether a client-chosen column name may become a feature: never a prototype name, and, when the
+ * model's columns are known (its signature, or proxy.columns), only one of them: a client cannot
+ * make up features (or series of them) by naming columns the model does not have.
+ */
+const isFeature = (name: string, known: ReadonlySet<string> | null) => !PROTOTYPE_NAMES.has(name) && (known === null || known.has(name));
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const csvCell = (v: unknown): Cell => (typeof v === 'string' && DECIMAL.test(v.trim()) ? Number(v) : cell(v));
@@ -75,12 +124,16 @@ function rowsFromMatrix(m: unknown[], names: readonly string[] | null | undefine
   });
 }
 
-function rowsFromColumns(obj: Record<string, unknown>): Row[] {
-  const names = Object.keys(obj);
-  const values = Object.values(obj);
+/** Columns as rows; `known` (feature names) filters client-chosen names, absent for output names. */
+function rowsFromColumns(obj: Record<string, unknown>, known?: ReadonlySet<string> | null): Row[] {
+  const all = Object.keys(obj);
+  const names = known === undefined ? all : all.filter((n) => isFeature(n, known));
+  const values = names.map((n) => obj[n]);
   if (values.every((v) => !Array.isArray(v))) return [Object.fromEntries(names.map((n, j) => [n, cell(values[j])]))];
   const n = Math.max(...values.map((v) => (Array.isArray(v) ? v.length : 1)));
-  return Array.from({ length: n }, (_, i) => Object.fromEntries(names.map((name, j) => [name, cell(Array.isArray(values[j]) ? (values[j] as unknown[])[i] : values[j])])));
+  return Array.from({ length: n }, (_, i) =>
+    Object.fromEntries(names.map((name, j) => [name, cell(Array.isArray(values[j]) ? (values[j] as unknown[])[i] : values[j])])),
+  );
 }
 
 function mlflowFeatures(body: string, mediaType: string, names: readonly string[] | null | undefined): Row[] {
@@ -91,21 +144,24 @@ function mlflowFeatures(body: string, mediaType: string, names: readonly string[
     throw new Fail('unparseable_request');
   }
   const input = decoded.input;
+  const known = knownSet(names);
   if (input.kind === 'frame') {
     const cols = input.columns ?? positional(input.rows[0]?.length ?? 0, names);
+    // Which columns become features, decided once per request (client-chosen names only).
+    const keep = input.columns === null ? null : cols.map((c) => isFeature(c, known));
     // CSV cells are text: numbers are inferred as pandas.read_csv does, so they count as numeric.
     const conv = decoded.format === 'csv' ? csvCell : cell;
     // Plain loops and setOwn, not Object.fromEntries: this runs per row of every captured request.
     return input.rows.map((r) => {
       const row: Row = {};
-      for (let j = 0; j < cols.length; j++) setOwn(row, cols[j]!, conv(r[j]));
+      for (let j = 0; j < cols.length; j++) if (keep === null || keep[j]) setOwn(row, cols[j]!, conv(r[j]));
       return row;
     });
   }
-  if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? cellsOf(r) : {}));
+  if (input.kind === 'records') return input.records.map((r) => (isObj(r) ? cellsOf(r, known) : {}));
   const v = input.value;
-  if (isObj(v)) return rowsFromColumns(v);
-  if (Array.isArray(v)) return v.every(isObj) ? (v as Array<Record<string, unknown>>).map(cellsOf) : rowsFromMatrix(v, names);
+  if (isObj(v)) return rowsFromColumns(v, known);
+  if (Array.isArray(v)) return v.every(isObj) ? (v as Array<Record<string, unknown>>).map((r) => cellsOf(r, known)) : rowsFromMatrix(v, names);
   throw new Fail('unsupported_shape');
 }
 
@@ -140,10 +196,10 @@ function vectorColumn(name: string, i: number): string {
   return (names[i] ??= `${name}_${i}`);
 }
 
-/** A JSON object's own entries as cells. */
-function cellsOf(r: Record<string, unknown>): Row {
+/** A JSON object's own entries as cells, those whose names may be features. */
+function cellsOf(r: Record<string, unknown>, known: ReadonlySet<string> | null): Row {
   const row: Row = {};
-  for (const k of Object.keys(r)) setOwn(row, k, cell(r[k]));
+  for (const k of Object.keys(r)) if (isFeature(k, known)) setOwn(row, k, cell(r[k]));
   return row;
 }
 
@@ -183,13 +239,17 @@ function oipFeatures(body: string, names: readonly string[] | null | undefined):
     throw new Fail('unparseable_request');
   }
   const n = req.inputs[0]!.shape[0] ?? 1;
+  const known = knownSet(names);
   const rows: Row[] = Array.from({ length: n }, () => ({}));
   for (const input of req.inputs) {
     if ((input.shape[0] ?? 1) !== n) throw new Fail('unsupported_shape');
     const width = input.shape.slice(1).reduce((a, b) => a * b, 1);
     // One input per feature ([N] or [N, 1]), or one matrix [N, k] whose columns are features.
     const cols = width === 1 ? [input.name] : positional(width, names).map((c) => (names?.length === width ? c : `${input.name}_${c.slice(1)}`));
-    for (let i = 0; i < n; i++) for (let j = 0; j < width; j++) rows[i]![cols[j]!] = cell(input.flat[i * width + j]);
+    for (let j = 0; j < width; j++) {
+      if (!isFeature(cols[j]!, known)) continue;
+      for (let i = 0; i < n; i++) setOwn(rows[i]!, cols[j]!, cell(input.flat[i * width + j]));
+    }
   }
   return rows;
 }
@@ -239,7 +299,10 @@ export function extract(event: InferenceEvent, opts: ExtractOptions, columnNames
     }
     const maxColumns = opts.maxColumns ?? 512;
     for (let i = 0; i < features.length; i++) if (wider(features[i]!, maxColumns)) throw new Fail('too_many_columns');
-    return { ok: true, value: { model: event.model ?? 'unknown', version: (version === undefined ? event.version : version) ?? 'unknown', features, predictions } };
+    return {
+      ok: true,
+      value: { model: event.model ?? 'unknown', version: (version === undefined ? event.version : version) ?? 'unknown', features, predictions },
+    };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, reason: e.reason };
     return { ok: false, reason: 'unparseable_request' };

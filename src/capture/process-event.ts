@@ -25,10 +25,28 @@ export interface ProcessEventDeps {
   logger: Logger;
 }
 
+/**
+ * A model version as a series label: a plain token (letters, digits, `.`, `_`, `-`; starting with a
+ * letter or digit; at most 128 characters), as registries number and name versions.
+ */
+const VERSION_TOKEN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 export function processEvent(event: InferenceEvent, deps: ProcessEventDeps): void {
+  // The version comes from the client's path (/v2/models/{name}/versions/{v}) or the upstream's
+  // header: one that is not a plain token ("../1", a URL, a megabyte of text) is not made a
+  // series of its own; the event counts as unparseable instead. The configured label
+  // (proxy.version) is the operator's and is taken as it is.
+  if (typeof event.version === 'string' && !VERSION_TOKEN.test(event.version)) {
+    deps.counts.unparseable('unparseable_request');
+    return;
+  }
   // The upstream's own version header wins; else the configured label (proxy.version). Passed
   // along as a value, not by copying the event: this runs once per captured request.
   const version = event.version ?? deps.defaultVersion ?? null;
+  // A request the upstream refused (4xx) without naming a version was never scored: it must not
+  // make a version of its own ("unknown") appear in the summary or the store. The proxy's request
+  // metrics (driftwatch_requests_total by status class) still count it.
+  if (version === null && event.status >= 400 && event.status < 500) return;
   try {
     deps.summary.observeRequest(event, version);
     const model = event.model ?? 'unknown';

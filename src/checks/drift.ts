@@ -33,13 +33,15 @@ export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsS
       m.ksStatistic.reset();
       m.driftShare.reset();
       for (const f of findings) {
+        // version as on the request histograms; "" for a finding about the model as a whole.
+        const version = f.subject.version ?? '';
         const d = f.detail as { psi?: { value: number } | null; ks?: { statistic: number } | null } | undefined;
         if (f.subject.name === '__dataset__') {
-          if (f.value !== null) m.driftShare.set({ model: f.subject.model }, f.value);
+          if (f.value !== null) m.driftShare.set({ model: f.subject.model, version }, f.value);
           continue;
         }
-        if (d?.psi) m.psi.set({ model: f.subject.model, feature: f.subject.name }, d.psi.value);
-        if (d?.ks) m.ksStatistic.set({ model: f.subject.model, feature: f.subject.name }, d.ks.statistic);
+        if (d?.psi) m.psi.set({ model: f.subject.model, version, feature: f.subject.name }, d.psi.value);
+        if (d?.ks) m.ksStatistic.set({ model: f.subject.model, version, feature: f.subject.name }, d.ks.statistic);
       }
     },
   };

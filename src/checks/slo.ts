@@ -24,9 +24,11 @@ export function createSloCheck(config: SloCheckConfig, deps: { store: StatsStore
       m.errorRate.reset();
       for (const f of findings) {
         if (f.value === null) continue;
-        if (f.metric === 'burn_rate') m.burnRate.set({ model: f.subject.model, rule: f.subject.name }, f.value);
-        else if (f.metric === 'error_rate') m.errorRate.set({ model: f.subject.model }, f.value);
-        else if (f.metric.endsWith('_ms')) m.latency.set({ model: f.subject.model, quantile: QUANTILE_OF[f.metric] ?? f.metric }, f.value / 1000);
+        // version as on the request histograms; "" for a finding about the model as a whole.
+        const version = f.subject.version ?? '';
+        if (f.metric === 'burn_rate') m.burnRate.set({ model: f.subject.model, version, rule: f.subject.name }, f.value);
+        else if (f.metric === 'error_rate') m.errorRate.set({ model: f.subject.model, version }, f.value);
+        else if (f.metric.endsWith('_ms')) m.latency.set({ model: f.subject.model, version, quantile: QUANTILE_OF[f.metric] ?? f.metric }, f.value / 1000);
       }
     },
   };

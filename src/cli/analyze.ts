@@ -2,27 +2,29 @@
 import { createAnalyzerApp } from '../app/analyzer-app.js';
 import { createStore } from '../app/backends.js';
 import { createLogger } from '../telemetry/logger.js';
-import { configFrom, parse, usage } from './args.js';
+import { ADMIN_PORT_HELP, ADMIN_PORT_OPTION, adminOverride, configFrom, parse, usage } from './args.js';
 import { type Command, helpText, STOP_SIGNALS_HELP } from './command.js';
 import { untilSignal } from './signals.js';
 
 const HELP = helpText(
-  `  driftwatch analyze [--config FILE]
+  `  driftwatch analyze [--admin-port P] [--config FILE]
       The scheduled checks (drift, SLO, staleness) over the statistics store, with the admin API.`,
-  [],
+  [ADMIN_PORT_HELP],
   STOP_SIGNALS_HELP,
 );
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, { ...ADMIN_PORT_OPTION });
   if (positionals.length) usage(`analyze takes no positional arguments (got ${positionals.join(' ')})`);
-  const config = configFrom(values);
+  const config = configFrom(values, adminOverride(values));
   const logger = createLogger({ level: config.log.level });
   const store = createStore(config, { logger });
   const analyzer = createAnalyzerApp(config, { store, logger, admin: true });
   try {
     const { admin } = await analyzer.start();
-    process.stderr.write(`driftwatch: checks scheduled over ${store.describe}; findings at http://${config.admin.host}:${admin?.port ?? config.admin.port}/api/findings\n`);
+    process.stderr.write(
+      `driftwatch: checks scheduled over ${store.describe}; findings at http://${config.admin.host}:${admin?.port ?? config.admin.port}/api/findings\n`,
+    );
   } catch (e) {
     await analyzer.close().catch(() => undefined);
     await store.close();

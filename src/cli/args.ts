@@ -37,6 +37,13 @@ export class CliUsageError extends DriftwatchError {
   }
 }
 
+/**
+ * The exit code of `check --fail-on` and `drift --fail-on` when findings reach the level: distinct
+ * from 1 (could not run) and 2 (usage), as promtool check and linters keep them apart, so a
+ * pipeline can tell "the model drifted" from "the gate broke".
+ */
+export const EXIT_FINDINGS = 3;
+
 export function usage(message: string): never {
   throw new CliUsageError(message);
 }
@@ -140,6 +147,18 @@ export function configFrom(values: Record<string, unknown>, overrides: Record<st
   if (values['registry-root']) o.registry = { root: values['registry-root'] };
   if (values['log-level']) o.log = { level: values['log-level'] };
   return loadConfig({ file: values.config as string | undefined, overrides: o });
+}
+
+/** The --admin-port option (start, serve, proxy, analyze) and its help line. */
+export const ADMIN_PORT_OPTION = { 'admin-port': { type: 'string' } } as const;
+export const ADMIN_PORT_HELP = ['--admin-port P', 'port of the admin API and status page (default 9097; 0: any free port)'] as const;
+
+/** The config override --admin-port gives (none when absent). */
+export function adminOverride(values: Record<string, unknown>): Record<string, unknown> {
+  const port = intFlag(values['admin-port'], 'admin-port');
+  if (port === undefined) return {};
+  if (port < 0 || port > 65535) usage(`--admin-port must be 0 to 65535, got ${port}`);
+  return { admin: { port } };
 }
 
 export function intFlag(v: unknown, name: string): number | undefined {

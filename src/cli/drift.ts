@@ -2,14 +2,14 @@
 import { readColumns } from '../data/table-file.js';
 import { compareColumns, formatReport } from '../drift/offline.js';
 import { DriftwatchError } from '../errors.js';
-import { intFlag, parse, usage } from './args.js';
+import { EXIT_FINDINGS, intFlag, parse, usage } from './args.js';
 import { type Command, helpText } from './command.js';
 
 const HELP = helpText(
   `  driftwatch drift --reference FILE --current FILE [--format table|json] [--psi-mode fixed|evidently]
                    [--ks-method auto|exact|asymp] [--bins N] [--stat test|psi] [--correction none|bonferroni|benjamini-hochberg]
-      Compare two CSV / JSON-lines files column by column (PSI, KS, chi-square, Jensen-Shannon).
-      Exit code 0 whether or not it drifted; 1 only on errors (the JSON says dataset_drifted).`,
+                   [--fail-on column|dataset]
+      Compare two CSV / JSON-lines files column by column (PSI, KS, chi-square, Jensen-Shannon).`,
   [
     ['--reference FILE', 'the baseline: CSV with a header, or JSON lines'],
     ['--current FILE', 'the data to compare with it'],
@@ -19,8 +19,12 @@ const HELP = helpText(
     ['--bins N', 'PSI bins (at least 2)'],
     ['--stat test|psi', 'what decides drift: the KS / chi-square p-value (default) or PSI'],
     ['--correction C', 'none (default), bonferroni or benjamini-hochberg across columns'],
+    ['--fail-on LEVEL', 'exit 3 when drifted: column (any column drifted) or dataset (dataset_drifted)'],
   ],
-  'See docs/drift.md.',
+  `Exit codes: 0 compared (with --fail-on: and not drifted at that level); 1 error (unreadable
+  file, no common column); 2 bad usage; 3 drifted at the --fail-on level. Without --fail-on the
+  exit code is 0 whether or not it drifted (the JSON says dataset_drifted).
+See docs/drift.md.`,
 );
 
 async function run(args: string[]): Promise<number> {
@@ -33,6 +37,7 @@ async function run(args: string[]): Promise<number> {
     bins: { type: 'string' },
     stat: { type: 'string' },
     correction: { type: 'string' },
+    'fail-on': { type: 'string' },
   });
   if (positionals.length) usage(`drift takes no positional arguments (got ${positionals.join(' ')})`);
   if (!values.reference || !values.current) usage('drift needs --reference FILE and --current FILE (CSV with a header, or JSON lines)');
@@ -42,11 +47,15 @@ async function run(args: string[]): Promise<number> {
     return v as T;
   };
   const format = oneOf(values.format, 'format', ['table', 'json'] as const, 'table');
+  const failOn = values['fail-on'] === undefined ? undefined : oneOf(values['fail-on'], 'fail-on', ['column', 'dataset'] as const, 'dataset');
   const bins = intFlag(values.bins, 'bins');
   if (bins !== undefined && bins < 2) usage('--bins must be at least 2');
   const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\rdriftwatch: ${m}   `) : () => undefined;
   const read = (path: string, label: string) =>
-    readColumns(path, { progressEvery: 200_000, onProgress: (rows, bytes, total) => progress(`${label}: ${rows.toLocaleString('en-US')} rows (${total ? Math.round((100 * bytes) / total) : 100}%)`) });
+    readColumns(path, {
+      progressEvery: 200_000,
+      onProgress: (rows, bytes, total) => progress(`${label}: ${rows.toLocaleString('en-US')} rows (${total ? Math.round((100 * bytes) / total) : 100}%)`),
+    });
   const ref = await read(values.reference, 'reference');
   if (process.stderr.isTTY) process.stderr.write('\n');
   const cur = await read(values.current, 'current');
@@ -54,7 +63,10 @@ async function run(args: string[]): Promise<number> {
   const curNames = new Set(cur.columns.map((c) => c.name));
   const common = ref.columns.filter((c) => curNames.has(c.name));
   if (!common.length) {
-    throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `the files share no column: reference has ${ref.columns.map((c) => c.name).join(', ')}; current has ${cur.columns.map((c) => c.name).join(', ')}`);
+    throw new DriftwatchError(
+      'DW_ERR_REFERENCE_DATA',
+      `the files share no column: reference has ${ref.columns.map((c) => c.name).join(', ')}; current has ${cur.columns.map((c) => c.name).join(', ')}`,
+    );
   }
   progress(`comparing ${common.length} column(s)`);
   const report = compareColumns(ref.columns, cur.columns, {
@@ -66,7 +78,9 @@ async function run(args: string[]): Promise<number> {
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
   console.log(format === 'json' ? JSON.stringify(report, null, 2) : formatReport(report));
-  return 0;
+  // A column is "drifted" only when it had enough rows for a verdict (null: not judged).
+  const drifted = failOn === 'dataset' ? report.dataset_drifted : failOn === 'column' ? report.features.some((f) => f.drifted === true) : false;
+  return drifted ? EXIT_FINDINGS : 0;
 }
 
 export const drift: Command = {

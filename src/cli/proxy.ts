@@ -1,40 +1,119 @@
 /** `driftwatch proxy`: the sidecar alone, in front of any prediction endpoint. */
+import { createRegistry } from '../app/backends.js';
 import { createProxyApp } from '../app/proxy-app.js';
-import { createLogger } from '../telemetry/logger.js';
-import { configFrom, intFlag, parse, usage } from './args.js';
+import type { Config } from '../config/schema.js';
+import { isDriftwatchError, messageOf } from '../errors.js';
+import { parseModelUri } from '../registry/model-uri.js';
+import type { ModelRegistry } from '../registry/types.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { ADMIN_PORT_HELP, ADMIN_PORT_OPTION, adminOverride, configFrom, intFlag, parse, usage } from './args.js';
 import { type Command, helpText, STOP_SIGNALS_HELP } from './command.js';
 import { untilSignal } from './signals.js';
 
 const HELP = helpText(
-  `  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--config FILE]
+  `  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--admin-port P] [--config FILE]
       The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).`,
   [
     ['--upstream URL', 'the prediction endpoint behind the proxy, http(s)://host:port (or proxy.upstream)'],
     ['--host H', 'interface of the proxy (default 127.0.0.1)'],
     ['--port P', 'port of the proxy (default 5000)'],
     ['--model NAME', 'model name recorded for /invocations traffic'],
-    ['--model-version V', 'version recorded when the answer names none (so its reference profile applies)'],
+    [
+      '--model-version V',
+      'version recorded when the answer names none (so its reference profile applies); a stage (Production), latest or an alias (champion) is resolved through the registry at start and on every registry poll',
+    ],
+    ADMIN_PORT_HELP,
   ],
   STOP_SIGNALS_HELP,
 );
 
+/** A version label that names a registered version only through the registry: a stage, latest or an alias. */
+function movableUri(model: string, label: string): string | null {
+  if (/^\d+$/.test(label)) return null;
+  try {
+    const stageOrLatest = parseModelUri(`models:/${model}/${label}`);
+    if (stageOrLatest.kind === 'stage' || stageOrLatest.kind === 'latest') return stageOrLatest.text;
+  } catch {
+    // Neither a stage nor latest: an alias, or a label of the operator's own (below).
+  }
+  try {
+    return parseModelUri(`models:/${model}@${label}`).text;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Follows `--model-version Production` (or an alias) through the registry: resolved at start and
+ * on every registry poll, so the traffic is recorded under the version that actually answers and
+ * its reference applies. An alias the registry does not know is the operator's own label (as
+ * before: MLflow or KServe upstreams with versions of their own) and is kept as it is.
+ */
+async function followVersion(config: Config, registry: ModelRegistry, logger: Logger, model: string, label: string) {
+  const uri = movableUri(model, label);
+  if (!uri) return null;
+  const isAlias = uri.includes('@');
+  let current: string | null = null;
+  const resolveNow = async (): Promise<void> => {
+    try {
+      const resolved = await registry.resolve(parseModelUri(uri));
+      if (resolved.version !== current) logger.info('proxy model version resolved', { model, label, version: resolved.version, previous: current });
+      current = resolved.version;
+    } catch (e) {
+      const notFound = isDriftwatchError(e) && e.code.startsWith('DW_ERR_REGISTRY_') && e.code.endsWith('_NOT_FOUND');
+      if (notFound && isAlias && current === null) {
+        current = label;
+        return;
+      }
+      // Keep the last version known: a registry outage must not relabel the traffic.
+      logger.warn('cannot resolve the proxy model version through the registry', { model, label, uri, error: messageOf(e), keeping: current });
+    }
+  };
+  await resolveNow();
+  const timer = setInterval(() => void resolveNow(), config.registry.pollIntervalMs);
+  timer.unref();
+  return { current: () => current, stop: () => clearInterval(timer) };
+}
+
 async function run(args: string[]): Promise<number> {
-  const { values } = parse(args, { upstream: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, model: { type: 'string' }, 'model-version': { type: 'string' } });
+  const { values } = parse(args, {
+    upstream: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    model: { type: 'string' },
+    'model-version': { type: 'string' },
+    ...ADMIN_PORT_OPTION,
+  });
   const proxy: Record<string, unknown> = {};
   if (values.upstream) proxy.upstream = values.upstream;
   if (values.host) proxy.host = values.host;
   if (values.port !== undefined) proxy.port = intFlag(values.port, 'port');
   if (values.model) proxy.model = values.model;
   if (values['model-version']) proxy.version = values['model-version'];
-  const config = configFrom(values, { proxy });
+  const config = configFrom(values, { proxy, ...adminOverride(values) });
   if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
   const logger = createLogger({ level: config.log.level });
-  // With a model and version named, its reference is loaded before the first request, so the
+  const registry = createRegistry(config, { logger });
+  const follow = config.proxy.model && config.proxy.version ? await followVersion(config, registry, logger, config.proxy.model, config.proxy.version) : null;
+  // A followed label is not itself a version: the app gets the resolved one through versionFor.
+  const { version: label, ...proxyRest } = config.proxy;
+  const appConfig: Config = follow ? { ...config, proxy: proxyRest } : config;
+  const fixed = follow ? null : (label ?? null);
+  // With a model and version known, its reference is loaded before the first request, so the
   // first windows are binned too.
-  const preload = config.proxy.model && config.proxy.version ? [{ model: config.proxy.model, version: config.proxy.version }] : [];
-  const app = createProxyApp(config, { logger, preloadReferences: () => preload });
-  await app.start();
-  await untilSignal(logger, config.serve.shutdownGraceMs, () => app.close());
+  const version = follow ? follow.current() : fixed;
+  const preload = config.proxy.model && version ? [{ model: config.proxy.model, version }] : [];
+  const app = createProxyApp(appConfig, { logger, registry, preloadReferences: () => preload, ...(follow ? { versionFor: follow.current } : {}) });
+  try {
+    await app.start();
+  } catch (e) {
+    follow?.stop();
+    throw e;
+  }
+  await untilSignal(logger, config.serve.shutdownGraceMs, () => {
+    follow?.stop();
+    return app.close();
+  });
   return 0;
 }
 

@@ -1,5 +1,5 @@
 /** `driftwatch reference build|show`: a model version's reference profile. */
-import { createRegistry, createStore } from '../app/backends.js';
+import { createRegistry, createStore, referenceLocation } from '../app/backends.js';
 import { DriftwatchError } from '../errors.js';
 import { buildReferenceFromFile, buildReferenceFromTraffic, type BuiltReference } from '../reference/build-reference.js';
 import { parseModelUri } from '../registry/model-uri.js';
@@ -34,7 +34,9 @@ ${WHEN_HELP}`,
 type Sub = keyof typeof SUBCOMMANDS;
 
 function describeReference(ref: ReferenceProfile): string {
-  const lines = [`reference of ${ref.model} version ${ref.version}: ${ref.rows.toLocaleString('en-US')} rows from ${ref.source}, built ${fmtTime(ref.createdAtMs)}`];
+  const lines = [
+    `reference of ${ref.model} version ${ref.version}: ${ref.rows.toLocaleString('en-US')} rows from ${ref.source}, built ${fmtTime(ref.createdAtMs)}`,
+  ];
   const part = (title: string, feats: ReferenceProfile['features']) => {
     for (const [name, f] of Object.entries(feats)) {
       const m = f.profile.moments;
@@ -81,7 +83,10 @@ async function run(args: string[]): Promise<number> {
         const now = Date.now();
         const store = createStore(config);
         try {
-          const r = await buildReferenceFromTraffic({ registry, store, now: Date.now }, { modelUri: values.model, fromMs: timeFlag(values.since, 'since', '1h', now), toMs: timeFlag(values.until, 'until', 'now', now), settings });
+          const r = await buildReferenceFromTraffic(
+            { registry, store, now: Date.now },
+            { modelUri: values.model, fromMs: timeFlag(values.since, 'since', '1h', now), toMs: timeFlag(values.until, 'until', 'now', now), settings },
+          );
           process.stderr.write(`driftwatch: merged ${r.windows} stored window(s) from ${store.describe}\n`);
           built = r;
         } finally {
@@ -98,14 +103,20 @@ async function run(args: string[]): Promise<number> {
       else {
         console.log(describeReference(built.reference));
         if (built.ignored.length) console.log(`ignored column(s) that are not model inputs or outputs: ${built.ignored.join(', ')}`);
-        console.log(`stored with ${built.reference.model} version ${built.reference.version} in ${config.registry.root}`);
+        console.log(
+          `stored with ${built.reference.model} version ${built.reference.version} in ${await referenceLocation(config, registry, built.reference.model, built.reference.version)}`,
+        );
       }
       return 0;
     }
     case 'show': {
       const resolved = await registry.resolve(parseModelUri(values.model));
       const ref = await registry.getReference(resolved.name, resolved.version);
-      if (!ref) throw new DriftwatchError('DW_ERR_REFERENCE_NOT_FOUND', `${resolved.name} version ${resolved.version} has no reference profile; build one with: driftwatch reference build --model ${values.model} --data FILE`);
+      if (!ref)
+        throw new DriftwatchError(
+          'DW_ERR_REFERENCE_NOT_FOUND',
+          `${resolved.name} version ${resolved.version} has no reference profile; build one with: driftwatch reference build --model ${values.model} --data FILE`,
+        );
       console.log(values.json ? JSON.stringify({ reference: ref }, null, 2) : describeReference(ref));
       return 0;
     }

@@ -5,13 +5,13 @@ import { createServeApp } from '../app/serve-app.js';
 import type { Config } from '../config/schema.js';
 import { parseModelUri } from '../registry/model-uri.js';
 import { createLogger } from '../telemetry/logger.js';
-import { configFrom, intFlag, parse, usage } from './args.js';
+import { ADMIN_PORT_HELP, ADMIN_PORT_OPTION, adminOverride, configFrom, intFlag, parse, usage } from './args.js';
 import { type Command, helpText, SIGNALS_HELP } from './command.js';
 import { untilSignal } from './signals.js';
 
 const HELP = helpText(
   `  driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
-                   [--workers N] [--config FILE]
+                   [--workers N] [--admin-port P] [--config FILE]
       URI: models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | DIR`,
   [
     ['--model URI', 'a model to serve (repeatable; or serve.models); the first answers /invocations'],
@@ -19,6 +19,7 @@ const HELP = helpText(
     ['--host H', 'interface of the scoring listener (default 127.0.0.1)'],
     ['--port P', 'port of the scoring listener (default 8080; 0: any free port)'],
     ['--workers N', 'processes sharing the scoring port (node:cluster; default 1)'],
+    ADMIN_PORT_HELP,
   ],
   SIGNALS_HELP,
 );
@@ -33,7 +34,12 @@ async function runServer(config: Config): Promise<number> {
   const logger = createLogger({ level: config.log.level });
   const app = createServeApp(config, { logger });
   await app.start();
-  await untilSignal(logger, config.serve.shutdownGraceMs, () => app.close(), () => app.reload());
+  await untilSignal(
+    logger,
+    config.serve.shutdownGraceMs,
+    () => app.close(),
+    () => app.reload(),
+  );
   return 0;
 }
 
@@ -44,6 +50,7 @@ async function run(args: string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     workers: { type: 'string' },
+    ...ADMIN_PORT_OPTION,
   });
   const serve: Record<string, unknown> = {};
   if (values.model?.length) {
@@ -53,7 +60,7 @@ async function run(args: string[]): Promise<number> {
   if (values.host) serve.host = values.host;
   if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
   if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
-  const config = configFrom(values, { serve });
+  const config = configFrom(values, { serve, ...adminOverride(values) });
   for (const m of config.serve.models) parseModelUri(m.uri); // report a bad URI before anything starts
   return runServer(config);
 }

@@ -65,6 +65,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const fromFile = file ? readConfigFile(file) : {};
   const fromEnv = configFromEnv(env);
   let merged = deepMerge(deepMerge(fromFile, fromEnv.value), opts.overrides ?? {});
+  // MLflow's tools resolve models:/ URIs against MLFLOW_TRACKING_URI: so does driftwatch when no
+  // registry is configured explicitly (no registry.kind, no registry.root). An explicit kind wins.
+  const reg = isPlainObject(merged.registry) ? merged.registry : {};
+  if (reg.kind === undefined && reg.root === undefined && isHttpUrl(env.MLFLOW_TRACKING_URI)) {
+    merged = deepMerge(merged, { registry: { kind: 'mlflow' } });
+  }
   // MLflow's own MLFLOW_TRACKING_* variables: lowest precedence, and only for the MLflow registry.
   if (isPlainObject(merged.registry) && merged.registry.kind === 'mlflow') {
     merged = deepMerge({ registry: mlflowRegistryFromEnv(env) }, merged);
@@ -78,10 +84,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   if (problems.length > 0 || !result.success) {
     const where = file ? ` (file ${file})` : '';
-    throw new DriftwatchError(
-      'DW_ERR_CONFIG_INVALID',
-      `invalid configuration${where}, ${problems.length} problem(s):\n  - ${problems.join('\n  - ')}`,
-    );
+    throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `invalid configuration${where}, ${problems.length} problem(s):\n  - ${problems.join('\n  - ')}`);
   }
   return deepFreeze(result.data);
+}
+
+/** An http(s) URL: MLFLOW_TRACKING_URI may also be file:, databricks or sqlite, which driftwatch cannot use. */
+function isHttpUrl(v: string | undefined): boolean {
+  if (!v) return false;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

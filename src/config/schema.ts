@@ -135,9 +135,14 @@ export const registrySchema = z.strictObject({
 export const adminSchema = z.strictObject({
   enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(9100),
+  // Not 9097 (node_exporter's) nor anything in 9097-9999, the range Prometheus's wiki allocates to
+  // exporters; nor 9090-9094 (Prometheus, Pushgateway, Kafka, Alertmanager).
+  port: port.default(9097),
   /** Bearer token for admin/control endpoints; required when host is not loopback. */
   token: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Host names (without port) the admin port answers besides localhost, 127.0.0.1, [::1] and
+   *  admin.host, when bound to loopback: any other Host header is refused (DNS rebinding). */
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.:[\]_-]{1,253}$/, 'a host name or IP address, without port')).default([]),
 });
 
 export const statsSchema = z.strictObject({
@@ -304,15 +309,24 @@ export const checksSchema = z.strictObject({
 export const receiverSchema = z.strictObject({
   /** Name routes refer to and `driftwatch alerts test NAME` takes. */
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only'),
-  /** webhook: generic JSON signed per Standard Webhooks; alertmanager: Alertmanager webhook v4;
-   *  slack: incoming webhook; pagerduty: Events API v2. */
-  kind: z.enum(['webhook', 'alertmanager', 'slack', 'pagerduty']),
+  /** webhook: generic JSON signed per Standard Webhooks; alertmanager: the body of Alertmanager's
+   *  webhook_config (v4), for consumers of Alertmanager webhooks, NOT for Alertmanager itself;
+   *  alertmanager-api: an Alertmanager server's API (url: its base URL; alerts are POSTed to
+   *  <url>/api/v2/alerts); slack: incoming webhook; pagerduty: Events API v2. */
+  kind: z.enum(['webhook', 'alertmanager', 'alertmanager-api', 'slack', 'pagerduty']),
   /** Where to POST (PagerDuty: defaults to its public events endpoint). A Slack URL is a secret. */
   url: z.url({ protocol: /^https?$/ }).optional(),
   /** webhook: the signing secret ("whsec_" + base64, as Standard Webhooks issues them). */
   secret: z.string().min(8).optional(),
   /** pagerduty: the integration's routing key (a secret). */
   routingKey: z.string().min(8).optional(),
+  /** alertmanager-api: sent as `Authorization: Bearer <token>` (a secret). Basic auth: the url's
+   *  user:password. */
+  bearerToken: z.string().min(1).optional(),
+  /** alertmanager-api: a firing alert is re-posted this often (endsAt is 4 of these ahead, so
+   *  Alertmanager keeps it active between posts); unset: 1 minute, Prometheus' resend delay. No
+   *  zod default: it would change every receiver's config hash (the 410-disabled flag's key). */
+  resendIntervalMs: z.number().int().min(1_000).max(3_600_000).optional(),
   timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
 });
 
@@ -343,7 +357,7 @@ export const alertsSchema = z.strictObject({
   retryMaxAge: duration.default('24h'),
   /** Where driftwatch's admin port is reached from outside: Alertmanager's externalURL, and the
    *  base of the default dashboard link (the status page, externalUrl + "/ui"). */
-  externalUrl: z.url().default('http://127.0.0.1:9100'),
+  externalUrl: z.url().default('http://127.0.0.1:9097'),
   /** The "link to the dashboard" in every notification (Slack text, webhook externalUrl,
    *  Alertmanager generatorURL, PagerDuty client_url/links): a URL template where {model} is
    *  replaced by the URL-encoded model name, e.g. https://grafana/d/driftwatch-model?var-model={model}.
@@ -430,6 +444,30 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
     }
     if (r.kind === 'pagerduty' && !r.routingKey) problems.push({ path: `alerts.receivers.${i}.routingKey`, message: 'a pagerduty receiver needs its integration routingKey' });
     if (r.kind !== 'pagerduty' && r.kind !== undefined && !r.url) problems.push({ path: `alerts.receivers.${i}.url`, message: `a ${String(r.kind)} receiver needs a url` });
+    // kind alertmanager keeps meaning the webhook body (existing configs aimed at webhook consumers
+    // keep working); aimed at Alertmanager's own API it could only ever get 400, so say what to change.
+    if (r.kind === 'alertmanager' && typeof r.url === 'string' && /\/api\/v[12]\/alerts\/?$/.test(r.url.split(/[?#]/)[0] ?? '')) {
+      problems.push({
+        path: `alerts.receivers.${i}.kind`,
+        message:
+          'kind alertmanager sends the webhook body (for consumers of Alertmanager webhooks); to post to an Alertmanager server use kind: alertmanager-api with its base url (e.g. http://alertmanager:9093)',
+      });
+    }
+    for (const field of ['bearerToken', 'resendIntervalMs'] as const) {
+      if (r[field] !== undefined && r.kind !== 'alertmanager-api')
+        problems.push({ path: `alerts.receivers.${i}.${field}`, message: `${field} is for kind alertmanager-api only` });
+    }
+    // Credentials in a receiver URL are sent as Authorization: Basic (alerts/delivery.ts); a
+    // malformed percent-escape in them could never be decoded into a password.
+    if (typeof r.url === 'string' && URL.canParse(r.url)) {
+      const u = new URL(r.url);
+      try {
+        decodeURIComponent(u.username);
+        decodeURIComponent(u.password);
+      } catch {
+        problems.push({ path: `alerts.receivers.${i}.url`, message: 'the user or password in the URL has a malformed percent-escape (write "%" as %25)' });
+      }
+    }
     if (r.kind === 'webhook' && !r.secret) problems.push({ path: `alerts.receivers.${i}.secret`, message: 'a webhook receiver needs a signing secret (Standard Webhooks: "whsec_" + base64), so receivers can verify what they get' });
   });
   const routes = Array.isArray(alerts.routes) ? (alerts.routes as Array<Record<string, unknown> | null>) : [];

@@ -36,6 +36,15 @@ function hasDuplicates(names: readonly string[]): boolean {
   return false;
 }
 
+/** The body's top-level keys for a message: at most 20, each cut to 64 characters (a hostile body cannot make a huge error). */
+function fieldList(obj: Record<string, unknown>): string {
+  const shown: string[] = [];
+  let total = 0;
+  for (const k in obj) if (++total <= 20) shown.push(`'${k.length > 64 ? `${k.slice(0, 64)}...` : k}'`);
+  if (total > 20) shown.push(`... ${total - 20} more`);
+  return shown.join(', ');
+}
+
 export function decodeMlflowJson(text: string): MlflowRequest {
   let body: unknown;
   try {
@@ -44,7 +53,9 @@ export function decodeMlflowJson(text: string): MlflowRequest {
     badRequest(`Invalid input. Ensure that input is a valid JSON formatted string. Error: ${(e as Error).message}`);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    badRequest(`Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}; got a JSON ${Array.isArray(body) ? 'list' : body === null ? 'null' : typeof body}`);
+    badRequest(
+      `Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}; got a JSON ${Array.isArray(body) ? 'list' : body === null ? 'null' : typeof body}`,
+    );
   }
   const obj = body as Record<string, unknown>;
   // One pass over the keys (this runs per request on the scoring server and per capture).
@@ -60,7 +71,7 @@ export function decodeMlflowJson(text: string): MlflowRequest {
   if (inputs !== 1 || unknown > 0 || format === null) {
     badRequest(
       `Invalid input. The input must be a JSON dictionary with exactly one of the input fields {${INPUT_KEYS.map((k) => `'${k}'`).join(', ')}}. ` +
-        `Received dictionary with input fields: [${Object.keys(obj).map((k) => `'${k}'`).join(', ')}].`,
+        `Received dictionary with input fields: [${fieldList(obj)}].`,
     );
   }
   let params: Record<string, unknown> | null = null;
@@ -114,7 +125,27 @@ export function decodeMlflowJson(text: string): MlflowRequest {
   }
 }
 
-const CSV_NA = new Set(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']);
+const CSV_NA = new Set([
+  '',
+  '#N/A',
+  '#N/A N/A',
+  '#NA',
+  '-1.#IND',
+  '-1.#QNAN',
+  '-NaN',
+  '-nan',
+  '1.#IND',
+  '1.#QNAN',
+  '<NA>',
+  'N/A',
+  'NA',
+  'NULL',
+  'NaN',
+  'None',
+  'n/a',
+  'nan',
+  'null',
+]);
 
 /** RFC 4180 CSV with a header row; numbers stay strings and are cast by the schema (as pandas infers). */
 export function decodeMlflowCsv(text: string): MlflowRequest {

@@ -7,6 +7,7 @@ import { DriftwatchError } from '../errors.js';
 import type { HostTensor } from './tensor.js';
 import { oipDatatype } from '../model/signature.js';
 import { tensorToFlatJson } from './json-out.js';
+import { preview } from './preview.js';
 
 export const OIP_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
 
@@ -75,7 +76,7 @@ function checkValues(flat: unknown[], datatype: string, name: string): void {
           ? (v: unknown) => typeof v === 'number'
           : (v: unknown) => Number.isInteger(v);
   for (let i = 0; i < flat.length; i++) {
-    if (!ok(flat[i])) bad(`input ${name}: value ${JSON.stringify(flat[i])?.slice(0, 40)} at index ${i} is not ${datatype}`);
+    if (!ok(flat[i])) bad(`input ${name}: value ${preview(flat[i], 40)} at index ${i} is not ${datatype}`);
   }
 }
 
@@ -122,7 +123,8 @@ export function decodeOipRequest(text: string): OipRequest {
     if (new Set(outputs).size !== outputs.length) bad('"outputs" names an output more than once');
   }
   if (o.id !== undefined && typeof o.id !== 'string') bad('"id" must be a string');
-  const parameters = typeof o.parameters === 'object' && o.parameters !== null && !Array.isArray(o.parameters) ? (o.parameters as Record<string, unknown>) : null;
+  const parameters =
+    typeof o.parameters === 'object' && o.parameters !== null && !Array.isArray(o.parameters) ? (o.parameters as Record<string, unknown>) : null;
   return { id: (o.id as string | undefined) ?? null, inputs, outputs, parameters };
 }
 

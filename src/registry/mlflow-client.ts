@@ -76,12 +76,15 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /** MLflow answers are small JSON documents; a bigger one is not MLflow's and is not buffered whole. */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
-function codeFor(status: number, errorCode: string): ErrorCode {
+function codeFor(status: number, errorCode: string, write: boolean): ErrorCode {
   if (status === 401 || status === 403 || errorCode === 'UNAUTHENTICATED' || errorCode === 'PERMISSION_DENIED') return 'DW_ERR_REGISTRY_UNAUTHORIZED';
   if (errorCode === 'RESOURCE_DOES_NOT_EXIST') return 'DW_ERR_REGISTRY_MODEL_NOT_FOUND';
   // Flask's HTML 404 (or ENDPOINT_NOT_FOUND): the server lacks the route, e.g. aliases before MLflow 2.3.
   if (status === 404 || status === 405 || errorCode === 'ENDPOINT_NOT_FOUND') return 'DW_ERR_REGISTRY_UNSUPPORTED';
   if (status >= 400 && status < 500) return 'DW_ERR_REGISTRY_INVALID';
+  // A write MLflow refused with its own error body: the server is up and said no (MLflow raises
+  // plain MlflowExceptions, INTERNAL_ERROR 500, for some refusals, e.g. archiving into None).
+  if (write && errorCode === 'INTERNAL_ERROR') return 'DW_ERR_REGISTRY_INVALID';
   return 'DW_ERR_REGISTRY_UNAVAILABLE';
 }
 
@@ -102,11 +105,7 @@ export class MlflowClient {
     this.describe = this.base;
     const c = opts.credentials ?? {};
     this.authorization =
-      c.username && c.password
-        ? `Basic ${Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')}`
-        : c.token
-          ? `Bearer ${c.token}`
-          : null;
+      c.username && c.password ? `Basic ${Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')}` : c.token ? `Bearer ${c.token}` : null;
     this.opts = opts;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
@@ -129,7 +128,13 @@ export class MlflowClient {
     for (let i = 0; i <= this.opts.retries; i++) {
       if (i > 0) {
         const delay = this.backoffMs(i - 1);
-        this.opts.logger?.debug('retrying a call to the MLflow server', { server: this.describe, call: what, attempt: i + 1, delayMs: delay, error: messageOf(last) });
+        this.opts.logger?.debug('retrying a call to the MLflow server', {
+          server: this.describe,
+          call: what,
+          attempt: i + 1,
+          delayMs: delay,
+          error: messageOf(last),
+        });
         await this.sleep(delay);
       }
       try {
@@ -158,7 +163,7 @@ export class MlflowClient {
       } as RequestInit);
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = (e as Error).name === 'TimeoutError' ? `no answer within ${init.timeoutMs} ms` : cause?.code ?? cause?.message ?? messageOf(e);
+      const why = (e as Error).name === 'TimeoutError' ? `no answer within ${init.timeoutMs} ms` : (cause?.code ?? cause?.message ?? messageOf(e));
       throw new TransientError(why);
     }
   }
@@ -167,13 +172,16 @@ export class MlflowClient {
     const declared = Number(res.headers.get('content-length'));
     if (Number.isFinite(declared) && declared > MAX_JSON_BYTES) {
       await res.body?.cancel();
-      throw new DriftwatchError('DW_ERR_REGISTRY_UNAVAILABLE', `MLflow tracking server ${this.describe} answered ${declared} bytes where a small JSON document was expected`);
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_UNAVAILABLE',
+        `MLflow tracking server ${this.describe} answered ${declared} bytes where a small JSON document was expected`,
+      );
     }
     return res.text();
   }
 
   /** An error answer as a DriftwatchError (non-JSON bodies, e.g. Flask's HTML 404, included). */
-  private async errorOf(res: Response, what: string): Promise<Error> {
+  private async errorOf(res: Response, what: string, write = false): Promise<Error> {
     const text = await this.readText(res).catch(() => '');
     let errorCode = '';
     let message = '';
@@ -186,7 +194,7 @@ export class MlflowClient {
     }
     if (RETRY_STATUSES.has(res.status)) return new TransientError(`HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}${message ? `: ${message}` : ''}`);
     const detail = errorCode ? `${errorCode}: ${message}` : `HTTP ${res.status}${text ? `: ${text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`;
-    const code = codeFor(res.status, errorCode);
+    const code = codeFor(res.status, errorCode, write);
     const hint =
       code === 'DW_ERR_REGISTRY_UNAUTHORIZED'
         ? ' (check registry.token or registry.username/password, or MLFLOW_TRACKING_TOKEN / _USERNAME / _PASSWORD)'
@@ -221,13 +229,16 @@ export class MlflowClient {
         ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}),
         timeoutMs: this.opts.timeoutMs,
       });
-      if (!res.ok) throw await this.errorOf(res, endpoint);
+      if (!res.ok) throw await this.errorOf(res, endpoint, method !== 'GET');
       const text = await this.readText(res);
       if (!text.trim()) return {} as T;
       try {
         return JSON.parse(text) as T;
       } catch {
-        throw new DriftwatchError('DW_ERR_REGISTRY_UNAVAILABLE', `MLflow ${this.describe} ${endpoint} answered something that is not JSON (is ${this.describe} an MLflow tracking server?)`);
+        throw new DriftwatchError(
+          'DW_ERR_REGISTRY_UNAVAILABLE',
+          `MLflow ${this.describe} ${endpoint} answered something that is not JSON (is ${this.describe} an MLflow tracking server?)`,
+        );
       }
     });
   }
@@ -249,7 +260,10 @@ export class MlflowClient {
         // proto3 JSON leaves out an empty list: an empty directory is {}
         return Array.isArray(body.files) ? (body.files as Array<{ path: string; is_dir?: boolean; file_size?: number | string }>) : [];
       } catch {
-        throw new DriftwatchError('DW_ERR_REGISTRY_ARTIFACT', `MLflow ${this.describe} ${what}: the answer is not JSON (is the artifact proxy enabled: mlflow server --serve-artifacts?)`);
+        throw new DriftwatchError(
+          'DW_ERR_REGISTRY_ARTIFACT',
+          `MLflow ${this.describe} ${what}: the answer is not JSON (is the artifact proxy enabled: mlflow server --serve-artifacts?)`,
+        );
       }
     });
   }
@@ -291,7 +305,11 @@ export class MlflowClient {
   async uploadArtifact(path: string, data: Buffer): Promise<void> {
     const what = `upload artifact ${path}`;
     await this.withRetries(what, async () => {
-      const res = await this.send('PUT', this.artifactUrl(path), { body: data, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: this.opts.downloadTimeoutMs });
+      const res = await this.send('PUT', this.artifactUrl(path), {
+        body: data,
+        headers: { 'content-type': 'application/octet-stream' },
+        timeoutMs: this.opts.downloadTimeoutMs,
+      });
       if (!res.ok) throw await this.artifactError(res, what);
       await res.body?.cancel();
     });

@@ -44,9 +44,9 @@ export const MLFLOW_ENDPOINTS: ReadonlyArray<{ endpoint: MlflowEndpoint; usedBy:
   { endpoint: 'POST registered-models/alias', usedBy: 'setAlias' },
   { endpoint: 'DELETE registered-models/alias', usedBy: 'deleteAlias (JSON body)' },
   { endpoint: 'GET model-versions/get', usedBy: 'getModelVersion, resolve models:/NAME/N, getReference' },
-  { endpoint: 'GET model-versions/search', usedBy: "listModelVersions, resolve models:/NAME/STAGE and /latest (filter name='NAME', paged)" },
+  { endpoint: 'GET model-versions/search', usedBy: 'listModelVersions, resolve models:/NAME/STAGE and /latest (filter name="NAME", paged)' },
   { endpoint: 'POST model-versions/create', usedBy: 'createModelVersion (source: the uploaded mlflow-artifacts:/ directory)' },
-  { endpoint: 'GET model-versions/get-download-uri', usedBy: 'where a version\'s model directory lives (once per version)' },
+  { endpoint: 'GET model-versions/get-download-uri', usedBy: "where a version's model directory lives (once per version)" },
   { endpoint: 'POST model-versions/transition-stage', usedBy: 'transitionStage' },
   { endpoint: 'POST model-versions/set-tag', usedBy: 'setModelVersionTag (staleness tags), putReference' },
   { endpoint: 'DELETE model-versions/delete-tag', usedBy: 'deleteModelVersionTag (JSON body)' },
@@ -191,7 +191,11 @@ export class MlflowRegistry implements ModelRegistry {
   /** A RESOURCE_DOES_NOT_EXIST on a version call: the model, or only the version, is missing. */
   private versionError(e: unknown, name: string, version: string): unknown {
     if (e instanceof MlflowRestError && e.mlflowErrorCode === 'RESOURCE_DOES_NOT_EXIST' && !/registered model/i.test(e.serverMessage)) {
-      return new DriftwatchError('DW_ERR_REGISTRY_VERSION_NOT_FOUND', `registered model ${name} has no version ${JSON.stringify(version)} on ${this.client.describe}`, { cause: e });
+      return new DriftwatchError(
+        'DW_ERR_REGISTRY_VERSION_NOT_FOUND',
+        `registered model ${name} has no version ${JSON.stringify(version)} on ${this.client.describe}`,
+        { cause: e },
+      );
     }
     return e;
   }
@@ -209,9 +213,7 @@ export class MlflowRegistry implements ModelRegistry {
   }
 
   private async searchVersions(name: string): Promise<ModelVersion[]> {
-    // MLflow's filter grammar quotes with '...'; a name holding a quote cannot be expressed safely.
-    if (name.includes("'")) throw new DriftwatchError('DW_ERR_REGISTRY_UNSUPPORTED', `model name ${JSON.stringify(name)} contains a quote, which MLflow's search filter cannot hold`);
-    const raws = await this.paged('GET model-versions/search', { filter: `name='${name}'` }, 'model_versions');
+    const raws = await this.paged('GET model-versions/search', { filter: `name=${filterString(name)}` }, 'model_versions');
     return raws
       .map((r) => this.toVersion(r))
       .filter((v): v is ModelVersion => v !== null && v.name === name)
@@ -252,11 +254,18 @@ export class MlflowRegistry implements ModelRegistry {
     try {
       body = await this.client.call<Raw>('GET model-versions/get', { name, version: v });
     } catch (e) {
-      throw this.versionError(e, name, v);
+      const err = this.versionError(e, name, v);
+      // MLflow answers "Model Version (name=X, version=N) not found" whether the model or only the
+      // version is missing: ask for the model, so a wrong name says so (its own 404 is thrown).
+      if (err instanceof DriftwatchError && err.code === 'DW_ERR_REGISTRY_VERSION_NOT_FOUND') await this.getRegisteredModel(name);
+      throw err;
     }
     const mv = this.toVersion((body.model_version ?? {}) as Raw);
     if (!mv) {
-      throw new DriftwatchError('DW_ERR_REGISTRY_VERSION_NOT_FOUND', `registered model ${name} version ${v} is not READY on ${this.client.describe} (status ${str(body.model_version?.status)})`);
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_VERSION_NOT_FOUND',
+        `registered model ${name} version ${v} is not READY on ${this.client.describe} (status ${str(body.model_version?.status)})`,
+      );
     }
     return mv;
   }
@@ -280,7 +289,9 @@ export class MlflowRegistry implements ModelRegistry {
           await this.getRegisteredModel(uri.name); // a missing model says so, rather than "no version"
           throw new DriftwatchError(
             'DW_ERR_REGISTRY_VERSION_NOT_FOUND',
-            uri.kind === 'stage' ? `registered model ${uri.name} has no READY version in stage ${uri.stage} on ${this.client.describe}` : `registered model ${uri.name} has no READY versions on ${this.client.describe}`,
+            uri.kind === 'stage'
+              ? `registered model ${uri.name} has no READY version in stage ${uri.stage} on ${this.client.describe}`
+              : `registered model ${uri.name} has no READY versions on ${this.client.describe}`,
           );
         }
         break;
@@ -291,8 +302,17 @@ export class MlflowRegistry implements ModelRegistry {
           body = await this.client.call<Raw>('GET registered-models/alias', { name: uri.name, alias: uri.alias });
         } catch (e) {
           // Real servers answer a missing alias with 400 INVALID_PARAMETER_VALUE, not 404.
-          if (e instanceof MlflowRestError && (e.mlflowErrorCode === 'INVALID_PARAMETER_VALUE' || e.mlflowErrorCode === 'RESOURCE_DOES_NOT_EXIST') && /alias/i.test(e.serverMessage) && /not found|does not exist/i.test(e.serverMessage)) {
-            throw new DriftwatchError('DW_ERR_REGISTRY_ALIAS_NOT_FOUND', `registered model ${uri.name} has no alias ${JSON.stringify(uri.alias)} on ${this.client.describe}`, { cause: e });
+          if (
+            e instanceof MlflowRestError &&
+            (e.mlflowErrorCode === 'INVALID_PARAMETER_VALUE' || e.mlflowErrorCode === 'RESOURCE_DOES_NOT_EXIST') &&
+            /alias/i.test(e.serverMessage) &&
+            /not found|does not exist/i.test(e.serverMessage)
+          ) {
+            throw new DriftwatchError(
+              'DW_ERR_REGISTRY_ALIAS_NOT_FOUND',
+              `registered model ${uri.name} has no alias ${JSON.stringify(uri.alias)} on ${this.client.describe}`,
+              { cause: e },
+            );
           }
           throw e;
         }
@@ -358,7 +378,11 @@ export class MlflowRegistry implements ModelRegistry {
       raw = ((await this.client.call<Raw>('GET model-versions/get', { name: input.name, version: str(raw.version) })).model_version ?? {}) as Raw;
     }
     const mv = this.toVersion(raw);
-    if (!mv) throw new DriftwatchError('DW_ERR_REGISTRY_INVALID', `MLflow did not finish registering ${input.name} version ${str(raw.version)}: status ${str(raw.status)} ${str(raw.status_message)}`);
+    if (!mv)
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_INVALID',
+        `MLflow did not finish registering ${input.name} version ${str(raw.version)}: status ${str(raw.status)} ${str(raw.status_message)}`,
+      );
     return mv;
   }
 
@@ -368,7 +392,10 @@ export class MlflowRegistry implements ModelRegistry {
     const v = String(version);
     let body: Raw;
     try {
-      body = await this.client.call<Raw>('POST model-versions/transition-stage', { name, version: v, stage, archive_existing_versions: opts.archiveExisting ?? false });
+      // MLflow refuses archive_existing_versions=true for None and Archived (500 INTERNAL_ERROR):
+      // there is nothing to archive into those stages, so it is only sent for the active ones.
+      const archive = (opts.archiveExisting ?? false) && (stage === 'Staging' || stage === 'Production');
+      body = await this.client.call<Raw>('POST model-versions/transition-stage', { name, version: v, stage, archive_existing_versions: archive });
     } catch (e) {
       throw this.versionError(e, name, v);
     }
@@ -419,7 +446,11 @@ export class MlflowRegistry implements ModelRegistry {
     if (!pointer) return null;
     const path = proxyPathOf(pointer);
     const sha = /([0-9a-f]{64})\.json$/.exec(path)?.[1];
-    if (!sha) throw new DriftwatchError('DW_ERR_REFERENCE_INVALID', `tag ${REFERENCE_TAG} of ${name} version ${mv.version} is not a driftwatch reference location: ${pointer}`);
+    if (!sha)
+      throw new DriftwatchError(
+        'DW_ERR_REFERENCE_INVALID',
+        `tag ${REFERENCE_TAG} of ${name} version ${mv.version} is not a driftwatch reference location: ${pointer}`,
+      );
     const local = this.referenceFile(sha);
     // Content-addressed: a cached file whose hash matches is the reference, whatever the server does.
     let text = existsSync(local) ? readFileSync(local, 'utf8') : null;
@@ -453,6 +484,24 @@ export class MlflowRegistry implements ModelRegistry {
     // The tag is written last: a reader never follows a pointer to an artifact not yet uploaded.
     await this.setModelVersionTag(mv.name, mv.version, REFERENCE_TAG, `mlflow-artifacts:/${path}`);
   }
+}
+
+/**
+ * A name as a string literal of MLflow's search filter. MLflow (search_utils.py) tokenizes the
+ * filter with sqlparse and takes the text between the quotes as the value without unescaping it,
+ * so a quote of the kind used cannot be written inside: double quotes unless the name holds one,
+ * then single quotes. A name with both, or ending in a backslash (which would escape the closing
+ * quote), cannot be expressed.
+ */
+export function filterString(name: string): string {
+  const q = !name.includes('"') ? '"' : !name.includes("'") ? "'" : null;
+  if (q === null || /\\$/.test(name)) {
+    throw new DriftwatchError(
+      'DW_ERR_REGISTRY_UNSUPPORTED',
+      `model name ${JSON.stringify(name)} cannot be written in MLflow's search filter (it holds both quote kinds or ends in a backslash)`,
+    );
+  }
+  return `${q}${name}${q}`;
 }
 
 function aliasMap(aliases: ReadonlyArray<{ alias: string; version: string }>): Map<string, string[]> {

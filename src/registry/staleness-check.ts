@@ -5,6 +5,10 @@
  * first run that found it stale). Tags are removed when the condition ends, and from versions
  * that left Production (a newer version was promoted), so the registry never shows a stale flag
  * that no longer holds.
+ *
+ * A tag write the registry refuses (a read-only MLflow user: 403) or cannot take (unreachable)
+ * does not fail the run: the findings are what the check is for, the tags only mirror them. The
+ * failed write goes to `onTagWriteError` and the version's remaining writes are skipped this run.
  */
 import type { Finding } from '../findings/finding.js';
 import { findingKey } from '../findings/finding.js';
@@ -22,14 +26,32 @@ export interface StalenessCheckDeps {
   store: StatsStore;
   /** Drift-check runs in a row with a failed dataset verdict for this version. */
   driftFailStreak(model: string, version: string): number;
+  /** A tag write that failed; without it, the error fails the run (the old behaviour). */
+  onTagWriteError?: (v: ModelVersion, key: string, error: unknown) => void;
 }
 
 const tag = (v: ModelVersion, key: string) => v.tags.find((t) => t.key === key)?.value;
 
-async function clearTags(registry: ModelRegistry, v: ModelVersion): Promise<void> {
-  for (const key of [STALE_TAG, STALE_REASON_TAG, STALE_SINCE_TAG]) {
-    if (tag(v, key) !== undefined) await registry.deleteModelVersionTag(v.name, v.version, key);
+/** The version's tag writes, in order; the first failure is reported and ends them. */
+async function writeTags(deps: StalenessCheckDeps, v: ModelVersion, writes: Array<[key: string, write: () => Promise<void>]>): Promise<void> {
+  for (const [key, write] of writes) {
+    try {
+      await write();
+    } catch (e) {
+      if (!deps.onTagWriteError) throw e;
+      deps.onTagWriteError(v, key, e);
+      return;
+    }
   }
+}
+
+function clearTags(deps: StalenessCheckDeps, v: ModelVersion): Promise<void> {
+  const keys = [STALE_TAG, STALE_REASON_TAG, STALE_SINCE_TAG].filter((key) => tag(v, key) !== undefined);
+  return writeTags(
+    deps,
+    v,
+    keys.map((key) => [key, () => deps.registry.deleteModelVersionTag(v.name, v.version, key)]),
+  );
 }
 
 export async function runStalenessCheck(deps: StalenessCheckDeps, config: StalenessCheckConfig, nowMs: number): Promise<Finding[]> {
@@ -39,10 +61,12 @@ export async function runStalenessCheck(deps: StalenessCheckDeps, config: Stalen
   for (const model of await deps.registry.listRegisteredModels()) {
     const versions = await deps.registry.listModelVersions(model.name);
     // Archived versions do not count as "newer": after a rollback the restored version is not stale for it.
-    const newest = versions.filter((v) => v.current_stage !== 'Archived').reduce<ModelVersion | null>((a, v) => (!a || Number(v.version) > Number(a.version) ? v : a), null);
+    const newest = versions
+      .filter((v) => v.current_stage !== 'Archived')
+      .reduce<ModelVersion | null>((a, v) => (!a || Number(v.version) > Number(a.version) ? v : a), null);
     for (const v of versions) {
       if (v.current_stage !== 'Production') {
-        if (config.writeTags) await clearTags(deps.registry, v);
+        if (config.writeTags) await clearTags(deps, v);
         continue;
       }
       const results = evaluateStaleness(
@@ -74,10 +98,13 @@ export async function runStalenessCheck(deps: StalenessCheckDeps, config: Stalen
       const reasons = results.filter((r) => r.stale).map((r) => r.tagReason);
       if (reasons.length) {
         const reason = reasons.join('; ');
-        if (tag(v, STALE_TAG) !== 'true') await deps.registry.setModelVersionTag(v.name, v.version, STALE_TAG, 'true');
-        if (tag(v, STALE_REASON_TAG) !== reason) await deps.registry.setModelVersionTag(v.name, v.version, STALE_REASON_TAG, reason);
-        if (!tag(v, STALE_SINCE_TAG)) await deps.registry.setModelVersionTag(v.name, v.version, STALE_SINCE_TAG, new Date(nowMs).toISOString());
-      } else await clearTags(deps.registry, v);
+        const writes: Array<[string, () => Promise<void>]> = [];
+        const set = (key: string, value: string) => writes.push([key, () => deps.registry.setModelVersionTag(v.name, v.version, key, value)]);
+        if (tag(v, STALE_TAG) !== 'true') set(STALE_TAG, 'true');
+        if (tag(v, STALE_REASON_TAG) !== reason) set(STALE_REASON_TAG, reason);
+        if (!tag(v, STALE_SINCE_TAG)) set(STALE_SINCE_TAG, new Date(nowMs).toISOString());
+        await writeTags(deps, v, writes);
+      } else await clearTags(deps, v);
     }
   }
   return findings;

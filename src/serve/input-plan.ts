@@ -16,6 +16,7 @@
 import { DriftwatchError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Schema, Signature, TensorSpec } from '../model/signature.js';
 import type { DecodedInput } from '../protocol/decoded-input.js';
+import { preview } from '../protocol/preview.js';
 import type { ElementType, HostTensor, TensorMeta } from '../protocol/tensor.js';
 
 export interface PreparedInput {
@@ -162,9 +163,14 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Value ranges of the integer element types: a value outside is an error, never a silent wrap. */
 const INT_RANGE: Partial<Record<ElementType, [number, number]>> = {
-  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
-  int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
-  int64: [-(2 ** 63), 2 ** 63 - 1024], uint64: [0, 2 ** 64 - 2048],
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  int64: [-(2 ** 63), 2 ** 63 - 1024],
+  uint64: [0, 2 ** 64 - 2048],
 };
 
 function toIntegerOf(type: ElementType, v: unknown, col: string, row: number): number {
@@ -174,26 +180,52 @@ function toIntegerOf(type: ElementType, v: unknown, col: string, row: number): n
   return n;
 }
 
+/**
+ * Longest numeric text accepted: a double needs at most 17 significant digits, and 100 characters
+ * leave room for any printf-style rendering; a million-digit "number" is a mistake or an attack.
+ */
+const MAX_NUMBER_TEXT = 100;
+
+/** Whether a number is finite, as one subtraction (this runs per cell on the hot path). */
+const finite = (v: number) => v - v === 0;
+
+function nonFinite(v: unknown, col: string, row: number): never {
+  return schemaError(
+    `column ${col} row ${row}: ${preview(v)} is not a finite number; NaN and infinity are refused in numeric columns (send null for a missing value)`,
+  );
+}
+
+/**
+ * A cell as a number for a numeric column. Unlike MLflow (pandas casts "NaN" and "inf" and scores
+ * them), non-finite values are refused: the model's answer to them is meaningless (null
+ * probabilities and an arbitrary label). null stays NaN, as pandas holds a missing number.
+ */
 function toNumber(v: unknown, col: string, row: number): number {
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number') return finite(v) ? v : nonFinite(v, col, row); // 1e999 parses to Infinity
   if (v === null || v === undefined) return Number.NaN; // pandas holds a missing number as NaN
   if (typeof v === 'string') {
+    if (v.length > MAX_NUMBER_TEXT) {
+      schemaError(`column ${col} row ${row}: ${preview(v)} is ${v.length} characters long; numeric text is limited to ${MAX_NUMBER_TEXT}`);
+    }
     const t = v.trim();
-    // Decimal notation only, as pandas reads numbers ("0x10" is not 16 there), plus its NaN/inf words.
-    if (DECIMAL.test(t)) return Number(t);
+    // Decimal notation only, as pandas reads numbers ("0x10" is not 16 there).
+    if (DECIMAL.test(t)) {
+      const n = Number(t);
+      return finite(n) ? n : nonFinite(v, col, row);
+    }
     const word = t.toLowerCase();
-    if (word === 'nan') return Number.NaN;
-    if (word === 'inf' || word === '+inf' || word === 'infinity') return Infinity;
-    if (word === '-inf' || word === '-infinity') return -Infinity;
+    if (word === 'nan' || word === 'inf' || word === '+inf' || word === 'infinity' || word === '+infinity' || word === '-inf' || word === '-infinity') {
+      nonFinite(v, col, row);
+    }
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
-  return schemaError(`column ${col} row ${row}: cannot convert ${JSON.stringify(v)?.slice(0, 60)} to a number`);
+  return schemaError(`column ${col} row ${row}: cannot convert ${preview(v)} to a number`);
 }
 
 function toInteger(v: unknown, col: string, row: number): number {
   const n = toNumber(v, col, row);
   if (!Number.isInteger(n)) {
-    schemaError(`column ${col} row ${row}: ${JSON.stringify(v)?.slice(0, 60)} is not an integer (no safe conversion to an integer type)`);
+    schemaError(`column ${col} row ${row}: ${preview(v)} is not an integer (no safe conversion to an integer type)`);
   }
   return n;
 }
@@ -203,7 +235,7 @@ function toBool(v: unknown, col: string, row: number): boolean {
   if (v === 0 || v === 1) return v === 1;
   if (v === 'true' || v === 'True') return true;
   if (v === 'false' || v === 'False') return false;
-  return schemaError(`column ${col} row ${row}: cannot convert ${JSON.stringify(v)?.slice(0, 60)} to a boolean`);
+  return schemaError(`column ${col} row ${row}: cannot convert ${preview(v)} to a boolean`);
 }
 
 function toStr(v: unknown, col: string, row: number): string {
@@ -217,7 +249,10 @@ function checkColumnType(type: ColumnType, values: unknown[], col: string): void
   switch (type) {
     case 'double':
     case 'float':
-      for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') toNumber(values[i], col, i);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (typeof v !== 'number' || !finite(v)) toNumber(v, col, i);
+      }
       return;
     case 'long':
     case 'integer':
@@ -236,17 +271,30 @@ function checkColumnType(type: ColumnType, values: unknown[], col: string): void
 
 function allocate(type: ElementType, n: number): HostTensor['data'] {
   switch (type) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'int64': return new BigInt64Array(n);
-    case 'uint64': return new BigUint64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'int16': return new Int16Array(n);
-    case 'int8': return new Int8Array(n);
-    case 'uint8': case 'bool': return new Uint8Array(n);
-    case 'uint16': case 'float16': return new Uint16Array(n);
-    case 'uint32': return new Uint32Array(n);
-    case 'string': return new Array<string>(n);
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'uint64':
+      return new BigUint64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'int16':
+      return new Int16Array(n);
+    case 'int8':
+      return new Int8Array(n);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(n);
+    case 'uint16':
+    case 'float16':
+      return new Uint16Array(n);
+    case 'uint32':
+      return new Uint32Array(n);
+    case 'string':
+      return new Array<string>(n);
   }
 }
 
@@ -255,7 +303,7 @@ function store(type: ElementType, data: HostTensor['data'], at: number, v: unkno
   switch (type) {
     case 'float32':
     case 'float64':
-      (data as Float64Array)[at] = typeof v === 'number' ? v : toNumber(v, col, row);
+      (data as Float64Array)[at] = typeof v === 'number' && finite(v) ? v : toNumber(v, col, row);
       return;
     case 'int64':
       (data as BigInt64Array)[at] = BigInt(toIntegerOf(type, v, col, row));
@@ -344,7 +392,13 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
         return prepareColumns(toTable(input, specNames), inputs.specs as ColumnSpec[], graphInputs);
       }
       // No signature: tabular input is used as sent; raw values go to the graph as tensors.
-      if (input.kind !== 'raw' || (graphInputs.length > 1 && isPlainObject(input.value) && Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) && Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))) {
+      if (
+        input.kind !== 'raw' ||
+        (graphInputs.length > 1 &&
+          isPlainObject(input.value) &&
+          Object.keys(input.value).every((k) => graphInputs.some((g) => g.name === k)) &&
+          Object.values(input.value).every((v) => Array.isArray(v) && v.every(isScalar)))
+      ) {
         return prepareColumns(toTable(input), null, graphInputs);
       }
       return prepareTensors(input, null, graphInputs);
@@ -372,7 +426,9 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
     if (names === null) {
       // Unnamed columns: positional, but only when the count leaves no doubt.
       if (cols.length !== specs.length && table.n > 0) {
-        schemaError(`got ${cols.length} unnamed columns, the model expects ${specs.length}: ${pyList(expected)}; send column names or exactly that many values per row`);
+        schemaError(
+          `got ${cols.length} unnamed columns, the model expects ${specs.length}: ${pyList(expected)}; send column names or exactly that many values per row`,
+        );
       }
       names = expected.slice(0, cols.length);
     }
@@ -407,7 +463,7 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
         const f = data as Float32Array;
         for (let i = 0; i < n; i++) {
           const v = col[i];
-          f[i * k + j] = typeof v === 'number' ? v : toNumber(v, colName, i);
+          f[i * k + j] = typeof v === 'number' && finite(v) ? v : toNumber(v, colName, i);
         }
       } else {
         for (let i = 0; i < n; i++) store(type, data, i * k + j, col[i], colName, i);
@@ -453,7 +509,7 @@ function prepareNumericFrame(columns: string[] | null, rows: unknown[][], specs:
     if (row.length !== width) return null;
     for (let j = 0; j < k; j++) {
       const v = row[src[j]!];
-      data[i * k + j] = typeof v === 'number' ? v : toNumber(v, specs[j]!.name ?? String(j), i);
+      data[i * k + j] = typeof v === 'number' && finite(v) ? v : toNumber(v, specs[j]!.name ?? String(j), i);
     }
   }
   return {

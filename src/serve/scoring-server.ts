@@ -58,7 +58,9 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<s
     }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
-      reject(new DriftwatchError('DW_ERR_SERVE_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes (serve.maxBodyBytes)`));
+      reject(
+        new DriftwatchError('DW_ERR_SERVE_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes (serve.maxBodyBytes)`),
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -109,7 +111,12 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
 
   const send = (res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
     if (res.headersSent) return;
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers, ...(closing ? { connection: 'close' } : {}) });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...headers,
+      ...(closing ? { connection: 'close' } : {}),
+    });
     res.end(body);
   };
 
@@ -172,7 +179,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
         const prepared = prepareOip(lv, request.inputs);
         if (request.outputs) {
           const unknown = request.outputs.filter((o) => !lv!.session.outputs.some((g) => g.name === o));
-          if (unknown.length) throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', `unknown outputs requested: ${unknown.join(', ')}; the model has ${lv.session.outputs.map((g) => g.name).join(', ')}`);
+          if (unknown.length)
+            throw new DriftwatchError(
+              'DW_ERR_SERVE_SCHEMA',
+              `unknown outputs requested: ${unknown.join(', ')}; the model has ${lv.session.outputs.map((g) => g.name).join(', ')}`,
+            );
         }
         const outputs = await runModel(lv, prepared, deadline);
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
@@ -261,11 +272,18 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     // Registry unreachable: still 200 (the loaded versions serve; a probe must not pull the
     // replica), but the body says degraded, so monitoring can tell. The reason (which names the
     // registry's internal URI) is only on the admin port's /healthz, not on this public port.
+    // registry: unreachable (no answer, 5xx, refused) or unresolved (it answered that a model,
+    // version, stage or alias is missing); unreachable wins when models differ.
     const degraded = [...models.values()].filter((m) => m.registryError !== null);
     if (ready() && degraded.length) {
-      res.status(200).json({ status: 'degraded', registry: 'unreachable', models: degraded.map((m) => m.name), details: 'GET /healthz on the admin port' });
+      const registry = degraded.some((m) => m.registryErrorKind !== 'unresolved') ? 'unreachable' : 'unresolved';
+      res.status(200).json({ status: 'degraded', registry, models: degraded.map((m) => m.name), details: 'GET /healthz on the admin port' });
     } else if (ready()) res.status(200).type('application/json').send('\n');
-    else res.status(503).type('application/json').send(mlflowErrorBody(new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'model not loaded or server shutting down')));
+    else
+      res
+        .status(503)
+        .type('application/json')
+        .send(mlflowErrorBody(new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'model not loaded or server shutting down')));
   };
   app.get('/ping', health);
   app.get('/health', health);
@@ -310,32 +328,59 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     }
     fn(res, served, lv);
   };
-  app.get('/v2/models/:name', withModel((res, s, lv) => res.json(metadata(s, lv))));
-  app.get('/v2/models/:name/versions/:version', withModel((res, s, lv) => res.json(metadata(s, lv))));
-  app.get('/v2/models/:name/ready', withModel((res, s) => res.json({ name: s.name, ready: true })));
-  app.get('/v2/models/:name/versions/:version/ready', withModel((res, s) => res.json({ name: s.name, ready: true })));
+  app.get(
+    '/v2/models/:name',
+    withModel((res, s, lv) => res.json(metadata(s, lv))),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version',
+    withModel((res, s, lv) => res.json(metadata(s, lv))),
+  );
+  app.get(
+    '/v2/models/:name/ready',
+    withModel((res, s) => res.json({ name: s.name, ready: true })),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version/ready',
+    withModel((res, s) => res.json({ name: s.name, ready: true })),
+  );
 
   // Known paths with the wrong method, then everything else: JSON errors in the path's protocol.
   const methodNotAllowed = (allow: string) => (req: express.Request, res: express.Response) => {
     const e = new DriftwatchError('DW_ERR_SERVE_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; use ${allow}`);
-    res.status(405).set('allow', allow).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+    res
+      .status(405)
+      .set('allow', allow)
+      .type('application/json')
+      .send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
   };
   app.all('/invocations', methodNotAllowed('POST'));
   app.all(/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/, methodNotAllowed('POST'));
   app.all(['/ping', '/health', '/version', '/v2', '/v2/health/live', '/v2/health/ready'], methodNotAllowed('GET'));
   app.use((req, res) => {
     const e = new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', `no route for ${req.method} ${req.path}`);
-    res.status(404).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+    res
+      .status(404)
+      .type('application/json')
+      .send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
   });
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     // express reaches here for malformed URLs (bad percent-encoding) and handler bugs.
     const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
     const e = new DriftwatchError(status < 500 ? 'DW_ERR_SERVE_BAD_REQUEST' : 'DW_ERR_SERVE_INFERENCE', messageOf(err), { status });
     if (status >= 500) logger.error('unhandled error in scoring server', { error: messageOf(err) });
-    res.status(status).type('application/json').send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
+    res
+      .status(status)
+      .type('application/json')
+      .send(req.path.startsWith('/v2') ? oipErrorBody(e) : mlflowErrorBody(e));
   });
 
-  const server = http.createServer((req, res) => {
+  // Slow-loris protection for headers and bodies; inference has its own timeout.
+  const headersTimeout = Math.min(60_000, config.requestTimeoutMs + 1000);
+  // node checks the two timeouts every connectionsCheckingInterval (30 s by default): a head that
+  // is late gets its 408 within a quarter of the timeout after it, not up to 30 s later.
+  const connectionsCheckingInterval = Math.max(250, Math.min(30_000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer({ connectionsCheckingInterval }, (req, res) => {
     if (lean && req.method === 'POST') {
       let url = req.url ?? '/';
       if (url[0] !== '/') {
@@ -365,10 +410,14 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     }
     app(req, res);
   });
-  // Slow-loris protection for headers and bodies; inference has its own timeout.
-  server.headersTimeout = Math.min(60_000, config.requestTimeoutMs + 1000);
+  server.headersTimeout = headersTimeout;
   server.requestTimeout = config.requestTimeoutMs + 1000;
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts (60 s)
+  // A client may send a whole request and then half-close (shutdown(SHUT_WR), `curl -T` style
+  // clients, some load balancers): by default node then aborts the request and ends the socket, so
+  // the answer was never written. With this (node's own switch, read in _http_server.js
+  // socketOnEnd and not in its typings), the answers in progress go out and then the socket ends.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const lifecycle = manageLifecycle(server);
 
   return {

@@ -6,6 +6,10 @@
  * releases the old onnxruntime session only when its last in-flight request has finished. So no
  * request fails or waits because of a swap, and a version that cannot load or answer its own input
  * example never becomes active: the old one keeps serving.
+ *
+ * A poll that keeps failing (a version that cannot load, a registry that is down) logs its first
+ * failure, then again after 1 min, 2, 4, ... at most every hour (the poll runs every few seconds:
+ * one line per poll would bury the log), and one info line when it works again.
  */
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { BatchingConfig, OnnxSessionConfig } from '../config/schema.js';
@@ -37,6 +41,22 @@ export interface LoadedVersion {
   /** Set when the session's release has started (after retirement and the last holder). */
   disposed?: Promise<void>;
 }
+
+/** First repeat of a failure's log line, and the longest gap between two (doubling in between). */
+const LOG_BACKOFF_FIRST_MS = 60_000;
+const LOG_BACKOFF_MAX_MS = 3_600_000;
+
+/** A failure that repeats at every poll: what failed, how often, and when it is logged next. */
+interface RepeatedFailure {
+  key: string;
+  count: number;
+  sinceMs: number;
+  nextLogMs: number;
+  gapMs: number;
+}
+
+/** Registry errors that mean the URI does not resolve (the registry answered): not an outage. */
+const UNRESOLVED_CODES = new Set(['DW_ERR_REGISTRY_MODEL_NOT_FOUND', 'DW_ERR_REGISTRY_VERSION_NOT_FOUND', 'DW_ERR_REGISTRY_ALIAS_NOT_FOUND']);
 
 export interface ServedModelDeps {
   registry: ModelRegistry;
@@ -80,6 +100,14 @@ export class ServedModel {
   lastError: string | null = null;
   /** Why the last re-resolution against the registry failed; null once one succeeds (degraded health). */
   registryError: string | null = null;
+  /**
+   * What kind of failure registryError is: `unresolved` when the registry answered that the URI's
+   * model, version, stage or alias does not exist, `unreachable` for everything else (network,
+   * 5xx, refused credentials). Null with registryError.
+   */
+  registryErrorKind: 'unreachable' | 'unresolved' | null = null;
+  private pollFailure: RepeatedFailure | null = null;
+  private loadFailure: RepeatedFailure | null = null;
 
   constructor(name: string, uri: ModelUri, deps: ServedModelDeps) {
     this.name = name;
@@ -103,8 +131,29 @@ export class ServedModel {
     if (v.retired && v.refs === 0) this.dispose(v);
   }
 
+  private nowMs(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /**
+   * Records one more occurrence of a failure; true when it should be logged now: the first time
+   * (or when it is another failure than before), then with a doubling gap.
+   */
+  private noteFailure(prev: RepeatedFailure | null, key: string): { state: RepeatedFailure; log: boolean } {
+    const now = this.nowMs();
+    if (!prev || prev.key !== key)
+      return { state: { key, count: 1, sinceMs: now, nextLogMs: now + LOG_BACKOFF_FIRST_MS, gapMs: LOG_BACKOFF_FIRST_MS }, log: true };
+    prev.count++;
+    if (now < prev.nextLogMs) return { state: prev, log: false };
+    prev.gapMs = Math.min(prev.gapMs * 2, LOG_BACKOFF_MAX_MS);
+    prev.nextLogMs = now + prev.gapMs;
+    return { state: prev, log: true };
+  }
+
   private dispose(v: LoadedVersion): void {
-    v.disposed ??= v.session.release().catch((e: unknown) => this.log.warn('releasing an old model session failed', { version: v.version, error: messageOf(e) }));
+    v.disposed ??= v.session
+      .release()
+      .catch((e: unknown) => this.log.warn('releasing an old model session failed', { version: v.version, error: messageOf(e) }));
   }
 
   private async load(resolved: { version: string; dir: string }): Promise<LoadedVersion> {
@@ -116,12 +165,27 @@ export class ServedModel {
       await session.run(warm.feeds);
       const b = this.deps.batching;
       const batcher = b?.enabled && batchable(session.inputs, session.outputs) ? new MicroBatcher((f) => session.run(f), b) : null;
-      if (b?.enabled && !batcher) this.log.info('micro-batching is on but this graph has a fixed batch dimension; requests run one by one', { version: resolved.version });
+      if (b?.enabled && !batcher)
+        this.log.info('micro-batching is on but this graph has a fixed batch dimension; requests run one by one', { version: resolved.version });
       const infer = batcher ? (f: Record<string, HostTensor>, rows: number) => batcher.submit(f, rows) : (f: Record<string, HostTensor>) => session.run(f);
-      return { name: this.name, version: resolved.version, dir: resolved.dir, model, session, plan, infer, batcher, loadedAtMs: (this.deps.now ?? Date.now)(), refs: 0, retired: false };
+      return {
+        name: this.name,
+        version: resolved.version,
+        dir: resolved.dir,
+        model,
+        session,
+        plan,
+        infer,
+        batcher,
+        loadedAtMs: (this.deps.now ?? Date.now)(),
+        refs: 0,
+        retired: false,
+      };
     } catch (e) {
       await session.release().catch(() => undefined);
-      throw new DriftwatchError('DW_ERR_MODEL_LOAD', `model ${this.name} version ${resolved.version} failed to warm up on its input example: ${messageOf(e)}`, { cause: e });
+      throw new DriftwatchError('DW_ERR_MODEL_LOAD', `model ${this.name} version ${resolved.version} failed to warm up on its input example: ${messageOf(e)}`, {
+        cause: e,
+      });
     }
   }
 
@@ -145,14 +209,50 @@ export class ServedModel {
       metrics.registryPollErrors.inc({ model: this.name });
       this.lastError = messageOf(e);
       this.registryError = messageOf(e);
+      const unresolved = e instanceof DriftwatchError && UNRESOLVED_CODES.has(e.code);
+      this.registryErrorKind = unresolved ? 'unresolved' : 'unreachable';
       if (!this.active) throw e;
-      this.log.warn('re-resolving the served model URI failed; the loaded version keeps serving', { uri: this.uri.text, error: messageOf(e) });
+      const { state, log } = this.noteFailure(this.pollFailure, e instanceof DriftwatchError ? e.code : 'other');
+      this.pollFailure = state;
+      if (log) {
+        this.log.warn(
+          unresolved
+            ? 'the served model URI no longer resolves in the registry; the loaded version keeps serving'
+            : 'the registry cannot be reached to re-resolve the served model URI; the loaded version keeps serving',
+          {
+            uri: this.uri.text,
+            error: messageOf(e),
+            failures: state.count,
+            ...(state.count > 1 ? { failingForMs: this.nowMs() - state.sinceMs, nextLogInMs: state.gapMs } : {}),
+          },
+        );
+      }
       return false;
+    }
+    if (this.pollFailure) {
+      this.log.info('the registry answers again; re-resolving the served model URI works', {
+        uri: this.uri.text,
+        failedPolls: this.pollFailure.count,
+        failingForMs: this.nowMs() - this.pollFailure.sinceMs,
+      });
+      this.pollFailure = null;
     }
     // A resolve that works again clears the error it left (a load error stays until a load works).
     if (this.lastError !== null && this.lastError === this.registryError) this.lastError = null;
     this.registryError = null;
-    if (this.active && this.active.version === resolved.version && this.active.dir === resolved.dir) return false;
+    this.registryErrorKind = null;
+    if (this.active && this.active.version === resolved.version && this.active.dir === resolved.dir) {
+      if (this.loadFailure) {
+        // The URI went back to the serving version (a rollback): the failing one is no longer tried.
+        this.log.info('the model version that failed to load is no longer the target; the loaded version stays', {
+          version: this.active.version,
+          failedVersion: this.loadFailure.key,
+          failedAttempts: this.loadFailure.count,
+        });
+        this.loadFailure = null;
+      }
+      return false;
+    }
     let next: LoadedVersion;
     try {
       next = await this.load(resolved);
@@ -160,8 +260,28 @@ export class ServedModel {
       metrics.modelLoadFailures.inc({ model: this.name });
       this.lastError = messageOf(e);
       if (!this.active) throw e;
-      this.log.error('loading a new model version failed; the previous version keeps serving', { version: resolved.version, error: messageOf(e) });
+      const { state, log } = this.noteFailure(this.loadFailure, resolved.version);
+      this.loadFailure = state;
+      if (log) {
+        this.log.error('loading a new model version failed; the previous version keeps serving', {
+          version: resolved.version,
+          error: messageOf(e),
+          failures: state.count,
+          ...(state.count > 1 ? { failingForMs: this.nowMs() - state.sinceMs, nextLogInMs: state.gapMs } : {}),
+        });
+      }
       return false;
+    }
+    if (this.loadFailure) {
+      this.log.info(
+        this.loadFailure.key === next.version ? 'the model version that failed to load loads now' : 'a model version loads again after failed attempts',
+        {
+          version: next.version,
+          failedVersion: this.loadFailure.key,
+          failedAttempts: this.loadFailure.count,
+        },
+      );
+      this.loadFailure = null;
     }
     const old = this.active;
     this.active = next;

@@ -3,7 +3,9 @@
  * output). Created by the composition root and passed down; nothing logs at import time.
  *
  * Secrets: any field whose key looks like a credential is replaced by "[redacted]" before writing,
- * so a token that reaches a log call by mistake still never reaches the log.
+ * so a token that reaches a log call by mistake still never reaches the log. Credentials inside a
+ * URL (`http://user:pass@host`) are cut out of every string, whatever its key (a config dump
+ * carries store.influx.url, an error message may quote a URL).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -26,10 +28,20 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
+// scheme://userinfo@ : the userinfo runs to the last "@" before the path, as WHATWG URL parsing has it.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi;
+
+/** `scheme://user:pass@host/...` becomes `scheme://[redacted]@host/...`, anywhere in a string. */
+export function redactUrlCredentials(text: string): string {
+  return text.includes('@') ? text.replace(URL_USERINFO, '$1[redacted]@') : text;
+}
+
 function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactUrlCredentials(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth > 4) return '[truncated]'; // deeper than any log call needs; never pass it through unredacted
-  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+  if (value instanceof URL) return redactUrlCredentials(value.href);
+  if (value instanceof Error) return { name: value.name, message: redactUrlCredentials(value.message), code: (value as { code?: unknown }).code };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);

@@ -4,13 +4,12 @@
  * import outside admin/. Names follow Prometheus conventions: driftwatch_ prefix, base units,
  * bounded labels (model, version, route, status_class; never request ids).
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type RegistryContentType, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../version.js';
 import { HotCounter, HotHistogram, type RegistrableMetric } from './hot-metrics.js';
 
 /** Buckets in seconds: dense below 10 ms where a small ONNX model answers, sparse up to the timeout. */
-export const LATENCY_BUCKETS_SECONDS = [
-  0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-];
+export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
  * The latency buckets plus each SLO threshold as an exact bucket boundary, so
@@ -43,6 +42,7 @@ export function createServeMetrics(opts: { defaultMetrics?: boolean; sloThreshol
   const registry = new Registry();
   const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
+  registerBuildInfo(registry);
   let upSource: () => boolean = () => true;
   return {
     setRegistryUpSource: (fn) => {
@@ -120,10 +120,83 @@ export function statusClass(status: number): string {
   return STATUS_CLASSES[c] ?? `${c}xx`;
 }
 
+/**
+ * driftwatch_build_info: which driftwatch and which Node.js a scraped process runs (value 1), so a
+ * rollout or a runtime change can be told apart on the dashboards. Registered once per registry.
+ */
+export function registerBuildInfo(registry: Registry): void {
+  if (registry.getSingleMetric('driftwatch_build_info')) return;
+  const g = new Gauge({
+    name: 'driftwatch_build_info',
+    help: 'Always 1; the labels say which driftwatch version and Node.js version this process runs.',
+    labelNames: ['version', 'node_version'],
+    aggregator: 'max', // with several workers: still 1
+    registers: [registry],
+  });
+  g.set({ version: VERSION, node_version: process.versions.node }, 1);
+}
+
+/** A prom-client registry as /metrics reads it (also the cluster primary's aggregated one). */
+export interface ExpositionSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+  getMetricsAsArray(): unknown[];
+}
+
+/** The two exposition formats /metrics can answer in. */
+export type MetricsFormat = 'prometheus' | 'openmetrics';
+
+/**
+ * The format a scraper asked for in its Accept header: OpenMetrics when it lists
+ * application/openmetrics-text with a higher (or equal and earlier) weight than text/plain, else
+ * Prometheus text 0.0.4 (also for a missing or unparseable header: every scraper reads it).
+ */
+export function metricsFormatFor(accept: string | undefined): MetricsFormat {
+  if (!accept) return 'prometheus';
+  let om = -1;
+  let text = -1;
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    let q = 1;
+    for (const p of params) if (p.startsWith('q=')) q = Number(p.slice(2));
+    if (!Number.isFinite(q)) continue;
+    if (type === 'application/openmetrics-text') om = Math.max(om, q);
+    else if (type === 'text/plain' || type === 'text/*' || type === '*/*') text = Math.max(text, q);
+  }
+  return om > 0 && om >= text ? 'openmetrics' : 'prometheus';
+}
+
+/**
+ * A registry's exposition in either format. OpenMetrics goes through a throwaway registry of
+ * wrappers: prom-client's OpenMetrics writer renames counters in place (drops `_total` from the
+ * metric object's name), which would change the Prometheus-format names of every later scrape.
+ */
+export async function renderMetrics(registry: ExpositionSource, format: MetricsFormat): Promise<{ contentType: string; body: string }> {
+  if (format === 'prometheus' && registry.contentType === Registry.PROMETHEUS_CONTENT_TYPE)
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  const out = new Registry<RegistryContentType>();
+  if (format === 'openmetrics') out.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  for (const m of registry.getMetricsAsArray() as unknown as Array<RegistrableMetric & { getForPromString?: RegistrableMetric['get'] }>) {
+    const name = m.type === 'counter' && format === 'openmetrics' ? m.name.replace(/_total$/, '') : m.name;
+    const wrapper = {
+      name,
+      help: m.help,
+      type: m.type,
+      aggregator: m.aggregator,
+      get: async () => ({ ...(await m.get()), name }),
+      // prom-client's histograms format from this one (shared labels kept apart), as the registry would
+      ...(m.getForPromString ? { getForPromString: async () => ({ ...(await m.getForPromString!.call(m)), name }) } : {}),
+      reset: () => {},
+    };
+    out.registerMetric(wrapper as unknown as Parameters<Registry<RegistryContentType>['registerMetric']>[0]);
+  }
+  return { contentType: out.contentType, body: await out.metrics() };
+}
+
 /** Sums per-worker metrics (prom-client's AggregatorRegistry rules: counters and histograms add up). */
-export async function aggregateMetrics(perWorker: unknown[]): Promise<{ contentType: string; body: string }> {
+export async function aggregateMetrics(perWorker: unknown[], format: MetricsFormat = 'prometheus'): Promise<{ contentType: string; body: string }> {
   const registry = AggregatorRegistry.aggregate(perWorker as Parameters<typeof AggregatorRegistry.aggregate>[0]);
-  return { contentType: registry.contentType, body: await registry.metrics() };
+  return renderMetrics(registry, format);
 }
 
 /** The proxy's per-request metrics are hot-metrics.ts's (no label hashing per update). */
@@ -148,6 +221,7 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
   const registry = opts.registry ?? new Registry();
   const buckets = latencyBucketsSeconds(opts.sloThresholdsMs);
   if (!opts.registry && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: registry, prefix: 'driftwatch_' });
+  if (!opts.registry) registerBuildInfo(registry);
   const registers = [registry];
   const hot = <M extends RegistrableMetric>(m: M): M => {
     registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
@@ -155,10 +229,21 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
   };
   return {
     registry,
-    requests: hot(new HotCounter('driftwatch_proxy_requests_total', 'Requests passed through the proxy, by route and status class.', ['route', 'status_class'])),
-    upstreamDuration: hot(new HotHistogram('driftwatch_proxy_upstream_duration_seconds', "Time from the request's start to the upstream's response headers.", ['route'], buckets)),
-    totalDuration: hot(new HotHistogram('driftwatch_proxy_request_duration_seconds', "Time from the request's start to the last byte of the answer.", ['route'], buckets)),
-    upstreamErrors: new Counter({ name: 'driftwatch_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).', labelNames: ['kind'], registers }),
+    requests: hot(
+      new HotCounter('driftwatch_proxy_requests_total', 'Requests passed through the proxy, by route and status class.', ['route', 'status_class']),
+    ),
+    upstreamDuration: hot(
+      new HotHistogram('driftwatch_proxy_upstream_duration_seconds', "Time from the request's start to the upstream's response headers.", ['route'], buckets),
+    ),
+    totalDuration: hot(
+      new HotHistogram('driftwatch_proxy_request_duration_seconds', "Time from the request's start to the last byte of the answer.", ['route'], buckets),
+    ),
+    upstreamErrors: new Counter({
+      name: 'driftwatch_proxy_upstream_errors_total',
+      help: 'Upstream failures answered by the proxy itself (refused, reset, timeout).',
+      labelNames: ['kind'],
+      registers,
+    }),
     handovers: new Counter({
       name: 'driftwatch_proxy_handovers_total',
       help: 'Client connections the fast lane handed to the node:http path, by the request shape that needed it (upgrade, expect, version, ...).',
@@ -170,12 +255,30 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       help: 'Requests resent once on a fresh upstream connection because a reused keep-alive connection closed before any byte of the answer.',
       registers,
     }),
-    capture: hot(new HotCounter('driftwatch_capture_events_total', 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.', ['outcome'])),
+    capture: hot(
+      new HotCounter('driftwatch_capture_events_total', 'Prediction requests seen by the tap, by outcome: captured, sampled_out, too_large, aborted.', [
+        'outcome',
+      ]),
+    ),
     captureDropped: new Counter({ name: 'driftwatch_capture_dropped_total', help: 'Events dropped because the capture queue was full.', registers }),
-    captureWorkerRestarts: new Counter({ name: 'driftwatch_capture_worker_restarts_total', help: 'Restarts of the capture worker thread after it exited (proxy.capture.worker).', registers }),
+    captureWorkerRestarts: new Counter({
+      name: 'driftwatch_capture_worker_restarts_total',
+      help: 'Restarts of the capture worker thread after it exited (proxy.capture.worker).',
+      registers,
+    }),
     queueDepth: new Gauge({ name: 'driftwatch_capture_queue_depth', help: 'Events waiting for the analysis side.', registers }),
-    unparseable: new Counter({ name: 'driftwatch_capture_unparseable_total', help: 'Captured payloads that could not be turned into feature rows, by reason.', labelNames: ['reason'], registers }),
-    extractedRows: new Counter({ name: 'driftwatch_capture_rows_total', help: 'Feature rows extracted from captured traffic.', labelNames: ['model'], registers }),
+    unparseable: new Counter({
+      name: 'driftwatch_capture_unparseable_total',
+      help: 'Captured payloads that could not be turned into feature rows, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    extractedRows: new Counter({
+      name: 'driftwatch_capture_rows_total',
+      help: 'Feature rows extracted from captured traffic.',
+      labelNames: ['model'],
+      registers,
+    }),
   };
 }
 
@@ -185,7 +288,7 @@ export interface StoreMetrics {
   pendingWindows: Gauge;
   droppedWindows: Counter;
   pendingPoints: Gauge;
-  droppedPoints: Gauge;
+  droppedPoints: Counter;
   maintenance: Counter<'action'>;
 }
 
@@ -195,28 +298,53 @@ export interface StoreMetrics {
  */
 export function createStoreMetrics(registry: Registry, health: () => { pending: number; dropped: number }): StoreMetrics {
   const registers = [registry];
+  let droppedSeen = 0;
   return {
-    flushes: new Counter({ name: 'driftwatch_store_flushes_total', help: 'Flushes of window deltas to the statistics store, by outcome (ok, failed: the deltas are kept and retried).', labelNames: ['outcome'], registers }),
+    flushes: new Counter({
+      name: 'driftwatch_store_flushes_total',
+      help: 'Flushes of window deltas to the statistics store, by outcome (ok, failed: the deltas are kept and retried).',
+      labelNames: ['outcome'],
+      registers,
+    }),
     windowsWritten: new Counter({ name: 'driftwatch_store_windows_written_total', help: 'Window deltas written to the statistics store.', registers }),
-    pendingWindows: new Gauge({ name: 'driftwatch_store_pending_windows', help: 'Window deltas held in memory, waiting for the next flush (or for a failed store).', registers }),
-    droppedWindows: new Counter({ name: 'driftwatch_store_dropped_windows_total', help: 'Window deltas dropped because too many were waiting for an unavailable store.', registers }),
+    pendingWindows: new Gauge({
+      name: 'driftwatch_store_pending_windows',
+      help: 'Window deltas held in memory, waiting for the next flush (or for a failed store).',
+      registers,
+    }),
+    droppedWindows: new Counter({
+      name: 'driftwatch_store_dropped_windows_total',
+      help: 'Window deltas dropped because too many were waiting for an unavailable store.',
+      registers,
+    }),
     pendingPoints: new Gauge({
       name: 'driftwatch_store_backend_pending',
-      help: "Writes the store backend accepted but has not made durable yet (InfluxDB: lines buffered in memory or spooled to disk).",
+      help: 'Writes the store backend accepted but has not made durable yet (InfluxDB: lines buffered in memory or spooled to disk).',
       registers,
       collect() {
         this.set(health().pending);
       },
     }),
-    droppedPoints: new Gauge({
-      name: 'driftwatch_store_backend_dropped',
+    droppedPoints: new Counter({
+      name: 'driftwatch_store_backend_dropped_total',
       help: 'Writes the store backend lost since start because its buffer and spool were full, or the server refused them for good.',
       registers,
+      // The backend keeps its own running count; a counter (rate() and increase() work, resets
+      // are seen as restarts) follows it by the increase since the last scrape.
       collect() {
-        this.set(health().dropped);
+        const dropped = health().dropped;
+        if (dropped > droppedSeen) {
+          this.inc(dropped - droppedSeen);
+          droppedSeen = dropped;
+        } else if (dropped < droppedSeen) droppedSeen = dropped; // a backend recreated: follow its new count
       },
     }),
-    maintenance: new Counter({ name: 'driftwatch_store_maintenance_windows_total', help: 'Windows rolled up (minutes into hours) or deleted past retention.', labelNames: ['action'], registers }),
+    maintenance: new Counter({
+      name: 'driftwatch_store_maintenance_windows_total',
+      help: 'Windows rolled up (minutes into hours) or deleted past retention.',
+      labelNames: ['action'],
+      registers,
+    }),
   };
 }
 
@@ -224,28 +352,91 @@ export interface CheckMetrics {
   runs: Counter<'check' | 'outcome'>;
   duration: Histogram<'check'>;
   findings: Gauge<'check' | 'status'>;
-  psi: Gauge<'model' | 'feature'>;
-  ksStatistic: Gauge<'model' | 'feature'>;
-  driftShare: Gauge<'model'>;
-  burnRate: Gauge<'model' | 'rule'>;
-  latency: Gauge<'model' | 'quantile'>;
-  errorRate: Gauge<'model'>;
+  psi: Gauge<'model' | 'version' | 'feature'>;
+  ksStatistic: Gauge<'model' | 'version' | 'feature'>;
+  driftShare: Gauge<'model' | 'version'>;
+  burnRate: Gauge<'model' | 'version' | 'rule'>;
+  latency: Gauge<'model' | 'version' | 'quantile'>;
+  errorRate: Gauge<'model' | 'version'>;
   stale: Gauge<'model' | 'version'>;
+  registryTagWriteErrors: Counter<'reason'>;
 }
 
 /** The scheduled checks' metrics: runs and, per model and feature, the latest values they found. */
 export function createCheckMetrics(registry: Registry): CheckMetrics {
   const registers = [registry];
+  const runs = new Counter({
+    name: 'driftwatch_check_runs_total',
+    help: 'Scheduled check runs by check and outcome (ok, failed, timeout, skipped_overlap).',
+    labelNames: ['check', 'outcome'],
+    registers,
+  });
+  // Every series at 0 from the start: a labelled counter has no sample before its first event,
+  // so Prometheus' increase() would miss the first failure (the alerting rules read it) and the
+  // dashboard's panel would be empty until then.
+  for (const check of ['drift', 'slo', 'staleness']) for (const outcome of ['ok', 'failed', 'timeout', 'skipped_overlap']) runs.inc({ check, outcome }, 0);
   return {
-    runs: new Counter({ name: 'driftwatch_check_runs_total', help: 'Scheduled check runs by check and outcome (ok, failed, timeout, skipped_overlap).', labelNames: ['check', 'outcome'], registers }),
-    duration: new Histogram({ name: 'driftwatch_check_duration_seconds', help: 'Duration of check runs.', labelNames: ['check'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers }),
-    findings: new Gauge({ name: 'driftwatch_check_findings', help: 'Findings of the latest run of each check, by status (ok, warn, fail, error).', labelNames: ['check', 'status'], registers }),
-    psi: new Gauge({ name: 'driftwatch_drift_psi', help: 'Latest PSI of a feature (inputs and prediction columns) against its reference.', labelNames: ['model', 'feature'], registers }),
-    ksStatistic: new Gauge({ name: 'driftwatch_drift_ks_statistic', help: 'Latest two-sample KS statistic of a numeric feature against its reference (from sketches).', labelNames: ['model', 'feature'], registers }),
-    driftShare: new Gauge({ name: 'driftwatch_drift_share', help: "Share of a model's input features that drifted in the latest drift check.", labelNames: ['model'], registers }),
-    burnRate: new Gauge({ name: 'driftwatch_slo_burn_rate', help: 'Error-budget burn rate over the long window of each burn-rate rule.', labelNames: ['model', 'rule'], registers }),
-    latency: new Gauge({ name: 'driftwatch_slo_latency_seconds', help: "Latency quantiles over each model's SLO window, from the stored histograms.", labelNames: ['model', 'quantile'], registers }),
-    errorRate: new Gauge({ name: 'driftwatch_slo_error_rate', help: "Share of 5xx answers over each model's SLO window.", labelNames: ['model'], registers }),
-    stale: new Gauge({ name: 'driftwatch_model_stale', help: '1 when a Production model version is flagged stale by any rule.', labelNames: ['model', 'version'], registers }),
+    runs,
+    duration: new Histogram({
+      name: 'driftwatch_check_duration_seconds',
+      help: 'Duration of check runs.',
+      labelNames: ['check'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    findings: new Gauge({
+      name: 'driftwatch_check_findings',
+      help: 'Findings of the latest run of each check, by status (ok, warn, fail, error).',
+      labelNames: ['check', 'status'],
+      registers,
+    }),
+    psi: new Gauge({
+      name: 'driftwatch_drift_psi',
+      help: 'Latest PSI of a feature (inputs and prediction columns) against its reference.',
+      labelNames: ['model', 'version', 'feature'],
+      registers,
+    }),
+    ksStatistic: new Gauge({
+      name: 'driftwatch_drift_ks_statistic',
+      help: 'Latest two-sample KS statistic of a numeric feature against its reference (from sketches).',
+      labelNames: ['model', 'version', 'feature'],
+      registers,
+    }),
+    driftShare: new Gauge({
+      name: 'driftwatch_drift_share',
+      help: "Share of a model's input features that drifted in the latest drift check.",
+      labelNames: ['model', 'version'],
+      registers,
+    }),
+    burnRate: new Gauge({
+      name: 'driftwatch_slo_burn_rate',
+      help: 'Error-budget burn rate over the long window of each burn-rate rule.',
+      labelNames: ['model', 'version', 'rule'],
+      registers,
+    }),
+    latency: new Gauge({
+      name: 'driftwatch_slo_latency_seconds',
+      help: "Latency quantiles over each model's SLO window, from the stored histograms.",
+      labelNames: ['model', 'version', 'quantile'],
+      registers,
+    }),
+    errorRate: new Gauge({
+      name: 'driftwatch_slo_error_rate',
+      help: "Share of 5xx answers over each model's SLO window.",
+      labelNames: ['model', 'version'],
+      registers,
+    }),
+    stale: new Gauge({
+      name: 'driftwatch_model_stale',
+      help: '1 when a Production model version is flagged stale by any rule.',
+      labelNames: ['model', 'version'],
+      registers,
+    }),
+    registryTagWriteErrors: new Counter({
+      name: 'driftwatch_registry_tag_write_errors_total',
+      help: 'Stale-tag writes (set or delete) the registry refused or could not take, by reason (unauthorized, unavailable, ...); the findings are kept.',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
 }

@@ -72,13 +72,26 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
       await registry.transitionStage(name, mv.version, 'Production');
       await buildReferenceFromFile(
         { registry, now: Date.now },
-        { modelUri: `models:/${name}/1`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: 10, sketchK: 2048, maxCategories: 100 } },
+        {
+          modelUri: `models:/${name}/1`,
+          dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+          settings: { bins: 10, sketchK: 2048, maxCategories: 100 },
+        },
       );
     }
     server = await startServer({ registryRoot: REGISTRY, models: [{ uri: 'models:/weather-summer/1' }, { uri: 'models:/weather-year/1' }] });
     store = new EmbeddedStore({ path: join(tmp.dir, 'drift.db'), retentionDays: 30, rollupAfterHours: 48 });
     const cfg = config({ proxy: { port: 0, model: 'weather-summer', upstream: server.url } });
-    proxy = createProxyApp(cfg, { store, registry, logger: silent, columnsFor: () => FEATURES, preloadReferences: () => [{ model: 'weather-summer', version: '1' }, { model: 'weather-year', version: '1' }] });
+    proxy = createProxyApp(cfg, {
+      store,
+      registry,
+      logger: silent,
+      columnsFor: () => FEATURES,
+      preloadReferences: () => [
+        { model: 'weather-summer', version: '1' },
+        { model: 'weather-year', version: '1' },
+      ],
+    });
     const p = await proxy.start();
     proxyUrl = `http://127.0.0.1:${p.proxy.port}`;
     analyzer = createAnalyzerApp(cfg, { store, registry, logger: silent, admin: true });
@@ -140,7 +153,11 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
     // Wasserstein (normalised by the reference std) as an option, here with a lower sample gate.
     const windows = await store.readWindows({ model: 'weather-summer', version: '1', fromMs: Date.now() - 3600_000, toMs: Date.now() + 60_000 });
     const merged = windows.reduce((a, b) => mergeWindows(a, b));
-    const withW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, { ...config().checks.drift, wasserstein: 0.1, minSamplesDistance: 100 });
+    const withW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, {
+      ...config().checks.drift,
+      wasserstein: 0.1,
+      minSamplesDistance: 100,
+    });
     const wTmax = withW.find((f) => f.name === 'temp_max')!;
     assert.ok(wTmax.wasserstein!.value > 0.5, JSON.stringify(wTmax.wasserstein));
     assert.ok(wTmax.verdicts.some((v) => v.stat === 'wasserstein' && v.status === 'fail'));
@@ -157,14 +174,19 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
     const drift: any = await (await fetch(`${adminUrl}/api/drift`)).json();
     assert.deepEqual(Object.keys(drift.models).sort(), ['weather-summer', 'weather-year']);
     const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
-    assert.match(metrics, /driftwatch_drift_ks_statistic\{model="weather-summer",feature="temp_max"\} 0\.[5-9]/);
-    assert.match(metrics, /driftwatch_drift_share\{model="weather-summer"\} (0\.[5-9]|1)/);
+    assert.match(metrics, /driftwatch_drift_ks_statistic\{model="weather-summer",version="\d+",feature="temp_max"\} 0\.[5-9]/);
+    assert.match(metrics, /driftwatch_drift_share\{model="weather-summer",version="\d+"\} (0\.[5-9]|1)/);
     assert.match(metrics, /driftwatch_check_findings\{check="drift",status="fail"\} [1-9]/);
   });
 
   test('too little traffic is insufficient_data, never a verdict', async () => {
     const s = new EmbeddedStore({ path: join(tmp.dir, 'few.db'), retentionDays: 30, rollupAfterHours: 48 });
-    const p = createProxyApp(config({ proxy: { port: 0, model: 'weather-summer', upstream: server.url } }), { store: s, registry, logger: silent, columnsFor: () => FEATURES });
+    const p = createProxyApp(config({ proxy: { port: 0, model: 'weather-summer', upstream: server.url } }), {
+      store: s,
+      registry,
+      logger: silent,
+      columnsFor: () => FEATURES,
+    });
     const { proxy: addr } = await p.start();
     try {
       const rows = weatherRows('2014-07-01', '2014-07-20');
@@ -218,7 +240,11 @@ test('a slow upstream breaks the latency SLO in the window it happened, and burn
     assert.equal(err.status, 'ok');
     assert.equal(err.value, 0);
     // Every request was slower than the 10 ms threshold: burn = 1 / (1 - 0.99) = 100x in every window.
-    for (const [rule, status] of [['burn_1h_5m', 'fail'], ['burn_6h_30m', 'fail'], ['burn_3d_6h', 'warn']] as const) {
+    for (const [rule, status] of [
+      ['burn_1h_5m', 'fail'],
+      ['burn_6h_30m', 'fail'],
+      ['burn_3d_6h', 'warn'],
+    ] as const) {
       const b = find(fs, rule)!;
       assert.equal(b.status, status, b.message);
       assert.ok(Math.abs(b.value! - 100) < 1e-9, b.message);
@@ -253,7 +279,18 @@ test('an old Production version gets the stale tags; promoting a newer version c
     const since = tags[STALE_SINCE_TAG]!;
     assert.ok(Date.parse(since) > Date.now() - 60_000);
     // Two failed drift runs in a row add the drift reason; the first stale time is kept.
-    const datasetFail: Finding = { check: 'drift', subject: { model: 'fraud', version: '1', name: '__dataset__' }, status: 'fail', metric: 'drift_share', value: 1, threshold: { warn: null, fail: 0.5, direction: 'above' }, window: { fromMs: 0, toMs: 1, label: '1h' }, sampleSize: 5000, at: Date.now(), message: 'x' };
+    const datasetFail: Finding = {
+      check: 'drift',
+      subject: { model: 'fraud', version: '1', name: '__dataset__' },
+      status: 'fail',
+      metric: 'drift_share',
+      value: 1,
+      threshold: { warn: null, fail: 0.5, direction: 'above' },
+      window: { fromMs: 0, toMs: 1, label: '1h' },
+      sampleSize: 5000,
+      at: Date.now(),
+      message: 'x',
+    };
     analyzer.findings.record([datasetFail]);
     analyzer.findings.record([{ ...datasetFail, at: Date.now() + 1 }]);
     await analyzer.runner.run('staleness');
@@ -281,7 +318,18 @@ test('an old Production version gets the stale tags; promoting a newer version c
 
 test('a check that cannot run reports error and the runner carries on', async () => {
   const real = new EmbeddedStore({ path: join(tmp.dir, 'broken.db'), retentionDays: 30, rollupAfterHours: 48 });
-  const broken: StatsStore = { ...real, describe: 'broken', listSeries: async () => { throw new Error('database is locked'); }, readWindows: real.readWindows.bind(real), writeWindows: real.writeWindows.bind(real), maintain: real.maintain.bind(real), health: () => real.health(), close: () => real.close() };
+  const broken: StatsStore = {
+    ...real,
+    describe: 'broken',
+    listSeries: async () => {
+      throw new Error('database is locked');
+    },
+    readWindows: real.readWindows.bind(real),
+    writeWindows: real.writeWindows.bind(real),
+    maintain: real.maintain.bind(real),
+    health: () => real.health(),
+    close: () => real.close(),
+  };
   const analyzer = createAnalyzerApp(config(), { store: broken, registry: new LocalRegistry(REGISTRY), logger: silent });
   try {
     const fs = await analyzer.runner.run('drift');
@@ -338,7 +386,18 @@ test('the scheduler never overlaps runs of a job, and abandons a run at its time
 
 test('findings keep history and streaks', () => {
   const fstore = new FindingStore(join(tmp.dir, 'hist.db'), 90);
-  const f = (status: Finding['status'], at: number): Finding => ({ check: 'drift', subject: { model: 'm', version: '1', name: '__dataset__' }, status, metric: 'drift_share', value: 0, threshold: { warn: null, fail: 0.5, direction: 'above' }, window: { fromMs: 0, toMs: 1, label: '1h' }, sampleSize: 1, at, message: '' });
+  const f = (status: Finding['status'], at: number): Finding => ({
+    check: 'drift',
+    subject: { model: 'm', version: '1', name: '__dataset__' },
+    status,
+    metric: 'drift_share',
+    value: 0,
+    threshold: { warn: null, fail: 0.5, direction: 'above' },
+    window: { fromMs: 0, toMs: 1, label: '1h' },
+    sampleSize: 1,
+    at,
+    message: '',
+  });
   fstore.record([f('ok', 1)]);
   fstore.record([f('fail', 2)]);
   fstore.record([f('fail', 3)]);

@@ -92,7 +92,12 @@ describe('--help on every command and subcommand', () => {
     const runs = await runAll([[], ['--help'], ['-h'], ['help']]);
     for (const [label, r] of runs) {
       const text = assertHelp(r, label || '(none)', 'Run "driftwatch COMMAND --help"');
-      const listed = [...text.split('Commands:\n')[1]!.split('\n\n')[0]!.matchAll(/^ {2}(\S+) +\S/gm)].map((m) => m[1]);
+      const listed = [
+        ...text
+          .split('Commands:\n')[1]!
+          .split('\n\n')[0]!
+          .matchAll(/^ {2}(\S+) +\S/gm),
+      ].map((m) => m[1]);
       assert.deepEqual(listed, [...COMMANDS, 'help'], `${label}: one line per command`);
     }
   });
@@ -108,7 +113,8 @@ describe('--help on every command and subcommand', () => {
       assert.equal(assertHelp(runs.get(label), label, `driftwatch ${c}`), text, `${label} prints what ${c} --help does`);
     });
     // A group's help shows every subcommand.
-    for (const [group, sub] of SUBCOMMANDS) assert.ok(runs.get(`${group} --help`)!.stdout.includes(`driftwatch ${group} ${sub}`), `${group} --help shows ${sub}`);
+    for (const [group, sub] of SUBCOMMANDS)
+      assert.ok(runs.get(`${group} --help`)!.stdout.includes(`driftwatch ${group} ${sub}`), `${group} --help shows ${sub}`);
     // The long-running commands exit instead of serving (the timeout would kill them otherwise).
     for (const c of ['start', 'serve', 'proxy', 'analyze']) {
       const r = runs.get(`${c} --help`)!;
@@ -119,13 +125,17 @@ describe('--help on every command and subcommand', () => {
   test('every subcommand: GROUP SUB --help (and -h, help GROUP SUB) prints its own usage only', async () => {
     const others = Object.keys(GROUPS).flatMap((g) => {
       const [first, second] = SUBCOMMANDS.filter(([group]) => group === g).map(([, s]) => s);
-      return [[g, first!, '-h'], ['help', g, second!]];
+      return [
+        [g, first!, '-h'],
+        ['help', g, second!],
+      ];
     });
     const runs = await runAll([...SUBCOMMANDS.map(([g, s]) => [g, s, '--help']), ...others]);
     for (const [group, sub] of SUBCOMMANDS) {
       const text = assertHelp(runs.get(`${group} ${sub} --help`), `${group} ${sub} --help`, `driftwatch ${group} ${sub}`);
       for (const [g2, other] of SUBCOMMANDS) {
-        if (g2 === group && other !== sub) assert.ok(!text.includes(`driftwatch ${group} ${other} `), `${group} ${sub} --help shows only its own usage, not ${other}`);
+        if (g2 === group && other !== sub)
+          assert.ok(!text.includes(`driftwatch ${group} ${other} `), `${group} ${sub} --help shows only its own usage, not ${other}`);
       }
     }
     for (const args of others) {
@@ -171,11 +181,15 @@ describe('typos are answered with the closest name', () => {
       ['drift', '--bins'],
     ]);
     usageError(runs.get('serve --modle x')!, 'unknown option --modle (did you mean --model?)', 'driftwatch serve --help');
-    usageError(runs.get('registry transition weather 1 --stag Production')!, 'unknown option --stag (did you mean --stage?)', 'driftwatch registry transition --help');
+    usageError(
+      runs.get('registry transition weather 1 --stag Production')!,
+      'unknown option --stag (did you mean --stage?)',
+      'driftwatch registry transition --help',
+    );
     usageError(runs.get('alerts silence --unitl 2h')!, 'unknown option --unitl (did you mean --until?)', 'driftwatch alerts silence --help');
     usageError(
       runs.get('drift --frobnicate')!,
-      'unknown option --frobnicate; the options are --reference, --current, --format, --psi-mode, --ks-method, --bins, --stat, --correction, --config, --registry-root, --log-level, --help',
+      'unknown option --frobnicate; the options are --reference, --current, --format, --psi-mode, --ks-method, --bins, --stat, --correction, --fail-on, --config, --registry-root, --log-level, --help',
       'driftwatch drift --help',
     );
     usageError(runs.get('drift --bins')!, 'option --bins needs a value', 'driftwatch drift --help');
@@ -185,8 +199,32 @@ describe('typos are answered with the closest name', () => {
     const runs = await runAll([['registy'], ['alerts', 'silense'], ['frobnicate'], ['reference', 'frobnicate'], ['help', 'statz']]);
     usageError(runs.get('registy')!, 'unknown command "registy" (did you mean registry?)', 'driftwatch help');
     usageError(runs.get('alerts silense')!, 'unknown alerts subcommand "silense" (did you mean silence?)', 'driftwatch alerts --help');
-    usageError(runs.get('frobnicate')!, 'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, alerts, version, help', 'driftwatch help');
+    usageError(
+      runs.get('frobnicate')!,
+      'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, alerts, version, help',
+      'driftwatch help',
+    );
     usageError(runs.get('reference frobnicate')!, 'unknown reference subcommand "frobnicate"; the subcommands are build, show', 'driftwatch reference --help');
     usageError(runs.get('help statz')!, 'unknown command "statz" (did you mean stats?)', 'driftwatch help');
   });
+});
+
+test('--admin-port: on start, serve, proxy and analyze, in their --help, checked as a port (issue 19 item 8)', async () => {
+  const runs = await runAll([
+    ['start', '--help'],
+    ['serve', '--help'],
+    ['proxy', '--help'],
+    ['analyze', '--help'],
+    ['analyze', '--admin-port', 'x'],
+    ['serve', '--admin-port', '70000'],
+  ]);
+  for (const c of ['start', 'serve', 'proxy', 'analyze']) {
+    assert.match(runs.get(`${c} --help`)!.stdout, /--admin-port P\s+port of the admin API and status page \(default 9097; 0: any free port\)/, c);
+  }
+  const bad = runs.get('analyze --admin-port x')!;
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--admin-port must be an integer, got "x"/);
+  const high = runs.get('serve --admin-port 70000')!;
+  assert.equal(high.code, 2);
+  assert.match(high.stderr, /--admin-port must be 0 to 65535, got 70000/);
 });

@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { createAnalyzerApp, type AnalyzerApp } from '../../src/app/analyzer-app.js';
 import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
 import { createServeApp, signatureColumns, type ServeApp } from '../../src/app/serve-app.js';
@@ -29,6 +30,8 @@ import { findBinary, serversRequired, startInfluxd, startVictoria, type InfluxSe
 import { FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
 
 const HAVE_INFLUXD = findBinary('influxd') !== null;
+/** The instance labels the health board's PromQL is checked under (two: legends must differ). */
+const INSTANCES = ['a:9100', 'b:9100'];
 const MODEL = 'seattle-weather'; // the name `driftwatch start` registers the bundled example under
 const DATABASE = 'dashboards_e2e';
 const DASHBOARDS = join(ROOT, 'dashboards');
@@ -93,6 +96,39 @@ function dataOf(res: any, q = ''): { series: number; values: number; error: stri
   return { series, values, error: null };
 }
 
+/**
+ * The names Grafana gives an InfluxQL target's series: the alias with $tag_<key>, $col and $m
+ * filled in, once per value column; without an alias, `measurement.column {tags}`.
+ */
+function influxSeriesNames(res: any, alias: string | undefined): string[] {
+  const names: string[] = [];
+  for (const s of res?.results?.[0]?.series ?? []) {
+    const tags: Record<string, string> = s.tags ?? {};
+    for (const col of s.columns.filter((c: string) => c !== 'time')) {
+      if (alias) {
+        names.push(
+          alias
+            .replace(/\$tag_(\w+)|\[\[tag_(\w+)\]\]/g, (_m, a?: string, b?: string) => tags[(a ?? b)!] ?? '')
+            .replace(/\$col\b|\[\[col\]\]/g, col)
+            .replace(/\$(measurement|m)\b/g, s.name),
+        );
+      } else {
+        const t = Object.entries(tags).map(([k, v]) => `${k}: ${v}`);
+        names.push(`${s.name}.${col}${t.length ? ` {${t.join(', ')}}` : ''}`);
+      }
+    }
+  }
+  return names;
+}
+
+/** The names Grafana gives a PromQL target's series: legendFormat with {{label}} filled in. */
+function promSeriesNames(result: Array<{ metric: Record<string, string> }>, legend: string): string[] {
+  return result.map((r) => legend.replace(/\{\{\s*(\w+)\s*\}\}/g, (_m, l: string) => r.metric[l] ?? ''));
+}
+
+/** Names given to more than one series of a panel. */
+const duplicates = (names: string[]) => [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
+
 describe('the InfluxDB dashboards over the example, through the real pipeline', { timeout: 180_000 }, () => {
   let influx: InfluxServer | null = null;
   let serve: ServeApp | null = null;
@@ -136,7 +172,11 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     assert.equal(resolved.version, mv.version);
     await buildReferenceFromFile(
       { registry, now: Date.now },
-      { modelUri: `models:/${MODEL}/Production`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories } },
+      {
+        modelUri: `models:/${MODEL}/Production`,
+        dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+        settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories },
+      },
     );
 
     // The all-in-one composition of `driftwatch start`: one metrics registry, one admin port.
@@ -162,9 +202,14 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     const rows = [...weatherRows('2014-01-01', '2014-12-31'), ...weatherRows('2015-01-01', '2015-12-31')];
     assert.equal(rows.length, 730);
     const metricsUrl = `http://127.0.0.1:${admin!.port}/metrics`;
-    for (const [from, to] of [[0, 360], [360, rows.length]] as const) {
+    for (const [from, to] of [
+      [0, 360],
+      [360, rows.length],
+    ] as const) {
       for (let i = from; i < to; i += 10) {
-        const r = await postJson(`${proxyUrl}/invocations`, { dataframe_split: { columns: FEATURES, data: rows.slice(i, Math.min(i + 10, to)).map((x) => x.features) } });
+        const r = await postJson(`${proxyUrl}/invocations`, {
+          dataframe_split: { columns: FEATURES, data: rows.slice(i, Math.min(i + 10, to)).map((x) => x.features) },
+        });
         assert.equal(r.status, 200, JSON.stringify(r.json));
       }
       // A few client errors (a payload without the model's columns), as real traffic has.
@@ -195,7 +240,9 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     assert.equal(shares.length, 12, 'under + 10 bins + over');
     assert.ok(Math.abs(shares.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-9, `shares add up to 1: ${shares}`);
     assert.equal(row.n, 731);
-    const cur = await influx!.query(`SELECT sum("bin_total") AS "total", sum("n") AS "n" FROM "dw_feature" WHERE "model" = '${MODEL}' AND "feature" = 'temp_max'`);
+    const cur = await influx!.query(
+      `SELECT sum("bin_total") AS "total", sum("n") AS "n" FROM "dw_feature" WHERE "model" = '${MODEL}' AND "feature" = 'temp_max'`,
+    );
     assert.deepEqual(cur.results[0].series[0].values[0].slice(1), [730, 730]);
     const fin = await influx!.query(`SELECT count("status_level") FROM "dw_finding" GROUP BY "check"`);
     const checks = new Set((fin.results[0].series ?? []).map((x: any) => x.tags.check));
@@ -222,13 +269,18 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       if (file === 'model-drilldown.json') assert.deepEqual([vars.model, vars.version], [[MODEL], ['1']]);
       let targets = 0;
       for (const p of panels(d)) {
+        const names: string[] = [];
         for (const target of p.targets) {
           const q = interpolate(target.query, vars, range);
-          const got = dataOf(await influx!.query(q, { epoch: 'ms' }), q);
+          const res = await influx!.query(q, { epoch: 'ms' });
+          const got = dataOf(res, q);
           assert.equal(got.error, null, `panel "${p.title}" ${target.refId}: InfluxDB refused\n${q}`);
           assert.ok(got.series > 0 && got.values > 0, `panel "${p.title}" ${target.refId} returned no data:\n${q}`);
+          names.push(...influxSeriesNames(res, target.alias));
           targets++;
         }
+        // A table shows tags as columns; everywhere else the series name is what tells them apart.
+        if (p.type !== 'table') assert.deepEqual(duplicates(names), [], `panel "${p.title}": several series named alike (${names.length} series)`);
       }
       assert.ok(targets >= 10, `${targets} targets`);
     });
@@ -248,14 +300,33 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     const { createInfluxStore } = await import('../../src/store/influx.js');
     const { influxStoreSchema } = await import('../../src/config/schema.js');
     const { InfluxPublisher } = await import('../../src/store/influx-publisher.js');
-    const store = createInfluxStore(influxStoreSchema.parse({ url: influx!.url, apiVersion: 'v1', database: DATABASE, instance: 'outage', spoolDir: join(tmp.dir, 'spool-outage'), retryDelayMs: 50, timeoutMs: 2_000 }), { logger: silent });
+    const store = createInfluxStore(
+      influxStoreSchema.parse({
+        url: influx!.url,
+        apiVersion: 'v1',
+        database: DATABASE,
+        instance: 'outage',
+        spoolDir: join(tmp.dir, 'spool-outage'),
+        retryDelayMs: 50,
+        timeoutMs: 2_000,
+      }),
+      { logger: silent },
+    );
     const publisher = new InfluxPublisher(store, { logger: silent });
     try {
       await influx!.stop();
       const at = Date.now();
       const finding = (name: string) => ({
-        check: 'drift' as const, subject: { model: 'outage-model', version: '7', name, role: 'input' as const }, status: 'warn' as const, metric: 'psi', value: 0.17,
-        threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const }, window: { fromMs: at - 3_600_000, toMs: at, label: '1h' }, sampleSize: 1200, at, message: `${name} moved`,
+        check: 'drift' as const,
+        subject: { model: 'outage-model', version: '7', name, role: 'input' as const },
+        status: 'warn' as const,
+        metric: 'psi',
+        value: 0.17,
+        threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const },
+        window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
+        sampleSize: 1200,
+        at,
+        message: `${name} moved`,
         detail: { psi: { value: 0.17, bins: 12 }, ks: null },
       });
       publisher.accept({ check: 'drift', findings: [finding('a'), finding('b')], completed: true });
@@ -272,9 +343,19 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       await store.flush();
       assert.deepEqual({ pending: store.health().pending, dropped: store.health().dropped }, { pending: 0, dropped: 0 });
       const got = await influx!.query(`SELECT "value", "psi", "status_level", "n" FROM "dw_finding" WHERE "model" = 'outage-model' GROUP BY "subject"`);
-      assert.deepEqual(got.results[0].series.map((x: any) => [x.tags.subject, x.values[0].slice(1)]), [['a', [0.17, 0.17, 1, 1200]], ['b', [0.17, 0.17, 1, 1200]]]);
+      assert.deepEqual(
+        got.results[0].series.map((x: any) => [x.tags.subject, x.values[0].slice(1)]),
+        [
+          ['a', [0.17, 0.17, 1, 1200]],
+          ['b', [0.17, 0.17, 1, 1200]],
+        ],
+      );
       const refs = await influx!.query(`SELECT count("n") FROM "dw_reference" WHERE "model" = 'outage-model' GROUP BY "feature"`);
-      assert.deepEqual(refs.results[0].series.map((x: any) => x.values[0][1]), [1, 1, 1, 1], 'each feature written once');
+      assert.deepEqual(
+        refs.results[0].series.map((x: any) => x.values[0][1]),
+        [1, 1, 1, 1],
+        'each feature written once',
+      );
     } finally {
       if (!influx!.running()) await influx!.start();
       await store.close();
@@ -291,12 +372,24 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       return base !== name && families.get(base) === 'histogram';
     };
     const names = new Set<string>();
-    for (const p of panels(load('sidecar-health.json'))) for (const target of p.targets) for (const m of String(target.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)) names.add(m[0]);
+    for (const p of panels(load('sidecar-health.json')))
+      for (const target of p.targets) for (const m of String(target.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)) names.add(m[0]);
     assert.ok(names.size >= 15, [...names].join(' '));
     const missing = [...names].filter((n) => !exists(n));
     assert.deepEqual(missing, [], `not on /metrics: ${missing.join(', ')}`);
     assert.equal(exists('driftwatch_no_such_metric_total'), false);
     assert.equal(exists('driftwatch_capture_queue_depth_bucket'), false, 'a gauge has no buckets');
+  });
+
+  test('every metric the Prometheus alerting rules read exists on the real /metrics', (t) => {
+    if (!gate(t)) return;
+    const families = new Map<string, string>();
+    for (const m of metricsText.matchAll(/^# TYPE (\S+) (\S+)$/gm)) families.set(m[1]!, m[2]!);
+    const rules = (parseYaml(readFileSync(join(ROOT, 'config', 'prometheus', 'driftwatch-rules.yaml'), 'utf8')) as any).groups.flatMap((g: any) => g.rules);
+    const names = new Set<string>(rules.flatMap((r: any) => [...String(r.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)].map((m) => m[0])));
+    assert.ok(names.size >= 8, [...names].join(' '));
+    const missing = [...names].filter((n) => !families.has(n));
+    assert.deepEqual(missing, [], `not on /metrics: ${missing.join(', ')}`);
   });
 
   test('sidecar-health.json: every PromQL query parses, and returns data where the metric has samples (VictoriaMetrics)', async (t) => {
@@ -313,17 +406,45 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       // The two real scrapes, stamped 60 s apart as a scraper would have (exposition format
       // allows a timestamp per sample), so rate() over the dashboard's interval sees both.
       const t1 = Math.floor(Date.now() / 1000) * 1000;
-      const stamped = scrapes.map((sc, i) => sc.text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => `${l} ${t1 - (scrapes.length - 1 - i) * 60_000}`).join('\n'));
-      for (const body of stamped) {
-        const res = await fetch(`${vm.url}/api/v1/import/prometheus`, { method: 'POST', body: body + '\n' });
-        assert.equal(res.status, 204, await res.text());
+      const stamped = scrapes.map((sc, i) =>
+        sc.text
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => `${l} ${t1 - (scrapes.length - 1 - i) * 60_000}`)
+          .join('\n'),
+      );
+      // Two instances of one job, as a scraper would label them: the legends must tell them apart.
+      for (const instance of INSTANCES) {
+        for (const body of stamped) {
+          const res = await fetch(
+            `${vm.url}/api/v1/import/prometheus?${new URLSearchParams([
+              ['extra_label', 'job=driftwatch'],
+              ['extra_label', `instance=${instance}`],
+            ])}`,
+            { method: 'POST', body: body + '\n' },
+          );
+          assert.equal(res.status, 204, await res.text());
+        }
       }
       await vm.forceFlush();
+      // The job and instance variables, resolved as Grafana does label_values(metric, label).
+      const board = load('sidecar-health.json');
+      for (const v of board.templating.list) {
+        const m = /^label_values\((\w+)(?:\{.*\})?, (\w+)\)$/.exec(v.query.query)!;
+        assert.ok(m, v.query.query);
+        const res: any = await (await fetch(`${vm.url}/api/v1/label/${m[2]}/values?${new URLSearchParams({ 'match[]': m[1]! })}`)).json();
+        assert.deepEqual(res.data, m[2] === 'job' ? ['driftwatch'] : [...INSTANCES], `variable ${v.name}`);
+      }
       const sampled = new Set([...metricsText.matchAll(/^(driftwatch_[a-z0-9_]+)(?:\{| )/gm)].map((m) => m[1]!));
       let withData = 0;
-      for (const p of panels(load('sidecar-health.json'))) {
+      for (const p of panels(board)) {
+        const seriesNames: string[] = [];
         for (const target of p.targets) {
-          const expr = String(target.expr).replace(/\$__rate_interval/g, '2m').replace(/\$__range/g, '5m');
+          // "All" of each variable: its allValue, as Grafana substitutes it.
+          const expr = String(target.expr)
+            .replace(/\$__rate_interval/g, '2m')
+            .replace(/\$__range/g, '5m')
+            .replace(/\$(job|instance)\b/g, '.*');
           // Evaluated 15 s after the last scrape, as a dashboard refresh would be.
           const res = await fetch(`${vm.url}/api/v1/query?${new URLSearchParams({ query: expr, time: String(t1 / 1000 + 15) })}`);
           const body: any = await res.json();
@@ -333,7 +454,17 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
             assert.ok(body.data.result.length > 0, `panel "${p.title}" ${target.refId}: no data although ${names.join(', ')} has samples: ${expr}`);
             withData++;
           }
+          seriesNames.push(...promSeriesNames(body.data.result, String(target.legendFormat ?? '')));
         }
+        // Regression (issue 19): labelled counters without samples before their first event left
+        // panels empty; every panel shows a line on this healthy pipeline, each with its own name.
+        // Only a latency quantile may stay empty: before the first observation there is none to
+        // show (here: check durations, observed by scheduled runs, not by runAll()).
+        const unobservedQuantiles = p.targets.every(
+          (x: any) => /histogram_quantile/.test(x.expr) && ![...String(x.expr).matchAll(/\bdriftwatch_[a-z0-9_]+/g)].some((m) => sampled.has(m[0])),
+        );
+        if (!unobservedQuantiles) assert.ok(seriesNames.length > 0, `panel "${p.title}" is empty`);
+        assert.deepEqual(duplicates(seriesNames), [], `panel "${p.title}": several series named alike`);
       }
       assert.ok(withData >= 10, `${withData} queries had samples to show`);
     } finally {

@@ -15,11 +15,18 @@ const tmp = tempDir('dw-driftcli-');
 after(() => tmp.cleanup());
 const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 function cli(...args: string[]) {
-  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], {
+    cwd: tmp.dir,
+    env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const csv = readFileSync(join(ROOT, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8').trim().split('\n');
+const csv = readFileSync(join(ROOT, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8')
+  .trim()
+  .split('\n');
 const header = csv[0]!;
 const pick = (re: RegExp) => [header, ...csv.slice(1).filter((l) => re.test(l.slice(0, 10)))].join('\n') + '\n';
 const WINTER = join(tmp.dir, 'winter.csv');
@@ -29,10 +36,13 @@ before(() => {
   writeFileSync(WINTER, pick(/^201[23]-(12|01|02)/));
   // The current side as JSON lines, to cover both formats.
   const cols = header.split(',');
-  const lines = csv.slice(1).filter((l) => /^2014-(06|07|08)/.test(l)).map((l) => {
-    const c = l.split(',');
-    return JSON.stringify(Object.fromEntries(cols.map((k, i) => [k, i >= 1 && i <= 4 ? Number(c[i]) : c[i]])));
-  });
+  const lines = csv
+    .slice(1)
+    .filter((l) => /^2014-(06|07|08)/.test(l))
+    .map((l) => {
+      const c = l.split(',');
+      return JSON.stringify(Object.fromEntries(cols.map((k, i) => [k, i >= 1 && i <= 4 ? Number(c[i]) : c[i]])));
+    });
   writeFileSync(SUMMER, lines.join('\n') + '\n');
 });
 
@@ -77,7 +87,10 @@ test('table output, Evidently PSI mode, corrections and --stat psi', () => {
   assert.match(t.stdout, /^FEATURE\s+KIND\s+N_REF\s+N_CUR\s+PSI\s+KS\s+P-VALUE\s+DRIFTED/m);
   assert.match(t.stdout, /temp_max\s+numerical\s+181\s+92\s/);
   assert.match(t.stdout, /dataset DRIFTED \[psi fixed, ks auto, decided by p < 0.05\]/);
-  const ev = JSON.parse(cli('drift', '--reference', WINTER, '--current', SUMMER, '--format', 'json', '--psi-mode', 'evidently', '--stat', 'psi', '--correction', 'bonferroni').stdout);
+  const ev = JSON.parse(
+    cli('drift', '--reference', WINTER, '--current', SUMMER, '--format', 'json', '--psi-mode', 'evidently', '--stat', 'psi', '--correction', 'bonferroni')
+      .stdout,
+  );
   const tmax = ev.features.find((f: any) => f.name === 'temp_max');
   assert.equal(tmax.psi.mode, 'evidently');
   assert.equal(tmax.stat, 'psi');
@@ -118,4 +131,31 @@ test('check --once prints findings (json) for the registry and the store', () =>
   assert.ok(st.every((f: any) => f.subject.model === 'weather' && f.subject.version === '1' && f.status === 'ok'));
   const table = cli('check', '--once');
   assert.match(table.stdout, /^OK\s+staleness weather v1 \(Production\): registered 0\.0 days ago/m);
+});
+
+test('drift --fail-on: 3 when drifted at the level, 0 when not, 2 for a bad level (issue 19 item 3)', () => {
+  assert.equal(cli('drift', '--reference', WINTER, '--current', SUMMER, '--fail-on', 'dataset').code, 3);
+  assert.equal(cli('drift', '--reference', WINTER, '--current', SUMMER, '--fail-on', 'column', '--format', 'json').code, 3);
+  // The same file on both sides never drifts: the gate passes.
+  assert.equal(cli('drift', '--reference', WINTER, '--current', WINTER, '--fail-on', 'column').code, 0);
+  const bad = cli('drift', '--reference', WINTER, '--current', SUMMER, '--fail-on', 'warn');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--fail-on must be one of column, dataset/);
+  assert.match(cli('drift', '--help').stdout, /Exit codes: 0 compared[\s\S]*3 drifted at the --fail-on level/);
+});
+
+test('check --once --fail-on: 3 for a finding at or above the level, 0 below it, 2 for a bad level (issue 19 item 3)', () => {
+  // A second version while v1 stays in Production: the staleness check warns (newer version).
+  assert.equal(cli('registry', 'register', '--name', 'gate', '--path', EXAMPLE_MODEL_DIR).code, 0);
+  assert.equal(cli('registry', 'transition', 'gate', '1', '--stage', 'Production').code, 0);
+  assert.equal(cli('registry', 'register', '--name', 'gate', '--path', EXAMPLE_MODEL_DIR).code, 0);
+  const plain = cli('check', '--once');
+  assert.equal(plain.code, 0, 'without --fail-on the exit code stays 0');
+  assert.match(plain.stdout, /^WARN\s+staleness gate v1/m);
+  assert.equal(cli('check', '--once', '--fail-on', 'warn').code, 3);
+  assert.equal(cli('check', '--once', '--fail-on', 'fail', '--format', 'json').code, 0);
+  const bad = cli('check', '--once', '--fail-on', 'error');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--fail-on must be warn or fail/);
+  assert.match(cli('check', '--help').stdout, /3 a finding at or above --fail-on/);
 });

@@ -23,6 +23,7 @@ import { parseModelUri } from '../../src/registry/model-uri.js';
 import { STALE_REASON_TAG, STALE_SINCE_TAG, STALE_TAG } from '../../src/registry/staleness-check.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
+import { createServeMetrics } from '../../src/telemetry/metrics.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { writeRowSumModel } from '../dynamic-model.js';
 import { FakeMlflowServer } from '../fixtures/fake-mlflow-server.js';
@@ -35,7 +36,10 @@ const silent = createLogger({ level: 'silent' });
 let cacheN = 0;
 const freshCache = () => join(tmp.dir, `cache-${++cacheN}`);
 
-function registryFor(fake: FakeMlflowServer, opts: { cacheDir?: string; logger?: Logger; pageSize?: number; token?: string; retries?: number; username?: string; password?: string } = {}) {
+function registryFor(
+  fake: FakeMlflowServer,
+  opts: { cacheDir?: string; logger?: Logger; pageSize?: number; token?: string; retries?: number; username?: string; password?: string } = {},
+) {
   return new MlflowRegistry({
     trackingUri: fake.url,
     credentials: opts.username ? { username: opts.username, password: opts.password } : { token: opts.token ?? TOKEN },
@@ -133,10 +137,18 @@ describe('MLflow registry adapter', () => {
     const del = fake.requests.find((r) => r.method === 'DELETE' && r.path.endsWith('/model-versions/delete-tag'))!;
     assert.deepEqual(JSON.parse(del.body), { name: 'weather', version: '1', key: 'team' });
     // The fake refuses what a real server refuses (so the checks above mean something).
-    const bare = await fetch(`${fake.url}/api/2.0/mlflow/model-versions/set-tag`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: Buffer.from(JSON.stringify({ name: 'weather', version: '1', key: 'k', value: 'v' })) });
+    const bare = await fetch(`${fake.url}/api/2.0/mlflow/model-versions/set-tag`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: Buffer.from(JSON.stringify({ name: 'weather', version: '1', key: 'k', value: 'v' })),
+    });
     assert.equal(bare.status, 400);
     assert.deepEqual(await bare.json(), { error_code: 'INVALID_PARAMETER_VALUE', message: 'Bad Request. Content-Type header is missing.' });
-    const queryDelete = await fetch(`${fake.url}/api/2.0/mlflow/registered-models/alias?name=weather&alias=champion`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    const queryDelete = await fetch(`${fake.url}/api/2.0/mlflow/registered-models/alias?name=weather&alias=champion`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(queryDelete.status, 400, 'DELETE parameters in the query string are not read');
     // Tag and alias errors map to driftwatch codes.
     await rejectsWith(reg.setModelVersionTag('weather', 9, 'k', 'v'), 'DW_ERR_REGISTRY_VERSION_NOT_FOUND');
@@ -154,16 +166,22 @@ describe('MLflow registry adapter', () => {
       paged.transition('m0', '5', 'Production');
       const reg = registryFor(paged, { pageSize: 2 });
       const models = await reg.listRegisteredModels();
-      assert.deepEqual(models.map((m) => m.name), ['m0', 'm1', 'm2', 'm3', 'm4']);
+      assert.deepEqual(
+        models.map((m) => m.name),
+        ['m0', 'm1', 'm2', 'm3', 'm4'],
+      );
       const searches = paged.calls('/api/2.0/mlflow/registered-models/search');
       assert.equal(searches.length, 3, '5 models in pages of 2');
       assert.ok(searches.slice(1).every((r) => r.query.page_token?.length === 1));
       assert.deepEqual(models[0]!.aliases, [{ alias: 'champion', version: '4' }]);
       const versions = await reg.listModelVersions('m0');
-      assert.deepEqual(versions.map((v) => v.version), ['1', '2', '3', '4', '5']);
+      assert.deepEqual(
+        versions.map((v) => v.version),
+        ['1', '2', '3', '4', '5'],
+      );
       assert.equal(paged.calls('/api/2.0/mlflow/model-versions/search').length, 3);
       // search items carry no aliases: they come from registered-models/get
-      const raw = await (await fetch(`${paged.url}/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent("name='m0'")}`)).json() as any;
+      const raw = (await (await fetch(`${paged.url}/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent("name='m0'")}`)).json()) as any;
       assert.ok(raw.model_versions.every((v: any) => !('aliases' in v)));
       assert.deepEqual(versions.find((v) => v.version === '4')!.aliases, ['champion']);
       assert.equal(typeof versions[0]!.creation_timestamp, 'number');
@@ -205,7 +223,10 @@ describe('MLflow registry adapter', () => {
     const r3 = await third.resolve(parseModelUri('models:/weather/Production'));
     assert.equal(fake.downloads() - before1, 2 * filesOfV1);
     assert.deepEqual(readFileSync(join(r3.dir, 'model.onnx')), readFileSync(join(EXAMPLE_MODEL_DIR, 'model.onnx')));
-    assert.ok(lines.some((l) => l.includes('failed verification')), 'the re-download is logged');
+    assert.ok(
+      lines.some((l) => l.includes('failed verification')),
+      'the re-download is logged',
+    );
     // Same size, different bytes: the hash catches it.
     const bytes = readFileSync(onnx);
     bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
@@ -274,7 +295,11 @@ describe('MLflow registry adapter', () => {
     const writer = registryFor(fake);
     const built = await buildReferenceFromFile(
       { registry: writer, now: Date.now },
-      { modelUri: 'models:/weather/1', dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: 10, sketchK: 256, maxCategories: 100 } },
+      {
+        modelUri: 'models:/weather/1',
+        dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+        settings: { bins: 10, sketchK: 256, maxCategories: 100 },
+      },
     );
     const pointer = fake.versionTags('weather', '1')['driftwatch.reference']!;
     assert.match(pointer, /^mlflow-artifacts:\/driftwatch\/references\/weather\/1\/[0-9a-f]{64}\.json$/);
@@ -302,12 +327,23 @@ describe('MLflow registry adapter', () => {
       assert.equal((await basic.resolve(parseModelUri('models:/w/latest'))).version, '1');
       assert.ok(basicServer.requests.every((r) => r.authorization?.startsWith('Basic ')));
       await basicServer.down();
-      await rejectsWith(registryFor(basicServer, { username: 'alice', password: 'pa55-w0rd-s3cret', logger, retries: 2 }).listRegisteredModels(), 'DW_ERR_REGISTRY_UNAVAILABLE');
+      await rejectsWith(
+        registryFor(basicServer, { username: 'alice', password: 'pa55-w0rd-s3cret', logger, retries: 2 }).listRegisteredModels(),
+        'DW_ERR_REGISTRY_UNAVAILABLE',
+      );
     } finally {
       await basicServer.close();
     }
     // Through the whole composition: config with the token from the environment, logged config at debug.
-    const cfg = loadConfig({ env: { MLFLOW_TRACKING_URI: fake.url, MLFLOW_TRACKING_TOKEN: TOKEN }, overrides: { registry: { kind: 'mlflow', cacheDir: freshCache(), retries: 0 }, serve: { port: 0, models: [{ uri: 'models:/weather/Production' }] }, admin: { enabled: false }, log: { level: 'debug' } } });
+    const cfg = loadConfig({
+      env: { MLFLOW_TRACKING_URI: fake.url, MLFLOW_TRACKING_TOKEN: TOKEN },
+      overrides: {
+        registry: { kind: 'mlflow', cacheDir: freshCache(), retries: 0 },
+        serve: { port: 0, models: [{ uri: 'models:/weather/Production' }] },
+        admin: { enabled: false },
+        log: { level: 'debug' },
+      },
+    });
     assert.equal(cfg.registry.token, TOKEN);
     const app = createServeApp(cfg, { logger });
     await app.start();
@@ -333,35 +369,90 @@ describe('MLflow registry adapter', () => {
     await dead.start();
     const deadUrl = dead.url;
     await dead.close();
-    const cfg = loadConfig({ env: {}, overrides: { registry: { kind: 'mlflow', trackingUri: deadUrl, cacheDir: freshCache(), retries: 2, retryDelayMs: 1 }, serve: { port: 0, models: [{ uri: 'models:/weather/Production' }] }, admin: { enabled: false }, log: { level: 'silent' } } });
+    const cfg = loadConfig({
+      env: {},
+      overrides: {
+        registry: { kind: 'mlflow', trackingUri: deadUrl, cacheDir: freshCache(), retries: 2, retryDelayMs: 1 },
+        serve: { port: 0, models: [{ uri: 'models:/weather/Production' }] },
+        admin: { enabled: false },
+        log: { level: 'silent' },
+      },
+    });
     const app = createServeApp(cfg, { logger: silent });
-    await rejectsWith(app.start(), 'DW_ERR_REGISTRY_UNAVAILABLE', new RegExp(`${deadUrl.replace(/[.]/g, '\\.')} unreachable \\(GET model-versions/search\\) after 3 attempts: ECONNREFUSED`));
+    await rejectsWith(
+      app.start(),
+      'DW_ERR_REGISTRY_UNAVAILABLE',
+      new RegExp(`${deadUrl.replace(/[.]/g, '\\.')} unreachable \\(GET model-versions/search\\) after 3 attempts: ECONNREFUSED`),
+    );
     await app.close();
   });
 
   test('every REST call made is one of MLFLOW_ENDPOINTS (the documented surface)', () => {
     const listed = new Set(MLFLOW_ENDPOINTS.map((e) => e.endpoint));
-    const made = new Set(fake.requests.filter((r) => r.path.startsWith('/api/2.0/mlflow/')).map((r) => `${r.method} ${r.path.slice('/api/2.0/mlflow/'.length)}`));
+    const made = new Set(
+      fake.requests.filter((r) => r.path.startsWith('/api/2.0/mlflow/')).map((r) => `${r.method} ${r.path.slice('/api/2.0/mlflow/'.length)}`),
+    );
     assert.ok(made.size >= 10, [...made].join(', '));
     for (const m of made) assert.ok(listed.has(m as never), `${m} is not in MLFLOW_ENDPOINTS`);
-    const artifactCalls = new Set(fake.requests.filter((r) => r.path.startsWith('/api/2.0/mlflow-artifacts/')).map((r) => `${r.method} ${r.path === '/api/2.0/mlflow-artifacts/artifacts' ? 'list' : 'file'}`));
+    const artifactCalls = new Set(
+      fake.requests
+        .filter((r) => r.path.startsWith('/api/2.0/mlflow-artifacts/'))
+        .map((r) => `${r.method} ${r.path === '/api/2.0/mlflow-artifacts/artifacts' ? 'list' : 'file'}`),
+    );
     assert.deepEqual([...artifactCalls].sort(), ['GET file', 'GET list', 'PUT file']);
   });
 
   test('config: kind mlflow needs a tracking URI; MLFLOW_* fill only what is unset; credentials in the URI are refused', () => {
     assert.throws(() => loadConfig({ env: {}, overrides: { registry: { kind: 'mlflow' } } }), /registry\.trackingUri: registry\.kind mlflow needs trackingUri/);
-    assert.throws(() => loadConfig({ env: {}, overrides: { registry: { kind: 'mlflow', trackingUri: 'http://u:p@mlflow:5000' } } }), /must not carry credentials/);
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { registry: { kind: 'mlflow', trackingUri: 'http://u:p@mlflow:5000' } } }),
+      /must not carry credentials/,
+    );
     assert.throws(() => loadConfig({ env: {}, overrides: { registry: { kind: 'mlflow', trackingUri: 'file:./mlruns' } } }), /http:\/\/ or https:\/\//);
-    assert.throws(() => loadConfig({ env: { MLFLOW_TRACKING_USERNAME: 'bob' }, overrides: { registry: { kind: 'mlflow', trackingUri: 'http://mlflow:5000' } } }), /needs both registry\.username and registry\.password/);
-    const fromEnv = loadConfig({ env: { DRIFTWATCH_REGISTRY_KIND: 'mlflow', MLFLOW_TRACKING_URI: 'http://env:5000', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' } });
+    assert.throws(
+      () => loadConfig({ env: { MLFLOW_TRACKING_USERNAME: 'bob' }, overrides: { registry: { kind: 'mlflow', trackingUri: 'http://mlflow:5000' } } }),
+      /needs both registry\.username and registry\.password/,
+    );
+    const fromEnv = loadConfig({
+      env: { DRIFTWATCH_REGISTRY_KIND: 'mlflow', MLFLOW_TRACKING_URI: 'http://env:5000', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' },
+    });
     assert.equal(fromEnv.registry.trackingUri, 'http://env:5000');
     assert.equal(fromEnv.registry.username, 'u');
-    const explicit = loadConfig({ env: { MLFLOW_TRACKING_URI: 'http://env:5000' }, overrides: { registry: { kind: 'mlflow', trackingUri: 'http://flag:5000' } } });
+    const explicit = loadConfig({
+      env: { MLFLOW_TRACKING_URI: 'http://env:5000' },
+      overrides: { registry: { kind: 'mlflow', trackingUri: 'http://flag:5000' } },
+    });
     assert.equal(explicit.registry.trackingUri, 'http://flag:5000');
     // A local-registry config ignores MLflow's variables, even a non-HTTP one.
     const local = loadConfig({ env: { MLFLOW_TRACKING_URI: 'file:./mlruns' } });
     assert.equal(local.registry.kind, 'local');
     assert.equal(local.registry.trackingUri, undefined);
+  });
+
+  test('config: MLFLOW_TRACKING_URI chooses MLflow when no registry is configured; an explicit kind or root wins', () => {
+    const env = { MLFLOW_TRACKING_URI: 'http://env:5000', MLFLOW_TRACKING_TOKEN: 't' };
+    const implicit = loadConfig({ env });
+    assert.equal(implicit.registry.kind, 'mlflow');
+    assert.equal(implicit.registry.trackingUri, 'http://env:5000');
+    assert.equal(implicit.registry.token, 't');
+    assert.equal(loadConfig({ env: { ...env, DRIFTWATCH_REGISTRY_KIND: 'local' } }).registry.kind, 'local');
+    assert.equal(loadConfig({ env, overrides: { registry: { kind: 'local' } } }).registry.kind, 'local');
+    assert.equal(
+      loadConfig({ env, overrides: { registry: { root: join(tmp.dir, 'explicit-root') } } }).registry.kind,
+      'local',
+      'an explicit local root means the local registry',
+    );
+    // MLflow's other URI kinds (a directory, databricks) are not servers driftwatch can use.
+    assert.equal(loadConfig({ env: { MLFLOW_TRACKING_URI: 'databricks' } }).registry.kind, 'local');
+    // Start-up says which registry is in use, without credentials.
+    const { logger, lines } = memoryLogger();
+    createRegistry(
+      loadConfig({ env: { MLFLOW_TRACKING_URI: 'https://mlflow.example:5000/prefix/', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'secret-pw' } }),
+      { logger },
+    );
+    const line = JSON.parse(lines.find((l) => l.includes('"msg":"model registry"'))!);
+    assert.equal(line.registry, 'mlflow https://mlflow.example:5000/prefix');
+    assert.ok(!lines.join('').includes('secret-pw'));
   });
 });
 
@@ -421,7 +512,9 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     const r2 = await postJson(url + '/invocations', body);
     assert.equal(r2.headers.get('x-driftwatch-model-version'), '2');
     assert.notDeepEqual(r2.json.predictions, v1Answer, 'answers of the new model');
-    const oip = await postJson(url + '/v2/models/champion/infer', { inputs: FEATURES.map((f, j) => ({ name: f, shape: [probe.length], datatype: 'FP64', data: probe.map((p) => p[j]) })) });
+    const oip = await postJson(url + '/v2/models/champion/infer', {
+      inputs: FEATURES.map((f, j) => ({ name: f, shape: [probe.length], datatype: 'FP64', data: probe.map((p) => p[j]) })),
+    });
     assert.equal(oip.status, 200);
     assert.equal(oip.json.model_version, '2');
     assert.match(await metric('driftwatch_model_swaps_total'), /model="weather"\} 1/);
@@ -433,7 +526,10 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     assert.equal(h.status, 200, 'still serving: a probe must not pull the replica');
     const hb = (await h.json()) as any;
     assert.equal(hb.status, 'degraded');
-    assert.deepEqual(hb.models, ['weather', 'champion'].filter((n) => hb.models.includes(n)));
+    assert.deepEqual(
+      hb.models,
+      ['weather', 'champion'].filter((n) => hb.models.includes(n)),
+    );
     assert.ok(hb.models.includes('weather'));
     assert.ok(!JSON.stringify(hb).includes(fake.url), 'the public port does not name the internal registry URI');
     const r3 = await postJson(url + '/invocations', body);
@@ -445,6 +541,7 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     assert.equal(hz.status, 'degraded');
     assert.ok(hz.models.every((m: any) => typeof m.registryError === 'string'));
     assert.match(hz.models[0].registryError, new RegExp(`${fake.url.replace(/[.]/g, '\\.')} unreachable`), 'the reason is on the admin port');
+    assert.equal(hb.registry, 'unreachable');
 
     // MLflow comes back: it recovers by itself, and follows a move made meanwhile.
     fake.transition('weather', '1', 'Production', true); // a rollback made while we could not see it
@@ -454,7 +551,27 @@ describe('end to end: the scoring server follows a model that lives in MLflow', 
     await until(() => app.models.get('weather')!.current?.version === '1', 'rollback followed after recovery');
     const hz2 = (await (await fetch(adminUrl + '/healthz')).json()) as any;
     assert.equal(hz2.status, 'ok');
-    assert.ok(hz2.models.every((m: any) => m.lastError === null), 'a resolve that works again clears its error');
+    assert.ok(
+      hz2.models.every((m: any) => m.lastError === null),
+      'a resolve that works again clears its error',
+    );
+  });
+
+  test('an alias that goes missing is "unresolved" on /health, not an unreachable registry', async () => {
+    const before = fake.models.get('weather')!.aliases.get('champion')!;
+    fake.models.get('weather')!.aliases.delete('champion');
+    try {
+      await until(async () => ((await fetch(url + '/health').then((r) => r.text())) as string).includes('degraded'), 'health degraded');
+      const hb = (await (await fetch(url + '/health')).json()) as any;
+      assert.equal(hb.registry, 'unresolved', JSON.stringify(hb));
+      assert.deepEqual(hb.models, ['champion']);
+      assert.match(await metric('driftwatch_registry_up'), /driftwatch_registry_up 1/, 'the registry answered: it is up');
+      const hz = (await (await fetch(adminUrl + '/healthz')).json()) as any;
+      assert.match(hz.models.find((m: any) => m.name === 'champion').registryError, /no alias "champion"/);
+    } finally {
+      fake.setAlias('weather', 'champion', before);
+    }
+    await until(async () => (await fetch(url + '/health').then((r) => r.text())) === '\n', 'health recovered');
   });
 });
 
@@ -505,13 +622,58 @@ describe('staleness tags and the CLI against MLflow', () => {
     }
   });
 
+  test('driftwatch reference build with only MLFLOW_TRACKING_URI set: stored in MLflow, and says so', async () => {
+    const proc = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        join(ROOT, 'src', 'cli', 'main.ts'),
+        'reference',
+        'build',
+        '--model',
+        'models:/fraud/1',
+        '--data',
+        join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+      ],
+      {
+        cwd: tmp.dir,
+        env: {
+          ...process.env,
+          DRIFTWATCH_REGISTRY_KIND: undefined,
+          MLFLOW_TRACKING_URI: fake.url,
+          MLFLOW_TRACKING_TOKEN: TOKEN,
+          DRIFTWATCH_REGISTRY_CACHE_DIR: join(tmp.dir, 'ref-cli-cache'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d) => (stdout += d));
+    proc.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => proc.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    const pointer = fake.versionTags('fraud', '1')['driftwatch.reference'];
+    assert.ok(pointer, 'the reference went to MLflow, not to a local registry');
+    const said = /^stored with fraud version 1 in (.*)$/m.exec(stdout)?.[1] ?? '';
+    assert.equal(said, `MLflow ${fake.url}, artifact ${pointer} (model version tag driftwatch.reference)`, stdout);
+    assert.ok(!existsSync(join(tmp.dir, '.driftwatch', 'registry')), 'no local registry was created');
+  });
+
   test('driftwatch registry list and show work against MLflow', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         // Async spawn: the fake server answers from this process's event loop.
         const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
           cwd: tmp.dir,
-          env: { ...process.env, DRIFTWATCH_REGISTRY_KIND: 'mlflow', MLFLOW_TRACKING_URI: fake.url, MLFLOW_TRACKING_TOKEN: TOKEN, DRIFTWATCH_REGISTRY_CACHE_DIR: join(tmp.dir, 'cli-cache') },
+          env: {
+            ...process.env,
+            DRIFTWATCH_REGISTRY_KIND: 'mlflow',
+            MLFLOW_TRACKING_URI: fake.url,
+            MLFLOW_TRACKING_TOKEN: TOKEN,
+            DRIFTWATCH_REGISTRY_CACHE_DIR: join(tmp.dir, 'cli-cache'),
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let stdout = '';
@@ -526,7 +688,117 @@ describe('staleness tags and the CLI against MLflow', () => {
     const show = await run(['registry', 'show', 'fraud', '--json']);
     assert.equal(show.code, 0, show.stderr);
     const doc = JSON.parse(show.stdout);
-    assert.deepEqual(doc.model_versions.map((v: any) => [v.version, v.current_stage]), [['1', 'Archived'], ['2', 'Production']]);
+    assert.deepEqual(
+      doc.model_versions.map((v: any) => [v.version, v.current_stage]),
+      [
+        ['1', 'Archived'],
+        ['2', 'Production'],
+      ],
+    );
     assert.ok(!show.stderr.includes(TOKEN) && !list.stderr.includes(TOKEN));
+  });
+});
+
+describe('registry corners, answered as a real MLflow 2.22 answers them', () => {
+  const fake = new FakeMlflowServer({ auth: { token: TOKEN } });
+  const DAY = 86_400_000;
+  before(async () => {
+    await fake.start();
+    fake.addVersion('fraud', EXAMPLE_MODEL_DIR, { createdAtMs: Date.now() - 100 * DAY });
+    fake.transition('fraud', '1', 'Production');
+    fake.addVersion("o'brien", EXAMPLE_MODEL_DIR);
+    fake.transition("o'brien", '1', 'Production');
+    fake.addVersion('say "hi"', EXAMPLE_MODEL_DIR);
+  });
+  after(() => fake.close());
+
+  test('a read-only MLflow user: the staleness findings are kept, failed tag writes counted and logged once per version and reason', async () => {
+    const cfg = loadConfig({
+      env: { MLFLOW_TRACKING_TOKEN: TOKEN },
+      overrides: {
+        registry: { kind: 'mlflow', trackingUri: fake.url, cacheDir: join(tmp.dir, 'ro-cache'), retries: 0 },
+        admin: { port: 0 },
+        log: { level: 'silent' },
+        checks: { findingsPath: join(tmp.dir, 'ro-findings.db'), staleness: { noTraffic: '', maxProductionAgeDays: 90 } },
+      },
+    });
+    const { logger, lines } = memoryLogger();
+    const store = new EmbeddedStore({ path: join(tmp.dir, 'ro.db'), retentionDays: 30, rollupAfterHours: 48 });
+    const metricsRegistry = createServeMetrics({ defaultMetrics: false }).registry;
+    const analyzer = createAnalyzerApp(cfg, { store, registry: createRegistry(cfg), logger, metricsRegistry });
+    fake.readOnly = true;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const fs = await analyzer.runner.run('staleness');
+        const age = fs.find((f) => f.subject.model === 'fraud' && f.subject.name === 'age');
+        assert.ok(age, JSON.stringify(fs));
+        assert.equal(age.status, 'warn', age.message);
+      }
+      assert.deepEqual(fake.versionTags('fraud', '1'), {}, 'nothing written');
+      const metrics = await metricsRegistry.getSingleMetricAsString('driftwatch_registry_tag_write_errors_total');
+      assert.match(metrics, /driftwatch_registry_tag_write_errors_total\{reason="unauthorized"\} 3/);
+      const warned = lines.filter((l) => l.includes('could not write the stale tags'));
+      assert.equal(warned.length, 1, 'once per version and reason, not every run');
+      const w = JSON.parse(warned[0]!);
+      assert.equal(w.model, 'fraud');
+      assert.equal(w.version, '1');
+      assert.equal(w.reason, 'unauthorized');
+      assert.ok(!lines.join('').includes(TOKEN));
+      assert.equal(analyzer.findings.latest({ check: 'staleness' }).find((f) => f.subject.name === 'age')?.status, 'warn', 'the findings reached the history');
+    } finally {
+      fake.readOnly = false;
+      await analyzer.close();
+      await store.close();
+    }
+  });
+
+  test('transitions to None/Archived do not ask MLflow to archive others; MLflow refusing a write is its error, not "unavailable"', async () => {
+    const reg = registryFor(fake);
+    const v2 = fake.addVersion('fraud', EXAMPLE_MODEL_DIR);
+    const moved = await reg.transitionStage('fraud', v2, 'Archived', { archiveExisting: true });
+    assert.equal(moved.current_stage, 'Archived');
+    const sent = JSON.parse(fake.calls('/api/2.0/mlflow/model-versions/transition-stage').at(-1)!.body);
+    assert.equal(sent.archive_existing_versions, false);
+    await reg.transitionStage('fraud', v2, 'None', { archiveExisting: true });
+    // The same call as MLflow's own client can make it: a 500 INTERNAL_ERROR with MLflow's message.
+    const err = await rejectsWith(
+      reg.client.call('POST model-versions/transition-stage', { name: 'fraud', version: v2, stage: 'Archived', archive_existing_versions: true }),
+      'DW_ERR_REGISTRY_INVALID',
+      /INTERNAL_ERROR: Model version transition cannot archive existing model versions because 'Archived' is not an Active stage/,
+    );
+    assert.doesNotMatch(err.message, /unreachable/);
+    assert.equal(fake.versionTags('fraud', '1')['driftwatch.stale'], undefined);
+  });
+
+  test('deleting a tag the version does not have succeeds (200 {})', async () => {
+    const reg = registryFor(fake);
+    await reg.deleteModelVersionTag('fraud', '1', 'driftwatch.never-set');
+  });
+
+  test("names with a quote resolve by stage and latest: the search filter quotes them as MLflow's parser requires", async () => {
+    const reg = registryFor(fake);
+    for (const uri of ["models:/o'brien/Production", "models:/o'brien/latest"]) {
+      const r = await reg.resolve(parseModelUri(uri));
+      assert.equal(r.name, "o'brien", uri);
+      assert.equal(r.version, '1', uri);
+    }
+    const latest = await reg.resolve(parseModelUri('models:/say "hi"/latest'));
+    assert.equal(latest.version, '1');
+    const filters = fake.calls('/api/2.0/mlflow/model-versions/search').map((r) => r.query.filter?.[0]);
+    assert.ok(filters.includes(`name="o'brien"`), JSON.stringify(filters));
+    assert.ok(filters.includes(`name='say "hi"'`), JSON.stringify(filters));
+    assert.deepEqual(
+      (await reg.listModelVersions("o'brien")).map((v) => v.version),
+      ['1'],
+    );
+  });
+
+  test('a missing model asked by version: MLflow says "Model Version ... not found"; driftwatch says the model is missing', async () => {
+    const reg = registryFor(fake);
+    const res = await fetch(`${fake.url}/api/2.0/mlflow/model-versions/get?name=nope&version=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 404);
+    assert.deepEqual(await res.json(), { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Model Version (name=nope, version=1) not found' });
+    await rejectsWith(reg.resolve(parseModelUri('models:/nope/1')), 'DW_ERR_REGISTRY_MODEL_NOT_FOUND', /name=nope not found/);
+    await rejectsWith(reg.getModelVersion('fraud', '99'), 'DW_ERR_REGISTRY_VERSION_NOT_FOUND', /no version "99"/);
   });
 });

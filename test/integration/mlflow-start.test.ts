@@ -1,6 +1,7 @@
 /**
  * Issue 7's "done when", as a user runs it: `driftwatch start --model models:/NAME/Production`
- * with `registry.kind: mlflow` (set through the environment, like MLflow's own clients) serves the
+ * with only MLflow's own MLFLOW_TRACKING_URI / _TOKEN set (like MLflow's own clients: no
+ * registry configured, so models:/ goes to MLflow, and start-up says so) serves the
  * version MLflow holds in Production through the sidecar, follows a transition without a restart,
  * and the staleness check writes its tags onto the MLflow model version. The MLflow server is the
  * in-test fake (test/fixtures/fake-mlflow-server.ts): no real one can be installed here.
@@ -44,7 +45,6 @@ test('driftwatch start with registry.kind mlflow: serves Production through the 
     cwd: tmp.dir,
     env: {
       ...process.env,
-      DRIFTWATCH_REGISTRY_KIND: 'mlflow',
       MLFLOW_TRACKING_URI: fake.url,
       MLFLOW_TRACKING_TOKEN: TOKEN,
       DRIFTWATCH_REGISTRY_CACHE_DIR: join(tmp.dir, 'cache'),
@@ -62,6 +62,7 @@ test('driftwatch start with registry.kind mlflow: serves Production through the 
   const admin = /"msg":"scoring server listening"[^\n]*?"admin":"(http:[^"]+)"/.exec(stderr)?.[1];
   assert.ok(url && admin, stderr);
   assert.doesNotMatch(stderr, /registered the bundled example/, 'nothing uploaded into MLflow');
+  assert.match(stderr, new RegExp(`"msg":"model registry","registry":"mlflow ${fake.url.replace(/[.]/g, '\\.')}"`), 'start-up says which registry');
 
   const probe = { dataframe_split: { columns: FEATURES, data: weatherRows('2015-01-01', '2015-01-05').map((r) => r.features) } };
   const r1 = await postJson(url + '/invocations', probe);

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
-import { RawConn } from '../fixtures/raw-http.js';
+import { header, RawConn } from '../fixtures/raw-http.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, postJson, startServer, tempDir, variantModel, weatherRows, type RunningServer } from '../helpers.js';
 
 const rows = weatherRows('2014-01-01', '2014-01-20').map((r) => r.features);
@@ -25,7 +25,10 @@ before(async () => {
   const mv = await reg.createModelVersion({ name: 'weather', sourceDir: EXAMPLE_MODEL_DIR });
   await reg.transitionStage('weather', mv.version, 'Production');
   const tensorDir = variantModel(tmp.dir, 'tensor-model', (m) =>
-    m.replace(/signature:\n(.*\n)*? {2}params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
+    m.replace(
+      /signature:\n(.*\n)*? {2}params: null\n/,
+      `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`,
+    ),
   );
   srv = await startServer({
     registryRoot: join(tmp.dir, 'registry'),
@@ -168,8 +171,18 @@ describe('Open Inference Protocol v2', () => {
       ['/v2/models/weather/infer', { inputs: [] }, 400, /non-empty list/],
       ['/v2/models/weather/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3] }] }, 400, /holds 4 values, "data" has 3/],
       ['/v2/models/weather/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FLOAT', data: [1, 2, 3, 4] }] }, 400, /datatype/],
-      ['/v2/models/weather/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] }, 400, /unknown outputs/],
-      ['/v2/models/weather/versions/7/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 404, /version 7 is not served/],
+      [
+        '/v2/models/weather/infer',
+        { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] },
+        400,
+        /unknown outputs/,
+      ],
+      [
+        '/v2/models/weather/versions/7/infer',
+        { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
+        404,
+        /version 7 is not served/,
+      ],
       ['/v2/models/ghost/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 404, /no such model/],
     ];
     for (const [path, body, status, re] of cases) {
@@ -186,8 +199,17 @@ describe('Open Inference Protocol v2', () => {
     const meta = (await (await fetch(srv.url + '/v2/models/weather')).json()) as any;
     assert.equal(meta.name, 'weather');
     assert.deepEqual(meta.versions, ['1']);
-    assert.deepEqual(meta.inputs.map((i: any) => i.name), FEATURES);
-    assert.deepEqual(meta.outputs.map((o: any) => [o.name, o.datatype]), [['label', 'BYTES'], ['probabilities', 'FP32']]);
+    assert.deepEqual(
+      meta.inputs.map((i: any) => i.name),
+      FEATURES,
+    );
+    assert.deepEqual(
+      meta.outputs.map((o: any) => [o.name, o.datatype]),
+      [
+        ['label', 'BYTES'],
+        ['probabilities', 'FP32'],
+      ],
+    );
     assert.deepEqual(await (await fetch(srv.url + '/v2/models/weather/ready')).json(), { name: 'weather', ready: true });
     const missing = await fetch(srv.url + '/v2/models/ghost');
     assert.equal(missing.status, 404);
@@ -201,7 +223,10 @@ describe('tensor-signature model as the default', () => {
   test('instances and inputs answer dict of arrays; shape errors are 400', async () => {
     const t = tempDir();
     const dir = variantModel(t.dir, 'tm', (m) =>
-      m.replace(/signature:\n(.*\n)*? {2}params: null\n/, `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`),
+      m.replace(
+        /signature:\n(.*\n)*? {2}params: null\n/,
+        `signature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]'\n  outputs: null\n  params: null\n`,
+      ),
     );
     const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: dir }], admin: { enabled: false } });
     try {
@@ -225,7 +250,12 @@ describe('tensor-signature model as the default', () => {
 describe('limits', () => {
   test('a body over maxBodyBytes is 413 with a JSON error, and the server keeps answering', async () => {
     const t = tempDir();
-    const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: EXAMPLE_MODEL_DIR }], serve: { maxBodyBytes: 4096 }, admin: { enabled: false } });
+    const s = await startServer({
+      registryRoot: join(t.dir, 'reg'),
+      models: [{ uri: EXAMPLE_MODEL_DIR }],
+      serve: { maxBodyBytes: 4096 },
+      admin: { enabled: false },
+    });
     try {
       const big = { dataframe_split: { columns: FEATURES, data: Array.from({ length: 500 }, () => [1, 2, 3, 4]) } };
       const r = await postJson(s.url + '/invocations', big);
@@ -243,7 +273,12 @@ describe('limits', () => {
 describe('micro-batching', () => {
   test('concurrent requests are batched and each gets exactly its own answer', async () => {
     const t = tempDir();
-    const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: EXAMPLE_MODEL_DIR, name: 'weather' }], serve: { batching: { enabled: true, maxBatchRows: 64, maxWaitMs: 2 } }, admin: { enabled: false } });
+    const s = await startServer({
+      registryRoot: join(t.dir, 'reg'),
+      models: [{ uri: EXAMPLE_MODEL_DIR, name: 'weather' }],
+      serve: { batching: { enabled: true, maxBatchRows: 64, maxWaitMs: 2 } },
+      admin: { enabled: false },
+    });
     try {
       // 200 requests of 1-3 rows each, in flight together.
       const reqs = Array.from({ length: 200 }, (_, k) => rows.slice(k % rows.length, (k % rows.length) + 1 + (k % 3)));
@@ -273,11 +308,16 @@ describe('a graph with a free second dimension (no signature)', () => {
     const dir = writeRowSumModel(join(t.dir, 'rowsum'));
     const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: dir, name: 'rowsum' }], admin: { enabled: false } });
     try {
-      const reqs = Array.from({ length: 120 }, (_, k) => Array.from({ length: 1 + (k % 3) }, (_, r) => Array.from({ length: 3 + (k % 5) }, (_, j) => k + r + j)));
+      const reqs = Array.from({ length: 120 }, (_, k) =>
+        Array.from({ length: 1 + (k % 3) }, (_, r) => Array.from({ length: 3 + (k % 5) }, (_, j) => k + r + j)),
+      );
       const answers = await Promise.all(reqs.map((x) => postJson(s.url + '/invocations', { inputs: { x } })));
       answers.forEach((a, k) => {
         assert.equal(a.status, 200, JSON.stringify(a.json));
-        assert.deepEqual(a.json.predictions.s, reqs[k]!.map((row) => row.reduce((p, v) => p + v, 0)));
+        assert.deepEqual(
+          a.json.predictions.s,
+          reqs[k]!.map((row) => row.reduce((p, v) => p + v, 0)),
+        );
       });
       const lying = [Array.from({ length: 20_000 }, () => 1), ...Array.from({ length: 50_000 }, () => [])];
       const bad = await postJson(s.url + '/invocations', { inputs: { x: lying } });
@@ -300,13 +340,23 @@ describe('client mistakes against fixed shapes and the OIP contract are 400s', (
       const ok = await postJson(s.url + '/invocations', { inputs: { x: [[1, 2, 3, 4]] } });
       assert.equal(ok.status, 200, JSON.stringify(ok.json));
       assert.deepEqual(ok.json.predictions.s, [10]);
-      const two = await postJson(s.url + '/invocations', { inputs: { x: [[1, 2, 3, 4], [5, 6, 7, 8]] } });
+      const two = await postJson(s.url + '/invocations', {
+        inputs: {
+          x: [
+            [1, 2, 3, 4],
+            [5, 6, 7, 8],
+          ],
+        },
+      });
       assert.equal(two.status, 400);
       assert.match(two.json.message, /Shape of input \(2, 4\) does not match the graph's shape \(1, 4\)/);
       const str = await postJson(s.url + '/v2/models/fixed/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: ['1', 2, 3, 4] }] });
       assert.equal(str.status, 400);
       assert.match(str.json.error, /value "1" at index 0 is not FP32/);
-      const dup = await postJson(s.url + '/v2/models/fixed/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 's' }, { name: 's' }] });
+      const dup = await postJson(s.url + '/v2/models/fixed/infer', {
+        inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+        outputs: [{ name: 's' }, { name: 's' }],
+      });
       assert.equal(dup.status, 400);
       assert.match(dup.json.error, /more than once/);
     } finally {
@@ -317,10 +367,113 @@ describe('client mistakes against fixed shapes and the OIP contract are 400s', (
     const port = Number(new URL(srv.url).port);
     const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
     const c = await RawConn.open(port);
-    c.write(`POST http://127.0.0.1:${port}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    c.write(
+      `POST http://127.0.0.1:${port}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
     const reply = await c.response('POST');
     await c.closed;
     assert.equal(c.error, null);
     assert.deepEqual([reply.version, reply.status], ['1.1', 200], reply.body.toString());
+  });
+});
+
+describe('issue 18: hostile values and slow or half-closing clients', () => {
+  let s: RunningServer;
+  let port: number;
+  const t = tempDir();
+  before(async () => {
+    // requestTimeoutMs 500: the head timeout is 1.5 s, so the slow-head case is quick.
+    s = await startServer({
+      registryRoot: join(t.dir, 'reg'),
+      models: [{ uri: EXAMPLE_MODEL_DIR, name: 'weather' }],
+      serve: { requestTimeoutMs: 500 },
+      admin: { enabled: false },
+    });
+    port = Number(new URL(s.url).port);
+  });
+  after(async () => {
+    await s?.close();
+    t.cleanup();
+  });
+
+  test('regression: values nested 3,000 to 200,000 levels deep in a record or a row are 400s with a short message, never a 500', async () => {
+    const nest = (d: number) => '['.repeat(d) + '1' + ']'.repeat(d);
+    const objNest = (d: number) => '{"a":'.repeat(d) + '1' + '}'.repeat(d);
+    for (const d of [3000, 5000, 20_000, 200_000]) {
+      for (const body of [
+        `{"dataframe_records":[{"precipitation":${nest(d)},"temp_max":1,"temp_min":1,"wind":1}]}`,
+        `{"dataframe_records":[{"precipitation":${objNest(d)},"temp_max":1,"temp_min":1,"wind":1}]}`,
+        `{"dataframe_split":{"columns":${JSON.stringify(FEATURES)},"data":[[1,1,${nest(d)},1]]}}`,
+        `{"inputs":{"precipitation":[1],"temp_max":[1],"temp_min":[1],"wind":[${objNest(d)}]}}`,
+      ]) {
+        const r = await postJson(s.url + '/invocations', body);
+        assert.equal(r.status, 400, `depth ${d}: ${body.slice(0, 40)} -> ${JSON.stringify(r.json).slice(0, 200)}`);
+        assert.equal(r.json.error_code, 'INVALID_PARAMETER_VALUE');
+        assert.match(r.json.message, /^column (precipitation|temp_min|wind) row 0: cannot convert [[{]/);
+        assert.ok(r.json.message.length < 300, r.json.message);
+      }
+    }
+    assert.equal((await fetch(s.url + '/ping')).status, 200);
+  });
+
+  test('NaN, infinity and overlong numeric text are refused naming the column (MLflow would score them)', async () => {
+    const record = (v: unknown) => ({ dataframe_records: [{ precipitation: 0, temp_max: v, temp_min: 5, wind: 4.7 }] });
+    for (const body of [record('NaN'), record('Infinity'), record('-inf'), record('1e400'), record('9'.repeat(1_000_000)), '{"instances":[[0,1e999,5,4.7]]}']) {
+      const r = await postJson(s.url + '/invocations', body);
+      assert.equal(r.status, 400, JSON.stringify(r.json).slice(0, 200));
+      assert.equal(r.json.error_code, 'INVALID_PARAMETER_VALUE');
+      assert.match(r.json.message, /^column temp_max row 0: /);
+      assert.ok(r.json.message.length < 300);
+    }
+    const csv = await fetch(s.url + '/invocations', {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: `${FEATURES.join(',')}\n0,12.8,5,4.7\n0,${'1'.repeat(1_000_000)},5,4.7\n`,
+    });
+    assert.equal(csv.status, 400);
+    assert.match(((await csv.json()) as { message: string }).message, /^column temp_max row 1: .* is 1000000 characters long; numeric text is limited to 100/);
+    const oip = await postJson(s.url + '/v2/models/weather/infer', '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[0,1e999,5,4.7]}]}');
+    assert.equal(oip.status, 400, JSON.stringify(oip.json));
+    assert.match(oip.json.error, /not a finite number/);
+    // Missing values (null) are still scored, as MLflow does.
+    const missing = await postJson(s.url + '/invocations', record(null));
+    assert.equal(missing.status, 200);
+  });
+
+  test('regression: a client that sends a whole request and then half-closes gets its answers', async () => {
+    const body = JSON.stringify({ dataframe_split: { columns: FEATURES, data: [[0, 12.8, 5, 4.7]] } });
+    const request = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    for (const pipelined of [1, 2]) {
+      const c = await RawConn.open(port);
+      c.write(request.repeat(pipelined));
+      c.socket.end(); // FIN after the request: shutdown(SHUT_WR)
+      for (let k = 0; k < pipelined; k++) {
+        const reply = await c.response('POST', { timeoutMs: 5000 });
+        assert.equal(reply.status, 200, reply.body.toString());
+        assert.equal(JSON.parse(reply.body.toString()).predictions.length, 1);
+      }
+      // Then the server ends its side too: nothing waits on a client that has nothing more to say.
+      assert.equal((await c.next({ timeoutMs: 5000 })).kind, 'eof');
+      c.destroy();
+    }
+  });
+
+  test('regression: a head still incomplete at the head timeout gets 408 with a JSON body; an oversized head 431', async () => {
+    const c = await RawConn.open(port);
+    c.write('POST /invocations HTTP/1.1\r\nHost: x\r\n'); // and nothing more
+    const started = Date.now();
+    const reply = await c.response('POST', { timeoutMs: 10_000 });
+    assert.equal(reply.status, 408, reply.body.toString());
+    assert.match(String(header(reply, 'content-type')), /application\/json/);
+    assert.equal(typeof JSON.parse(reply.body.toString()).message, 'string');
+    assert.ok(Date.now() - started < 8000, `answered ${Date.now() - started} ms after the head started`);
+    c.destroy();
+    const big = await RawConn.open(port);
+    big.write(`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    const tooLarge = await big.response('GET', { timeoutMs: 5000 });
+    assert.equal(tooLarge.status, 431);
+    assert.equal(typeof JSON.parse(tooLarge.body.toString()).message, 'string');
+    big.destroy();
+    assert.equal((await fetch(s.url + '/ping')).status, 200);
   });
 });

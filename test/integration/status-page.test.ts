@@ -58,7 +58,11 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
   await registry.transitionStage(MODEL, mv.version, 'Production');
   await buildReferenceFromFile(
     { registry, now: Date.now },
-    { modelUri: `models:/${MODEL}/Production`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: 10, sketchK: 2048, maxCategories: 100 } },
+    {
+      modelUri: `models:/${MODEL}/Production`,
+      dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+      settings: { bins: 10, sketchK: 2048, maxCategories: 100 },
+    },
   );
   const config = loadConfig({
     env: {},
@@ -130,7 +134,10 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
       last = r.json.findings;
     }
     const drifting = last
-      .filter((f) => f.check === 'drift' && f.subject.name !== '__dataset__' && (f.subject.role ?? 'input') === 'input' && (f.status === 'fail' || f.status === 'warn'))
+      .filter(
+        (f) =>
+          f.check === 'drift' && f.subject.name !== '__dataset__' && (f.subject.role ?? 'input') === 'input' && (f.status === 'fail' || f.status === 'warn'),
+      )
       .map((f) => f.subject.name as string)
       .sort();
     return { adminUrl, drifting, close };
@@ -171,7 +178,11 @@ describe('status page over the all-in-one stack', () => {
   });
 
   test('/ui and its assets are served open with a strict CSP; /api/reference validates its parameters', async () => {
-    for (const [path, type] of [['/ui', 'text/html'], ['/ui/app.js', 'text/javascript'], ['/ui/style.css', 'text/css']] as const) {
+    for (const [path, type] of [
+      ['/ui', 'text/html'],
+      ['/ui/app.js', 'text/javascript'],
+      ['/ui/style.css', 'text/css'],
+    ] as const) {
       const r = await fetch(`${stack.adminUrl}${path}`);
       assert.equal(r.status, 200, path);
       assert.ok(r.headers.get('content-type')!.startsWith(type), `${path}: ${r.headers.get('content-type')}`);
@@ -186,7 +197,11 @@ describe('status page over the all-in-one stack', () => {
     const temp = ok.reference.features.temp_max;
     assert.equal(temp.kind, 'numerical');
     assert.equal(temp.bins.counts.length, temp.bins.edges.length + 3, 'underflow, the bins, overflow');
-    assert.equal(temp.bins.counts.reduce((a: number, b: number) => a + b, 0), ok.reference.rows - temp.missing, 'every training row in a bin');
+    assert.equal(
+      temp.bins.counts.reduce((a: number, b: number) => a + b, 0),
+      ok.reference.rows - temp.missing,
+      'every training row in a bin',
+    );
     assert.equal(temp.sketch, undefined, 'the sketch stays out of the view');
     for (const [query, status] of [
       ['', 400],
@@ -229,25 +244,37 @@ describe('status page over the all-in-one stack', () => {
       const curBars = await hist.locator('rect.bar-cur').count();
       assert.ok(refBars >= 5, `${feature}: ${refBars} reference bars`);
       assert.equal(curBars, refBars, `${feature}: a current bar per reference bar`);
-      const shares = async (cls: string) => (await hist.locator(`rect.${cls}`).evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-share')))));
+      const shares = async (cls: string) => await hist.locator(`rect.${cls}`).evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-share'))));
       const ref = await shares('bar-ref');
       const cur = await shares('bar-cur');
       assert.ok(Math.abs(ref.reduce((a, b) => a + b, 0) - 1) < 0.01, `${feature}: reference shares sum to 1`);
       assert.ok(Math.abs(cur.reduce((a, b) => a + b, 0) - 1) < 0.01, `${feature}: current shares sum to 1`);
-      assert.ok(ref.some((r, i) => Math.abs(r - cur[i]!) > 0.1), `${feature}: the drift is visible in the bars`);
+      assert.ok(
+        ref.some((r, i) => Math.abs(r - cur[i]!) > 0.1),
+        `${feature}: the drift is visible in the bars`,
+      );
       // PSI over time: one point per check run, above the conventional 0.25 for a drift this large.
       const psi = card.locator('svg[data-chart="psi"]');
       assert.equal(await psi.getAttribute('data-points'), '3', feature);
       const values = await psi.locator('circle.psi-point').evaluateAll((cs) => cs.map((c) => Number(c.getAttribute('data-psi'))));
       assert.equal(values.length, 3);
-      assert.ok(values.every((v) => v > 0.25), `${feature}: PSI ${values.join(', ')}`);
+      assert.ok(
+        values.every((v) => v > 0.25),
+        `${feature}: PSI ${values.join(', ')}`,
+      );
       assert.equal(await psi.locator('polyline.psi-line').count(), 1);
     }
     // Every input has its card (summer against the whole year moves all four), worst first.
-    const cards = await page.locator(`.feature[data-model="${MODEL}"]`).evaluateAll((cs) => cs.map((c) => [c.getAttribute('data-feature'), c.getAttribute('data-status')]));
+    const cards = await page
+      .locator(`.feature[data-model="${MODEL}"]`)
+      .evaluateAll((cs) => cs.map((c) => [c.getAttribute('data-feature'), c.getAttribute('data-status')]));
     assert.deepEqual(cards.map((c) => c[0]).sort(), [...FEATURES].sort(), 'a card per input feature of the reference');
     const rank = (s: string | null) => ['fail', 'error', 'warn', 'ok'].indexOf(s ?? '');
-    assert.deepEqual(cards.map((c) => rank(c[1])), cards.map((c) => rank(c[1])).sort((a, b) => a - b), 'drifting features first');
+    assert.deepEqual(
+      cards.map((c) => rank(c[1])),
+      cards.map((c) => rank(c[1])).sort((a, b) => a - b),
+      'drifting features first',
+    );
     assert.match(await page.locator('#status').innerText(), /^updated /);
 
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -284,6 +311,106 @@ describe('status page over the all-in-one stack', () => {
     assert.equal(seen.emptied, 0, `the page was blank or chartless during ${seen.emptied} of ${seen.swaps} refreshes`);
     assert.ok(Number(await page.locator('#status').getAttribute('data-refreshes')) >= 3);
     assert.deepEqual(problems, { console: [], page: [], failed: [], http: [] });
+    await page.close();
+  });
+
+  test('in headless Chromium at 400 px wide: no horizontal scroll; the KS p-value is plotted where KS decides (issue 19 item 8)', async (t) => {
+    if (!needChromium(t)) return;
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
+    const page = await browser.newPage({ viewport: { width: 400, height: 800 } });
+    const problems = watch(page);
+    await page.goto(`${stack.adminUrl}/ui`);
+    await page.waitForSelector('svg[data-chart="psi"][data-feature="temp_max"]', { timeout: 20_000 });
+    const widths = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      return { scroll: d.documentElement.scrollWidth, client: d.documentElement.clientWidth, body: d.body.scrollWidth };
+    });
+    assert.ok(widths.scroll <= widths.client && widths.body <= widths.client, `the page scrolls sideways at 400 px: ${JSON.stringify(widths)}`);
+    // Where the latest drift finding is decided by the KS p-value, its history is drawn too.
+    const latest = (await (await fetch(`${stack.adminUrl}/api/findings`)).json()) as { findings: any[] };
+    const byKs = latest.findings.filter((f) => f.check === 'drift' && f.metric === 'ks_pvalue' && (f.subject.role ?? 'input') === 'input');
+    assert.ok(byKs.length > 0, 'the default config judges numeric features by KS');
+    for (const f of byKs) {
+      const ks = page.locator(`.feature[data-model="${MODEL}"][data-feature="${f.subject.name}"] svg[data-chart="ks"]`);
+      assert.equal(await ks.count(), 1, f.subject.name);
+      assert.equal(await ks.getAttribute('data-points'), '3', f.subject.name);
+      assert.equal(await ks.locator('line.threshold-fail').count(), 1, `${f.subject.name}: the p-value threshold is drawn`);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page-400px.png'), fullPage: true });
+    assert.deepEqual(problems, { console: [], page: [], failed: [], http: [] });
+    await page.close();
+  });
+});
+
+describe('status page of a proxy alone, without --model-version (issue 19 item 7)', () => {
+  let browser: Browser | null = null;
+  let close: () => Promise<void> = async () => undefined;
+  let adminUrl = '';
+  before(async () => {
+    const http = await import('node:http');
+    // A foreign upstream (as MLflow's): answers predictions, names no version.
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"predictions": ["sun"]}');
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const dir = join(tmp.dir, 'proxy-only');
+    mkdirSync(dir, { recursive: true });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        proxy: { port: 0, model: MODEL, upstream: `http://127.0.0.1:${(upstream.address() as import('node:net').AddressInfo).port}` },
+        admin: { port: 0 },
+        registry: { root: join(dir, 'registry') },
+        stats: { flushIntervalMs: 200 },
+        store: { embedded: { path: join(dir, 'stats.db') } },
+        log: { level: 'silent' },
+      },
+    });
+    const proxy = createProxyApp(config, { logger: silent, columnsFor: () => FEATURES });
+    const { proxy: p, admin } = await proxy.start();
+    close = async () => {
+      await proxy.close();
+      upstream.close();
+    };
+    for (const rows of [weatherRows('2014-06-01', '2014-06-08')]) {
+      const r = await postJson(`http://127.0.0.1:${p.port}/invocations`, { dataframe_split: { columns: FEATURES, data: rows.map((x) => x.features) } });
+      assert.equal(r.status, 200);
+    }
+    await proxy.flushStats();
+    adminUrl = `http://127.0.0.1:${admin!.port}`;
+  });
+  after(async () => {
+    await browser?.close();
+    await close();
+  });
+
+  test('in headless Chromium: the model without a phantom version, the right hint, no repeated 404s', async (t) => {
+    if (!needChromium(t)) return;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
+    const page = await browser.newPage();
+    const problems = watch(page);
+    await page.goto(`${adminUrl}/ui?refresh=1`);
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('status').getAttribute('data-refreshes') === '1');
+    const first = problems.http.length;
+    await page.waitForFunction(() => Number((globalThis as any).document.getElementById('status').getAttribute('data-refreshes')) >= 3, undefined, {
+      timeout: 20_000,
+    });
+    const text = await page.locator('main').innerText();
+    assert.doesNotMatch(text, /vunknown/);
+    assert.match(text, /start the proxy with --model-version V to bin against its reference/);
+    assert.doesNotMatch(text, /driftwatch reference build/);
+    assert.equal(await page.locator('section[data-model="weather"] h3').first().innerText(), 'weather');
+    assert.ok(
+      problems.http.every((h) => h.startsWith('404 ') && /\/api\/findings/.test(h)),
+      problems.http.join('\n'),
+    );
+    assert.equal(problems.http.length, first, `the page asked again for what this process does not run: ${problems.http.join(', ')}`);
+    assert.deepEqual(problems.page, []);
     await page.close();
   });
 });
@@ -328,7 +455,10 @@ describe('status page with an admin token', () => {
     assert.equal(await page.locator('svg[data-chart="psi"][data-feature="temp_max"]').getAttribute('data-points'), '1');
     // Before the token every /api call answered 401 (and Chromium logs each as a console error): nothing else.
     assert.ok(problems.http.length > 0 && problems.http.every((h) => h.startsWith('401 ') && h.includes('/api/')), problems.http.join('\n'));
-    assert.ok(problems.console.every((m) => /status of 401/.test(m)), problems.console.join('\n'));
+    assert.ok(
+      problems.console.every((m) => /status of 401/.test(m)),
+      problems.console.join('\n'),
+    );
     assert.deepEqual([problems.page, problems.failed], [[], []]);
 
     // A reload in the same tab reads the token from sessionStorage: no prompt, no 401.
@@ -378,12 +508,26 @@ describe('status page before any traffic or check', () => {
     // answers are replaced with hostile ones here, so only the page's rendering is under test.
     const evil = '<img src=x onerror="window.__xss=1">';
     const at = Date.now();
-    await page.route('**/api/models', (route) => route.fulfill({ json: { models: [{ name: evil, uri: `models:/${evil}/1`, version: '1', loadedAtMs: at, lastError: evil }] } }));
+    await page.route('**/api/models', (route) =>
+      route.fulfill({ json: { models: [{ name: evil, uri: `models:/${evil}/1`, version: '1', loadedAtMs: at, lastError: evil }] } }),
+    );
     await page.route('**/api/findings*', (route) =>
       route.fulfill({
         json: {
           findings: [
-            { check: 'drift', subject: { model: evil, version: '1', name: evil, role: 'input' }, status: 'fail', metric: 'psi', value: 0.5, threshold: { warn: 0.1, fail: 0.25, direction: 'above' }, window: { fromMs: at - 3_600_000, toMs: at, label: '1h' }, sampleSize: 1000, at, message: evil, detail: { psi: { value: 0.5, bins: 12 } } },
+            {
+              check: 'drift',
+              subject: { model: evil, version: '1', name: evil, role: 'input' },
+              status: 'fail',
+              metric: 'psi',
+              value: 0.5,
+              threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
+              window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
+              sampleSize: 1000,
+              at,
+              message: evil,
+              detail: { psi: { value: 0.5, bins: 12 } },
+            },
           ],
         },
       }),
@@ -395,7 +539,10 @@ describe('status page before any traffic or check', () => {
     assert.match(await page.locator('main').innerText(), /<img src=x onerror=/, 'the name is shown as text');
     assert.deepEqual(problems.page, []);
     // The registry refuses the name (400): that card has no reference, the rest of the page renders.
-    assert.deepEqual(problems.http.map((h) => h.split(' ')[0]), ['400']);
+    assert.deepEqual(
+      problems.http.map((h) => h.split(' ')[0]),
+      ['400'],
+    );
     await page.close();
   });
 });

@@ -1,9 +1,11 @@
 /**
- * The four receiver formats field by field against their published schemas:
+ * The receiver formats field by field against their published schemas:
  * - Standard Webhooks (standardwebhooks.com): webhook-id / webhook-timestamp / webhook-signature
  *   "v1,<base64 HMAC-SHA256(base64decode(secret after whsec_), id.timestamp.body)>", verified here
  *   with an independent implementation;
  * - Alertmanager webhook_config payload version "4" (prometheus.io/docs/alerting/latest/configuration);
+ * - Alertmanager's API v2 PostableAlerts (kind alertmanager-api; a real Alertmanager takes them in
+ *   test/integration/alertmanager-api.test.ts);
  * - PagerDuty Events API v2 trigger / resolve (developer.pagerduty.com/docs/events-API-v2);
  * - Slack incoming webhooks ({text, blocks}).
  */
@@ -13,13 +15,15 @@ import { describe, test } from 'node:test';
 import { alertsSchema, type ReceiverConfig } from '../../src/config/schema.js';
 import { findingKey } from '../../src/findings/finding.js';
 import { alertmanagerBody, fingerprint, identityLabels, ZERO_TIME } from '../../src/alerts/formats/alertmanager.js';
+import { alertmanagerApiTarget, DEFAULT_RESEND_INTERVAL_MS, ENDS_AT_RESENDS, renderAlertmanagerApi } from '../../src/alerts/formats/alertmanager-api.js';
+import { loadConfig } from '../../src/config/load.js';
 import { dedupKey, PAGERDUTY_EVENTS_URL, renderPagerduty } from '../../src/alerts/formats/pagerduty.js';
 import { renderSlack } from '../../src/alerts/formats/slack.js';
 import { renderWebhook } from '../../src/alerts/formats/webhook.js';
 import { alertKeyHash, type AlertItem, type Notification } from '../../src/alerts/notification.js';
 
 const T0 = Date.parse('2026-07-01T12:00:00.000Z');
-const EXTERNAL = 'http://dw.example:9100';
+const EXTERNAL = 'http://dw.example:9097';
 const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
 
 function receiver(kind: ReceiverConfig['kind'], extra: Partial<ReceiverConfig> = {}): ReceiverConfig {
@@ -78,7 +82,20 @@ describe('generic webhook (Standard Webhooks)', () => {
     assert.equal(body.receiver, 'r');
     assert.equal(body.externalUrl, `${EXTERNAL}/ui`, 'the status page by default, not the JSON API');
     const a = body.alerts[0];
-    assert.deepEqual(Object.keys(a).sort(), ['check', 'key', 'message', 'metric', 'sampleSize', 'severity', 'startsAt', 'status', 'subject', 'threshold', 'value', 'window']);
+    assert.deepEqual(Object.keys(a).sort(), [
+      'check',
+      'key',
+      'message',
+      'metric',
+      'sampleSize',
+      'severity',
+      'startsAt',
+      'status',
+      'subject',
+      'threshold',
+      'value',
+      'window',
+    ]);
     assert.match(a.key, /^[0-9a-f]{16}$/);
     assert.deepEqual(a.subject, { model: 'weather', version: '3', name: 'temp_max', role: 'input' });
     assert.equal(a.severity, 'fail');
@@ -87,7 +104,9 @@ describe('generic webhook (Standard Webhooks)', () => {
     assert.deepEqual(a.window, { from: '2026-07-01T11:00:00.000Z', to: '2026-07-01T12:00:00.000Z', label: '1h' });
     assert.equal(a.sampleSize, 1204);
     assert.equal(a.startsAt, '2026-07-01T12:00:00.000Z');
-    const resolved = JSON.parse(renderWebhook(notification([item('temp_max', 'resolved')], 'resolved'), receiver('webhook'), { externalUrl: EXTERNAL, nowMs: T0 }).body);
+    const resolved = JSON.parse(
+      renderWebhook(notification([item('temp_max', 'resolved')], 'resolved'), receiver('webhook'), { externalUrl: EXTERNAL, nowMs: T0 }).body,
+    );
     assert.equal(resolved.status, 'resolved');
     assert.equal(resolved.alerts[0].endsAt, '2026-07-01T12:10:00.000Z');
   });
@@ -96,7 +115,10 @@ describe('generic webhook (Standard Webhooks)', () => {
 describe('Alertmanager webhook payload v4', () => {
   test('top-level fields as Alertmanager sends them', () => {
     const body = alertmanagerBody(notification([item('temp_max'), item('wind', 'resolved')]), { externalUrl: EXTERNAL }) as Record<string, any>;
-    assert.deepEqual(Object.keys(body).sort(), ['alerts', 'commonAnnotations', 'commonLabels', 'externalURL', 'groupKey', 'groupLabels', 'receiver', 'status', 'truncatedAlerts', 'version'].sort());
+    assert.deepEqual(
+      Object.keys(body).sort(),
+      ['alerts', 'commonAnnotations', 'commonLabels', 'externalURL', 'groupKey', 'groupLabels', 'receiver', 'status', 'truncatedAlerts', 'version'].sort(),
+    );
     assert.equal(body.version, '4');
     assert.equal(body.receiver, 'r');
     assert.equal(body.status, 'firing');
@@ -114,7 +136,16 @@ describe('Alertmanager webhook payload v4', () => {
     const [a, b] = body.alerts;
     assert.deepEqual(Object.keys(a).sort(), ['annotations', 'endsAt', 'fingerprint', 'generatorURL', 'labels', 'startsAt', 'status']);
     assert.equal(a.status, 'firing');
-    assert.deepEqual(a.labels, { alertname: 'DriftwatchDrift', model: 'weather', version: '3', check: 'drift', name: 'temp_max', feature: 'temp_max', role: 'input', severity: 'critical' });
+    assert.deepEqual(a.labels, {
+      alertname: 'DriftwatchDrift',
+      model: 'weather',
+      version: '3',
+      check: 'drift',
+      name: 'temp_max',
+      feature: 'temp_max',
+      role: 'input',
+      severity: 'critical',
+    });
     assert.equal(a.annotations.summary, item('temp_max').message);
     assert.match(a.annotations.description, /psi 0\.4123 \(threshold >= 0\.25\) over 1h, n=1204/);
     assert.equal(a.startsAt, '2026-07-01T12:00:00.000Z');
@@ -127,6 +158,75 @@ describe('Alertmanager webhook payload v4', () => {
     // stable per alert and independent of severity (an escalation is the same alert)
     assert.equal(fingerprint(identityLabels(item('temp_max', 'firing', 'warn'))), a.fingerprint);
     assert.notEqual(a.fingerprint, b.fingerprint);
+  });
+});
+
+describe('Alertmanager API (kind alertmanager-api): POST <url>/api/v2/alerts, PostableAlerts', () => {
+  test('a JSON array of PostableAlert; firing: endsAt = attempt time + 4 resend intervals; resolved: endsAt = when it resolved', () => {
+    const nowMs = T0 + 30_000;
+    const req = renderAlertmanagerApi(
+      notification([item('temp_max'), item('wind', 'resolved', 'warn')]),
+      receiver('alertmanager-api', { url: 'http://am.example:9093' }),
+      { externalUrl: EXTERNAL, nowMs },
+    );
+    assert.equal(req.url, 'http://am.example:9093/api/v2/alerts');
+    assert.equal(req.headers.authorization, undefined);
+    const body = JSON.parse(req.body);
+    assert.ok(Array.isArray(body) && body.length === 2);
+    const [firing, resolved] = body;
+    assert.deepEqual(Object.keys(firing).sort(), ['annotations', 'endsAt', 'generatorURL', 'labels', 'startsAt']);
+    assert.deepEqual(firing.labels, {
+      alertname: 'DriftwatchDrift',
+      model: 'weather',
+      check: 'drift',
+      name: 'temp_max',
+      version: '3',
+      feature: 'temp_max',
+      role: 'input',
+      severity: 'critical',
+    });
+    assert.equal(firing.annotations.summary, 'temp_max PSI 0.41 >= 0.25 over the last 1h (n=1,204)');
+    assert.match(firing.annotations.description, /^drift temp_max on weather v3: psi 0\.4123 \(threshold >= 0\.25\) over 1h, n=1204$/);
+    assert.equal(firing.annotations.dashboard, `${EXTERNAL}/ui`);
+    assert.equal(firing.generatorURL, `${EXTERNAL}/ui`);
+    assert.equal(firing.startsAt, '2026-07-01T12:00:00.000Z');
+    assert.equal(firing.endsAt, new Date(nowMs + ENDS_AT_RESENDS * DEFAULT_RESEND_INTERVAL_MS).toISOString());
+    assert.equal(resolved.labels.severity, 'warning');
+    assert.equal(resolved.endsAt, '2026-07-01T12:10:00.000Z');
+    const slow = JSON.parse(
+      renderAlertmanagerApi(notification([item('temp_max')]), receiver('alertmanager-api', { resendIntervalMs: 300_000 }), { externalUrl: EXTERNAL, nowMs })
+        .body,
+    );
+    assert.equal(slow[0].endsAt, new Date(nowMs + 4 * 300_000).toISOString());
+  });
+
+  test('url: a route prefix is kept, an url naming the endpoint is not doubled; basic auth from the url, bearerToken', () => {
+    const at = (extra: Partial<ReceiverConfig>) => alertmanagerApiTarget(receiver('alertmanager-api', extra));
+    assert.equal(at({ url: 'https://ops.example/alertmanager/' }).url, 'https://ops.example/alertmanager/api/v2/alerts');
+    assert.equal(at({ url: 'https://ops.example/api/v2/alerts' }).url, 'https://ops.example/api/v2/alerts');
+    const basic = at({ url: 'https://ops%40corp:p%3Ass@am.example:9093' });
+    assert.equal(basic.url, 'https://am.example:9093/api/v2/alerts');
+    assert.equal(basic.authorization, `Basic ${Buffer.from('ops@corp:p:ss').toString('base64')}`);
+    assert.deepEqual(at({ url: 'https://am.example', bearerToken: 'tok-123' }), { url: 'https://am.example/api/v2/alerts', authorization: 'Bearer tok-123' });
+  });
+
+  test('config: kind alertmanager aimed at the API is refused at load time, saying what to change; API-only fields refused elsewhere', () => {
+    const load = (r: Record<string, unknown>) => loadConfig({ env: {}, overrides: { alerts: { receivers: [{ name: 'am', ...r }] } } });
+    assert.throws(
+      () => load({ kind: 'alertmanager', url: 'http://alertmanager:9093/api/v2/alerts' }),
+      (e: Error) => /alerts\.receivers\.0\.kind: kind alertmanager sends the webhook body .* use kind: alertmanager-api with its base url/.test(e.message),
+    );
+    // the webhook body to a webhook consumer keeps working: existing configs do not change meaning
+    assert.equal(load({ kind: 'alertmanager', url: 'http://consumer:8080/hook' }).alerts.receivers[0]!.kind, 'alertmanager');
+    assert.equal(
+      load({ kind: 'alertmanager-api', url: 'http://alertmanager:9093', bearerToken: 'tok', resendIntervalMs: 30_000 }).alerts.receivers[0]!.resendIntervalMs,
+      30_000,
+    );
+    assert.throws(
+      () => load({ kind: 'slack', url: 'http://s/x', bearerToken: 'tok' }),
+      /alerts\.receivers\.0\.bearerToken: bearerToken is for kind alertmanager-api only/,
+    );
+    assert.throws(() => load({ kind: 'alertmanager-api' }), /alerts\.receivers\.0\.url: a alertmanager-api receiver needs a url/);
   });
 });
 
@@ -154,8 +254,14 @@ describe('PagerDuty Events API v2', () => {
     assert.equal(p.custom_details.sample_size, 1204);
     assert.equal(e.client_url, `${EXTERNAL}/ui`);
     assert.deepEqual(e.links, [{ href: `${EXTERNAL}/ui`, text: 'driftwatch dashboard for weather' }]);
-    assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'warn')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'warning');
-    assert.equal(JSON.parse(renderPagerduty(notification([item('x', 'firing', 'error')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity, 'error');
+    assert.equal(
+      JSON.parse(renderPagerduty(notification([item('x', 'firing', 'warn')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity,
+      'warning',
+    );
+    assert.equal(
+      JSON.parse(renderPagerduty(notification([item('x', 'firing', 'error')]), pd, { externalUrl: EXTERNAL, nowMs: T0 }).body).payload.severity,
+      'error',
+    );
   });
 
   test('summary capped at 1024 characters', () => {

@@ -38,10 +38,15 @@ test('env values are typed: numbers, booleans, JSON lists', () => {
 
 test('all problems are reported at once', () => {
   assert.throws(
-    () => loadConfig({ env: { DRIFTWATCH_SERVE_PORT: '99999', DRIFTWATCH_ADMIN_ENABLED: 'maybe', DRIFTWATCH_NOPE: '1' }, overrides: { log: { level: 'loud' }, extra: 1 } }),
+    () =>
+      loadConfig({
+        env: { DRIFTWATCH_SERVE_PORT: '99999', DRIFTWATCH_ADMIN_ENABLED: 'maybe', DRIFTWATCH_NOPE: '1' },
+        overrides: { log: { level: 'loud' }, extra: 1 },
+      }),
     (e: any) => {
       assert.equal(e.code, 'DW_ERR_CONFIG_INVALID');
-      for (const s of ['serve.port', 'DRIFTWATCH_ADMIN_ENABLED', 'DRIFTWATCH_NOPE', 'log.level', '"extra"']) assert.ok(e.message.includes(s), `${s} not in ${e.message}`);
+      for (const s of ['serve.port', 'DRIFTWATCH_ADMIN_ENABLED', 'DRIFTWATCH_NOPE', 'log.level', '"extra"'])
+        assert.ok(e.message.includes(s), `${s} not in ${e.message}`);
       return true;
     },
   );
@@ -51,22 +56,45 @@ test('a non-loopback admin bind needs a token; duplicate served names are refuse
   assert.throws(() => loadConfig({ env: { DRIFTWATCH_ADMIN_HOST: '0.0.0.0' } }), /admin\.token/);
   assert.equal(loadConfig({ env: { DRIFTWATCH_ADMIN_HOST: '0.0.0.0', DRIFTWATCH_ADMIN_TOKEN: 'a-long-enough-token-123' } }).admin.host, '0.0.0.0');
   assert.throws(() => loadConfig({ env: { DRIFTWATCH_ADMIN_TOKEN: 'short' } }), /at least 16/);
-  assert.throws(() => loadConfig({ env: {}, overrides: { serve: { models: [{ uri: 'a', name: 'x' }, { uri: 'b', name: 'x' }] } } }), /duplicate model name x/);
+  assert.throws(
+    () =>
+      loadConfig({
+        env: {},
+        overrides: {
+          serve: {
+            models: [
+              { uri: 'a', name: 'x' },
+              { uri: 'b', name: 'x' },
+            ],
+          },
+        },
+      }),
+    /duplicate model name x/,
+  );
 });
 
 test('config file errors name the file', () => {
   const t = tempDir();
   const file = join(t.dir, 'broken.yaml');
   writeFileSync(file, 'serve: [unclosed');
-  assert.throws(() => loadConfig({ file, env: {} }), (e: any) => e.code === 'DW_ERR_CONFIG_FILE' && e.message.includes(file));
-  assert.throws(() => loadConfig({ file: join(t.dir, 'missing.yaml'), env: {} }), (e: any) => e.code === 'DW_ERR_CONFIG_FILE');
+  assert.throws(
+    () => loadConfig({ file, env: {} }),
+    (e: any) => e.code === 'DW_ERR_CONFIG_FILE' && e.message.includes(file),
+  );
+  assert.throws(
+    () => loadConfig({ file: join(t.dir, 'missing.yaml'), env: {} }),
+    (e: any) => e.code === 'DW_ERR_CONFIG_FILE',
+  );
   writeFileSync(file, '- a list\n');
   assert.throws(() => loadConfig({ file, env: {} }), /mapping at the top level/);
   t.cleanup();
 });
 
 test('a batching wait at or above the request timeout is refused', () => {
-  assert.throws(() => loadConfig({ env: {}, overrides: { serve: { requestTimeoutMs: 50, batching: { maxWaitMs: 50 } } } }), /serve\.batching\.maxWaitMs: must be below serve\.requestTimeoutMs/);
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { serve: { requestTimeoutMs: 50, batching: { maxWaitMs: 50 } } } }),
+    /serve\.batching\.maxWaitMs: must be below serve\.requestTimeoutMs/,
+  );
 });
 
 test('alert receivers and routes are checked at load time, every problem listed', () => {
@@ -92,4 +120,20 @@ test('alert receivers and routes are checked at load time, every problem listed'
       /alerts\.receivers\.2\.routingKey: a pagerduty receiver needs/.test(e.message) &&
       /alerts\.routes\.0\.receiver: no receiver named nobody/.test(e.message),
   );
+});
+
+test('a receiver URL may carry credentials (sent as Basic auth); a malformed percent-escape in them is refused', () => {
+  const receivers = (url: string) => ({ alerts: { receivers: [{ name: 'am', kind: 'slack', url }] } });
+  const ok = loadConfig({ env: {}, overrides: receivers('https://ops%40corp:p%3Ass@am.example/api/v2/alerts') });
+  assert.equal(ok.alerts.receivers[0]!.url, 'https://ops%40corp:p%3Ass@am.example/api/v2/alerts');
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: receivers('https://ops:100%zz@am.example/') }),
+    (e: Error) => /alerts\.receivers\.0\.url: the user or password in the URL has a malformed percent-escape/.test(e.message) && !e.message.includes('100%zz'),
+  );
+});
+
+test('admin.allowedHosts: a list of host names, also from DRIFTWATCH_ADMIN_ALLOWED_HOSTS (JSON)', () => {
+  assert.deepEqual(loadConfig({ env: {} }).admin.allowedHosts, []);
+  assert.deepEqual(loadConfig({ env: { DRIFTWATCH_ADMIN_ALLOWED_HOSTS: '["driftwatch.local","[::1]"]' } }).admin.allowedHosts, ['driftwatch.local', '[::1]']);
+  assert.throws(() => loadConfig({ env: {}, overrides: { admin: { allowedHosts: ['evil.example:9100/x'] } } }), /admin\.allowedHosts\.0/);
 });

@@ -1,6 +1,6 @@
 /**
  * The deployment manifests (examples/deploy/docker-compose.yml, examples/deploy/k8s/driftwatch.yaml,
- * examples/deploy/Dockerfile) checked for structure, since neither runs here: references resolve
+ * examples/deploy/k8s/prometheus-rule.yaml, examples/deploy/Dockerfile) checked for structure, since neither runs here: references resolve
  * (depends_on, volumes, Secret keys, ConfigMap, PVC, Service selectors and target ports), mounted
  * paths exist in the repository, every config file they use exists and loads through the real
  * config loader with the environment the container gets, ports agree with those configs, probes
@@ -20,6 +20,8 @@ import { ROOT } from '../helpers.js';
 const DEPLOY = join(ROOT, 'examples', 'deploy');
 const COMPOSE_FILE = join(DEPLOY, 'docker-compose.yml');
 const K8S_FILE = join(DEPLOY, 'k8s', 'driftwatch.yaml');
+const PROMETHEUS_RULE_FILE = join(DEPLOY, 'k8s', 'prometheus-rule.yaml');
+const RULES_FILE = join(ROOT, 'config', 'prometheus', 'driftwatch-rules.yaml');
 const DOCKERFILE = join(DEPLOY, 'Dockerfile');
 
 /** Paths the servers register, read from their sources (so a renamed route breaks this test). */
@@ -62,7 +64,9 @@ function interpolate(v: unknown): string {
 
 function envOf(service: Obj): Record<string, string> {
   const e = service.environment ?? {};
-  const pairs: Array<[string, string]> = Array.isArray(e) ? e.map((kv: string) => kv.split(/=(.*)/s).slice(0, 2) as [string, string]) : Object.entries(e).map(([k, v]) => [k, String(v)]);
+  const pairs: Array<[string, string]> = Array.isArray(e)
+    ? e.map((kv: string) => kv.split(/=(.*)/s).slice(0, 2) as [string, string])
+    : Object.entries(e).map(([k, v]) => [k, String(v)]);
   return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(v)]));
 }
 
@@ -82,7 +86,11 @@ function containerPorts(service: Obj): number[] {
   return out;
 }
 
-interface Mount { source: string; target: string; bind: boolean }
+interface Mount {
+  source: string;
+  target: string;
+  bind: boolean;
+}
 function mountsOf(service: Obj): Mount[] {
   return (service.volumes ?? []).map((v: unknown) => {
     if (typeof v === 'object' && v) return { source: String((v as Obj).source), target: String((v as Obj).target), bind: (v as Obj).type === 'bind' };
@@ -125,8 +133,10 @@ export function checkCompose(doc: Obj): string[] {
     for (const d of depNames(s)) if (!names.has(d)) problems.push(`${name}: depends_on ${d}, which is not a service`);
     if (s.depends_on && !Array.isArray(s.depends_on)) {
       for (const [d, c] of Object.entries(s.depends_on as Obj)) {
-        if (!['service_started', 'service_healthy', 'service_completed_successfully'].includes(c?.condition)) problems.push(`${name}: depends_on ${d} has condition ${c?.condition}`);
-        if (c?.condition === 'service_healthy' && services[d] && !services[d].healthcheck) problems.push(`${name}: waits for ${d} to be healthy, but ${d} has no healthcheck`);
+        if (!['service_started', 'service_healthy', 'service_completed_successfully'].includes(c?.condition))
+          problems.push(`${name}: depends_on ${d} has condition ${c?.condition}`);
+        if (c?.condition === 'service_healthy' && services[d] && !services[d].healthcheck)
+          problems.push(`${name}: waits for ${d} to be healthy, but ${d} has no healthcheck`);
       }
     }
     for (const m of mountsOf(s)) {
@@ -162,7 +172,8 @@ export function checkCompose(doc: Obj): string[] {
       if (config.serve.host !== '0.0.0.0') problems.push(`${name}: serve.host ${config.serve.host} is unreachable from other containers`);
       if (health) {
         const h = urlHostPort(health);
-        if (h.port !== config.serve.port || !SCORING_PATHS.has(h.path)) problems.push(`${name}: health check ${health} is not a scoring-server path on serve.port ${config.serve.port}`);
+        if (h.port !== config.serve.port || !SCORING_PATHS.has(h.path))
+          problems.push(`${name}: health check ${health} is not a scoring-server path on serve.port ${config.serve.port}`);
       }
     }
     if (cmd.sub === 'proxy') {
@@ -185,7 +196,8 @@ export function checkCompose(doc: Obj): string[] {
       if (!ports.includes(config.admin.port)) problems.push(`${name}: admin.port ${config.admin.port} is not published (${ports.join(', ')})`);
       if (health) {
         const h = urlHostPort(health);
-        if (h.port !== config.admin.port || !ADMIN_PATHS.has(h.path)) problems.push(`${name}: health check ${health} is not an admin path on admin.port ${config.admin.port}`);
+        if (h.port !== config.admin.port || !ADMIN_PATHS.has(h.path))
+          problems.push(`${name}: health check ${health} is not an admin path on admin.port ${config.admin.port}`);
       }
     }
     // the scoring server never touches the store (data path); the sidecar writes it, the analyzer reads it
@@ -196,8 +208,10 @@ export function checkCompose(doc: Obj): string[] {
       else {
         if (!containerPorts(influx).includes(u.port)) problems.push(`${name}: InfluxDB port ${u.port} is not the influxdb service's`);
         const ie = envOf(influx);
-        if (ie.DOCKER_INFLUXDB_INIT_ORG !== config.store.influxdb.org) problems.push(`${name}: store.influxdb.org ${config.store.influxdb.org} is not the org InfluxDB is set up with (${ie.DOCKER_INFLUXDB_INIT_ORG})`);
-        if (ie.DOCKER_INFLUXDB_INIT_BUCKET !== config.store.influxdb.bucket) problems.push(`${name}: store.influxdb.bucket ${config.store.influxdb.bucket} is not the bucket InfluxDB is set up with`);
+        if (ie.DOCKER_INFLUXDB_INIT_ORG !== config.store.influxdb.org)
+          problems.push(`${name}: store.influxdb.org ${config.store.influxdb.org} is not the org InfluxDB is set up with (${ie.DOCKER_INFLUXDB_INIT_ORG})`);
+        if (ie.DOCKER_INFLUXDB_INIT_BUCKET !== config.store.influxdb.bucket)
+          problems.push(`${name}: store.influxdb.bucket ${config.store.influxdb.bucket} is not the bucket InfluxDB is set up with`);
         if (!depNames(s).includes(u.host)) problems.push(`${name}: does not depend_on ${u.host}`);
         // the token driftwatch uses must be the one InfluxDB is set up with: the same .env variable
         const varOf = (v: unknown) => /\$\{([A-Z0-9_]+)/.exec(String(v ?? ''))?.[1];
@@ -208,10 +222,9 @@ export function checkCompose(doc: Obj): string[] {
         // InfluxQL reads on 2.x need the bucket mapped to store.influxdb.database (DBRP)
         const init = mountsOf(influx).find((m) => m.target === '/docker-entrypoint-initdb.d');
         const scripts = init ? resolve(DEPLOY, init.source) : null;
-        const dbrp = scripts && existsSync(scripts) && statSync(scripts).isDirectory()
-          ? readFileSync(join(scripts, '10-driftwatch-dbrp.sh'), 'utf8')
-          : '';
-        if (!new RegExp(`v1 dbrp create[^\\n]*--db ${config.store.influxdb.database}\\b`).test(dbrp)) problems.push(`${name}: no DBRP mapping for database ${config.store.influxdb.database} in the InfluxDB init scripts`);
+        const dbrp = scripts && existsSync(scripts) && statSync(scripts).isDirectory() ? readFileSync(join(scripts, '10-driftwatch-dbrp.sh'), 'utf8') : '';
+        if (!new RegExp(`v1 dbrp create[^\\n]*--db ${config.store.influxdb.database}\\b`).test(dbrp))
+          problems.push(`${name}: no DBRP mapping for database ${config.store.influxdb.database} in the InfluxDB init scripts`);
       }
     }
   }
@@ -223,25 +236,31 @@ export function checkCompose(doc: Obj): string[] {
   if (g) {
     const ms = mountsOf(g);
     const prov = ms.find((m) => m.target === '/etc/grafana/provisioning');
-    if (!prov || resolve(DEPLOY, prov.source) !== join(ROOT, 'dashboards', 'provisioning')) problems.push('grafana: dashboards/provisioning is not mounted at /etc/grafana/provisioning');
+    if (!prov || resolve(DEPLOY, prov.source) !== join(ROOT, 'dashboards', 'provisioning'))
+      problems.push('grafana: dashboards/provisioning is not mounted at /etc/grafana/provisioning');
     const providerFile = join(ROOT, 'dashboards', 'provisioning', 'dashboards', 'driftwatch.yaml');
     if (existsSync(providerFile)) {
       const path = parse(readFileSync(providerFile, 'utf8'))?.providers?.[0]?.options?.path;
       const dash = ms.find((m) => m.target === path);
-      if (!dash || resolve(DEPLOY, dash.source) !== join(ROOT, 'dashboards')) problems.push(`grafana: dashboards/ is not mounted at ${path}, where the dashboard provider reads`);
+      if (!dash || resolve(DEPLOY, dash.source) !== join(ROOT, 'dashboards'))
+        problems.push(`grafana: dashboards/ is not mounted at ${path}, where the dashboard provider reads`);
     }
     const dsFile = join(ROOT, 'dashboards', 'provisioning', 'datasources', 'driftwatch.yaml');
     if (existsSync(dsFile)) {
       for (const ds of parse(readFileSync(dsFile, 'utf8'))?.datasources ?? []) {
         const u = urlHostPort(ds.url);
-        if (!services[u.host] || !containerPorts(services[u.host]).includes(u.port)) problems.push(`grafana: data source ${ds.uid} points at ${u.host}:${u.port}, which no service provides`);
+        if (!services[u.host] || !containerPorts(services[u.host]).includes(u.port))
+          problems.push(`grafana: data source ${ds.uid} points at ${u.host}:${u.port}, which no service provides`);
       }
     }
   }
   const prom = services.prometheus as Obj | undefined;
   if (prom) {
     const file = hostPathFor(prom, '/etc/prometheus/prometheus.yml');
-    const targets: string[] = file && existsSync(file) ? (parse(readFileSync(file, 'utf8'))?.scrape_configs ?? []).flatMap((c: Obj) => c.static_configs.flatMap((sc: Obj) => sc.targets)) : [];
+    const targets: string[] =
+      file && existsSync(file)
+        ? (parse(readFileSync(file, 'utf8'))?.scrape_configs ?? []).flatMap((c: Obj) => c.static_configs.flatMap((sc: Obj) => sc.targets))
+        : [];
     if (!targets.length) problems.push('prometheus: no scrape targets');
     for (const t of targets) {
       const [h, p] = t.split(':') as [string, string];
@@ -257,7 +276,12 @@ export function checkCompose(doc: Obj): string[] {
 // ---- kubernetes ------------------------------------------------------------------------------
 
 const API_VERSIONS: Record<string, string> = {
-  Namespace: 'v1', ConfigMap: 'v1', Secret: 'v1', Service: 'v1', PersistentVolumeClaim: 'v1', Deployment: 'apps/v1',
+  Namespace: 'v1',
+  ConfigMap: 'v1',
+  Secret: 'v1',
+  Service: 'v1',
+  PersistentVolumeClaim: 'v1',
+  Deployment: 'apps/v1',
 };
 
 function containerEnv(c: Obj, secrets: Map<string, Obj>, problems: string[], where: string): Record<string, string> {
@@ -280,7 +304,8 @@ export function checkK8s(docs: Obj[]): string[] {
   const problems: string[] = [];
   for (const [i, d] of docs.entries()) {
     if (!d?.apiVersion || !d?.kind || !d?.metadata?.name) problems.push(`document ${i}: needs apiVersion, kind and metadata.name`);
-    else if (API_VERSIONS[d.kind] && API_VERSIONS[d.kind] !== d.apiVersion) problems.push(`${d.kind} ${d.metadata.name}: apiVersion ${d.apiVersion}, expected ${API_VERSIONS[d.kind]}`);
+    else if (API_VERSIONS[d.kind] && API_VERSIONS[d.kind] !== d.apiVersion)
+      problems.push(`${d.kind} ${d.metadata.name}: apiVersion ${d.apiVersion}, expected ${API_VERSIONS[d.kind]}`);
   }
   const of = (kind: string) => new Map(docs.filter((d) => d?.kind === kind).map((d) => [d.metadata?.name as string, d]));
   const configMaps = of('ConfigMap');
@@ -294,22 +319,26 @@ export function checkK8s(docs: Obj[]): string[] {
     const pod = dep.spec?.template?.spec as Obj | undefined;
     const labels = dep.spec?.template?.metadata?.labels ?? {};
     const sel = dep.spec?.selector?.matchLabels ?? {};
-    if (!Object.keys(sel).length || !Object.entries(sel).every(([k, v]) => labels[k] === v)) problems.push(`${where}: selector does not match the pod template's labels`);
+    if (!Object.keys(sel).length || !Object.entries(sel).every(([k, v]) => labels[k] === v))
+      problems.push(`${where}: selector does not match the pod template's labels`);
     if (!pod) {
       problems.push(`${where}: no pod template`);
       continue;
     }
     const volumes = new Map<string, Obj>((pod.volumes ?? []).map((v: Obj) => [v.name, v]));
     for (const v of volumes.values()) {
-      if (v.configMap && !configMaps.has(v.configMap.name)) problems.push(`${where}: volume ${v.name} uses ConfigMap ${v.configMap.name}, which is not defined`);
-      if (v.persistentVolumeClaim && !pvcs.has(v.persistentVolumeClaim.claimName)) problems.push(`${where}: volume ${v.name} uses PVC ${v.persistentVolumeClaim.claimName}, which is not defined`);
+      if (v.configMap && !configMaps.has(v.configMap.name))
+        problems.push(`${where}: volume ${v.name} uses ConfigMap ${v.configMap.name}, which is not defined`);
+      if (v.persistentVolumeClaim && !pvcs.has(v.persistentVolumeClaim.claimName))
+        problems.push(`${where}: volume ${v.name} uses PVC ${v.persistentVolumeClaim.claimName}, which is not defined`);
     }
     const seenPorts = new Map<number, string>();
     const all = [...(pod.initContainers ?? []), ...(pod.containers ?? [])] as Obj[];
     const byRole = new Map<string, { c: Obj; config: Config }>();
     for (const c of all) {
       const cw = `${where} container ${c.name}`;
-      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.cpu || !c.resources?.limits?.memory) problems.push(`${cw}: needs cpu and memory requests and limits`);
+      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.cpu || !c.resources?.limits?.memory)
+        problems.push(`${cw}: needs cpu and memory requests and limits`);
       for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) problems.push(`${cw}: mounts volume ${m.name}, which the pod does not define`);
       const env = containerEnv(c, secrets, problems, cw);
       const isInit = (pod.initContainers ?? []).includes(c);
@@ -341,10 +370,16 @@ export function checkK8s(docs: Obj[]): string[] {
       byRole.set(cmd.sub, { c, config });
       roles.set(cmd.sub, { deployment: dep, config });
       const ports = (c.ports ?? []).map((p: Obj) => p.containerPort);
-      const probePaths: Array<[string, Obj | undefined]> = [['readinessProbe', c.readinessProbe], ['livenessProbe', c.livenessProbe]];
-      const serverPorts = cmd.sub === 'serve' ? [config.serve.port, config.admin.port] : cmd.sub === 'proxy' ? [config.proxy.port, config.admin.port] : [config.admin.port];
-      for (const p of serverPorts) if (!ports.includes(p)) problems.push(`${cw}: the config listens on ${p}, which is not a containerPort (${ports.join(', ')})`);
-      for (const p of ports) if (!serverPorts.includes(p)) problems.push(`${cw}: containerPort ${p} is not a port its config listens on (${serverPorts.join(', ')})`);
+      const probePaths: Array<[string, Obj | undefined]> = [
+        ['readinessProbe', c.readinessProbe],
+        ['livenessProbe', c.livenessProbe],
+      ];
+      const serverPorts =
+        cmd.sub === 'serve' ? [config.serve.port, config.admin.port] : cmd.sub === 'proxy' ? [config.proxy.port, config.admin.port] : [config.admin.port];
+      for (const p of serverPorts)
+        if (!ports.includes(p)) problems.push(`${cw}: the config listens on ${p}, which is not a containerPort (${ports.join(', ')})`);
+      for (const p of ports)
+        if (!serverPorts.includes(p)) problems.push(`${cw}: containerPort ${p} is not a port its config listens on (${serverPorts.join(', ')})`);
       for (const [kind, probe] of probePaths) {
         const g = probe?.httpGet;
         if (!g) {
@@ -352,9 +387,10 @@ export function checkK8s(docs: Obj[]): string[] {
           continue;
         }
         const port = typeof g.port === 'number' ? g.port : (c.ports ?? []).find((p: Obj) => p.name === g.port)?.containerPort;
-        const ok = cmd.sub === 'serve'
-          ? (port === config.serve.port && SCORING_PATHS.has(g.path)) || (port === config.admin.port && ADMIN_PATHS.has(g.path))
-          : port === config.admin.port && ADMIN_PATHS.has(g.path);
+        const ok =
+          cmd.sub === 'serve'
+            ? (port === config.serve.port && SCORING_PATHS.has(g.path)) || (port === config.admin.port && ADMIN_PATHS.has(g.path))
+            : port === config.admin.port && ADMIN_PATHS.has(g.path);
         if (!ok) problems.push(`${cw}: ${kind} ${g.path} on ${g.port} is not a path the server serves on that port`);
       }
     }
@@ -364,14 +400,17 @@ export function checkK8s(docs: Obj[]): string[] {
       if (!serve) problems.push(`${where}: the sidecar has no model server container in its pod`);
       else {
         const up = proxy.config.proxy.upstream ? urlHostPort(proxy.config.proxy.upstream) : null;
-        if (!up || !['127.0.0.1', 'localhost'].includes(up.host)) problems.push(`${where}: the sidecar's upstream ${proxy.config.proxy.upstream} is not on localhost`);
-        else if (up.port !== serve.config.serve.port) problems.push(`${where}: the sidecar's upstream port ${up.port} is not the model container's serve.port ${serve.config.serve.port}`);
+        if (!up || !['127.0.0.1', 'localhost'].includes(up.host))
+          problems.push(`${where}: the sidecar's upstream ${proxy.config.proxy.upstream} is not on localhost`);
+        else if (up.port !== serve.config.serve.port)
+          problems.push(`${where}: the sidecar's upstream port ${up.port} is not the model container's serve.port ${serve.config.serve.port}`);
       }
     }
   }
   for (const want of ['serve', 'proxy', 'analyze']) if (!roles.has(want)) problems.push(`no container runs driftwatch ${want}`);
   const analyzer = roles.get('analyze');
-  if (analyzer && analyzer.deployment.spec.replicas !== 1) problems.push('the analyzer Deployment must have exactly one replica (checks and alerts would run twice)');
+  if (analyzer && analyzer.deployment.spec.replicas !== 1)
+    problems.push('the analyzer Deployment must have exactly one replica (checks and alerts would run twice)');
   if (analyzer && roles.get('proxy')?.deployment === analyzer.deployment) problems.push('the analyzer must be its own Deployment');
 
   for (const svc of of('Service').values()) {
@@ -390,10 +429,39 @@ export function checkK8s(docs: Obj[]): string[] {
     // the model pod's Service must reach the sidecar, never the model container directly
     const proxy = roles.get('proxy');
     if (proxy && targets.includes(proxy.deployment)) {
-      const reached = (svc.spec.ports ?? []).map((p: Obj) => cports.find((cp) => (typeof p.targetPort === 'string' ? cp.name === p.targetPort : cp.containerPort === (p.targetPort ?? p.port)))?.containerPort);
+      const reached = (svc.spec.ports ?? []).map(
+        (p: Obj) =>
+          cports.find((cp) => (typeof p.targetPort === 'string' ? cp.name === p.targetPort : cp.containerPort === (p.targetPort ?? p.port)))?.containerPort,
+      );
       if (!reached.includes(proxy.config.proxy.port)) problems.push(`${where}: does not expose the sidecar's proxy.port ${proxy.config.proxy.port}`);
       const serve = roles.get('serve');
-      if (serve && reached.includes(serve.config.serve.port)) problems.push(`${where}: exposes the model container's port ${serve.config.serve.port}, bypassing the sidecar`);
+      if (serve && reached.includes(serve.config.serve.port))
+        problems.push(`${where}: exposes the model container's port ${serve.config.serve.port}, bypassing the sidecar`);
+    }
+  }
+  return problems;
+}
+
+// ---- the PrometheusRule ----------------------------------------------------------------------
+
+/**
+ * k8s/prometheus-rule.yaml: one PrometheusRule in driftwatch.yaml's namespace whose spec.groups are
+ * config/prometheus/driftwatch-rules.yaml's groups exactly (that file is what promtool checks and
+ * tests: test/unit/prometheus-rules.test.ts).
+ */
+function checkPrometheusRule(docs: Obj[], rulesFile: Obj, namespaces: string[]): string[] {
+  const problems: string[] = [];
+  if (docs.length !== 1) problems.push(`prometheus-rule.yaml: ${docs.length} documents, expected one PrometheusRule`);
+  for (const d of docs) {
+    const where = `${d.kind} ${d.metadata?.name}`;
+    if (d.apiVersion !== 'monitoring.coreos.com/v1' || d.kind !== 'PrometheusRule')
+      problems.push(`${where}: expected apiVersion monitoring.coreos.com/v1, kind PrometheusRule (got ${d.apiVersion}, ${d.kind})`);
+    if (!namespaces.includes(d.metadata?.namespace))
+      problems.push(`${where}: namespace ${d.metadata?.namespace} is not driftwatch.yaml's (${namespaces.join(', ')})`);
+    try {
+      assert.deepStrictEqual(d.spec?.groups, rulesFile.groups);
+    } catch {
+      problems.push(`${where}: spec.groups differ from config/prometheus/driftwatch-rules.yaml's groups`);
     }
   }
   return problems;
@@ -407,8 +475,15 @@ const k8s = parseAllDocuments(readFileSync(K8S_FILE, 'utf8')).map((d) => {
   assert.deepEqual(d.errors, [], 'k8s YAML parses');
   return d.toJS() as Obj;
 });
+const promRule = parseAllDocuments(readFileSync(PROMETHEUS_RULE_FILE, 'utf8')).map((d) => {
+  assert.deepEqual(d.errors, [], 'prometheus-rule.yaml parses');
+  return d.toJS() as Obj;
+});
+const rulesFile = parse(readFileSync(RULES_FILE, 'utf8')) as Obj;
+const k8sNamespaces = k8s.filter((d) => d.kind === 'Namespace').map((d) => d.metadata.name as string);
 const byKindName = (docs: Obj[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
-const container = (docs: Obj[], dep: string, name: string) => byKindName(docs, 'Deployment', dep).spec.template.spec.containers.find((c: Obj) => c.name === name);
+const container = (docs: Obj[], dep: string, name: string) =>
+  byKindName(docs, 'Deployment', dep).spec.template.spec.containers.find((c: Obj) => c.name === name);
 
 describe('deployment manifests', () => {
   test('the route lists the checks rely on were found in the sources', () => {
@@ -444,7 +519,15 @@ describe('deployment manifests', () => {
     for (const k of ['ConfigMap', 'Deployment', 'Secret', 'Service']) assert.ok(kinds.includes(k), k);
     assert.equal(k8s.filter((d) => d.kind === 'Deployment').length, 2, 'the model pod and the analyzer');
     const pod = byKindName(k8s, 'Deployment', 'seattle-weather').spec.template.spec;
-    assert.deepEqual(pod.containers.map((c: Obj) => c.args[0]), ['serve', 'proxy']);
+    assert.deepEqual(
+      pod.containers.map((c: Obj) => c.args[0]),
+      ['serve', 'proxy'],
+    );
+  });
+
+  test("k8s/prometheus-rule.yaml: a PrometheusRule whose groups are config/prometheus/driftwatch-rules.yaml's", () => {
+    assert.deepEqual(checkPrometheusRule(promRule, rulesFile, k8sNamespaces), []);
+    assert.ok(rulesFile.groups.length >= 1 && rulesFile.groups.every((g: Obj) => g.rules.length > 0));
   });
 
   test('every config file the manifests use is in config/ (so the config-loading test covers it too)', () => {
@@ -454,21 +537,73 @@ describe('deployment manifests', () => {
 
   describe('the checks catch mistakes (mutated copies)', () => {
     const composeCases: Array<[string, (d: Obj) => void, RegExp]> = [
-      ['depends_on an unknown service', (d) => (d.services.sidecar.depends_on.modle = { condition: 'service_healthy' }), /sidecar: depends_on modle, which is not a service/],
-      ['a bind mount that does not exist', (d) => (d.services.grafana.volumes[0] = '../../dashboard/provisioning:/etc/grafana/provisioning:ro'), /grafana: mounts \.\.\/\.\.\/dashboard\/provisioning, which does not exist/],
+      [
+        'depends_on an unknown service',
+        (d) => (d.services.sidecar.depends_on.modle = { condition: 'service_healthy' }),
+        /sidecar: depends_on modle, which is not a service/,
+      ],
+      [
+        'a bind mount that does not exist',
+        (d) => (d.services.grafana.volumes[0] = '../../dashboard/provisioning:/etc/grafana/provisioning:ro'),
+        /grafana: mounts \.\.\/\.\.\/dashboard\/provisioning, which does not exist/,
+      ],
       ['an undeclared named volume', (d) => delete d.volumes['analyzer-state'], /analyzer: volume analyzer-state is not declared/],
-      ['the proxy port not published', (d) => (d.services.sidecar.ports = ['5001:5001', '9100:9100']), /sidecar: proxy\.port 5000 is not published/],
-      ['the upstream on a wrong port', (d) => (d.services.sidecar.environment.DRIFTWATCH_PROXY_UPSTREAM = 'http://model:8081'), /proxy\.upstream port 8081 is not model's serve\.port 8080/],
-      ['the upstream not the model server', (d) => (d.services.sidecar.environment.DRIFTWATCH_PROXY_UPSTREAM = 'http://grafana:3000'), /proxy\.upstream http:\/\/grafana:3000 is not the scoring server service/],
-      ['a config setting that is not one', (d) => (d.services.analyzer.environment.DRIFTWATCH_ALERTS_RECEIVER = '[]'), /analyzer: \/etc\/driftwatch\/driftwatch\.yaml does not load/],
-      ['a config file that is not mounted', (d) => (d.services.model.command = ['serve', '--config', '/etc/driftwatch/other.yaml']), /model: --config \/etc\/driftwatch\/other\.yaml is not a mounted file/],
-      ['a health check on a path the server does not serve', (d) => (d.services.model.healthcheck.test = ['CMD', 'node', '-e', "fetch('http://127.0.0.1:8080/healthz')"]), /model: health check .* is not a scoring-server path/],
-      ['waiting on a service without a health check', (d) => delete d.services.model.healthcheck, /sidecar: waits for model to be healthy, but model has no healthcheck/],
-      ['InfluxDB set up with another bucket', (d) => (d.services.influxdb.environment.DOCKER_INFLUXDB_INIT_BUCKET = 'metrics'), /store\.influxdb\.bucket driftwatch is not the bucket/],
-      ['a Prometheus target that is not an admin port', (d) => (d.services.prometheus.volumes = ['./docker-compose.yml:/etc/prometheus/prometheus.yml:ro']), /prometheus: no scrape targets/],
-      ['the sidecar writing with another token than InfluxDB was set up with', (d) => (d.services.sidecar.environment.DRIFTWATCH_STORE_INFLUXDB_TOKEN = '${OTHER_TOKEN}'), /sidecar: its InfluxDB token \(OTHER_TOKEN\) is not the one InfluxDB is set up with \(DRIFTWATCH_INFLUX_TOKEN\)/],
-      ['no DBRP mapping for the database InfluxQL reads', (d) => (d.services.analyzer.environment.DRIFTWATCH_STORE_INFLUXDB_DATABASE = 'metrics'), /analyzer: no DBRP mapping for database metrics/],
-      ['Grafana without the dashboards where the provider reads', (d) => (d.services.grafana.volumes[1] = '../../dashboards:/var/lib/grafana/dashboards:ro'), /grafana: dashboards\/ is not mounted at/],
+      ['the proxy port not published', (d) => (d.services.sidecar.ports = ['5001:5001', '9097:9097']), /sidecar: proxy\.port 5000 is not published/],
+      [
+        'the upstream on a wrong port',
+        (d) => (d.services.sidecar.environment.DRIFTWATCH_PROXY_UPSTREAM = 'http://model:8081'),
+        /proxy\.upstream port 8081 is not model's serve\.port 8080/,
+      ],
+      [
+        'the upstream not the model server',
+        (d) => (d.services.sidecar.environment.DRIFTWATCH_PROXY_UPSTREAM = 'http://grafana:3000'),
+        /proxy\.upstream http:\/\/grafana:3000 is not the scoring server service/,
+      ],
+      [
+        'a config setting that is not one',
+        (d) => (d.services.analyzer.environment.DRIFTWATCH_ALERTS_RECEIVER = '[]'),
+        /analyzer: \/etc\/driftwatch\/driftwatch\.yaml does not load/,
+      ],
+      [
+        'a config file that is not mounted',
+        (d) => (d.services.model.command = ['serve', '--config', '/etc/driftwatch/other.yaml']),
+        /model: --config \/etc\/driftwatch\/other\.yaml is not a mounted file/,
+      ],
+      [
+        'a health check on a path the server does not serve',
+        (d) => (d.services.model.healthcheck.test = ['CMD', 'node', '-e', "fetch('http://127.0.0.1:8080/healthz')"]),
+        /model: health check .* is not a scoring-server path/,
+      ],
+      [
+        'waiting on a service without a health check',
+        (d) => delete d.services.model.healthcheck,
+        /sidecar: waits for model to be healthy, but model has no healthcheck/,
+      ],
+      [
+        'InfluxDB set up with another bucket',
+        (d) => (d.services.influxdb.environment.DOCKER_INFLUXDB_INIT_BUCKET = 'metrics'),
+        /store\.influxdb\.bucket driftwatch is not the bucket/,
+      ],
+      [
+        'a Prometheus target that is not an admin port',
+        (d) => (d.services.prometheus.volumes = ['./docker-compose.yml:/etc/prometheus/prometheus.yml:ro']),
+        /prometheus: no scrape targets/,
+      ],
+      [
+        'the sidecar writing with another token than InfluxDB was set up with',
+        (d) => (d.services.sidecar.environment.DRIFTWATCH_STORE_INFLUXDB_TOKEN = '${OTHER_TOKEN}'),
+        /sidecar: its InfluxDB token \(OTHER_TOKEN\) is not the one InfluxDB is set up with \(DRIFTWATCH_INFLUX_TOKEN\)/,
+      ],
+      [
+        'no DBRP mapping for the database InfluxQL reads',
+        (d) => (d.services.analyzer.environment.DRIFTWATCH_STORE_INFLUXDB_DATABASE = 'metrics'),
+        /analyzer: no DBRP mapping for database metrics/,
+      ],
+      [
+        'Grafana without the dashboards where the provider reads',
+        (d) => (d.services.grafana.volumes[1] = '../../dashboards:/var/lib/grafana/dashboards:ro'),
+        /grafana: dashboards\/ is not mounted at/,
+      ],
       ['no analyzer', (d) => delete d.services.analyzer, /service analyzer missing[\s\S]*no service runs driftwatch analyze/],
     ];
     for (const [name, mutate, expected] of composeCases) {
@@ -481,22 +616,92 @@ describe('deployment manifests', () => {
     }
 
     const k8sCases: Array<[string, (d: Obj[]) => void, RegExp]> = [
-      ['the sidecar upstream not the model container port', (d) => container(d, 'seattle-weather', 'driftwatch').env.push({ name: 'DRIFTWATCH_PROXY_UPSTREAM', value: 'http://127.0.0.1:8081' }), /the sidecar's upstream port 8081 is not the model container's serve\.port 8080/],
-      ['the sidecar upstream off localhost', (d) => container(d, 'seattle-weather', 'driftwatch').env.push({ name: 'DRIFTWATCH_PROXY_UPSTREAM', value: 'http://model:8080' }), /the sidecar's upstream http:\/\/model:8080 is not on localhost/],
-      ['two containers on one port', (d) => (container(d, 'seattle-weather', 'model').env.find((e: Obj) => e.name === 'DRIFTWATCH_ADMIN_PORT').value = '9100'), /containers model and driftwatch both use port 9100|listens on 9100, which is not a containerPort/],
-      ['a probe on a path the server does not serve', (d) => (container(d, 'seattle-weather', 'driftwatch').livenessProbe.httpGet.path = '/ping'), /container driftwatch: livenessProbe \/ping on 9100 is not a path/],
-      ['a containerPort the config does not listen on', (d) => (container(d, 'driftwatch-analyzer', 'analyzer').ports[0].containerPort = 9200), /containerPort 9200 is not a port its config listens on/],
-      ['a ConfigMap that drifted from config/k8s.yaml', (d) => (byKindName(d, 'ConfigMap', 'driftwatch-config').data['driftwatch.yaml'] += '\n# edited\n'), /differs from config\/k8s\.yaml/],
-      ['a Secret key that does not exist', (d) => (container(d, 'driftwatch-analyzer', 'analyzer').env[0].valueFrom.secretKeyRef.key = 'admin_token'), /secret driftwatch-secrets key admin_token, which does not exist/],
-      ['missing resources', (d) => delete container(d, 'seattle-weather', 'model').resources.limits, /container model: needs cpu and memory requests and limits/],
-      ['a Service targeting an unknown port name', (d) => (byKindName(d, 'Service', 'seattle-weather').spec.ports[0].targetPort = 'proxy'), /Service seattle-weather: port http targets proxy/],
+      [
+        'the sidecar upstream not the model container port',
+        (d) => container(d, 'seattle-weather', 'driftwatch').env.push({ name: 'DRIFTWATCH_PROXY_UPSTREAM', value: 'http://127.0.0.1:8081' }),
+        /the sidecar's upstream port 8081 is not the model container's serve\.port 8080/,
+      ],
+      [
+        'the sidecar upstream off localhost',
+        (d) => container(d, 'seattle-weather', 'driftwatch').env.push({ name: 'DRIFTWATCH_PROXY_UPSTREAM', value: 'http://model:8080' }),
+        /the sidecar's upstream http:\/\/model:8080 is not on localhost/,
+      ],
+      [
+        'two containers on one port',
+        (d) => (container(d, 'seattle-weather', 'model').env.find((e: Obj) => e.name === 'DRIFTWATCH_ADMIN_PORT').value = '9097'),
+        /containers model and driftwatch both use port 9097|listens on 9097, which is not a containerPort/,
+      ],
+      [
+        'a probe on a path the server does not serve',
+        (d) => (container(d, 'seattle-weather', 'driftwatch').livenessProbe.httpGet.path = '/ping'),
+        /container driftwatch: livenessProbe \/ping on 9097 is not a path/,
+      ],
+      [
+        'a containerPort the config does not listen on',
+        (d) => (container(d, 'driftwatch-analyzer', 'analyzer').ports[0].containerPort = 9200),
+        /containerPort 9200 is not a port its config listens on/,
+      ],
+      [
+        'a ConfigMap that drifted from config/k8s.yaml',
+        (d) => (byKindName(d, 'ConfigMap', 'driftwatch-config').data['driftwatch.yaml'] += '\n# edited\n'),
+        /differs from config\/k8s\.yaml/,
+      ],
+      [
+        'a Secret key that does not exist',
+        (d) => (container(d, 'driftwatch-analyzer', 'analyzer').env[0].valueFrom.secretKeyRef.key = 'admin_token'),
+        /secret driftwatch-secrets key admin_token, which does not exist/,
+      ],
+      [
+        'missing resources',
+        (d) => delete container(d, 'seattle-weather', 'model').resources.limits,
+        /container model: needs cpu and memory requests and limits/,
+      ],
+      [
+        'a Service targeting an unknown port name',
+        (d) => (byKindName(d, 'Service', 'seattle-weather').spec.ports[0].targetPort = 'proxy'),
+        /Service seattle-weather: port http targets proxy/,
+      ],
       ['a Service bypassing the sidecar', (d) => (byKindName(d, 'Service', 'seattle-weather').spec.ports[0].targetPort = 'model'), /bypassing the sidecar/],
-      ['a selector matching no pod', (d) => (byKindName(d, 'Service', 'driftwatch-analyzer').spec.selector = { app: 'nope' }), /Service driftwatch-analyzer: selects no pod/],
+      [
+        'a selector matching no pod',
+        (d) => (byKindName(d, 'Service', 'driftwatch-analyzer').spec.selector = { app: 'nope' }),
+        /Service driftwatch-analyzer: selects no pod/,
+      ],
       ['two analyzer replicas', (d) => (byKindName(d, 'Deployment', 'driftwatch-analyzer').spec.replicas = 2), /exactly one replica/],
       ['no kind', (d) => delete d[0]!.kind, /document 0: needs apiVersion, kind and metadata\.name/],
-      ['a wrong apiVersion', (d) => (byKindName(d, 'Deployment', 'seattle-weather').apiVersion = 'v1'), /Deployment seattle-weather: apiVersion v1, expected apps\/v1/],
-      ['a PVC that is not defined', (d) => (d.splice(d.findIndex((x) => x.kind === 'PersistentVolumeClaim'), 1)), /uses PVC driftwatch-analyzer-state, which is not defined/],
+      [
+        'a wrong apiVersion',
+        (d) => (byKindName(d, 'Deployment', 'seattle-weather').apiVersion = 'v1'),
+        /Deployment seattle-weather: apiVersion v1, expected apps\/v1/,
+      ],
+      [
+        'a PVC that is not defined',
+        (d) =>
+          d.splice(
+            d.findIndex((x) => x.kind === 'PersistentVolumeClaim'),
+            1,
+          ),
+        /uses PVC driftwatch-analyzer-state, which is not defined/,
+      ],
     ];
+    const ruleCases: Array<[string, (d: Obj[]) => void, RegExp]> = [
+      [
+        'a rule edited in the manifest only',
+        (d) => (d[0]!.spec.groups[0].rules[0].expr += ' * 2'),
+        /spec\.groups differ from config\/prometheus\/driftwatch-rules\.yaml/,
+      ],
+      ['a rule missing from the manifest', (d) => d[0]!.spec.groups[1].rules.pop(), /spec\.groups differ/],
+      ['another namespace', (d) => (d[0]!.metadata.namespace = 'monitoring'), /namespace monitoring is not driftwatch\.yaml's/],
+      ['not a PrometheusRule', (d) => (d[0]!.apiVersion = 'v1'), /expected apiVersion monitoring\.coreos\.com\/v1, kind PrometheusRule/],
+    ];
+    for (const [name, mutate, expected] of ruleCases) {
+      test(`PrometheusRule: ${name}`, () => {
+        const d = clone(promRule);
+        mutate(d);
+        assert.match(checkPrometheusRule(d, rulesFile, k8sNamespaces).join('\n'), expected);
+      });
+    }
+
     for (const [name, mutate, expected] of k8sCases) {
       test(`k8s: ${name}`, () => {
         const d = clone(k8s);

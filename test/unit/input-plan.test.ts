@@ -16,7 +16,14 @@ const oneInput: TensorMeta[] = [{ name: 'input', type: 'float32', shape: [-1, 3]
 
 test('column signature: reorder, drop extras, cast leniently, float64 -> float32 matrix', () => {
   const plan = buildInputPlan(colSig, oneInput);
-  const p = plan.prepare({ kind: 'frame', columns: ['zz', 'c', 'b', 'a'], rows: [['x', 0.5, '2', '1.5'], [null, null, 3, 4]] });
+  const p = plan.prepare({
+    kind: 'frame',
+    columns: ['zz', 'c', 'b', 'a'],
+    rows: [
+      ['x', 0.5, '2', '1.5'],
+      [null, null, 3, 4],
+    ],
+  });
   assert.equal(p.rows, 2);
   assert.deepEqual(p.columnNames, ['a', 'b', 'c']);
   const t = p.feeds.input!;
@@ -49,7 +56,13 @@ test('positional rows only when the count matches the signature', () => {
 
 test('records, columnar dicts and a one-row dict of scalars all become rows', () => {
   const plan = buildInputPlan(colSig, oneInput);
-  const a = plan.prepare({ kind: 'raw', value: [{ a: 1, b: 2, c: 3 }, { c: 6, b: 5, a: 4 }] });
+  const a = plan.prepare({
+    kind: 'raw',
+    value: [
+      { a: 1, b: 2, c: 3 },
+      { c: 6, b: 5, a: 4 },
+    ],
+  });
   const b = plan.prepare({ kind: 'raw', value: { a: [1, 4], b: [2, 5], c: [3, 6] } });
   const c = plan.prepare({ kind: 'raw', value: { a: 1, b: 2, c: 3 } });
   assert.deepEqual([...(a.feeds.input!.data as Float32Array)], [1, 2, 3, 4, 5, 6]);
@@ -73,11 +86,27 @@ test('several graph inputs are fed one column each, by name', () => {
 test('tensor signature: shape checked against the spec, ragged input rejected', () => {
   const sig = parseSignature({ inputs: JSON.stringify([{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 3] } }]), outputs: null });
   const plan = buildInputPlan(sig, oneInput);
-  const p = plan.prepare({ kind: 'raw', value: [[1, 2, 3], [4, 5, 6]] });
+  const p = plan.prepare({
+    kind: 'raw',
+    value: [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+  });
   assert.equal(p.outputStyle, 'dict');
   assert.deepEqual(p.feeds.input!.dims, [2, 3]);
   assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2]] }), /Shape of input \(1, 2\) does not match expected shape \(-1, 3\)/);
-  assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2, 3], [4, 5]] }), /ragged/);
+  assert.throws(
+    () =>
+      plan.prepare({
+        kind: 'raw',
+        value: [
+          [1, 2, 3],
+          [4, 5],
+        ],
+      }),
+    /ragged/,
+  );
   assert.throws(() => plan.prepare({ kind: 'raw', value: [[1, 2, [3]]] }), /ragged/);
   assert.throws(() => plan.prepare({ kind: 'raw', value: { other: [[1, 2, 3]] } }), /missing inputs \['input'\]/);
 });
@@ -92,8 +121,17 @@ test('deeply nested input is refused without recursion', () => {
 test('records with a flood of distinct keys cost rows x signature columns, not rows x keys', () => {
   const plan = buildInputPlan(colSig, oneInput);
   const records = Array.from({ length: 50_000 }, (_, i) => ({ ['k' + i]: 0 }));
-  assert.throws(() => plan.prepare({ kind: 'raw', value: records }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /missing inputs \['a', 'b'\]\. Note that there were extra inputs: \['k0'/.test(e.message));
-  const ok = plan.prepare({ kind: 'raw', value: [{ a: 1, b: 2, zz: 9 }, { b: 4, a: 3 }] });
+  assert.throws(
+    () => plan.prepare({ kind: 'raw', value: records }),
+    (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /missing inputs \['a', 'b'\]\. Note that there were extra inputs: \['k0'/.test(e.message),
+  );
+  const ok = plan.prepare({
+    kind: 'raw',
+    value: [
+      { a: 1, b: 2, zz: 9 },
+      { b: 4, a: 3 },
+    ],
+  });
   assert.deepEqual([...(ok.feeds.input!.data as Float32Array)], [1, 2, NaN, 3, 4, NaN]);
   // Without a signature to select by, the number of distinct keys is bounded.
   const free = buildInputPlan(null, [{ name: 'input', type: 'float32', shape: [-1, -1] }]);
@@ -103,7 +141,10 @@ test('records with a flood of distinct keys cost rows x signature columns, not r
 test('a tensor shape claimed by first elements but not backed by data is refused before allocating', () => {
   const plan = buildInputPlan(null, [{ name: 'x', type: 'float32', shape: [-1, -1] }]);
   const lying = [Array.from({ length: 20_000 }, () => 1), ...Array.from({ length: 100_000 }, () => [])];
-  assert.throws(() => plan.prepare({ kind: 'raw', value: { x: lying } }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /ragged or larger than its data/.test(e.message));
+  assert.throws(
+    () => plan.prepare({ kind: 'raw', value: { x: lying } }),
+    (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /ragged or larger than its data/.test(e.message),
+  );
 });
 
 test('a tensor signature answers a dict even for a data frame, as MLflow does', () => {
@@ -116,7 +157,11 @@ test('keys named like Object.prototype members are plain names, never a crash', 
   const plan = buildInputPlan(null, [{ name: 'x', type: 'float32', shape: [-1] }]);
   for (const key of ['__proto__', 'toString', 'constructor', 'hasOwnProperty']) {
     const records = JSON.parse(`[{"${key}": 1}, {"${key}": 2}]`);
-    assert.throws(() => plan.prepare({ kind: 'raw', value: records }), (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA', key);
+    assert.throws(
+      () => plan.prepare({ kind: 'raw', value: records }),
+      (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA',
+      key,
+    );
   }
   const ok = plan.prepare({ kind: 'raw', value: JSON.parse('[{"x": 1, "__proto__": 5}, {"x": 2}]') });
   assert.deepEqual([...(ok.feeds.x!.data as Float32Array)], [1, 2]);
@@ -130,7 +175,13 @@ test('regression: tensors of more than 33 rows are not mistaken for ragged ones'
 
 test('regression: dataframe_records feed unsigned and tensor-signature models as a data frame', () => {
   const free = buildInputPlan(null, [{ name: 'input', type: 'float32', shape: [-1, 4] }]);
-  const p1 = free.prepare({ kind: 'records', records: [{ a: 1, b: 2, c: 3, d: 4 }, { a: 5, b: 6, c: 7, d: 8 }] });
+  const p1 = free.prepare({
+    kind: 'records',
+    records: [
+      { a: 1, b: 2, c: 3, d: 4 },
+      { a: 5, b: 6, c: 7, d: 8 },
+    ],
+  });
   assert.deepEqual([...(p1.feeds.input!.data as Float32Array)], [1, 2, 3, 4, 5, 6, 7, 8]);
   const sig = parseSignature({ inputs: JSON.stringify([{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }]), outputs: null });
   const p2 = buildInputPlan(sig, [{ name: 'input', type: 'float32', shape: [-1, 4] }]).prepare({ kind: 'records', records: [{ a: 1, b: 2, c: 3, d: 4 }] });
@@ -142,18 +193,94 @@ test('regression: dataframe_records feed unsigned and tensor-signature models as
 });
 
 test('integers out of their element type range are errors, not silent wraps; hex is not a number', () => {
-  const plan = buildInputPlan(null, [{ name: 'x', type: 'uint8', shape: [-1] }, { name: 'y', type: 'int64', shape: [-1] }]);
+  const plan = buildInputPlan(null, [
+    { name: 'x', type: 'uint8', shape: [-1] },
+    { name: 'y', type: 'int64', shape: [-1] },
+  ]);
   assert.throws(() => plan.prepare({ kind: 'raw', value: { x: [300], y: [1] } }), /300 is out of range for uint8/);
   assert.throws(() => plan.prepare({ kind: 'raw', value: { x: [1], y: [1e20] } }), /out of range for int64/);
   const f = buildInputPlan(colSig, oneInput);
   assert.throws(() => f.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['0x10', 1]] }), /cannot convert "0x10"/);
-  assert.deepEqual([...(f.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['-1.5e2', ' 3 ']] }).feeds.input!.data as Float32Array)].slice(0, 2), [-150, 3]);
+  assert.deepEqual(
+    [...(f.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [['-1.5e2', ' 3 ']] }).feeds.input!.data as Float32Array)].slice(0, 2),
+    [-150, 3],
+  );
 });
 
 test('column path: feeds are checked against fixed graph dimensions before running', async () => {
   const { checkFeedShapes } = await import('../../src/serve/input-plan.js');
   const g = [{ name: 'input', type: 'float32' as const, shape: [1, 3] }];
-  const p = buildInputPlan(colSig, g).prepare({ kind: 'frame', columns: ['a', 'b', 'c'], rows: [[1, 2, 3], [4, 5, 6]] });
+  const p = buildInputPlan(colSig, g).prepare({
+    kind: 'frame',
+    columns: ['a', 'b', 'c'],
+    rows: [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+  });
   assert.throws(() => checkFeedShapes(p.feeds, g), /input input has shape \(2, 3\), the model takes \(1, 3\)/);
   assert.doesNotThrow(() => checkFeedShapes(p.feeds, [{ name: 'input', type: 'float32', shape: [-1, 3] }]));
+});
+
+test('regression: a value nested thousands of levels deep in a column is a 400 schema error, not a stack overflow', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  let deep: unknown = 1;
+  for (let i = 0; i < 200_000; i++) deep = [deep];
+  let deepObj: unknown = 1;
+  for (let i = 0; i < 200_000; i++) deepObj = { a: deepObj };
+  for (const v of [deep, deepObj]) {
+    for (const input of [
+      { kind: 'frame' as const, columns: ['a', 'b'], rows: [[v, 1]] },
+      { kind: 'frame' as const, columns: ['a', 'b'], rows: [[1, v]] },
+      { kind: 'records' as const, records: [{ a: v, b: 1 }] },
+    ]) {
+      assert.throws(
+        () => plan.prepare(input),
+        (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && /^column [ab] row 0: /.test(e.message) && e.message.length < 300,
+      );
+    }
+  }
+});
+
+test('non-finite numbers and overlong numeric text are refused in numeric columns, naming the column', () => {
+  const plan = buildInputPlan(colSig, oneInput);
+  for (const v of ['NaN', 'nan', 'inf', '-Infinity', '+inf', ' Infinity ', '1e999', Infinity, -Infinity, NaN]) {
+    assert.throws(
+      () =>
+        plan.prepare({
+          kind: 'frame',
+          columns: ['a', 'b'],
+          rows: [
+            [1, 2],
+            [v, 1],
+          ],
+        }),
+      (e: any) => e.code === 'DW_ERR_SERVE_SCHEMA' && e.message.startsWith('column a row 1: ') && e.message.includes('not a finite number'),
+      String(v),
+    );
+    assert.throws(() => plan.prepare({ kind: 'records', records: [{ a: v, b: 1 }] }), /column a row 0: .*not a finite number/, String(v));
+    assert.throws(() => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [[1, v]] }), /column b row 0: /, String(v));
+  }
+  // The unsigned (tensor) path and several-input path refuse them too.
+  const unsigned = buildInputPlan(null, [{ name: 'input', type: 'float32', shape: [-1, 2] }]);
+  assert.throws(() => unsigned.prepare({ kind: 'raw', value: [[1, 'NaN']] }), /not a finite number/);
+  const million = '1'.repeat(1_000_000);
+  assert.throws(
+    () => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [[million, 1]] }),
+    (e: any) =>
+      e.code === 'DW_ERR_SERVE_SCHEMA' &&
+      /column a row 0: .* is 1000000 characters long; numeric text is limited to 100/.test(e.message) &&
+      e.message.length < 300,
+  );
+  assert.throws(() => plan.prepare({ kind: 'frame', columns: ['a', 'b'], rows: [[`0.${'0'.repeat(200)}1`, 1]] }), /numeric text is limited/);
+  // Missing values (null, absent optional column) stay NaN, as pandas holds them; long-enough printf output still parses.
+  const ok = plan.prepare({
+    kind: 'frame',
+    columns: ['a', 'b'],
+    rows: [
+      [null, 1],
+      ['0.100000000000000005551115123125782702118158340454101562', 2],
+    ],
+  });
+  assert.deepEqual([...(ok.feeds.input!.data as Float32Array)], [NaN, 1, NaN, Math.fround(0.1), 2, NaN]);
 });

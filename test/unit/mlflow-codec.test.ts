@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions } from '../../src/protocol/mlflow.js';
+import { preview } from '../../src/protocol/preview.js';
 
 const code = (c: string) => (e: any) => e.code === c;
 
 test('dataframe_split with and without columns', () => {
   const r = decodeMlflowJson('{"dataframe_split":{"columns":["a","b"],"data":[[1,2],[3,4]],"index":[0,1]}}');
-  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b'], rows: [[1, 2], [3, 4]] });
+  assert.deepEqual(r.input, {
+    kind: 'frame',
+    columns: ['a', 'b'],
+    rows: [
+      [1, 2],
+      [3, 4],
+    ],
+  });
   assert.equal(r.format, 'dataframe_split');
   const noCols = decodeMlflowJson('{"dataframe_split":{"data":[[1,2]]}}');
   assert.deepEqual(noCols.input, { kind: 'frame', columns: null, rows: [[1, 2]] });
@@ -14,7 +22,13 @@ test('dataframe_split with and without columns', () => {
 
 test('dataframe_records stay records (the input plan picks the columns it needs)', () => {
   const r = decodeMlflowJson('{"dataframe_records":[{"a":1,"b":2},{"b":3,"c":"x"}]}');
-  assert.deepEqual(r.input, { kind: 'records', records: [{ a: 1, b: 2 }, { b: 3, c: 'x' }] });
+  assert.deepEqual(r.input, {
+    kind: 'records',
+    records: [
+      { a: 1, b: 2 },
+      { b: 3, c: 'x' },
+    ],
+  });
   assert.equal(r.format, 'dataframe_records');
 });
 
@@ -26,9 +40,15 @@ test('instances and inputs pass through raw, params are kept', () => {
 });
 
 test('exactly one input field, as MLflow demands', () => {
-  assert.throws(() => decodeMlflowJson('{"instances":[1],"inputs":[1]}'), (e: any) => e.code === 'DW_ERR_SERVE_BAD_REQUEST' && /exactly one of/.test(e.message));
+  assert.throws(
+    () => decodeMlflowJson('{"instances":[1],"inputs":[1]}'),
+    (e: any) => e.code === 'DW_ERR_SERVE_BAD_REQUEST' && /exactly one of/.test(e.message),
+  );
   assert.throws(() => decodeMlflowJson('{}'), code('DW_ERR_SERVE_BAD_REQUEST'));
-  assert.throws(() => decodeMlflowJson('{"data":[[1]]}'), (e: any) => /'data'/.test(e.message));
+  assert.throws(
+    () => decodeMlflowJson('{"data":[[1]]}'),
+    (e: any) => /'data'/.test(e.message),
+  );
   assert.throws(() => decodeMlflowJson('[1,2]'), code('DW_ERR_SERVE_BAD_REQUEST'));
   assert.throws(() => decodeMlflowJson('{"dataframe_split":{"data":"x"}}'), code('DW_ERR_SERVE_BAD_REQUEST'));
   assert.throws(() => decodeMlflowJson('{"dataframe_split":{"columns":["a","a"],"data":[]}}'), /duplicate/);
@@ -39,7 +59,14 @@ test('exactly one input field, as MLflow demands', () => {
 
 test('CSV: header, quoting, CRLF, BOM, empty cells as missing', () => {
   const r = decodeMlflowCsv('\ufeffa,b,"c,d"\r\n1,"x ""y""",\r\n2,z,3\n');
-  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b', 'c,d'], rows: [['1', 'x "y"', null], ['2', 'z', '3']] });
+  assert.deepEqual(r.input, {
+    kind: 'frame',
+    columns: ['a', 'b', 'c,d'],
+    rows: [
+      ['1', 'x "y"', null],
+      ['2', 'z', '3'],
+    ],
+  });
   assert.throws(() => decodeMlflowCsv(''), /empty/);
   assert.throws(() => decodeMlflowCsv('a,b\n1\n'), /line 2 has 1 fields, the header has 2/);
   assert.throws(() => decodeMlflowCsv('a\n"open\n'), /unterminated/);
@@ -55,7 +82,12 @@ test('records output: scalar per row for width 1, arrays for wider outputs', () 
     'records',
     2,
   );
-  assert.deepEqual(JSON.parse(body), { predictions: [{ label: 'sun', p: [0.25, 0.75], s: 1 }, { label: 'rain', p: [0.5, 0.5], s: 2 }] });
+  assert.deepEqual(JSON.parse(body), {
+    predictions: [
+      { label: 'sun', p: [0.25, 0.75], s: 1 },
+      { label: 'rain', p: [0.5, 0.5], s: 2 },
+    ],
+  });
 });
 
 test('dict output for tensor-style requests', () => {
@@ -65,5 +97,32 @@ test('dict output for tensor-style requests', () => {
 
 test("CSV missing-value words read as missing, as pandas' defaults do", () => {
   const r = decodeMlflowCsv('a,b\nNA,1\nnull,N/A\n');
-  assert.deepEqual(r.input, { kind: 'frame', columns: ['a', 'b'], rows: [[null, '1'], [null, null]] });
+  assert.deepEqual(r.input, {
+    kind: 'frame',
+    columns: ['a', 'b'],
+    rows: [
+      [null, '1'],
+      [null, null],
+    ],
+  });
+});
+
+test('the "exactly one input field" error lists at most 20 fields, each cut short', () => {
+  const body: Record<string, number> = {};
+  for (let i = 0; i < 100_000; i++) body[`field_${i}_${'x'.repeat(100)}`] = i;
+  assert.throws(
+    () => decodeMlflowJson(JSON.stringify(body)),
+    (e: any) => e.code === 'DW_ERR_SERVE_BAD_REQUEST' && e.message.includes('... 99980 more') && e.message.length < 2500,
+  );
+});
+
+test('preview: bounded JSON-like text of any value, however deep or wide', () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 500_000; i++) deep = [deep];
+  assert.equal(preview(deep, 10), '[[[[[[[[[[...');
+  assert.equal(preview({ a: [1, 'x', null], b: { c: true } }), '{"a":[1,"x",null],"b":{"c":true}}');
+  assert.equal(preview(new Array(1_000_000).fill(7), 12), '[7,7,7,7,7,7...');
+  assert.equal(preview('y'.repeat(1_000_000), 5), '"yyyy...');
+  assert.equal(preview(Number.NaN), 'NaN');
+  assert.equal(preview([]), '[]');
 });

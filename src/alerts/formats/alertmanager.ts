@@ -6,12 +6,23 @@
  * Pure: no I/O, time passed in.
  */
 import type { ReceiverConfig } from '../../config/schema.js';
-import { dashboardLink, fmtValue, iso, sha256Hex, thresholdText, type AlertItem, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
+import {
+  dashboardLink,
+  fmtValue,
+  iso,
+  sha256Hex,
+  thresholdText,
+  type AlertItem,
+  type LinkContext,
+  type Notification,
+  type RenderContext,
+  type RenderedRequest,
+} from '../notification.js';
 
 /** Go's zero time.Time, which Alertmanager prints as endsAt for firing alerts. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
-const SEVERITY_LABEL = { fail: 'critical', warn: 'warning', error: 'error' } as const;
+export const SEVERITY_LABEL = { fail: 'critical', warn: 'warning', error: 'error' } as const;
 
 export function alertName(check: string): string {
   return 'Driftwatch' + check.charAt(0).toUpperCase() + check.slice(1);
