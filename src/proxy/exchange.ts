@@ -6,13 +6,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InferenceEvent } from '../capture/inference-event.js';
+import type { ProxyConfig } from '../config/schema.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { CounterChild, HistogramChild } from '../telemetry/hot-metrics.js';
 import { statusClass, type ProxyMetrics } from '../telemetry/metrics.js';
 
 export type Route = InferenceEvent['route'];
 
-/** Client-supplied request ids are kept when they look like ids; anything else is replaced. */
-export const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+/** What either engine is given (the fast lane also gets the node path to hand connections to). */
+export interface ProxyEngineDeps {
+  config: ProxyConfig & { upstream: string };
+  logger: Logger;
+  metrics: ProxyMetrics;
+  /** Receives each finished request; must be O(1) and never throw (BoundedQueue.offer). */
+  onEvent: (event: InferenceEvent) => void;
+  random?: () => number;
+}
 
 const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
 

@@ -11,8 +11,8 @@
  * What it handles itself: HTTP/1.1 requests in origin-form with a Content-Length or chunked body,
  * keep-alive and pipelining (answers in order), and every upstream answer shape (Content-Length,
  * chunked relayed with its framing and trailers, close-delimited, HEAD/204/304, 1xx interim answers
- * relayed). Status line, headers and body bytes are relayed as the upstream sent them, except the
- * hop-by-hop fields (http1-head.ts).
+ * relayed). Status line, headers and body bytes are relayed as the upstream sent them, except what
+ * the forwarding policy drops and adds (forwarding.ts, the same for the node path).
  *
  * What it hands over: any request it does not fully understand (an upgrade, Expect: 100-continue,
  * HTTP/1.0, absolute-form targets, malformed heads, heads over 16 KiB). The connection, with its
@@ -27,22 +27,15 @@
  * is retried once on a fresh connection when the whole request is still at hand.
  */
 import net from 'node:net';
-import type { InferenceEvent } from '../capture/inference-event.js';
-import type { ProxyConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { ProxyMetrics } from '../telemetry/metrics.js';
 import { ChunkedScanner } from './chunked-scanner.js';
-import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type Replayable, type Route } from './exchange.js';
+import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type ProxyEngineDeps, type Replayable, type Route } from './exchange.js';
+import { addedRequestLines, addedResponseLines, upstreamPath, upstreamTarget } from './forwarding.js';
 import { parseRequestHead, parseResponseHead, type RequestHead } from './http1-head.js';
 import { UpstreamPool, type PoolUser, type UpstreamConn } from './upstream-pool.js';
 
-export interface FastLaneDeps {
-  config: ProxyConfig & { upstream: string };
-  logger: Logger;
-  metrics: ProxyMetrics;
-  onEvent: (event: InferenceEvent) => void;
-  random?: () => number;
+/** The node path, as the lane sees it: where connections go, and the deadlines it keeps. */
+export interface NodePath {
   /** Takes a connection the lane hands over (its unread bytes already put back). */
   handover: (socket: net.Socket) => void;
   /** Idle client connections are closed after this long (as node's server.keepAliveTimeout). */
@@ -195,9 +188,12 @@ export class FastLane {
   inflight = 0;
   drained: (() => void) | null = null;
 
-  constructor(private readonly deps: FastLaneDeps) {
+  constructor(
+    private readonly deps: ProxyEngineDeps,
+    private readonly node: NodePath,
+  ) {
     const { config } = deps;
-    const target = new URL(config.upstream);
+    const target = upstreamTarget(config.upstream);
     if (target.protocol !== 'http:') throw new Error('the fast lane speaks plain HTTP to the upstream');
     this.random = deps.random ?? Math.random;
     this.captureOn = config.capture.enabled && config.capture.sampleRate > 0;
@@ -205,11 +201,10 @@ export class FastLane {
     this.maxBodyBytes = config.capture.maxBodyBytes;
     this.extra = new Set(config.capture.extraPaths);
     this.model = config.model ?? null;
-    this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+    this.basePath = target.basePath;
     this.origin = target.origin;
     this.timeoutMs = config.upstreamTimeoutMs;
-    const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-    this.pool = new UpstreamPool(host, Number(target.port) || 80, config.maxSockets, config.upstreamIdleMs, {
+    this.pool = new UpstreamPool(target.host, target.port, config.maxSockets, config.upstreamIdleMs, {
       data: (up, chunk) => this.onUpstreamData(up, chunk),
       gone: (up, err) => this.onUpstreamGone(up, err),
       drain: (up) => {
@@ -292,7 +287,7 @@ export class FastLane {
     socket.pause();
     if (conn.pending !== null) socket.unshift(conn.pending);
     conn.pending = null;
-    this.deps.handover(socket);
+    this.node.handover(socket);
     socket.resume();
   }
 
@@ -303,20 +298,10 @@ export class FastLane {
     const info = classifyRoute(head.method, path, this.model, this.extra);
     const sampled = info.route !== 'other' && this.captureOn && (this.sampleRate >= 1 || this.random() < this.sampleRate);
     const id = head.requestId ?? this.nextId();
-    const host = head.host;
-    let port = '80';
-    const c = host.lastIndexOf(':');
-    if (c > host.lastIndexOf(']')) port = host.slice(c + 1);
-    const remote = conn.remote;
-    // X-Forwarded-* as http-proxy's xfwd option writes them (appended to what the client sent),
-    // the same as the node path.
+    // The forwarded lines, then the fields the policy adds (forwarding.ts, the same as the node path's).
     const upstreamHead =
-      `${head.method} ${this.basePath}${target} HTTP/1.1\r\n${head.forward}` +
-      (head.requestId === null ? `x-request-id: ${id}\r\n` : '') +
-      `x-forwarded-for: ${head.xForwardedFor === null ? remote : `${head.xForwardedFor},${remote}`}\r\n` +
-      `x-forwarded-port: ${head.xForwardedPort === null ? port : `${head.xForwardedPort},${port}`}\r\n` +
-      `x-forwarded-proto: ${head.xForwardedProto === null ? 'http' : `${head.xForwardedProto},http`}\r\n` +
-      `x-forwarded-host: ${head.xForwardedHost ?? host}\r\n\r\n`;
+      `${head.method} ${upstreamPath(this.basePath, target)} HTTP/1.1\r\n${head.forward}` +
+      addedRequestLines(head, id, conn.remote, head.host, 'http') + '\r\n';
     const ex = new Exchange(this, conn, id, performance.now(), head.method, path, info.route, info.model, info.version, sampled, upstreamHead, head.method === 'HEAD');
     if (info.route !== 'other') ex.startedAtMs = Date.now();
     if (sampled) {
@@ -458,7 +443,7 @@ export class FastLane {
       }
       const head =
         h.statusLine + '\r\n' + h.forward +
-        (h.hasRequestId ? '' : `x-request-id: ${ex.id}\r\n`) +
+        addedResponseLines(h.hasRequestId, ex.id) +
         (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n';
       ex.headSent = true;
       const noBody = ex.resScanner === null && !ex.resToClose && ex.resLeft === 0;
@@ -647,10 +632,10 @@ export class FastLane {
         const cur = conn.ex;
         if (cur !== null) {
           // Answered early, and the client stopped sending the rest of its body.
-          if (cur.resDone && !cur.reqDone && now - cur.resDoneAt > this.deps.headersTimeoutMs) conn.socket.destroy();
+          if (cur.resDone && !cur.reqDone && now - cur.resDoneAt > this.node.headersTimeoutMs) conn.socket.destroy();
           continue;
         }
-        const limit = conn.pending === null ? this.deps.keepAliveTimeoutMs : this.deps.headersTimeoutMs;
+        const limit = conn.pending === null ? this.node.keepAliveTimeoutMs : this.node.headersTimeoutMs;
         if (now - conn.idleSince > limit) conn.socket.destroy();
       }
       this.pool.sweep(now);

@@ -1,7 +1,7 @@
 /**
  * Which header fields matter to the proxy, and as what: the one place their names are matched, for
  * both engines (the fast lane's head parser and the node path's rawHeaders scans), so the
- * hop-by-hop and forwarding policy cannot differ between them. Pure.
+ * forwarding policy over these classes (forwarding.ts) cannot differ between them. Pure.
  *
  * The switch on the name's length first is why this is fast: most fields (user agents, accept
  * headers, the payload's own) are rejected by one integer compare. The rest are compared in place,

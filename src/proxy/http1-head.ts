@@ -9,11 +9,11 @@
  * HTTP/1.0). So a request the fast lane does not fully understand is never half-handled, and
  * malformed input gets the same JSON 400 on both engines.
  */
-import { REQUEST_ID } from './exchange.js';
-import { connectionTokens, F, is, requestField, responseField } from './header-fields.js';
+import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, forwardRequestField, forwardResponseField, withoutNamedLines, type ClientForwarding, type RequestForwarding, type ResponseForwarding } from './forwarding.js';
+import { F, is, requestField, responseField } from './header-fields.js';
 
-/** A request head the fast lane forwards itself. */
-export interface RequestHead {
+/** A request head the fast lane forwards itself (what the added fields build on: ClientForwarding). */
+export interface RequestHead extends ClientForwarding {
   method: string;
   /** Origin-form target, exactly as the client sent it (path and query). */
   target: string;
@@ -25,12 +25,6 @@ export interface RequestHead {
   /** The client asked to close the connection after this exchange. */
   close: boolean;
   host: string;
-  /** A client-sent X-Request-ID that looks like an id (kept), else null (one is generated). */
-  requestId: string | null;
-  xForwardedFor: string | null;
-  xForwardedPort: string | null;
-  xForwardedProto: string | null;
-  xForwardedHost: string | null;
   contentType: string;
   contentEncoding: string;
 }
@@ -128,48 +122,11 @@ class ForwardRuns {
   }
 }
 
-/** The lines of a forward text (each followed by CRLF). */
-function linesOf(forward: string): string[] {
-  return forward === '' ? [] : forward.slice(0, -2).split('\r\n');
-}
-
-/** Drops the lines whose field name a Connection header named (RFC 9110 7.6.1). */
-function withoutNamed(lines: string[], named: Set<string>): string {
-  let out = '';
-  for (const line of lines) {
-    if (!named.has(line.slice(0, line.indexOf(':')).toLowerCase())) out += line + '\r\n';
-  }
-  return out;
-}
-
 /**
- * The field names a Connection value lists, other than close and keep-alive, added to `named`;
- * returns the flags of the two (and of upgrade). The usual values, a bare "keep-alive" or "close",
- * are recognised without splitting.
- */
-const CONN_CLOSE = 1;
-const CONN_KEEP_ALIVE = 2;
-const CONN_UPGRADE = 4;
-function connectionValue(value: string, named: { set: Set<string> | null }): number {
-  if (value.length === 10 && is(value, 'keep-alive')) return CONN_KEEP_ALIVE;
-  if (value.length === 5 && is(value, 'close')) return CONN_CLOSE;
-  const tokens = new Set<string>();
-  connectionTokens(value, tokens);
-  let flags = 0;
-  if (tokens.delete('close')) flags |= CONN_CLOSE;
-  if (tokens.delete('keep-alive')) flags |= CONN_KEEP_ALIVE;
-  if (tokens.has('upgrade')) flags |= CONN_UPGRADE;
-  if (tokens.size > 0) {
-    named.set ??= new Set();
-    for (const t of tokens) named.set.add(t);
-  }
-  return flags;
-}
-
-/**
- * Parses a request head (everything before the blank line, no trailing CRLF). Hop-by-hop fields
- * (Connection and what it names, Keep-Alive, Proxy-Connection, TE, Trailer) and the X-Forwarded-*
- * fields (re-written by the caller) are not forwarded; every other line is forwarded verbatim.
+ * Parses a request head (everything before the blank line, no trailing CRLF). Which lines are
+ * forwarded is the forwarding policy's (forwarding.ts: hop-by-hop fields, Connection and what it
+ * names, X-Forwarded-* which the caller re-writes, a request id that does not look like one); every
+ * other line is forwarded verbatim.
  */
 export function parseRequestHead(text: string): RequestVerdict {
   const eol = text.indexOf('\r\n');
@@ -185,17 +142,12 @@ export function parseRequestHead(text: string): RequestVerdict {
   if (!ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
 
   const runs = new ForwardRuns(text);
-  const named: { set: Set<string> | null } = { set: null };
+  const fwd: RequestForwarding = { requestId: null, xForwardedFor: null, xForwardedPort: null, xForwardedProto: null, xForwardedHost: null, named: null, connection: 0 };
   let contentLength = -1;
   let chunked = false;
   let sawTransferEncoding = false;
   let close = false;
   let host: string | null = null;
-  let requestId: string | null = null;
-  let xff: string | null = null;
-  let xfport: string | null = null;
-  let xfproto: string | null = null;
-  let xfhost: string | null = null;
   let contentType = '';
   let contentEncoding = '';
   const len = text.length;
@@ -205,10 +157,12 @@ export function parseRequestHead(text: string): RequestVerdict {
     if (end < 0) end = len;
     const name = readField(text, pos, end);
     if (name === null) return { ok: false, reason: 'field line' };
-    let drop = false;
-    switch (requestField(name)) {
-      case F.HOP:
-        drop = true;
+    const f = requestField(name);
+    // The classes the fast lane reads itself (framing, the tap's fields, what it hands over) are
+    // forwarded; the policy judges the rest (default), so most lines cost one switch.
+    let keep = true;
+    switch (f) {
+      case F.OTHER:
         break;
       case F.HOST:
         if (host !== null) return { ok: false, reason: 'host' };
@@ -218,19 +172,6 @@ export function parseRequestHead(text: string): RequestVerdict {
         return { ok: false, reason: 'expect' };
       case F.UPGRADE:
         return { ok: false, reason: 'upgrade' };
-      case F.CONNECTION: {
-        const flags = connectionValue(text.slice(valueStart, valueEnd), named);
-        if (flags & CONN_UPGRADE) return { ok: false, reason: 'upgrade' };
-        if (flags & CONN_CLOSE) close = true;
-        drop = true;
-        break;
-      }
-      case F.REQUEST_ID: {
-        const value = text.slice(valueStart, valueEnd);
-        if (requestId !== null || !REQUEST_ID.test(value)) drop = true; // one id: the first that looks like one
-        else requestId = value;
-        break;
-      }
       case F.CONTENT_TYPE:
         contentType = text.slice(valueStart, valueEnd);
         break;
@@ -248,49 +189,38 @@ export function parseRequestHead(text: string): RequestVerdict {
         sawTransferEncoding = true;
         chunked = true;
         break;
-      case F.X_FORWARDED_FOR: {
-        const value = text.slice(valueStart, valueEnd);
-        xff = xff === null ? value : `${xff},${value}`;
-        drop = true;
-        break;
-      }
-      case F.X_FORWARDED_PORT: {
-        const value = text.slice(valueStart, valueEnd);
-        xfport = xfport === null ? value : `${xfport},${value}`;
-        drop = true;
-        break;
-      }
-      case F.X_FORWARDED_PROTO: {
-        const value = text.slice(valueStart, valueEnd);
-        xfproto = xfproto === null ? value : `${xfproto},${value}`;
-        drop = true;
-        break;
-      }
-      case F.X_FORWARDED_HOST:
-        xfhost ??= text.slice(valueStart, valueEnd);
-        drop = true;
-        break;
+      default:
+        keep = forwardRequestField(fwd, f, text, valueStart, valueEnd);
+        if (f === F.CONNECTION) {
+          if (fwd.connection & CONN_UPGRADE) return { ok: false, reason: 'upgrade' };
+          if (fwd.connection & CONN_CLOSE) close = true;
+        }
     }
-    runs.line(pos, !drop);
+    runs.line(pos, keep);
   }
   let forward = runs.done();
   if (host === null) return { ok: false, reason: 'host' };
   if (chunked && contentLength >= 0) return { ok: false, reason: 'content-length with transfer-encoding' };
-  if (named.set !== null) {
-    const n = named.set;
+  if (fwd.named !== null) {
+    const n = fwd.named;
     if (n.has('host') || n.has('content-length') || n.has('transfer-encoding')) return { ok: false, reason: 'connection names framing' };
-    forward = withoutNamed(linesOf(forward), n);
+    forward = withoutNamedLines(forward, n);
   }
   return {
     ok: true,
-    head: { method, target, forward, contentLength, chunked, close, host, requestId, xForwardedFor: xff, xForwardedPort: xfport, xForwardedProto: xfproto, xForwardedHost: xfhost, contentType, contentEncoding },
+    head: {
+      method, target, forward, contentLength, chunked, close, host,
+      requestId: fwd.requestId, xForwardedFor: fwd.xForwardedFor, xForwardedPort: fwd.xForwardedPort, xForwardedProto: fwd.xForwardedProto, xForwardedHost: fwd.xForwardedHost,
+      contentType, contentEncoding,
+    },
   };
 }
 
 /**
- * Parses an upstream response head. Connection, Keep-Alive, Proxy-Connection and Upgrade are not
- * relayed (the client connection's persistence is the proxy's to state); Transfer-Encoding and
- * Trailer are, because the body is relayed with the upstream's own framing, byte for byte.
+ * Parses an upstream response head. Which lines are relayed is the forwarding policy's
+ * (forwarding.ts): Connection and what it names, Keep-Alive, Proxy-Connection and Upgrade are not
+ * (the client connection's persistence is the proxy's to state); Transfer-Encoding and Trailer are,
+ * because the body is relayed with the upstream's own framing, byte for byte.
  */
 export function parseResponseHead(text: string): ResponseVerdict {
   const eol = text.indexOf('\r\n');
@@ -300,12 +230,11 @@ export function parseResponseHead(text: string): ResponseVerdict {
   const http10 = m[1] === '0';
   const status = Number(m[2]);
   const runs = new ForwardRuns(text);
-  const named: { set: Set<string> | null } = { set: null };
+  const fwd: ResponseForwarding = { named: null, connection: 0, hasRequestId: false };
   let contentLength = -1;
   let chunked = false;
   let transferEncoding = false;
   let close = http10;
-  let hasRequestId = false;
   let contentType = '';
   let contentEncoding = '';
   let modelVersion: string | null = null;
@@ -315,24 +244,15 @@ export function parseResponseHead(text: string): ResponseVerdict {
     if (end < 0) end = len;
     const name = readField(text, pos, end);
     if (name === null) return { ok: false, reason: 'field line' };
-    let drop = false;
-    switch (responseField(name)) {
-      case F.HOP:
-      case F.UPGRADE:
-        drop = true;
+    const f = responseField(name);
+    // As in parseRequestHead: the policy judges Transfer-Encoding (relayed: the body keeps the
+    // upstream's framing, `reframed` false) and the classes in default.
+    let keep = true;
+    switch (f) {
+      case F.OTHER:
         break;
-      case F.CONNECTION: {
-        const flags = connectionValue(text.slice(valueStart, valueEnd), named);
-        if (flags & CONN_CLOSE) close = true;
-        else if (http10 && flags & CONN_KEEP_ALIVE) close = false;
-        drop = true;
-        break;
-      }
       case F.CONTENT_TYPE:
         contentType = text.slice(valueStart, valueEnd);
-        break;
-      case F.REQUEST_ID:
-        hasRequestId = true;
         break;
       case F.CONTENT_LENGTH: {
         const value = text.slice(valueStart, valueEnd);
@@ -344,6 +264,7 @@ export function parseResponseHead(text: string): ResponseVerdict {
         contentEncoding = text.slice(valueStart, valueEnd);
         break;
       case F.TRANSFER_ENCODING: {
+        keep = forwardResponseField(fwd, f, text, valueStart, valueEnd, false);
         transferEncoding = true;
         // Chunked framing only when chunked is the final coding (RFC 9112 6.3); otherwise the
         // body runs to the close. The coding is trimmed of SP and HT only: trim() would also
@@ -357,8 +278,14 @@ export function parseResponseHead(text: string): ResponseVerdict {
       case F.MODEL_VERSION:
         modelVersion ??= text.slice(valueStart, valueEnd);
         break;
+      default:
+        keep = forwardResponseField(fwd, f, text, valueStart, valueEnd, false);
+        if (f === F.CONNECTION) {
+          if (fwd.connection & CONN_CLOSE) close = true;
+          else if (http10 && fwd.connection & CONN_KEEP_ALIVE) close = false;
+        }
     }
-    runs.line(pos, !drop);
+    runs.line(pos, keep);
   }
   let forward = runs.done();
   let dropLength = false;
@@ -372,11 +299,11 @@ export function parseResponseHead(text: string): ResponseVerdict {
     contentLength = -1;
     if (!chunked) close = true;
   }
-  if (named.set !== null || dropLength) {
-    if (named.set !== null && (named.set.has('content-length') || named.set.has('transfer-encoding'))) return { ok: false, reason: 'connection names framing' };
-    const drop = new Set(named.set);
+  if (fwd.named !== null || dropLength) {
+    if (fwd.named !== null && (fwd.named.has('content-length') || fwd.named.has('transfer-encoding'))) return { ok: false, reason: 'connection names framing' };
+    const drop = new Set(fwd.named);
     if (dropLength) drop.add('content-length');
-    forward = withoutNamed(linesOf(forward), drop);
+    forward = withoutNamedLines(forward, drop);
   }
-  return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId, contentType, contentEncoding, modelVersion } };
+  return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId: fwd.hasRequestId, contentType, contentEncoding, modelVersion } };
 }

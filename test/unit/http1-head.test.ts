@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { REQUEST_ID } from '../../src/proxy/exchange.js';
+import { REQUEST_ID } from '../../src/proxy/forwarding.js';
 import { is } from '../../src/proxy/header-fields.js';
 import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from '../../src/proxy/http1-head.js';
 import { mulberry32 } from '../prng.js';
