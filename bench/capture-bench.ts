@@ -49,7 +49,13 @@ async function load(dir: string | null): Promise<Impl> {
   const base = dir === null ? path.join(ROOT, 'src') : path.resolve(ROOT, dir, 'src');
   const ext = dir === null ? '.ts' : '.js';
   const mod = (p: string) => import(pathToFileURL(path.join(base, p + ext)).href);
-  const [cols, pe, ts, wp, ref] = await Promise.all([mod('capture/event-columns'), mod('capture/process-event'), mod('capture/traffic-summary'), mod('capture/window-profiler'), mod('stats/reference')]);
+  const [cols, pe, ts, wp, ref] = await Promise.all([
+    mod('capture/event-columns'),
+    mod('capture/process-event'),
+    mod('capture/traffic-summary'),
+    mod('capture/window-profiler'),
+    mod('stats/reference'),
+  ]);
   return {
     name: dir ?? 'src',
     packBatch: cols.packBatch,
@@ -114,7 +120,16 @@ function events(rows: number, n: number, seed: number): unknown[] {
 // ---------------------------------------------------------------- one implementation's pipeline
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const stats = { windowSeconds: 60, flushIntervalMs: 3_600_000, sketchK: 200, maxCategories: 100, maxFeatures: 512, latencySloMs: [], referenceSketchK: 2048, referenceBins: 10 };
+const stats = {
+  windowSeconds: 60,
+  flushIntervalMs: 3_600_000,
+  sketchK: 200,
+  maxCategories: 100,
+  maxFeatures: 512,
+  latencySloMs: [],
+  referenceSketchK: 2048,
+  referenceBins: 10,
+};
 
 function pipeline(impl: Impl) {
   const reference = impl.buildReference({
@@ -231,7 +246,9 @@ async function main(): Promise<void> {
       for (const rows of rowCounts) {
         const x = results[a]![rows]!;
         const y = results[impl.name]![rows]!;
-        out(`- ${rows} row(s): ${impl.name} against ${a}: pack ${(y.pack / x.pack).toFixed(2)}x, work ${(y.work / x.work).toFixed(2)}x (each against its own floor: ${(x.work / x.floor).toFixed(2)}x -> ${(y.work / y.floor).toFixed(2)}x)`);
+        out(
+          `- ${rows} row(s): ${impl.name} against ${a}: pack ${(y.pack / x.pack).toFixed(2)}x, work ${(y.work / x.work).toFixed(2)}x (each against its own floor: ${(x.work / x.floor).toFixed(2)}x -> ${(y.work / y.floor).toFixed(2)}x)`,
+        );
       }
     }
   }
@@ -243,7 +260,12 @@ async function main(): Promise<void> {
   const section = `${start}\n${lines.join('\n')}\n${end}`;
   const i = md.indexOf(start);
   const j = md.indexOf(end);
-  writeFileSync(file, i >= 0 && j > i ? md.slice(0, i) + section + md.slice(j + end.length) : `${md.trimEnd()}\n\n## Capture analysis cost (bench/capture-bench.ts)\n\n${section}\n`);
+  writeFileSync(
+    file,
+    i >= 0 && j > i
+      ? md.slice(0, i) + section + md.slice(j + end.length)
+      : `${md.trimEnd()}\n\n## Capture analysis cost (bench/capture-bench.ts)\n\n${section}\n`,
+  );
   console.error(`[capture-bench] wrote ${path.relative(ROOT, file)}`);
 }
 

@@ -62,7 +62,9 @@ const fmt = (us) => {
   return requests ? `${pct}%  ${(us / requests).toFixed(2).padStart(7)} us/req` : `${pct}%`;
 };
 const idle = areas.get('(idle)') ?? 0;
-console.log(`profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle${requests ? `, ${requests} requests: ${((total - idle) / requests).toFixed(1)} us busy per request on the JS thread` : ''}`);
+console.log(
+  `profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle${requests ? `, ${requests} requests: ${((total - idle) / requests).toFixed(1)} us busy per request on the JS thread` : ''}`,
+);
 console.log('\nby area (self time):');
 for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1])) if (us / total > 0.002) console.log(`  ${fmt(us)}  ${a}`);
 console.log(`\ntop ${top} functions (self time):`);

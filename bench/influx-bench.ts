@@ -49,21 +49,37 @@ const rand = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const row = () => Object.fromEntries(FEATURES.map((f, i) => [f, Math.round((rand() * 100 + i) * 100) / 100]));
-const reference = buildReference({ model: 'bench', version: '1', source: 'bench', createdAtMs: 0, rows: Array.from({ length: 5000 }, row), bins: 10, sketchK: 200, maxCategories: 100 });
+const reference = buildReference({
+  model: 'bench',
+  version: '1',
+  source: 'bench',
+  createdAtMs: 0,
+  rows: Array.from({ length: 5000 }, row),
+  bins: 10,
+  sketchK: 200,
+  maxCategories: 100,
+});
 const bounds = latencyBounds([50, 250]);
 
 function delta(startMs: number): WindowProfile {
   const w = emptyWindow({ model: 'bench', version: '1', startMs, windowSeconds: 60 }, bounds);
   const feats = Array.from({ length: ROWS }, row);
   for (let i = 0; i < ROWS; i++) observeRequest(w, rand() < 0.01 ? 503 : 200, 1 + rand() * 20);
-  observeRows(w, feats, feats.map((f) => ({ score: (f.f0 as number) / 100 })), reference, OPTS);
+  observeRows(
+    w,
+    feats,
+    feats.map((f) => ({ score: (f.f0 as number) / 100 })),
+    reference,
+    OPTS,
+  );
   return w;
 }
 
 /** A pool of distinct deltas, re-keyed per window (the store only reads them). */
 const POOL = Array.from({ length: 48 }, () => delta(0));
 const LINES_PER_DELTA = 1 + Object.keys(POOL[0]!.features).length + Object.keys(POOL[0]!.predictions).length;
-const PROFILE_BYTES = POOL.reduce((n, d) => n + Object.values({ ...d.features, ...d.predictions }).reduce((m, f) => m + JSON.stringify(f).length, 0), 0) / POOL.length;
+const PROFILE_BYTES =
+  POOL.reduce((n, d) => n + Object.values({ ...d.features, ...d.predictions }).reduce((m, f) => m + JSON.stringify(f).length, 0), 0) / POOL.length;
 /** Recent (VictoriaMetrics keeps it; the ms slots of a window suffice) and minute aligned. */
 const BASE_MS = Math.floor((Date.now() - 6 * 3600_000) / 3600_000) * 3600_000;
 
@@ -126,7 +142,9 @@ try {
     const results: RunResult[] = [];
     for (let r = 0; r < RUNS; r++) {
       const ds = deltasFor(DELTAS, BASE_MS);
-      results.push(await writeRun(baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: `v1-run-${r}`, spoolDir: join(tmp, `spool-v1-${r}`) }), ds));
+      results.push(
+        await writeRun(baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: `v1-run-${r}`, spoolDir: join(tmp, `spool-v1-${r}`) }), ds),
+      );
       const c = await influx.query(`SELECT count("requests") FROM "dw_requests" WHERE "instance" = 'v1-run-${r}'`);
       const stored = c.results?.[0]?.series?.[0]?.values?.[0]?.[1];
       if (stored !== DELTAS) throw new Error(`v1 run ${r}: ${stored} dw_requests points stored, ${DELTAS} written`);
@@ -137,7 +155,19 @@ try {
     // The default memory bound: a burst above 5000 lines goes through the fsynced spool first.
     const spilled: RunResult[] = [];
     for (let r = 0; r < RUNS; r++) {
-      spilled.push(await writeRun(baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: `v1-spill-${r}`, spoolDir: join(tmp, `spool-v1s-${r}`), maxBufferLines: 5_000 }), deltasFor(DELTAS, BASE_MS)));
+      spilled.push(
+        await writeRun(
+          baseCfg({
+            url: influx.url,
+            apiVersion: 'v1',
+            database: 'bench',
+            instance: `v1-spill-${r}`,
+            spoolDir: join(tmp, `spool-v1s-${r}`),
+            maxBufferLines: 5_000,
+          }),
+          deltasFor(DELTAS, BASE_MS),
+        ),
+      );
       log(`v1 (maxBufferLines 5000) run ${r + 1}: ${spilled[r]!.totalMs.toFixed(0)} ms`);
     }
     rows.push({ label: `v1 \`/write\`, InfluxDB ${version}, default maxBufferLines 5000 (burst spills to the spool)`, results: spilled });
@@ -146,9 +176,14 @@ try {
     const hourBase = BASE_MS + 3 * 3600_000;
     const perInstance = 60 * FLUSHES_PER_WINDOW;
     for (const inst of ['pod-a', 'pod-b']) {
-      await writeRun(baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: inst, spoolDir: join(tmp, `spool-${inst}`) }), deltasFor(perInstance, hourBase, 'hour'));
+      await writeRun(
+        baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: inst, spoolDir: join(tmp, `spool-${inst}`) }),
+        deltasFor(perInstance, hourBase, 'hour'),
+      );
     }
-    const reader = createInfluxStore(baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: 'reader', spoolDir: join(tmp, 'spool-reader') }));
+    const reader = createInfluxStore(
+      baseCfg({ url: influx.url, apiVersion: 'v1', database: 'bench', instance: 'reader', spoolDir: join(tmp, 'spool-reader') }),
+    );
     const times: number[] = [];
     let windows = 0;
     for (let i = 0; i < 5; i++) {
@@ -171,7 +206,15 @@ try {
     vm = await startVictoria(join(tmp, 'vm'));
     const results: RunResult[] = [];
     for (let r = 0; r < RUNS; r++) {
-      const cfg = baseCfg({ url: vm.url, apiVersion: 'v2', org: 'bench', bucket: 'bench', token: 'bench-token', instance: `v2-run-${r}`, spoolDir: join(tmp, `spool-v2-${r}`) });
+      const cfg = baseCfg({
+        url: vm.url,
+        apiVersion: 'v2',
+        org: 'bench',
+        bucket: 'bench',
+        token: 'bench-token',
+        instance: `v2-run-${r}`,
+        spoolDir: join(tmp, `spool-v2-${r}`),
+      });
       results.push(await writeRun(cfg, deltasFor(DELTAS, BASE_MS)));
       log(`v2 run ${r + 1}: ${results[r]!.totalMs.toFixed(0)} ms`);
     }

@@ -58,7 +58,12 @@ function makeRows(n: number, categorical: number, seed: number): Record<string, 
 const opts: ProfileOptions = { sketchK: 200, maxCategories: 100, maxFeatures: 256 };
 const key = { model: 'bench', version: '1', startMs: 0, windowSeconds: 60 };
 
-function runOnce(rows: Record<string, Cell>[], preds: Record<string, Cell>[], ref: ReferenceProfile | null, batch: number): { rowsPerSec: number; w: WindowProfile } {
+function runOnce(
+  rows: Record<string, Cell>[],
+  preds: Record<string, Cell>[],
+  ref: ReferenceProfile | null,
+  batch: number,
+): { rowsPerSec: number; w: WindowProfile } {
   const w = emptyWindow(key, DEFAULT_LATENCY_BOUNDS_MS);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < rows.length; i += batch) {
@@ -77,7 +82,17 @@ function bench(label: string, categorical: number, withRef: boolean, batch: numb
   const rows = makeRows(n, categorical, 42);
   const preds = rows.map((_, i) => ({ score: (i % 1000) / 1000 }));
   const ref = withRef
-    ? buildReference({ model: 'bench', version: '1', source: 'bench', createdAtMs: 0, rows: makeRows(20_000, categorical, 7), predictions: preds.slice(0, 20_000), bins: 10, sketchK: 200, maxCategories: 100 })
+    ? buildReference({
+        model: 'bench',
+        version: '1',
+        source: 'bench',
+        createdAtMs: 0,
+        rows: makeRows(20_000, categorical, 7),
+        predictions: preds.slice(0, 20_000),
+        bins: 10,
+        sketchK: 200,
+        maxCategories: 100,
+      })
     : null;
   runOnce(rows.slice(0, Math.min(n, 200_000)), preds, ref, batch); // warm-up
   const rates: number[] = [];
@@ -116,7 +131,9 @@ function featureSize(): string[] {
   const f = emptyFeature(ctx, 1);
   for (const v of values) observeValue(f, v, ctx);
   const json = JSON.stringify(f).length;
-  lines.push(`| numeric feature, k=200, 10 bins, 1e6 values | ${json.toLocaleString('en-US')} B | ${gc ? `${Math.round(heapPer).toLocaleString('en-US')} B` : 'n/a (run with node --expose-gc)'} |`);
+  lines.push(
+    `| numeric feature, k=200, 10 bins, 1e6 values | ${json.toLocaleString('en-US')} B | ${gc ? `${Math.round(heapPer).toLocaleString('en-US')} B` : 'n/a (run with node --expose-gc)'} |`,
+  );
   return lines;
 }
 

@@ -35,16 +35,35 @@ const rand = () => {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
-const row = () => Object.fromEntries([...FEATURES.map((f, i) => [f, Math.round((rand() * 100 + i) * 100) / 100]), ['country', ['DE', 'FR', 'US', 'GB'][Math.floor(rand() * 4)]!]]);
+const row = () =>
+  Object.fromEntries([
+    ...FEATURES.map((f, i) => [f, Math.round((rand() * 100 + i) * 100) / 100]),
+    ['country', ['DE', 'FR', 'US', 'GB'][Math.floor(rand() * 4)]!],
+  ]);
 
-const reference = buildReference({ model: 'bench', version: '1', source: 'bench', createdAtMs: 0, rows: Array.from({ length: 5000 }, row), bins: 10, sketchK: 200, maxCategories: 100 });
+const reference = buildReference({
+  model: 'bench',
+  version: '1',
+  source: 'bench',
+  createdAtMs: 0,
+  rows: Array.from({ length: 5000 }, row),
+  bins: 10,
+  sketchK: 200,
+  maxCategories: 100,
+});
 const bounds = latencyBounds([50, 250]);
 
 function windowDelta(startMs: number, rows: number): WindowProfile {
   const w = emptyWindow({ model: 'bench', version: '1', startMs, windowSeconds: 60 }, bounds);
   const feats = Array.from({ length: rows }, row);
   for (let i = 0; i < rows; i++) observeRequest(w, 200, 1 + rand() * 20);
-  observeRows(w, feats, feats.map((f) => ({ score: (f.f0 as number) / 100, label: (f.f1 as number) > 50 ? 'yes' : 'no' })), reference, opts);
+  observeRows(
+    w,
+    feats,
+    feats.map((f) => ({ score: (f.f0 as number) / 100, label: (f.f1 as number) > 50 ? 'yes' : 'no' })),
+    reference,
+    opts,
+  );
   return w;
 }
 

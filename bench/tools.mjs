@@ -101,7 +101,8 @@ switch (cmd) {
         if (g.label !== want[i].label) problems.push(`row ${i}: label ${g.label}, expected ${want[i].label}`);
         const p = g.probabilities;
         if (!Array.isArray(p) || p.length !== want[i].probabilities.length) problems.push(`row ${i}: bad probabilities ${JSON.stringify(p)}`);
-        else if (p.some((v, k) => Math.abs(v - want[i].probabilities[k]) > 1e-4)) problems.push(`row ${i}: probabilities ${JSON.stringify(p)} differ from ${JSON.stringify(want[i].probabilities)}`);
+        else if (p.some((v, k) => Math.abs(v - want[i].probabilities[k]) > 1e-4))
+          problems.push(`row ${i}: probabilities ${JSON.stringify(p)} differ from ${JSON.stringify(want[i].probabilities)}`);
       });
     }
     if (problems.length) {

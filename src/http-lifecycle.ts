@@ -97,7 +97,12 @@ function jsonRefusal(status: number, reason: string, errorCode: string, message:
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 const HEAD_TIMEOUT = jsonRefusal(408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time');
-const HEAD_TOO_LARGE = jsonRefusal(431, 'Request Header Fields Too Large', 'REQUEST_HEADER_FIELDS_TOO_LARGE', 'the request head is larger than the server accepts');
+const HEAD_TOO_LARGE = jsonRefusal(
+  431,
+  'Request Header Fields Too Large',
+  'REQUEST_HEADER_FIELDS_TOO_LARGE',
+  'the request head is larger than the server accepts',
+);
 
 /**
  * The JSON answer to what node's parser or its head timer refused, as node's own default answer

@@ -48,12 +48,14 @@ export function openDatabase(pathIn: string, migrations: readonly string[], what
     const conn = db;
     // Under the write lock, re-reading the version: two processes opening a fresh file at once
     // must not both run the same migration.
-    conn.transaction(() => {
-      for (let v = conn.pragma('user_version', { simple: true }) as number; v < migrations.length; v++) {
-        conn.exec(migrations[v]!);
-        conn.pragma(`user_version = ${v + 1}`);
-      }
-    }).immediate();
+    conn
+      .transaction(() => {
+        for (let v = conn.pragma('user_version', { simple: true }) as number; v < migrations.length; v++) {
+          conn.exec(migrations[v]!);
+          conn.pragma(`user_version = ${v + 1}`);
+        }
+      })
+      .immediate();
     return db;
   } catch (e) {
     db?.close();

@@ -27,4 +27,5 @@ export function parseTimePoint(text: string, nowMs: number): number | null {
   return null;
 }
 
-export const TIME_POINT_HELP = 'an ISO time (2026-12-01T10:00:00Z), epoch seconds (10 digits) or ms (13), "now", or a duration back from now (90s, 15m, 2h, 7d)';
+export const TIME_POINT_HELP =
+  'an ISO time (2026-12-01T10:00:00Z), epoch seconds (10 digits) or ms (13), "now", or a duration back from now (90s, 15m, 2h, 7d)';

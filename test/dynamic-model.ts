@@ -9,13 +9,23 @@ const { onnx } = onnxProto;
 export function writeRowSumModel(dir: string, inputDims: Array<number | string> = ['batch', 'width']): string {
   const T = onnx.TensorProto.DataType;
   const vi = (name: string, dims: Array<number | string>) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: T.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+    onnx.ValueInfoProto.create({
+      name,
+      type: { tensorType: { elemType: T.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
   const graph = onnx.GraphProto.create({
     name: 'row_sum',
     input: [vi('x', inputDims)],
     output: [vi('s', [inputDims[0]!])],
     initializer: [onnx.TensorProto.create({ name: 'axes', dims: [1], dataType: T.INT64, int64Data: [1] })],
-    node: [onnx.NodeProto.create({ opType: 'ReduceSum', input: ['x', 'axes'], output: ['s'], attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] })],
+    node: [
+      onnx.NodeProto.create({
+        opType: 'ReduceSum',
+        input: ['x', 'axes'],
+        output: ['s'],
+        attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+      }),
+    ],
   });
   const model = onnx.ModelProto.create({ irVersion: 7, producerName: 'driftwatch-tests', opsetImport: [{ domain: '', version: 13 }], graph });
   mkdirSync(dir, { recursive: true });

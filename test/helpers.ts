@@ -58,7 +58,11 @@ export async function startServer(opts: {
     },
   });
   const registry = new LocalRegistry(opts.registryRoot);
-  const app = createServeApp(config, { registry, logger: opts.logger ?? createLogger({ level: 'silent' }), ...(opts.predictVia ? { predictVia: opts.predictVia } : {}) });
+  const app = createServeApp(config, {
+    registry,
+    logger: opts.logger ?? createLogger({ level: 'silent' }),
+    ...(opts.predictVia ? { predictVia: opts.predictVia } : {}),
+  });
   const { scoring, admin } = await app.start();
   return {
     app,
@@ -87,14 +91,19 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 
 /** Real rows from the data set the example model was trained on. */
 export function weatherRows(from: string, to: string): Array<{ date: string; features: number[]; weather: string }> {
-  const text = readFileSync(join(ROOT, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8').trim().split('\n');
+  const text = readFileSync(join(ROOT, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8')
+    .trim()
+    .split('\n');
   const header = text[0]!.split(',');
-  return text.slice(1).map((line) => {
-    const c = line.split(',');
-    return {
-      date: c[header.indexOf('date')]!,
-      features: FEATURES.map((f) => Number(c[header.indexOf(f)])),
-      weather: c[header.indexOf('weather')]!,
-    };
-  }).filter((r) => r.date >= from && r.date <= to);
+  return text
+    .slice(1)
+    .map((line) => {
+      const c = line.split(',');
+      return {
+        date: c[header.indexOf('date')]!,
+        features: FEATURES.map((f) => Number(c[header.indexOf(f)])),
+        weather: c[header.indexOf('weather')]!,
+      };
+    })
+    .filter((r) => r.date >= from && r.date <= to);
 }

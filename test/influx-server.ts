@@ -150,7 +150,13 @@ bind-address = "127.0.0.1:${rpcPort}"
       };
       c.stdout?.on('data', keep);
       c.stderr?.on('data', keep);
-      await waitFor('influxd', async () => (await fetchWithTimeout(`${url}/ping`)).status === 204, 20_000, c, () => log);
+      await waitFor(
+        'influxd',
+        async () => (await fetchWithTimeout(`${url}/ping`)).status === 204,
+        20_000,
+        c,
+        () => log,
+      );
       const r = await server.query(`CREATE DATABASE "${database}"`);
       if (r?.results?.[0]?.error) throw new Error(`CREATE DATABASE failed: ${r.results[0].error}`);
     },
@@ -198,7 +204,13 @@ export async function startVictoria(dir: string): Promise<VictoriaServer> {
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   try {
-    await waitFor('victoria-metrics', async () => (await fetchWithTimeout(`${url}/health`)).status === 200, 20_000, child, () => log);
+    await waitFor(
+      'victoria-metrics',
+      async () => (await fetchWithTimeout(`${url}/health`)).status === 200,
+      20_000,
+      child,
+      () => log,
+    );
   } catch (e) {
     await stopChild(child, 'SIGKILL', 2_000);
     throw e;

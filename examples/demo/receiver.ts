@@ -14,7 +14,14 @@ export interface Received {
   payload: {
     status: 'firing' | 'resolved';
     model: string;
-    alerts: Array<{ check: string; status: string; severity: string; subject: { model: string; version: string | null; name: string; role?: string }; message: string; value: number | null }>;
+    alerts: Array<{
+      check: string;
+      status: string;
+      severity: string;
+      subject: { model: string; version: string | null; name: string; role?: string };
+      message: string;
+      value: number | null;
+    }>;
   };
 }
 

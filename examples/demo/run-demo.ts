@@ -170,9 +170,15 @@ async function main(): Promise<number> {
   await registry.transitionStage(MODEL, mv.version, 'Production');
   const built = await buildReferenceFromFile(
     { registry, now: Date.now },
-    { modelUri: `models:/${MODEL}/Production`, dataPath: referenceCsv, settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories } },
+    {
+      modelUri: `models:/${MODEL}/Production`,
+      dataPath: referenceCsv,
+      settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories },
+    },
   );
-  say(`1. registered ${MODEL} version ${mv.version} (Production); reference = the winter months of its training period: ${built.reference.rows} days (Dec-Feb, 2012-2013)`);
+  say(
+    `1. registered ${MODEL} version ${mv.version} (Production); reference = the winter months of its training period: ${built.reference.rows} days (Dec-Feb, 2012-2013)`,
+  );
 
   // The same composition as `driftwatch start` (createAllInOneApp in src/app.ts).
   const app = createAllInOneApp(config, { logger, registry });
@@ -198,7 +204,9 @@ async function main(): Promise<number> {
   const proxyApp = app.proxy()!;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
 
-  say(`3. replaying later days through ${proxyUrl}/invocations, one request per day; one season = ${slotSeconds} s, judged as one drift-check window (KS, p < 0.01 after Bonferroni over ${FEATURES.length} features)`);
+  say(
+    `3. replaying later days through ${proxyUrl}/invocations, one request per day; one season = ${slotSeconds} s, judged as one drift-check window (KS, p < 0.01 after Bonferroni over ${FEATURES.length} features)`,
+  );
   const phases: PhaseResult[] = [];
   const windowMs = WINDOW_SECONDS * 1000;
   const slotMs = slotSeconds * 1000;
@@ -220,7 +228,8 @@ async function main(): Promise<number> {
       await sleep(sendFrom + i * gapMs - Date.now());
       failed += (await predict(proxyUrl, r)) ? 0 : 1;
       sent++;
-      if (r.date.endsWith('-15') || i === rows.length - 1) say(`     .. ${r.date}  ${sent} day(s) sent, temp_max ${r.temp_max} C, precipitation ${r.precipitation} mm`);
+      if (r.date.endsWith('-15') || i === rows.length - 1)
+        say(`     .. ${r.date}  ${sent} day(s) sent, temp_max ${r.temp_max} C, precipitation ${r.precipitation} mm`);
     }
     await sleep(slotStart + slotMs + 20 - Date.now());
     await proxyApp!.flushStats();
@@ -231,10 +240,14 @@ async function main(): Promise<number> {
     phases.push({ name: phase.name, from: phase.from, to: phase.to, rows: rows.length, sent, failedRequests: failed, drifted, features });
     say(`     drift check: ${dataset?.message ?? 'no finding'}`);
     const judged = (dataset?.detail as { rows?: number } | undefined)?.rows ?? 0;
-    if (judged !== sent - failed) say(`     WARNING: the check saw ${judged} of ${sent - failed} days (requests ran past the season's slot: a busy machine? try --slot-seconds 20)`);
+    if (judged !== sent - failed)
+      say(`     WARNING: the check saw ${judged} of ${sent - failed} days (requests ran past the season's slot: a busy machine? try --slot-seconds 20)`);
     for (const name of FEATURES) {
       const f = features[name];
-      if (f) say(`       ${name.padEnd(13)} ${f.status.padEnd(17)} KS D ${fmt3(f.ksStatistic)}  p(adj) ${fmtP(f.pvalueAdjusted).padEnd(8)} PSI ${fmt3(f.psi)} (PSI not judged below ${config.checks.drift.minSamplesDistance} rows)`);
+      if (f)
+        say(
+          `       ${name.padEnd(13)} ${f.status.padEnd(17)} KS D ${fmt3(f.ksStatistic)}  p(adj) ${fmtP(f.pvalueAdjusted).padEnd(8)} PSI ${fmt3(f.psi)} (PSI not judged below ${config.checks.drift.minSamplesDistance} rows)`,
+        );
     }
     // Give the delivery worker a moment to hand the notification to the receiver before moving on.
     const deadline = Date.now() + 5_000;
@@ -282,16 +295,22 @@ async function main(): Promise<number> {
     const f = peak.features[name];
     if (f) say(`     ${name.padEnd(13)} KS D ${fmt3(f.ksStatistic)}  p(adj) ${fmtP(f.pvalueAdjusted).padEnd(8)} PSI ${fmt3(f.psi)}  ${f.status}`);
   }
-  say(`   alerts at the receiver: ${firing.length} firing, ${resolvedN.length} resolved, signatures ${receiver.received.every((r) => r.signatureValid) ? 'all valid' : 'NOT all valid'}`);
+  say(
+    `   alerts at the receiver: ${firing.length} firing, ${resolvedN.length} resolved, signatures ${receiver.received.every((r) => r.signatureValid) ? 'all valid' : 'NOT all valid'}`,
+  );
   for (const r of receiver.received) say(`     ${describeNotification(r)}`);
   say();
   say(`5. where to look`);
   say(`   status page        ${summary.urls.statusPage}`);
   say(`   latest findings    ${summary.urls.findings}`);
-  say(`   findings history   ${summary.urls.findingsHistory}${values['no-resolve'] ? '' : "   (the summer drift; the latest findings are December's: resolved; --no-resolve stops at summer)"}`);
+  say(
+    `   findings history   ${summary.urls.findingsHistory}${values['no-resolve'] ? '' : "   (the summer drift; the latest findings are December's: resolved; --no-resolve stops at summer)"}`,
+  );
   say(`   stored windows     ${summary.urls.windows}`);
   say(`   Prometheus         ${summary.urls.metrics}`);
-  say(`   predictions        curl -s ${proxyUrl}/invocations -H 'Content-Type: application/json' -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,28.9,15.6,2.5]]}}'`);
+  say(
+    `   predictions        curl -s ${proxyUrl}/invocations -H 'Content-Type: application/json' -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,28.9,15.6,2.5]]}}'`,
+  );
   say(`   the CLI            npx tsx src/cli/main.ts alerts list --config ${cliConfig}   (also: stats show --model ${MODEL} --since 1h --total)`);
   say(`   files              ${dir} (registry, stats.db, findings.db, alerts.db)`);
 

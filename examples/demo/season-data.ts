@@ -32,7 +32,14 @@ export function readDays(path = datasetPath()): DayRow[] {
     if (i < 0) throw new Error(`${path} has no column ${name}`);
     return i;
   };
-  const [d, p, tx, tn, w, we] = ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather'].map(at) as [number, number, number, number, number, number];
+  const [d, p, tx, tn, w, we] = ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather'].map(at) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return lines
     .map((l) => l.split(','))
     .map((c) => ({ date: c[d]!, precipitation: Number(c[p]), temp_max: Number(c[tx]), temp_min: Number(c[tn]), wind: Number(c[w]), weather: c[we]! }))

@@ -233,10 +233,7 @@ export function buildInto(outDir: string, rows: WeatherRow[]): Fitted {
   const fitted = fit(rows);
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'model.onnx'), toOnnx(fitted));
-  writeFileSync(
-    join(outDir, 'MLmodel'),
-    mlmodelYaml({ classes: fitted.classes, trainRows: rows.length, createdUtc: '2026-11-28 00:00:00.000000' }),
-  );
+  writeFileSync(join(outDir, 'MLmodel'), mlmodelYaml({ classes: fitted.classes, trainRows: rows.length, createdUtc: '2026-11-28 00:00:00.000000' }));
   const example = { columns: [...FEATURES], data: rows.slice(0, 3).map((r) => r.features) };
   writeFileSync(join(outDir, 'input_example.json'), JSON.stringify(example) + '\n');
   writeFileSync(join(outDir, 'serving_input_example.json'), JSON.stringify({ dataframe_split: example }, null, 2) + '\n');
@@ -244,7 +241,8 @@ export function buildInto(outDir: string, rows: WeatherRow[]): Fitted {
   // Plain weights, so non-ONNX baselines (bench/flask_baseline.py) compute the very same function.
   writeFileSync(
     join(outDir, '..', 'weights.json'),
-    JSON.stringify({ features: FEATURES, classes: fitted.classes, mean: fitted.mean, std: fitted.std, weights: fitted.weights, bias: fitted.bias }, null, 1) + '\n',
+    JSON.stringify({ features: FEATURES, classes: fitted.classes, mean: fitted.mean, std: fitted.std, weights: fitted.weights, bias: fitted.bias }, null, 1) +
+      '\n',
   );
   return fitted;
 }

@@ -40,7 +40,15 @@ export function windowView(w: WindowProfile) {
     start: new Date(w.startMs).toISOString(),
     window_seconds: w.windowSeconds,
     requests: w.requests,
-    latency_ms: total ? { count: total, mean: w.latency.sumMs / total, p50: latencyQuantile(w.latency, 0.5), p95: latencyQuantile(w.latency, 0.95), p99: latencyQuantile(w.latency, 0.99) } : null,
+    latency_ms: total
+      ? {
+          count: total,
+          mean: w.latency.sumMs / total,
+          p50: latencyQuantile(w.latency, 0.5),
+          p95: latencyQuantile(w.latency, 0.95),
+          p99: latencyQuantile(w.latency, 0.99),
+        }
+      : null,
     rows: w.rows,
     features: Object.fromEntries(Object.entries(w.features).map(([k, f]) => [k, featureView(f)])),
     predictions: Object.fromEntries(Object.entries(w.predictions).map(([k, f]) => [k, featureView(f)])),

@@ -98,6 +98,6 @@ export function fmtValue(v: number | null): string {
 export function thresholdText(a: Pick<AlertItem, 'threshold' | 'severity'>): string {
   const t = a.threshold;
   const op = t.direction === 'above' ? '>=' : '<';
-  const limit = a.severity === 'fail' ? t.fail ?? t.warn : t.warn ?? t.fail;
+  const limit = a.severity === 'fail' ? (t.fail ?? t.warn) : (t.warn ?? t.fail);
   return limit === null ? 'n/a' : `${op} ${fmtValue(limit)}`;
 }

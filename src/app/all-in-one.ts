@@ -70,16 +70,19 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
         const { scoring, admin } = await serveApp.start();
         const upstream = `http://${scoring.family === 'IPv6' ? `[${scoring.address}]` : scoring.address}:${scoring.port}`;
         const defaultModel = serveApp.models.keys().next().value as string;
-        proxyApp = createProxyApp({ ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } }, {
-          logger,
-          metricsRegistry: serveApp.metrics.registry,
-          admin: false,
-          upstream,
-          store,
-          registry,
-          columnsFor: (model) => signatureColumns(serveApp, model),
-          preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
-        });
+        proxyApp = createProxyApp(
+          { ...config, proxy: { ...config.proxy, model: config.proxy.model ?? defaultModel } },
+          {
+            logger,
+            metricsRegistry: serveApp.metrics.registry,
+            admin: false,
+            upstream,
+            store,
+            registry,
+            columnsFor: (model) => signatureColumns(serveApp, model),
+            preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
+          },
+        );
         const { proxy } = await proxyApp.start();
         await theAnalyzer.start();
         return { scoring, proxy, admin, upstream };

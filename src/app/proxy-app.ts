@@ -106,11 +106,26 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   };
   // proxy.capture.worker: extraction, the summary and the profiler run in a worker thread.
   const capture: CapturePipeline = config.proxy.capture.worker
-    ? new WorkerCaptureDrain({ queue, store, stats: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), referenceFor, profilerMetrics, ...drainOptions })
+    ? new WorkerCaptureDrain({
+        queue,
+        store,
+        stats: config.stats,
+        extraLatencyBoundsMs: sloThresholdsMs(config),
+        referenceFor,
+        profilerMetrics,
+        ...drainOptions,
+      })
     : new InLoopCapture({
         queue,
         summary: new TrafficSummary(Date.now()),
-        profiler: new WindowProfiler({ config: config.stats, extraLatencyBoundsMs: sloThresholdsMs(config), store, logger, referenceFor, metrics: profilerMetrics }),
+        profiler: new WindowProfiler({
+          config: config.stats,
+          extraLatencyBoundsMs: sloThresholdsMs(config),
+          store,
+          logger,
+          referenceFor,
+          metrics: profilerMetrics,
+        }),
         ...drainOptions,
       });
   // A followed version is stamped on the event as it is offered (a field read and, only for an

@@ -101,7 +101,15 @@ export class TrafficSummary {
     let m = this.models.get(key);
     if (!m) {
       if (this.models.size >= MAX_MODELS) return null;
-      m = { requests: 0, byStatusClass: {}, latencyBuckets: new Array(SUMMARY_LATENCY_BUCKETS_MS.length + 1).fill(0), rows: 0, features: new Map(), predictions: new Map(), droppedFeatures: 0 };
+      m = {
+        requests: 0,
+        byStatusClass: {},
+        latencyBuckets: new Array(SUMMARY_LATENCY_BUCKETS_MS.length + 1).fill(0),
+        rows: 0,
+        features: new Map(),
+        predictions: new Map(),
+        droppedFeatures: 0,
+      };
       this.models.set(key, m);
     }
     this.last = { name, version, m };
@@ -170,7 +178,12 @@ export class TrafficSummary {
           version,
           requests: m.requests,
           by_status_class: m.byStatusClass,
-          latency_ms: { p50_at_most: this.quantile(m, 0.5), p99_at_most: this.quantile(m, 0.99), bucket_upper_bounds: SUMMARY_LATENCY_BUCKETS_MS, counts: m.latencyBuckets },
+          latency_ms: {
+            p50_at_most: this.quantile(m, 0.5),
+            p99_at_most: this.quantile(m, 0.99),
+            bucket_upper_bounds: SUMMARY_LATENCY_BUCKETS_MS,
+            counts: m.latencyBuckets,
+          },
           rows: m.rows,
           features: Object.fromEntries([...m.features].map(([k, f]) => [k, view(f)])),
           predictions: Object.fromEntries([...m.predictions].map(([k, f]) => [k, view(f)])),

@@ -122,7 +122,13 @@ export class WindowProfiler {
     if (w) observeRequest(w, status, totalMs);
   }
 
-  observeRows(model: string, version: string, atMs: number, features: ReadonlyArray<Record<string, Cell>>, predictions: ReadonlyArray<Record<string, Cell>>): void {
+  observeRows(
+    model: string,
+    version: string,
+    atMs: number,
+    features: ReadonlyArray<Record<string, Cell>>,
+    predictions: ReadonlyArray<Record<string, Cell>>,
+  ): void {
     const w = this.window(model, version, atMs);
     if (!w) return;
     observeRows(w, features, predictions, this.deps.referenceFor(model, version), this.profileOptions);
@@ -159,7 +165,10 @@ export class WindowProfiler {
       this.deps.metrics?.flushFailed();
       if (this.failingSinceMs === null) {
         this.failingSinceMs = this.now();
-        this.deps.logger.warn('statistics store write failed; keeping the deltas and retrying at the next flush', { store: this.deps.store.describe, error: messageOf(e) });
+        this.deps.logger.warn('statistics store write failed; keeping the deltas and retrying at the next flush', {
+          store: this.deps.store.describe,
+          error: messageOf(e),
+        });
       }
       // Put the failed deltas back, merged with whatever arrived meanwhile.
       this.gen++;

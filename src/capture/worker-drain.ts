@@ -396,7 +396,10 @@ export class WorkerCaptureDrain implements CapturePipeline {
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.deps.stopTimeoutMs ?? 10_000)));
     try {
       if ((await Promise.race([flushed, timeout])) === 'timeout') {
-        this.deps.logger.warn('capture worker did not finish flushing in time; ending it', { queued: this.deps.queue.depth, inflightBatches: this.inflight.size });
+        this.deps.logger.warn('capture worker did not finish flushing in time; ending it', {
+          queued: this.deps.queue.depth,
+          inflightBatches: this.inflight.size,
+        });
       }
     } finally {
       clearTimeout(timer);

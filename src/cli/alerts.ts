@@ -43,7 +43,8 @@ async function run(args: string[]): Promise<number> {
   );
   const config = configFrom(values, { log: { level: 'warn' } });
   const logger = createLogger({ level: config.log.level });
-  if ((sub === 'test' || sub === 'unsilence') && positionals.length !== 1) usage(`alerts ${sub} takes one argument (${sub === 'test' ? 'a receiver name' : 'a silence id'})`);
+  if ((sub === 'test' || sub === 'unsilence') && positionals.length !== 1)
+    usage(`alerts ${sub} takes one argument (${sub === 'test' ? 'a receiver name' : 'a silence id'})`);
   if (sub === 'silence' && !values.until) usage('alerts silence needs --until WHEN (e.g. 2h, or an ISO time) and at least one of --model, --check, --name');
   const alerts = createAlertsService(config.alerts, { logger });
   try {
@@ -58,10 +59,16 @@ async function run(args: string[]): Promise<number> {
         console.log(JSON.stringify(l, null, 2));
         return 0;
       }
-      const line = (a: { status: string; severity: string; finding: Finding }) => `${a.status.toUpperCase().padEnd(8)} ${a.severity.padEnd(5)} ${a.finding.message}`;
-      console.log(`firing: ${l.firing.length}, resolved: ${l.resolved.length}, undelivered: ${l.undelivered.length}, silences: ${l.silences.length}${l.disabledReceivers.length ? `, disabled receivers: ${l.disabledReceivers.join(', ')}` : ''}`);
+      const line = (a: { status: string; severity: string; finding: Finding }) =>
+        `${a.status.toUpperCase().padEnd(8)} ${a.severity.padEnd(5)} ${a.finding.message}`;
+      console.log(
+        `firing: ${l.firing.length}, resolved: ${l.resolved.length}, undelivered: ${l.undelivered.length}, silences: ${l.silences.length}${l.disabledReceivers.length ? `, disabled receivers: ${l.disabledReceivers.join(', ')}` : ''}`,
+      );
       for (const a of [...l.firing, ...l.resolved]) console.log(line(a));
-      for (const u of l.undelivered) console.log(`UNDELIVERED ${u.state} ${u.receiver} ${u.model} ${u.status} attempts=${u.attempts}${u.lastStatus ? ` last=HTTP ${u.lastStatus}` : ''}${u.lastError ? ` (${u.lastError})` : ''}`);
+      for (const u of l.undelivered)
+        console.log(
+          `UNDELIVERED ${u.state} ${u.receiver} ${u.model} ${u.status} attempts=${u.attempts}${u.lastStatus ? ` last=HTTP ${u.lastStatus}` : ''}${u.lastError ? ` (${u.lastError})` : ''}`,
+        );
       return 0;
     }
     if (sub === 'silence') {

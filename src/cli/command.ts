@@ -50,7 +50,13 @@ export function groupHelp(subs: Readonly<Record<string, SubcommandHelp>>, notes 
   const merged = new Map<string, readonly [string, string]>();
   for (const s of Object.values(subs)) for (const o of s.options ?? []) if (!merged.has(o[0].split(' ')[0]!)) merged.set(o[0].split(' ')[0]!, o);
   return {
-    help: helpText(Object.values(subs).map((s) => s.usage).join('\n'), [...merged.values()], notes),
+    help: helpText(
+      Object.values(subs)
+        .map((s) => s.usage)
+        .join('\n'),
+      [...merged.values()],
+      notes,
+    ),
     subcommands: Object.fromEntries(Object.entries(subs).map(([name, s]) => [name, helpText(s.usage, s.options, notes)])),
   };
 }

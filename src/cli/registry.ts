@@ -35,10 +35,22 @@ const SUBCOMMANDS = {
 type Sub = keyof typeof SUBCOMMANDS;
 
 function printVersions(versions: ModelVersion[]): void {
-  const rows = versions.map((v) => [v.version, v.current_stage, v.aliases.join(',') || '-', fmtTime(v.creation_timestamp), v.tags.map((t) => `${t.key}=${t.value}`).join(' ') || '-']);
+  const rows = versions.map((v) => [
+    v.version,
+    v.current_stage,
+    v.aliases.join(',') || '-',
+    fmtTime(v.creation_timestamp),
+    v.tags.map((t) => `${t.key}=${t.value}`).join(' ') || '-',
+  ]);
   const head = ['VERSION', 'STAGE', 'ALIASES', 'CREATED', 'TAGS'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 async function run(args: string[]): Promise<number> {
@@ -63,7 +75,11 @@ async function run(args: string[]): Promise<number> {
   switch (sub) {
     case 'register': {
       if (!values.name || !values.path) usage('registry register needs --name NAME --path DIR');
-      const mv = await registry.createModelVersion({ name: values.name, sourceDir: values.path, ...(values.description ? { description: values.description } : {}) });
+      const mv = await registry.createModelVersion({
+        name: values.name,
+        sourceDir: values.path,
+        ...(values.description ? { description: values.description } : {}),
+      });
       if (values.json) console.log(JSON.stringify({ model_version: mv }, null, 2));
       else console.log(`Registered ${mv.name} version ${mv.version} (stage None)`);
       return 0;

@@ -67,12 +67,22 @@ async function run(args: string[]): Promise<number> {
     }
     if (!views.length) console.log(`No windows for ${values.model} between ${fmtTime(fromMs)} and ${fmtTime(toMs)} in ${store.describe}.`);
     for (const v of views) {
-      const reqs = Object.entries(v.requests).map(([k, n]) => `${k}=${n}`).join(' ') || 'no requests';
+      const reqs =
+        Object.entries(v.requests)
+          .map(([k, n]) => `${k}=${n}`)
+          .join(' ') || 'no requests';
       const lat = v.latency_ms ? `p50 ${v.latency_ms.p50?.toFixed(2)} ms, p99 ${v.latency_ms.p99?.toFixed(2)} ms` : '-';
       console.log(`${v.model} v${v.version}  ${v.start}${values.total ? ' (merged)' : ''}  ${reqs}  rows ${v.rows}  latency ${lat}`);
       for (const [name, f] of Object.entries({ ...v.features, ...v.predictions })) {
-        const num = f.numeric ? ` mean ${f.numeric.mean.toPrecision(4)} std ${f.numeric.std?.toPrecision(3) ?? '-'} p50 ${f.numeric.p50?.toPrecision(4) ?? '-'}` : '';
-        const cats = f.categories ? ` categories ${Object.entries(f.categories.counts).slice(0, 5).map(([k, n]) => `${k}:${n}`).join(' ')}` : '';
+        const num = f.numeric
+          ? ` mean ${f.numeric.mean.toPrecision(4)} std ${f.numeric.std?.toPrecision(3) ?? '-'} p50 ${f.numeric.p50?.toPrecision(4) ?? '-'}`
+          : '';
+        const cats = f.categories
+          ? ` categories ${Object.entries(f.categories.counts)
+              .slice(0, 5)
+              .map(([k, n]) => `${k}:${n}`)
+              .join(' ')}`
+          : '';
         console.log(`    ${name}: count ${f.count} missing ${f.missing}${num}${cats}`);
       }
     }

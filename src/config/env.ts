@@ -44,8 +44,7 @@ export function envLeaves(): EnvLeaf[] {
       for (const [key, child] of Object.entries(s.shape as Record<string, z.ZodType>)) walk(child, [...path, key]);
       return;
     }
-    const kind: LeafKind =
-      type === 'number' ? 'number' : type === 'boolean' ? 'boolean' : type === 'array' || type === 'record' ? 'json' : 'string';
+    const kind: LeafKind = type === 'number' ? 'number' : type === 'boolean' ? 'boolean' : type === 'array' || type === 'record' ? 'json' : 'string';
     out.push({ path, envName: 'DRIFTWATCH_' + path.map(snake).join('_'), kind });
   };
   walk(configSchema, []);

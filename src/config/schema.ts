@@ -41,7 +41,12 @@ export const serveSchema = z.strictObject({
   /** The first model is the default one that /invocations serves. */
   models: z.array(servedModelSchema).default([]),
   /** Up to 256 MiB: a body becomes one string, and V8's strings stop at about 512 MiB. */
-  maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(20 * 1024 * 1024),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(20 * 1024 * 1024),
   /** MLflow's scoring server times out at 60 s (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); so do we. */
   requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
   /** Time allowed on SIGTERM for in-flight requests before connections are cut. */
@@ -58,7 +63,12 @@ export const captureSchema = z.strictObject({
   /** Share of prediction requests whose bodies are copied (0..1). */
   sampleRate: z.number().min(0).max(1).default(1),
   /** Bodies larger than this are counted and skipped, never buffered. */
-  maxBodyBytes: z.number().int().min(0).max(2 ** 30).default(1024 * 1024),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 30)
+    .default(1024 * 1024),
   /** Paths besides /invocations and /v2/models/{name}[/versions/{v}]/infer that carry predictions. */
   extraPaths: z.array(z.string().startsWith('/')).default([]),
   /** Events waiting for the analysis side; beyond it new events are dropped and counted. */
@@ -190,13 +200,22 @@ export const influxStoreSchema = z.strictObject({
   username: z.string().optional(),
   password: z.string().optional(),
   /** Tag that tells sidecar replicas apart (default: the host name and process id). */
-  instance: z.string().min(1).regex(/^[A-Za-z0-9._:-]+$/).optional(),
+  instance: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9._:-]+$/)
+    .optional(),
   timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** Lines held in memory while the server is unreachable; beyond this they spill to spoolDir. */
   maxBufferLines: z.number().int().min(100).max(10_000_000).default(5_000),
   spoolDir: z.string().min(1).default('.driftwatch/influx-spool'),
   /** Disk spool bound; beyond it deltas are dropped and counted (driftwatch_store_dropped_total). */
-  maxSpoolBytes: z.number().int().min(0).max(2 ** 40).default(256 * 1024 * 1024),
+  maxSpoolBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40)
+    .default(256 * 1024 * 1024),
   /** Retry delay after a failed write (doubles up to 30 s, with jitter). */
   retryDelayMs: z.number().int().min(10).max(600_000).default(1_000),
 });
@@ -226,49 +245,53 @@ export const driftFeatureSchema = z.strictObject({
   pvalue: z.number().gt(0).lt(1).optional(),
 });
 
-export const driftCheckSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  schedule: cronExpr.default('*/5 * * * *'),
-  /** The current window compared with the reference: the last this-much of traffic. */
-  window: duration.default('1h'),
-  psiWarn: z.number().positive().default(0.1),
-  psiFail: z.number().positive().default(0.25),
-  /** KS (numeric) and chi-square (categorical) tests: drift when the p-value is below this. */
-  pvalue: z.number().gt(0).lt(1).default(0.05),
-  /** Jensen-Shannon distance (categorical, base 2): drift at or above this. */
-  jensenShannon: z.number().gt(0).max(1).default(0.1),
-  /** Wasserstein-1 distance normalised by the reference's std (numeric features): drifted at or
-   *  above this. Off unless set (Evidently's default threshold is 0.1). */
-  wasserstein: z.number().positive().optional(),
-  /** Rows needed on each side before PSI / JS / Wasserstein give a verdict (below: insufficient_data). */
-  minSamplesDistance: z.number().int().min(1).default(1000),
-  /** Rows needed on each side before the KS / chi-square tests give a verdict. */
-  minSamplesTest: z.number().int().min(1).default(100),
-  /** Correction of the p-values across one model's features. */
-  correction: z.enum(['none', 'bonferroni', 'benjamini-hochberg']).default('none'),
-  /** The model's inputs count as drifted when at least this share of its features drifted. */
-  datasetDriftShare: z.number().gt(0).max(1).default(0.5),
-  /** Per-feature overrides, by feature (or prediction column) name. */
-  features: z.record(z.string(), driftFeatureSchema).default({}),
-}).transform((c) => ({ ...c, windowMs: ms(c.window) }));
+export const driftCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.default('*/5 * * * *'),
+    /** The current window compared with the reference: the last this-much of traffic. */
+    window: duration.default('1h'),
+    psiWarn: z.number().positive().default(0.1),
+    psiFail: z.number().positive().default(0.25),
+    /** KS (numeric) and chi-square (categorical) tests: drift when the p-value is below this. */
+    pvalue: z.number().gt(0).lt(1).default(0.05),
+    /** Jensen-Shannon distance (categorical, base 2): drift at or above this. */
+    jensenShannon: z.number().gt(0).max(1).default(0.1),
+    /** Wasserstein-1 distance normalised by the reference's std (numeric features): drifted at or
+     *  above this. Off unless set (Evidently's default threshold is 0.1). */
+    wasserstein: z.number().positive().optional(),
+    /** Rows needed on each side before PSI / JS / Wasserstein give a verdict (below: insufficient_data). */
+    minSamplesDistance: z.number().int().min(1).default(1000),
+    /** Rows needed on each side before the KS / chi-square tests give a verdict. */
+    minSamplesTest: z.number().int().min(1).default(100),
+    /** Correction of the p-values across one model's features. */
+    correction: z.enum(['none', 'bonferroni', 'benjamini-hochberg']).default('none'),
+    /** The model's inputs count as drifted when at least this share of its features drifted. */
+    datasetDriftShare: z.number().gt(0).max(1).default(0.5),
+    /** Per-feature overrides, by feature (or prediction column) name. */
+    features: z.record(z.string(), driftFeatureSchema).default({}),
+  })
+  .transform((c) => ({ ...c, windowMs: ms(c.window) }));
 
-export const sloTargetSchema = z.strictObject({
-  /** Model name, or "*" for every model without a target of its own. */
-  model: z.string().min(1).default('*'),
-  /** Window the quantile and error-rate targets are judged over. */
-  window: duration.default('5m'),
-  p50Ms: z.number().positive().optional(),
-  p95Ms: z.number().positive().optional(),
-  p99Ms: z.number().positive().optional(),
-  /** Share of requests answered 5xx (or by the proxy's 502/504) that is acceptable. */
-  errorRate: z.number().min(0).max(1).optional(),
-  /** SLO objective for burn-rate alerts: share of requests that must be good (fast and not 5xx). */
-  objective: z.number().gt(0).lt(1).default(0.999),
-  /** A request slower than this is "bad" for the burn rate (none: only 5xx are bad). */
-  latencyThresholdMs: z.number().positive().optional(),
-  /** Multiwindow burn-rate rules (SRE workbook: 14.4x 1h+5m, 6x 6h+30m page; 1x 3d+6h ticket). */
-  burnRate: z.boolean().default(true),
-}).transform((t) => ({ ...t, windowMs: ms(t.window) }));
+export const sloTargetSchema = z
+  .strictObject({
+    /** Model name, or "*" for every model without a target of its own. */
+    model: z.string().min(1).default('*'),
+    /** Window the quantile and error-rate targets are judged over. */
+    window: duration.default('5m'),
+    p50Ms: z.number().positive().optional(),
+    p95Ms: z.number().positive().optional(),
+    p99Ms: z.number().positive().optional(),
+    /** Share of requests answered 5xx (or by the proxy's 502/504) that is acceptable. */
+    errorRate: z.number().min(0).max(1).optional(),
+    /** SLO objective for burn-rate alerts: share of requests that must be good (fast and not 5xx). */
+    objective: z.number().gt(0).lt(1).default(0.999),
+    /** A request slower than this is "bad" for the burn rate (none: only 5xx are bad). */
+    latencyThresholdMs: z.number().positive().optional(),
+    /** Multiwindow burn-rate rules (SRE workbook: 14.4x 1h+5m, 6x 6h+30m page; 1x 3d+6h ticket). */
+    burnRate: z.boolean().default(true),
+  })
+  .transform((t) => ({ ...t, windowMs: ms(t.window) }));
 
 export const sloCheckSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -278,20 +301,22 @@ export const sloCheckSchema = z.strictObject({
   targets: z.array(sloTargetSchema).default([]),
 });
 
-export const stalenessCheckSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  schedule: cronExpr.default('*/15 * * * *'),
-  /** Stale when a version has been in Production longer than this (0: rule off). */
-  maxProductionAgeDays: z.number().min(0).default(90),
-  /** Stale after this many drift-check runs in a row with a failed feature (0: rule off). */
-  driftFailRuns: z.number().int().min(0).default(3),
-  /** Stale when a served model version saw no traffic for this long (empty: rule off). */
-  noTraffic: z.union([duration, z.literal('')]).default('24h'),
-  /** Stale when the registry holds a newer version than the one in Production. */
-  newerVersion: z.boolean().default(true),
-  /** Write driftwatch.stale / stale_reason / stale_since tags on the model version (and clear them). */
-  writeTags: z.boolean().default(true),
-}).transform((c) => ({ ...c, noTrafficMs: c.noTraffic ? ms(c.noTraffic) : null }));
+export const stalenessCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.default('*/15 * * * *'),
+    /** Stale when a version has been in Production longer than this (0: rule off). */
+    maxProductionAgeDays: z.number().min(0).default(90),
+    /** Stale after this many drift-check runs in a row with a failed feature (0: rule off). */
+    driftFailRuns: z.number().int().min(0).default(3),
+    /** Stale when a served model version saw no traffic for this long (empty: rule off). */
+    noTraffic: z.union([duration, z.literal('')]).default('24h'),
+    /** Stale when the registry holds a newer version than the one in Production. */
+    newerVersion: z.boolean().default(true),
+    /** Write driftwatch.stale / stale_reason / stale_since tags on the model version (and clear them). */
+    writeTags: z.boolean().default(true),
+  })
+  .transform((c) => ({ ...c, noTrafficMs: c.noTraffic ? ms(c.noTraffic) : null }));
 
 export const checksSchema = z.strictObject({
   /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
@@ -338,35 +363,37 @@ export const routeSchema = z.strictObject({
   models: z.array(z.string().min(1)).default([]),
 });
 
-export const alertsSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** Durable outbox and alert state (local SQLite), so a restart resends what was not acknowledged. */
-  outboxPath: z.string().min(1).default('.driftwatch/alerts.db'),
-  /** A still-firing alert is sent again at most this often. */
-  repeatInterval: duration.default('4h'),
-  /** Receivers by name; secrets (HMAC keys, routing keys, Slack URLs) are best given through
-   *  DRIFTWATCH_ALERTS_RECEIVERS (JSON) or the config file with tight permissions; never logged. */
-  receivers: z.array(receiverSchema).default([]),
-  /** Which alerts go where; without routes every receiver gets warn and fail alerts. */
-  routes: z.array(routeSchema).default([]),
-  /** Retries on network errors, 429 and 5xx: exponential backoff with jitter from this delay ... */
-  retryInitialDelayMs: z.number().int().min(10).max(3_600_000).default(1_000),
-  /** ... up to this delay between attempts ... */
-  retryMaxDelayMs: z.number().int().min(10).max(86_400_000).default(300_000),
-  /** ... and for at most this long after the first attempt; then the delivery is recorded as failed. */
-  retryMaxAge: duration.default('24h'),
-  /** Where driftwatch's admin port is reached from outside: Alertmanager's externalURL, and the
-   *  base of the default dashboard link (the status page, externalUrl + "/ui"). */
-  externalUrl: z.url().default('http://127.0.0.1:9097'),
-  /** The "link to the dashboard" in every notification (Slack text, webhook externalUrl,
-   *  Alertmanager generatorURL, PagerDuty client_url/links): a URL template where {model} is
-   *  replaced by the URL-encoded model name, e.g. https://grafana/d/driftwatch-model?var-model={model}.
-   *  Unset: the status page. */
-  dashboardUrl: z
-    .string()
-    .refine((t) => /^https?:\/\//.test(t) && URL.canParse(t.replace(/\{model\}/g, 'm')), 'must be an http(s) URL, optionally with {model}')
-    .optional(),
-}).transform((c) => ({ ...c, repeatIntervalMs: ms(c.repeatInterval), retryMaxAgeMs: ms(c.retryMaxAge) }));
+export const alertsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Durable outbox and alert state (local SQLite), so a restart resends what was not acknowledged. */
+    outboxPath: z.string().min(1).default('.driftwatch/alerts.db'),
+    /** A still-firing alert is sent again at most this often. */
+    repeatInterval: duration.default('4h'),
+    /** Receivers by name; secrets (HMAC keys, routing keys, Slack URLs) are best given through
+     *  DRIFTWATCH_ALERTS_RECEIVERS (JSON) or the config file with tight permissions; never logged. */
+    receivers: z.array(receiverSchema).default([]),
+    /** Which alerts go where; without routes every receiver gets warn and fail alerts. */
+    routes: z.array(routeSchema).default([]),
+    /** Retries on network errors, 429 and 5xx: exponential backoff with jitter from this delay ... */
+    retryInitialDelayMs: z.number().int().min(10).max(3_600_000).default(1_000),
+    /** ... up to this delay between attempts ... */
+    retryMaxDelayMs: z.number().int().min(10).max(86_400_000).default(300_000),
+    /** ... and for at most this long after the first attempt; then the delivery is recorded as failed. */
+    retryMaxAge: duration.default('24h'),
+    /** Where driftwatch's admin port is reached from outside: Alertmanager's externalURL, and the
+     *  base of the default dashboard link (the status page, externalUrl + "/ui"). */
+    externalUrl: z.url().default('http://127.0.0.1:9097'),
+    /** The "link to the dashboard" in every notification (Slack text, webhook externalUrl,
+     *  Alertmanager generatorURL, PagerDuty client_url/links): a URL template where {model} is
+     *  replaced by the URL-encoded model name, e.g. https://grafana/d/driftwatch-model?var-model={model}.
+     *  Unset: the status page. */
+    dashboardUrl: z
+      .string()
+      .refine((t) => /^https?:\/\//.test(t) && URL.canParse(t.replace(/\{model\}/g, 'm')), 'must be an http(s) URL, optionally with {model}')
+      .optional(),
+  })
+  .transform((c) => ({ ...c, repeatIntervalMs: ms(c.repeatInterval), retryMaxAgeMs: ms(c.retryMaxAge) }));
 
 export const logSchema = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -427,10 +454,20 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
     } catch {
       url = null;
     }
-    if (typeof uri !== 'string' || !uri) problems.push({ path: 'registry.trackingUri', message: 'registry.kind mlflow needs trackingUri (or MLFLOW_TRACKING_URI), e.g. http://mlflow:5000' });
-    else if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push({ path: 'registry.trackingUri', message: 'must be an http:// or https:// URL of an MLflow tracking server' });
-    else if (url.username || url.password) problems.push({ path: 'registry.trackingUri', message: 'must not carry credentials; set registry.username/password (MLFLOW_TRACKING_USERNAME/PASSWORD) or registry.token' });
-    if (!!registry.username !== !!registry.password) problems.push({ path: registry.username ? 'registry.password' : 'registry.username', message: 'HTTP Basic auth needs both registry.username and registry.password' });
+    if (typeof uri !== 'string' || !uri)
+      problems.push({ path: 'registry.trackingUri', message: 'registry.kind mlflow needs trackingUri (or MLFLOW_TRACKING_URI), e.g. http://mlflow:5000' });
+    else if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      problems.push({ path: 'registry.trackingUri', message: 'must be an http:// or https:// URL of an MLflow tracking server' });
+    else if (url.username || url.password)
+      problems.push({
+        path: 'registry.trackingUri',
+        message: 'must not carry credentials; set registry.username/password (MLFLOW_TRACKING_USERNAME/PASSWORD) or registry.token',
+      });
+    if (!!registry.username !== !!registry.password)
+      problems.push({
+        path: registry.username ? 'registry.password' : 'registry.username',
+        message: 'HTTP Basic auth needs both registry.username and registry.password',
+      });
   }
   // Alert receivers and routes: caught at load time with every other problem, not at the first alert.
   const alerts = (typeof o.alerts === 'object' && o.alerts !== null ? o.alerts : {}) as Record<string, unknown>;
@@ -442,8 +479,10 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
       if (receiverNames.has(r.name)) problems.push({ path: `alerts.receivers.${i}.name`, message: `duplicate receiver name ${r.name}` });
       receiverNames.add(r.name);
     }
-    if (r.kind === 'pagerduty' && !r.routingKey) problems.push({ path: `alerts.receivers.${i}.routingKey`, message: 'a pagerduty receiver needs its integration routingKey' });
-    if (r.kind !== 'pagerduty' && r.kind !== undefined && !r.url) problems.push({ path: `alerts.receivers.${i}.url`, message: `a ${String(r.kind)} receiver needs a url` });
+    if (r.kind === 'pagerduty' && !r.routingKey)
+      problems.push({ path: `alerts.receivers.${i}.routingKey`, message: 'a pagerduty receiver needs its integration routingKey' });
+    if (r.kind !== 'pagerduty' && r.kind !== undefined && !r.url)
+      problems.push({ path: `alerts.receivers.${i}.url`, message: `a ${String(r.kind)} receiver needs a url` });
     // kind alertmanager keeps meaning the webhook body (existing configs aimed at webhook consumers
     // keep working); aimed at Alertmanager's own API it could only ever get 400, so say what to change.
     if (r.kind === 'alertmanager' && typeof r.url === 'string' && /\/api\/v[12]\/alerts\/?$/.test(r.url.split(/[?#]/)[0] ?? '')) {
@@ -468,12 +507,19 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
         problems.push({ path: `alerts.receivers.${i}.url`, message: 'the user or password in the URL has a malformed percent-escape (write "%" as %25)' });
       }
     }
-    if (r.kind === 'webhook' && !r.secret) problems.push({ path: `alerts.receivers.${i}.secret`, message: 'a webhook receiver needs a signing secret (Standard Webhooks: "whsec_" + base64), so receivers can verify what they get' });
+    if (r.kind === 'webhook' && !r.secret)
+      problems.push({
+        path: `alerts.receivers.${i}.secret`,
+        message: 'a webhook receiver needs a signing secret (Standard Webhooks: "whsec_" + base64), so receivers can verify what they get',
+      });
   });
   const routes = Array.isArray(alerts.routes) ? (alerts.routes as Array<Record<string, unknown> | null>) : [];
   routes.forEach((r, i) => {
     if (r && typeof r.receiver === 'string' && !receiverNames.has(r.receiver)) {
-      problems.push({ path: `alerts.routes.${i}.receiver`, message: `no receiver named ${r.receiver} (configured: ${[...receiverNames].join(', ') || 'none'})` });
+      problems.push({
+        path: `alerts.routes.${i}.receiver`,
+        message: `no receiver named ${r.receiver} (configured: ${[...receiverNames].join(', ') || 'none'})`,
+      });
     }
   });
   return problems;

@@ -28,7 +28,27 @@ export interface ReadTableOptions {
   maxRows?: number;
 }
 
-const NA = new Set(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']);
+const NA = new Set([
+  '',
+  '#N/A',
+  '#N/A N/A',
+  '#NA',
+  '-1.#IND',
+  '-1.#QNAN',
+  '-NaN',
+  '-nan',
+  '1.#IND',
+  '1.#QNAN',
+  '<NA>',
+  'N/A',
+  'NA',
+  'NULL',
+  'NaN',
+  'None',
+  'n/a',
+  'nan',
+  'null',
+]);
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function bad(path: string, message: string, cause?: unknown): never {
@@ -222,7 +242,13 @@ class ColumnBuilder {
   }
 
   build(): Column {
-    return { name: this.name, numbers: this.numbers ? this.numbers.slice(0, this.length) : null, cells: this.cells, length: this.length, missing: this.missing };
+    return {
+      name: this.name,
+      numbers: this.numbers ? this.numbers.slice(0, this.length) : null,
+      cells: this.cells,
+      length: this.length,
+      missing: this.missing,
+    };
   }
 }
 

@@ -67,10 +67,21 @@ function categoricalCounts(f: FeatureProfile): Record<string, number> {
 function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeature, cur: FeatureProfile | undefined, withWasserstein: boolean): FeatureDrift {
   const base: FeatureDrift = {
     // Sample sizes count values that were there: numbers for numeric features, non-missing cells otherwise.
-    name, role, kind: ref.kind,
+    name,
+    role,
+    kind: ref.kind,
     nReference: ref.kind === 'numerical' ? ref.profile.moments.n : ref.profile.count - ref.profile.missing,
     nCurrent: cur ? (ref.kind === 'numerical' ? cur.moments.n : cur.count - cur.missing) : 0,
-    psi: null, ks: null, chi2: null, jensenShannon: null, wasserstein: null, pvalueAdjusted: null, verdicts: [], status: 'ok', insufficientData: true, notes: [],
+    psi: null,
+    ks: null,
+    chi2: null,
+    jensenShannon: null,
+    wasserstein: null,
+    pvalueAdjusted: null,
+    verdicts: [],
+    status: 'ok',
+    insufficientData: true,
+    notes: [],
   };
   if (!cur || cur.count === 0) {
     base.notes.push('no values in the current window');
@@ -79,7 +90,8 @@ function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeatu
   if (ref.kind === 'numerical') {
     const rb = ref.profile.bins;
     if (!rb) base.notes.push('the reference has no bins');
-    else if (!cur.bins || cur.bins.layout !== rb.layout) base.notes.push('the window was not binned against this reference (it arrived mid-window, or changed)');
+    else if (!cur.bins || cur.bins.layout !== rb.layout)
+      base.notes.push('the window was not binned against this reference (it arrived mid-window, or changed)');
     else {
       const r = psiFromCounts([...rb.counts, ref.profile.missing], [...cur.bins.counts, cur.missing]);
       base.psi = { value: r.value, bins: r.bins };
@@ -105,7 +117,10 @@ function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeatu
     if (Object.keys(rc).length && Object.keys(cc).length) {
       const chi = chiSquareHomogeneity(rc, cc);
       base.chi2 = { statistic: chi.statistic, dof: chi.dof, pvalue: chi.pvalue };
-      base.jensenShannon = jensenShannonDistance(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
+      base.jensenShannon = jensenShannonDistance(
+        keys.map((k) => rc[k] ?? 0),
+        keys.map((k) => cc[k] ?? 0),
+      );
     } else base.notes.push('no values on one side');
   }
   return base;
@@ -117,11 +132,13 @@ function judge(f: FeatureDrift, config: DriftCheckConfig): void {
   const add = (stat: DriftStat, value: number, warn: number, fail: number, minSampleSize: number) =>
     verdicts.push(featureVerdict({ stat, value, nReference: f.nReference, nCurrent: f.nCurrent, thresholds: { warn, fail }, minSampleSize }));
   const p = o?.pvalue ?? config.pvalue;
-  if (f.psi) add('psi', f.psi.value, o?.psiWarn ?? config.psiWarn, Math.max(o?.psiFail ?? config.psiFail, o?.psiWarn ?? config.psiWarn), config.minSamplesDistance);
+  if (f.psi)
+    add('psi', f.psi.value, o?.psiWarn ?? config.psiWarn, Math.max(o?.psiFail ?? config.psiFail, o?.psiWarn ?? config.psiWarn), config.minSamplesDistance);
   if (f.ks && f.pvalueAdjusted !== null) add('ks', f.pvalueAdjusted, p, p, config.minSamplesTest);
   if (f.chi2 && f.pvalueAdjusted !== null) add('chi2', f.pvalueAdjusted, p, p, config.minSamplesTest);
   if (f.jensenShannon !== null) add('jensenshannon', f.jensenShannon, config.jensenShannon, config.jensenShannon, config.minSamplesDistance);
-  if (f.wasserstein && config.wasserstein !== undefined) add('wasserstein', f.wasserstein.value, config.wasserstein, config.wasserstein, config.minSamplesDistance);
+  if (f.wasserstein && config.wasserstein !== undefined)
+    add('wasserstein', f.wasserstein.value, config.wasserstein, config.wasserstein, config.minSamplesDistance);
   f.verdicts = verdicts;
   const judged = verdicts.filter((v) => v.status !== 'insufficient_data');
   f.insufficientData = judged.length === 0;
@@ -176,7 +193,16 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     try {
       ref = await deps.referenceFor(s.model, s.version);
     } catch (e) {
-      findings.push({ ...base, subject: { model: s.model, version: s.version, name: '__dataset__' }, status: 'error', metric: 'drift_share', value: null, threshold: { warn: null, fail: config.datasetDriftShare, direction: 'above' }, sampleSize: 0, message: `reference of ${s.model} v${s.version} unreadable: ${(e as Error).message}` });
+      findings.push({
+        ...base,
+        subject: { model: s.model, version: s.version, name: '__dataset__' },
+        status: 'error',
+        metric: 'drift_share',
+        value: null,
+        threshold: { warn: null, fail: config.datasetDriftShare, direction: 'above' },
+        sampleSize: 0,
+        message: `reference of ${s.model} v${s.version} unreadable: ${(e as Error).message}`,
+      });
       continue;
     }
     if (!ref) continue; // no reference yet: nothing to compare with (the staleness/traffic views still show it)
@@ -197,13 +223,29 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
         sampleSize: f.nCurrent,
         message: `${s.model} v${s.version} ${f.role === 'prediction' ? 'prediction ' : ''}${f.name}: ${h.metric} ${fmt(h.value)} (${h.direction === 'below' ? 'drift below' : 'warn at'} ${fmt(h.warn)}${h.fail !== h.warn ? `, fail at ${fmt(h.fail)}` : ''}) over the last ${config.window}, n=${f.nCurrent.toLocaleString('en-US')} vs reference n=${f.nReference.toLocaleString('en-US')}: ${statusText}`,
         ...(f.insufficientData ? { insufficientData: true } : {}),
-        detail: { kind: f.kind, psi: f.psi, ks: f.ks, chi2: f.chi2, jensen_shannon: f.jensenShannon, wasserstein: f.wasserstein, pvalue_adjusted: f.pvalueAdjusted, correction: config.correction, n_reference: f.nReference, notes: f.notes },
+        detail: {
+          kind: f.kind,
+          psi: f.psi,
+          ks: f.ks,
+          chi2: f.chi2,
+          jensen_shannon: f.jensenShannon,
+          wasserstein: f.wasserstein,
+          pvalue_adjusted: f.pvalueAdjusted,
+          correction: config.correction,
+          n_reference: f.nReference,
+          notes: f.notes,
+        },
       });
     }
     const inputs = features.filter((f) => f.role === 'input');
     // Evidently's "share of drifted columns": drifted (failed) among the features with a verdict.
     const evaluated = inputs.filter((f) => !f.insufficientData);
-    const share = { evaluated: evaluated.length, drifted: evaluated.filter((f) => f.status === 'fail').length, insufficient: inputs.length - evaluated.length, share: 0 };
+    const share = {
+      evaluated: evaluated.length,
+      drifted: evaluated.filter((f) => f.status === 'fail').length,
+      insufficient: inputs.length - evaluated.length,
+      share: 0,
+    };
     share.share = share.evaluated ? share.drifted / share.evaluated : 0;
     const datasetStatus: FindingStatus = share.evaluated === 0 ? 'ok' : share.share >= config.datasetDriftShare ? 'fail' : share.drifted > 0 ? 'warn' : 'ok';
     findings.push({
@@ -216,7 +258,12 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
       sampleSize: current.rows,
       message: `${s.model} v${s.version}: ${share.drifted} of ${share.evaluated} input feature(s) drifted over the last ${config.window}${share.insufficient ? ` (${share.insufficient} with too little data)` : ''}`,
       ...(share.evaluated === 0 ? { insufficientData: true } : {}),
-      detail: { drifted: inputs.filter((f) => f.status === 'fail').map((f) => f.name), evaluated: share.evaluated, insufficient: share.insufficient, rows: current.rows },
+      detail: {
+        drifted: inputs.filter((f) => f.status === 'fail').map((f) => f.name),
+        evaluated: share.evaluated,
+        insufficient: share.insufficient,
+        rows: current.rows,
+      },
     });
   }
   return findings;

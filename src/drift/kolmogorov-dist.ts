@@ -41,8 +41,8 @@ function clip01(p: number): number {
 
 /** log(n! / n^n) by Stirling's series with n log n removed up front (no cancellation). */
 const STIRLING_COEFFS = [
-  -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-  -5.952380952380952381e-4, 7.9365079365079365079e-4, -2.7777777777777777778e-3, 8.3333333333333333333e-2,
+  -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4, -5.952380952380952381e-4, 7.9365079365079365079e-4,
+  -2.7777777777777777778e-3, 8.3333333333333333333e-2,
 ];
 function logNFactorialDivNPowN(n: number): number {
   const rn = 1 / n;
@@ -358,7 +358,7 @@ function kolmognPelzGood(n: number, x: number): number {
     for (let i = 0; i < 4; i++) K[i] = K[i]! * qpower + coeffs[i]!;
   }
   const div = [z, 6 * z4, 72 * z ** 7, 6480 * z ** 10];
-  for (let i = 0; i < 4; i++) K[i] = (((K[i]! * q) * SQRT_2PI) / div[i]!);
+  for (let i = 0; i < 4; i++) K[i] = (K[i]! * q * SQRT_2PI) / div[i]!;
   q = Math.exp(-PI2 / 2 / z2);
   const sqrt3z = Math.sqrt(3) * z;
   let k2extra = 0;

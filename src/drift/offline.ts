@@ -135,9 +135,16 @@ export function compareColumns(reference: readonly ColumnInput[], current: reado
     if (!c) continue;
     const numeric = r.numbers !== null && c.numbers !== null && r.length > 0 && allFinite(r.numbers) && allFinite(c.numbers);
     const f: OfflineFeature = {
-      name: r.name, kind: numeric ? 'numerical' : 'categorical', n_reference: r.length, n_current: c.length,
-      missing_reference: r.missing, missing_current: c.missing, psi: null, drifted: null,
-      stat: opts.stat === 'psi' ? 'psi' : numeric ? 'ks' : 'chi2', threshold: opts.stat === 'psi' ? opts.psiThreshold : opts.pvalue,
+      name: r.name,
+      kind: numeric ? 'numerical' : 'categorical',
+      n_reference: r.length,
+      n_current: c.length,
+      missing_reference: r.missing,
+      missing_current: c.missing,
+      psi: null,
+      drifted: null,
+      stat: opts.stat === 'psi' ? 'psi' : numeric ? 'ks' : 'chi2',
+      threshold: opts.stat === 'psi' ? opts.psiThreshold : opts.pvalue,
     };
     if (r.length && c.length) {
       if (numeric) {
@@ -169,12 +176,18 @@ export function compareColumns(reference: readonly ColumnInput[], current: reado
           const p = psiEvidently(cellsOf(r).map(catKey), cellsOf(c).map(catKey));
           f.psi = { value: p.value, mode: 'evidently', bins: p.bins };
         } else {
-          const p = psiFromCounts(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
+          const p = psiFromCounts(
+            keys.map((k) => rc[k] ?? 0),
+            keys.map((k) => cc[k] ?? 0),
+          );
           f.psi = { value: p.value, mode: 'fixed', bins: p.bins };
         }
         const chi = chiSquareHomogeneity(rc, cc);
         f.chi2 = { statistic: chi.statistic, dof: chi.dof, pvalue: chi.pvalue };
-        f.jensen_shannon = jensenShannonDistance(keys.map((k) => rc[k] ?? 0), keys.map((k) => cc[k] ?? 0));
+        f.jensen_shannon = jensenShannonDistance(
+          keys.map((k) => rc[k] ?? 0),
+          keys.map((k) => cc[k] ?? 0),
+        );
       }
     }
     features.push(f);
@@ -216,10 +229,18 @@ export function formatReport(r: OfflineReport): string {
     f.drifted === null ? 'n/a (too few rows)' : f.drifted ? 'YES' : 'no',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const lines = [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = [head, ...rows].map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   const judged = r.features.filter((f) => f.drifted !== null);
-  lines.push('', `drift share ${(r.drift_share * 100).toFixed(1)}% (${judged.filter((f) => f.drifted).length} of ${judged.length} columns): dataset ${r.dataset_drifted ? 'DRIFTED' : 'not drifted'}` +
-    ` [psi ${r.options.psiMode}, ks ${r.options.ksMethod}, decided by ${r.options.stat === 'psi' ? `PSI >= ${r.options.psiThreshold}` : `p < ${r.options.pvalue}`}${r.options.correction !== 'none' ? `, ${r.options.correction}` : ''}]`);
+  lines.push(
+    '',
+    `drift share ${(r.drift_share * 100).toFixed(1)}% (${judged.filter((f) => f.drifted).length} of ${judged.length} columns): dataset ${r.dataset_drifted ? 'DRIFTED' : 'not drifted'}` +
+      ` [psi ${r.options.psiMode}, ks ${r.options.ksMethod}, decided by ${r.options.stat === 'psi' ? `PSI >= ${r.options.psiThreshold}` : `p < ${r.options.pvalue}`}${r.options.correction !== 'none' ? `, ${r.options.correction}` : ''}]`,
+  );
   if (r.only_in_reference.length) lines.push(`only in the reference (not compared): ${r.only_in_reference.join(', ')}`);
   if (r.only_in_current.length) lines.push(`only in the current file (not compared): ${r.only_in_current.join(', ')}`);
   return lines.join('\n');

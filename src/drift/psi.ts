@@ -49,11 +49,7 @@ function total(xs: readonly number[], side: string): number {
  *    without renormalising: a finite, large contribution instead of +Infinity. Evidently fills
  *    with 1e-4 too (or with min-nonzero / 1e6 when the smallest non-zero proportion is <= 1e-4).
  */
-export function psiFromCounts(
-  reference: readonly number[],
-  current: readonly number[],
-  opts: { epsilon?: number } = {},
-): PsiResult {
+export function psiFromCounts(reference: readonly number[], current: readonly number[], opts: { epsilon?: number } = {}): PsiResult {
   if (reference.length !== current.length) {
     throw new RangeError(`psi: reference has ${reference.length} bins, current has ${current.length}`);
   }
@@ -186,11 +182,7 @@ function histogramCounts(sorted: Float64Array, edges: Float64Array): Float64Arra
  * exists for teams that want another count and is not Evidently behaviour.
  * Throws RangeError when a side has no usable value (Evidently returns NaN there).
  */
-export function psiEvidently(
-  reference: readonly Raw[],
-  current: readonly Raw[],
-  opts: { bins?: number } = {},
-): PsiEvidentlyResult {
+export function psiEvidently(reference: readonly Raw[], current: readonly Raw[], opts: { bins?: number } = {}): PsiEvidentlyResult {
   if (opts.bins !== undefined && !(Number.isInteger(opts.bins) && opts.bins >= 1)) {
     throw new RangeError(`psiEvidently: bins must be a positive integer, got ${opts.bins}`);
   }

@@ -9,16 +9,7 @@ const LOG_SQRT_2PI = 0.91893853320467274178032973640561764;
 /**
  * Stirling-series coefficients B_2j / (2j (2j-1)), j = 1..8 (Abramowitz & Stegun 6.1.40).
  */
-const STIRLING = [
-  1 / 12,
-  -1 / 360,
-  1 / 1260,
-  -1 / 1680,
-  1 / 1188,
-  -691 / 360360,
-  1 / 156,
-  -3617 / 122400,
-];
+const STIRLING = [1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156, -3617 / 122400];
 
 /**
  * ln Gamma(x) for x > 0: the Stirling series for x >= 15 (truncation error below 1e-17 there),

@@ -44,7 +44,10 @@ export class FindingStore {
   private readonly db: SqliteDatabase;
   private closed = false;
 
-  constructor(path: string, private readonly retentionDays = 90) {
+  constructor(
+    path: string,
+    private readonly retentionDays = 90,
+  ) {
     this.db = openDatabase(path, MIGRATIONS, 'findings store');
     this.path = path;
   }
@@ -80,9 +83,9 @@ export class FindingStore {
   latest(filter: FindingFilter = {}): Finding[] {
     const where: string[] = [];
     const args: string[] = [];
-    if (filter.check) (where.push('check_name = ?'), args.push(filter.check));
-    if (filter.model) (where.push('model = ?'), args.push(filter.model));
-    if (filter.status) (where.push('status = ?'), args.push(filter.status));
+    if (filter.check) where.push('check_name = ?'), args.push(filter.check);
+    if (filter.model) where.push('model = ?'), args.push(filter.model);
+    if (filter.status) where.push('status = ?'), args.push(filter.status);
     const sql = `SELECT finding FROM latest ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY check_name, model, key`;
     return (this.db.prepare(sql).all(...args) as Array<{ finding: string }>).map((r) => JSON.parse(r.finding) as Finding);
   }
@@ -90,18 +93,22 @@ export class FindingStore {
   history(filter: FindingFilter & { sinceMs: number; limit?: number }): Finding[] {
     const where: string[] = ['at_ms >= ?'];
     const args: Array<string | number> = [filter.sinceMs];
-    if (filter.check) (where.push('check_name = ?'), args.push(filter.check));
-    if (filter.model) (where.push('model = ?'), args.push(filter.model));
-    if (filter.status) (where.push('status = ?'), args.push(filter.status));
+    if (filter.check) where.push('check_name = ?'), args.push(filter.check);
+    if (filter.model) where.push('model = ?'), args.push(filter.model);
+    if (filter.status) where.push('status = ?'), args.push(filter.status);
     args.push(Math.min(filter.limit ?? 1000, 10_000));
-    return (this.db.prepare(`SELECT finding FROM findings WHERE ${where.join(' AND ')} ORDER BY at_ms DESC, id DESC LIMIT ?`).all(...args) as Array<{ finding: string }>).map(
-      (r) => JSON.parse(r.finding) as Finding,
-    );
+    return (
+      this.db.prepare(`SELECT finding FROM findings WHERE ${where.join(' AND ')} ORDER BY at_ms DESC, id DESC LIMIT ?`).all(...args) as Array<{
+        finding: string;
+      }>
+    ).map((r) => JSON.parse(r.finding) as Finding);
   }
 
   /** How many of the newest findings for this key in a row have one of these statuses. */
   streak(key: string, statuses: readonly FindingStatus[], limit = 1000): number {
-    const rows = this.db.prepare('SELECT status FROM findings WHERE key = ? ORDER BY at_ms DESC, id DESC LIMIT ?').all(key, limit) as Array<{ status: FindingStatus }>;
+    const rows = this.db.prepare('SELECT status FROM findings WHERE key = ? ORDER BY at_ms DESC, id DESC LIMIT ?').all(key, limit) as Array<{
+      status: FindingStatus;
+    }>;
     let n = 0;
     for (const r of rows) {
       if (!statuses.includes(r.status)) break;

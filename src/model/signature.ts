@@ -92,18 +92,36 @@ export function parseSignature(raw: unknown): Signature | null {
 /** Open Inference Protocol datatype for a column type or numpy dtype. */
 export function oipDatatype(typeOrDtype: string): string {
   switch (typeOrDtype) {
-    case 'double': case 'float64': return 'FP64';
-    case 'float': case 'float32': return 'FP32';
-    case 'float16': return 'FP16';
-    case 'long': case 'int64': return 'INT64';
-    case 'integer': case 'int32': return 'INT32';
-    case 'int16': return 'INT16';
-    case 'int8': return 'INT8';
-    case 'uint8': return 'UINT8';
-    case 'uint16': return 'UINT16';
-    case 'uint32': return 'UINT32';
-    case 'uint64': return 'UINT64';
-    case 'boolean': case 'bool': return 'BOOL';
-    default: return 'BYTES';
+    case 'double':
+    case 'float64':
+      return 'FP64';
+    case 'float':
+    case 'float32':
+      return 'FP32';
+    case 'float16':
+      return 'FP16';
+    case 'long':
+    case 'int64':
+      return 'INT64';
+    case 'integer':
+    case 'int32':
+      return 'INT32';
+    case 'int16':
+      return 'INT16';
+    case 'int8':
+      return 'INT8';
+    case 'uint8':
+      return 'UINT8';
+    case 'uint16':
+      return 'UINT16';
+    case 'uint32':
+      return 'UINT32';
+    case 'uint64':
+      return 'UINT64';
+    case 'boolean':
+    case 'bool':
+      return 'BOOL';
+    default:
+      return 'BYTES';
   }
 }

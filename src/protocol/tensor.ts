@@ -3,11 +3,33 @@
  * runtime adapter (serve/runtime.ts): plain typed arrays with a shape, so nothing outside
  * runtime.ts sees onnxruntime's own types and the codecs need nothing from the data path.
  */
-export type ElementType = 'float32' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string' | 'float16';
+export type ElementType =
+  | 'float32'
+  | 'float64'
+  | 'int64'
+  | 'int32'
+  | 'int16'
+  | 'int8'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'bool'
+  | 'string'
+  | 'float16';
 
 export type TensorData =
-  | Float32Array | Float64Array | BigInt64Array | BigUint64Array | Int32Array | Int16Array | Int8Array
-  | Uint8Array | Uint16Array | Uint32Array | string[];
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | string[];
 
 export interface HostTensor {
   type: ElementType;

@@ -40,7 +40,10 @@ const NUMERIC_TYPES = new Set(['double', 'float', 'long', 'integer']);
 async function resolveRegistered(registry: ModelRegistry, uriText: string) {
   const uri = parseModelUri(uriText);
   if (uri.kind === 'path') {
-    throw new DriftwatchError('DW_ERR_CLI_USAGE', `a reference is stored with a registered model version: pass --model models:/NAME/VERSION (or a stage, alias or latest), not a directory (${uri.path})`);
+    throw new DriftwatchError(
+      'DW_ERR_CLI_USAGE',
+      `a reference is stored with a registered model version: pass --model models:/NAME/VERSION (or a stage, alias or latest), not a directory (${uri.path})`,
+    );
   }
   return registry.resolve(uri);
 }
@@ -99,7 +102,9 @@ export async function buildReferenceFromFile(
   const predictionNames = outputs.map((s) => s.name!).filter((n) => have.has(n) && !inputNames.includes(n));
   const used = new Set([...inputNames, ...predictionNames]);
   const pick = (rows: TableRow[], names: string[]) => rows.map((r) => Object.fromEntries(names.map((n) => [n, r[n] ?? null])));
-  deps.progress?.(`profiling ${table.rows.length.toLocaleString('en-US')} rows x ${inputNames.length} input column(s)${predictionNames.length ? ` + ${predictionNames.length} prediction column(s)` : ''}`);
+  deps.progress?.(
+    `profiling ${table.rows.length.toLocaleString('en-US')} rows x ${inputNames.length} input column(s)${predictionNames.length ? ` + ${predictionNames.length} prediction column(s)` : ''}`,
+  );
   const reference = buildReference({
     model: resolved.name,
     version: resolved.version,
@@ -125,10 +130,17 @@ export async function buildReferenceFromTraffic(
   const from = new Date(opts.fromMs).toISOString();
   const to = new Date(opts.toMs).toISOString();
   if (!windows.length) {
-    throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `no traffic for ${resolved.name} version ${resolved.version} between ${from} and ${to} in ${deps.store.describe}`);
+    throw new DriftwatchError(
+      'DW_ERR_REFERENCE_DATA',
+      `no traffic for ${resolved.name} version ${resolved.version} between ${from} and ${to} in ${deps.store.describe}`,
+    );
   }
   const merged = windows.reduce((a, b) => mergeWindows(a, b));
-  if (merged.rows === 0) throw new DriftwatchError('DW_ERR_REFERENCE_DATA', `the traffic of ${resolved.name} version ${resolved.version} between ${from} and ${to} carried no feature rows`);
+  if (merged.rows === 0)
+    throw new DriftwatchError(
+      'DW_ERR_REFERENCE_DATA',
+      `the traffic of ${resolved.name} version ${resolved.version} between ${from} and ${to} carried no feature rows`,
+    );
   const reference = referenceFromWindow(merged, { source: `traffic:${from}/${to}`, createdAtMs: deps.now(), bins: opts.settings.bins });
   await deps.registry.putReference(reference);
   return { reference, inputs: Object.keys(reference.features), predictions: Object.keys(reference.predictions), ignored: [], windows: windows.length };

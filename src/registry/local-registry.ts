@@ -186,7 +186,10 @@ export class LocalRegistry implements ModelRegistry {
         const a = doc.registered_model.aliases.find((x) => x.alias === uri.alias);
         if (!a) {
           const known = doc.registered_model.aliases.map((x) => x.alias).join(', ') || 'none';
-          throw new DriftwatchError('DW_ERR_REGISTRY_ALIAS_NOT_FOUND', `registered model ${uri.name} has no alias ${JSON.stringify(uri.alias)} (aliases: ${known})`);
+          throw new DriftwatchError(
+            'DW_ERR_REGISTRY_ALIAS_NOT_FOUND',
+            `registered model ${uri.name} has no alias ${JSON.stringify(uri.alias)} (aliases: ${known})`,
+          );
         }
         chosen = this.findVersion(doc, a.version);
         break;
@@ -200,7 +203,10 @@ export class LocalRegistry implements ModelRegistry {
     const model = readModelDir(input.sourceDir); // refuse what could not be served
     const rel = relative(model.dir, this.root);
     if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new DriftwatchError('DW_ERR_REGISTRY_INVALID', `the registry ${this.root} lies inside the model directory ${model.dir}; register from a directory that does not contain the registry`);
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_INVALID',
+        `the registry ${this.root} lies inside the model directory ${model.dir}; register from a directory that does not contain the registry`,
+      );
     }
     for (const key of Object.keys(input.tags ?? {})) this.checkTagKey(key);
     const versionsDir = join(this.modelDir(input.name), 'versions');
@@ -262,7 +268,10 @@ export class LocalRegistry implements ModelRegistry {
   async setAlias(name: string, alias: string, version: string | number): Promise<void> {
     // MLflow reserves "latest" and version-like aliases (v1, v2, ...): they would shadow URIs.
     if (!ALIAS_PATTERN.test(alias) || alias.toLowerCase() === 'latest' || /^v\d+$/i.test(alias)) {
-      throw new DriftwatchError('DW_ERR_REGISTRY_INVALID', `invalid alias ${JSON.stringify(alias)}: start with a letter or "_", use letters, digits, "_" and "-"; "latest" and v<N> are reserved`);
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_INVALID',
+        `invalid alias ${JSON.stringify(alias)}: start with a letter or "_", use letters, digits, "_" and "-"; "latest" and v<N> are reserved`,
+      );
     }
     this.update(name, (doc) => {
       const mv = this.findVersion(doc, version);
@@ -284,7 +293,10 @@ export class LocalRegistry implements ModelRegistry {
 
   private checkTagKey(key: string): void {
     if (!TAG_KEY_PATTERN.test(key)) {
-      throw new DriftwatchError('DW_ERR_REGISTRY_INVALID', `invalid tag key ${JSON.stringify(key)}: 1-250 of letters, digits, "_", "-", ".", "/", ":" and space`);
+      throw new DriftwatchError(
+        'DW_ERR_REGISTRY_INVALID',
+        `invalid tag key ${JSON.stringify(key)}: 1-250 of letters, digits, "_", "-", ".", "/", ":" and space`,
+      );
     }
   }
 

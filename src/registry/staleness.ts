@@ -39,10 +39,24 @@ export function evaluateStaleness(input: StalenessInput, config: StalenessCheckC
   const out: RuleResult[] = [];
   if (config.maxProductionAgeDays > 0) {
     const days = (input.nowMs - input.createdAtMs) / DAY_MS;
-    out.push({ rule: 'age', stale: days > config.maxProductionAgeDays, value: days, threshold: config.maxProductionAgeDays, reason: `registered ${days.toFixed(1)} days ago (max ${config.maxProductionAgeDays})`, tagReason: `registered more than ${config.maxProductionAgeDays} days ago` });
+    out.push({
+      rule: 'age',
+      stale: days > config.maxProductionAgeDays,
+      value: days,
+      threshold: config.maxProductionAgeDays,
+      reason: `registered ${days.toFixed(1)} days ago (max ${config.maxProductionAgeDays})`,
+      tagReason: `registered more than ${config.maxProductionAgeDays} days ago`,
+    });
   }
   if (config.driftFailRuns > 0) {
-    out.push({ rule: 'drift', stale: input.driftFailStreak >= config.driftFailRuns, value: input.driftFailStreak, threshold: config.driftFailRuns, reason: `drift check failed ${input.driftFailStreak} run(s) in a row (stale at ${config.driftFailRuns})`, tagReason: `drift check failed ${config.driftFailRuns}+ runs in a row` });
+    out.push({
+      rule: 'drift',
+      stale: input.driftFailStreak >= config.driftFailRuns,
+      value: input.driftFailStreak,
+      threshold: config.driftFailRuns,
+      reason: `drift check failed ${input.driftFailStreak} run(s) in a row (stale at ${config.driftFailRuns})`,
+      tagReason: `drift check failed ${config.driftFailRuns}+ runs in a row`,
+    });
   }
   if (noTrafficMs !== null) {
     // A version never seen is judged from its registration: a fresh deployment is not stale yet.
@@ -53,12 +67,22 @@ export function evaluateStaleness(input: StalenessInput, config: StalenessCheckC
       stale: idleMs > noTrafficMs,
       value: idleMs / 60_000,
       threshold: noTrafficMs / 60_000,
-      reason: input.lastTrafficMs === null ? `no traffic recorded since it was registered ${(idleMs / 3_600_000).toFixed(1)} h ago` : `no traffic for ${(idleMs / 3_600_000).toFixed(1)} h`,
+      reason:
+        input.lastTrafficMs === null
+          ? `no traffic recorded since it was registered ${(idleMs / 3_600_000).toFixed(1)} h ago`
+          : `no traffic for ${(idleMs / 3_600_000).toFixed(1)} h`,
       tagReason: `no traffic for more than ${(noTrafficMs / 3_600_000).toFixed(noTrafficMs % 3_600_000 ? 1 : 0)} h`,
     });
   }
   if (config.newerVersion) {
-    out.push({ rule: 'newer_version', stale: input.newerVersion !== null, value: input.newerVersion === null ? 0 : 1, threshold: 1, reason: input.newerVersion === null ? 'no newer version registered' : `version ${input.newerVersion} is newer and not in Production`, tagReason: `version ${input.newerVersion} is newer and not in Production` });
+    out.push({
+      rule: 'newer_version',
+      stale: input.newerVersion !== null,
+      value: input.newerVersion === null ? 0 : 1,
+      threshold: 1,
+      reason: input.newerVersion === null ? 'no newer version registered' : `version ${input.newerVersion} is newer and not in Production`,
+      tagReason: `version ${input.newerVersion} is newer and not in Production`,
+    });
   }
   return out;
 }

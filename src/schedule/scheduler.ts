@@ -34,7 +34,8 @@ export class Scheduler {
 
   add(job: ScheduledJob): void {
     const problem = cronProblem(job.cron);
-    if (problem) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `schedule of ${job.name}: ${JSON.stringify(job.cron)} is not a valid cron expression (${problem})`);
+    if (problem)
+      throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `schedule of ${job.name}: ${JSON.stringify(job.cron)} is not a valid cron expression (${problem})`);
     if (this.jobs.has(job.name)) throw new Error(`job ${job.name} added twice`);
     this.jobs.set(job.name, { job, task: null, running: null });
   }
@@ -64,7 +65,8 @@ export class Scheduler {
     const reported = Promise.race([run, timeout]).then(
       (outcome) => {
         this.deps.metrics?.observeRun(name, outcome, seconds());
-        if (outcome === 'timeout') this.deps.logger.warn('check timed out; the next tick waits until it has stopped', { job: name, timeoutMs: entry.job.timeoutMs });
+        if (outcome === 'timeout')
+          this.deps.logger.warn('check timed out; the next tick waits until it has stopped', { job: name, timeoutMs: entry.job.timeoutMs });
       },
       (e: unknown) => {
         this.deps.metrics?.observeRun(name, 'failed', seconds());

@@ -120,7 +120,11 @@ export class MicroBatcher {
     let feeds: Record<string, HostTensor>;
     try {
       feeds = {};
-      for (const name of Object.keys(batch[0]!.feeds)) feeds[name] = concat(batch.map((p) => p.feeds[name]!), total);
+      for (const name of Object.keys(batch[0]!.feeds))
+        feeds[name] = concat(
+          batch.map((p) => p.feeds[name]!),
+          total,
+        );
     } catch {
       // Cannot happen for equal keys; if it does, nobody waits forever and the process stays up.
       for (const p of batch) this.run(p.feeds).then(p.resolve, p.reject);

@@ -11,7 +11,6 @@ import type { OnnxSessionConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { ElementType, HostTensor, TensorData, TensorMeta } from '../protocol/tensor.js';
 
-
 export interface OnnxSession {
   readonly inputs: readonly TensorMeta[];
   readonly outputs: readonly TensorMeta[];
@@ -20,8 +19,14 @@ export interface OnnxSession {
 }
 
 const OPT_LEVELS: Record<string, 'disabled' | 'basic' | 'extended' | 'all'> = {
-  '0': 'disabled', '1': 'basic', '2': 'extended', '99': 'all',
-  ORT_DISABLE_ALL: 'disabled', ORT_ENABLE_BASIC: 'basic', ORT_ENABLE_EXTENDED: 'extended', ORT_ENABLE_ALL: 'all',
+  '0': 'disabled',
+  '1': 'basic',
+  '2': 'extended',
+  '99': 'all',
+  ORT_DISABLE_ALL: 'disabled',
+  ORT_ENABLE_BASIC: 'basic',
+  ORT_ENABLE_EXTENDED: 'extended',
+  ORT_ENABLE_ALL: 'all',
 };
 
 /**

@@ -40,7 +40,10 @@ function span(windows: readonly TrafficWindow[], fromMs: number): Span {
 }
 
 function badCounts(s: Span, thresholdMs: number | undefined): WindowCounts {
-  const slow = thresholdMs !== undefined && s.latency && latencyCount(s.latency) > 0 ? Math.round((latencyFractionAbove(s.latency, thresholdMs) ?? 0) * latencyCount(s.latency)) : 0;
+  const slow =
+    thresholdMs !== undefined && s.latency && latencyCount(s.latency) > 0
+      ? Math.round((latencyFractionAbove(s.latency, thresholdMs) ?? 0) * latencyCount(s.latency))
+      : 0;
   return { total: s.requests, bad: Math.min(s.requests, s.errors + slow) };
 }
 
@@ -54,7 +57,10 @@ const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
 
 export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckConfig, nowMs: number): Promise<Finding[]> {
   if (!config.targets.length) return [];
-  const longestMs = Math.max(...config.targets.map((t) => t.windowMs), ...config.targets.some((t) => t.burnRate) ? SRE_BURN_RULES.map((r) => r.longSeconds * 1000) : [0]);
+  const longestMs = Math.max(
+    ...config.targets.map((t) => t.windowMs),
+    ...(config.targets.some((t) => t.burnRate) ? SRE_BURN_RULES.map((r) => r.longSeconds * 1000) : [0]),
+  );
   const findings: Finding[] = [];
   // Windows that started up to an hour before a span still overlap it (hour windows, roll-ups).
   const readFromMs = nowMs - longestMs - 3_600_000;

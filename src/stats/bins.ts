@@ -45,7 +45,9 @@ export function binEdgesFromSorted(sorted: Float64Array, nBins: number): BinEdge
 
 /** Short stable id of a layout: FNV-1a (32 bit, hex) of its JSON. Equal layouts, equal ids. */
 export function binLayoutId(e: BinEdges): string {
-  return fnv1a32(JSON.stringify([e.lo, e.hi, e.edges])).toString(16).padStart(8, '0');
+  return fnv1a32(JSON.stringify([e.lo, e.hi, e.edges]))
+    .toString(16)
+    .padStart(8, '0');
 }
 
 export function binCount(e: BinEdges): number {

@@ -24,10 +24,7 @@ export function emptyFeature(ctx: FeatureContext, seed = 1): FeatureProfile {
     missing: 0,
     moments: emptyMoments(),
     sketch: emptyKll(ctx.sketchK, seed),
-    bins:
-      ctx.binEdges !== null && ctx.binLayout !== null
-        ? { layout: ctx.binLayout, counts: new Array<number>(ctx.binEdges.edges.length + 3).fill(0) }
-        : null,
+    bins: ctx.binEdges !== null && ctx.binLayout !== null ? { layout: ctx.binLayout, counts: new Array<number>(ctx.binEdges.edges.length + 3).fill(0) } : null,
     categories: emptyCategories(ctx.maxCategories),
   };
 }

@@ -8,8 +8,7 @@ import type { LatencyHistogram } from './types.js';
 
 /** Roughly log-spaced (1-2-3-5 / 1-2-5 style) from 0.25 ms to 60 s: 26 bounds. */
 export const DEFAULT_LATENCY_BOUNDS_MS: number[] = [
-  0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 3000, 5000, 10000,
-  30000, 60000,
+  0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 3000, 5000, 10000, 30000, 60000,
 ];
 
 /** Sorted union of the defaults and the SLO thresholds (each threshold present exactly once). */

@@ -192,10 +192,7 @@ function referenceFromFeature(f: FeatureProfile, bins: number): ReferenceFeature
  * category keys (if the window was itself counted against a reference, only that reference's
  * categories are keys: values it called unseen stay unseen).
  */
-export function referenceFromWindow(
-  w: WindowProfile,
-  opts: { source: string; createdAtMs: number; bins: number },
-): ReferenceProfile {
+export function referenceFromWindow(w: WindowProfile, opts: { source: string; createdAtMs: number; bins: number }): ReferenceProfile {
   const side = (rec: Record<string, FeatureProfile>): Record<string, ReferenceFeature> => {
     const out: Record<string, ReferenceFeature> = {};
     for (const k in rec) setOwn(out, k, referenceFromFeature(rec[k]!, opts.bins));

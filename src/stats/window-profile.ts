@@ -55,8 +55,7 @@ const plainContexts = new Map<string, FeatureContext>();
 
 function contextFor(ref: ReferenceProfile | null, side: 'f' | 'p', name: string, opts: ProfileOptions): FeatureContext {
   const optKey = `${opts.sketchK}/${opts.maxCategories}`;
-  const rf: ReferenceFeature | undefined =
-    ref === null ? undefined : getOwn(side === 'f' ? ref.features : ref.predictions, name);
+  const rf: ReferenceFeature | undefined = ref === null ? undefined : getOwn(side === 'f' ? ref.features : ref.predictions, name);
   if (ref === null || rf === undefined) {
     let c = plainContexts.get(optKey);
     if (c === undefined) {
@@ -115,14 +114,7 @@ function cacheFor(w: WindowProfile, ref: ReferenceProfile | null, opts: ProfileO
   return c;
 }
 
-function slotFor(
-  w: WindowProfile,
-  cache: WindowCache,
-  side: 'f' | 'p',
-  name: string,
-  ref: ReferenceProfile | null,
-  opts: ProfileOptions,
-): Slot {
+function slotFor(w: WindowProfile, cache: WindowCache, side: 'f' | 'p', name: string, ref: ReferenceProfile | null, opts: ProfileOptions): Slot {
   const rec = side === 'f' ? w.features : w.predictions;
   const existing = getOwn(rec, name);
   const ctx = contextFor(ref, side, name, opts);

@@ -80,10 +80,16 @@ export class EmbeddedStore implements StatsStore {
          ON CONFLICT (model, version, start_ms, resolution) DO UPDATE SET profile = excluded.profile, traffic = excluded.traffic, updated_ms = excluded.updated_ms`,
       ),
       traffic: this.db.prepare('SELECT traffic FROM windows WHERE model = ? AND start_ms >= ? AND start_ms < ? ORDER BY version, start_ms, resolution'),
-      trafficVersion: this.db.prepare('SELECT traffic FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution'),
+      trafficVersion: this.db.prepare(
+        'SELECT traffic FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution',
+      ),
       range: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND start_ms >= ? AND start_ms < ? ORDER BY version, start_ms, resolution'),
-      rangeVersion: this.db.prepare('SELECT profile FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution'),
-      series: this.db.prepare('SELECT model, version, MIN(start_ms) AS first, MAX(start_ms) AS last FROM windows GROUP BY model, version ORDER BY model, version'),
+      rangeVersion: this.db.prepare(
+        'SELECT profile FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution',
+      ),
+      series: this.db.prepare(
+        'SELECT model, version, MIN(start_ms) AS first, MAX(start_ms) AS last FROM windows GROUP BY model, version ORDER BY model, version',
+      ),
       getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
       putMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -102,7 +108,15 @@ export class EmbeddedStore implements StatsStore {
   private mergeInto(w: WindowProfile, updatedMs: number): void {
     const existing = this.stmt.get.get(w.model, w.version, w.windowSeconds, w.startMs);
     const merged = existing ? mergeWindows(JSON.parse(existing.profile) as WindowProfile, w) : w;
-    const traffic: TrafficWindow = { model: merged.model, version: merged.version, startMs: merged.startMs, windowSeconds: merged.windowSeconds, requests: merged.requests, latency: merged.latency, rows: merged.rows };
+    const traffic: TrafficWindow = {
+      model: merged.model,
+      version: merged.version,
+      startMs: merged.startMs,
+      windowSeconds: merged.windowSeconds,
+      requests: merged.requests,
+      latency: merged.latency,
+      rows: merged.rows,
+    };
     this.stmt.put.run(w.model, w.version, w.windowSeconds, w.startMs, JSON.stringify(merged), JSON.stringify(traffic), updatedMs);
   }
 
@@ -112,16 +126,18 @@ export class EmbeddedStore implements StatsStore {
     try {
       // IMMEDIATE: take the write lock before reading, so a second process on the file waits
       // (busy timeout) instead of failing with SQLITE_BUSY_SNAPSHOT after its read.
-      this.db.transaction(() => {
-        const cutoff = this.rolledUpBeforeMs();
-        const updated = this.now();
-        for (const d of deltas) {
-          if (d.windowSeconds < HOUR_SECONDS && d.startMs < cutoff) {
-            const hourStart = Math.floor(d.startMs / HOUR_MS) * HOUR_MS;
-            this.mergeInto(rollupWindows([d], hourStart, HOUR_SECONDS), updated);
-          } else this.mergeInto(d, updated);
-        }
-      }).immediate();
+      this.db
+        .transaction(() => {
+          const cutoff = this.rolledUpBeforeMs();
+          const updated = this.now();
+          for (const d of deltas) {
+            if (d.windowSeconds < HOUR_SECONDS && d.startMs < cutoff) {
+              const hourStart = Math.floor(d.startMs / HOUR_MS) * HOUR_MS;
+              this.mergeInto(rollupWindows([d], hourStart, HOUR_SECONDS), updated);
+            } else this.mergeInto(d, updated);
+          }
+        })
+        .immediate();
       this.lastError = null;
     } catch (e) {
       this.failures++;
@@ -136,7 +152,8 @@ export class EmbeddedStore implements StatsStore {
   }
 
   async readTraffic(q: WindowQuery): Promise<TrafficWindow[]> {
-    const rows = q.version === undefined ? this.stmt.traffic.all(q.model, q.fromMs, q.toMs) : this.stmt.trafficVersion.all(q.model, q.version, q.fromMs, q.toMs);
+    const rows =
+      q.version === undefined ? this.stmt.traffic.all(q.model, q.fromMs, q.toMs) : this.stmt.trafficVersion.all(q.model, q.version, q.fromMs, q.toMs);
     return rows.map((r) => JSON.parse(r.traffic) as TrafficWindow);
   }
 
@@ -158,19 +175,25 @@ export class EmbeddedStore implements StatsStore {
          WHERE resolution < ${HOUR_SECONDS} AND start_ms < ? GROUP BY model, version, hour`,
       )
       .all(rollupCutoff) as Array<{ model: string; version: string; hour: number; n: number }>;
-    const minutes = this.db.prepare(`SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
+    const minutes = this.db.prepare(
+      `SELECT profile FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`,
+    );
     const drop = this.db.prepare(`DELETE FROM windows WHERE model = ? AND version = ? AND resolution < ${HOUR_SECONDS} AND start_ms >= ? AND start_ms < ?`);
     for (const [i, h] of hours.entries()) {
       // A backlog of many hours must not hold the sidecar's event loop: yield between hours.
       if (i > 0) await new Promise((r) => setImmediate(r));
       if (this.closed) break;
-      this.db.transaction(() => {
-        const parts = (minutes.all(h.model, h.version, h.hour, h.hour + HOUR_MS) as Array<{ profile: string }>).map((r) => JSON.parse(r.profile) as WindowProfile);
-        if (!parts.length) return;
-        this.mergeInto(rollupWindows(parts, h.hour, HOUR_SECONDS), this.now());
-        drop.run(h.model, h.version, h.hour, h.hour + HOUR_MS);
-        rolledUp += parts.length;
-      }).immediate();
+      this.db
+        .transaction(() => {
+          const parts = (minutes.all(h.model, h.version, h.hour, h.hour + HOUR_MS) as Array<{ profile: string }>).map(
+            (r) => JSON.parse(r.profile) as WindowProfile,
+          );
+          if (!parts.length) return;
+          this.mergeInto(rollupWindows(parts, h.hour, HOUR_SECONDS), this.now());
+          drop.run(h.model, h.version, h.hour, h.hour + HOUR_MS);
+          rolledUp += parts.length;
+        })
+        .immediate();
     }
     if (rollupCutoff > this.rolledUpBeforeMs()) this.stmt.putMeta.run('rolled_up_before_ms', String(rollupCutoff));
     if (deleted > 0) this.db.pragma('wal_checkpoint(PASSIVE)');

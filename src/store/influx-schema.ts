@@ -64,7 +64,14 @@ function finite(x: number | null | undefined): x is number {
   return typeof x === 'number' && Number.isFinite(x);
 }
 
-function featurePoint(base: Record<string, string>, role: 'input' | 'prediction', name: string, f: FeatureProfile, windowSeconds: number, timeMs: number): PointSpec | null {
+function featurePoint(
+  base: Record<string, string>,
+  role: 'input' | 'prediction',
+  name: string,
+  f: FeatureProfile,
+  windowSeconds: number,
+  timeMs: number,
+): PointSpec | null {
   const profile = JSON.stringify(f);
   if (Buffer.byteLength(profile, 'utf8') > MAX_STRING_FIELD_BYTES) return null;
   const m = f.moments;
@@ -155,7 +162,10 @@ export const MAX_CATEGORY_FIELDS = 20;
  */
 export function referenceToPoints(ref: ReferenceProfile, timeMs: number): PointSpec[] {
   const out: PointSpec[] = [];
-  for (const [role, rec] of [['input', ref.features], ['prediction', ref.predictions]] as const) {
+  for (const [role, rec] of [
+    ['input', ref.features],
+    ['prediction', ref.predictions],
+  ] as const) {
     for (const name of Object.keys(rec).sort()) {
       const rf = rec[name]!;
       const bins = rf.profile.bins;
@@ -239,7 +249,11 @@ export function deltaToPoints(w: WindowProfile, instance: string, timeMs: number
     { name: 'latency_count', type: 'int', value: latencyCount(lat) },
     { name: 'latency_sum_ms', type: 'float', value: finite(lat.sumMs) ? lat.sumMs : 0 },
   ];
-  for (const [q, name] of [[0.5, 'latency_p50_ms'], [0.95, 'latency_p95_ms'], [0.99, 'latency_p99_ms']] as const) {
+  for (const [q, name] of [
+    [0.5, 'latency_p50_ms'],
+    [0.95, 'latency_p95_ms'],
+    [0.99, 'latency_p99_ms'],
+  ] as const) {
     const v = latencyQuantile(lat, q);
     if (finite(v)) fields.push({ name, type: 'float', value: v });
   }
@@ -250,7 +264,10 @@ export function deltaToPoints(w: WindowProfile, instance: string, timeMs: number
   );
   const points: PointSpec[] = [{ measurement: REQUESTS_MEASUREMENT, tags: base, fields, timeMs }];
   let oversize = 0;
-  for (const [role, rec] of [['input', w.features], ['prediction', w.predictions]] as const) {
+  for (const [role, rec] of [
+    ['input', w.features],
+    ['prediction', w.predictions],
+  ] as const) {
     for (const name of Object.keys(rec)) {
       const p = featurePoint(base, role, name, rec[name]!, w.windowSeconds, timeMs);
       if (p === null) oversize++;
@@ -373,7 +390,12 @@ export interface AssembleResult {
  * of each window (version, start, windowSeconds) with mergeWindows. Ordered by version, start,
  * windowSeconds; windows whose start is outside [fromMs, toMs) are left out.
  */
-export function assembleWindows(model: string, requests: readonly QuerySeries[], features: readonly QuerySeries[], range: { fromMs: number; toMs: number }): AssembleResult {
+export function assembleWindows(
+  model: string,
+  requests: readonly QuerySeries[],
+  features: readonly QuerySeries[],
+  range: { fromMs: number; toMs: number },
+): AssembleResult {
   const deltas = new Map<string, DeltaParts>();
   let unreadable = 0;
   const partsFor = (r: Row, windowSeconds: number): DeltaParts | null => {
@@ -465,7 +487,10 @@ export function assembleWindows(model: string, requests: readonly QuerySeries[],
 }
 
 /** Series from the two LIST_SERIES_STATEMENTS results (first and last point per model version). */
-export function seriesFromFirstLast(first: readonly QuerySeries[], last: readonly QuerySeries[]): Array<{ model: string; version: string; firstMs: number; lastMs: number }> {
+export function seriesFromFirstLast(
+  first: readonly QuerySeries[],
+  last: readonly QuerySeries[],
+): Array<{ model: string; version: string; firstMs: number; lastMs: number }> {
   const byKey = new Map<string, { model: string; version: string; firstMs: number; lastMs: number }>();
   const startOf = (r: Row, col: string): number => {
     const ws = num(r.get(col));

@@ -199,7 +199,11 @@ class InfluxStatsStore implements InfluxStore {
       throw new DriftwatchError('DW_ERR_STORE_OPEN', `the InfluxDB spool directory ${this.spool.dir} cannot be used: ${messageOf(e)}`, { cause: e });
     }
     if (recovered.recovered > 0) {
-      this.logger.info('replaying InfluxDB batches spooled by an earlier run', { store: this.describe, files: recovered.recovered, lines: recovered.recoveredLines });
+      this.logger.info('replaying InfluxDB batches spooled by an earlier run', {
+        store: this.describe,
+        files: recovered.recovered,
+        lines: recovered.recoveredLines,
+      });
       this.schedulePump();
     }
   }
@@ -398,7 +402,13 @@ class InfluxStatsStore implements InfluxStore {
         await this.finish(job);
         this.dropped += rejected;
         this.lastError = `InfluxDB rejected ${rejected} of ${job.lines.length} lines (HTTP ${err.statusCode}): ${messageOf(err).slice(0, 500)}`;
-        this.logger.warn('InfluxDB rejected a batch; its points are dropped, not retried', { store: this.describe, status: err.statusCode, rejected, lines: job.lines.length, error: messageOf(err).slice(0, 500) });
+        this.logger.warn('InfluxDB rejected a batch; its points are dropped, not retried', {
+          store: this.describe,
+          status: err.statusCode,
+          rejected,
+          lines: job.lines.length,
+          error: messageOf(err).slice(0, 500),
+        });
         // Not a failed connection: the server is up, so an outage (if any) is over.
         this.onSuccess(false);
         continue;
@@ -446,7 +456,12 @@ class InfluxStatsStore implements InfluxStore {
     this.failures = 0;
     if (clearError) this.lastError = null;
     if (this.outageSince !== null) {
-      this.logger.info('InfluxDB writes recovered', { store: this.describe, outageMs: Date.now() - this.outageSince, pending: this.health().pending, dropped: this.dropped });
+      this.logger.info('InfluxDB writes recovered', {
+        store: this.describe,
+        outageMs: Date.now() - this.outageSince,
+        pending: this.health().pending,
+        dropped: this.dropped,
+      });
       this.outageSince = null;
     }
     this.dropWarned = false;
@@ -465,7 +480,11 @@ class InfluxStatsStore implements InfluxStore {
     this.lastError = `write to ${this.describe} failed: ${messageOf(err).slice(0, 500)}`;
     if (this.outageSince === null) {
       this.outageSince = Date.now();
-      this.logger.warn('InfluxDB unreachable; buffering statistics and retrying', { store: this.describe, error: messageOf(err).slice(0, 500), pending: this.health().pending });
+      this.logger.warn('InfluxDB unreachable; buffering statistics and retrying', {
+        store: this.describe,
+        error: messageOf(err).slice(0, 500),
+        pending: this.health().pending,
+      });
     }
     if (this.stopped) return;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
@@ -519,7 +538,10 @@ class InfluxStatsStore implements InfluxStore {
       objects = [JSON.parse(text) as Response];
     } catch {
       try {
-        objects = text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Response);
+        objects = text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Response);
       } catch (e) {
         throw new DriftwatchError('DW_ERR_STORE_UNAVAILABLE', `${this.describe} sent a query response that is not JSON: ${messageOf(e)}`);
       }
@@ -599,7 +621,11 @@ class InfluxStatsStore implements InfluxStore {
       }
       await this.spoolChain;
       if (this.health().pending > 0) {
-        this.logger.warn('InfluxDB store closed with statistics spooled for the next start', { store: this.describe, spooled: this.spool.lines, spoolDir: this.spool.dir });
+        this.logger.warn('InfluxDB store closed with statistics spooled for the next start', {
+          store: this.describe,
+          spooled: this.spool.lines,
+          spoolDir: this.spool.dir,
+        });
       }
       this.closed = true;
       this.agent.destroy();

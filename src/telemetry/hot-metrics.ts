@@ -77,7 +77,11 @@ export class HotCounter implements RegistrableMetric {
   readonly aggregator = 'sum';
   private readonly children = new Map<string, CounterChild>();
 
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[]) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+  ) {}
 
   /** The child of one label set (values in labelNames order); keep it: it costs nothing to use. */
   labels(...values: string[]): CounterChild {
@@ -116,7 +120,10 @@ export class HistogramChild {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(readonly labels: Labels, private readonly bounds: Float64Array) {
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: Float64Array,
+  ) {
     this.counts = new Float64Array(bounds.length + 1);
   }
   observe(v: number): void {
@@ -136,7 +143,12 @@ export class HotHistogram implements RegistrableMetric {
   private readonly bounds: Float64Array;
   private readonly children = new Map<string, HistogramChild>();
 
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[], buckets: readonly number[]) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    buckets: readonly number[],
+  ) {
     const sorted = [...buckets].sort((a, b) => a - b);
     this.bounds = Float64Array.from(sorted);
   }

@@ -53,7 +53,8 @@ const ROOTS = ['app', 'cli'];
 /** Concrete backends that only a composition root may choose (rule 5). */
 const ADAPTERS = ['store/embedded.ts', 'store/influx.ts', 'store/influx-publisher.ts', 'registry/local-registry.ts', 'registry/mlflow-registry.ts'];
 /** Pure math: no I/O, no clock (rule 3). The check files beside them read the store interface. */
-const PURE = (file: string) => (file.startsWith('stats/') || file.startsWith('drift/') || file.startsWith('slo/')) && !/-check\.ts$/.test(file) && file !== 'drift/offline.ts';
+const PURE = (file: string) =>
+  (file.startsWith('stats/') || file.startsWith('drift/') || file.startsWith('slo/')) && !/-check\.ts$/.test(file) && file !== 'drift/offline.ts';
 /**
  * Each third-party runtime library and the modules allowed to import it: one home each, so a
  * library can be swapped or upgraded in one place. Where there are two, both are deliberate:
@@ -85,12 +86,22 @@ export function violations(graph: ImportGraph, sources: (file: string) => string
       if (!graph.has(target)) out.push(`${file} imports ${target}, which does not exist`);
       if (to === from) continue;
       (units.get(from) ?? units.set(from, new Set()).get(from)!).add(to);
-      if (DATA_PATH.includes(from) && !DATA_PATH_MAY_IMPORT.includes(to) && !(from === 'serve' && to === 'registry') && !(from === 'proxy' && PROXY_CAPTURE_ALLOWED.includes(target))) {
-        out.push(`data path: ${file} imports ${target} (the data path may import only ${[...DATA_PATH_MAY_IMPORT, 'registry (serve)', ...PROXY_CAPTURE_ALLOWED].join(', ')})`);
+      if (
+        DATA_PATH.includes(from) &&
+        !DATA_PATH_MAY_IMPORT.includes(to) &&
+        !(from === 'serve' && to === 'registry') &&
+        !(from === 'proxy' && PROXY_CAPTURE_ALLOWED.includes(target))
+      ) {
+        out.push(
+          `data path: ${file} imports ${target} (the data path may import only ${[...DATA_PATH_MAY_IMPORT, 'registry (serve)', ...PROXY_CAPTURE_ALLOWED].join(', ')})`,
+        );
       }
-      if (ANALYSIS.includes(from) && DATA_PATH.includes(to)) out.push(`analysis side: ${file} imports the data path (${target}); shared code belongs in a leaf such as protocol/`);
-      if (ROOTS.includes(to) && !ROOTS.includes(from)) out.push(`${file} imports the composition root ${target}; dependencies are passed in, never fetched from app/ or cli/`);
-      if (ADAPTERS.includes(target) && !ROOTS.includes(from)) out.push(`${file} imports the backend ${target}; only app/ chooses implementations (use the interface)`);
+      if (ANALYSIS.includes(from) && DATA_PATH.includes(to))
+        out.push(`analysis side: ${file} imports the data path (${target}); shared code belongs in a leaf such as protocol/`);
+      if (ROOTS.includes(to) && !ROOTS.includes(from))
+        out.push(`${file} imports the composition root ${target}; dependencies are passed in, never fetched from app/ or cli/`);
+      if (ADAPTERS.includes(target) && !ROOTS.includes(from))
+        out.push(`${file} imports the backend ${target}; only app/ chooses implementations (use the interface)`);
     }
     if (PURE(file)) {
       const text = sources(file);

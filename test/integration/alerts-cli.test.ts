@@ -25,7 +25,11 @@ const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT
 const SECRET = 'whsec_' + Buffer.from('alerts-cli-secret-0123456789').toString('base64');
 const OUTBOX = join(tmp.dir, 'alerts.db');
 
-interface Got { path: string; id: string; json: any }
+interface Got {
+  path: string;
+  id: string;
+  json: any;
+}
 const got: Got[] = [];
 let answer: { status: number; body: string } = { status: 200, body: 'ok' };
 /** While set, answers wait here (requests stay in flight) until the test releases them. */
@@ -52,17 +56,20 @@ before(async () => {
   await old.transitionStage('fraud', v1.version, 'Production');
   await old.createModelVersion({ name: 'fraud', sourceDir: EXAMPLE_MODEL_DIR });
   configPath = join(tmp.dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({
-    registry: { root },
-    store: { kind: 'embedded', embedded: { path: join(tmp.dir, 'stats.db') } },
-    checks: { findingsPath: join(tmp.dir, 'findings.db'), staleness: { noTraffic: '' } },
-    alerts: {
-      outboxPath: OUTBOX,
-      receivers: [{ name: 'ops', kind: 'webhook', url: `${url}/hook`, secret: SECRET, timeoutMs: 2000 }],
-      retryInitialDelayMs: 50,
-      retryMaxDelayMs: 100,
-    },
-  }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      registry: { root },
+      store: { kind: 'embedded', embedded: { path: join(tmp.dir, 'stats.db') } },
+      checks: { findingsPath: join(tmp.dir, 'findings.db'), staleness: { noTraffic: '' } },
+      alerts: {
+        outboxPath: OUTBOX,
+        receivers: [{ name: 'ops', kind: 'webhook', url: `${url}/hook`, secret: SECRET, timeoutMs: 2000 }],
+        retryInitialDelayMs: 50,
+        retryMaxDelayMs: 100,
+      },
+    }),
+  );
 });
 const children: ChildProcess[] = [];
 after(async () => {
@@ -74,7 +81,11 @@ after(async () => {
 
 /** Async on purpose: the receiver lives in this process and must answer while the CLI runs. */
 function run(args: string[], config = configPath, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(CLI[0]!, [...CLI.slice(1), ...args, '--config', config], { cwd: tmp.dir, env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(CLI[0]!, [...CLI.slice(1), ...args, '--config', config], {
+    cwd: tmp.dir,
+    env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -111,7 +122,10 @@ test('check --once with the receiver down: gives up at --deliver-timeout, says w
   assert.match(list.stdout, /^FIRING\s+warn\s+fraud v1 \(Production\): registered 200\.0 days ago/m);
   assert.match(list.stdout, /^UNDELIVERED pending ops fraud firing attempts=\d+ last=HTTP 503/m);
   const json = JSON.parse((await cli('alerts', 'list', '--json')).stdout);
-  assert.deepEqual(json.undelivered.map((u: any) => u.webhookId), [pending[0]!.webhookId]);
+  assert.deepEqual(
+    json.undelivered.map((u: any) => u.webhookId),
+    [pending[0]!.webhookId],
+  );
   assert.deepEqual(json.firing.map((a: any) => a.finding.subject.name).sort(), ['age', 'newer_version']);
 
   answer = { status: 200, body: 'ok' };
@@ -122,9 +136,15 @@ test('check --once with the receiver down: gives up at --deliver-timeout, says w
   assert.ok(out.findings.some((f: any) => f.check === 'staleness' && f.status === 'warn'));
   // the left-over entry is delivered; the still-firing alerts are not paged again (repeatInterval)
   assert.deepEqual(out.alerts, { queued: 1, delivered: 1, failed: 0, pending: 0, outboxPending: 0, timedOut: false, holder: null });
-  assert.deepEqual(got.slice(before).map((g) => g.id), [pending[0]!.webhookId]);
+  assert.deepEqual(
+    got.slice(before).map((g) => g.id),
+    [pending[0]!.webhookId],
+  );
   const done = outboxEntries();
-  assert.deepEqual(done.map((e) => [e.webhookId, e.state]), [[pending[0]!.webhookId, 'delivered']]);
+  assert.deepEqual(
+    done.map((e) => [e.webhookId, e.state]),
+    [[pending[0]!.webhookId, 'delivered']],
+  );
   assert.equal((await cli('alerts', 'list')).stdout.match(/undelivered: (\d+)/)?.[1], '0');
 });
 
@@ -193,7 +213,10 @@ test('alerts silence / list / unsilence from the command line', async () => {
   const id = /: (sil_[A-Za-z0-9_-]+)$/m.exec(s.stdout)?.[1];
   assert.ok(id, s.stdout);
   const l = JSON.parse((await cli('alerts', 'list', '--json')).stdout);
-  assert.deepEqual(l.silences.map((x: any) => [x.id, x.matchers, x.comment]), [[id, { model: 'fraud', check: 'staleness' }, 'maintenance']]);
+  assert.deepEqual(
+    l.silences.map((x: any) => [x.id, x.matchers, x.comment]),
+    [[id, { model: 'fraud', check: 'staleness' }, 'maintenance']],
+  );
   const bad = await cli('alerts', 'silence', '--until', '2h');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /at least one of --model/);
@@ -214,10 +237,14 @@ test('check --once next to a running sender on the same outbox: leaves its entry
   const sharedConfig = join(tmp.dir, 'shared.json');
   writeFileSync(sharedConfig, JSON.stringify(cfg));
   // The running sender: the real alerts service, long-running, with the same receiver "ops".
-  const holder = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'alerts-sender.ts'), shared, url, SECRET, 'hold'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DW_TEST_RECEIVERS: JSON.stringify([{ name: 'ops', kind: 'webhook', url: 'URL/hook', secret: SECRET, timeoutMs: 2000 }]) },
-  });
+  const holder = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'alerts-sender.ts'), shared, url, SECRET, 'hold'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DW_TEST_RECEIVERS: JSON.stringify([{ name: 'ops', kind: 'webhook', url: 'URL/hook', secret: SECRET, timeoutMs: 2000 }]) },
+    },
+  );
   children.push(holder);
   let out = '';
   holder.stdout.on('data', (d) => (out += d));
@@ -256,6 +283,10 @@ test('check --once next to a running sender on the same outbox: leaves its entry
   holder.kill('SIGTERM');
   await new Promise((r) => holder.once('close', r));
   assert.match(out, /^attempts 1$/m, 'the running sender made the one attempt');
-  assert.deepEqual(got.slice(before).map((g) => g.id), [entry.webhookId], 'the receiver got the entry once');
+  assert.deepEqual(
+    got.slice(before).map((g) => g.id),
+    [entry.webhookId],
+    'the receiver got the entry once',
+  );
   assert.equal(ob().length, 1);
 });

@@ -25,7 +25,12 @@ import { memoryLogger, tempDir } from '../helpers.js';
 const tmp = tempDir('dw-alerts-delivery-');
 after(() => tmp.cleanup());
 
-interface Got { id: string; status: number; atMs: number; model: string }
+interface Got {
+  id: string;
+  status: number;
+  atMs: number;
+  model: string;
+}
 type Answer = { status: number; headers?: Record<string, string> } | 'hang';
 
 async function receiverServer(answer: (i: number, id: string) => Answer, port = 0) {
@@ -43,7 +48,15 @@ async function receiverServer(answer: (i: number, id: string) => Answer, port = 
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, got, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url,
+    got,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -81,7 +94,9 @@ function finding(model: string, at = Date.now()): Finding {
 function make(url: string, dbName: string, extra: Record<string, unknown> = {}, deps: Record<string, unknown> = {}): AlertsService {
   const config = alertsSchema.parse({
     outboxPath: join(tmp.dir, dbName),
-    receivers: [{ name: 'hook', kind: 'webhook', url: `${url}/hook`, secret: 'whsec_' + Buffer.from('delivery-secret-0123456789').toString('base64'), timeoutMs: 500 }],
+    receivers: [
+      { name: 'hook', kind: 'webhook', url: `${url}/hook`, secret: 'whsec_' + Buffer.from('delivery-secret-0123456789').toString('base64'), timeoutMs: 500 },
+    ],
     retryInitialDelayMs: 20,
     retryMaxDelayMs: 200,
     ...extra,
@@ -105,10 +120,22 @@ describe('alert delivery', () => {
     assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4_000), 6_000);
     assert.equal(parseRetryAfter('soon', 0), null);
     assert.equal(parseRetryAfter(null, 0), null);
-    assert.equal(backoffDelayMs(1, 100, 1000, () => 0.999), 99);
-    assert.equal(backoffDelayMs(3, 100, 1000, () => 0.999), 399);
-    assert.equal(backoffDelayMs(30, 100, 1000, () => 0.999), 999);
-    assert.equal(backoffDelayMs(5, 100, 1000, () => 0), 0);
+    assert.equal(
+      backoffDelayMs(1, 100, 1000, () => 0.999),
+      99,
+    );
+    assert.equal(
+      backoffDelayMs(3, 100, 1000, () => 0.999),
+      399,
+    );
+    assert.equal(
+      backoffDelayMs(30, 100, 1000, () => 0.999),
+      999,
+    );
+    assert.equal(
+      backoffDelayMs(5, 100, 1000, () => 0),
+      0,
+    );
   });
 
   test('refused, then 500s, then 429 Retry-After: 1, then 200: each notification once, in order, same id', async () => {
@@ -134,9 +161,16 @@ describe('alert delivery', () => {
       const ok = assertAtMostOnce(got);
       assert.deepEqual([...ok.keys()], queued, 'delivered in the order queued, each once');
       // the head notification carried one id through refusals, 500s and the 429
-      assert.deepEqual(got.slice(0, 5).map((g) => [g.id, g.status]), [
-        [queued[0], 500], [queued[0], 500], [queued[0], 500], [queued[0], 429], [queued[0], 200],
-      ]);
+      assert.deepEqual(
+        got.slice(0, 5).map((g) => [g.id, g.status]),
+        [
+          [queued[0], 500],
+          [queued[0], 500],
+          [queued[0], 500],
+          [queued[0], 429],
+          [queued[0], 200],
+        ],
+      );
       for (let i = 1; i < 5; i++) assert.ok(got[i]!.atMs >= got[i - 1]!.atMs, 'attempt times increase');
       assert.ok(got[4]!.atMs - got[3]!.atMs >= 950, `Retry-After honoured (${got[4]!.atMs - got[3]!.atMs} ms)`);
       const head = s.outbox.entries({ state: 'delivered' })[0]!;
@@ -244,7 +278,12 @@ describe('alert delivery', () => {
     let hang = true;
     const rx = await receiverServer(() => (hang ? 'hang' : { status: 200 }));
     const registry = new Registry();
-    const s = make(rx.url, 'bounded.db', { receivers: [{ name: 'hook', kind: 'webhook', url: `${rx.url}/hook`, timeoutMs: 150 }] }, { metrics: createAlertMetrics(registry), maxPending: 2 });
+    const s = make(
+      rx.url,
+      'bounded.db',
+      { receivers: [{ name: 'hook', kind: 'webhook', url: `${rx.url}/hook`, timeoutMs: 150 }] },
+      { metrics: createAlertMetrics(registry), maxPending: 2 },
+    );
     try {
       await s.handle([finding('a')]);
       await s.handle([finding('b')]);
@@ -254,7 +293,10 @@ describe('alert delivery', () => {
       await waitFor(() => (s.outbox.entries({ state: 'pending' })[0]?.lastError ?? '') === 'timeout', 3000);
       hang = false;
       await waitFor(() => s.outbox.entries({ state: 'delivered' }).length === 2, 5000);
-      assert.deepEqual(rx.got.map((g) => g.model), ['b', 'c']);
+      assert.deepEqual(
+        rx.got.map((g) => g.model),
+        ['b', 'c'],
+      );
     } finally {
       await s.stop();
       await rx.close();
@@ -283,7 +325,13 @@ describe('alert delivery', () => {
     const db = 'orphans.db';
     const two = {
       receivers: [
-        { name: 'hook', kind: 'webhook', url: `${good.url}/hook`, secret: 'whsec_' + Buffer.from('orphan-secret-0123456789').toString('base64'), timeoutMs: 500 },
+        {
+          name: 'hook',
+          kind: 'webhook',
+          url: `${good.url}/hook`,
+          secret: 'whsec_' + Buffer.from('orphan-secret-0123456789').toString('base64'),
+          timeoutMs: 500,
+        },
         { name: 'old', kind: 'webhook', url: `${gone.url}/old`, secret: 'whsec_' + Buffer.from('orphan-secret-0123456789').toString('base64'), timeoutMs: 500 },
       ],
       retryInitialDelayMs: 1000,
@@ -306,14 +354,23 @@ describe('alert delivery', () => {
     try {
       assert.equal(s2.outbox.pendingCount(), 0);
       const orphaned = s2.outbox.entries({ state: 'orphaned' });
-      assert.deepEqual(orphaned.map((e) => e.webhookId), stuck.map((e) => e.webhookId));
+      assert.deepEqual(
+        orphaned.map((e) => e.webhookId),
+        stuck.map((e) => e.webhookId),
+      );
       assert.ok(orphaned.every((e) => /receiver old is no longer configured/.test(e.lastError ?? '') && e.doneMs !== null));
       assert.match(await registry.metrics(), /driftwatch_alerts_orphaned_total 2/);
       assert.match(await registry.metrics(), /driftwatch_alerts_outbox_depth 0/);
       const line = mem.lines.find((l) => l.includes('no longer configured'));
       assert.ok(line?.includes('"receiver":"old"') && line.includes('"count":2'), `log line: ${line}`);
       const list = s2.list();
-      assert.deepEqual(list.undelivered.map((u) => [u.receiver, u.state]), [['old', 'orphaned'], ['old', 'orphaned']]);
+      assert.deepEqual(
+        list.undelivered.map((u) => [u.receiver, u.state]),
+        [
+          ['old', 'orphaned'],
+          ['old', 'orphaned'],
+        ],
+      );
     } finally {
       await s2.stop();
     }
@@ -336,7 +393,9 @@ describe('alert delivery', () => {
     const rx = await receiverServer(() => (up ? { status: 200 } : { status: 503 }));
     const cfg = alertsSchema.parse({
       outboxPath: join(tmp.dir, 'flush.db'),
-      receivers: [{ name: 'hook', kind: 'webhook', url: `${rx.url}/hook`, secret: 'whsec_' + Buffer.from('flush-secret-0123456789').toString('base64'), timeoutMs: 500 }],
+      receivers: [
+        { name: 'hook', kind: 'webhook', url: `${rx.url}/hook`, secret: 'whsec_' + Buffer.from('flush-secret-0123456789').toString('base64'), timeoutMs: 500 },
+      ],
       retryInitialDelayMs: 20,
       retryMaxDelayMs: 50,
     });

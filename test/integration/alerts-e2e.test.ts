@@ -111,7 +111,11 @@ test('issue 5 "done when": summer traffic through the sidecar pages once per dri
     await registry.transitionStage(name, mv.version, 'Production');
     await buildReferenceFromFile(
       { registry, now: Date.now },
-      { modelUri: `models:/${name}/1`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: 10, sketchK: 2048, maxCategories: 100 } },
+      {
+        modelUri: `models:/${name}/1`,
+        dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+        settings: { bins: 10, sketchK: 2048, maxCategories: 100 },
+      },
     );
   }
   const server = await startServer({ registryRoot: root, models: models.map((m) => ({ uri: `models:/${m}/1` })) });
@@ -128,13 +132,25 @@ test('issue 5 "done when": summer traffic through the sidecar pages once per dri
       checks: { findingsPath: join(tmp.dir, 'findings-done.db'), drift: { window: '10s' }, staleness: { noTraffic: '' } },
       alerts: {
         outboxPath: join(tmp.dir, 'alerts-done.db'),
-        receivers: [{ name: 'ops', kind: 'webhook', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, secret: 'whsec_' + Buffer.from('done-when-secret-0123456789').toString('base64') }],
+        receivers: [
+          {
+            name: 'ops',
+            kind: 'webhook',
+            url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+            secret: 'whsec_' + Buffer.from('done-when-secret-0123456789').toString('base64'),
+          },
+        ],
         retryInitialDelayMs: 20,
       },
     },
   });
   const store = new EmbeddedStore({ path: join(tmp.dir, 'stats-done.db'), retentionDays: 30, rollupAfterHours: 48 });
-  const proxy = createProxyApp(config, { store, registry, logger: createLogger({ level: 'silent' }), preloadReferences: () => models.map((model) => ({ model, version: '1' })) });
+  const proxy = createProxyApp(config, {
+    store,
+    registry,
+    logger: createLogger({ level: 'silent' }),
+    preloadReferences: () => models.map((model) => ({ model, version: '1' })),
+  });
   const analyzer = createAnalyzerApp(config, { store, registry, logger: createLogger({ level: 'silent' }), now: () => clock.t });
   const p = await proxy.start();
   await analyzer.start();
@@ -182,7 +198,10 @@ test('issue 5 "done when": summer traffic through the sidecar pages once per dri
     await proxy.flushStats();
     clock.t = Date.now();
     const findings = await analyzer.runner.run('drift');
-    assert.ok(findings.filter((f) => f.subject.model === 'weather-a').every((f) => f.status === 'ok'), 'back to the reference: ok');
+    assert.ok(
+      findings.filter((f) => f.subject.model === 'weather-a').every((f) => f.status === 'ok'),
+      'back to the reference: ok',
+    );
     await waitFor(4);
     assert.equal(got.length, 4);
     const resolved = got.slice(2);

@@ -39,7 +39,15 @@ function hmacSha256(key: Buffer, msg: Buffer): Buffer {
 const KEY = Buffer.from('kill-nine-test-signing-key-0123456789');
 const SECRET = 'whsec_' + KEY.toString('base64');
 
-interface Req { phase: 'down' | 'up'; path: string; id: string; ts: string; sig: string; body: string; answer: number | 'reset' | 'hang' }
+interface Req {
+  phase: 'down' | 'up';
+  path: string;
+  id: string;
+  ts: string;
+  sig: string;
+  body: string;
+  answer: number | 'reset' | 'hang';
+}
 
 function spawnSender(outbox: string, url: string, mode: 'enqueue' | 'resume') {
   return spawnChild([outbox, url, SECRET, mode], children);
@@ -54,7 +62,10 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<vo
 }
 
 test('RFC 4231 test case 2 for the test HMAC', () => {
-  assert.equal(hmacSha256(Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?')).toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
+  assert.equal(
+    hmacSha256(Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?')).toString('hex'),
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+  );
 });
 
 test('kill -9 with alerts pending and in flight; a second process on the same outbox delivers exactly the queued set', async () => {
@@ -64,7 +75,15 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const r: Req = { phase, path: req.url!, id: String(req.headers['webhook-id']), ts: String(req.headers['webhook-timestamp']), sig: String(req.headers['webhook-signature']), body: Buffer.concat(chunks).toString('utf8'), answer: 200 };
+      const r: Req = {
+        phase,
+        path: req.url!,
+        id: String(req.headers['webhook-id']),
+        ts: String(req.headers['webhook-timestamp']),
+        sig: String(req.headers['webhook-signature']),
+        body: Buffer.concat(chunks).toString('utf8'),
+        answer: 200,
+      };
       reqs.push(r);
       if (phase === 'up') return void res.writeHead(200).end('ok');
       const downSoFar = reqs.filter((x) => x.phase === 'down').length;
@@ -110,7 +129,10 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
     assert.deepEqual(JSON.parse(second.lines.find((l) => l.startsWith('lease '))!.slice(6)), { held: true, pid: second.child.pid });
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('close', r));
-    assert.ok(second.lines.some((l) => /^attempts [1-9]\d*$/.test(l)), 'the second process sent');
+    assert.ok(
+      second.lines.some((l) => /^attempts [1-9]\d*$/.test(l)),
+      'the second process sent',
+    );
 
     const queuedIds = new Set(queued.map((q) => q.webhookId));
     const acked = reqs.filter((r) => r.phase === 'up');
@@ -128,7 +150,10 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
     assert.equal(hung.length, 2);
     // in order per receiver, as queued
     for (const rx of ['a', 'b']) {
-      assert.deepEqual(acked.filter((r) => r.path === `/${rx}`).map((r) => r.id), queued.filter((q) => q.receiver === rx).map((q) => q.webhookId));
+      assert.deepEqual(
+        acked.filter((r) => r.path === `/${rx}`).map((r) => r.id),
+        queued.filter((q) => q.receiver === rx).map((q) => q.webhookId),
+      );
     }
     // every request, before and after the kill, is signed per Standard Webhooks
     for (const r of reqs) {
@@ -137,7 +162,15 @@ test('kill -9 with alerts pending and in flight; a second process on the same ou
     }
     // the payloads are what was decided: 5 firing models, then 2 resolved, per receiver
     const statuses = acked.filter((r) => r.path === '/a').map((r) => [JSON.parse(r.body).model, JSON.parse(r.body).status]);
-    assert.deepEqual(statuses, [['m1', 'firing'], ['m2', 'firing'], ['m3', 'firing'], ['m4', 'firing'], ['m5', 'firing'], ['m1', 'resolved'], ['m2', 'resolved']]);
+    assert.deepEqual(statuses, [
+      ['m1', 'firing'],
+      ['m2', 'firing'],
+      ['m3', 'firing'],
+      ['m4', 'firing'],
+      ['m5', 'firing'],
+      ['m1', 'resolved'],
+      ['m2', 'resolved'],
+    ]);
     const ob = new AlertOutbox(outboxPath);
     try {
       const entries = ob.entries({});

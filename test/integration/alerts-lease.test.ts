@@ -122,7 +122,10 @@ test('lease rules on a real outbox file: live holder kept, expired or dead holde
     // expired: taken over, and the caller learns from whom
     const took = ob.acquireLease(b, t + 5000, 3000, pidAlive);
     assert.equal(took.held && took.previous?.holder, 'A');
-    assert.deepEqual({ ...ob.leaseHolder()!, host: '' }, { holder: 'B', pid: process.pid, host: '', mode: 'flush', acquiredMs: t + 5000, expiresAtMs: t + 8000 });
+    assert.deepEqual(
+      { ...ob.leaseHolder()!, host: '' },
+      { holder: 'B', pid: process.pid, host: '', mode: 'flush', acquiredMs: t + 5000, expiresAtMs: t + 8000 },
+    );
     // B is on this host: a live pid is kept until its TTL, a dead pid is taken over at once
     const c = { holder: 'C', pid: process.pid, host: here, mode: 'long' as const };
     assert.equal(ob.acquireLease(c, t + 5001, 3000, pidAlive).held, false, 'this process is alive');
@@ -178,11 +181,27 @@ test('flush() without the lease: returns at once, leaves the entries to the runn
     // the holder may send x1 before flush() looks: its answer waits until flush() returned
     held = [];
     try {
-      await s.handle([{ check: 'drift', subject: { model: 'x1', version: '1', name: 'f', role: 'input' }, status: 'fail', metric: 'psi', value: 0.4, threshold: { warn: 0.1, fail: 0.25, direction: 'above' }, window: { fromMs: 0, toMs: 1, label: '1h' }, sampleSize: 100, at: Date.now(), message: 'm' }]);
+      await s.handle([
+        {
+          check: 'drift',
+          subject: { model: 'x1', version: '1', name: 'f', role: 'input' },
+          status: 'fail',
+          metric: 'psi',
+          value: 0.4,
+          threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
+          window: { fromMs: 0, toMs: 1, label: '1h' },
+          sampleSize: 100,
+          at: Date.now(),
+          message: 'm',
+        },
+      ]);
       id = s.outbox.entries({ state: 'pending' }).find((e) => e.model === 'x1')!.webhookId;
       // a timeout no run could reach: flush must return because the holder is a running analyzer
       const r = await s.flush(600_000);
-      assert.deepEqual({ ...r, outboxPending: r.outboxPending >= 1 }, { queued: 1, delivered: 0, failed: 0, pending: 1, outboxPending: true, timedOut: false, holder: { pid: holder.child.pid, mode: 'long' } });
+      assert.deepEqual(
+        { ...r, outboxPending: r.outboxPending >= 1 },
+        { queued: 1, delivered: 0, failed: 0, pending: 1, outboxPending: true, timedOut: false, holder: { pid: holder.child.pid, mode: 'long' } },
+      );
       // nothing orphaned: the side entry is still pending for the holder
       assert.deepEqual(s.outbox.entries({ state: 'orphaned' }), []);
       assert.ok(s.outbox.entries({ state: 'pending' }).some((e) => e.receiver === 'side'));
@@ -198,7 +217,14 @@ test('flush() without the lease: returns at once, leaves the entries to the runn
     assert.ok(attempts >= 3, `the holder sent h1 to both receivers and x1 (${attempts} attempts)`);
     const ob = new AlertOutbox(path);
     try {
-      assert.deepEqual(ob.entries({}).map((e) => [e.model, e.receiver, e.state]), [['h1', 'one', 'delivered'], ['h1', 'side', 'pending'], ['x1', 'one', 'delivered']]);
+      assert.deepEqual(
+        ob.entries({}).map((e) => [e.model, e.receiver, e.state]),
+        [
+          ['h1', 'one', 'delivered'],
+          ['h1', 'side', 'pending'],
+          ['x1', 'one', 'delivered'],
+        ],
+      );
     } finally {
       ob.close();
     }
@@ -218,7 +244,18 @@ test('a one-shot flush() holding the lease orphans nothing; start() (long-runnin
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const rcv = (name: string) => ({ name, kind: 'webhook', url: `${url}/${name}`, secret: SECRET, timeoutMs: 10_000 });
   const cfg = (names: string[]) => alertsSchema.parse({ outboxPath: path, receivers: names.map(rcv), retryInitialDelayMs: 1000 });
-  const f = { check: 'drift' as const, subject: { model: 'm', version: '1', name: 'f', role: 'input' as const }, status: 'fail' as const, metric: 'psi', value: 0.4, threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const }, window: { fromMs: 0, toMs: 1, label: '1h' }, sampleSize: 100, at: Date.now(), message: 'm' };
+  const f = {
+    check: 'drift' as const,
+    subject: { model: 'm', version: '1', name: 'f', role: 'input' as const },
+    status: 'fail' as const,
+    metric: 'psi',
+    value: 0.4,
+    threshold: { warn: 0.1, fail: 0.25, direction: 'above' as const },
+    window: { fromMs: 0, toMs: 1, label: '1h' },
+    sampleSize: 100,
+    at: Date.now(),
+    message: 'm',
+  };
   try {
     // an analyzer with receivers one + gone queued for both; "gone" is down, its entry stays pending
     const a = createAlertsService(cfg(['one', 'gone']), { logger: memoryLogger().logger, pollIntervalMs: 20 });
@@ -232,10 +269,17 @@ test('a one-shot flush() holding the lease orphans nothing; start() (long-runnin
       const r = await s.flush(5_000);
       assert.equal(r.holder, null, 'this process holds the lease');
       assert.equal(s.outbox.leaseHolder()?.mode, 'flush');
-      assert.deepEqual(s.outbox.entries({ state: 'pending' }).map((e) => e.receiver), ['gone'], 'not orphaned by a one-shot run');
+      assert.deepEqual(
+        s.outbox.entries({ state: 'pending' }).map((e) => e.receiver),
+        ['gone'],
+        'not orphaned by a one-shot run',
+      );
       // the same process turning long-running (as analyze/start do): now it decides
       s.start();
-      assert.deepEqual(s.outbox.entries({ state: 'orphaned' }).map((e) => e.receiver), ['gone']);
+      assert.deepEqual(
+        s.outbox.entries({ state: 'orphaned' }).map((e) => e.receiver),
+        ['gone'],
+      );
       assert.equal(s.outbox.leaseHolder()?.mode, 'long');
     } finally {
       await s.stop();

@@ -20,7 +20,14 @@ const tmp = tempDir('dw-alerts-life-');
 after(() => tmp.cleanup());
 const SECRET = 'whsec_' + Buffer.from('lifecycle-secret-bytes-0123456789').toString('base64');
 
-interface Got { method: string; path: string; headers: http.IncomingHttpHeaders; body: string; json: any; atMs: number }
+interface Got {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: any;
+  atMs: number;
+}
 
 async function receiverServer(answer: (n: number) => number = () => 200) {
   const got: Got[] = [];
@@ -95,7 +102,10 @@ describe('alert lifecycle', () => {
       assert.equal(first.json.status, 'firing');
       assert.equal(first.json.model, 'weather');
       assert.equal(first.json.alerts.length, 5, 'one notification for the model, five alerts');
-      assert.deepEqual(first.json.alerts.map((a: any) => a.subject.name), FEATURES);
+      assert.deepEqual(
+        first.json.alerts.map((a: any) => a.subject.name),
+        FEATURES,
+      );
       // independent signature check
       const key = Buffer.from(SECRET.slice(6), 'base64');
       const sig = createHmac('sha256', key).update(`${first.headers['webhook-id']}.${first.headers['webhook-timestamp']}.${first.body}`).digest('base64');
@@ -118,7 +128,10 @@ describe('alert lifecycle', () => {
       await s.handle([finding('weather', 'f1', 'ok', clock.t), ...FEATURES.slice(1).map((f) => finding('weather', f, 'fail', clock.t))]);
       await waitFor(() => rx.got.length === 3);
       assert.equal(rx.got[2]!.json.status, 'resolved');
-      assert.deepEqual(rx.got[2]!.json.alerts.map((a: any) => [a.subject.name, a.status]), [['f1', 'resolved']]);
+      assert.deepEqual(
+        rx.got[2]!.json.alerts.map((a: any) => [a.subject.name, a.status]),
+        [['f1', 'resolved']],
+      );
       assert.ok(rx.got[2]!.json.alerts[0].endsAt);
 
       const list = s.list();
@@ -196,7 +209,10 @@ describe('alert lifecycle', () => {
       }
       await waitFor(() => rx.got.length >= 2);
       await settle();
-      assert.deepEqual(rx.got.map((g) => g.json.status), ['firing', 'resolved']);
+      assert.deepEqual(
+        rx.got.map((g) => g.json.status),
+        ['firing', 'resolved'],
+      );
       // after repeatInterval a re-fire is told again
       clock.t += H;
       await s.handle([finding('m', 'flap', 'fail', clock.t)]);
@@ -223,9 +239,19 @@ describe('alert lifecycle', () => {
       ],
     });
     try {
-      await s.handle([finding('critical-model', 'x', 'fail', clock.t), finding('other', 'x', 'fail', clock.t), finding('critical-model', 'y', 'error', clock.t)]);
+      await s.handle([
+        finding('critical-model', 'x', 'fail', clock.t),
+        finding('other', 'x', 'fail', clock.t),
+        finding('critical-model', 'y', 'error', clock.t),
+      ]);
       await waitFor(() => a.got.length === 2 && b.got.length === 1);
-      assert.deepEqual(b.got[0]!.json.alerts.map((x: any) => [x.subject.name, x.severity]), [['x', 'fail'], ['y', 'error']]);
+      assert.deepEqual(
+        b.got[0]!.json.alerts.map((x: any) => [x.subject.name, x.severity]),
+        [
+          ['x', 'fail'],
+          ['y', 'error'],
+        ],
+      );
       clock.t += 60_000;
       await s.handle([finding('critical-model', 'x', 'ok', clock.t, { insufficientData: true })]);
       await settle();

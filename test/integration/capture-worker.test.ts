@@ -48,7 +48,11 @@ before(async () => {
   const mv = await registry.createModelVersion({ name: 'seattle-weather', sourceDir: EXAMPLE_MODEL_DIR });
   await buildReferenceFromFile(
     { registry, now: () => Date.UTC(2026, 11, 1) },
-    { modelUri: `models:/seattle-weather/${mv.version}`, dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'), settings: { bins: 10, sketchK: 200, maxCategories: 100 } },
+    {
+      modelUri: `models:/seattle-weather/${mv.version}`,
+      dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+      settings: { bins: 10, sketchK: 200, maxCategories: 100 },
+    },
   );
   server = await startServer({ registryRoot: join(tmp.dir, 'registry'), models: [{ uri: 'models:/seattle-weather/1' }] });
 });
@@ -95,8 +99,14 @@ test('the worker thread writes the same windows as the in-loop drain, and /api/t
   const inLoop = await run(false, 'in-loop');
   const inWorker = await run(true, 'worker');
   for (const r of [inLoop, inWorker]) {
-    assert.equal(sum(r.windows, (w) => w.rows), r.sent);
-    assert.equal(sum(r.windows, (w) => w.requests['4xx'] ?? 0), 1);
+    assert.equal(
+      sum(r.windows, (w) => w.rows),
+      r.sent,
+    );
+    assert.equal(
+      sum(r.windows, (w) => w.requests['4xx'] ?? 0),
+      1,
+    );
     assert.equal(r.pending, 0, 'flushStats wrote every delta');
   }
   assert.equal(inWorker.sent, inLoop.sent);
@@ -108,9 +118,15 @@ test('the worker thread writes the same windows as the in-loop drain, and /api/t
     };
     assert.ok(bins(inWorker).length > 3, `${f} is binned against the reference in the worker too`);
     assert.deepEqual(bins(inWorker), bins(inLoop), `${f}: identical bin counts`);
-    assert.equal(sum(inWorker.windows, (w) => w.features[f]?.count ?? 0), inWorker.sent);
+    assert.equal(
+      sum(inWorker.windows, (w) => w.features[f]?.count ?? 0),
+      inWorker.sent,
+    );
   }
-  assert.equal(sum(inWorker.windows, (w) => w.predictions.probabilities_0?.moments.n ?? 0), inWorker.sent);
+  assert.equal(
+    sum(inWorker.windows, (w) => w.predictions.probabilities_0?.moments.n ?? 0),
+    inWorker.sent,
+  );
   // /api/traffic: the worker's summary, as fresh as the flush.
   const m = inWorker.traffic.models.find((x: any) => x.model === 'seattle-weather');
   assert.ok(m, 'the worker summary reached /api/traffic');
@@ -126,13 +142,27 @@ test('close() flushes what the worker holds into the store (shutdown loses nothi
   const store = newStore('close');
   const app = createProxyApp(proxyConfig(server.url, true), { store, registry, logger: createLogger({ level: 'silent' }), columnsFor: () => FEATURES });
   const { proxy } = await app.start();
-  const body = { dataframe_split: { columns: FEATURES, data: [[0, 12.8, 5, 4.7], [1.2, 8.1, 2.2, 3.3]] } };
+  const body = {
+    dataframe_split: {
+      columns: FEATURES,
+      data: [
+        [0, 12.8, 5, 4.7],
+        [1.2, 8.1, 2.2, 3.3],
+      ],
+    },
+  };
   for (let i = 0; i < 15; i++) assert.equal((await postJson(`http://127.0.0.1:${proxy.port}/invocations`, body)).status, 200);
   await app.close(); // no flushStats: the queue, the worker's batches and its deltas all go through close
   const ws = await readAll(store);
   await store.close();
-  assert.equal(sum(ws, (w) => w.requests['2xx'] ?? 0), 15);
-  assert.equal(sum(ws, (w) => w.rows), 30);
+  assert.equal(
+    sum(ws, (w) => w.requests['2xx'] ?? 0),
+    15,
+  );
+  assert.equal(
+    sum(ws, (w) => w.rows),
+    30,
+  );
 });
 
 // ------------------------------------------------------------------ the drain on its own
@@ -140,8 +170,19 @@ test('close() flushes what the worker holds into the store (shutdown loses nothi
 function event(i: number): InferenceEvent {
   const req = JSON.stringify({ dataframe_split: { columns: ['a', 'b'], data: [[i, 'x']] } });
   return {
-    requestId: `r${i}`, startedAtMs: Date.now(), method: 'POST', path: '/invocations', model: 'm', version: '1', route: 'invocations',
-    status: 200, upstreamMs: 1, totalMs: 2, requestBytes: req.length, responseBytes: 0, skipped: null,
+    requestId: `r${i}`,
+    startedAtMs: Date.now(),
+    method: 'POST',
+    path: '/invocations',
+    model: 'm',
+    version: '1',
+    route: 'invocations',
+    status: 200,
+    upstreamMs: 1,
+    totalMs: 2,
+    requestBytes: req.length,
+    responseBytes: 0,
+    skipped: null,
     request: { bytes: Buffer.from(req), contentType: 'application/json', contentEncoding: 'identity' },
     response: { bytes: Buffer.from('{"predictions":[{"label":"sun"}]}'), contentType: 'application/json', contentEncoding: 'identity' },
   };
@@ -154,8 +195,15 @@ function drainFixture(name: string, opts: { queueSize?: number; maxInflightBatch
   const { logger, lines } = memoryLogger();
   const cfg = loadConfig({ env: {}, overrides: { stats: { flushIntervalMs: 60_000 } } });
   const drain = new WorkerCaptureDrain({
-    queue, metrics, logger, store, stats: cfg.stats, referenceFor: () => null,
-    extract: { maxDecompressedBytes: 1 << 20 }, intervalMs: 60_000, restartBackoffMs: 0,
+    queue,
+    metrics,
+    logger,
+    store,
+    stats: cfg.stats,
+    referenceFor: () => null,
+    extract: { maxDecompressedBytes: 1 << 20 },
+    intervalMs: 60_000,
+    restartBackoffMs: 0,
     ...(opts.maxInflightBatches ? { maxInflightBatches: opts.maxInflightBatches } : {}),
     ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
   });
@@ -189,7 +237,10 @@ test('a worker that dies is restarted and counted; its unacknowledged events are
     assert.equal(await f.counter('driftwatch_capture_worker_restarts_total'), 1, 'the restart is on /metrics');
     assert.ok(f.drain.lostEvents === 0 || f.drain.lostEvents === 10, `lost ${f.drain.lostEvents}`);
     assert.equal(await f.counter('driftwatch_capture_dropped_total'), f.drain.lostEvents);
-    assert.ok(f.lines.some((l) => l.includes('capture worker exited; restarting it')), 'the restart is logged');
+    assert.ok(
+      f.lines.some((l) => l.includes('capture worker exited; restarting it')),
+      'the restart is logged',
+    );
 
     // The new worker carries on.
     for (let i = 0; i < 25; i++) f.queue.offer(event(200 + i));

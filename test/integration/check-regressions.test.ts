@@ -25,7 +25,14 @@ const tmp = tempDir('dw-regress-');
 after(() => tmp.cleanup());
 const silent = createLogger({ level: 'silent' });
 const cfg = (extra: Record<string, any> = {}) =>
-  loadConfig({ env: {}, overrides: { log: { level: 'silent' }, registry: { root: join(tmp.dir, 'registry') }, checks: { findingsPath: join(tmp.dir, `f-${Math.random()}.db`), ...extra } } });
+  loadConfig({
+    env: {},
+    overrides: {
+      log: { level: 'silent' },
+      registry: { root: join(tmp.dir, 'registry') },
+      checks: { findingsPath: join(tmp.dir, `f-${Math.random()}.db`), ...extra },
+    },
+  });
 
 function normals(n: number, seed: number, mean = 0): number[] {
   let s = seed >>> 0;
@@ -40,28 +47,64 @@ function normals(n: number, seed: number, mean = 0): number[] {
 }
 
 test('KS from sketches: identical distributions at large n are not drift (sketch error is not evidence); a real shift still is', () => {
-  const ref = buildReference({ model: 'm', version: '1', source: 't', createdAtMs: 0, rows: normals(100_000, 1).map((x) => ({ x })), bins: 10, sketchK: 2048, maxCategories: 10 });
+  const ref = buildReference({
+    model: 'm',
+    version: '1',
+    source: 't',
+    createdAtMs: 0,
+    rows: normals(100_000, 1).map((x) => ({ x })),
+    bins: 10,
+    sketchK: 2048,
+    maxCategories: 10,
+  });
   const config = cfg().checks.drift;
   let falseAlarms = 0;
   for (let trial = 0; trial < 6; trial++) {
     const w = emptyWindow({ model: 'm', version: '1', startMs: 0, windowSeconds: 60 }, latencyBounds([]));
-    observeRows(w, normals(100_000, 100 + trial).map((x) => ({ x })), [], ref, { sketchK: 200, maxCategories: 10, maxFeatures: 10 });
+    observeRows(
+      w,
+      normals(100_000, 100 + trial).map((x) => ({ x })),
+      [],
+      ref,
+      { sketchK: 200, maxCategories: 10, maxFeatures: 10 },
+    );
     const f = compareWithReference(w, ref, config).find((r) => r.name === 'x')!;
     assert.ok(f.ks!.errorBound > 0.01, 'the window sketch is compacted');
     if (f.status === 'fail') falseAlarms++;
   }
   assert.equal(falseAlarms, 0);
   const shifted = emptyWindow({ model: 'm', version: '1', startMs: 0, windowSeconds: 60 }, latencyBounds([]));
-  observeRows(shifted, normals(100_000, 999, 0.15).map((x) => ({ x })), [], ref, { sketchK: 200, maxCategories: 10, maxFeatures: 10 });
+  observeRows(
+    shifted,
+    normals(100_000, 999, 0.15).map((x) => ({ x })),
+    [],
+    ref,
+    { sketchK: 200, maxCategories: 10, maxFeatures: 10 },
+  );
   const f = compareWithReference(shifted, ref, config).find((r) => r.name === 'x')!;
   assert.equal(f.status, 'fail', JSON.stringify(f.ks));
 });
 
 test('the drift finding leads with the statistic that set its status', async () => {
   // PSI is fine (well under 0.1) but KS fails: the finding must show the KS p-value, not PSI.
-  const ref = buildReference({ model: 'm', version: '1', source: 't', createdAtMs: 0, rows: normals(5000, 3).map((x) => ({ x })), bins: 10, sketchK: 2048, maxCategories: 10 });
+  const ref = buildReference({
+    model: 'm',
+    version: '1',
+    source: 't',
+    createdAtMs: 0,
+    rows: normals(5000, 3).map((x) => ({ x })),
+    bins: 10,
+    sketchK: 2048,
+    maxCategories: 10,
+  });
   const w = emptyWindow({ model: 'm', version: '1', startMs: 0, windowSeconds: 60 }, latencyBounds([]));
-  observeRows(w, normals(5000, 4, 0.12).map((x) => ({ x })), [], ref, { sketchK: 2048, maxCategories: 10, maxFeatures: 10 });
+  observeRows(
+    w,
+    normals(5000, 4, 0.12).map((x) => ({ x })),
+    [],
+    ref,
+    { sketchK: 2048, maxCategories: 10, maxFeatures: 10 },
+  );
   const f = compareWithReference(w, ref, cfg().checks.drift).find((r) => r.name === 'x')!;
   assert.ok(f.psi!.value < 0.1, `psi ${f.psi!.value}`);
   assert.equal(f.status, 'fail');
@@ -94,7 +137,11 @@ test('SLO windows longer than the SLO span still count (a 1 h window holds the l
   const w = emptyWindow({ model: 'h', version: '1', startMs: Math.floor(Date.now() / 3_600_000) * 3_600_000, windowSeconds: 3600 }, latencyBounds([10]));
   for (let i = 0; i < 50; i++) observeRequest(w, 200, 40);
   await store.writeWindows([w]);
-  const fs = await runSloCheck({ store }, cfg({ slo: { minRequests: 20, targets: [{ model: 'h', window: '5m', p99Ms: 10, burnRate: false }] } }).checks.slo, Date.now());
+  const fs = await runSloCheck(
+    { store },
+    cfg({ slo: { minRequests: 20, targets: [{ model: 'h', window: '5m', p99Ms: 10, burnRate: false }] } }).checks.slo,
+    Date.now(),
+  );
   const p99 = fs.find((f) => f.subject.name === 'latency_p99')!;
   assert.equal(p99.sampleSize, 50);
   assert.equal(p99.status, 'fail');

@@ -172,7 +172,10 @@ test('serve --workers 2: both processes answer, metrics are summed, SIGTERM stop
     assert.ok(adminUrl, stderr());
     const n = 200;
     const results = await Promise.all(Array.from({ length: n }, () => postJson(url + '/invocations', { instances: [[0, 12.8, 5, 4.7]] })));
-    assert.deepEqual(results.filter((r) => r.status !== 200), []);
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200),
+      [],
+    );
     const metrics = await (await fetch(adminUrl + '/metrics')).text();
     assert.match(metrics, new RegExp(`driftwatch_requests_total\\{model="weather",route="invocations",status_class="2xx"\\} ${n}\\b`), metrics.slice(0, 2000));
     const reload = await fetch(adminUrl + '/api/reload', { method: 'POST' });
@@ -221,15 +224,26 @@ test('proxy: in front of a foreign MLflow-protocol server, byte-identical answer
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
   const port = (upstream.address() as import('node:net').AddressInfo).port;
-  const { proc, stderr } = await launchProxy(['proxy', '--upstream', `http://127.0.0.1:${port}`, '--port', '0', '--model', 'fraud'], { DRIFTWATCH_ADMIN_PORT: '0', DRIFTWATCH_PROXY_COLUMNS: '["amount","country"]' });
+  const { proc, stderr } = await launchProxy(['proxy', '--upstream', `http://127.0.0.1:${port}`, '--port', '0', '--model', 'fraud'], {
+    DRIFTWATCH_ADMIN_PORT: '0',
+    DRIFTWATCH_PROXY_COLUMNS: '["amount","country"]',
+  });
   try {
     const url = /"msg":"proxy listening","url":"(http:[^"]+)"/.exec(stderr())![1]!;
     const adminUrl = /"admin":"(http:[^"]+)"/.exec(stderr())![1]!;
-    const res = await fetch(url + '/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"amount":[10.5,99],"country":["DE","FR"]}}' });
+    const res = await fetch(url + '/invocations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs":{"amount":[10.5,99],"country":["DE","FR"]}}',
+    });
     assert.equal(await res.text(), answer);
     assert.equal(res.headers.get('server'), 'gunicorn');
     // Positional rows are named by the declared proxy.columns.
-    const res2 = await fetch(url + '/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instances":[[0.5,"DE"],[1.5,"DE"]]}' });
+    const res2 = await fetch(url + '/invocations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"instances":[[0.5,"DE"],[1.5,"DE"]]}',
+    });
     assert.equal(await res2.text(), answer);
     let t: any = null;
     for (let i = 0; i < 100; i++) {
@@ -277,7 +291,12 @@ function launchProxy(args: string[], env: Record<string, string>): Promise<{ pro
 test('regression: a process-group SIGTERM in cluster mode lets the in-flight request finish', async () => {
   const env = { DRIFTWATCH_SERVE_PORT: '0', DRIFTWATCH_ADMIN_PORT: '0', DRIFTWATCH_REGISTRY_ROOT: join(tmp.dir, 'reg-pg') };
   // detached: the server leads its own process group, as under a shell or a container runtime.
-  const proc = spawn(CLI[0]!, [...CLI.slice(1), 'serve', '--model', EXAMPLE_MODEL_DIR, '--workers', '2'], { cwd: tmp.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn(CLI[0]!, [...CLI.slice(1), 'serve', '--model', EXAMPLE_MODEL_DIR, '--workers', '2'], {
+    cwd: tmp.dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   for (let i = 0; i < 600 && (err.match(/scoring server listening/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
@@ -285,7 +304,9 @@ test('regression: a process-group SIGTERM in cluster mode lets the in-flight req
   assert.ok(port > 0, err);
   const body = JSON.stringify({ instances: [[0, 12.8, 5, 4.7]] });
   const c = await RawConn.open(port);
-  c.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+  c.write(
+    `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+  );
   // The whole group gets SIGTERM while the body is half sent (each worker receives it twice:
   // from the group and from the primary), then the rest of the body follows.
   setTimeout(() => process.kill(-proc.pid!, 'SIGTERM'), 200);

@@ -242,7 +242,13 @@ function expectedOf(plans: readonly Plan[]): Expected {
     for (const reqRows of p.ok) {
       inc('2xx');
       const named = reqRows.map((r) => Object.fromEntries(COLUMNS.map((c, j) => [c, r[j]!])));
-      observeRows(profile, named, reqRows.map((r) => ({ prediction: predict(r) })), null, PROFILE_OPTS);
+      observeRows(
+        profile,
+        named,
+        reqRows.map((r) => ({ prediction: predict(r) })),
+        null,
+        PROFILE_OPTS,
+      );
       for (const r of reqRows) {
         rows++;
         COLUMNS.forEach((c, j) => {
@@ -364,7 +370,9 @@ describe('fleet: two driftwatch proxy processes writing to one InfluxDB 1.6', ()
     tmp.cleanup();
   });
 
-  test('traffic through each proxy lands per feature and window in InfluxDB; the fleet read equals the merge of both instances', { timeout: 120_000 }, async (t) => {
+  test('traffic through each proxy lands per feature and window in InfluxDB; the fleet read equals the merge of both instances', {
+    timeout: 120_000,
+  }, async (t) => {
     if (!gate(t, HAVE_INFLUXD, 'influxd', 'influxdb')) return;
     const t0 = Date.now();
     influx = await startInfluxd(join(tmp.dir, 'influxd'), DATABASE);
@@ -405,7 +413,16 @@ describe('fleet: two driftwatch proxy processes writing to one InfluxDB 1.6', ()
     }
 
     const range = { model: MODEL, fromMs: Math.floor(t0 / 60_000) * 60_000, toMs: Date.now() + 60_000 };
-    store = createInfluxStore(influxStoreSchema.parse({ url: influx.url, apiVersion: 'v1', database: DATABASE, instance: 'reader', spoolDir: join(tmp.dir, 'spool-reader'), timeoutMs: 5_000 }));
+    store = createInfluxStore(
+      influxStoreSchema.parse({
+        url: influx.url,
+        apiVersion: 'v1',
+        database: DATABASE,
+        instance: 'reader',
+        spoolDir: join(tmp.dir, 'spool-reader'),
+        timeoutMs: 5_000,
+      }),
+    );
 
     // The fleet view: every window of the range, merged across both instances and all flushes.
     const windows = await store.readWindows(range);
@@ -452,7 +469,10 @@ describe('fleet: two driftwatch proxy processes writing to one InfluxDB 1.6', ()
 
     const series = await store.listSeries();
     const fraud = series.filter((s) => s.model === MODEL);
-    assert.deepEqual(fraud.map((s) => s.version), [VERSION]);
+    assert.deepEqual(
+      fraud.map((s) => s.version),
+      [VERSION],
+    );
     assert.equal(fraud[0]!.firstMs, windows[0]!.startMs);
     assert.equal(fraud[0]!.lastMs, windows[windows.length - 1]!.startMs);
     assert.deepEqual(store.health(), { pending: 0, dropped: 0, lastError: null });

@@ -58,7 +58,9 @@ test('no request fails while Production and an alias move to a new version', asy
       const r =
         k % 2 === 0
           ? await postJson(srv.url + path, body)
-          : await postJson(srv.url + path, { inputs: FEATURES.map((f, j) => ({ name: f, shape: [probe.length], datatype: 'FP64', data: probe.map((p) => p[j]) })) });
+          : await postJson(srv.url + path, {
+              inputs: FEATURES.map((f, j) => ({ name: f, shape: [probe.length], datatype: 'FP64', data: probe.map((p) => p[j]) })),
+            });
       total++;
       if (r.status !== 200) failures.push(`${r.status} ${JSON.stringify(r.json)}`);
       const v = r.headers.get('x-driftwatch-model-version')!;
@@ -85,7 +87,10 @@ test('no request fails while Production and an alias move to a new version', asy
   for (const versions of seen) assert.deepEqual(versions, ['1', '2'], 'each client sees v1 then v2, never back');
   const expected = await direct(v2Dir);
   const now = await postJson(srv.url + '/invocations', { dataframe_split: { columns: FEATURES, data: probe } });
-  assert.deepEqual(now.json.predictions.flatMap((p: any) => p.probabilities.map(Math.fround)), expected);
+  assert.deepEqual(
+    now.json.predictions.flatMap((p: any) => p.probabilities.map(Math.fround)),
+    expected,
+  );
   const before1 = await direct(EXAMPLE_MODEL_DIR);
   assert.notDeepEqual(expected, before1, 'the probe rows must tell the versions apart');
   const metrics = await srv.app.metrics.registry.getSingleMetricAsString('driftwatch_model_swaps_total');

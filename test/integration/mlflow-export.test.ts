@@ -16,8 +16,16 @@ test('MLmodel fields MLflow writes are read, unknown ones ignored', () => {
   assert.equal(m.mlflowVersion, '2.9.2');
   assert.equal(m.signature?.inputs?.kind, 'tensor');
   assert.deepEqual(m.signature?.inputs?.specs[0], { kind: 'tensor', name: null, dtype: 'float32', shape: [-1, 4], required: true });
-  assert.deepEqual(m.inputExample, { inputs: [[0, 12.8, 5, 4.7], [10.9, 10.6, 2.8, 4.5]] });
-  const opts = sessionOptionsFor({ intraOpNumThreads: 4, interOpNumThreads: 4, graphOptimizationLevel: 'basic', executionMode: 'parallel' }, m.onnx.sessionOptions);
+  assert.deepEqual(m.inputExample, {
+    inputs: [
+      [0, 12.8, 5, 4.7],
+      [10.9, 10.6, 2.8, 4.5],
+    ],
+  });
+  const opts = sessionOptionsFor(
+    { intraOpNumThreads: 4, interOpNumThreads: 4, graphOptimizationLevel: 'basic', executionMode: 'parallel' },
+    m.onnx.sessionOptions,
+  );
   assert.equal(opts.intraOpNumThreads, 1);
   assert.equal(opts.graphOptimizationLevel, 'all');
   assert.equal(opts.executionMode, 'sequential');
@@ -32,7 +40,12 @@ test('registered from the export directory and served: tensor answers as a dict 
     await reg.setAlias('exported', 'champion', mv.version);
     const s = await startServer({ registryRoot: join(t.dir, 'reg'), models: [{ uri: 'models:/exported@champion' }], admin: { enabled: false } });
     try {
-      const r = await postJson(s.url + '/invocations', { inputs: [[0.0, 12.8, 5.0, 4.7], [10.9, 10.6, 2.8, 4.5]] });
+      const r = await postJson(s.url + '/invocations', {
+        inputs: [
+          [0.0, 12.8, 5.0, 4.7],
+          [10.9, 10.6, 2.8, 4.5],
+        ],
+      });
       assert.equal(r.status, 200);
       assert.deepEqual(r.json.predictions.label, ['sun', 'rain']);
       assert.equal(r.json.predictions.probabilities.length, 2);

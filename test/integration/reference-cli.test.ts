@@ -19,7 +19,12 @@ const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT
 const TRAINING = join(ROOT, 'examples', 'seattle-weather', 'training.csv');
 
 function cli(...args: string[]) {
-  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], { cwd: tmp.dir, env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], {
+    cwd: tmp.dir,
+    env: { ...process.env, DRIFTWATCH_LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -45,7 +50,12 @@ test('reference build from the training CSV stores a profile that reference show
 
 test('JSON lines work too; a column the signature declares numeric must hold numbers', () => {
   const jsonl = join(tmp.dir, 'rows.jsonl');
-  writeFileSync(jsonl, Array.from({ length: 50 }, (_, i) => JSON.stringify({ precipitation: i % 5, temp_max: 10 + i / 3, temp_min: i / 7, wind: 3 + (i % 4), note: 'x' })).join('\n') + '\n');
+  writeFileSync(
+    jsonl,
+    Array.from({ length: 50 }, (_, i) => JSON.stringify({ precipitation: i % 5, temp_max: 10 + i / 3, temp_min: i / 7, wind: 3 + (i % 4), note: 'x' })).join(
+      '\n',
+    ) + '\n',
+  );
   const ok = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', jsonl);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /50 rows/);
@@ -55,7 +65,10 @@ test('JSON lines work too; a column the signature declares numeric must hold num
   writeFileSync(bad, 'precipitation,temp_max,temp_min,wind\n0,1,2,3\n0,warm,2,3\n');
   const r = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', bad);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /DW_ERR_REFERENCE_DATA: .*bad-value\.csv line 3: column temp_max holds "warm", but the signature of seattle-weather declares it double/);
+  assert.match(
+    r.stderr,
+    /DW_ERR_REFERENCE_DATA: .*bad-value\.csv line 3: column temp_max holds "warm", but the signature of seattle-weather declares it double/,
+  );
 });
 
 test('a file whose columns do not match the signature gets an error that lists both sides and near misses', () => {
@@ -70,7 +83,10 @@ test('a file whose columns do not match the signature gets an error that lists b
   const ragged = join(tmp.dir, 'ragged.csv');
   writeFileSync(ragged, 'precipitation,temp_max,temp_min,wind\n0,1,2,3\n0,1,2\n');
   assert.match(cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', ragged).stderr, /line 3 has 3 fields, the header has 4/);
-  assert.match(cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', join(tmp.dir, 'nope.csv')).stderr, /DW_ERR_REFERENCE_DATA: .*nope\.csv: cannot read/);
+  assert.match(
+    cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', join(tmp.dir, 'nope.csv')).stderr,
+    /DW_ERR_REFERENCE_DATA: .*nope\.csv: cannot read/,
+  );
 });
 
 test('usage errors exit 2 with a hint; a missing reference or version is a clear error', () => {
@@ -99,7 +115,13 @@ test('stats series/show read the embedded store; reference build --from-traffic 
   const w = emptyWindow({ model: 'seattle-weather', version: '1', startMs: windowStartMs(Date.now() - 120_000, 60), windowSeconds: 60 }, latencyBounds([]));
   const rows = Array.from({ length: 400 }, (_, i) => ({ precipitation: (i % 9) / 2, temp_max: 5 + (i % 25), temp_min: (i % 13) - 2, wind: 1 + (i % 7) }));
   for (let i = 0; i < 100; i++) observeRequest(w, 200, 2 + (i % 5));
-  observeRows(w, rows, rows.map((_, i) => ({ label: i % 3 ? 'rain' : 'sun' })), null, { sketchK: 200, maxCategories: 100, maxFeatures: 64 });
+  observeRows(
+    w,
+    rows,
+    rows.map((_, i) => ({ label: i % 3 ? 'rain' : 'sun' })),
+    null,
+    { sketchK: 200, maxCategories: 100, maxFeatures: 64 },
+  );
   await store.writeWindows([w]);
   await store.close();
 

@@ -56,8 +56,17 @@ test('register, stages, aliases, tags and every URI form', async () => {
 
   const model = await reg.getRegisteredModel('weather');
   assert.deepEqual(model.aliases, [{ alias: 'champion', version: '2' }]);
-  assert.deepEqual(model.latest_versions.map((v) => [v.version, v.current_stage]), [['1', 'Production'], ['2', 'Archived']]);
-  assert.deepEqual((await reg.listRegisteredModels()).map((m) => m.name), ['weather']);
+  assert.deepEqual(
+    model.latest_versions.map((v) => [v.version, v.current_stage]),
+    [
+      ['1', 'Production'],
+      ['2', 'Archived'],
+    ],
+  );
+  assert.deepEqual(
+    (await reg.listRegisteredModels()).map((m) => m.name),
+    ['weather'],
+  );
 });
 
 test('clear errors for unknown names, versions, stages and aliases', async () => {
@@ -71,7 +80,10 @@ test('clear errors for unknown names, versions, stages and aliases', async () =>
   await assert.rejects(reg.setAlias('m', 'v3', 1), code('DW_ERR_REGISTRY_INVALID'));
   await assert.rejects(reg.transitionStage('m', 1, 'Prod' as any), code('DW_ERR_REGISTRY_INVALID'));
   await assert.rejects(reg.createModelVersion({ name: '../evil', sourceDir: EXAMPLE_MODEL_DIR }), code('DW_ERR_REGISTRY_INVALID'));
-  await assert.rejects(reg.createModelVersion({ name: 'm', sourceDir: tmp.dir }), (e: any) => e.code === 'DW_ERR_MODEL_INVALID' && /no MLmodel/.test(e.message));
+  await assert.rejects(
+    reg.createModelVersion({ name: 'm', sourceDir: tmp.dir }),
+    (e: any) => e.code === 'DW_ERR_MODEL_INVALID' && /no MLmodel/.test(e.message),
+  );
   // A corrupt document is reported with its path, not as a crash.
   writeFileSync(join(tmp.dir, 'r2', 'models', 'm', 'registered_model.json'), '{"torn');
   await assert.rejects(reg.getRegisteredModel('m'), (e: any) => e.code === 'DW_ERR_REGISTRY_CORRUPT' && /registered_model\.json/.test(e.message));
@@ -82,7 +94,9 @@ test('a model directory without an onnx flavor is refused with the flavors it ha
   mkdirSync(dir);
   writeFileSync(join(dir, 'MLmodel'), 'flavors:\n  sklearn:\n    pickled_model: model.pkl\n  python_function: {}\n');
   const reg = new LocalRegistry(join(tmp.dir, 'r3'));
-  await assert.rejects(reg.createModelVersion({ name: 'sk', sourceDir: dir }), (e: any) => /no "onnx" flavor \(flavors: sklearn, python_function\)/.test(e.message));
+  await assert.rejects(reg.createModelVersion({ name: 'sk', sourceDir: dir }), (e: any) =>
+    /no "onnx" flavor \(flavors: sklearn, python_function\)/.test(e.message),
+  );
 });
 
 test('concurrent writers in separate processes, starting from a stale lock, never lose a version or tear the file', async () => {
@@ -109,8 +123,14 @@ test('concurrent writers in separate processes, starting from a stale lock, neve
   const codes = await Promise.all([run(), run(), run(), run()]);
   assert.deepEqual(codes, [0, 0, 0, 0]);
   const doc = JSON.parse(readFileSync(join(root, 'models', 'race', 'registered_model.json'), 'utf8'));
-  assert.deepEqual(doc.model_versions.map((v: any) => Number(v.version)).sort((a: number, b: number) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
-  assert.deepEqual(readdirSync(join(root, 'models', 'race', 'versions')).sort((a, b) => Number(a) - Number(b)), Array.from({ length: 20 }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    doc.model_versions.map((v: any) => Number(v.version)).sort((a: number, b: number) => a - b),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(
+    readdirSync(join(root, 'models', 'race', 'versions')).sort((a, b) => Number(a) - Number(b)),
+    Array.from({ length: 20 }, (_, i) => String(i + 1)),
+  );
   assert.equal(readdirSync(join(root, 'models', 'race')).filter((f) => f.endsWith('.tmp') || f === '.lock').length, 0, 'no temp or lock files left');
 });
 
@@ -128,5 +148,8 @@ test('regression: registering a directory that contains the registry is a clear 
   const modelDir = join(tmp.dir, 'self-model');
   cpSync(EXAMPLE_MODEL_DIR, modelDir, { recursive: true });
   const reg = new LocalRegistry(join(modelDir, '.driftwatch', 'registry'));
-  await assert.rejects(reg.createModelVersion({ name: 'self', sourceDir: modelDir }), (e: any) => e.code === 'DW_ERR_REGISTRY_INVALID' && /lies inside the model directory/.test(e.message));
+  await assert.rejects(
+    reg.createModelVersion({ name: 'self', sourceDir: modelDir }),
+    (e: any) => e.code === 'DW_ERR_REGISTRY_INVALID' && /lies inside the model directory/.test(e.message),
+  );
 });

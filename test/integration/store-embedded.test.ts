@@ -37,7 +37,13 @@ function delta(startMs: number, requests: number, seed: number, version = '1', m
     observeRequest(w, i % 10 === 0 ? 500 : 200, 1 + (i % 40));
     rows.push({ amount: seed + i, country: i % 3 ? 'DE' : 'FR', flag: i % 7 === 0 ? null : true });
   }
-  observeRows(w, rows, rows.map((r) => ({ score: r.amount / 100 })), null, opts);
+  observeRows(
+    w,
+    rows,
+    rows.map((r) => ({ score: r.amount / 100 })),
+    null,
+    opts,
+  );
   return w;
 }
 
@@ -51,7 +57,14 @@ test('deltas merge into their window; two writers on one file add up; reads retu
   await b.writeWindows([parts[1]!, parts[2]!]);
   await a.writeWindows([parts[3]!]);
   const got = await a.readWindows({ model: 'fraud', fromMs: T0, toMs: T0 + 3600_000 });
-  assert.deepEqual(got.map((w) => [w.version, w.startMs]), [['1', T0], ['1', T0 + 60_000], ['2', T0]]);
+  assert.deepEqual(
+    got.map((w) => [w.version, w.startMs]),
+    [
+      ['1', T0],
+      ['1', T0 + 60_000],
+      ['2', T0],
+    ],
+  );
   const expected = mergeWindows(parts[0]!, parts[1]!);
   assert.deepEqual(got[0]!.requests, expected.requests);
   assert.equal(got[0]!.rows, 17);
@@ -88,17 +101,26 @@ test('data survives a reopen; the schema is versioned and foreign or newer files
   const db = new Database(foreign);
   db.exec('CREATE TABLE customers (id INTEGER)');
   db.close();
-  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: foreign }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /not a driftwatch statistics store/.test(e.message));
+  assert.throws(
+    () => new EmbeddedStore({ ...cfg('x'), path: foreign }),
+    (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /not a driftwatch statistics store/.test(e.message),
+  );
 
   const newer = join(tmp.dir, 'newer.db');
   const db2 = new Database(newer);
   db2.pragma('user_version = 99');
   db2.close();
-  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: newer }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /schema version 99, newer/.test(e.message));
+  assert.throws(
+    () => new EmbeddedStore({ ...cfg('x'), path: newer }),
+    (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN' && /schema version 99, newer/.test(e.message),
+  );
 
   const garbage = join(tmp.dir, 'garbage.db');
   writeFileSync(garbage, 'this is not a database, just text that is long enough to have a header'.repeat(20));
-  assert.throws(() => new EmbeddedStore({ ...cfg('x'), path: garbage }), (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN');
+  assert.throws(
+    () => new EmbeddedStore({ ...cfg('x'), path: garbage }),
+    (e: unknown) => isDriftwatchError(e) && e.code === 'DW_ERR_STORE_OPEN',
+  );
 });
 
 test('roll-up merges old minute windows into hours with the same totals; retention deletes; late deltas land in the hour', async () => {
@@ -117,10 +139,16 @@ test('roll-up merges old minute windows into hours with the same totals; retenti
   assert.deepEqual(after1.map((w) => w.windowSeconds).filter((x) => x === 3600).length, 2);
   assert.equal(after1.length, 2 + 60);
   for (const key of ['2xx', '5xx']) assert.equal(total(after1, key), total(before, key), key);
-  assert.equal(after1.reduce((a, w) => a + w.rows, 0), before.reduce((a, w) => a + w.rows, 0));
+  assert.equal(
+    after1.reduce((a, w) => a + w.rows, 0),
+    before.reduce((a, w) => a + w.rows, 0),
+  );
   const hour0 = after1[0]!;
   assert.equal(hour0.startMs, T0);
-  assert.equal(hour0.features.amount!.count, before.slice(0, 60).reduce((a, w) => a + w.features.amount!.count, 0));
+  assert.equal(
+    hour0.features.amount!.count,
+    before.slice(0, 60).reduce((a, w) => a + w.features.amount!.count, 0),
+  );
   // Running maintenance again changes nothing (idempotent).
   assert.deepEqual(await s.maintain(T0 + 2 * 3600_000 + 48 * 3600_000 + 30 * 60_000), { rolledUp: 0, deleted: 0 });
   // A late delta for a rolled-up minute merges into its hour instead of resurrecting the minute.
@@ -138,7 +166,9 @@ test('roll-up merges old minute windows into hours with the same totals; retenti
 
 test('kill -9 under load: the file is intact and holds every committed delta', async () => {
   const path = join(tmp.dir, 'killed.db');
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let acked = 0;
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -165,13 +195,19 @@ test('kill -9 under load: the file is intact and holds every committed delta', a
   const stored = total(ws, '2xx');
   // Every acknowledged write is there; at most the one in flight when the kill came is extra.
   assert.ok(stored >= acked && stored <= acked + 1, `stored ${stored}, acknowledged ${acked}`);
-  assert.equal(ws.reduce((a, w) => a + w.rows, 0), stored * 2);
+  assert.equal(
+    ws.reduce((a, w) => a + w.rows, 0),
+    stored * 2,
+  );
   await s.close();
 });
 
 test('two processes writing one file at once both succeed (they wait for the lock) and add up', async () => {
   const path = join(tmp.dir, 'shared.db');
-  const spawnWriter = () => spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const spawnWriter = () =>
+    spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'store-writer.ts'), path], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   const kids = [spawnWriter(), spawnWriter()];
   const acked = [0, 0];
   const errs = ['', ''];

@@ -116,7 +116,14 @@ function spoolFiles(dir: string): string[] {
 }
 
 function spoolLines(dir: string): number {
-  return spoolFiles(dir).reduce((n, f) => n + readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l !== '').length, 0);
+  return spoolFiles(dir).reduce(
+    (n, f) =>
+      n +
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '').length,
+    0,
+  );
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -211,10 +218,13 @@ describe('InfluxDB store (InfluxDB 1.6, v1 write path)', () => {
     assert.deepEqual(await a.readWindows({ model: 'no such model', fromMs: w1, toMs: w2 }), []);
 
     const series = await a.listSeries();
-    assert.deepEqual(series, [
-      { model, version: '2', firstMs: w1, lastMs: w1 },
-      { model, version, firstMs: w1, lastMs: w2 },
-    ].sort((x, y) => (x.version < y.version ? -1 : 1)));
+    assert.deepEqual(
+      series,
+      [
+        { model, version: '2', firstMs: w1, lastMs: w1 },
+        { model, version, firstMs: w1, lastMs: w2 },
+      ].sort((x, y) => (x.version < y.version ? -1 : 1)),
+    );
     assert.deepEqual(await a.maintain(Date.now()), { rolledUp: 0, deleted: 0 });
     assert.match(a.describe, /^influxdb:http:\/\/127\.0\.0\.1:\d+ \(v1, db rt\)$/);
   });
@@ -234,11 +244,16 @@ describe('InfluxDB store (InfluxDB 1.6, v1 write path)', () => {
     const times = ns.results[0].series[0].values.map((v: [number, number]) => v[0]);
     assert.deepEqual(times, [sent * 1e6, (sent + 1) * 1e6, (sent + 2) * 1e6]);
     const ms = await server!.query(`SELECT "requests" FROM "dw_requests" WHERE "instance" = 'p'`, { db: 'prec', epoch: 'ms' });
-    assert.deepEqual(ms.results[0].series[0].values.map((v: [number, number]) => v[0]), [sent, sent + 1, sent + 2]);
+    assert.deepEqual(
+      ms.results[0].series[0].values.map((v: [number, number]) => v[0]),
+      [sent, sent + 1, sent + 2],
+    );
     const [w] = await s.readWindows({ model: 'prec', fromMs: BASE_MS, toMs: BASE_MS + 1 });
     assertWindow(w, mergeAll(ds));
     // A flush long after the window ended is clamped into it (last ms), so it is read with it.
-    const late = createInfluxStore(storeConfig({ url: server!.url, database: 'prec', instance: 'late', spoolDir: join(tmp.dir, 'sp-late') }), { now: () => BASE_MS + 10 * 60_000 });
+    const late = createInfluxStore(storeConfig({ url: server!.url, database: 'prec', instance: 'late', spoolDir: join(tmp.dir, 'sp-late') }), {
+      now: () => BASE_MS + 10 * 60_000,
+    });
     stores.push(late);
     await late.writeWindows([delta('prec', '1', BASE_MS, 14)]);
     await late.flush();
@@ -294,7 +309,13 @@ describe('InfluxDB store (InfluxDB 1.6, v1 write path)', () => {
   test('rejectedLines reads the count InfluxDB reports for a partial write', () => {
     const e = new HttpError(400, 'Bad Request', '{"error":"partial write: field type conflict: ... dropped=2"}', null, 'application/json');
     assert.equal(rejectedLines(e, 10), 2);
-    const p = new HttpError(400, 'Bad Request', `{"error":"partial write: unable to parse 'x': bad; unable to parse 'y': bad dropped=1"}`, null, 'application/json');
+    const p = new HttpError(
+      400,
+      'Bad Request',
+      `{"error":"partial write: unable to parse 'x': bad; unable to parse 'y': bad dropped=1"}`,
+      null,
+      'application/json',
+    );
     assert.equal(rejectedLines(p, 10), 3);
     assert.equal(rejectedLines(new HttpError(413, 'Too Large', 'too large'), 10), 10);
   });
@@ -399,7 +420,16 @@ test('bounds: server down, tiny buffer and spool: drops are counted, pending sta
   const { logger, lines } = memoryLogger();
   const maxSpoolBytes = 40_000;
   const s = createInfluxStore(
-    influxStoreSchema.parse({ url: `http://127.0.0.1:${port}`, apiVersion: 'v2', token: 'sekrit-token-123', maxBufferLines: 100, maxSpoolBytes, spoolDir, retryDelayMs: 20, timeoutMs: 200 }),
+    influxStoreSchema.parse({
+      url: `http://127.0.0.1:${port}`,
+      apiVersion: 'v2',
+      token: 'sekrit-token-123',
+      maxBufferLines: 100,
+      maxSpoolBytes,
+      spoolDir,
+      retryDelayMs: 20,
+      timeoutMs: 200,
+    }),
     { logger },
   );
   try {
@@ -437,7 +467,16 @@ describe('InfluxDB store: v2 write path (VictoriaMetrics /api/v2/write)', () => 
     const at = Date.now() - 60_000;
     const start = Math.floor(at / 60_000) * 60_000;
     const s = createInfluxStore(
-      influxStoreSchema.parse({ url: vm.url, apiVersion: 'v2', org: 'o', bucket: 'b', token: 't0k', instance: 'vm-1', spoolDir: join(tmp.dir, 'spool'), retryDelayMs: 50 }),
+      influxStoreSchema.parse({
+        url: vm.url,
+        apiVersion: 'v2',
+        org: 'o',
+        bucket: 'b',
+        token: 't0k',
+        instance: 'vm-1',
+        spoolDir: join(tmp.dir, 'spool'),
+        retryDelayMs: 50,
+      }),
       { now: () => at },
     );
     try {

@@ -21,7 +21,10 @@ describe('src/ follows the direction rules', () => {
   test('no violation in the tree', () => {
     const graph = readGraph(SRC);
     assert.ok(graph.size > 80, `read ${graph.size} modules`);
-    assert.deepEqual(violations(graph, (f) => readFileSync(join(SRC, f), 'utf8')), []);
+    assert.deepEqual(
+      violations(graph, (f) => readFileSync(join(SRC, f), 'utf8')),
+      [],
+    );
   });
 });
 
@@ -29,12 +32,31 @@ describe('each rule can fail', () => {
   test('a folder-level cycle', () => {
     const v = violations(graphOf({ 'alerts/outbox.ts': ['store/x.ts'], 'store/x.ts': ['alerts/finding.ts'], 'alerts/finding.ts': [] }));
     assert.deepEqual(v, ['folder-level import cycle: alerts -> store -> alerts']);
-    assert.deepEqual(folderCycles(new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])]])), [['a', 'b', 'c', 'a']]);
-    assert.deepEqual(folderCycles(new Map([['a', new Set(['b'])], ['b', new Set(['c'])]])), []);
+    assert.deepEqual(
+      folderCycles(
+        new Map([
+          ['a', new Set(['b'])],
+          ['b', new Set(['c'])],
+          ['c', new Set(['a'])],
+        ]),
+      ),
+      [['a', 'b', 'c', 'a']],
+    );
+    assert.deepEqual(
+      folderCycles(
+        new Map([
+          ['a', new Set(['b'])],
+          ['b', new Set(['c'])],
+        ]),
+      ),
+      [],
+    );
   });
 
   test('the data path importing the analysis side', () => {
-    const v = violations(graphOf({ 'proxy/fast-lane.ts': ['stats/moments.ts', 'capture/bounded-queue.ts'], 'stats/moments.ts': [], 'capture/bounded-queue.ts': [] }));
+    const v = violations(
+      graphOf({ 'proxy/fast-lane.ts': ['stats/moments.ts', 'capture/bounded-queue.ts'], 'stats/moments.ts': [], 'capture/bounded-queue.ts': [] }),
+    );
     assert.equal(v.length, 1);
     assert.match(v[0]!, /^data path: proxy\/fast-lane.ts imports stats\/moments.ts/);
     assert.match(violations(graphOf({ 'proxy/p.ts': ['capture/extract.ts'], 'capture/extract.ts': [] }))[0]!, /data path/);
@@ -44,7 +66,9 @@ describe('each rule can fail', () => {
 
   test('the analysis side importing the data path', () => {
     const v = violations(graphOf({ 'capture/extract.ts': ['serve/protocol/mlflow.ts'], 'serve/protocol/mlflow.ts': [] }));
-    assert.deepEqual(v, ['analysis side: capture/extract.ts imports the data path (serve/protocol/mlflow.ts); shared code belongs in a leaf such as protocol/']);
+    assert.deepEqual(v, [
+      'analysis side: capture/extract.ts imports the data path (serve/protocol/mlflow.ts); shared code belongs in a leaf such as protocol/',
+    ]);
   });
 
   test('a module importing a composition root or a concrete backend', () => {
@@ -59,8 +83,15 @@ describe('each rule can fail', () => {
 
   test('I/O or the clock in pure math', () => {
     const g = graphOf({ 'stats/a.ts': [], 'drift/b.ts': [], 'drift/drift-check.ts': [] });
-    const text: Record<string, string> = { 'stats/a.ts': "import { readFileSync } from 'node:fs';", 'drift/b.ts': 'const t = Date.now();', 'drift/drift-check.ts': 'const t = Date.now();' };
-    assert.deepEqual(violations(g, (f) => text[f] ?? ''), ['pure module stats/a.ts does I/O', 'pure module drift/b.ts reads the clock (pass the time in)']);
+    const text: Record<string, string> = {
+      'stats/a.ts': "import { readFileSync } from 'node:fs';",
+      'drift/b.ts': 'const t = Date.now();',
+      'drift/drift-check.ts': 'const t = Date.now();',
+    };
+    assert.deepEqual(
+      violations(g, (f) => text[f] ?? ''),
+      ['pure module stats/a.ts does I/O', 'pure module drift/b.ts reads the clock (pass the time in)'],
+    );
   });
 
   test('an import of a file that does not exist', () => {

@@ -4,7 +4,10 @@ import { BoundedQueue } from '../../src/capture/bounded-queue.js';
 
 test('offers up to capacity, then drops and counts; drains oldest first', () => {
   const q = new BoundedQueue<number>(3);
-  assert.deepEqual([1, 2, 3, 4, 5].map((v) => q.offer(v)), [true, true, true, false, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((v) => q.offer(v)),
+    [true, true, true, false, false],
+  );
   assert.equal(q.dropped, 2);
   assert.equal(q.depth, 3);
   assert.deepEqual(q.drain(2), [1, 2]);
@@ -24,7 +27,10 @@ test('wraps around the ring many times without losing order or growing', () => {
   }
   seen.push(...q.drain(100));
   // Everything that was accepted comes out once, in order.
-  assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+  assert.deepEqual(
+    seen,
+    [...seen].sort((a, b) => a - b),
+  );
   assert.equal(new Set(seen).size, seen.length);
   assert.equal(seen.length + q.dropped, next);
 });

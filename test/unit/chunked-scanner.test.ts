@@ -12,7 +12,11 @@ import { describe, test } from 'node:test';
 import { ChunkedScanner } from '../../src/proxy/chunked-scanner.js';
 import { mulberry32 } from '../prng.js';
 
-interface Encoded { payload: Buffer; wire: Buffer; trailers: Array<[string, string]> }
+interface Encoded {
+  payload: Buffer;
+  wire: Buffer;
+  trailers: Array<[string, string]>;
+}
 
 /** A random body, chunked with random sizes, hex case, leading zeros, extensions and trailers. */
 function encode(r: () => number, maxBody: number, maxChunk: number): Encoded {
@@ -27,7 +31,7 @@ function encode(r: () => number, maxBody: number, maxChunk: number): Encoded {
     const ext = r() < 0.3 ? Array.from({ length: 1 + int(3) }, () => (r() < 0.5 ? `;a${int(100)}=b${int(100)}` : `;flag${int(9)}`)).join('') : '';
     return Buffer.from(`${hex}${ext}\r\n`, 'latin1');
   };
-  for (let at = 0; at < payload.length;) {
+  for (let at = 0; at < payload.length; ) {
     const n = Math.min(1 + int(maxChunk), payload.length - at);
     // Payload bytes are random, so CR, LF and hex digits land inside chunk data too.
     parts.push(sizeLine(n), payload.subarray(at, at + n), Buffer.from('\r\n'));
@@ -95,7 +99,12 @@ describe('framing found exactly, however the bytes are split', () => {
         assert.equal(split.end, e.wire.length, `split at ${k} of ${JSON.stringify(e.wire.toString('latin1'))}`);
         assert.ok(split.data.equals(e.payload), `payload, split at ${k}`);
       }
-      const bytes = scan(cut(e.wire, Array.from({ length: e.wire.length }, (_, k) => k)));
+      const bytes = scan(
+        cut(
+          e.wire,
+          Array.from({ length: e.wire.length }, (_, k) => k),
+        ),
+      );
       assert.equal(bytes.end, e.wire.length);
       assert.ok(bytes.data.equals(e.payload));
     }

@@ -19,7 +19,12 @@ describe('editDistance (optimal string alignment)', () => {
   });
 
   test('symmetric', () => {
-    for (const [a, b] of [['stage', 'stag'], ['since', 'until'], ['deliver-timeout', 'deliver-timout'], ['json', 'jsno']] as const) {
+    for (const [a, b] of [
+      ['stage', 'stag'],
+      ['since', 'until'],
+      ['deliver-timeout', 'deliver-timout'],
+      ['json', 'jsno'],
+    ] as const) {
       assert.equal(editDistance(a, b), editDistance(b, a));
     }
   });
@@ -107,7 +112,7 @@ describe('parse', () => {
     assert.deepEqual(parse(['--', '--json'], options).positionals, ['--json']);
   });
 
-  test('problems in our words, never parseArgs\' own', () => {
+  test("problems in our words, never parseArgs' own", () => {
     assert.equal(problem(['--modle', 'x']), 'unknown option --modle (did you mean --model?)');
     assert.equal(problem(['--model-verison', '2']), 'unknown option --model-verison (did you mean --model-version?)');
     assert.equal(problem(['--registry-rot', 'd']), 'unknown option --registry-rot (did you mean --registry-root?)');
@@ -118,7 +123,7 @@ describe('parse', () => {
     assert.equal(problem(['--json=false']), 'option --json takes no value (got "false")');
   });
 
-  test('a subcommand\'s own options are listed and preferred; the shared set still parses', () => {
+  test("a subcommand's own options are listed and preferred; the shared set still parses", () => {
     assert.equal(problem(['--zzz'], ['json']), 'unknown option --zzz; the options are --json, --config, --registry-root, --log-level, --help');
     assert.equal(problem(['--modle'], ['json']), 'unknown option --modle (did you mean --model?)');
     assert.equal(parse(['--model', 'm'], options, ['json']).values.model, 'm');

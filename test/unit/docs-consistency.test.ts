@@ -22,7 +22,10 @@ test('every error code is documented in docs/errors.md with its status', () => {
 test('every setting and its DRIFTWATCH_* variable is documented in docs/configuration.md', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
   for (const leaf of envLeaves()) {
-    assert.ok(doc.includes(`| \`${leaf.path.join('.')}\` | \`${leaf.envName}\` |`), `${leaf.path.join('.')} (${leaf.envName}) missing from docs/configuration.md`);
+    assert.ok(
+      doc.includes(`| \`${leaf.path.join('.')}\` | \`${leaf.envName}\` |`),
+      `${leaf.path.join('.')} (${leaf.envName}) missing from docs/configuration.md`,
+    );
   }
 });
 

@@ -63,9 +63,7 @@ interface KsCase {
   b_spec?: Spec;
   expected: Record<KsMethod, { statistic: number; pvalue: number | null; method: 'exact' | 'asymp' }>;
 }
-type Spec =
-  | { kind: 'arange'; n: number; start: number; step: number }
-  | { kind: 'weyl'; n: number; alpha: number; scale: number; offset: number };
+type Spec = { kind: 'arange'; n: number; start: number; step: number } | { kind: 'weyl'; n: number; alpha: number; scale: number; offset: number };
 
 /** Same IEEE operations as generate.py's build(). */
 function build(spec: Spec): number[] {
@@ -128,7 +126,12 @@ test('ksPvalueAsymp equals the asymp p-value of ks2samp', () => {
 
 test('chi2.json: chiSquareHomogeneity vs scipy chi2_contingency(correction=False)', () => {
   const data = load('chi2.json');
-  for (const c of data.cases as { name: string; ref: Record<string, number>; cur: Record<string, number>; expected: { statistic: number; pvalue: number; dof: number } }[]) {
+  for (const c of data.cases as {
+    name: string;
+    ref: Record<string, number>;
+    cur: Record<string, number>;
+    expected: { statistic: number; pvalue: number; dof: number };
+  }[]) {
     const got = chiSquareHomogeneity(c.ref, c.cur);
     assert.equal(got.dof, c.expected.dof, `${c.name}: dof`);
     closeStat(got.statistic, c.expected.statistic, `${c.name}: statistic`);
@@ -173,7 +176,13 @@ test('psi.json: fixed-bin PSI', () => {
 
 test('psi.json: Evidently-mode PSI vs the re-implementation of Evidently', () => {
   const data = load('psi.json');
-  for (const c of data.evidently as { name: string; reference: (number | string | null)[]; current: (number | string | null)[]; bins: number | null; expected: { value: number; bins: number; binning: string } }[]) {
+  for (const c of data.evidently as {
+    name: string;
+    reference: (number | string | null)[];
+    current: (number | string | null)[];
+    bins: number | null;
+    expected: { value: number; bins: number; binning: string };
+  }[]) {
     const ref = c.reference.map((x) => (typeof x === 'string' && (x === 'Infinity' || x === '-Infinity') ? dec(x) : x));
     const cur = c.current.map((x) => (typeof x === 'string' && (x === 'Infinity' || x === '-Infinity') ? dec(x) : x));
     const got = psiEvidently(ref, cur, c.bins === null ? {} : { bins: c.bins });

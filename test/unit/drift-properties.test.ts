@@ -111,7 +111,13 @@ test('KS exact p-values are calibrated under no drift (P(p < 0.05) <= ~0.05)', (
 });
 
 test('ksPvalueAsymp is monotone non-increasing in the statistic', () => {
-  for (const [n1, n2] of [[30, 40], [100, 150], [500, 700], [9000, 11000], [3, 200]] as const) {
+  for (const [n1, n2] of [
+    [30, 40],
+    [100, 150],
+    [500, 700],
+    [9000, 11000],
+    [3, 200],
+  ] as const) {
     let prev = 1;
     for (let d = 0; d <= 1.0000001; d += 0.0025) {
       const p = ksPvalueAsymp(d, n1, n2);
@@ -185,7 +191,14 @@ test('Wasserstein: W(a, a) = 0, symmetric, shift of every point by c gives |c|',
     assert.equal(wasserstein1(a, a), 0);
     assert.ok(Math.abs(wasserstein1(a, b) - wasserstein1(b, a)) <= 1e-12);
     const c = r() * 4 - 2;
-    assert.ok(Math.abs(wasserstein1(a, a.map((x) => x + c)) - Math.abs(c)) <= 1e-9);
+    assert.ok(
+      Math.abs(
+        wasserstein1(
+          a,
+          a.map((x) => x + c),
+        ) - Math.abs(c),
+      ) <= 1e-9,
+    );
   }
 });
 

@@ -8,7 +8,11 @@ test('formatFloat32 round-trips every float32 it prints, with at most 9 signific
   const bits = new Uint32Array(1);
   const f = new Float32Array(bits.buffer);
   for (let i = 0; i < 200_000; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     bits[0] = x;
     const v = f[0]!;
     const s = formatFloat32(v);

@@ -22,7 +22,17 @@ const feed = (rows: number[][]): Record<string, HostTensor> => ({ x: { type: 'fl
 test('requests queued in the same turn share one run and get their own rows back', async () => {
   const calls: number[] = [];
   const b = new MicroBatcher(fakeRun(calls), { maxBatchRows: 100, maxWaitMs: 0 });
-  const outs = await Promise.all([b.submit(feed([[1, 1]]), 1), b.submit(feed([[2, 2], [3, 3]]), 2), b.submit(feed([[4, 4]]), 1)]);
+  const outs = await Promise.all([
+    b.submit(feed([[1, 1]]), 1),
+    b.submit(
+      feed([
+        [2, 2],
+        [3, 3],
+      ]),
+      2,
+    ),
+    b.submit(feed([[4, 4]]), 1),
+  ]);
   assert.deepEqual(calls, [4]);
   assert.deepEqual([...(outs[1]!.y!.data as Float32Array)], [4, 4, 6, 6]);
   assert.deepEqual(outs[1]!.y!.dims, [2, 2]);
@@ -33,7 +43,30 @@ test('requests queued in the same turn share one run and get their own rows back
 test('maxBatchRows bounds a batch; a large request runs alone', async () => {
   const calls: number[] = [];
   const b = new MicroBatcher(fakeRun(calls), { maxBatchRows: 3, maxWaitMs: 0 });
-  await Promise.all([b.submit(feed([[1, 1], [2, 2]]), 2), b.submit(feed([[3, 3], [4, 4]]), 2), b.submit(feed([[5, 5], [6, 6], [7, 7]]), 3)]);
+  await Promise.all([
+    b.submit(
+      feed([
+        [1, 1],
+        [2, 2],
+      ]),
+      2,
+    ),
+    b.submit(
+      feed([
+        [3, 3],
+        [4, 4],
+      ]),
+      2,
+    ),
+    b.submit(
+      feed([
+        [5, 5],
+        [6, 6],
+        [7, 7],
+      ]),
+      3,
+    ),
+  ]);
   assert.deepEqual(calls.sort(), [2, 2, 3]);
 });
 
@@ -41,7 +74,10 @@ test('a failing request does not fail the others in its batch', async () => {
   const calls: number[] = [];
   const b = new MicroBatcher(fakeRun(calls), { maxBatchRows: 100, maxWaitMs: 1 });
   const results = await Promise.allSettled([b.submit(feed([[1, 1]]), 1), b.submit(feed([[-1, 0]]), 1), b.submit(feed([[2, 2]]), 1)]);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   assert.deepEqual(calls, [3, 1, 1, 1]);
 });
 
@@ -61,7 +97,11 @@ test('requests with different trailing shapes are never stacked together', async
   const w = (width: number, rows = 1): Record<string, HostTensor> => ({ x: { type: 'float32', data: new Float32Array(rows * width), dims: [rows, width] } });
   await Promise.all([b.submit(w(5), 1), b.submit(w(7), 1), b.submit(w(5, 2), 2), b.submit(w(7), 1)]);
   for (const dims of calls) assert.ok(dims[1] === 5 || dims[1] === 7);
-  assert.equal(calls.reduce((a, d) => a + d[0]!, 0), 5, 'every row ran exactly once');
+  assert.equal(
+    calls.reduce((a, d) => a + d[0]!, 0),
+    5,
+    'every row ran exactly once',
+  );
   // A feed whose first dimension is not the request's rows is not batchable: it runs alone.
   const flat: Record<string, HostTensor> = { x: { type: 'float32', data: new Float32Array(8), dims: [8] } };
   await b.submit(flat, 2);

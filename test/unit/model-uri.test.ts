@@ -14,7 +14,11 @@ test('parses every MLflow model URI form', () => {
 
 test('rejects malformed URIs with a message naming the accepted forms', () => {
   for (const bad of ['models:/fraud', 'models:/fraud/Prod', 'models:/fraud/0', 'models:/a/b/c', 'models:/@x', 'models:/fraud@', 's3://bucket/model', '']) {
-    assert.throws(() => parseModelUri(bad), (e: any) => e.code === 'DW_ERR_MODEL_URI_INVALID' && /models:\/NAME\/VERSION/.test(e.message), bad);
+    assert.throws(
+      () => parseModelUri(bad),
+      (e: any) => e.code === 'DW_ERR_MODEL_URI_INVALID' && /models:\/NAME\/VERSION/.test(e.message),
+      bad,
+    );
   }
 });
 

@@ -63,10 +63,22 @@ function sameAtEverySplit(bytes: string, expected: unknown[], perResponse: ReadO
       if (JSON.stringify(got) !== JSON.stringify(expected)) assert.deepEqual(got, expected, `split at ${i} and ${j}`);
     }
   }
-  assert.deepEqual(readAll([...b].map((x) => Buffer.from([x])), perResponse), expected, 'byte by byte');
+  assert.deepEqual(
+    readAll(
+      [...b].map((x) => Buffer.from([x])),
+      perResponse,
+    ),
+    expected,
+    'byte by byte',
+  );
 }
 
-const response = (status: number, headers: Array<[string, string]>, body: string, extra: Partial<{ reason: string; version: string; chunked: boolean; trailers: Array<[string, string]>; interim: number[] }> = {}) => ({
+const response = (
+  status: number,
+  headers: Array<[string, string]>,
+  body: string,
+  extra: Partial<{ reason: string; version: string; chunked: boolean; trailers: Array<[string, string]>; interim: number[] }> = {},
+) => ({
   status,
   version: extra.version ?? '1.1',
   reason: extra.reason ?? '',
@@ -82,7 +94,15 @@ describe('ResponseReader at every split', () => {
   test('Content-Length bodies, pipelined, then EOF', () => {
     const bytes = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  spaced  \r\n\r\nhelloHTTP/1.0 404 Not Found\r\ncontent-length: 0\r\n\r\n';
     sameAtEverySplit(bytes, [
-      response(200, [['Content-Length', '5'], ['X-A', 'spaced']], 'hello', { reason: 'OK' }),
+      response(
+        200,
+        [
+          ['Content-Length', '5'],
+          ['X-A', 'spaced'],
+        ],
+        'hello',
+        { reason: 'OK' },
+      ),
       response(404, [['content-length', '0']], '', { reason: 'Not Found', version: '1.0' }),
       EOF,
     ]);
@@ -94,14 +114,22 @@ describe('ResponseReader at every split', () => {
       'A;ext="q v"\r\n0123456789\r\n3\r\nabc\r\n0;last\r\nX-Sum: 12\r\nx-two:b\r\n\r\n' +
       'HTTP/1.1 200\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n';
     sameAtEverySplit(bytes, [
-      response(200, [['Transfer-Encoding', 'gzip, chunked']], '0123456789abc', { reason: 'OK', chunked: true, trailers: [['X-Sum', '12'], ['x-two', 'b']] }),
+      response(200, [['Transfer-Encoding', 'gzip, chunked']], '0123456789abc', {
+        reason: 'OK',
+        chunked: true,
+        trailers: [
+          ['X-Sum', '12'],
+          ['x-two', 'b'],
+        ],
+      }),
       response(200, [['Transfer-Encoding', 'Chunked']], '', { chunked: true }),
       EOF,
     ]);
   });
 
   test('1xx answers are collected on the final one; 101 is final and has no body', () => {
-    const bytes = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n';
+    const bytes =
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n';
     sameAtEverySplit(bytes, [
       response(200, [['Content-Length', '2']], 'ok', { reason: 'OK', interim: [100, 103] }),
       response(101, [['Upgrade', 'x']], '', { reason: 'Switching Protocols' }),
@@ -138,7 +166,11 @@ describe('ResponseReader at every split', () => {
   });
 
   test('methods are case-sensitive: "head" is not HEAD, so its answer has a body', () => {
-    sameAtEverySplit('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', [response(200, [['Content-Length', '2']], 'ok', { reason: 'OK' }), EOF], [{ method: 'head' }]);
+    sameAtEverySplit(
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      [response(200, [['Content-Length', '2']], 'ok', { reason: 'OK' }), EOF],
+      [{ method: 'head' }],
+    );
   });
 
   test('close-delimited: the body is everything up to the close', () => {
@@ -255,7 +287,12 @@ describe('RawConn over a loopback server', () => {
       s.setNoDelay(true);
       // Written from an async loop the server callback does not wait for: a failure ends the socket.
       void (async () => {
-        for (const piece of ['HTTP/1.1 103 Early', ' Hints\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r', '\nok\r\n0\r\n\r', '\nHTTP/1.1 200 OK\r\n\r\nto the close']) {
+        for (const piece of [
+          'HTTP/1.1 103 Early',
+          ' Hints\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r',
+          '\nok\r\n0\r\n\r',
+          '\nHTTP/1.1 200 OK\r\n\r\nto the close',
+        ]) {
           s.write(piece);
           await tick();
         }

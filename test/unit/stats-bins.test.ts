@@ -5,7 +5,6 @@ import { emptyCategories, mergeCategories, observeCategory, categoriesTotal } fr
 import type { CategoryCounts } from '../../src/stats/types.js';
 import { mulberry32 } from '../prng.js';
 
-
 function strictlyIncreasing(xs: readonly number[]): boolean {
   for (let i = 1; i < xs.length; i++) if (!(xs[i]! > xs[i - 1]!)) return false;
   return true;
@@ -21,9 +20,10 @@ test('edges are numpy-style (linear) deciles of 0..100', () => {
 test('edges are numpy.quantile bit for bit, position (n - 1) * q included (numpy 1.24.2 values)', () => {
   // np.quantile(np.arange(4.), [i / 10 for i in range(1, 10)]): not the "pretty" 0.3, 0.6, ...,
   // because numpy takes the position as (n - 1) * (i / 10), in floating point.
-  assert.deepEqual(binEdgesFromValues([0, 1, 2, 3], 10)!.edges, [
-    0.30000000000000004, 0.6000000000000001, 0.8999999999999999, 1.2000000000000002, 1.5, 1.7999999999999998, 2.0999999999999996, 2.4000000000000004, 2.7,
-  ]);
+  assert.deepEqual(
+    binEdgesFromValues([0, 1, 2, 3], 10)!.edges,
+    [0.30000000000000004, 0.6000000000000001, 0.8999999999999999, 1.2000000000000002, 1.5, 1.7999999999999998, 2.0999999999999996, 2.4000000000000004, 2.7],
+  );
   assert.deepEqual(binEdgesFromValues([3, 0, 2, 1], 5)!.edges, [0.6000000000000001, 1.2000000000000002, 1.7999999999999998, 2.4000000000000004]);
 });
 
@@ -43,7 +43,10 @@ test('heavy ties: edges stay strictly increasing and above lo', () => {
     const values = Array.from({ length: 1 + Math.floor(r() * 300) }, () => (r() < 0.7 ? 0 : Math.floor(r() * k)));
     const e = binEdgesFromValues(values, 1 + Math.floor(r() * 20))!;
     assert.ok(strictlyIncreasing(e.edges), JSON.stringify(e));
-    assert.ok(e.edges.every((c) => c > e.lo && c <= e.hi), JSON.stringify(e));
+    assert.ok(
+      e.edges.every((c) => c > e.lo && c <= e.hi),
+      JSON.stringify(e),
+    );
   }
   // all identical: a single bin [lo, hi]
   assert.deepEqual(binEdgesFromValues([5, 5, 5, 5], 10), { lo: 5, hi: 5, edges: [] });
@@ -74,7 +77,10 @@ test('binIndex at every boundary', () => {
   assert.equal(binIndex(t, 3.01), 4);
   // no edges
   const one = { lo: 1, hi: 1, edges: [] };
-  assert.deepEqual([0.5, 1, 1.5].map((x) => binIndex(one, x)), [0, 1, 2]);
+  assert.deepEqual(
+    [0.5, 1, 1.5].map((x) => binIndex(one, x)),
+    [0, 1, 2],
+  );
 });
 
 test('binIndex agrees with a linear scan on random layouts', () => {

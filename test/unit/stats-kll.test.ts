@@ -1,19 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  emptyKll,
-  kllCdf,
-  kllIsExact,
-  kllMerge,
-  kllQuantile,
-  kllRankErrorBound,
-  kllRetained,
-  kllSortedView,
-  kllUpdate,
-} from '../../src/stats/kll-sketch.js';
+import { emptyKll, kllCdf, kllIsExact, kllMerge, kllQuantile, kllRankErrorBound, kllRetained, kllSortedView, kllUpdate } from '../../src/stats/kll-sketch.js';
 import type { KllSketch } from '../../src/stats/types.js';
 import { mulberry32, normal } from '../prng.js';
-
 
 type Gen = (r: () => number, n: number) => Float64Array;
 const DISTRIBUTIONS: Record<string, Gen> = {
@@ -22,7 +11,10 @@ const DISTRIBUTIONS: Record<string, Gen> = {
   lognormal: (r, n) => Float64Array.from({ length: n }, () => Math.exp(2.5 * normal(r))),
   ties0to5: (r, n) => Float64Array.from({ length: n }, () => Math.floor(r() * 6)),
   sorted: (r, n) => Float64Array.from({ length: n }, () => normal(r)).sort(),
-  reverse: (r, n) => Float64Array.from({ length: n }, () => normal(r)).sort().reverse(),
+  reverse: (r, n) =>
+    Float64Array.from({ length: n }, () => normal(r))
+      .sort()
+      .reverse(),
 };
 
 /** max over every x of |estimated CDF(x) - true CDF(x)|: checked at every distinct data value
@@ -61,7 +53,7 @@ function mergedSketchOf(data: Float64Array, k: number, r: () => number): KllSket
   return parts[0]!;
 }
 
-test('error bound constants are DataSketches\' (k=200: 1.33% CDF, 1.65% PMF)', () => {
+test("error bound constants are DataSketches' (k=200: 1.33% CDF, 1.65% PMF)", () => {
   assert.ok(Math.abs(kllRankErrorBound(200) - 2.296 / 200 ** 0.9723) < 1e-15);
   assert.ok(Math.abs(kllRankErrorBound(200, true) - 2.446 / 200 ** 0.9433) < 1e-15);
   assert.ok(kllRankErrorBound(200) > 0.013 && kllRankErrorBound(200) < 0.0135);

@@ -12,7 +12,6 @@ import {
 } from '../../src/stats/latency-histogram.js';
 import { mulberry32 } from '../prng.js';
 
-
 test('default bounds: ~25, log-spaced 0.25 ms .. 60 s, strictly increasing', () => {
   assert.ok(DEFAULT_LATENCY_BOUNDS_MS.length >= 20 && DEFAULT_LATENCY_BOUNDS_MS.length <= 30);
   assert.equal(DEFAULT_LATENCY_BOUNDS_MS[0], 0.25);
@@ -27,7 +26,10 @@ test('latencyBounds: sorted union, each SLO threshold exactly once', () => {
   const b = latencyBounds([250, 100, 42.5, 250]);
   assert.ok(b.includes(250) && b.includes(42.5));
   assert.equal(b.filter((x) => x === 100).length, 1);
-  assert.deepEqual(b, [...b].sort((x, y) => x - y));
+  assert.deepEqual(
+    b,
+    [...b].sort((x, y) => x - y),
+  );
   assert.throws(() => latencyBounds([-1]), /positive/);
 });
 

@@ -4,7 +4,6 @@ import { emptyMoments, mergeMoments, momentsStd, momentsVariance, observeMoment 
 import type { Moments } from '../../src/stats/types.js';
 import { mulberry32 } from '../prng.js';
 
-
 function relClose(a: number, b: number, tol = 1e-9): boolean {
   return Math.abs(a - b) <= tol * Math.max(1, Math.abs(a), Math.abs(b));
 }

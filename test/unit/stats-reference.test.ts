@@ -47,8 +47,15 @@ const opts = { sketchK: 200, maxCategories: 50, maxFeatures: 64 };
 
 function weatherRef(): ReferenceProfile {
   return buildReference({
-    model: 'seattle-weather', version: '1', source: 'seattle-weather.csv', createdAtMs: 1_700_000_000_000,
-    rows, bins: 10, sketchK: 200, maxCategories: 50, columns: [...NUMERIC, 'weather'],
+    model: 'seattle-weather',
+    version: '1',
+    source: 'seattle-weather.csv',
+    createdAtMs: 1_700_000_000_000,
+    rows,
+    bins: 10,
+    sketchK: 200,
+    maxCategories: 50,
+    columns: [...NUMERIC, 'weather'],
   });
 }
 
@@ -67,7 +74,10 @@ test('seattle-weather: numeric kinds, decile edges, categorical weather', () => 
     assert.equal(e.hi, Math.max(...values));
     assert.deepEqual(e.edges, NUMPY[name]!.deciles, `${name} edges are numpy's deciles`);
     assert.equal(f.profile.bins!.layout, binLayoutId(e));
-    assert.equal(f.profile.bins!.counts.reduce((s, c) => s + c, 0), 1461);
+    assert.equal(
+      f.profile.bins!.counts.reduce((s, c) => s + c, 0),
+      1461,
+    );
     assert.equal(f.profile.bins!.counts[0], 0, 'nothing below the reference minimum');
     assert.equal(f.profile.bins!.counts.at(-1), 0, 'nothing above the reference maximum');
     assert.equal(f.profile.moments.n, 1461);
@@ -98,7 +108,17 @@ test('seattle-weather: numeric kinds, decile edges, categorical weather', () => 
 });
 
 test('buildReference without columns profiles every column; categories beyond the bound are unseen', () => {
-  const ref = buildReference({ model: 'm', version: '1', source: 's', createdAtMs: 0, rows, bins: 10, sketchK: 200, maxCategories: 3, predictions: rows.map((r) => ({ y: r.temp_max as number > 15 })) });
+  const ref = buildReference({
+    model: 'm',
+    version: '1',
+    source: 's',
+    createdAtMs: 0,
+    rows,
+    bins: 10,
+    sketchK: 200,
+    maxCategories: 3,
+    predictions: rows.map((r) => ({ y: (r.temp_max as number) > 15 })),
+  });
   assert.deepEqual(Object.keys(ref.features), ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather']);
   assert.equal(ref.features['date']!.kind, 'categorical');
   assert.equal(ref.features['date']!.categories!.length, 3);
@@ -141,7 +161,11 @@ test('referenceFromWindow: exact while the sketch is exact, within the PMF bound
       const truth = new Array<number>(e.edges.length + 3).fill(0);
       for (const r of rows) truth[binIndex(e, r[name] as number)]! += 1;
       const est = f.profile.bins!.counts;
-      assert.equal(est.reduce((s, c) => s + c, 0), 1461, 'estimated counts keep the total');
+      assert.equal(
+        est.reduce((s, c) => s + c, 0),
+        1461,
+        'estimated counts keep the total',
+      );
       if (kllIsExact(f.profile.sketch)) assert.deepEqual(est, truth, `${name} k=${sketchK}: exact`);
       else {
         const tol = kllRankErrorBound(sketchK, true) * 1461;
@@ -163,18 +187,90 @@ test('validateReference accepts a round-tripped reference and names the bad path
     return r;
   };
   const cases: [string, (r: any) => void, RegExp][] = [
-    ['not an object', (r) => { r.features = []; }, /features must be an object/],
-    ['format', (r) => { r.format = 2; }, /format must be 1/],
-    ['model', (r) => { delete r.model; }, /model must be a string/],
-    ['edges order', (r) => { r.features.temp_max.binEdges.edges[3] = -100; }, /features\.temp_max\.binEdges\.edges must be strictly increasing/],
-    ['edges type', (r) => { r.features.wind.binEdges.edges[0] = 'x'; }, /features\.wind\.binEdges\.edges\[0\] must be a finite number/],
-    ['kind', (r) => { r.features.wind.kind = 'text'; }, /features\.wind\.kind must be "numerical" or "categorical"/],
-    ['categories', (r) => { r.features.weather.categories = ['rain', 'rain']; }, /features\.weather\.categories\[1\] is a duplicate/],
-    ['layout', (r) => { r.features.wind.profile.bins.layout = 'deadbeef'; }, /features\.wind\.profile\.bins\.layout does not match binEdges/],
-    ['bin count', (r) => { r.features.wind.profile.bins.counts.pop(); }, /features\.wind\.profile\.bins\.counts must have/],
-    ['sketch weight', (r) => { r.features.wind.profile.sketch.n += 1; }, /features\.wind\.profile\.sketch\.n must equal the total weight/],
-    ['missing', (r) => { r.features.wind.profile.missing = 1e9; }, /features\.wind\.profile\.missing must be <= count/],
-    ['root', (r) => { r.rows = -1; }, /rows must be >= 0/],
+    [
+      'not an object',
+      (r) => {
+        r.features = [];
+      },
+      /features must be an object/,
+    ],
+    [
+      'format',
+      (r) => {
+        r.format = 2;
+      },
+      /format must be 1/,
+    ],
+    [
+      'model',
+      (r) => {
+        delete r.model;
+      },
+      /model must be a string/,
+    ],
+    [
+      'edges order',
+      (r) => {
+        r.features.temp_max.binEdges.edges[3] = -100;
+      },
+      /features\.temp_max\.binEdges\.edges must be strictly increasing/,
+    ],
+    [
+      'edges type',
+      (r) => {
+        r.features.wind.binEdges.edges[0] = 'x';
+      },
+      /features\.wind\.binEdges\.edges\[0\] must be a finite number/,
+    ],
+    [
+      'kind',
+      (r) => {
+        r.features.wind.kind = 'text';
+      },
+      /features\.wind\.kind must be "numerical" or "categorical"/,
+    ],
+    [
+      'categories',
+      (r) => {
+        r.features.weather.categories = ['rain', 'rain'];
+      },
+      /features\.weather\.categories\[1\] is a duplicate/,
+    ],
+    [
+      'layout',
+      (r) => {
+        r.features.wind.profile.bins.layout = 'deadbeef';
+      },
+      /features\.wind\.profile\.bins\.layout does not match binEdges/,
+    ],
+    [
+      'bin count',
+      (r) => {
+        r.features.wind.profile.bins.counts.pop();
+      },
+      /features\.wind\.profile\.bins\.counts must have/,
+    ],
+    [
+      'sketch weight',
+      (r) => {
+        r.features.wind.profile.sketch.n += 1;
+      },
+      /features\.wind\.profile\.sketch\.n must equal the total weight/,
+    ],
+    [
+      'missing',
+      (r) => {
+        r.features.wind.profile.missing = 1e9;
+      },
+      /features\.wind\.profile\.missing must be <= count/,
+    ],
+    [
+      'root',
+      (r) => {
+        r.rows = -1;
+      },
+      /rows must be >= 0/,
+    ],
   ];
   for (const [what, mutate, re] of cases) {
     assert.throws(() => validateReference(broken(mutate)), re, what);

@@ -10,7 +10,6 @@ import { categoriesTotal } from '../../src/stats/categories.js';
 import type { FeatureProfile, KllSketch, ReferenceProfile, WindowKey, WindowProfile } from '../../src/stats/types.js';
 import { mulberry32, normal } from '../prng.js';
 
-
 const KEY: WindowKey = { model: 'm', version: '3', startMs: 1_700_000_040_000, windowSeconds: 60 };
 const BOUNDS = latencyBounds([100, 250]);
 const CATS = ['a', 'b', 'c', 'd', 'e', 'f'];
@@ -83,7 +82,10 @@ function assertEquivalent(a: WindowProfile, b: WindowProfile, what: string): { c
   assert.ok(relClose(la.sumMs, lb.sumMs, 0), `${what}: latency sum`);
   let checks = 0;
   let over = 0;
-  for (const [ra, rb] of [[fa, fb], [pa, pb]] as const) {
+  for (const [ra, rb] of [
+    [fa, fb],
+    [pa, pb],
+  ] as const) {
     assert.deepEqual(Object.keys(ra).sort(), Object.keys(rb).sort(), `${what}: columns`);
     for (const name of Object.keys(ra)) {
       const x: FeatureProfile = ra[name]!;
@@ -120,12 +122,20 @@ function randomCase(seed: number): { r: () => number; ref: ReferenceProfile | nu
   if (r() < 0.6) {
     const train = randomTraffic(r, 60);
     ref = buildReference({
-      model: 'm', version: '3', source: 'test', createdAtMs: 0, bins: 1 + Math.floor(r() * 12), sketchK, maxCategories: 20,
-      rows: train.flatMap((q) => q.features).map((row) => {
-        // make the reference's x5 purely numeric and x3 categorical
-        const { x5, ...rest } = row;
-        return { ...rest, x5: typeof x5 === 'number' ? x5 : 0 };
-      }),
+      model: 'm',
+      version: '3',
+      source: 'test',
+      createdAtMs: 0,
+      bins: 1 + Math.floor(r() * 12),
+      sketchK,
+      maxCategories: 20,
+      rows: train
+        .flatMap((q) => q.features)
+        .map((row) => {
+          // make the reference's x5 purely numeric and x3 categorical
+          const { x5, ...rest } = row;
+          return { ...rest, x5: typeof x5 === 'number' ? x5 : 0 };
+        }),
       predictions: train.flatMap((q) => q.predictions),
     });
   }
@@ -163,7 +173,17 @@ test('observeRequest and observeRows: status classes, rows, missing/numeric/cate
   assert.deepEqual(w.requests, { '2xx': 2, '5xx': 1 });
   assert.equal(latencyCount(w.latency), 3);
   const opts = { sketchK: 200, maxCategories: 10, maxFeatures: 10 };
-  observeRows(w, [{ a: 1, b: 'x', c: true }, { a: null, b: 'y', c: false }, { a: NaN, b: 2 }], [{ p: 0.5 }], null, opts);
+  observeRows(
+    w,
+    [
+      { a: 1, b: 'x', c: true },
+      { a: null, b: 'y', c: false },
+      { a: NaN, b: 2 },
+    ],
+    [{ p: 0.5 }],
+    null,
+    opts,
+  );
   assert.equal(w.rows, 3);
   const a = w.features['a']!;
   assert.equal(a.count, 3);
@@ -191,14 +211,32 @@ test('odd column names stay ordinary keys', () => {
 test('maxFeatures bounds the profiled columns; droppedFeatures counts dropped values', () => {
   const w = emptyWindow(KEY, BOUNDS);
   const opts = { sketchK: 200, maxCategories: 10, maxFeatures: 3 };
-  observeRows(w, [{ a: 1, b: 2, c: 3, d: 4 }, { a: 1, e: 5 }], [{ p: 1 }], null, opts);
+  observeRows(
+    w,
+    [
+      { a: 1, b: 2, c: 3, d: 4 },
+      { a: 1, e: 5 },
+    ],
+    [{ p: 1 }],
+    null,
+    opts,
+  );
   assert.deepEqual(Object.keys(w.features), ['a', 'b', 'c']);
   assert.deepEqual(Object.keys(w.predictions), []);
   assert.equal(w.droppedFeatures, 3, 'd, e and p: one per dropped value');
 });
 
 test('infinities count in bins (under/overflow) but not in moments or sketch', () => {
-  const ref = buildReference({ model: 'm', version: '3', source: 't', createdAtMs: 0, bins: 4, sketchK: 200, maxCategories: 10, rows: [1, 2, 3, 4, 5].map((x) => ({ x })) });
+  const ref = buildReference({
+    model: 'm',
+    version: '3',
+    source: 't',
+    createdAtMs: 0,
+    bins: 4,
+    sketchK: 200,
+    maxCategories: 10,
+    rows: [1, 2, 3, 4, 5].map((x) => ({ x })),
+  });
   const w = emptyWindow(KEY, BOUNDS);
   observeRows(w, [{ x: Infinity }, { x: -Infinity }, { x: 3 }], [], ref, { sketchK: 200, maxCategories: 10, maxFeatures: 10 });
   const f = w.features['x']!;
@@ -207,7 +245,10 @@ test('infinities count in bins (under/overflow) but not in moments or sketch', (
   assert.equal(f.sketch.n, 1);
   assert.equal(f.bins!.counts[0], 1);
   assert.equal(f.bins!.counts.at(-1), 1);
-  assert.equal(f.bins!.counts.reduce((s, c) => s + c, 0), 3);
+  assert.equal(
+    f.bins!.counts.reduce((s, c) => s + c, 0),
+    3,
+  );
 });
 
 test('PROPERTY: merging per-shard profiles (1..8 shards, random merge tree) equals profiling all data', () => {
@@ -216,14 +257,21 @@ test('PROPERTY: merging per-shard profiles (1..8 shards, random merge tree) equa
   for (let c = 0; c < 200; c++) {
     const { r, ref, opts, reqs } = randomCase(1000 + c);
     const all = profile(reqs, ref, opts);
-    const merged = randomTree(r, split(r, reqs).map((s) => profile(s, ref, opts)));
+    const merged = randomTree(
+      r,
+      split(r, reqs).map((s) => profile(s, ref, opts)),
+    );
     const res = assertEquivalent(merged, all, `case ${c}`);
     checks += res.checks;
     over += res.over;
     // invariants of every feature profile
     for (const f of [...Object.values(all.features), ...Object.values(all.predictions)]) {
       assert.ok(f.missing + f.moments.n + categoriesTotal(f.categories) <= f.count);
-      if (f.bins) assert.equal(f.bins.counts.reduce((s, x) => s + x, 0), f.count - f.missing - categoriesTotal(f.categories));
+      if (f.bins)
+        assert.equal(
+          f.bins.counts.reduce((s, x) => s + x, 0),
+          f.count - f.missing - categoriesTotal(f.categories),
+        );
     }
   }
   assert.ok(over <= Math.floor(0.01 * checks), `${over}/${checks} sketch comparisons outside the bound`);

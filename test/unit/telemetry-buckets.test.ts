@@ -8,7 +8,10 @@ test('SLO thresholds become exact bucket boundaries, sorted and without duplicat
   assert.ok(b.includes(0.0007));
   assert.equal(b.filter((x) => x === 0.25).length, 1, '250 ms is already a default bucket: kept once');
   assert.ok(!b.some((x) => x <= 0), 'non-positive thresholds are ignored');
-  assert.deepEqual([...b].sort((x, y) => x - y), b);
+  assert.deepEqual(
+    [...b].sort((x, y) => x - y),
+    b,
+  );
   assert.equal(b.length, LATENCY_BUCKETS_SECONDS.length + 2);
   assert.deepEqual(latencyBucketsSeconds(), LATENCY_BUCKETS_SECONDS);
 });

@@ -14,7 +14,16 @@ import type { WindowProfile } from '../../src/stats/types.js';
 import { mergeWindows } from '../../src/stats/window-profile.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
-const stats = { windowSeconds: 60, flushIntervalMs: 3_600_000, sketchK: 200, maxCategories: 100, maxFeatures: 512, latencySloMs: [], referenceSketchK: 2048, referenceBins: 10 };
+const stats = {
+  windowSeconds: 60,
+  flushIntervalMs: 3_600_000,
+  sketchK: 200,
+  maxCategories: 100,
+  maxFeatures: 512,
+  latencySloMs: [],
+  referenceSketchK: 2048,
+  referenceBins: 10,
+};
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 
 /** A store that keeps every written delta and can be made to fail. */
@@ -48,7 +57,13 @@ function totals(written: WindowProfile[]): Map<string, { rows: number; requests:
 
 function observe(p: WindowProfiler, model: string, version: string, at: number, rows: number): void {
   p.observeRequest(model, version, at, 200, 1);
-  p.observeRows(model, version, at, Array.from({ length: rows }, (_, i) => ({ x: i })), []);
+  p.observeRows(
+    model,
+    version,
+    at,
+    Array.from({ length: rows }, (_, i) => ({ x: i })),
+    [],
+  );
 }
 
 test('rows observed after a flush go to a new delta, not into the window already written', async () => {

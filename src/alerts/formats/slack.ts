@@ -4,7 +4,16 @@
  * repeat it as mrkdwn sections. The URL is itself the secret. Pure: no I/O.
  */
 import type { ReceiverConfig } from '../../config/schema.js';
-import { dashboardLink, fmtValue, thresholdText, type AlertItem, type LinkContext, type Notification, type RenderContext, type RenderedRequest } from '../notification.js';
+import {
+  dashboardLink,
+  fmtValue,
+  thresholdText,
+  type AlertItem,
+  type LinkContext,
+  type Notification,
+  type RenderContext,
+  type RenderedRequest,
+} from '../notification.js';
 
 /** Slack mrkdwn: &, < and > must be escaped in text. */
 function esc(s: string): string {
