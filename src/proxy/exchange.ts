@@ -172,8 +172,12 @@ export function recordExchange(metrics: ProxyMetrics, onEvent: (e: InferenceEven
     totalMs,
     requestBytes: ex.requestBytes,
     responseBytes: ex.responseBytes,
-    request: captured ? { bytes: joined(ex.reqTap!, ex.reqTapSize), contentType: ex.reqContentType, contentEncoding: ex.reqContentEncoding || 'identity' } : null,
-    response: captured ? { bytes: joined(ex.resTap!, ex.resTapSize), contentType: ex.resContentType, contentEncoding: ex.resContentEncoding || 'identity' } : null,
+    request: captured
+      ? { bytes: joined(ex.reqTap!, ex.reqTapSize), contentType: ex.reqContentType, contentEncoding: ex.reqContentEncoding || 'identity' }
+      : null,
+    response: captured
+      ? { bytes: joined(ex.resTap!, ex.resTapSize), contentType: ex.resContentType, contentEncoding: ex.resContentEncoding || 'identity' }
+      : null,
     skipped,
   });
 }

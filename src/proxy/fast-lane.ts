@@ -15,7 +15,8 @@
  * the forwarding policy drops and adds (forwarding.ts, the same for the node path).
  *
  * What it hands over: any request it does not fully understand (an upgrade, Expect: 100-continue,
- * HTTP/1.0, absolute-form targets, malformed heads, heads over 16 KiB). The connection, with its
+ * HTTP/1.0, absolute-form targets, malformed heads, heads over 16 KiB, a dot-segment in the target,
+ * which the node path refuses with its JSON 400). The connection, with its
  * unread bytes put back, goes to the node:http path at a request boundary and stays there; that
  * path answers exactly as engine 'node' would, including the JSON 400 for malformed input.
  *
@@ -29,7 +30,20 @@
 import net from 'node:net';
 import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
 import { ChunkedScanner } from './chunked-scanner.js';
-import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type ProxyEngineDeps, type Replayable, type Route } from './exchange.js';
+import {
+  classifyRoute,
+  errorBody,
+  keepForReplay,
+  mayResend,
+  recordExchange,
+  requestIdGenerator,
+  tapRequest,
+  tapResponse,
+  TapState,
+  type ProxyEngineDeps,
+  type Replayable,
+  type Route,
+} from './exchange.js';
 import { addedRequestLines, addedResponseLines, upstreamPath, upstreamTarget } from './forwarding.js';
 import { parseRequestHead, parseResponseHead, type RequestHead } from './http1-head.js';
 import { UpstreamPool, type PoolUser, type UpstreamConn } from './upstream-pool.js';
@@ -101,6 +115,8 @@ class ClientConn {
   paused = 0;
   /** No more exchanges on this connection: it ends after the current answer. */
   ending = false;
+  /** The client half-closed: the answers to the requests it sent go out, then the connection ends. */
+  clientEnded = false;
   gone = false;
   readonly remote: string;
   /** Resumes the upstream once this client's socket drains (one bound function per connection). */
@@ -212,7 +228,9 @@ export class FastLane {
         if (ex) this.setPaused(ex.conn, PAUSE_UPSTREAM, false);
       },
     });
-    this.server = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    // allowHalfOpen: a client's FIN after its request (RFC 9112 9.6) must not end our side before
+    // the answer is written (onClientEnd); connections handed to node:http keep it too.
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
   }
 
   // ---------------------------------------------------------------- client side
@@ -227,7 +245,26 @@ export class FastLane {
     this.sweeper ??= this.startSweeper();
     socket.on('data', (chunk: Buffer) => this.onClientData(conn, chunk));
     socket.on('error', () => {}); // 'close' follows and does the work
+    socket.on('end', () => this.onClientEnd(conn));
     socket.on('close', () => this.onClientClose(conn));
+  }
+
+  /** The client half-closed: answer what it sent in full, then end the connection. */
+  private onClientEnd(conn: ClientConn): void {
+    conn.clientEnded = true;
+    const ex = conn.ex;
+    if (ex !== null && !ex.reqDone) {
+      conn.socket.destroy(); // a request that can never be complete: as a client gone
+      return;
+    }
+    if (ex === null) this.endConn(conn); // else finish() does, after the answers
+  }
+
+  private endConn(conn: ClientConn): void {
+    conn.ending = true;
+    conn.pending = null;
+    conn.socket.end(); // FIN after the queued answer
+    conn.socket.resume(); // and read on, so the client's FIN closes the socket
   }
 
   private onClientData(conn: ClientConn, chunk: Buffer): void {
@@ -260,9 +297,12 @@ export class FastLane {
       if (end > MAX_HEAD) return this.handover(conn, 'head size');
       const verdict = parseRequestHead(buf.toString('latin1', 0, end));
       if (!verdict.ok) return this.handover(conn, verdict.reason);
+      // A dot-segment is refused (forwarding.ts upstreamPath): the node path answers the JSON 400.
+      const upPath = upstreamPath(this.basePath, verdict.head.target);
+      if (upPath === null) return this.handover(conn, 'dot segment');
       const bodyStart = end + 4;
       conn.pending = null;
-      const ex = this.startExchange(conn, verdict.head);
+      const ex = this.startExchange(conn, verdict.head, upPath);
       if (bodyStart < buf.length) {
         const bodyEnd = ex.reqDone ? bodyStart : this.requestBody(ex, buf, bodyStart);
         if (bodyEnd >= 0 && bodyEnd < buf.length) conn.pending = buf.subarray(bodyEnd);
@@ -284,6 +324,7 @@ export class FastLane {
     socket.removeAllListeners('data');
     socket.removeAllListeners('close');
     socket.removeAllListeners('error');
+    socket.removeAllListeners('end');
     socket.pause();
     if (conn.pending !== null) socket.unshift(conn.pending);
     conn.pending = null;
@@ -291,7 +332,7 @@ export class FastLane {
     socket.resume();
   }
 
-  private startExchange(conn: ClientConn, head: RequestHead): Exchange {
+  private startExchange(conn: ClientConn, head: RequestHead, upPath: string): Exchange {
     const target = head.target;
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
@@ -299,10 +340,21 @@ export class FastLane {
     const sampled = info.route !== 'other' && this.captureOn && (this.sampleRate >= 1 || this.random() < this.sampleRate);
     const id = head.requestId ?? this.nextId();
     // The forwarded lines, then the fields the policy adds (forwarding.ts, the same as the node path's).
-    const upstreamHead =
-      `${head.method} ${upstreamPath(this.basePath, target)} HTTP/1.1\r\n${head.forward}` +
-      addedRequestLines(head, id, conn.remote, head.host, 'http') + '\r\n';
-    const ex = new Exchange(this, conn, id, performance.now(), head.method, path, info.route, info.model, info.version, sampled, upstreamHead, head.method === 'HEAD');
+    const upstreamHead = `${head.method} ${upPath} HTTP/1.1\r\n${head.forward}` + addedRequestLines(head, id, conn.remote, head.host, 'http') + '\r\n';
+    const ex = new Exchange(
+      this,
+      conn,
+      id,
+      performance.now(),
+      head.method,
+      path,
+      info.route,
+      info.model,
+      info.version,
+      sampled,
+      upstreamHead,
+      head.method === 'HEAD',
+    );
     if (info.route !== 'other') ex.startedAtMs = Date.now();
     if (sampled) {
       ex.reqContentType = head.contentType;
@@ -327,7 +379,11 @@ export class FastLane {
     let piece: Buffer;
     if (ex.reqScanner !== null) {
       const scanner = ex.reqScanner;
-      end = scanner.feed(buf, start, ex.reqTap !== null ? (b, from, to) => ex.reqTap !== null && tapRequest(ex, b.subarray(from, to), this.maxBodyBytes) : undefined);
+      end = scanner.feed(
+        buf,
+        start,
+        ex.reqTap !== null ? (b, from, to) => ex.reqTap !== null && tapRequest(ex, b.subarray(from, to), this.maxBodyBytes) : undefined,
+      );
       if (scanner.error !== null) {
         // A broken chunked body cannot be relayed: where it ends is unknown. Cut both sides.
         this.deps.metrics.upstreamErrors.inc({ kind: 'bad_request_framing' });
@@ -437,14 +493,14 @@ export class FastLane {
         ex.conn.ending = true;
       }
       if (h.close) ex.upstreamClose = true;
+      // An answer that comes before the whole request body: the rest of the body is not relayed
+      // (the upstream may have closed), so the client connection ends after this answer.
+      if (!ex.reqDone) ex.conn.ending = true;
       if (ex.sampled && !ex.tooLarge) {
         if (h.contentLength > this.maxBodyBytes) ex.tooLarge = true;
         else ex.resTap = [];
       }
-      const head =
-        h.statusLine + '\r\n' + h.forward +
-        addedResponseLines(h.hasRequestId, ex.id) +
-        (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n';
+      const head = h.statusLine + '\r\n' + h.forward + addedResponseLines(h.hasRequestId, ex.id) + (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n';
       ex.headSent = true;
       const noBody = ex.resScanner === null && !ex.resToClose && ex.resLeft === 0;
       if (noBody || end + 4 === buf.length) {
@@ -465,7 +521,11 @@ export class FastLane {
     let piece: Buffer;
     if (ex.resScanner !== null) {
       const scanner = ex.resScanner;
-      end = scanner.feed(buf, start, ex.resTap !== null ? (b, from, to) => ex.resTap !== null && tapResponse(ex, b.subarray(from, to), this.maxBodyBytes) : undefined);
+      end = scanner.feed(
+        buf,
+        start,
+        ex.resTap !== null ? (b, from, to) => ex.resTap !== null && tapResponse(ex, b.subarray(from, to), this.maxBodyBytes) : undefined,
+      );
       if (scanner.error !== null) {
         this.deps.metrics.upstreamErrors.inc({ kind: 'protocol' });
         ex.conn.socket.destroy(); // a broken answer is cut, as when the upstream dies mid-answer
@@ -503,7 +563,9 @@ export class FastLane {
     // The upstream socket is done with this exchange: its 'drain' may never reach this client.
     this.setPaused(ex.conn, PAUSE_UPSTREAM, false);
     if (!ex.reqDone) {
-      // It answered before reading the whole request: the rest is read and dropped here.
+      // It answered before reading the whole request: the upstream connection is not reused, and
+      // the client's ends after the answer (its head said so); the rest of the body is read and
+      // dropped until the client closes.
       ex.upstreamClose = true;
       ex.resDoneAt = performance.now();
     }
@@ -514,7 +576,7 @@ export class FastLane {
       if (ex.upstreamClose) this.pool.discard(up);
       else this.pool.release(up);
     }
-    if (ex.reqDone) this.finish(ex);
+    if (ex.reqDone || ex.conn.ending) this.finish(ex);
   }
 
   private onUpstreamGone(up: UpstreamConn, err: Error | null): void {
@@ -534,7 +596,15 @@ export class FastLane {
       }
       return;
     }
-    if (!ex.timedOut && !ex.gotAnswerByte && up.uses > 1 && !ex.retried && ex.reqDone && ex.replay !== null && mayResend(ex.method, ex.route, this.deps.config.resendPredictions)) {
+    if (
+      !ex.timedOut &&
+      !ex.gotAnswerByte &&
+      up.uses > 1 &&
+      !ex.retried &&
+      ex.reqDone &&
+      ex.replay !== null &&
+      mayResend(ex.method, ex.route, this.deps.config.resendPredictions)
+    ) {
       // A reused connection closed before any answer: the upstream closed it as idle while the
       // request was on its way. Send it once more on a fresh connection.
       ex.retried = true;
@@ -545,9 +615,12 @@ export class FastLane {
       this.pool.acquire(ex, true);
       return;
     }
-    this.upstreamFailed(ex, ex.timedOut ? 'timeout' : ((err as NodeJS.ErrnoException | null)?.code ?? 'closed').toLowerCase(), err ?? new Error('the upstream closed the connection before answering'));
+    this.upstreamFailed(
+      ex,
+      ex.timedOut ? 'timeout' : ((err as NodeJS.ErrnoException | null)?.code ?? 'closed').toLowerCase(),
+      err ?? new Error('the upstream closed the connection before answering'),
+    );
   }
-
 
   /** No usable answer from the upstream: answer 502 (504 on a timeout) if nothing was sent yet. */
   private upstreamFailed(ex: Exchange, kind: string, err: Error): void {
@@ -573,7 +646,9 @@ export class FastLane {
     ex.headSent = true;
     ex.conn.socket.write(
       `HTTP/1.1 ${e.status} ${REASONS[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${ex.id}\r\n` +
-        (ex.conn.ending ? 'connection: close\r\n' : '') + '\r\n' + (ex.isHead ? '' : body), // a HEAD answer has no body
+        (ex.conn.ending ? 'connection: close\r\n' : '') +
+        '\r\n' +
+        (ex.isHead ? '' : body), // a HEAD answer has no body
     );
     ex.resDone = true;
     ex.reqDone = true;
@@ -592,14 +667,13 @@ export class FastLane {
     // queued, a socket released before its 'drain').
     this.setPaused(conn, PAUSE_UPSTREAM | PAUSE_WAITING, false);
     if (conn.ending || this.closing) {
-      conn.ending = true;
-      conn.pending = null;
-      conn.socket.end(); // FIN after the queued answer
-      conn.socket.resume(); // and read on, so the client's FIN closes the socket
+      if (!conn.socket.writableEnded) this.endConn(conn);
       return;
     }
     conn.idleSince = performance.now();
     this.nextRequests(conn);
+    // Half-closed: once what it sent before its FIN is answered (an incomplete head is dropped).
+    if (conn.clientEnded && conn.ex === null && this.conns.has(conn)) this.endConn(conn); // not after a handover
   }
 
   private record(ex: Exchange, complete: boolean): void {

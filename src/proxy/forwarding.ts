@@ -214,13 +214,25 @@ export function addedRequestLines(c: ClientForwarding, id: string, remote: strin
  * The same fields appended to a flat [name, value] list; a request without Host (HTTP/1.0) also
  * gets `upstreamHost`, the upstream URL's host.
  */
-export function addRequestPairs(out: string[], c: ClientForwarding, id: string, remote: string, host: string | null, proto: string, upstreamHost: string): void {
+export function addRequestPairs(
+  out: string[],
+  c: ClientForwarding,
+  id: string,
+  remote: string,
+  host: string | null,
+  proto: string,
+  upstreamHost: string,
+): void {
   if (c.requestId === null) out.push('x-request-id', id);
   out.push(
-    'x-forwarded-for', appended(c.xForwardedFor, remote),
-    'x-forwarded-port', appended(c.xForwardedPort, hostPort(host, proto)),
-    'x-forwarded-proto', appended(c.xForwardedProto, proto),
-    'x-forwarded-host', c.xForwardedHost ?? host ?? '',
+    'x-forwarded-for',
+    appended(c.xForwardedFor, remote),
+    'x-forwarded-port',
+    appended(c.xForwardedPort, hostPort(host, proto)),
+    'x-forwarded-proto',
+    appended(c.xForwardedProto, proto),
+    'x-forwarded-host',
+    c.xForwardedHost ?? host ?? '',
   );
   if (host === null) out.push('host', upstreamHost);
 }
@@ -265,7 +277,66 @@ export function upstreamTarget(upstream: string): UpstreamTarget {
   };
 }
 
-/** The path a request is sent to upstream: the upstream's base path, then the client's target as sent. */
-export function upstreamPath(basePath: string, target: string): string {
-  return basePath === '' ? target : basePath + target;
+/**
+ * Whether the path part of a target (before '?' or '#') has a dot-segment ('.' or '..'), raw or
+ * percent-encoded (%2e/%2E for a dot, %2f/%2F for a slash next to one): such a target could climb
+ * out of the upstream's base path, or out of the root of an upstream that serves files. Does work
+ * only when the target has a '.' or a '%'.
+ */
+export function hasDotSegment(target: string): boolean {
+  const dot = target.indexOf('.');
+  const pct = target.indexOf('%');
+  if (dot < 0 && pct < 0) return false;
+  // The path ends at '?' (a '#' does not belong in a target, but a server may cut there too).
+  let end = target.indexOf('?');
+  if (end < 0) end = target.length;
+  const hash = target.indexOf('#');
+  if (hash >= 0 && hash < end) end = hash;
+  let dots = 0;
+  let other = false;
+  for (let i = 0; i <= end; i++) {
+    let c = i === end ? 0x2f : target.charCodeAt(i);
+    if (c === 0x25 && i + 2 < end && target.charCodeAt(i + 1) === 0x32) {
+      const d = target.charCodeAt(i + 2) | 0x20; // lower case
+      if (d === 0x65)
+        c = 0x2e; // %2e
+      else if (d === 0x66) c = 0x2f; // %2f
+      if (c !== 0x25) i += 2;
+    }
+    if (c === 0x2f) {
+      if (!other && (dots === 1 || dots === 2)) return true;
+      dots = 0;
+      other = false;
+    } else if (c === 0x2e) dots++;
+    else other = true;
+  }
+  return false;
+}
+
+/**
+ * The target a request is sent to upstream, or null when it is refused (a dot-segment:
+ * hasDotSegment; the engines answer it with a JSON 400).
+ *
+ * - No base path: the client's target as sent (origin-form, absolute-form or '*').
+ * - With a base path: the base path, then the target's path and query. An absolute-form target
+ *   (`http://host/path?q`, RFC 9112 3.2.2) is reduced to its path and query first; `OPTIONS *`
+ *   goes to the base path itself (the upstream's root for this proxy).
+ */
+export function upstreamPath(basePath: string, target: string): string | null {
+  if (basePath === '') return hasDotSegment(target) ? null : target;
+  if (target === '*') return basePath;
+  let path = target;
+  if (target.charCodeAt(0) !== 0x2f) {
+    const scheme = target.indexOf('://');
+    if (scheme > 0) {
+      let p = scheme + 3;
+      while (p < target.length) {
+        const c = target.charCodeAt(p);
+        if (c === 0x2f || c === 0x3f || c === 0x23) break;
+        p++;
+      }
+      path = target.charCodeAt(p) === 0x2f ? target.slice(p) : `/${target.slice(p)}`;
+    }
+  }
+  return hasDotSegment(path) ? null : basePath + path;
 }

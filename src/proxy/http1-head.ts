@@ -9,7 +9,17 @@
  * HTTP/1.0). So a request the fast lane does not fully understand is never half-handled, and
  * malformed input gets the same JSON 400 on both engines.
  */
-import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, forwardRequestField, forwardResponseField, withoutNamedLines, type ClientForwarding, type RequestForwarding, type ResponseForwarding } from './forwarding.js';
+import {
+  CONN_CLOSE,
+  CONN_KEEP_ALIVE,
+  CONN_UPGRADE,
+  forwardRequestField,
+  forwardResponseField,
+  withoutNamedLines,
+  type ClientForwarding,
+  type RequestForwarding,
+  type ResponseForwarding,
+} from './forwarding.js';
 import { F, is, requestField, responseField } from './header-fields.js';
 
 /** A request head the fast lane forwards itself (what the added fields build on: ClientForwarding). */
@@ -142,7 +152,15 @@ export function parseRequestHead(text: string): RequestVerdict {
   if (!ORIGIN_FORM.test(target)) return { ok: false, reason: 'target' };
 
   const runs = new ForwardRuns(text);
-  const fwd: RequestForwarding = { requestId: null, xForwardedFor: null, xForwardedPort: null, xForwardedProto: null, xForwardedHost: null, named: null, connection: 0 };
+  const fwd: RequestForwarding = {
+    requestId: null,
+    xForwardedFor: null,
+    xForwardedPort: null,
+    xForwardedProto: null,
+    xForwardedHost: null,
+    named: null,
+    connection: 0,
+  };
   let contentLength = -1;
   let chunked = false;
   let sawTransferEncoding = false;
@@ -185,7 +203,8 @@ export function parseRequestHead(text: string): RequestVerdict {
         contentEncoding = text.slice(valueStart, valueEnd);
         break;
       case F.TRANSFER_ENCODING:
-        if (sawTransferEncoding || valueEnd - valueStart !== 7 || !is(text.slice(valueStart, valueEnd), 'chunked')) return { ok: false, reason: 'transfer-encoding' };
+        if (sawTransferEncoding || valueEnd - valueStart !== 7 || !is(text.slice(valueStart, valueEnd), 'chunked'))
+          return { ok: false, reason: 'transfer-encoding' };
         sawTransferEncoding = true;
         chunked = true;
         break;
@@ -209,9 +228,20 @@ export function parseRequestHead(text: string): RequestVerdict {
   return {
     ok: true,
     head: {
-      method, target, forward, contentLength, chunked, close, host,
-      requestId: fwd.requestId, xForwardedFor: fwd.xForwardedFor, xForwardedPort: fwd.xForwardedPort, xForwardedProto: fwd.xForwardedProto, xForwardedHost: fwd.xForwardedHost,
-      contentType, contentEncoding,
+      method,
+      target,
+      forward,
+      contentLength,
+      chunked,
+      close,
+      host,
+      requestId: fwd.requestId,
+      xForwardedFor: fwd.xForwardedFor,
+      xForwardedPort: fwd.xForwardedPort,
+      xForwardedProto: fwd.xForwardedProto,
+      xForwardedHost: fwd.xForwardedHost,
+      contentType,
+      contentEncoding,
     },
   };
 }
@@ -305,5 +335,8 @@ export function parseResponseHead(text: string): ResponseVerdict {
     if (dropLength) drop.add('content-length');
     forward = withoutNamedLines(forward, drop);
   }
-  return { ok: true, head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId: fwd.hasRequestId, contentType, contentEncoding, modelVersion } };
+  return {
+    ok: true,
+    head: { status, statusLine, forward, contentLength, chunked, close, hasRequestId: fwd.hasRequestId, contentType, contentEncoding, modelVersion },
+  };
 }

@@ -25,14 +25,37 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import type { ProxyConfig } from '../config/schema.js';
 import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
 import type { ProxyMetrics } from '../telemetry/metrics.js';
-import { classifyRoute, errorBody, keepForReplay, mayResend, recordExchange, requestIdGenerator, tapRequest, tapResponse, TapState, type ProxyEngineDeps, type Replayable } from './exchange.js';
-import { addRequestPairs, addResponsePairs, forwardRequestField, forwardResponseField, upstreamPath, upstreamTarget, withoutNamedPairs, type RequestForwarding, type ResponseForwarding } from './forwarding.js';
+import {
+  classifyRoute,
+  errorBody,
+  keepForReplay,
+  mayResend,
+  recordExchange,
+  requestIdGenerator,
+  tapRequest,
+  tapResponse,
+  TapState,
+  type ProxyEngineDeps,
+  type Replayable,
+} from './exchange.js';
+import {
+  addRequestPairs,
+  addResponsePairs,
+  forwardRequestField,
+  forwardResponseField,
+  upstreamPath,
+  upstreamTarget,
+  withoutNamedPairs,
+  type RequestForwarding,
+  type ResponseForwarding,
+} from './forwarding.js';
 import { F, requestField, responseField } from './header-fields.js';
+import { readBeforeWriteError } from './upstream-pool.js';
 
 /** Where an emitter (client req/res, upstream req/res) finds its exchange: no closures per request. */
 const EX = Symbol('driftwatch.exchange');
@@ -119,7 +142,15 @@ function onClientResDrain(this: Tagged<http.ServerResponse>): void {
 }
 
 function onUpstreamEnd(this: Tagged<http.IncomingMessage>): void {
-  this[EX]!.res.end();
+  const ex = this[EX]!;
+  if (!ex.reqDone) {
+    // A complete answer before the whole request body (a 413): the rest of the body is not
+    // relayed (the upstream may have closed); node reads and drops it, then the connection closes.
+    ex.req.off('data', onClientData);
+    ex.req.off('end', onClientEnd);
+    ex.req.resume();
+  }
+  ex.res.end();
 }
 
 function onUpstreamResClose(this: Tagged<http.IncomingMessage>): void {
@@ -141,6 +172,16 @@ function onUpstreamError(this: Tagged<http.ClientRequest>, err: Error): void {
 function onClientClose(this: Tagged<http.ServerResponse>): void {
   const ex = this[EX]!;
   ex.engine.onClientClose(ex);
+}
+
+/**
+ * The agent's connections keep an early answer that arrives as a body write fails (upstream-pool.ts
+ * readBeforeWriteError). The agent uses the socket createConnection returns (its callback is for
+ * connections made asynchronously), so none is passed on.
+ */
+function readEarlyAnswers(agent: http.Agent): http.Agent {
+  agent.createConnection = (opts) => readBeforeWriteError(net.createConnection(opts as net.NetConnectOpts));
+  return agent;
 }
 
 // ------------------------------------------------------------------ the engine
@@ -176,7 +217,13 @@ export class NodeEngine {
     // before typical upstream idle timeouts close them under a request (http.Agent applies it to
     // free sockets only: an active request just gets a 'timeout' event, and its deadline is the
     // sweeper's upstreamTimeoutMs).
-    const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxSockets: config.maxSockets, keepAliveMsecs: 1000, noDelay: true, timeout: config.upstreamIdleMs };
+    const agentOptions: http.AgentOptions & { noDelay: boolean } = {
+      keepAlive: true,
+      maxSockets: config.maxSockets,
+      keepAliveMsecs: 1000,
+      noDelay: true,
+      timeout: config.upstreamIdleMs,
+    };
     this.metrics = deps.metrics;
     this.capture = config.capture;
     this.captureOn = config.capture.enabled && config.capture.sampleRate > 0;
@@ -188,6 +235,8 @@ export class NodeEngine {
     this.tls = tls;
     this.request = tls ? https.request : http.request;
     this.agent = tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    // An upstream's early answer must survive a failed write of the body (upstream-pool.ts).
+    if (!tls) readEarlyAnswers(this.agent);
     this.upstreamHost = target.host;
     this.upstreamPort = target.port;
     this.upstreamHostHeader = target.hostHeader;
@@ -210,15 +259,16 @@ export class NodeEngine {
     if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 3.2: an HTTP/1.1 request without Host is refused (the server's own check is off so
       // that this 400 is JSON, like every other, and closes the connection).
-      socket[REFUSED] = true;
-      const body = JSON.stringify({ error_code: 'BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' });
-      req.resume();
-      res.shouldKeepAlive = false; // node then closes after it, and knows it (http-lifecycle's clientError)
-      res.writeHead(400, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
-      res.end(body);
+      this.refuse(req, res, 'an HTTP/1.1 request needs a Host header');
       return;
     }
     const url = req.url ?? '/';
+    const upPath = upstreamPath(this.basePath, url);
+    if (upPath === null) {
+      // A dot-segment could climb out of the base path or an upstream's file root (forwarding.ts).
+      this.refuse(req, res, 'the request target has a dot-segment (. or .., raw or percent-encoded)');
+      return;
+    }
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const { route, model, version } = classifyRoute(req.method ?? 'GET', path, this.deps.config.model ?? null, this.extra);
@@ -231,7 +281,15 @@ export class NodeEngine {
     // payload bytes are unchanged).
     const raw = req.rawHeaders;
     const out: string[] = [];
-    const fwd: RequestForwarding = { requestId: null, xForwardedFor: null, xForwardedPort: null, xForwardedProto: null, xForwardedHost: null, named: null, connection: 0 };
+    const fwd: RequestForwarding = {
+      requestId: null,
+      xForwardedFor: null,
+      xForwardedPort: null,
+      xForwardedProto: null,
+      xForwardedHost: null,
+      named: null,
+      connection: 0,
+    };
     let host: string | null = null;
     let contentLength = -1;
     let hasBody = false;
@@ -281,7 +339,7 @@ export class NodeEngine {
       host: this.upstreamHost,
       port: this.upstreamPort,
       method: req.method,
-      path: upstreamPath(this.basePath, url),
+      path: upPath,
       headers: out,
       agent: this.agent,
     };
@@ -300,6 +358,16 @@ export class NodeEngine {
       ex.reqDone = true;
       upReq.end();
     }
+  }
+
+  /** A JSON 400 that closes the connection; nothing pipelined behind it reaches the upstream. */
+  private refuse(req: http.IncomingMessage, res: http.ServerResponse, message: string): void {
+    (req.socket as Socket & { [REFUSED]?: true })[REFUSED] = true;
+    const body = JSON.stringify({ error_code: 'BAD_REQUEST', message });
+    req.resume();
+    res.shouldKeepAlive = false; // node then closes after it, and knows it (http-lifecycle's clientError)
+    res.writeHead(400, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
+    res.end(body);
   }
 
   private sendUpstream(ex: Exchange, opts: http.RequestOptions): http.ClientRequest {
@@ -323,7 +391,7 @@ export class NodeEngine {
     if (!mayResend(ex.method, ex.route, this.deps.config.resendPredictions)) return false;
     ex.retried = true;
     this.metrics.upstreamRetries.inc();
-    this.retryAgent ??= this.tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+    this.retryAgent ??= this.tls ? new https.Agent({ keepAlive: false }) : readEarlyAnswers(new http.Agent({ keepAlive: false }));
     const upReq = this.sendUpstream(ex, { ...ex.upOpts, agent: this.retryAgent });
     for (const chunk of ex.replay) upReq.write(chunk);
     ex.replay = null;
@@ -391,6 +459,8 @@ export class NodeEngine {
       if (contentLength > this.maxBodyBytes) ex.tooLarge = true;
       else ex.resTap = [];
     }
+    // An answer that comes before the whole request body: the client connection ends after it.
+    if (!ex.reqDone) res.shouldKeepAlive = false;
     try {
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
     } catch (e) {
@@ -407,6 +477,7 @@ export class NodeEngine {
   onUpstreamError(ex: Exchange, err: Error, failed: http.ClientRequest): void {
     if (ex.clientGone) return; // we aborted it because the client left: not an upstream failure
     if (failed !== ex.upReq) return; // a request already replaced by its resend
+    if (ex.upRes?.complete) return; // the answer was whole (an early answer, then the upstream closed)
     if (this.maybeResend(ex, failed)) return;
     this.waiting.delete(ex);
     const res = ex.res;

