@@ -11,6 +11,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { DriftwatchError, messageOf } from '../errors.js';
 import type { Cell } from '../stats/feature-profile.js';
+import { CSV_NA } from '../protocol/mlflow.js';
 
 export type TableRow = Record<string, Cell>;
 
@@ -28,27 +29,8 @@ export interface ReadTableOptions {
   maxRows?: number;
 }
 
-const NA = new Set([
-  '',
-  '#N/A',
-  '#N/A N/A',
-  '#NA',
-  '-1.#IND',
-  '-1.#QNAN',
-  '-NaN',
-  '-nan',
-  '1.#IND',
-  '1.#QNAN',
-  '<NA>',
-  'N/A',
-  'NA',
-  'NULL',
-  'NaN',
-  'None',
-  'n/a',
-  'nan',
-  'null',
-]);
+/** pandas' missing-value words, as the scoring server's CSV decoding uses them. */
+const NA = CSV_NA;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function bad(path: string, message: string, cause?: unknown): never {

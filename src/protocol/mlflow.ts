@@ -125,7 +125,8 @@ export function decodeMlflowJson(text: string): MlflowRequest {
   }
 }
 
-const CSV_NA = new Set([
+/** The words pandas.read_csv reads as missing by default (its na_values list); data/table-file.ts reads files the same way. */
+export const CSV_NA: ReadonlySet<string> = new Set([
   '',
   '#N/A',
   '#N/A N/A',
