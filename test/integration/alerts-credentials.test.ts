@@ -12,28 +12,13 @@ import { after, test } from 'node:test';
 import { createAlertsService } from '../../src/alerts/alerts-service.js';
 import { splitUrlCredentials } from '../../src/alerts/delivery.js';
 import { alertsSchema } from '../../src/config/schema.js';
-import type { Finding } from '../../src/findings/finding.js';
+import { failingDriftFinding as finding } from '../fixtures/findings.js';
 import { memoryLogger, tempDir } from '../helpers.js';
 
 const tmp = tempDir('dw-alerts-credentials-');
 after(() => tmp.cleanup());
 
 const SECRET = 'whsec_' + Buffer.from('credentials-secret-0123456789').toString('base64');
-
-function finding(model: string, at = Date.now()): Finding {
-  return {
-    check: 'drift',
-    subject: { model, version: '1', name: 'temp_max', role: 'input' },
-    status: 'fail',
-    metric: 'psi',
-    value: 0.4,
-    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
-    window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
-    sampleSize: 1000,
-    at,
-    message: 'temp_max PSI 0.4',
-  };
-}
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   const until = Date.now() + ms;

@@ -18,7 +18,7 @@ import { createAlertMetrics } from '../../src/alerts/alert-metrics.js';
 import { createAlertsService, type AlertsService } from '../../src/alerts/alerts-service.js';
 import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { backoffDelayMs, parseRetryAfter } from '../../src/alerts/delivery.js';
-import type { Finding } from '../../src/findings/finding.js';
+import { failingDriftFinding as finding } from '../fixtures/findings.js';
 import { alertsSchema } from '../../src/config/schema.js';
 import { memoryLogger, tempDir } from '../helpers.js';
 
@@ -75,21 +75,6 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function finding(model: string, at = Date.now()): Finding {
-  return {
-    check: 'drift',
-    subject: { model, version: '1', name: 'temp_max', role: 'input' },
-    status: 'fail',
-    metric: 'psi',
-    value: 0.4,
-    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
-    window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
-    sampleSize: 1000,
-    at,
-    message: 'temp_max PSI 0.4',
-  };
-}
 
 function make(url: string, dbName: string, extra: Record<string, unknown> = {}, deps: Record<string, unknown> = {}): AlertsService {
   const config = alertsSchema.parse({

@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { InferenceEvent } from '../../src/capture/inference-event.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { startBareProxy, type BareProxy } from '../fixtures/bare-proxy.js';
+import { TrackedServers } from '../fixtures/tracked-servers.js';
 import { destroyAllRawConns, header, RawConn, rawRequest, type RawResponse, type RequestOptions } from '../fixtures/raw-http.js';
 
 const ENGINES = ['fast', 'node'] as const;
@@ -21,24 +22,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ resources (all closed in after)
 
-const serverSockets = new Set<net.Socket>();
-const servers: net.Server[] = [];
 const proxies = new Set<ProxyServer>();
 
-/** Listens on an ephemeral loopback port and tracks the server and its sockets for teardown. */
-function serve(server: net.Server): Promise<number> {
-  servers.push(server);
-  server.on('connection', (s: net.Socket) => {
-    serverSockets.add(s);
-    // The proxy may reset upstream sockets on purpose (client aborts): never an unhandled error.
-    s.on('error', () => {});
-    s.once('close', () => serverSockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
+const upstreams = new TrackedServers();
+const serve = (server: net.Server): Promise<number> => upstreams.listen(server);
 
 type StartedProxy = BareProxy;
 
@@ -201,8 +188,7 @@ after(async () => {
   await Promise.all([...proxies].map((p) => p.close(200)));
   proxies.clear();
   for (const t of upstreamTimers) clearTimeout(t);
-  for (const s of serverSockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await upstreams.closeAll();
 });
 
 // ------------------------------------------------------------------ raw upstreams

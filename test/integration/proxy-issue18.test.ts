@@ -11,31 +11,19 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import { startBareProxy, type BareProxy } from '../fixtures/bare-proxy.js';
+import { TrackedServers } from '../fixtures/tracked-servers.js';
 import { destroyAllRawConns, header, RawConn, rawRequest, type RawResponse } from '../fixtures/raw-http.js';
 
 const ENGINES = ['fast', 'node'] as const;
 type Engine = (typeof ENGINES)[number];
 const T = { timeout: 5000 };
 
-const servers: net.Server[] = [];
-const serverSockets = new Set<net.Socket>();
 const proxies: BareProxy[] = [];
 
-function serve(server: net.Server): Promise<number> {
-  servers.push(server);
-  server.on('connection', (s: net.Socket) => {
-    serverSockets.add(s);
-    s.on('error', () => {});
-    s.once('close', () => serverSockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
+const upstreams = new TrackedServers();
+const serve = (server: net.Server): Promise<number> => upstreams.listen(server);
 
 async function startProxy(engine: Engine, target: string): Promise<BareProxy> {
   const p = await startBareProxy(engine, target);
@@ -47,8 +35,7 @@ afterEach(() => destroyAllRawConns());
 after(async () => {
   destroyAllRawConns();
   await Promise.all(proxies.map((p) => p.proxy.close(200)));
-  for (const s of serverSockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await upstreams.closeAll();
 });
 
 /** A static-file-like upstream: answers every request with the target it received. */
