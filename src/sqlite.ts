@@ -2,7 +2,7 @@
  * The one better-sqlite3 import: opens a local SQLite database the way every driftwatch file
  * store wants it (WAL, synchronous=NORMAL, a busy timeout so processes sharing a file wait instead
  * of failing) and applies its schema migrations. Used by the embedded statistics store and the
- * local stores of findings and alerts.
+ * local stores of findings, alerts and predictions awaiting their labels.
  *
  * Why WAL + NORMAL: a commit is one append to the log, readers never block the writer, and a
  * process killed at any instant leaves the database at its last commit. (A *power* loss may lose

@@ -43,7 +43,7 @@ export function unitOf(file: string): string {
 /** The data path: what handles a request before the answer leaves. */
 export const DATA_PATH = ['serve', 'proxy'];
 /** The analysis side: everything that works on captured traffic after the answer left. */
-export const ANALYSIS = ['capture', 'stats', 'drift', 'slo', 'quality', 'store', 'findings', 'checks', 'alerts', 'reference', 'schedule', 'data'];
+export const ANALYSIS = ['capture', 'stats', 'drift', 'slo', 'quality', 'outcomes', 'store', 'findings', 'checks', 'alerts', 'reference', 'schedule', 'data'];
 /** What the data path may import besides itself (rule 1). serve/ may also read the registry. */
 const DATA_PATH_MAY_IMPORT = ['protocol', 'config', 'errors.ts', 'telemetry', 'model', 'listen.ts', 'http-lifecycle.ts', 'version.ts'];
 /** The only capture/ modules the proxy may import: the event it offers and the queue it offers it to. */
@@ -51,7 +51,14 @@ const PROXY_CAPTURE_ALLOWED = ['capture/inference-event.ts', 'capture/bounded-qu
 /** Composition roots: they wire everything and nothing imports them (but each other). */
 const ROOTS = ['app', 'cli'];
 /** Concrete backends that only a composition root may choose (rule 5). */
-const ADAPTERS = ['store/embedded.ts', 'store/influx.ts', 'store/influx-publisher.ts', 'registry/local-registry.ts', 'registry/mlflow-registry.ts'];
+const ADAPTERS = [
+  'store/embedded.ts',
+  'store/influx.ts',
+  'store/influx-publisher.ts',
+  'registry/local-registry.ts',
+  'registry/mlflow-registry.ts',
+  'outcomes/sqlite-prediction-log.ts',
+];
 /** Pure math: no I/O, no clock (rule 3). The check files beside them read the store interface. */
 const PURE = (file: string) =>
   (file.startsWith('stats/') || file.startsWith('drift/') || file.startsWith('slo/') || file.startsWith('quality/')) &&

@@ -1,0 +1,84 @@
+/**
+ * The prediction log: what the ground-truth join needs of each captured prediction, kept for a
+ * horizon, and the labels joined to it. This file is the interface and its value types; the
+ * embedded implementation is `sqlite-prediction-log.ts` (chosen by app/, like the stats stores).
+ *
+ * Why keep rows and not only counts: labels arrive late (minutes to weeks) and must be attributed
+ * to the window of the *prediction*, so the prediction has to wait, with its time, model version,
+ * predicted label or value and probabilities, until its label comes or the horizon passes.
+ *
+ * Bounded: past `maxRows` the log keeps a deterministic sample of ids (by a hash of the id, see
+ * `SAMPLE_LEVELS`): every process sharing the rule keeps the same ids, and a label for an id the
+ * sample dropped is counted as `notRetained`, never confused with a label that matches nothing.
+ */
+
+export interface PredictionRecord {
+  /** The join key: the request id (with `#row` for a multi-row request) or the id column's value. */
+  id: string;
+  /** When the prediction was made (ms since epoch): quality is attributed to this time's window. */
+  atMs: number;
+  model: string;
+  version: string;
+  /** The predicted class, for classifiers (string form of the label). */
+  predicted: string | null;
+  /** The predicted value, for regressors. */
+  value: number | null;
+  /** Class -> probability, when the model gave them. */
+  probabilities: Readonly<Record<string, number>> | null;
+}
+
+export interface LabelRecord {
+  id: string;
+  /** The observed outcome: a class (string) or a value (number). */
+  label: string | number;
+  /** When the label arrived (ms since epoch): the label delay is this minus the prediction's time. */
+  atMs: number;
+}
+
+export interface LabelIngestResult {
+  /** Labels that found their prediction (first label for it). */
+  matched: number;
+  /** Labels for a prediction that already had one: the newer replaces the older. */
+  replaced: number;
+  /** Labels whose id matches no prediction in the log (unknown, expired, or never captured). */
+  unmatched: number;
+  /** Labels for ids the log's sample dropped when it was over its size budget. */
+  notRetained: number;
+}
+
+export interface JoinedRow extends PredictionRecord {
+  label: string | number;
+  labelAtMs: number;
+}
+
+export interface WindowCounts {
+  predictions: number;
+  labelled: number;
+}
+
+export interface PredictionLogStats {
+  rows: number;
+  labelled: number;
+  /** Share of ids kept: 1 until the log first fills, then 1/2, 1/4, ... */
+  sampleRate: number;
+  /** Predictions not kept because of the sample. */
+  sampledOut: number;
+}
+
+export interface PredictionLog {
+  /** Keeps the predictions (a prediction recorded again keeps its first record); returns how many the sample kept. */
+  recordPredictions(rows: readonly PredictionRecord[]): { kept: number; sampledOut: number };
+  /** Joins labels to their predictions; never throws for a label that matches nothing. */
+  recordLabels(labels: readonly LabelRecord[]): LabelIngestResult;
+  /** Labelled predictions of a model (and version, when given) made in [fromMs, toMs). */
+  joined(model: string, version: string | null, fromMs: number, toMs: number): JoinedRow[];
+  /** Predictions and labelled predictions in [fromMs, toMs): the labelled share. */
+  windowCounts(model: string, version: string | null, fromMs: number, toMs: number): WindowCounts;
+  /** Drops predictions older than the horizon; returns how many. */
+  prune(nowMs: number): number;
+  stats(): PredictionLogStats;
+  close(): void;
+}
+
+/** How many times the sample may halve (2^-20 is about one id in a million). */
+export const SAMPLE_LEVELS = 20;

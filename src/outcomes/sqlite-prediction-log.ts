@@ -1,0 +1,225 @@
+/**
+ * The embedded prediction log (prediction-log.ts) in a local SQLite file: one row per prediction,
+ * keyed by its id, with its label once it comes. It survives restarts (WAL, see sqlite.ts); two
+ * sidecars on one host may share the file (SQLite's locking), which is how labels posted to either
+ * find predictions captured by the other.
+ *
+ * Bounds: rows older than `horizonMs` are pruned; past `maxRows` the sample halves (the ids whose
+ * hash falls in the upper half of the kept range are deleted and no longer kept), so the log's size
+ * stays under `maxRows` rows and the kept ids remain a uniform, deterministic sample. The sample
+ * level only grows; it is stored in the file, so a restart keeps the same rule.
+ */
+import { openDatabase, type SqliteDatabase } from '../sqlite.js';
+import { fnv1a32 } from '../stats/own-keys.js';
+import {
+  type JoinedRow,
+  type LabelIngestResult,
+  type LabelRecord,
+  type PredictionLog,
+  type PredictionLogStats,
+  type PredictionRecord,
+  SAMPLE_LEVELS,
+  type WindowCounts,
+} from './prediction-log.js';
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE predictions (
+     id TEXT PRIMARY KEY,
+     h INTEGER NOT NULL,            -- fnv1a32(id), unsigned: the sample keeps h < 2^(32 - level)
+     at_ms INTEGER NOT NULL,
+     model TEXT NOT NULL,
+     version TEXT NOT NULL,
+     predicted TEXT,
+     value REAL,
+     probs TEXT,                    -- JSON class -> probability
+     label TEXT,                    -- a class label
+     label_num REAL,                -- or a numeric label
+     label_at_ms INTEGER            -- null until labelled
+   ) WITHOUT ROWID;
+   CREATE INDEX predictions_by_model_time ON predictions (model, at_ms);
+   CREATE INDEX predictions_by_time ON predictions (at_ms);
+   CREATE INDEX predictions_by_hash ON predictions (h);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
+];
+
+export interface SqlitePredictionLogOptions {
+  /** Rows kept at most (default 1,000,000: about 200 bytes each on disk without probabilities). */
+  maxRows?: number;
+  /** How long a prediction waits for its label (default 30 days). */
+  horizonMs?: number;
+}
+
+interface Row {
+  id: string;
+  at_ms: number;
+  model: string;
+  version: string;
+  predicted: string | null;
+  value: number | null;
+  probs: string | null;
+  label: string | null;
+  label_num: number | null;
+  label_at_ms: number | null;
+}
+
+export const DEFAULT_MAX_ROWS = 1_000_000;
+export const DEFAULT_HORIZON_MS = 30 * 86_400_000;
+
+/** Whether the sample at `level` keeps an id with hash h: the lowest 2^(32 - level) hashes. */
+function keeps(h: number, level: number): boolean {
+  return level === 0 || h < 2 ** (32 - level);
+}
+
+export class SqlitePredictionLog implements PredictionLog {
+  readonly path: string;
+  private readonly db: SqliteDatabase;
+  private readonly maxRows: number;
+  private readonly horizonMs: number;
+  // The file's counters, re-read inside every write transaction: another process may share the
+  // file (and raise the sample level or add rows) between two of ours.
+  private level = 0;
+  private rows = 0;
+  private sampledOut = 0;
+
+  constructor(path: string, opts: SqlitePredictionLogOptions = {}) {
+    this.maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
+    this.horizonMs = opts.horizonMs ?? DEFAULT_HORIZON_MS;
+    if (!Number.isInteger(this.maxRows) || this.maxRows < 1) throw new Error(`maxRows must be a positive integer, got ${this.maxRows}`);
+    if (!(this.horizonMs > 0)) throw new Error(`horizonMs must be positive, got ${this.horizonMs}`);
+    this.db = openDatabase(path, MIGRATIONS, 'prediction log');
+    this.path = path;
+    this.load();
+  }
+
+  private load(): void {
+    this.level = this.meta('sample_level');
+    this.rows = this.meta('rows');
+    this.sampledOut = this.meta('sampled_out');
+  }
+
+  private save(): void {
+    this.setMeta('sample_level', this.level);
+    this.setMeta('rows', this.rows);
+    this.setMeta('sampled_out', this.sampledOut);
+  }
+
+  private meta(key: string): number {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  private setMeta(key: string, value: number): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  recordPredictions(records: readonly PredictionRecord[]): { kept: number; sampledOut: number } {
+    const ins = this.db.prepare(
+      `INSERT INTO predictions (id, h, at_ms, model, version, predicted, value, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    );
+    let kept = 0;
+    let dropped = 0;
+    this.db
+      .transaction(() => {
+        this.load();
+        for (const r of records) {
+          const h = fnv1a32(r.id);
+          if (!keeps(h, this.level)) {
+            dropped++;
+            continue;
+          }
+          const info = ins.run(r.id, h, r.atMs, r.model, r.version, r.predicted, r.value, r.probabilities === null ? null : JSON.stringify(r.probabilities));
+          if (info.changes > 0) {
+            kept++;
+            this.rows++;
+          }
+        }
+        // Over budget: halve the sample until it fits (each halving deletes about half the rows).
+        while (this.rows > this.maxRows && this.level < SAMPLE_LEVELS) {
+          this.level++;
+          const info = this.db.prepare('DELETE FROM predictions WHERE h >= ?').run(2 ** (32 - this.level));
+          this.rows -= info.changes;
+          dropped += info.changes;
+        }
+        this.sampledOut += dropped;
+        this.save();
+      })
+      .immediate();
+    return { kept, sampledOut: dropped };
+  }
+
+  recordLabels(labels: readonly LabelRecord[]): LabelIngestResult {
+    const get = this.db.prepare('SELECT label_at_ms FROM predictions WHERE id = ?');
+    const set = this.db.prepare('UPDATE predictions SET label = ?, label_num = ?, label_at_ms = ? WHERE id = ?');
+    const out: LabelIngestResult = { matched: 0, replaced: 0, unmatched: 0, notRetained: 0 };
+    this.db
+      .transaction(() => {
+        this.load();
+        for (const l of labels) {
+          const row = get.get(l.id) as { label_at_ms: number | null } | undefined;
+          if (row === undefined) {
+            if (keeps(fnv1a32(l.id), this.level)) out.unmatched++;
+            else out.notRetained++;
+            continue;
+          }
+          if (row.label_at_ms === null) out.matched++;
+          else out.replaced++;
+          set.run(typeof l.label === 'number' ? null : l.label, typeof l.label === 'number' ? l.label : null, l.atMs, l.id);
+        }
+      })
+      .immediate();
+    return out;
+  }
+
+  joined(model: string, version: string | null, fromMs: number, toMs: number): JoinedRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM predictions WHERE model = ? AND at_ms >= ? AND at_ms < ? AND label_at_ms IS NOT NULL
+         AND (? IS NULL OR version = ?) ORDER BY at_ms, id`,
+      )
+      .all(model, fromMs, toMs, version, version) as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      atMs: r.at_ms,
+      model: r.model,
+      version: r.version,
+      predicted: r.predicted,
+      value: r.value,
+      probabilities: r.probs === null ? null : (JSON.parse(r.probs) as Record<string, number>),
+      label: r.label_num !== null ? r.label_num : (r.label as string),
+      labelAtMs: r.label_at_ms!,
+    }));
+  }
+
+  windowCounts(model: string, version: string | null, fromMs: number, toMs: number): WindowCounts {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS predictions, COUNT(label_at_ms) AS labelled FROM predictions
+         WHERE model = ? AND at_ms >= ? AND at_ms < ? AND (? IS NULL OR version = ?)`,
+      )
+      .get(model, fromMs, toMs, version, version) as WindowCounts;
+    return { predictions: row.predictions, labelled: row.labelled };
+  }
+
+  prune(nowMs: number): number {
+    return this.db
+      .transaction(() => {
+        this.load();
+        const info = this.db.prepare('DELETE FROM predictions WHERE at_ms < ?').run(nowMs - this.horizonMs);
+        this.rows -= info.changes;
+        this.save();
+        return info.changes;
+      })
+      .immediate();
+  }
+
+  stats(): PredictionLogStats {
+    this.load();
+    const labelled = (this.db.prepare('SELECT COUNT(label_at_ms) AS n FROM predictions').get() as { n: number }).n;
+    return { rows: this.rows, labelled, sampleRate: 2 ** -this.level, sampledOut: this.sampledOut };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
