@@ -34,6 +34,27 @@ function schemaError(message: string): never {
   throw new DriftwatchError('DW_ERR_SERVE_SCHEMA', message);
 }
 
+/**
+ * A value that cannot become its column's type, or rows numpy cannot stack (ragged, mixed). Still
+ * DW_ERR_SERVE_SCHEMA (400), but MLflow meets these while parsing the request, before the
+ * signature check: proto_json_utils.cast_df_types_according_to_schema (MlflowFailedTypeConversion),
+ * convert_data_type and pandas.read_csv(dtype=...) all answer BAD_REQUEST, where a missing column
+ * or a wrong shape found by models/utils._enforce_schema is INVALID_PARAMETER_VALUE. The MLflow
+ * error_code follows MLflow; the driftwatch code and the status stay.
+ */
+export class CastError extends DriftwatchError {
+  constructor(message: string) {
+    super('DW_ERR_SERVE_SCHEMA', message);
+  }
+  override get mlflowCode(): string {
+    return 'BAD_REQUEST';
+  }
+}
+
+function castError(message: string): never {
+  throw new CastError(message);
+}
+
 /** A Python-style list for messages, as MLflow words them; at most 20 names, so a hostile body cannot make a huge error. */
 const pyList = (names: Iterable<string>) => {
   const all = [...names];
@@ -66,7 +87,7 @@ function tableFromRows(columns: string[] | null, rows: unknown[][]): Table {
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
     if (row.length !== width) {
-      schemaError(`row ${i} has ${row.length} values, expected ${width}${columns ? ' (one per column)' : ' (as in row 0)'}`);
+      castError(`row ${i} has ${row.length} values, expected ${width}${columns ? ' (one per column)' : ' (as in row 0)'}`);
     }
     for (let j = 0; j < width; j++) cols[j]![i] = row[j];
   }
@@ -98,7 +119,8 @@ function tableFromRecords(records: unknown[], wanted: readonly string[] | null):
         if (v !== undefined) seen = true;
         col[i] = v === undefined ? null : v;
       }
-      if (seen || recs.length === 0) {
+      // A column no record has is absent, as in pandas (so no records at all is no columns).
+      if (seen) {
         names.push(name);
         cols.push(col);
       }
@@ -131,16 +153,25 @@ function tableFromRecords(records: unknown[], wanted: readonly string[] | null):
 function tableFromColumns(obj: Record<string, unknown>): Table {
   const names = Object.keys(obj);
   const values = Object.values(obj);
-  // MLflow: a dict of scalars is one row.
+  // MLflow (models/utils._enforce_schema): a dict of scalars is one row, else pd.DataFrame(dict):
+  // lists of one length, a scalar among them repeated on every row.
   if (values.every(isScalar)) return { names, cols: values.map((v) => [v]), n: 1 };
   let n = -1;
-  const cols = values.map((v, j) => {
-    if (!Array.isArray(v)) schemaError(`input ${names[j]} must be a list of values (one per row)`);
-    if (n >= 0 && v.length !== n) schemaError(`input ${names[j]} has ${v.length} values, ${names[0]} has ${n}: columns must have equal length`);
+  let first = '';
+  values.forEach((v, j) => {
+    if (!Array.isArray(v)) {
+      if (!isScalar(v)) schemaError(`input ${names[j]} must be a list of values (one per row)`);
+      return;
+    }
+    if (n >= 0 && v.length !== n) schemaError(`input ${names[j]} has ${v.length} values, ${first} has ${n}: columns must have equal length`);
+    if (n < 0) first = names[j]!;
     n = v.length;
-    return v;
   });
-  return { names, cols, n: Math.max(n, 0) };
+  // Repeated scalars are built here, not sent: bounded like a table of records.
+  const repeated = values.reduce<number>((k, v) => k + (Array.isArray(v) ? 0 : 1), 0);
+  if (repeated * n > MAX_TABLE_CELLS) schemaError(`${repeated} scalar inputs repeated over ${n} rows exceed ${MAX_TABLE_CELLS} cells`);
+  const cols = values.map((v) => (Array.isArray(v) ? v : new Array<unknown>(n).fill(v)));
+  return { names, cols, n };
 }
 
 /** Any decoded input as a table, for column signatures. */
@@ -154,7 +185,7 @@ function toTable(input: DecodedInput, wanted: readonly string[] | null = null): 
   if (v.every(isPlainObject)) return tableFromRecords(v, wanted);
   if (v.every(Array.isArray)) return tableFromRows(null, v as unknown[][]);
   if (v.every(isScalar)) return { names: null, cols: [v], n: v.length };
-  return schemaError('rows must all be lists, all be objects, or all be scalar values');
+  return castError('rows must all be lists, all be objects, or all be scalar values');
 }
 
 /* ----------------------------- casting ----------------------------- */
@@ -180,46 +211,39 @@ function toIntegerOf(type: ElementType, v: unknown, col: string, row: number): n
   return n;
 }
 
-/**
- * Longest numeric text accepted: a double needs at most 17 significant digits, and 100 characters
- * leave room for any printf-style rendering; a million-digit "number" is a mistake or an attack.
- */
-const MAX_NUMBER_TEXT = 100;
-
-/** Whether a number is finite, as one subtraction (this runs per cell on the hot path). */
-const finite = (v: number) => v - v === 0;
-
-function nonFinite(v: unknown, col: string, row: number): never {
-  return schemaError(
-    `column ${col} row ${row}: ${preview(v)} is not a finite number; NaN and infinity are refused in numeric columns (send null for a missing value)`,
-  );
-}
+/** Python's float() words for the non-finite values, as MLflow's cast (numpy astype) reads them. */
+const NON_FINITE: Readonly<Record<string, number>> = {
+  nan: Number.NaN,
+  '+nan': Number.NaN,
+  '-nan': Number.NaN,
+  inf: Number.POSITIVE_INFINITY,
+  '+inf': Number.POSITIVE_INFINITY,
+  infinity: Number.POSITIVE_INFINITY,
+  '+infinity': Number.POSITIVE_INFINITY,
+  '-inf': Number.NEGATIVE_INFINITY,
+  '-infinity': Number.NEGATIVE_INFINITY,
+};
 
 /**
- * A cell as a number for a numeric column. Unlike MLflow (pandas casts "NaN" and "inf" and scores
- * them), non-finite values are refused: the model's answer to them is meaningless (null
- * probabilities and an arbitrary label). null stays NaN, as pandas holds a missing number.
+ * A cell as a number for a numeric column, as MLflow casts it (pandas/numpy `astype`, i.e.
+ * Python's float()): decimal text of any length, and "NaN", "inf", "Infinity" (any case, signed,
+ * padded) to the non-finite values, which the model then scores as it scores them under MLflow
+ * (the example model answers null probabilities; docs/bad-input.md). null stays NaN, as pandas
+ * holds a missing number. Issue 18 had these refused; issue 19 (a drop-in never refuses what
+ * MLflow accepts) brought them back, documented instead.
  */
 function toNumber(v: unknown, col: string, row: number): number {
-  if (typeof v === 'number') return finite(v) ? v : nonFinite(v, col, row); // 1e999 parses to Infinity
+  if (typeof v === 'number') return v; // 1e999 in JSON parses to Infinity, as in Python
   if (v === null || v === undefined) return Number.NaN; // pandas holds a missing number as NaN
   if (typeof v === 'string') {
-    if (v.length > MAX_NUMBER_TEXT) {
-      schemaError(`column ${col} row ${row}: ${preview(v)} is ${v.length} characters long; numeric text is limited to ${MAX_NUMBER_TEXT}`);
-    }
     const t = v.trim();
     // Decimal notation only, as pandas reads numbers ("0x10" is not 16 there).
-    if (DECIMAL.test(t)) {
-      const n = Number(t);
-      return finite(n) ? n : nonFinite(v, col, row);
-    }
-    const word = t.toLowerCase();
-    if (word === 'nan' || word === 'inf' || word === '+inf' || word === 'infinity' || word === '+infinity' || word === '-inf' || word === '-infinity') {
-      nonFinite(v, col, row);
-    }
+    if (DECIMAL.test(t)) return Number(t);
+    const word = NON_FINITE[t.toLowerCase()];
+    if (word !== undefined && Object.hasOwn(NON_FINITE, t.toLowerCase())) return word;
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
-  return schemaError(`column ${col} row ${row}: cannot convert ${preview(v)} to a number`);
+  return castError(`column ${col} row ${row}: cannot convert ${preview(v)} to a number`);
 }
 
 function toInteger(v: unknown, col: string, row: number): number {
@@ -235,13 +259,13 @@ function toBool(v: unknown, col: string, row: number): boolean {
   if (v === 0 || v === 1) return v === 1;
   if (v === 'true' || v === 'True') return true;
   if (v === 'false' || v === 'False') return false;
-  return schemaError(`column ${col} row ${row}: cannot convert ${preview(v)} to a boolean`);
+  return castError(`column ${col} row ${row}: cannot convert ${preview(v)} to a boolean`);
 }
 
 function toStr(v: unknown, col: string, row: number): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return schemaError(`column ${col} row ${row}: expected a string, got ${v === null ? 'null' : typeof v}`);
+  return castError(`column ${col} row ${row}: expected a string, got ${v === null ? 'null' : typeof v}`);
 }
 
 /** Validates one column against its MLflow column type (the signature's promise to clients). */
@@ -251,7 +275,7 @@ function checkColumnType(type: ColumnType, values: unknown[], col: string): void
     case 'float':
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
-        if (typeof v !== 'number' || !finite(v)) toNumber(v, col, i);
+        if (typeof v !== 'number') toNumber(v, col, i);
       }
       return;
     case 'long':
@@ -303,7 +327,7 @@ function store(type: ElementType, data: HostTensor['data'], at: number, v: unkno
   switch (type) {
     case 'float32':
     case 'float64':
-      (data as Float64Array)[at] = typeof v === 'number' && finite(v) ? v : toNumber(v, col, row);
+      (data as Float64Array)[at] = typeof v === 'number' ? v : toNumber(v, col, row);
       return;
     case 'int64':
       (data as BigInt64Array)[at] = BigInt(toIntegerOf(type, v, col, row));
@@ -432,17 +456,28 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
       }
       names = expected.slice(0, cols.length);
     }
-    const index = new Map(names.map((n, j) => [n, j]));
+    const index = new Map<string, number>();
+    names.forEach((n, j) => {
+      // pandas keeps repeated names; a repeated signature column cannot be one input.
+      if (index.has(n) && expected.includes(n)) schemaError(`column ${n} appears more than once`);
+      index.set(n, j);
+    });
+    // The cast comes first, as in MLflow (cast_df_types_according_to_schema while parsing, then
+    // _enforce_schema): a bad value in a present column wins over a missing column.
+    specs.forEach((s, i) => {
+      const j = index.get(expected[i]!);
+      if (j !== undefined) checkColumnType(s.type, table.cols[j]!, expected[i]!);
+    });
+    // Missing even when there are no rows: an empty frame without the columns is missing them
+    // (pd.DataFrame([]) has none); an empty frame with them is an empty answer.
     const missing = specs.filter((s, i) => s.required && !index.has(expected[i]!)).map((s, i) => s.name ?? String(i));
-    if (missing.length && table.n > 0) {
+    if (missing.length) {
       const extra = [...names.filter((n) => !expected.includes(n)), ...(table.extras ?? [])];
       schemaError(`Model is missing inputs ${pyList(missing)}.${extra.length ? ` Note that there were extra inputs: ${pyList(extra)}` : ''}`);
     }
-    cols = specs.map((s, i) => {
+    cols = specs.map((_, i) => {
       const j = index.get(expected[i]!);
-      const values = j === undefined ? new Array<unknown>(table.n).fill(null) : table.cols[j]!;
-      checkColumnType(s.type, values, expected[i]!);
-      return values;
+      return j === undefined ? new Array<unknown>(table.n).fill(null) : table.cols[j]!;
     });
     names = expected;
   } else if (names === null) {
@@ -463,7 +498,7 @@ function prepareColumns(table: Table, specs: ColumnSpec[] | null, graphInputs: r
         const f = data as Float32Array;
         for (let i = 0; i < n; i++) {
           const v = col[i];
-          f[i * k + j] = typeof v === 'number' && finite(v) ? v : toNumber(v, colName, i);
+          f[i * k + j] = typeof v === 'number' ? v : toNumber(v, colName, i);
         }
       } else {
         for (let i = 0; i < n; i++) store(type, data, i * k + j, col[i], colName, i);
@@ -498,7 +533,7 @@ function prepareNumericFrame(columns: string[] | null, rows: unknown[][], specs:
   const src = new Int32Array(k);
   for (let j = 0; j < k; j++) {
     const idx = columns.indexOf(specs[j]!.name ?? String(j));
-    if (idx < 0) return null;
+    if (idx < 0 || columns.lastIndexOf(specs[j]!.name ?? String(j)) !== idx) return null;
     src[j] = idx;
   }
   const n = rows.length;
@@ -509,7 +544,7 @@ function prepareNumericFrame(columns: string[] | null, rows: unknown[][], specs:
     if (row.length !== width) return null;
     for (let j = 0; j < k; j++) {
       const v = row[src[j]!];
-      data[i * k + j] = typeof v === 'number' && finite(v) ? v : toNumber(v, specs[j]!.name ?? String(j), i);
+      data[i * k + j] = typeof v === 'number' ? v : toNumber(v, specs[j]!.name ?? String(j), i);
     }
   }
   return {

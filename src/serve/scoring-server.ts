@@ -18,7 +18,7 @@ import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { statusClass, type ServeMetrics } from '../telemetry/metrics.js';
 import { checkFeedShapes, type PreparedInput } from './input-plan.js';
-import { decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mediaTypeOf, mlflowErrorBody } from '../protocol/mlflow.js';
+import { checkMlflowContentType, decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mlflowErrorBody } from '../protocol/mlflow.js';
 import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from '../protocol/oip.js';
 import { oipDatatype } from '../model/signature.js';
 import type { LoadedVersion, ServedModel } from './served-model.js';
@@ -152,16 +152,13 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
     try {
       if (closing) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', 'server is shutting down');
       if (!served) throw new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', 'no such model on this server');
-      let text: string;
-      const media = mediaTypeOf(req.headers['content-type']);
-      if (protocol === 'mlflow' && media !== 'application/json' && media !== 'text/csv') {
+      // Checked before the body is read, as scoring_server.invocations does first (415).
+      const contentType = protocol === 'mlflow' ? checkMlflowContentType(req.headers['content-type']) : null;
+      if (contentType && !contentType.ok) {
         req.resume();
-        throw new DriftwatchError(
-          'DW_ERR_SERVE_UNSUPPORTED_MEDIA_TYPE',
-          `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${req.headers['content-type'] ?? ''}'.`,
-        );
+        throw new DriftwatchError('DW_ERR_SERVE_UNSUPPORTED_MEDIA_TYPE', contentType.message);
       }
-      text = await readBody(req, config.maxBodyBytes);
+      const text = await readBody(req, config.maxBodyBytes);
       lv = served.acquire();
       if (!lv) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', `model ${served.name} is not loaded${served.lastError ? `: ${served.lastError}` : ''}`);
       if (requestedVersion !== null && requestedVersion !== lv.version) {
@@ -169,11 +166,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       }
       const versionHeaders = { 'x-driftwatch-model': served.name, 'x-driftwatch-model-version': lv.version };
       if (protocol === 'mlflow') {
-        const decoded = media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
+        const decoded = contentType?.ok && contentType.media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
         const prepared = lv.plan.prepare(decoded.input);
         const outputs = await runModel(lv, prepared, deadline);
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
-        send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows), versionHeaders);
+        send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows, decoded.unwrapped), versionHeaders);
       } else {
         const request = decodeOipRequest(text);
         const prepared = prepareOip(lv, request.inputs);

@@ -51,9 +51,14 @@ test('exactly one input field, as MLflow demands', () => {
   );
   assert.throws(() => decodeMlflowJson('[1,2]'), code('DW_ERR_SERVE_BAD_REQUEST'));
   assert.throws(() => decodeMlflowJson('{"dataframe_split":{"data":"x"}}'), code('DW_ERR_SERVE_BAD_REQUEST'));
-  assert.throws(() => decodeMlflowJson('{"dataframe_split":{"columns":["a","a"],"data":[]}}'), /duplicate/);
-  assert.throws(() => decodeMlflowJson('{"dataframe_records":[1]}'), code('DW_ERR_SERVE_BAD_REQUEST'));
-  assert.throws(() => decodeMlflowJson('{"instances":[1],"params":[1]}'), /params/);
+  assert.throws(() => decodeMlflowJson('{"dataframe_records":[{"a":1},1]}'), code('DW_ERR_SERVE_BAD_REQUEST'));
+  // What pandas and MLflow accept (scoring_server._split_data_and_params, pd.DataFrame): repeated
+  // column names, a list of values as one column named 0, params that are no dict (ignored, the
+  // ONNX flavor has no params schema), other top-level keys (ignored).
+  assert.deepEqual(decodeMlflowJson('{"dataframe_split":{"columns":["a","a"],"data":[]}}').input, { kind: 'frame', columns: ['a', 'a'], rows: [] });
+  assert.deepEqual(decodeMlflowJson('{"dataframe_records":[1]}').input, { kind: 'frame', columns: null, rows: [[1]] });
+  assert.equal(decodeMlflowJson('{"instances":[1],"params":[1]}').params, null);
+  assert.deepEqual(decodeMlflowJson('{"instances":[1],"signature_name":"x"}').input, { kind: 'raw', value: [1] });
   assert.throws(() => decodeMlflowJson('{"instances":1'), /valid JSON/);
 });
 
@@ -68,7 +73,9 @@ test('CSV: header, quoting, CRLF, BOM, empty cells as missing', () => {
     ],
   });
   assert.throws(() => decodeMlflowCsv(''), /empty/);
-  assert.throws(() => decodeMlflowCsv('a,b\n1\n'), /line 2 has 1 fields, the header has 2/);
+  // pandas.read_csv pads a short row with missing values and refuses a row longer than the first.
+  assert.deepEqual(decodeMlflowCsv('a,b\n1\n').input, { kind: 'frame', columns: ['a', 'b'], rows: [['1', null]] });
+  assert.throws(() => decodeMlflowCsv('a,b\n1,2\n1,2,3\n'), /Expected 2 fields in line 3, saw 3/);
   assert.throws(() => decodeMlflowCsv('a\n"open\n'), /unterminated/);
 });
 
