@@ -1,5 +1,6 @@
 /** `driftwatch drift`: compare two files column by column, offline. */
 import { readColumns } from '../data/table-file.js';
+import { DEFAULT_MIN_EFFECT } from '../drift/effect-rule.js';
 import { compareColumns, formatReport } from '../drift/offline.js';
 import { DriftwatchError } from '../errors.js';
 import { EXIT_FINDINGS, intFlag, parse, usage } from './args.js';
@@ -8,7 +9,7 @@ import { type Command, helpText } from './command.js';
 const HELP = helpText(
   `  driftwatch drift --reference FILE --current FILE [--format table|json] [--psi-mode fixed|evidently]
                    [--ks-method auto|exact|asymp] [--bins N] [--stat test|psi] [--correction none|bonferroni|benjamini-hochberg]
-                   [--fail-on column|dataset]
+                   [--rule test-and-effect|test-only] [--min-effect STAT=V,...] [--fail-on column|dataset]
       Compare two CSV / JSON-lines files column by column (PSI, KS, chi-square, Jensen-Shannon).`,
   [
     ['--reference FILE', 'the baseline: CSV with a header, or JSON lines'],
@@ -17,7 +18,9 @@ const HELP = helpText(
     ['--psi-mode MODE', "fixed (the reference's quantile bins, as live traffic is binned; default) or evidently"],
     ['--ks-method METHOD', 'auto (default), exact or asymp'],
     ['--bins N', 'PSI bins (at least 2)'],
-    ['--stat test|psi', 'what decides drift: the KS / chi-square p-value (default) or PSI'],
+    ['--stat test|psi', 'what decides drift: the KS / chi-square test under --rule (default) or PSI alone'],
+    ['--rule RULE', 'test-and-effect (default: the test is significant AND an effect reaches its floor, as the scheduled check) or test-only (the test alone)'],
+    ['--min-effect STAT=V,...', 'effect floors: ks (D, default 0.1), psi (0.06), wasserstein (normalised, 0.25), js (Jensen-Shannon, 0.1)'],
     ['--correction C', 'none (default), bonferroni or benjamini-hochberg across columns'],
     ['--fail-on LEVEL', 'exit 3 when drifted: column (any column drifted) or dataset (dataset_drifted)'],
   ],
@@ -37,6 +40,8 @@ async function run(args: string[]): Promise<number> {
     bins: { type: 'string' },
     stat: { type: 'string' },
     correction: { type: 'string' },
+    rule: { type: 'string' },
+    'min-effect': { type: 'string' },
     'fail-on': { type: 'string' },
   });
   if (positionals.length) usage(`drift takes no positional arguments (got ${positionals.join(' ')})`);
@@ -49,6 +54,15 @@ async function run(args: string[]): Promise<number> {
   const format = oneOf(values.format, 'format', ['table', 'json'] as const, 'table');
   const failOn = values['fail-on'] === undefined ? undefined : oneOf(values['fail-on'], 'fail-on', ['column', 'dataset'] as const, 'dataset');
   const bins = intFlag(values.bins, 'bins');
+  const minEffect = { ...DEFAULT_MIN_EFFECT };
+  for (const part of values['min-effect']?.split(',') ?? []) {
+    const [k = '', v = ''] = part.split('=');
+    const keys = { ks: 'ks', psi: 'psi', wasserstein: 'wasserstein', js: 'jensenShannon' } as const;
+    const x = Number(v);
+    if (!Object.hasOwn(keys, k.trim()) || v.trim() === '' || !(x >= 0))
+      usage(`--min-effect takes STAT=VALUE pairs (ks, psi, wasserstein, js; value >= 0), got ${part}`);
+    minEffect[keys[k.trim() as keyof typeof keys]] = x;
+  }
   if (bins !== undefined && bins < 2) usage('--bins must be at least 2');
   const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\rdriftwatch: ${m}   `) : () => undefined;
   const read = (path: string, label: string) =>
@@ -74,6 +88,8 @@ async function run(args: string[]): Promise<number> {
     ksMethod: oneOf(values['ks-method'], 'ks-method', ['auto', 'exact', 'asymp'] as const, 'auto'),
     stat: oneOf(values.stat, 'stat', ['test', 'psi'] as const, 'test'),
     correction: oneOf(values.correction, 'correction', ['none', 'bonferroni', 'benjamini-hochberg'] as const, 'none'),
+    rule: oneOf(values.rule, 'rule', ['test-and-effect', 'test-only'] as const, 'test-and-effect'),
+    minEffect,
     ...(bins !== undefined ? { bins } : {}),
   });
   if (process.stderr.isTTY) process.stderr.write('\n');

@@ -5,12 +5,17 @@
  * alerts (alerts/ reads the findings).
  *
  * Per numeric feature: PSI over the reference's fixed bins plus a missing bin (exact, from the
- * stored integer counts) and KS from the two KLL sketches (statistic with its error bound, the
- * asymptotic p-value). Per categorical feature: chi-square test of homogeneity (unseen and other
- * values are bins of their own) and the Jensen-Shannon distance. Each statistic has its own
- * minimum sample size; a feature's status is the worst verdict among the statistics that had
- * enough data, and insufficient_data when none had. p-values are corrected across one model's
- * features when checks.drift.correction says so.
+ * stored integer counts), KS from the two KLL sketches (statistic with its error bound, the
+ * asymptotic p-value) and the normalised Wasserstein distance. Per categorical feature: chi-square
+ * test of homogeneity (unseen and other values are bins of their own) and the Jensen-Shannon
+ * distance. p-values are corrected across one model's features when checks.drift.correction says
+ * so.
+ *
+ * The verdict (checks.drift.rule): test-and-effect (default) fails a feature when the corrected
+ * p-value is below alpha AND an effect (KS D, PSI, Wasserstein; JS for categorical features)
+ * reaches its floor (checks.drift.minEffect), the same rule as `driftwatch drift`
+ * (effect-rule.ts); insufficient_data below minSamplesTest. test-only is the rule before issue
+ * 23: each statistic with its own minimum sample size and threshold, the worst verdict wins.
  */
 import type { Finding, FindingStatus } from '../findings/finding.js';
 import type { DriftCheckConfig } from '../config/schema.js';
@@ -24,6 +29,7 @@ import { psiFromCounts } from './psi.js';
 import { WASSERSTEIN_MIN_NORM, wassersteinFromSketches } from './wasserstein.js';
 import { momentsVariance } from '../stats/moments.js';
 import { featureVerdict, type DriftStat, type FeatureVerdict } from './verdict.js';
+import { decideDrift, type DriftDecision, type EffectReading } from './effect-rule.js';
 
 export interface DriftCheckDeps {
   store: StatsStore;
@@ -40,11 +46,17 @@ export interface FeatureDrift {
   ks: { statistic: number; pvalue: number; errorBound: number; exact: boolean } | null;
   chi2: { statistic: number; dof: number; pvalue: number } | null;
   jensenShannon: number | null;
-  /** W1 from the sketches divided by the reference's population std (checks.drift.wasserstein). */
+  /** W1 from the sketches divided by the reference's population std (an effect of the
+   *  test-and-effect rule; under test-only only when checks.drift.wasserstein is set). */
   wasserstein: { value: number; errorBound: number } | null;
   /** p-value after the configured correction (ks or chi2). */
   pvalueAdjusted: number | null;
+  /** Each statistic against its own threshold (psiWarn, pvalue, jensenShannon, wasserstein): the
+   *  verdict under the test-only rule, kept for reading under the other. */
   verdicts: FeatureVerdict[];
+  /** Which test and which effect decided, with both values (null: the test had no verdict). Under
+   *  test-only it is the test's half only: the distances give verdicts of their own there. */
+  decision: DriftDecision | null;
   status: FindingStatus;
   insufficientData: boolean;
   /** Why a statistic could not be computed (no bins in the window, empty side, ...). */
@@ -79,6 +91,7 @@ function compare(name: string, role: 'input' | 'prediction', ref: ReferenceFeatu
     wasserstein: null,
     pvalueAdjusted: null,
     verdicts: [],
+    decision: null,
     status: 'ok',
     insufficientData: true,
     notes: [],
@@ -140,13 +153,46 @@ function judge(f: FeatureDrift, config: DriftCheckConfig): void {
   if (f.wasserstein && config.wasserstein !== undefined)
     add('wasserstein', f.wasserstein.value, config.wasserstein, config.wasserstein, config.minSamplesDistance);
   f.verdicts = verdicts;
+  const test = verdicts.find((v) => v.stat === 'ks' || v.stat === 'chi2');
+  if (test && test.status !== 'insufficient_data') {
+    // Effects are compared at their point estimates (the sketch KS's p-value is already taken at
+    // D minus its error bound, so sketch noise cannot make a feature significant); the floors are
+    // about size, and a window of a few hundred rows is held back by the test, not by the floor.
+    const m = config.minEffect;
+    const effects: EffectReading[] = [];
+    if (f.ks) effects.push({ stat: 'ks_statistic', value: f.ks.statistic, floor: m.ks });
+    if (f.psi) effects.push({ stat: 'psi', value: f.psi.value, floor: m.psi });
+    if (f.wasserstein) effects.push({ stat: 'wasserstein', value: f.wasserstein.value, floor: m.wasserstein });
+    if (f.jensenShannon !== null) effects.push({ stat: 'jensen_shannon', value: f.jensenShannon, floor: m.jensenShannon });
+    f.decision = decideDrift(config.rule, { stat: test.stat as 'ks' | 'chi2', pvalue: test.value, alpha: p }, effects);
+  }
+  if (config.rule === 'test-and-effect') {
+    f.insufficientData = f.decision === null;
+    f.status = f.decision?.drifted ? 'fail' : 'ok';
+    return;
+  }
   const judged = verdicts.filter((v) => v.status !== 'insufficient_data');
   f.insufficientData = judged.length === 0;
   f.status = judged.reduce<FindingStatus>((worst, v) => (RANK[v.status as FindingStatus] > RANK[worst] ? (v.status as FindingStatus) : worst), 'ok');
 }
 
-/** The statistic a finding leads with: the first that gave a verdict (PSI, then the test, then JS). */
-function headline(f: FeatureDrift): { metric: string; value: number | null; warn: number | null; fail: number | null; direction: 'above' | 'below' } {
+/**
+ * The statistic a finding leads with. test-and-effect: the one that settled the verdict, the test
+ * when it was not significant and the decisive effect otherwise (so value and status agree, and a
+ * chart of it over time shows the effect against its floor). test-only: the verdict that set the
+ * status (the worst).
+ */
+function headline(
+  f: FeatureDrift,
+  rule: DriftCheckConfig['rule'],
+): { metric: string; value: number | null; warn: number | null; fail: number | null; direction: 'above' | 'below' } {
+  const d = f.decision;
+  if (rule === 'test-and-effect') {
+    if (!d) return { metric: f.kind === 'numerical' ? 'ks_pvalue' : 'chi2_pvalue', value: null, warn: null, fail: null, direction: 'below' };
+    if (d.decided_by === 'test' || !d.effect)
+      return { metric: `${d.test.stat}_pvalue`, value: d.test.pvalue, warn: d.test.alpha, fail: d.test.alpha, direction: 'below' };
+    return { metric: d.effect.stat, value: d.effect.value, warn: d.effect.floor, fail: d.effect.floor, direction: 'above' };
+  }
   // Lead with the verdict that set the status (the worst), so value and status never disagree.
   const rank = (v: FeatureVerdict) => (v.status === 'insufficient_data' ? -1 : RANK[v.status]);
   const judged = f.verdicts.reduce<FeatureVerdict | undefined>((best, v) => (!best || rank(v) > rank(best) ? v : best), undefined);
@@ -161,6 +207,14 @@ function fmt(x: number | null): string {
   return Math.abs(x) >= 0.001 || x === 0 ? x.toPrecision(3) : x.toExponential(2);
 }
 
+/** " [ks p 1.2e-5 < 0.05 and psi 0.310 >= 0.06]": both halves of the rule, for people. */
+function decisionText(d: DriftDecision | null): string {
+  if (d?.rule !== 'test-and-effect') return '';
+  const t = `${d.test.stat} p ${fmt(d.test.pvalue)} ${d.test.significant ? '<' : '>='} ${fmt(d.test.alpha)}`;
+  const e = d.effect ? `${d.effect.stat} ${fmt(d.effect.value)} ${d.effect.large ? '>=' : '<'} ${fmt(d.effect.floor)}` : 'no effect measured';
+  return ` [${t}${d.test.significant ? (d.effect?.large ? ' and ' : ' but ') : ', '}${e}]`;
+}
+
 /** Compares one merged current window with its reference: per-feature results, thresholds applied. */
 export function compareWithReference(current: WindowProfile, ref: ReferenceProfile, config: DriftCheckConfig): FeatureDrift[] {
   const features: FeatureDrift[] = [];
@@ -170,7 +224,7 @@ export function compareWithReference(current: WindowProfile, ref: ReferenceProfi
   ] as const) {
     for (const [name, rf] of Object.entries(refs)) {
       if (config.features[name]?.ignore) continue;
-      features.push(compare(name, role, rf, cur[name], config.wasserstein !== undefined));
+      features.push(compare(name, role, rf, cur[name], config.wasserstein !== undefined || config.rule === 'test-and-effect'));
     }
   }
   const withP = features.filter((f) => f.ks || f.chi2);
@@ -211,7 +265,7 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     const current = windows.reduce((a, b) => mergeWindows(a, b));
     const features = compareWithReference(current, ref, config);
     for (const f of features) {
-      const h = headline(f);
+      const h = headline(f, config.rule);
       const statusText = f.insufficientData ? 'insufficient data' : f.status;
       findings.push({
         ...base,
@@ -221,7 +275,7 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
         value: h.value,
         threshold: { warn: h.warn, fail: h.fail, direction: h.direction },
         sampleSize: f.nCurrent,
-        message: `${s.model} v${s.version} ${f.role === 'prediction' ? 'prediction ' : ''}${f.name}: ${h.metric} ${fmt(h.value)} (${h.direction === 'below' ? 'drift below' : 'warn at'} ${fmt(h.warn)}${h.fail !== h.warn ? `, fail at ${fmt(h.fail)}` : ''}) over the last ${config.window}, n=${f.nCurrent.toLocaleString('en-US')} vs reference n=${f.nReference.toLocaleString('en-US')}: ${statusText}`,
+        message: `${s.model} v${s.version} ${f.role === 'prediction' ? 'prediction ' : ''}${f.name}: ${h.metric} ${fmt(h.value)} (${h.direction === 'below' ? 'drift below' : config.rule === 'test-and-effect' ? 'drift at' : 'warn at'} ${fmt(h.warn)}${h.fail !== h.warn ? `, fail at ${fmt(h.fail)}` : ''}) over the last ${config.window}, n=${f.nCurrent.toLocaleString('en-US')} vs reference n=${f.nReference.toLocaleString('en-US')}: ${statusText}${decisionText(f.decision)}`,
         ...(f.insufficientData ? { insufficientData: true } : {}),
         detail: {
           kind: f.kind,
@@ -232,6 +286,10 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
           wasserstein: f.wasserstein,
           pvalue_adjusted: f.pvalueAdjusted,
           correction: config.correction,
+          rule: config.rule,
+          // Which test and which effect decided, with both values (the status page plots the
+          // effect unless decided_by is 'test'); null when the test had too few rows.
+          decision: f.decision,
           n_reference: f.nReference,
           notes: f.notes,
         },

@@ -7,9 +7,12 @@
  * number, categorical otherwise. Numerical: PSI (fixed mode: the reference's quantile bins plus
  * under/overflow and a missing bin, as the sidecar counts live traffic; or Evidently's binning)
  * and the two-sample KS test. Categorical: PSI over one bin per category (unseen ones included),
- * the chi-square test and the Jensen-Shannon distance. `drifted` follows the primary statistic:
- * KS p-value for numerical columns, chi-square p-value for categorical ones (PSI is reported, and
- * decides with --stat psi), after the optional correction across columns.
+ * the chi-square test and the Jensen-Shannon distance; numerical columns also get the normalised
+ * Wasserstein distance. `drifted` follows the rule (effect-rule.ts, the same function the scheduled
+ * check calls): by default the test (KS p-value for numerical columns, chi-square for categorical
+ * ones, after the optional correction across columns) must be significant AND an effect (KS D,
+ * PSI, Wasserstein; Jensen-Shannon) must reach its floor; `rule: 'test-only'` is the test alone
+ * (the rule before issue 23), and `stat: 'psi'` lets PSI alone decide.
  */
 import { binEdgesFromSorted, binIndex } from '../stats/bins.js';
 import type { Cell } from '../stats/feature-profile.js';
@@ -17,14 +20,20 @@ import { chiSquareHomogeneity, jensenShannonDistance } from './categorical.js';
 import { ks2samp, type KsMethod } from './ks.js';
 import { benjaminiHochberg, bonferroni } from './multiple-testing.js';
 import { psiEvidently, psiFromCounts } from './psi.js';
+import { DEFAULT_DRIFT_RULE, DEFAULT_MIN_EFFECT, decideDrift, type DriftDecision, type DriftRule, type EffectReading, type MinEffect } from './effect-rule.js';
+import { populationStd, WASSERSTEIN_MIN_NORM, wasserstein1Sorted } from './wasserstein.js';
 
 export interface OfflineOptions {
   psiMode: 'fixed' | 'evidently';
   ksMethod: KsMethod;
   /** Fixed mode: reference quantile bins; Evidently mode: equal-width bins (default: Sturges). */
   bins?: number;
-  /** Which statistic decides `drifted`: the test (KS / chi-square p-value) or PSI. */
+  /** Which statistic decides `drifted`: the test (KS / chi-square p-value, under `rule`) or PSI alone. */
   stat: 'test' | 'psi';
+  /** With stat 'test': the test and an effect floor (default), or the test alone. */
+  rule: DriftRule;
+  /** Effect-size floors of the test-and-effect rule. */
+  minEffect: MinEffect;
   pvalue: number;
   psiThreshold: number;
   correction: 'none' | 'bonferroni' | 'benjamini-hochberg';
@@ -37,6 +46,8 @@ export const DEFAULT_OFFLINE_OPTIONS: OfflineOptions = {
   psiMode: 'fixed',
   ksMethod: 'auto',
   stat: 'test',
+  rule: DEFAULT_DRIFT_RULE,
+  minEffect: { ...DEFAULT_MIN_EFFECT },
   pvalue: 0.05,
   psiThreshold: 0.1,
   correction: 'none',
@@ -55,7 +66,11 @@ export interface OfflineFeature {
   ks?: { statistic: number; pvalue: number; method: 'exact' | 'asymp' };
   chi2?: { statistic: number; dof: number; pvalue: number };
   jensen_shannon?: number;
+  /** W1 / the reference's population std (numerical columns). */
+  wasserstein?: number;
   pvalue_adjusted?: number;
+  /** Which test and which effect decided, with both values (absent with --stat psi or too few rows). */
+  decision?: DriftDecision;
   /** null: too few values for a verdict. */
   drifted: boolean | null;
   stat: 'ks' | 'chi2' | 'psi';
@@ -168,6 +183,8 @@ export function compareColumns(reference: readonly ColumnInput[], current: reado
         }
         const ks = ks2samp(asArray(rv), asArray(cv), { method: opts.ksMethod });
         f.ks = { statistic: ks.statistic, pvalue: ks.pvalue, method: ks.method };
+        // Normalised as the scheduled check does (population std of the reference, floored).
+        f.wasserstein = wasserstein1Sorted(rv, cv) / Math.max(populationStd(asArray(rv)), WASSERSTEIN_MIN_NORM);
       } else {
         const rc = counts(r);
         const cc = counts(c);
@@ -200,7 +217,19 @@ export function compareColumns(reference: readonly ColumnInput[], current: reado
   for (const f of features) {
     if (Math.min(f.n_reference, f.n_current) < opts.minSamples) continue;
     if (opts.stat === 'psi') f.drifted = f.psi ? f.psi.value >= opts.psiThreshold : null;
-    else f.drifted = f.pvalue_adjusted === undefined || Number.isNaN(f.pvalue_adjusted) ? null : f.pvalue_adjusted < opts.pvalue;
+    else if (f.pvalue_adjusted === undefined || Number.isNaN(f.pvalue_adjusted)) f.drifted = null;
+    else {
+      const m = opts.minEffect;
+      const effects: EffectReading[] = [];
+      if (f.ks) effects.push({ stat: 'ks_statistic', value: f.ks.statistic, floor: m.ks });
+      // PSI is an effect where the scheduled check has it too: numerical columns (its bins); for
+      // categorical ones the check has Jensen-Shannon only, and so does this rule.
+      if (f.psi && f.kind === 'numerical') effects.push({ stat: 'psi', value: f.psi.value, floor: m.psi });
+      if (f.wasserstein !== undefined) effects.push({ stat: 'wasserstein', value: f.wasserstein, floor: m.wasserstein });
+      if (f.jensen_shannon !== undefined) effects.push({ stat: 'jensen_shannon', value: f.jensen_shannon, floor: m.jensenShannon });
+      f.decision = decideDrift(opts.rule, { stat: f.ks ? 'ks' : 'chi2', pvalue: f.pvalue_adjusted, alpha: opts.pvalue }, effects);
+      f.drifted = f.decision.drifted;
+    }
   }
   const judged = features.filter((f) => f.drifted !== null);
   const share = judged.length ? judged.filter((f) => f.drifted).length / judged.length : 0;
@@ -217,7 +246,10 @@ export function compareColumns(reference: readonly ColumnInput[], current: reado
 /** A fixed-width table for terminals. */
 export function formatReport(r: OfflineReport): string {
   const fmt = (x: number | undefined | null) => (x === undefined || x === null ? '-' : Math.abs(x) >= 0.001 || x === 0 ? x.toPrecision(4) : x.toExponential(2));
-  const head = ['FEATURE', 'KIND', 'N_REF', 'N_CUR', 'PSI', 'KS', 'P-VALUE', 'DRIFTED'];
+  const head = ['FEATURE', 'KIND', 'N_REF', 'N_CUR', 'PSI', 'KS', 'P-VALUE', 'DRIFTED', 'EFFECT'];
+  // The effect the rule weighed: the one furthest above (or least below) its floor.
+  const effect = (d: DriftDecision | undefined) =>
+    d?.effect ? `${d.effect.stat} ${fmt(d.effect.value)} ${d.effect.large ? '>=' : '<'} ${fmt(d.effect.floor)}` : '-';
   const rows = r.features.map((f) => [
     f.name,
     f.kind,
@@ -226,7 +258,8 @@ export function formatReport(r: OfflineReport): string {
     fmt(f.psi?.value),
     fmt(f.ks?.statistic),
     fmt(f.pvalue_adjusted ?? f.ks?.pvalue ?? f.chi2?.pvalue),
-    f.drifted === null ? 'n/a (too few rows)' : f.drifted ? 'YES' : 'no',
+    f.drifted === null ? 'n/a (too few rows)' : f.drifted ? 'YES' : f.decision?.decided_by === 'effect' ? 'no (small)' : 'no',
+    effect(f.decision),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const lines = [head, ...rows].map((row) =>
@@ -239,7 +272,7 @@ export function formatReport(r: OfflineReport): string {
   lines.push(
     '',
     `drift share ${(r.drift_share * 100).toFixed(1)}% (${judged.filter((f) => f.drifted).length} of ${judged.length} columns): dataset ${r.dataset_drifted ? 'DRIFTED' : 'not drifted'}` +
-      ` [psi ${r.options.psiMode}, ks ${r.options.ksMethod}, decided by ${r.options.stat === 'psi' ? `PSI >= ${r.options.psiThreshold}` : `p < ${r.options.pvalue}`}${r.options.correction !== 'none' ? `, ${r.options.correction}` : ''}]`,
+      ` [psi ${r.options.psiMode}, ks ${r.options.ksMethod}, decided by ${r.options.stat === 'psi' ? `PSI >= ${r.options.psiThreshold}` : r.options.rule === 'test-only' ? `p < ${r.options.pvalue}` : `p < ${r.options.pvalue} and an effect at its floor (ks ${r.options.minEffect.ks}, psi ${r.options.minEffect.psi}, wasserstein ${r.options.minEffect.wasserstein}, js ${r.options.minEffect.jensenShannon})`}${r.options.correction !== 'none' ? `, ${r.options.correction}` : ''}]`,
   );
   if (r.only_in_reference.length) lines.push(`only in the reference (not compared): ${r.only_in_reference.join(', ')}`);
   if (r.only_in_current.length) lines.push(`only in the current file (not compared): ${r.only_in_current.join(', ')}`);

@@ -21,8 +21,12 @@ function sortedFinite(xs: readonly number[], name: string): Float64Array {
  * with right-continuous ECDFs (Ramdas, Garcia, Cuturi 2017, "On Wasserstein two sample testing").
  */
 export function wasserstein1(a: readonly number[], b: readonly number[]): number {
-  const u = sortedFinite(a, 'a');
-  const v = sortedFinite(b, 'b');
+  return wasserstein1Sorted(sortedFinite(a, 'a'), sortedFinite(b, 'b'));
+}
+
+/** wasserstein1 of two samples already sorted ascending, finite and non-empty (the offline report sorts each column once). */
+export function wasserstein1Sorted(u: Float64Array, v: Float64Array): number {
+  if (u.length === 0 || v.length === 0) throw new RangeError('wasserstein: both samples must be non-empty');
   const all = new Float64Array(u.length + v.length);
   all.set(u);
   all.set(v, u.length);

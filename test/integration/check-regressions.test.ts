@@ -57,7 +57,7 @@ test('KS from sketches: identical distributions at large n are not drift (sketch
     sketchK: 2048,
     maxCategories: 10,
   });
-  const config = cfg().checks.drift;
+  const config = { ...cfg().checks.drift, rule: 'test-only' as const };
   let falseAlarms = 0;
   for (let trial = 0; trial < 6; trial++) {
     const w = emptyWindow({ model: 'm', version: '1', startMs: 0, windowSeconds: 60 }, latencyBounds([]));
@@ -105,13 +105,13 @@ test('the drift finding leads with the statistic that set its status', async () 
     ref,
     { sketchK: 2048, maxCategories: 10, maxFeatures: 10 },
   );
-  const f = compareWithReference(w, ref, cfg().checks.drift).find((r) => r.name === 'x')!;
+  const f = compareWithReference(w, ref, { ...cfg().checks.drift, rule: 'test-only' }).find((r) => r.name === 'x')!;
   assert.ok(f.psi!.value < 0.1, `psi ${f.psi!.value}`);
   assert.equal(f.status, 'fail');
   const store = new EmbeddedStore({ path: join(tmp.dir, 'headline.db'), retentionDays: 30, rollupAfterHours: 48 });
   await store.writeWindows([{ ...w, startMs: Math.floor(Date.now() / 60_000) * 60_000 }]);
   const { runDriftCheck } = await import('../../src/drift/drift-check.js');
-  const fs = await runDriftCheck({ store, referenceFor: async () => ref }, cfg().checks.drift, Date.now());
+  const fs = await runDriftCheck({ store, referenceFor: async () => ref }, { ...cfg().checks.drift, rule: 'test-only' }, Date.now());
   const x = fs.find((g) => g.subject.name === 'x')!;
   assert.equal(x.status, 'fail');
   assert.equal(x.metric, 'ks_pvalue');

@@ -127,10 +127,19 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
       const x = find(summer, f)!;
       assert.equal(x.status, 'fail', x.message);
       assert.equal(x.sampleSize, 244);
-      assert.equal(x.metric, 'ks_pvalue', 'PSI needs 1000 rows a side (the reference has 731): KS decides');
-      assert.ok(x.value! < 1e-20, x.message);
-      assert.equal(x.threshold.direction, 'below');
+      // Issue 23: significant (KS) and large (an effect at or above its floor); the finding leads
+      // with the effect that decided, and carries the test beside it.
       const d = x.detail as any;
+      assert.equal(d.rule, 'test-and-effect');
+      assert.equal(d.decision.decided_by, 'both');
+      assert.equal(d.decision.test.stat, 'ks');
+      assert.ok(d.decision.test.pvalue < 1e-20, x.message);
+      assert.equal(x.metric, d.decision.effect.stat);
+      assert.ok(['psi', 'wasserstein', 'ks_statistic'].includes(x.metric), x.metric);
+      assert.equal(x.value, d.decision.effect.value);
+      assert.equal(x.threshold.fail, d.decision.effect.floor);
+      assert.ok(x.value! >= x.threshold.fail!, x.message);
+      assert.equal(x.threshold.direction, 'above');
       assert.ok(d.psi.value > 1, `PSI is still reported: ${d.psi.value}`);
       assert.ok(d.ks.statistic > 0.5 && d.ks.errorBound < 0.05, JSON.stringify(d.ks));
     }
@@ -146,9 +155,18 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
     assert.equal(precip.status, 'ok', precip.message);
     assert.equal(precip.insufficientData, undefined);
     assert.equal(precip.sampleSize, 730);
+    // The warmer years' temp_min is significant (KS p ~ 0.007), and its effect sits right at the
+    // default floor (KS D ~ 0.10, about a quarter of a standard deviation): the verdict follows the
+    // effect, whichever side of the floor the sketches put it.
     const tmin = find(yearF, 'temp_min')!;
-    assert.equal(tmin.status, 'fail', tmin.message);
-    assert.match(tmin.message, /weather-year v1 temp_min: ks_pvalue .* over the last 1h, n=730 vs reference n=731: fail/);
+    const td = (tmin.detail as any).decision;
+    assert.equal(td.test.significant, true, tmin.message);
+    assert.ok(Math.abs(td.effect.value - td.effect.floor) < 0.02, tmin.message);
+    assert.equal(tmin.status, td.effect.large ? 'fail' : 'ok', tmin.message);
+    assert.match(
+      tmin.message,
+      /weather-year v1 temp_min: (psi|wasserstein|ks_statistic) .* over the last 1h, n=730 vs reference n=731: (fail|ok) \[ks p .* < 0\.0500 (and|but) /,
+    );
 
     // Wasserstein (normalised by the reference std) as an option, here with a lower sample gate.
     const windows = await store.readWindows({ model: 'weather-summer', version: '1', fromMs: Date.now() - 3600_000, toMs: Date.now() + 60_000 });
@@ -161,7 +179,8 @@ describe('drift on a real seasonal shift, through the sidecar', () => {
     const wTmax = withW.find((f) => f.name === 'temp_max')!;
     assert.ok(wTmax.wasserstein!.value > 0.5, JSON.stringify(wTmax.wasserstein));
     assert.ok(wTmax.verdicts.some((v) => v.stat === 'wasserstein' && v.status === 'fail'));
-    const noW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, config().checks.drift);
+    // Under the test-only rule it is off unless configured (the default rule computes it as an effect).
+    const noW = compareWithReference(merged, (await registry.getReference('weather-summer', '1'))!, { ...config().checks.drift, rule: 'test-only' });
     assert.equal(noW.find((f) => f.name === 'temp_max')!.wasserstein, null, 'off unless configured');
 
     // Findings are kept and served; bad filters are a 400 with a message; gauges are on /metrics.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ks2samp } from '../../src/drift/ks.js';
 import { EXAMPLE_MODEL_DIR, ROOT, tempDir } from '../helpers.js';
+import { mulberry32, normal } from '../prng.js';
 
 const tmp = tempDir('dw-driftcli-');
 after(() => tmp.cleanup());
@@ -86,7 +87,14 @@ test('table output, Evidently PSI mode, corrections and --stat psi', () => {
   assert.equal(t.code, 0, t.stderr);
   assert.match(t.stdout, /^FEATURE\s+KIND\s+N_REF\s+N_CUR\s+PSI\s+KS\s+P-VALUE\s+DRIFTED/m);
   assert.match(t.stdout, /temp_max\s+numerical\s+181\s+92\s/);
-  assert.match(t.stdout, /dataset DRIFTED \[psi fixed, ks auto, decided by p < 0.05\]/);
+  // Issue 23: the default rule is the test and an effect floor; the table says which effect it weighed.
+  assert.match(
+    t.stdout,
+    /dataset DRIFTED \[psi fixed, ks auto, decided by p < 0.05 and an effect at its floor \(ks 0.1, psi 0.06, wasserstein 0.25, js 0.1\)\]/,
+  );
+  assert.match(t.stdout, /^temp_max\s+numerical\s+181\s+92\s.*YES\s+psi 15\.\d+ >= 0\.06/m);
+  const old = cli('drift', '--reference', WINTER, '--current', SUMMER, '--rule', 'test-only');
+  assert.match(old.stdout, /dataset DRIFTED \[psi fixed, ks auto, decided by p < 0.05\]/);
   const ev = JSON.parse(
     cli('drift', '--reference', WINTER, '--current', SUMMER, '--format', 'json', '--psi-mode', 'evidently', '--stat', 'psi', '--correction', 'bonferroni')
       .stdout,
@@ -158,4 +166,39 @@ test('check --once --fail-on: 3 for a finding at or above the level, 0 below it,
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--fail-on must be warn or fail/);
   assert.match(cli('check', '--help').stdout, /3 a finding at or above --fail-on/);
+});
+
+test('issue 23: 50,000 rows of N(0,1) against 200,000 of N(0.03,1) is not a drift by default; a 0.3-sigma shift at 1,000 rows is', () => {
+  const r = mulberry32(23);
+  const file = (name: string, n: number, shift: number) => {
+    const path = join(tmp.dir, name);
+    const lines = ['x'];
+    for (let i = 0; i < n; i++) lines.push(String(shift + normal(r)));
+    writeFileSync(path, lines.join('\n') + '\n');
+    return path;
+  };
+  const ref = file('ref.csv', 50_000, 0);
+  const tiny = file('tiny.csv', 200_000, 0.03);
+  const out = cli('drift', '--reference', ref, '--current', tiny, '--format', 'json', '--fail-on', 'column');
+  assert.equal(out.code, 0, out.stderr);
+  const f = JSON.parse(out.stdout).features[0];
+  assert.ok(f.ks.pvalue < 0.05, `significant: p = ${f.ks.pvalue}`);
+  assert.equal(f.drifted, false);
+  assert.equal(f.decision.decided_by, 'effect');
+  assert.ok(f.decision.effect.value < f.decision.effect.floor);
+  // The old rule, on request: the test alone.
+  assert.equal(cli('drift', '--reference', ref, '--current', tiny, '--rule', 'test-only', '--fail-on', 'column').code, 3);
+  // A floor set low enough makes the 0.03-sigma shift "big enough".
+  assert.equal(cli('drift', '--reference', ref, '--current', tiny, '--min-effect', 'ks=0.005,psi=0.0005,wasserstein=0.01', '--fail-on', 'column').code, 3);
+
+  const small = file('small-ref.csv', 1_000, 0);
+  const shifted = file('shifted.csv', 1_000, 0.3);
+  const table = cli('drift', '--reference', small, '--current', shifted, '--fail-on', 'column');
+  assert.equal(table.code, 3, table.stdout);
+  assert.match(table.stdout, /^x\s+numerical\s+1000\s+1000\s.*YES\s+(ks_statistic|psi|wasserstein) \S+ >= \S+$/m);
+  for (const bad of ['ks', 'ks=-1', 'speed=1', 'constructor=1']) {
+    const u = cli('drift', '--reference', small, '--current', shifted, '--min-effect', bad);
+    assert.equal(u.code, 2, bad);
+    assert.match(u.stderr, /--min-effect takes STAT=VALUE pairs/);
+  }
 });
