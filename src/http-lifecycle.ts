@@ -17,6 +17,8 @@ const PLAIN_WRITE_HEAD = Symbol('driftwatch.plainWriteHead');
 type ContinuedResponse = http.ServerResponse & { [PLAIN_WRITE_HEAD]: http.ServerResponse['writeHead'] };
 const BODY = '{"error_code":"BAD_REQUEST","message":"malformed HTTP request"}';
 const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${BODY.length}\r\nconnection: close\r\n\r\n${BODY}`;
+/** The answer to bytes node's parser refuses (the proxy's fast lane sends it for a head cut short too). */
+export const MALFORMED = BAD_REQUEST;
 
 export function manageLifecycle(server: http.Server): Lifecycle {
   const sockets = new Set<Socket>();
@@ -45,8 +47,8 @@ export function manageLifecycle(server: http.Server): Lifecycle {
   });
   server.on('clientError', (err, socket) => {
     const refuse = () => {
-      // 408 for a head timeout, 431 for an oversized head, 400 for the rest
-      if (socket.writable) socket.end(clientErrorAnswer(err) ?? BAD_REQUEST);
+      // 408 for a head or body timeout, 431 for an oversized head, 400 for the rest
+      if (socket.writable) socket.end(clientErrorAnswer(err, bodyPending(socket)) ?? BAD_REQUEST);
       else socket.destroy(err);
     };
     // A malformed request pipelined behind good ones: their answers are still being made and go
@@ -96,7 +98,9 @@ function jsonRefusal(status: number, reason: string, errorCode: string, message:
   const body = JSON.stringify({ error_code: errorCode, message });
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
-const HEAD_TIMEOUT = jsonRefusal(408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time');
+/** The answer to a request head still incomplete at its deadline (the proxy's fast lane sends it too). */
+export const HEAD_TIMEOUT = jsonRefusal(408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time');
+const BODY_TIMEOUT = jsonRefusal(408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request body did not arrive in time');
 const HEAD_TOO_LARGE = jsonRefusal(
   431,
   'Request Header Fields Too Large',
@@ -109,10 +113,12 @@ const HEAD_TOO_LARGE = jsonRefusal(
  * picks it (408 for a head timeout, 431 for an oversized head, 400 for the rest) but with a JSON
  * body like every other error driftwatch answers. Null: nothing to answer (the peer is gone).
  */
-export function clientErrorAnswer(err: Error): string | null {
+export function clientErrorAnswer(err: Error, bodyPending = false): string | null {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (code === 'ECONNRESET' || code === 'EPIPE') return null;
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return HEAD_TIMEOUT;
+  // node raises the one error for both deadlines (headersTimeout, requestTimeout): which one it
+  // was shows in whether a request on the socket is still waiting for its body.
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return bodyPending ? BODY_TIMEOUT : HEAD_TIMEOUT;
   if (code === 'HPE_HEADER_OVERFLOW') return HEAD_TOO_LARGE;
   return BAD_REQUEST;
 }
@@ -123,10 +129,16 @@ export function clientErrorAnswer(err: Error): string | null {
  * (its bytes would interleave), then closes.
  */
 export function refuseClientError(err: Error, socket: Duplex): void {
-  const answer = clientErrorAnswer(err);
   const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  const answer = clientErrorAnswer(err, inFlight?.req?.complete === false);
   if (answer !== null && socket.writable && !inFlight?.headersSent) socket.end(answer);
   else socket.destroy();
+}
+
+/** A request on this socket has its head in and is still waiting for the rest of its body. */
+function bodyPending(socket: Duplex): boolean {
+  const last = (socket as Duplex & { [LAST]?: http.ServerResponse })[LAST];
+  return last !== undefined && !last.req.complete;
 }
 
 /** Shared (not a closure per request): see the 'checkContinue' listener. */

@@ -21,6 +21,14 @@ export interface ProxyEngineDeps {
   /** Receives each finished request; must be O(1) and never throw (BoundedQueue.offer). */
   onEvent: (event: InferenceEvent) => void;
   random?: () => number;
+  /**
+   * Deadlines for clients: a request head must be complete within headersTimeoutMs (both engines;
+   * default 60 s, node:http's) and, on the node path, a whole request within requestTimeoutMs
+   * (default 300 s, node:http's; the fast lane relies on upstreamTimeoutMs and the upstream's own
+   * deadline); a late one gets a JSON 408. No config key sets them yet; the hostile-input tests
+   * shorten them (docs/bad-input.md).
+   */
+  clientTimeouts?: { headersTimeoutMs?: number; requestTimeoutMs?: number };
 }
 
 const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;

@@ -29,6 +29,7 @@
  */
 import net from 'node:net';
 import { DriftwatchError, messageOf, type ErrorCode } from '../errors.js';
+import { HEAD_TIMEOUT, MALFORMED } from '../http-lifecycle.js';
 import { ChunkedScanner } from './chunked-scanner.js';
 import {
   classifyRoute,
@@ -79,6 +80,12 @@ function hasBareLf(buf: Buffer): boolean {
   for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
     if (i === 0 || buf[i - 1] !== 0x0d) return true;
   }
+  return false;
+}
+
+/** Whether `buf` holds anything besides the CR and LF of empty lines. */
+function hasHeadBytes(buf: Buffer): boolean {
+  for (const b of buf) if (b !== 0x0d && b !== 0x0a) return true;
   return false;
 }
 
@@ -249,21 +256,58 @@ export class FastLane {
     socket.on('close', () => this.onClientClose(conn));
   }
 
-  /** The client half-closed: answer what it sent in full, then end the connection. */
+  /**
+   * The client half-closed: answer what it sent in full, then end the connection. A request it
+   * cut short (head or body) can never complete: it gets node:http's answer to that, a JSON 400,
+   * and its upstream request is aborted.
+   */
   private onClientEnd(conn: ClientConn): void {
     conn.clientEnded = true;
     const ex = conn.ex;
     if (ex !== null && !ex.reqDone) {
-      conn.socket.destroy(); // a request that can never be complete: as a client gone
+      this.refuseRequest(ex, 'the request body ended early');
       return;
     }
-    if (ex === null) this.endConn(conn); // else finish() does, after the answers
+    if (ex !== null) return; // finish() ends the connection, after the answers
+    // Empty lines before a request are allowed (RFC 9112 2.2): only a started head is refused.
+    this.endConn(conn, conn.pending !== null && hasHeadBytes(conn.pending) ? MALFORMED : undefined);
   }
 
-  private endConn(conn: ClientConn): void {
+  /**
+   * A request the client broke after its head went upstream (bad chunked framing, a body cut
+   * short): the upstream request is aborted, and the client gets a JSON 400 and a close, as the
+   * node path answers, unless part of an answer already left (then the connection is cut).
+   */
+  private refuseRequest(ex: Exchange, message: string): void {
+    const conn = ex.conn;
+    if (ex.headSent) {
+      conn.socket.destroy();
+      return;
+    }
+    this.waiting.delete(ex);
+    const up = ex.up;
+    ex.up = null;
+    if (up !== null) this.pool.discard(up);
+    else this.pool.cancel(ex);
+    const body = errorBody('BAD_REQUEST', message, ex.id);
+    conn.ending = true;
+    ex.status = 400;
+    ex.headSent = true;
+    ex.resDone = true;
+    ex.reqDone = true;
+    conn.socket.write(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${ex.id}\r\nconnection: close\r\n\r\n` +
+        (ex.isHead ? '' : body),
+    );
+    this.finish(ex);
+  }
+
+  private endConn(conn: ClientConn, last?: string): void {
     conn.ending = true;
     conn.pending = null;
-    conn.socket.end(); // FIN after the queued answer
+    if (last === undefined)
+      conn.socket.end(); // FIN after the queued answer
+    else conn.socket.end(last, 'latin1');
     conn.socket.resume(); // and read on, so the client's FIN closes the socket
   }
 
@@ -309,7 +353,8 @@ export class FastLane {
       }
       // Only now an upstream socket: the body bytes that came with the head are queued by then,
       // so head and body leave in one write instead of two.
-      if (conn.socket.destroyed) return;
+      // (Not for a request refused already: a broken chunked body in the same packet as its head.)
+      if (conn.socket.destroyed || ex.resDone) return;
       this.pool.acquire(ex);
     }
     // Paused for pipelining only while an answer is pending and too much waits behind it: an
@@ -385,9 +430,10 @@ export class FastLane {
         ex.reqTap !== null ? (b, from, to) => ex.reqTap !== null && tapRequest(ex, b.subarray(from, to), this.maxBodyBytes) : undefined,
       );
       if (scanner.error !== null) {
-        // A broken chunked body cannot be relayed: where it ends is unknown. Cut both sides.
+        // A broken chunked body cannot be relayed: where it ends is unknown. The upstream request
+        // is aborted; the client gets node:http's answer to it (a JSON 400, then a close).
         this.deps.metrics.upstreamErrors.inc({ kind: 'bad_request_framing' });
-        ex.conn.socket.destroy();
+        this.refuseRequest(ex, `malformed chunked request body (${scanner.error})`);
         return -1;
       }
       piece = end < 0 ? (start === 0 ? buf : buf.subarray(start)) : buf.subarray(start, end);
@@ -709,8 +755,15 @@ export class FastLane {
           if (cur.resDone && !cur.reqDone && now - cur.resDoneAt > this.node.headersTimeoutMs) conn.socket.destroy();
           continue;
         }
-        const limit = conn.pending === null ? this.node.keepAliveTimeoutMs : this.node.headersTimeoutMs;
-        if (now - conn.idleSince > limit) conn.socket.destroy();
+        if (conn.pending === null || conn.ending) {
+          if (now - conn.idleSince > this.node.keepAliveTimeoutMs) conn.socket.destroy();
+        } else if (now - conn.idleSince > this.node.headersTimeoutMs) {
+          // A head still incomplete at its deadline (slowloris): the JSON 408 node:http answers on
+          // the other engine, then the connection ends; anything more the client sends is ignored,
+          // and the socket is cut if the client does not close within the keep-alive time.
+          this.endConn(conn, HEAD_TIMEOUT);
+          conn.idleSince = now;
+        }
       }
       this.pool.sweep(now);
     }, every);

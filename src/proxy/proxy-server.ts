@@ -43,7 +43,14 @@ export function createProxyServer(deps: ProxyEngineDeps): ProxyServer {
     (res as Socket | http.ServerResponse).destroy(); // a failed upgrade: nothing to answer on a raw socket
   });
 
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => node.handle(req, res));
+  const headersTimeout = deps.clientTimeouts?.headersTimeoutMs ?? 60_000;
+  const requestTimeout = Math.max(headersTimeout, deps.clientTimeouts?.requestTimeoutMs ?? 300_000);
+  // node looks for late heads and requests every connectionsCheckingInterval (30 s by default, so
+  // a stalled head got its 408 up to 30 s late): a quarter of the head deadline, as on serve/.
+  const connectionsCheckingInterval = Math.max(250, Math.min(30_000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer({ requireHostHeader: false, connectionsCheckingInterval, headersTimeout, requestTimeout }, (req, res) =>
+    node.handle(req, res),
+  );
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     wsProxy.ws(req, socket, head);
   });
