@@ -20,6 +20,9 @@ import type { FeatureProfile, ReferenceFeature, ReferenceProfile, WindowProfile 
 import type { FindingStore } from '../findings/history.js';
 import type { SeriesInfo, WindowQuery } from '../store/types.js';
 import { parseTimePoint, TIME_POINT_HELP } from '../time-range.js';
+import { type AlertHistoryEntry, MAX_RESOLVED_EPISODES } from '../alerts/alert-history.js';
+import { LabelInputError, parseLabelBody } from '../outcomes/label-input.js';
+import type { LabelIngestResult, LabelRecord } from '../outcomes/prediction-log.js';
 import { browserGuard, tokenMatches } from './auth.js';
 import { mergedByVersion, windowView } from './window-view.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_CSS, STATUS_PAGE_HTML, STATUS_PAGE_JS } from './status-page.js';
@@ -53,10 +56,68 @@ export interface AdminServerDeps {
   findings?: FindingStore;
   /** Runs every check now and answers its findings (POST /api/checks/run). */
   runChecks?: () => Promise<unknown[]>;
+  /** Fired and resolved alerts, newest transition first (GET /api/alerts/history), when alerts run in this process. */
+  alertHistory?: (limit: number) => AlertHistoryEntry[];
+  /** Joins posted labels to logged predictions (POST /api/labels), when labels.enabled in this process. */
+  recordLabels?: (labels: readonly LabelRecord[]) => Promise<LabelIngestResult>;
   /** A model version's reference profile from the registry (GET /api/reference, the status page's histograms). */
   reference?: (model: string, version: string) => Promise<ReferenceProfile | null>;
   now?: () => number;
 }
+
+/**
+ * The control POSTs take no body, but a client may send one: it is read (at most 1 KiB, then 413)
+ * before the action runs, so a truncated, mis-framed or endless body gets its 4xx and never
+ * triggers a reload or a check run (issue 18's hostile-input suite found them acting on the head).
+ */
+const CONTROL_BODY_LIMIT = 1024;
+/** After refusing a body that is still arriving: how long and how much of it is read before closing. */
+const CONTROL_DRAIN_MS = 1000;
+const CONTROL_DRAIN_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads a control POST's body to its end before the route runs, refusing one past
+ * CONTROL_BODY_LIMIT with an immediate 413 (body-parser would instead hold its 413 until the
+ * whole declared body had arrived). A body the HTTP parser refuses (broken chunks, cut short)
+ * never ends: the parser's 400 answers it (http-lifecycle.ts) and the route never runs.
+ *
+ * Closing: a declared Content-Length past the limit is answered with `connection: close` at once.
+ * A chunked body crossing the limit is still arriving, and closing a socket with unread bytes
+ * makes the kernel reset it, which can destroy the 413 before the client reads it: so what
+ * follows is read and dropped for up to CONTROL_DRAIN_MS (or CONTROL_DRAIN_BYTES) before the
+ * connection is ended.
+ */
+function controlBody(req: express.Request, res: express.Response, next: express.NextFunction): void {
+  let refused = false;
+  const refuse = (closeNow: boolean) => {
+    if (refused || res.headersSent) return;
+    refused = true;
+    if (closeNow) res.set('connection', 'close');
+    res.status(413).json({ error_code: 'RESOURCE_LIMIT_EXCEEDED', message: `${req.path} takes no body (at most ${CONTROL_BODY_LIMIT} bytes are read)` });
+    if (closeNow) return;
+    const timer = setTimeout(() => req.socket.end(), CONTROL_DRAIN_MS);
+    timer.unref();
+    req.once('end', () => {
+      clearTimeout(timer);
+      req.socket.end();
+    });
+  };
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > CONTROL_BODY_LIMIT) return refuse(true);
+  let read = 0;
+  req.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > CONTROL_BODY_LIMIT) refuse(false);
+    if (read > CONTROL_BODY_LIMIT + CONTROL_DRAIN_BYTES) req.socket.destroy();
+  });
+  req.on('end', () => {
+    if (!refused && !res.headersSent) next();
+  });
+}
+
+/** POST /api/labels: at most this many bytes per request (about 200,000 labels with UUID ids). */
+export const MAX_LABEL_BODY_BYTES = 16 * 1024 * 1024;
+const LABEL_MEDIA_TYPES = ['application/json', 'application/x-ndjson', 'application/jsonl'];
 
 function badRequest(res: express.Response, message: string): void {
   res.status(400).json({ error_code: 'INVALID_PARAMETER_VALUE', code: 'DW_ERR_CLI_USAGE', message });
@@ -196,7 +257,7 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   const noFindings = (res: express.Response) =>
     res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no checks run in this process (driftwatch start or driftwatch analyze)' });
   const STATUSES = ['ok', 'warn', 'fail', 'error'];
-  const CHECK_NAMES = ['drift', 'slo', 'staleness'];
+  const CHECK_NAMES = ['drift', 'slo', 'staleness', 'quality', 'data_quality'];
   app.get('/api/findings', (req, res) => {
     if (!deps.findings) return noFindings(res);
     const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
@@ -214,7 +275,7 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return badRequest(res, '"limit" must be an integer from 1 to 10000');
     res.json({ findings: deps.findings.history({ ...filter, sinceMs, limit }) });
   });
-  for (const check of ['drift', 'slo'] as const) {
+  for (const check of ['drift', 'slo', 'quality'] as const) {
     app.get(`/api/${check}`, (req, res) => {
       if (!deps.findings) return noFindings(res);
       const model = typeof req.query.model === 'string' && req.query.model ? req.query.model : undefined;
@@ -224,6 +285,18 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       res.json({ models: byModel });
     });
   }
+  // Read-only like the other GETs: behind the token when one is set, Host-checked on loopback.
+  app.get('/api/alerts/history', (req, res) => {
+    if (!deps.alertHistory) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no alerts run in this process (driftwatch start or driftwatch analyze)' });
+      return;
+    }
+    const text = typeof req.query.limit === 'string' && req.query.limit ? req.query.limit : '50';
+    const limit = /^[0-9]{1,5}$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RESOLVED_EPISODES)
+      return badRequest(res, `"limit" must be an integer from 1 to ${MAX_RESOLVED_EPISODES}`);
+    res.json({ maxResolvedKept: MAX_RESOLVED_EPISODES, alerts: deps.alertHistory(limit) });
+  });
   app.get('/api/reference', async (req, res) => {
     if (!deps.reference) {
       res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no model registry in this process (driftwatch serve, start or analyze)' });
@@ -249,11 +322,39 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     // No reference built yet is a state of a known version, not a missing resource: 200 with null.
     res.json({ model, version, reference: ref ? referenceView(ref) : null });
   });
-  app.post('/api/checks/run', async (_req, res) => {
+  // Ground truth in (docs/quality.md): JSON or NDJSON batches. Invalid entries are counted and
+  // reported, the valid ones of the same batch kept; a label that matches nothing is counted.
+  app.post('/api/labels', express.text({ type: () => true, limit: MAX_LABEL_BODY_BYTES }), async (req, res) => {
+    if (!deps.recordLabels) {
+      res
+        .status(404)
+        .json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no prediction log in this process: set labels.enabled: true (driftwatch proxy or start)' });
+      return;
+    }
+    const media = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!LABEL_MEDIA_TYPES.includes(media)) {
+      res.status(415).json({
+        error_code: 'BAD_REQUEST',
+        message: `Content-Type must be ${LABEL_MEDIA_TYPES.join(' or ')}; got ${JSON.stringify(media || '(none)').slice(0, 80)}`,
+      });
+      return;
+    }
+    let parsed: ReturnType<typeof parseLabelBody>;
+    try {
+      parsed = parseLabelBody(typeof req.body === 'string' ? req.body : '', media, (deps.now ?? Date.now)());
+    } catch (e) {
+      if (e instanceof LabelInputError) return badRequest(res, e.message);
+      throw e;
+    }
+    if (parsed.labels.length === 0 && parsed.invalid === 0) return badRequest(res, 'no labels in the body');
+    const result = await deps.recordLabels(parsed.labels);
+    res.json({ ...result, invalid: parsed.invalid, errors: parsed.errors });
+  });
+  app.post('/api/checks/run', controlBody, async (_req, res) => {
     if (!deps.runChecks) return noFindings(res);
     res.json({ findings: await deps.runChecks() });
   });
-  app.post('/api/reload', async (_req, res) => {
+  app.post('/api/reload', controlBody, async (_req, res) => {
     const swapped = await deps.reload();
     res.json({ swapped, models: await deps.models() });
   });
@@ -261,6 +362,13 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: `no route for ${req.method} ${req.path}` });
   });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // The body reader's own refusals (too large, a bad charset, an aborted body) keep their 4xx.
+    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 0;
+    if (status >= 400 && status < 500 && !isDriftwatchError(err)) {
+      const message = status === 413 ? `the body is larger than ${MAX_LABEL_BODY_BYTES} bytes; send the labels in smaller batches` : messageOf(err);
+      res.status(status).json({ error_code: status === 413 ? 'RESOURCE_LIMIT_EXCEEDED' : 'BAD_REQUEST', message });
+      return;
+    }
     // A known error keeps its status (registry unreachable: 503, not an internal error).
     if (isDriftwatchError(err) && (err.status < 500 || err.retryable)) {
       logger.warn('admin request failed', { error: messageOf(err), code: err.code });

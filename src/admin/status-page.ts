@@ -37,7 +37,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <p class="muted">Kept in this browser tab's session storage only.</p>
 </section>
 <main id="main"></main>
-<noscript>The status page needs JavaScript; the same data is at /api/models, /api/findings and /api/windows.</noscript>
+<noscript>The status page needs JavaScript; the same data is at /api/models, /api/findings, /api/alerts/history and /api/windows.</noscript>
 </body>
 </html>
 `;
@@ -90,6 +90,17 @@ svg.chart .threshold-fail { stroke: var(--fail); stroke-dasharray: 4 3; }
 .legend .swatch { display: inline-block; width: .8em; height: .8em; margin: 0 .25em 0 .6em; vertical-align: -1px; }
 .swatch.ref { background: var(--ref); } .swatch.cur { background: var(--cur); }
 #auth form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+.alert-history { list-style: none; margin: 0; padding: 0; background: #fff; border: 1px solid var(--line); }
+.alert-history li { padding: .35rem .6rem; border-bottom: 1px solid var(--line); border-left: 4px solid var(--line); overflow-wrap: anywhere; }
+.alert-history li:last-child { border-bottom: 0; }
+.alert-history li.firing.sev-fail { border-left-color: var(--fail); } .alert-history li.firing.sev-warn { border-left-color: var(--warn); } .alert-history li.firing.sev-error { border-left-color: var(--error); }
+.alert-history .head { display: flex; flex-wrap: wrap; gap: .2rem .5rem; align-items: baseline; }
+.alert-history .state { font-size: .8rem; font-weight: 600; text-transform: uppercase; }
+.alert-history .state.firing { color: var(--fail); } .alert-history .state.resolved { color: var(--ok); }
+.alert-history .meta { font-size: .85rem; color: var(--muted); }
+svg.chart .est-line { fill: none; stroke: var(--ref); stroke-width: 2; stroke-dasharray: 5 3; }
+svg.chart .est-point { fill: var(--ref); }
+.swatch.est { background: var(--ref); }
 `;
 
 export const STATUS_PAGE_JS = String.raw`(function () {
@@ -99,6 +110,9 @@ export const STATUS_PAGE_JS = String.raw`(function () {
   var refreshParam = Number(new URLSearchParams(location.search).get('refresh'));
   var REFRESH_MS = refreshParam >= 1 && refreshParam <= 3600 ? Math.round(refreshParam * 1000) : 10000;
   var HISTORY = '24h';
+  // Alert episodes listed (the API keeps the newest 1000 resolved ones and every firing one).
+  var ALERTS_SHOWN = 20;
+  var STAT_LABELS = { psi: 'PSI', ks_pvalue: 'KS p-value', ks_statistic: 'KS D', chi2_pvalue: 'chi-square p-value', wasserstein: 'Wasserstein (normalised)', jensen_shannon: 'Jensen-Shannon distance' };
   var SVG_NS = 'http://www.w3.org/2000/svg';
   var RANK = { fail: 0, error: 1, warn: 2, ok: 3 };
   var main = document.getElementById('main');
@@ -254,20 +268,22 @@ export const STATUS_PAGE_JS = String.raw`(function () {
 
   /**
    * One statistic per drift check run over the history span (PSI; the KS p-value when KS decides
-   * the verdict), with the thresholds when that statistic decides. kind: 'psi' or 'ks'.
+   * the verdict), with the thresholds when that statistic decides. kind: 'psi', or the metric of
+   * the finding that decides (ks_pvalue: data-chart "ks"; any other: data-chart "stat").
    */
   function psiChart(model, version, name, points, threshold, kind) {
     kind = kind || 'psi';
-    var label = kind === 'ks' ? 'KS p-value' : 'PSI';
+    var label = STAT_LABELS[kind] || kind;
+    var chart = kind === 'psi' ? 'psi' : kind === 'ks_pvalue' ? 'ks' : 'stat';
     var W = 420, H = 150, ml = 34, mr = 8, mt = 8, mb = 30;
     var xs = points.map(function (p) { return p.at; });
     var t0 = Math.min.apply(null, xs), t1 = Math.max.apply(null, xs);
     if (t1 === t0) { t0 -= 60000; t1 += 60000; }
     // A p-value lives in [0, 1]; PSI from 0 up, with room above the conventional 0.25.
-    var max = kind === 'ks' ? 1 / 1.05 : 0.3;
+    var max = /_pvalue$/.test(kind) ? 1 / 1.05 : kind === 'psi' ? 0.3 : 0;
     points.forEach(function (p) { max = Math.max(max, p.psi); });
     if (threshold) max = Math.max(max, threshold.fail || 0, threshold.warn || 0);
-    max *= 1.05;
+    max = (max || 1) * 1.05;
     var x = function (t) { return ml + (W - ml - mr) * (t - t0) / (t1 - t0); };
     var y = function (v) { return mt + (H - mt - mb) * (1 - v / max); };
     var nodes = [
@@ -289,7 +305,7 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     points.forEach(function (p) {
       nodes.push(svg('circle', { class: 'psi-point', cx: x(p.at), cy: y(p.psi), r: 3, 'data-psi': kind === 'psi' ? p.psi : null, 'data-value': p.psi }, svg('title', null, time(p.at) + ': ' + label + ' ' + fmt(p.psi))));
     });
-    return svg('svg', { class: 'chart ' + kind, width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': kind, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-points': points.length, 'aria-label': name + ': ' + label + ' over time' }, nodes);
+    return svg('svg', { class: 'chart ' + chart, width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': chart, 'data-metric': kind, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-points': points.length, 'aria-label': name + ': ' + label + ' over time' }, nodes);
   }
 
   /** The bars for one feature: reference and current shares over the same bins or categories. */
@@ -392,6 +408,54 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     ];
   }
 
+  function duration(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.round(s / 60) + ' min';
+    if (s < 86400) return (s / 3600).toFixed(s < 36000 ? 1 : 0) + ' h';
+    return (s / 86400).toFixed(1) + ' d';
+  }
+  function deliveryText(d) {
+    if (!d) return null;
+    var text = d.state === 'pending' ? 'pending (' + d.attempts + ' tries)' : d.state === 'pruned' ? 'sent (record pruned)' : d.state;
+    if (d.state !== 'delivered' && d.lastStatus) text += ' (HTTP ' + d.lastStatus + ')';
+    return text;
+  }
+
+  /** Fired and resolved alerts, newest transition first: a compact list that fits a phone. */
+  function alertsSection(history) {
+    var title = 'Alerts: fired and resolved' + (history && history.length ? ', last ' + history.length : '');
+    if (history === null) return [el('h2', null, 'Alerts'), empty('no alerts run in this process (driftwatch start or driftwatch analyze)')];
+    if (!history.length) return [el('h2', null, title), empty('no alert has fired yet')];
+    var items = history.map(function (a) {
+      var subject = modelText(a.model, a.version) + ' · ' + a.check + ' ' + (a.role === 'prediction' ? 'prediction ' : '') + a.name;
+      var when = 'fired ' + time(a.firedAtMs) + (a.resolvedAtMs ? ' → resolved ' + time(a.resolvedAtMs) + ' (after ' + duration(a.resolvedAtMs - a.firedAtMs) + ')' : '');
+      var changes = a.transitions.filter(function (t, i) { return i > 0 && t.state === 'firing'; }).map(function (t) { return t.severity + ' at ' + time(t.atMs); });
+      var told = a.receivers.map(function (r) {
+        var parts = [deliveryText(r.firing), r.resolved ? 'resolved ' + deliveryText(r.resolved) : null].filter(function (x) { return x; });
+        return r.name + ': ' + (parts.join(', ') || '—');
+      });
+      return el('li', { class: a.state + ' sev-' + a.severity, 'data-key': a.key, 'data-state': a.state, 'data-severity': a.severity, 'data-model': a.model, 'data-subject': a.name }, [
+        el('div', { class: 'head' }, [badge(a.severity), el('span', { class: 'state ' + a.state }, a.state), el('span', null, subject)]),
+        el('div', { class: 'meta' }, when),
+        changes.length ? el('div', { class: 'meta' }, 'severity changed: ' + changes.join(', ')) : null,
+        el('div', { class: 'meta', title: a.message }, told.length ? 'told ' + told.join('; ') : 'no receiver told (none routed for it, or silenced)'),
+      ]);
+    });
+    return [el('h2', null, title), el('ol', { class: 'alert-history' }, items)];
+  }
+
+  /** A drift statistic of one run, read from the finding's detail (whatever its headline was). */
+  function statOf(f, metric) {
+    var d = f.detail || {};
+    if (metric === 'ks_statistic') return d.ks ? d.ks.statistic : null;
+    if (metric === 'ks_pvalue') return d.ks ? d.ks.pvalue : null;
+    if (metric === 'chi2_pvalue') return d.chi2 ? d.chi2.pvalue : null;
+    if (metric === 'wasserstein') return d.wasserstein ? d.wasserstein.value : null;
+    if (metric === 'jensen_shannon') return typeof d.jensen_shannon === 'number' ? d.jensen_shannon : typeof d.jensenShannon === 'number' ? d.jensenShannon : null;
+    return f.metric === metric && typeof f.value === 'number' ? f.value : null;
+  }
+
   function featureCard(model, version, role, name, refFeature, curFeature, finding, history) {
     var status = finding ? finding.status : 'ok';
     var hb = barsFor(refFeature, curFeature);
@@ -403,13 +467,17 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       .sort(function (a, b) { return a.at - b.at; });
     var psiThreshold = finding && finding.metric === 'psi' ? finding.threshold : null;
     charts.push(points.length ? psiChart(model, version, name, points, psiThreshold) : empty(history.length ? 'no PSI for this feature (too few rows, or categorical without bins)' : 'no drift checks have run for this feature yet'));
-    // When the KS test decides the verdict (the default for numeric features), its p-value over
-    // time is what crossed or did not cross the threshold: drawn too, with that threshold.
-    if (finding && finding.metric === 'ks_pvalue') {
-      var ks = history.filter(function (f) { return f.metric === 'ks_pvalue' && typeof f.value === 'number'; })
-        .map(function (f) { return { at: f.at, psi: f.value }; })
+    // When another statistic decides the verdict (the KS p-value, or the effect that settled it:
+    // KS D, Wasserstein, Jensen-Shannon), its value over time is what crossed or did not cross
+    // the threshold: drawn too, with that threshold.
+    var decisive = finding && finding.metric !== 'psi' && typeof finding.value === 'number' ? finding.metric : null;
+    if (decisive) {
+      // From each run's detail, not its headline: the headline switches between the test's
+      // p-value and the effect as the verdict changes, the detail has every statistic every run.
+      var stat = history.map(function (f) { return { at: f.at, psi: statOf(f, decisive) }; })
+        .filter(function (p) { return typeof p.psi === 'number'; })
         .sort(function (a, b) { return a.at - b.at; });
-      if (ks.length) charts.push(psiChart(model, version, name, ks, finding.threshold, 'ks'));
+      if (stat.length) charts.push(psiChart(model, version, name, stat, finding.threshold, decisive));
     }
     return el('div', { class: 'card feature status-' + status, 'data-model': model, 'data-version': version, 'data-feature': name, 'data-status': status }, [
       el('h3', null, [(role === 'prediction' ? 'prediction ' : '') + name + ' ', finding ? badge(status) : el('span', { class: 'muted' }, 'not checked yet')]),
@@ -477,17 +545,113 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     })).then(function (sections) { return [el('h2', null, 'Drift per feature')].concat(sections); });
   }
 
+  /** Realised and estimated accuracy of one model version over time (the quality check's history). */
+  function qualityChart(model, version, realised, estimated, threshold) {
+    var W = 420, H = 150, ml = 34, mr = 8, mt = 8, mb = 30;
+    var all = realised.concat(estimated);
+    var xs = all.map(function (p) { return p.at; });
+    var t0 = Math.min.apply(null, xs), t1 = Math.max.apply(null, xs);
+    if (t1 === t0) { t0 -= 60000; t1 += 60000; }
+    var x = function (t) { return ml + (W - ml - mr) * (t - t0) / (t1 - t0); };
+    var y = function (v) { return mt + (H - mt - mb) * (1 - v); };
+    var nodes = [
+      svg('line', { class: 'axis', x1: ml, x2: W - mr, y1: H - mb, y2: H - mb }),
+      svg('line', { class: 'axis', x1: ml, x2: ml, y1: mt, y2: H - mb }),
+      svg('text', { x: ml - 4, y: y(1) + 3, 'text-anchor': 'end' }, '1'),
+      svg('text', { x: ml - 4, y: H - mb + 3, 'text-anchor': 'end' }, '0'),
+      svg('text', { x: ml, y: H - mb + 13, 'text-anchor': 'start' }, new Date(t0).toLocaleTimeString()),
+      svg('text', { x: W - mr, y: H - mb + 13, 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()),
+      svg('text', { x: (ml + W - mr) / 2, y: H - 4, 'text-anchor': 'middle' }, 'accuracy over the last ' + HISTORY),
+    ];
+    if (threshold && threshold.warn !== null && threshold.warn !== undefined) nodes.push(svg('line', { class: 'threshold-warn', x1: ml, x2: W - mr, y1: y(threshold.warn), y2: y(threshold.warn) }));
+    if (threshold && threshold.fail !== null && threshold.fail !== undefined) nodes.push(svg('line', { class: 'threshold-fail', x1: ml, x2: W - mr, y1: y(threshold.fail), y2: y(threshold.fail) }));
+    [[realised, 'psi-line', 'psi-point', 'realised'], [estimated, 'est-line', 'est-point', 'estimated']].forEach(function (s) {
+      var pts = s[0];
+      if (pts.length > 1) nodes.push(svg('polyline', { class: s[1], points: pts.map(function (p) { return x(p.at).toFixed(1) + ',' + y(p.v).toFixed(1); }).join(' ') }));
+      pts.forEach(function (p) { nodes.push(svg('circle', { class: s[2], cx: x(p.at), cy: y(p.v), r: 3, 'data-series': s[3], 'data-value': p.v }, svg('title', null, time(p.at) + ': ' + s[3] + ' accuracy ' + fmt(p.v)))); });
+    });
+    return svg('svg', { class: 'chart quality', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'quality', 'data-model': model, 'data-version': version, 'data-realised': realised.length, 'data-estimated': estimated.length, 'aria-label': modelText(model, version) + ': realised and estimated accuracy over time' }, nodes);
+  }
+
+  /** Model quality where labels are logged: per model version the latest metrics and accuracy over time. */
+  function qualitySection(latest, history) {
+    var q = (latest || []).filter(function (f) { return f.check === 'quality'; });
+    if (!q.length) return [];
+    var groups = {};
+    var order = [];
+    q.forEach(function (f) {
+      var k = key(f.subject.model, f.subject.version);
+      if (!groups[k]) { groups[k] = { model: f.subject.model, version: f.subject.version, findings: [] }; order.push(k); }
+      groups[k].findings.push(f);
+    });
+    order.sort();
+    return [el('h2', null, 'Model quality')].concat(order.map(function (k) {
+      var g = groups[k];
+      var d = (g.findings[0] && g.findings[0].detail) || {};
+      var rows = g.findings.slice().sort(byStatus).map(function (f) {
+        return el('tr', { class: 'status-' + f.status, 'data-metric': f.metric }, [
+          el('td', null, f.metric), el('td', null, badge(f.insufficientData ? 'ok' : f.status)), el('td', { class: 'num' }, fmt(f.value)),
+          el('td', null, f.insufficientData ? 'too few rows' : thresholdText(f.threshold)), el('td', { class: 'num' }, f.sampleSize.toLocaleString('en-US')),
+        ]);
+      });
+      var mine = history.filter(function (f) { return f.subject.model === g.model && f.subject.version === g.version && typeof f.value === 'number' && !f.insufficientData; });
+      var series = function (metric) { return mine.filter(function (f) { return f.metric === metric; }).map(function (f) { return { at: f.at, v: f.value }; }).sort(function (a, b) { return a.at - b.at; }); };
+      var realised = series('accuracy');
+      var estimated = series('estimated_accuracy');
+      var acc = g.findings.filter(function (f) { return f.metric === 'accuracy'; })[0];
+      var intro = el('p', { class: 'muted' }, [
+        'predictions of the last ', g.findings[0].window.label, ': ', (d.predictions || 0).toLocaleString('en-US'), ', labelled ',
+        typeof d.labelled_share === 'number' ? pct(d.labelled_share) : '—',
+        typeof d.label_delay_p50_ms === 'number' ? ', median label delay ' + duration(d.label_delay_p50_ms) : '',
+      ]);
+      var chart = realised.length || estimated.length
+        ? [qualityChart(g.model, g.version, realised, estimated, acc && acc.threshold), el('div', { class: 'legend' }, [el('span', { class: 'swatch cur' }), 'realised', el('span', { class: 'swatch est' }), 'estimated (from the probabilities)'])]
+        : [];
+      return el('section', { class: 'card quality', 'data-model': g.model, 'data-version': g.version }, [
+        el('h3', null, modelText(g.model, g.version)), intro,
+        el('div', { class: 'table-wrap' }, table(['Metric', 'Status', 'Value', 'Threshold', 'n'], rows)),
+      ].concat(chart));
+    }));
+  }
+
+  /** Data quality: per feature and rule, the worst first; all-ok rules folded into one line. */
+  function dataQualitySection(latest) {
+    var dq = (latest || []).filter(function (f) { return f.check === 'data_quality'; });
+    if (!dq.length) return [];
+    var bad = dq.filter(function (f) { return f.status !== 'ok'; }).sort(byStatus);
+    var rows = bad.map(function (f) {
+      var d = f.detail || {};
+      return el('tr', { class: 'status-' + f.status, 'data-feature': d.feature, 'data-rule': f.metric }, [
+        el('td', null, modelText(f.subject.model, f.subject.version)), el('td', null, d.feature || f.subject.name), el('td', null, f.metric.replace(/_share$/, '').replace(/_/g, ' ')),
+        el('td', null, badge(f.status)), el('td', { class: 'num' }, typeof f.value === 'number' ? pct(f.value) : '—'),
+        el('td', null, thresholdText(f.threshold)), el('td', { class: 'num' }, f.sampleSize.toLocaleString('en-US')),
+      ]);
+    });
+    var okCount = dq.length - bad.length;
+    return [
+      el('h2', null, 'Data quality'),
+      rows.length ? el('div', { class: 'table-wrap' }, table(['Model', 'Feature', 'Rule', 'Status', 'Share', 'Threshold', 'n'], rows)) : null,
+      el('p', { class: 'muted', 'data-ok': okCount }, okCount + ' of ' + dq.length + ' feature rules ok (missing values, out of range, unseen categories, wrong types)'),
+    ].filter(function (x) { return x; });
+  }
+
   function load() {
     return Promise.all([
       api('/api/models'),
       api('/api/series'),
       api('/api/findings'),
       api('/api/findings?check=drift&since=' + HISTORY + '&limit=10000'),
+      api('/api/findings?check=quality&since=' + HISTORY + '&limit=10000'),
     ]).then(function (r) {
+      // Alerts run where the checks run: a process without findings is not asked (no 404 each refresh).
+      return (r[2] ? api('/api/alerts/history?limit=' + ALERTS_SHOWN) : Promise.resolve(null)).then(function (alerts) { return r.concat([alerts]); });
+    }).then(function (r) {
       var models = r[0] ? r[0].models : [];
       var series = r[1] ? r[1].series : null;
       var latest = r[2] ? r[2].findings : null;
       var history = r[3] ? r[3].findings : [];
+      var qualityHistory = r[4] ? r[4].findings : [];
+      var alertHistory = r[5] ? r[5].alerts : null;
       var subjects = [];
       var seen = {};
       var add = function (model, version) {
@@ -500,7 +664,10 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       subjects.sort(function (a, b) { return a.model.localeCompare(b.model) || a.version.localeCompare(b.version); });
       var staleness = (latest || []).filter(function (f) { return f.check === 'staleness'; });
       return driftSection(subjects, latest, history).then(function (drift) {
-        return [].concat(modelsSection(models, series, staleness), findingsSection(latest), sloSection(latest), drift);
+        return [].concat(
+          modelsSection(models, series, staleness), findingsSection(latest), sloSection(latest), qualitySection(latest, qualityHistory),
+          dataQualitySection(latest), alertsSection(alertHistory), drift,
+        );
       });
     });
   }

@@ -15,6 +15,7 @@ import type { Finding } from '../findings/finding.js';
 import { alertKeyHash, type Notification } from './notification.js';
 import { AlertOutbox, newWebhookId, type AlertStateRow, type OutboxEntry, type Silence, type SilenceMatchers } from './outbox.js';
 import { AlertRouter } from './router.js';
+import type { AlertHistoryEntry } from './alert-history.js';
 import { matchersProblem } from './silences.js';
 
 export interface AlertsServiceDeps {
@@ -80,6 +81,8 @@ export interface AlertsService {
   list(): AlertsList;
   silence(input: SilenceInput): string;
   unsilence(id: string): boolean;
+  /** Fired and resolved alerts, newest transition first (the admin API's /api/alerts/history). */
+  history(limit: number): AlertHistoryEntry[];
   /** Starts delivery (if not running) and waits until every entry pending now for a deliverable
    *  receiver is delivered or failed, or timeoutMs passes; what is left stays pending. When a
    *  running analyzer holds the delivery lease, returns at once (`holder`): it sends them. */
@@ -284,6 +287,10 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
 
     unsilence(id) {
       return outbox.removeSilence(id);
+    },
+
+    history(limit) {
+      return outbox.history.list(limit);
     },
 
     start() {

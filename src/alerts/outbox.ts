@@ -16,6 +16,8 @@
  *   Two processes on one outbox (a running analyzer and a `check --once`, or two analyzers) would
  *   otherwise both pick the same pending head and page twice; the lease makes one of them the
  *   sender and the other only enqueues (see DeliveryWorker).
+ * - `alert_history` (migration 3): one row per firing episode, fired -> resolved, bounded (see
+ *   alert-history.ts, which reads and writes it).
  *
  * The outbox is bounded: beyond maxPending pending entries the oldest are dropped (and counted).
  */
@@ -23,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { openDatabase, type SqliteDatabase } from '../sqlite.js';
 import type { Finding } from '../findings/finding.js';
 import type { AlertSeverity, Notification } from './notification.js';
+import { ALERT_HISTORY_MIGRATION, AlertHistory } from './alert-history.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE outbox (
@@ -80,6 +83,7 @@ const MIGRATIONS: readonly string[] = [
      acquired_ms INTEGER NOT NULL,
      expires_at_ms INTEGER NOT NULL
    );`,
+  ALERT_HISTORY_MIGRATION,
 ];
 
 export type OutboxState = 'pending' | 'delivered' | 'failed' | 'orphaned';
@@ -205,6 +209,8 @@ function toEntry(r: OutboxRow): OutboxEntry {
 
 export class AlertOutbox {
   readonly path: string;
+  /** Fired and resolved alerts, in this file (the router writes it in its transactions). */
+  readonly history: AlertHistory;
   private readonly db: SqliteDatabase;
   private closed = false;
 
@@ -214,6 +220,7 @@ export class AlertOutbox {
   ) {
     this.db = openDatabase(path, MIGRATIONS, 'alert outbox');
     this.path = path;
+    this.history = new AlertHistory(this.db);
   }
 
   get maxPending(): number {

@@ -25,7 +25,8 @@
  *
  * Grouping: one notification per (receiver, model) per handle() call with all that model's
  * alerts that changed; a pagerduty receiver gets one notification per alert (PagerDuty groups by
- * dedup_key). Everything one call decides commits in one transaction with the enqueues.
+ * dedup_key). Everything one call decides commits in one transaction with the enqueues, the
+ * alert history (fired, severity changed, resolved, who was told: alert-history.ts) included.
  */
 import type { AlertsConfig, ReceiverConfig } from '../config/schema.js';
 import { findingKey, type Finding } from '../findings/finding.js';
@@ -52,6 +53,8 @@ export interface RouterResult {
 export class AlertRouter {
   private readonly repeatMs: number;
   private readonly receivers: Map<string, ReceiverConfig>;
+  /** Alert item key (hash) -> findingKey of the items built in the current call (for the history). */
+  private readonly itemKeys = new Map<string, string>();
 
   constructor(
     private readonly config: AlertsConfig,
@@ -78,6 +81,7 @@ export class AlertRouter {
   /** Evaluates one run's findings, updates state and enqueues notifications, in one transaction. */
   handle(findings: readonly Finding[], nowMs: number): RouterResult {
     return this.outbox.transaction(() => {
+      this.itemKeys.clear();
       const silences = this.outbox.silences(nowMs);
       // receiver -> model -> alerts, insertion-ordered so notifications come out in finding order
       const groups = new Map<string, Map<string, AlertItem[]>>();
@@ -106,11 +110,15 @@ export class AlertRouter {
             if (this.receivers.has(r)) add(r, this.item(key, f, 'resolved', told, prev.startsMs, nowMs));
           }
           this.outbox.putAlert(next);
+          this.outbox.history.resolved(key, nowMs);
           continue;
         }
         const severity: AlertSeverity = f.status;
         const startsMs = prev && prev.status === 'firing' ? prev.startsMs : nowMs;
-        if (prev?.status !== 'firing') this.deps.metrics?.fired(f.check, severity);
+        if (prev?.status !== 'firing') {
+          this.deps.metrics?.fired(f.check, severity);
+          this.outbox.history.fired(key, f, severity, nowMs);
+        } else if (prev.severity !== severity) this.outbox.history.severityChanged(key, f, severity, nowMs);
         const next: AlertStateRow = {
           key,
           check: f.check,
@@ -154,6 +162,7 @@ export class AlertRouter {
     const api = [...this.receivers.values()].filter((r) => r.kind === 'alertmanager-api').map((r) => r.name);
     if (api.length === 0) return { notifications: [], dropped: 0 };
     return this.outbox.transaction(() => {
+      this.itemKeys.clear();
       const silences = this.outbox.silences(nowMs);
       const groups = new Map<string, Map<string, AlertItem[]>>();
       for (const prev of this.outbox.alerts({ status: 'firing', limit: 100_000 })) {
@@ -206,12 +215,15 @@ export class AlertRouter {
       }
     }
     const dropped = notifications.length ? this.outbox.enqueue(notifications, nowMs) : 0;
+    if (notifications.length) this.outbox.history.notified(notifications, this.itemKeys);
     return { notifications, dropped };
   }
 
   private item(key: string, f: Finding, status: 'firing' | 'resolved', severity: AlertSeverity, startsMs: number, endsMs?: number): AlertItem {
+    const hash = alertKeyHash(key);
+    this.itemKeys.set(hash, key);
     return {
-      key: alertKeyHash(key),
+      key: hash,
       check: f.check,
       subject: f.subject,
       status,

@@ -17,7 +17,9 @@ export interface MetricsSource {
   getMetricsAsArray(): unknown[];
 }
 
-export type AdminParts = Partial<Pick<AdminServerDeps, 'models' | 'reload' | 'traffic' | 'findings' | 'runChecks' | 'reference' | 'now'>> & {
+export type AdminParts = Partial<
+  Pick<AdminServerDeps, 'models' | 'reload' | 'traffic' | 'findings' | 'runChecks' | 'alertHistory' | 'recordLabels' | 'reference' | 'now'>
+> & {
   metrics: MetricsSource | AdminServerDeps['metrics'];
   ready: AdminServerDeps['ready'];
   /** The statistics store this process reads or writes, and the deltas it holds in memory. */

@@ -10,9 +10,9 @@ import type { ModelRegistry } from '../registry/types.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { type AnalyzerApp, createAnalyzerApp } from './analyzer-app.js';
-import { createRegistry, createStore } from './backends.js';
+import { createPredictionLog, createRegistry, createStore } from './backends.js';
 import { createProxyApp, type ProxyApp } from './proxy-app.js';
-import { createServeApp, type ServeApp, signatureColumns } from './serve-app.js';
+import { createServeApp, modelClasses, type ServeApp, signatureColumns } from './serve-app.js';
 
 export interface AllInOneDeps {
   logger?: Logger;
@@ -36,6 +36,9 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
   const registry = deps.registry ?? createRegistry(config, { logger });
   const store = createStore(config, { logger });
   const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
+  // labels.enabled: one main-thread connection for label ingestion, pruning and the quality check
+  // (the capture worker writes predictions through its own).
+  const predictionLog = createPredictionLog(config);
   let proxyApp: ProxyApp | null = null;
   let analyzer: AnalyzerApp | null = null;
   const serveApp = createServeApp(config, {
@@ -46,9 +49,11 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
       store: { store, pendingWindows: () => proxyApp?.profiler.pending ?? 0 },
       findings,
       runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
+      alertHistory: (limit) => (analyzer ? analyzer.alerts.history(limit) : []),
+      ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
     },
   });
-  const theAnalyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry });
+  const theAnalyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry, predictionLog });
   analyzer = theAnalyzer;
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
@@ -58,6 +63,7 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
       await serveApp.close(); // the admin API (which reads the stores) closes here
       findings.close();
       await store.close();
+      await predictionLog?.close();
     })());
   return {
     serveApp,
@@ -80,6 +86,8 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
             store,
             registry,
             columnsFor: (model) => signatureColumns(serveApp, model),
+            predictionLog,
+            classes: modelClasses(serveApp, config.proxy.model ?? defaultModel),
             preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),
           },
         );

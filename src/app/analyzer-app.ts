@@ -6,8 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { createAlertMetrics } from '../alerts/alert-metrics.js';
 import { type AlertsService, createAlertsService } from '../alerts/alerts-service.js';
 import { CheckRunner } from '../checks/check-runner.js';
+import { createDataQualityCheck } from '../checks/data-quality.js';
 import { createDriftCheck } from '../checks/drift.js';
 import { createSloCheck } from '../checks/slo.js';
+import { createQualityCheck } from '../checks/quality.js';
 import { createStalenessCheck } from '../checks/staleness.js';
 import type { Config } from '../config/schema.js';
 import { FindingStore, historySink } from '../findings/history.js';
@@ -17,7 +19,8 @@ import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createCheckMetrics, createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
-import { createRegistry, publisherFor } from './backends.js';
+import type { PredictionLog } from '../outcomes/prediction-log.js';
+import { createPredictionLog, createRegistry, publisherFor } from './backends.js';
 
 /** How often findings past their retention are pruned. */
 const PRUNE_INTERVAL_MS = 3_600_000;
@@ -30,6 +33,8 @@ export interface AnalyzerDeps {
   logger?: Logger;
   /** Register the check metrics here (the scoring server's registry in `start`). */
   metricsRegistry?: ServeMetrics['registry'];
+  /** The prediction log the quality check reads (default: the one labels.* names, when enabled; the app closes only one it made). */
+  predictionLog?: PredictionLog | null;
   /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
   admin?: boolean;
   now?: () => number;
@@ -54,6 +59,8 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
   const alerts = createAlertsService(config.alerts, { logger, metrics: createAlertMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
   const metrics = createCheckMetrics(metricsRegistry);
   const publisher = publisherFor(store, { logger });
+  const ownLog = deps.predictionLog === undefined;
+  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config) : deps.predictionLog;
   const sinks: FindingSink[] = [
     historySink(findings, logger),
     // With InfluxDB the findings also go next to the statistics (dw_finding) for the dashboards.
@@ -66,6 +73,8 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
       createDriftCheck(checks.drift, { store, registry, metrics }),
       createSloCheck(checks.slo, { store, metrics }),
       createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger }),
+      createQualityCheck(checks.quality, { log: predictionLog, metrics }),
+      createDataQualityCheck(checks.dataQuality, { store, registry, metrics }),
     ],
     timeoutMs: checks.timeoutMs,
     sinks,
@@ -81,6 +90,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
         findings,
         runChecks: () => runner.runAll(),
         reference: (model, version) => registry.getReference(model, version),
+        alertHistory: (limit) => alerts.history(limit),
       })
     : null;
   let pruner: NodeJS.Timeout | null = null;
@@ -104,6 +114,8 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
         drift: checks.drift.enabled ? checks.drift.schedule : 'off',
         slo: checks.slo.enabled ? checks.slo.schedule : 'off',
         staleness: checks.staleness.enabled ? checks.staleness.schedule : 'off',
+        quality: checks.quality.enabled && predictionLog ? checks.quality.schedule : 'off',
+        dataQuality: checks.dataQuality.enabled ? checks.dataQuality.schedule : 'off',
         findings: findings.path,
         store: store.describe,
       });
@@ -115,6 +127,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
       await alerts.stop(); // in-flight sends finish; pending ones stay in the outbox for the next start
       await admin?.close();
       if (ownFindings) findings.close();
+      if (ownLog) await predictionLog?.close();
     },
   };
 }

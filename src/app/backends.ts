@@ -5,6 +5,8 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Config } from '../config/schema.js';
+import type { PredictionLog } from '../outcomes/prediction-log.js';
+import { SqlitePredictionLog } from '../outcomes/sqlite-prediction-log.js';
 import { LocalRegistry } from '../registry/local-registry.js';
 import { createMlflowRegistry, REFERENCE_TAG } from '../registry/mlflow-registry.js';
 import type { ModelRegistry } from '../registry/types.js';
@@ -69,6 +71,15 @@ export function createStore(config: Config, deps: { logger?: Logger } = {}): Sta
  */
 export function publisherFor(store: StatsStore, deps: { logger?: Logger } = {}): InfluxPublisher | null {
   return isInfluxStore(store) ? new InfluxPublisher(store, deps) : null;
+}
+
+/**
+ * The prediction log labels are joined to (labels.enabled), or null. Embedded SQLite: shared by
+ * the processes of one host; a fleet's join is described in docs/quality.md.
+ */
+export function createPredictionLog(config: Config): PredictionLog | null {
+  if (!config.labels.enabled) return null;
+  return new SqlitePredictionLog(config.labels.path, { maxRows: config.labels.maxRows, horizonMs: config.labels.horizonMs });
 }
 
 /** Every latency threshold the SLO targets name: each becomes an exact histogram boundary. */

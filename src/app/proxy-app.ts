@@ -10,6 +10,9 @@ import { ReferenceCache } from '../capture/reference-cache.js';
 import { TrafficSummary, type TrafficSummaryView } from '../capture/traffic-summary.js';
 import { WindowProfiler } from '../capture/window-profiler.js';
 import { WorkerCaptureDrain } from '../capture/worker-drain.js';
+import { PredictionBuffer } from '../capture/prediction-buffer.js';
+import { recordOptionsFrom } from '../capture/prediction-records.js';
+import type { PredictionLog } from '../outcomes/prediction-log.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError } from '../errors.js';
 import { createProxyServer } from '../proxy/proxy-server.js';
@@ -18,7 +21,7 @@ import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createProxyMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
-import { createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
+import { createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
 
 /** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
 const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
@@ -45,6 +48,10 @@ export interface ProxyAppDeps {
    * Replaces proxy.version when given.
    */
   versionFor?: () => string | null;
+  /** The prediction log for label ingestion and pruning (default: the one labels.* names, when enabled; the app closes only one it made). */
+  predictionLog?: PredictionLog | null;
+  /** Class names of the served model (its MLmodel metadata), for the prediction log's probabilities. */
+  classes?: readonly string[] | null;
 }
 
 export interface ProxyApp {
@@ -54,6 +61,8 @@ export interface ProxyApp {
   readonly store: StatsStore;
   /** Window deltas held in memory (in worker mode: as the worker last reported). */
   readonly profiler: Pick<CapturePipeline, 'pending'>;
+  /** The prediction log labels are joined to (labels.enabled), this process's connection; else null. */
+  readonly predictionLog: PredictionLog | null;
   /** Processes what the capture queue holds and writes every window delta to the store now. */
   flushStats(): Promise<void>;
   start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
@@ -86,7 +95,20 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     droppedWindows: (n: number) => storeMetrics.droppedWindows.inc(n),
     pendingWindows: (n: number) => storeMetrics.pendingWindows.set(n),
   };
+  // labels.enabled: predictions go to the log from the capture thread (the worker opens its own
+  // connection); this connection serves label ingestion, the quality check and pruning.
+  const ownLog = deps.predictionLog === undefined;
+  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config) : deps.predictionLog;
+  const predictionOptions = recordOptionsFrom(config.labels, deps.classes ?? null);
+  const prunePredictions = async () => {
+    try {
+      await predictionLog?.prune(Date.now());
+    } catch (e) {
+      logger.warn('prediction log pruning failed', { error: (e as Error).message });
+    }
+  };
   const maintain = async () => {
+    void prunePredictions();
     try {
       const r = await store.maintain(Date.now());
       if (r.rolledUp) storeMetrics.maintenance.inc({ action: 'rollup' }, r.rolledUp);
@@ -113,6 +135,16 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
         extraLatencyBoundsMs: sloThresholdsMs(config),
         referenceFor,
         profilerMetrics,
+        predictions: predictionLog
+          ? {
+              options: predictionOptions,
+              path: config.labels.path,
+              maxRows: config.labels.maxRows,
+              horizonMs: config.labels.horizonMs,
+              maxPending: config.labels.maxPending,
+              flushEveryMs: config.stats.flushIntervalMs,
+            }
+          : null,
         ...drainOptions,
       })
     : new InLoopCapture({
@@ -126,6 +158,23 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           referenceFor,
           metrics: profilerMetrics,
         }),
+        ...(predictionLog
+          ? {
+              predictions: {
+                options: predictionOptions,
+                buffer: new PredictionBuffer({
+                  log: predictionLog,
+                  maxPending: config.labels.maxPending,
+                  flushEveryMs: config.stats.flushIntervalMs,
+                  logger,
+                  counts: {
+                    written: (n) => metrics.predictionsLogged.inc(n),
+                    dropped: (n, reason) => metrics.predictionsDropped.inc({ reason }, n),
+                  },
+                }),
+              },
+            }
+          : {}),
         ...drainOptions,
       });
   // A followed version is stamped on the event as it is offered (a field read and, only for an
@@ -146,6 +195,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           ready: () => proxy.server.listening,
           traffic: () => capture.summary.toJSON(),
           store: { store, pendingWindows: () => capture.pending },
+          ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
         })
       : null;
   let closed = false;
@@ -154,6 +204,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     metrics,
     store,
     profiler: capture,
+    predictionLog,
     flushStats: () => capture.flush(),
     async start() {
       for (const { model, version } of deps.preloadReferences?.() ?? []) await references.preload(model, version);
@@ -184,6 +235,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       await proxy.close(config.serve.shutdownGraceMs);
       await capture.stop(); // everything queued is processed and written to the store
       if (ownStore) await store.close();
+      if (ownLog) await predictionLog?.close();
       await admin?.close();
     },
   };

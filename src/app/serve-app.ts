@@ -142,3 +142,15 @@ export function signatureColumns(app: ServeApp, model: string | null): readonly 
   const inputs = served?.current?.model.signature?.inputs;
   return inputs?.kind === 'column' ? inputs.specs.map((s, i) => s.name ?? `f${i}`) : null;
 }
+
+/**
+ * Class names of a served model, in the order of its probabilities output: the MLmodel's
+ * `metadata.classes` (a list, or a comma-separated text), which MLflow leaves to the model's author.
+ */
+export function modelClasses(app: ServeApp, model: string | null): string[] | null {
+  const served = model ? app.models.get(model) : undefined;
+  const raw = served?.current?.model.metadata.classes;
+  if (Array.isArray(raw) && raw.every((c) => typeof c === 'string' || typeof c === 'number')) return raw.map(String);
+  if (typeof raw === 'string' && raw.trim() !== '') return raw.split(',').map((c) => c.trim());
+  return null;
+}

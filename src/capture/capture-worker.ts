@@ -17,6 +17,9 @@ import { TrafficSummary } from './traffic-summary.js';
 import { WindowProfiler } from './window-profiler.js';
 import { unpackEvent } from './event-columns.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
+import { PredictionBuffer } from './prediction-buffer.js';
+// This thread's own composition: the prediction log is written here (worker-protocol.ts says why).
+import { SqlitePredictionLog } from '../outcomes/sqlite-prediction-log.js';
 
 const port = parentPort;
 if (!port) throw new Error('capture-worker.ts runs only as a worker thread');
@@ -90,11 +93,12 @@ const remoteStore = {
 };
 
 // --------------------------------------------------------------- counts reported with each ack
-let counts: WorkerCounts = { unparseable: {}, rows: {}, droppedWindows: 0, pendingWindows: 0 };
+const noCounts = (): WorkerCounts => ({ unparseable: {}, rows: {}, droppedWindows: 0, pendingWindows: 0, predictionsWritten: 0, predictionsDropped: {} });
+let counts: WorkerCounts = noCounts();
 function takeCounts(): WorkerCounts {
   const c = counts;
   c.pendingWindows = profiler.pending;
-  counts = { unparseable: {}, rows: {}, droppedWindows: 0, pendingWindows: 0 };
+  counts = noCounts();
   return c;
 }
 
@@ -115,6 +119,29 @@ const profiler = new WindowProfiler({
     pendingWindows: () => undefined,
   },
 });
+// --------------------------------------------------------------- the prediction log (labels.enabled)
+const predictionLog = data.predictions
+  ? new SqlitePredictionLog(data.predictions.path, { maxRows: data.predictions.maxRows, horizonMs: data.predictions.horizonMs })
+  : null;
+const predictionBuffer =
+  predictionLog && data.predictions
+    ? new PredictionBuffer({
+        log: predictionLog,
+        maxPending: data.predictions.maxPending,
+        flushEveryMs: data.predictions.flushEveryMs,
+        logger,
+        counts: {
+          written: (n) => {
+            counts.predictionsWritten += n;
+          },
+          dropped: (n, reason) => {
+            counts.predictionsDropped[reason] = (counts.predictionsDropped[reason] ?? 0) + n;
+          },
+        },
+      })
+    : null;
+predictionBuffer?.start();
+
 const columns = new Map<string | null, readonly string[] | null>();
 const deps: ProcessEventDeps = {
   summary,
@@ -123,6 +150,7 @@ const deps: ProcessEventDeps = {
   columnsFor: (model) => columns.get(model) ?? null,
   defaultVersion: data.defaultVersion ?? undefined,
   logger,
+  predictions: predictionBuffer && data.predictions ? { options: data.predictions.options, add: (r) => predictionBuffer.add(r) } : undefined,
   counts: {
     unparseable: (reason) => {
       counts.unparseable[reason] = (counts.unparseable[reason] ?? 0) + 1;
@@ -165,7 +193,10 @@ port.on('message', (m: ToWorker) => {
     }
     case 'flush':
     case 'stop': {
-      const done = m.t === 'flush' ? profiler.flush() : profiler.stop();
+      const done =
+        m.t === 'flush'
+          ? Promise.all([profiler.flush(), predictionBuffer?.flush()])
+          : Promise.all([profiler.stop(), predictionBuffer?.stop().then(() => predictionLog?.close())]);
       void done.then(() => {
         if (m.t === 'stop') clearInterval(snapshotTimer);
         send({ t: m.t === 'flush' ? 'flushed' : 'stopped', id: m.id, summary: summary.toJSON(), pending: profiler.pending, counts: takeCounts() });

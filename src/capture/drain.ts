@@ -11,6 +11,8 @@ import type { ProxyMetrics } from '../telemetry/metrics.js';
 import type { BoundedQueue } from './bounded-queue.js';
 import type { ExtractOptions } from './extract.js';
 import type { InferenceEvent } from './inference-event.js';
+import type { PredictionBuffer } from './prediction-buffer.js';
+import type { PredictionRecordOptions } from './prediction-records.js';
 import { processEvent, type ProcessEventDeps } from './process-event.js';
 import type { TrafficSummary } from './traffic-summary.js';
 import type { WindowProfiler } from './window-profiler.js';
@@ -29,6 +31,8 @@ export interface CaptureDrainDeps {
   /** Version label for traffic whose answer does not name one (an upstream that is not ours). */
   defaultVersion?: string;
   batchSize?: number;
+  /** The prediction log's collector (labels.enabled, in-loop): records wait in the buffer, written on its timer. */
+  predictions?: { options: PredictionRecordOptions; buffer: PredictionBuffer };
 }
 
 export class CaptureDrain {
@@ -45,6 +49,7 @@ export class CaptureDrain {
       columnsFor: deps.columnsFor,
       defaultVersion: deps.defaultVersion,
       logger: deps.logger,
+      predictions: deps.predictions ? { options: deps.predictions.options, add: (r) => deps.predictions!.buffer.add(r) } : undefined,
       counts: {
         unparseable: (reason) => metrics.unparseable.inc({ reason }),
         rows: (model, n) => metrics.extractedRows.inc({ model }, n),

@@ -39,15 +39,16 @@ export class InLoopCapture implements CapturePipeline {
   start(): void {
     this.drain.start();
     this.deps.profiler.start();
+    this.deps.predictions?.buffer.start();
   }
 
   async flush(): Promise<void> {
     while (this.drain.drainOnce() > 0);
-    await this.deps.profiler.flush();
+    await Promise.all([this.deps.profiler.flush(), this.deps.predictions?.buffer.flush()]);
   }
 
   async stop(): Promise<void> {
     this.drain.stop(); // everything queued is processed before exit
-    await this.deps.profiler.stop(); // ... and written to the store
+    await Promise.all([this.deps.profiler.stop(), this.deps.predictions?.buffer.stop()]); // ... and written to the stores
   }
 }

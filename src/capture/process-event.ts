@@ -7,6 +7,8 @@
 import type { Logger } from '../telemetry/logger.js';
 import { extract, type ExtractFailure, type ExtractOptions } from './extract.js';
 import type { InferenceEvent } from './inference-event.js';
+import type { PredictionRecord } from '../outcomes/prediction-log.js';
+import { type PredictionRecordOptions, predictionRecords } from './prediction-records.js';
 import type { TrafficSummary } from './traffic-summary.js';
 import type { WindowProfiler } from './window-profiler.js';
 
@@ -23,6 +25,8 @@ export interface ProcessEventDeps {
   defaultVersion?: string | undefined;
   counts: CaptureCounts;
   logger: Logger;
+  /** The prediction log's collector (labels.enabled): what the ground-truth join needs of each row. */
+  predictions?: { options: PredictionRecordOptions; add(records: readonly PredictionRecord[]): void } | undefined;
 }
 
 /**
@@ -59,6 +63,13 @@ export function processEvent(event: InferenceEvent, deps: ProcessEventDeps): voi
     if (!r.ok) {
       deps.counts.unparseable(r.reason);
       return;
+    }
+    if (deps.predictions) {
+      const records = predictionRecords(r.value, event.requestId, event.startedAtMs, deps.predictions.options);
+      if (records.length > 0) deps.predictions.add(records);
+      // The id column names rows, it is not a feature: profiled, every id would be a new category.
+      const idColumn = deps.predictions.options.idColumn;
+      if (idColumn !== null) for (const row of r.value.features) if (Object.hasOwn(row, idColumn)) delete row[idColumn];
     }
     deps.summary.observeRows(r.value.model, r.value.version, r.value.features, r.value.predictions);
     deps.profiler?.observeRows(r.value.model, r.value.version, event.startedAtMs, r.value.features, r.value.predictions);

@@ -59,6 +59,8 @@ export interface WorkerDrainDeps {
   /** Nice value for the worker thread (Linux), so that under full load the traffic gets the
    *  cores and capture falls behind (and drops, counted) instead; 0 keeps the process's. */
   niceness?: number;
+  /** The prediction log the worker writes (labels.enabled); null or absent: none. */
+  predictions?: CaptureWorkerData['predictions'];
   /** stop() waits at most this long for the worker to flush (default 10 s). */
   stopTimeoutMs?: number;
   /** A worker that dies again within this long after a restart is restarted only after it. */
@@ -156,6 +158,7 @@ export class WorkerCaptureDrain implements CapturePipeline {
       snapshotEveryMs: d.snapshotEveryMs ?? 500,
       sinceMs: this.now(),
       niceness: d.niceness ?? 10,
+      predictions: d.predictions ?? null,
     };
     const w = newWorker({ workerData: data, name: 'driftwatch-capture' });
     this.worker = w;
@@ -244,6 +247,8 @@ export class WorkerCaptureDrain implements CapturePipeline {
     for (const reason in c.unparseable) metrics.unparseable.inc({ reason }, c.unparseable[reason]);
     for (const model in c.rows) metrics.extractedRows.inc({ model }, c.rows[model]);
     if (c.droppedWindows > 0) profilerMetrics?.droppedWindows(c.droppedWindows);
+    if (c.predictionsWritten > 0) metrics.predictionsLogged.inc(c.predictionsWritten);
+    for (const reason in c.predictionsDropped) metrics.predictionsDropped.inc({ reason }, c.predictionsDropped[reason]);
     this.setPending(c.pendingWindows);
   }
 

@@ -7,6 +7,7 @@ import type { StatsConfig } from '../config/schema.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { ExtractOptions } from './extract.js';
 import type { PackedBatch } from './event-columns.js';
+import type { PredictionRecordOptions } from './prediction-records.js';
 import type { TrafficSnapshot } from './traffic-summary.js';
 
 export interface CaptureWorkerData {
@@ -21,6 +22,18 @@ export interface CaptureWorkerData {
   sinceMs: number;
   /** Nice value added to the worker thread's scheduling priority (0: none). */
   niceness: number;
+  /**
+   * The prediction log (labels.enabled): the worker opens its own connection to it and writes
+   * there, because SQLite's writes are CPU on the thread that makes them (docs/quality.md).
+   */
+  predictions: {
+    options: PredictionRecordOptions;
+    path: string;
+    maxRows: number;
+    horizonMs: number;
+    maxPending: number;
+    flushEveryMs: number;
+  } | null;
 }
 
 export type ToWorker =
@@ -45,6 +58,8 @@ export interface WorkerCounts {
   rows: Record<string, number>;
   droppedWindows: number;
   pendingWindows: number;
+  predictionsWritten: number;
+  predictionsDropped: Record<string, number>;
 }
 
 export type FromWorker =

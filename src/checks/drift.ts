@@ -10,17 +10,21 @@ import type { StatsStore } from '../store/types.js';
 import type { CheckMetrics } from '../telemetry/metrics.js';
 import type { Check } from './check.js';
 
-export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsStore; registry: ModelRegistry; metrics?: CheckMetrics }): Check {
-  const referenceFor = async (model: string, version: string): Promise<ReferenceProfile | null> => {
+/** A model version's reference from the registry; a model the registry does not know (a foreign upstream's name) has none, which is not an error. */
+export function referenceLookup(registry: ModelRegistry): (model: string, version: string) => Promise<ReferenceProfile | null> {
+  return async (model, version) => {
     try {
-      return await deps.registry.getReference(model, version);
+      return await registry.getReference(model, version);
     } catch (e) {
-      // A model the registry does not know (a foreign upstream's name): no reference, not an error.
       const code = (e as { code?: string }).code;
       if (code === 'DW_ERR_REGISTRY_MODEL_NOT_FOUND' || code === 'DW_ERR_REGISTRY_VERSION_NOT_FOUND') return null;
       throw e;
     }
   };
+}
+
+export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsStore; registry: ModelRegistry; metrics?: CheckMetrics }): Check {
+  const referenceFor = referenceLookup(deps.registry);
   const m = deps.metrics;
   return {
     name: 'drift',
@@ -32,6 +36,7 @@ export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsS
       m.psi.reset();
       m.ksStatistic.reset();
       m.driftShare.reset();
+      m.driftEffect.reset();
       for (const f of findings) {
         // version as on the request histograms; "" for a finding about the model as a whole.
         const version = f.subject.version ?? '';
@@ -42,6 +47,9 @@ export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsS
         }
         if (d?.psi) m.psi.set({ model: f.subject.model, version, feature: f.subject.name }, d.psi.value);
         if (d?.ks) m.ksStatistic.set({ model: f.subject.model, version, feature: f.subject.name }, d.ks.statistic);
+        const effect = (f.detail?.decision as { effect?: { stat: string; value: number } | null } | null | undefined)?.effect;
+        if (effect && Number.isFinite(effect.value))
+          m.driftEffect.set({ model: f.subject.model, version, feature: f.subject.name, statistic: effect.stat }, effect.value);
       }
     },
   };

@@ -21,6 +21,7 @@ import { CliUsageError, closest, COMMON_HELP, subcommand, usage, wantsHelp } fro
 import { check } from './check.js';
 import { type Command, helpOf, pathOf, SIGNALS_HELP } from './command.js';
 import { drift } from './drift.js';
+import { feedback } from './feedback.js';
 import { proxy } from './proxy.js';
 import { reference } from './reference.js';
 import { registry } from './registry.js';
@@ -38,7 +39,7 @@ const version: Command = {
   },
 };
 
-const COMMANDS: readonly Command[] = [start, serve, proxy, registry, reference, stats, drift, analyze, check, alerts, version];
+const COMMANDS: readonly Command[] = [start, serve, proxy, registry, reference, stats, drift, analyze, check, feedback, alerts, version];
 const NAMES = [...COMMANDS.map((c) => c.name), 'help'];
 
 const HELP = `driftwatch ${VERSION}: scoring server and monitoring sidecar for ML models

@@ -70,7 +70,10 @@ async function run(args: string[]): Promise<number> {
       `    -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,12.8,5.0,4.7]]}}'\n` +
       `  curl -s ${adminUrl}/api/traffic\n` +
       `  curl -s '${adminUrl}/api/windows?model=${defaultModel}&from=15m&view=total'\n` +
-      `  curl -s ${adminUrl}/api/findings     # drift, SLO and staleness checks\n` +
+      `  curl -s ${adminUrl}/api/findings     # drift, SLO, staleness and data-quality checks\n` +
+      (config.labels.enabled
+        ? `  curl -s ${adminUrl}/api/labels -H 'Content-Type: application/json' -d '[{"request_id":"<x-request-id of an answer>","label":"rain"}]'\n`
+        : `  (set DRIFTWATCH_LABELS_ENABLED=true to log predictions and join late labels to them: docs/quality.md)\n`) +
       `status page: ${adminUrl}/ui\n` +
       `statistics are written to ${store.describe} every ${config.stats.flushIntervalMs / 1000} s (driftwatch stats show --model ${defaultModel})\n`,
   );

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { configFromEnv, mlflowRegistryFromEnv } from './env.js';
-import { configSchema, crossFieldProblems, type Config } from './schema.js';
+import { adminUrlFor, configSchema, crossFieldProblems, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
   /** Path of a YAML/JSON config file; DRIFTWATCH_CONFIG is used when absent. */
@@ -86,7 +86,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     const where = file ? ` (file ${file})` : '';
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `invalid configuration${where}, ${problems.length} problem(s):\n  - ${problems.join('\n  - ')}`);
   }
-  return deepFreeze(result.data);
+  const config = result.data;
+  // Links in notifications point at the admin port: unless alerts.externalUrl was given (file,
+  // DRIFTWATCH_ALERTS_EXTERNAL_URL or a flag), it follows the admin port configured here, not the
+  // schema's fixed default (issue 19: --admin-port left every link on the old port).
+  const givenAlerts = isPlainObject(merged.alerts) ? merged.alerts : {};
+  if (givenAlerts.externalUrl === undefined) config.alerts = { ...config.alerts, externalUrl: adminUrlFor(config.admin) };
+  return deepFreeze(config);
 }
 
 /** An http(s) URL: MLFLOW_TRACKING_URI may also be file:, databricks or sqlite, which driftwatch cannot use. */

@@ -145,7 +145,7 @@ export const registrySchema = z.strictObject({
 export const adminSchema = z.strictObject({
   enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
-  // Not 9097 (node_exporter's) nor anything in 9097-9999, the range Prometheus's wiki allocates to
+  // Not 9100 (node_exporter's) nor anything in 9100-9999, the range Prometheus's wiki allocates to
   // exporters; nor 9090-9094 (Prometheus, Pushgateway, Kafka, Alertmanager).
   port: port.default(9097),
   /** Bearer token for admin/control endpoints; required when host is not loopback. */
@@ -266,6 +266,20 @@ export const driftCheckSchema = z
     minSamplesTest: z.number().int().min(1).default(100),
     /** Correction of the p-values across one model's features. */
     correction: z.enum(['none', 'bonferroni', 'benjamini-hochberg']).default('none'),
+    /** test-and-effect: drifted when the test is significant AND an effect reaches its floor
+     *  (minEffect); test-only: the rule before issue 23 (the test, and the distance thresholds
+     *  above each on its own). docs/drift.md has the measurements behind the default. */
+    rule: z.enum(['test-and-effect', 'test-only']).default('test-and-effect'),
+    /** Effect-size floors of the test-and-effect rule; the same numbers as src/drift/effect-rule.ts
+     *  (config/ may not import drift/; a test ties them). */
+    minEffect: z
+      .strictObject({
+        ks: z.number().min(0).max(1).default(0.1),
+        psi: z.number().min(0).default(0.06),
+        wasserstein: z.number().min(0).default(0.25),
+        jensenShannon: z.number().min(0).max(1).default(0.1),
+      })
+      .prefault({}),
     /** The model's inputs count as drifted when at least this share of its features drifted. */
     datasetDriftShare: z.number().gt(0).max(1).default(0.5),
     /** Per-feature overrides, by feature (or prediction column) name. */
@@ -318,6 +332,47 @@ export const stalenessCheckSchema = z
   })
   .transform((c) => ({ ...c, noTrafficMs: c.noTraffic ? ms(c.noTraffic) : null }));
 
+/** Metrics the quality check can hold to a floor (or ceiling): names as in docs/quality.md. */
+export const QUALITY_METRICS = ['accuracy', 'macro_f1', 'macro_precision', 'macro_recall', 'log_loss', 'brier', 'mae', 'rmse', 'mape', 'r2'] as const;
+
+export const qualityCheckSchema = z
+  .strictObject({
+    /** Runs when labels.enabled is true (there is nothing to check otherwise). */
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.default('*/5 * * * *'),
+    /** Predictions made in the last this-much, with the labels that have arrived for them. */
+    window: duration.default('1d'),
+    /** Labelled predictions needed before a verdict (below: insufficient_data). */
+    minLabelled: z.number().int().min(1).default(100),
+    /** Per metric: warn / fail limits. Higher is better for accuracy, F1, precision, recall and r2 (a value below the limit is bad); lower is better for the rest. */
+    thresholds: z
+      .partialRecord(z.enum(QUALITY_METRICS), z.strictObject({ warn: z.number().nullable().default(null), fail: z.number().nullable().default(null) }))
+      .default({}),
+  })
+  .transform((c) => ({ ...c, windowMs: ms(c.window) }));
+
+const shareLimits = (warn: number, fail: number) =>
+  z.strictObject({ warn: z.number().min(0).max(1).nullable().default(warn), fail: z.number().min(0).max(1).nullable().default(fail) }).prefault({});
+
+export const dataQualityCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.default('*/5 * * * *'),
+    /** The window judged: the last this-much of traffic. */
+    window: duration.default('1h'),
+    /** Values of a feature needed in the window before a verdict (below: insufficient_data). */
+    minRows: z.number().int().min(1).default(100),
+    /** Missing values: limits on the share *above the reference's own* missing share. */
+    missing: shareLimits(0.05, 0.2),
+    /** Numeric values outside the reference's [min, max]. */
+    outOfRange: shareLimits(0.01, 0.05),
+    /** Categorical values the reference never had. */
+    unseenCategories: shareLimits(0.01, 0.05),
+    /** Strings where the reference had numbers, numbers where it had categories. */
+    typeMismatch: shareLimits(0.001, 0.01),
+  })
+  .transform((c) => ({ ...c, windowMs: ms(c.window) }));
+
 export const checksSchema = z.strictObject({
   /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
   enabled: z.boolean().default(true),
@@ -329,6 +384,8 @@ export const checksSchema = z.strictObject({
   drift: driftCheckSchema.prefault({}),
   slo: sloCheckSchema.prefault({}),
   staleness: stalenessCheckSchema.prefault({}),
+  quality: qualityCheckSchema.prefault({}),
+  dataQuality: dataQualityCheckSchema.prefault({}),
 });
 
 export const receiverSchema = z.strictObject({
@@ -382,7 +439,9 @@ export const alertsSchema = z
     /** ... and for at most this long after the first attempt; then the delivery is recorded as failed. */
     retryMaxAge: duration.default('24h'),
     /** Where driftwatch's admin port is reached from outside: Alertmanager's externalURL, and the
-     *  base of the default dashboard link (the status page, externalUrl + "/ui"). */
+     *  base of the default dashboard link (the status page, externalUrl + "/ui"). Unset, the
+     *  loader derives it from the admin port and host the config ends up with (adminUrlFor); this
+     *  default only serves an alerts section parsed on its own. */
     externalUrl: z.url().default('http://127.0.0.1:9097'),
     /** The "link to the dashboard" in every notification (Slack text, webhook externalUrl,
      *  Alertmanager generatorURL, PagerDuty client_url/links): a URL template where {model} is
@@ -403,6 +462,46 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
+/**
+ * The admin port's URL as the config describes it: the default alerts.externalUrl, so links in
+ * notifications follow --admin-port / admin.port. A wildcard bind (0.0.0.0, ::) names no address a
+ * reader can open: loopback then (behind a wildcard bind, set alerts.externalUrl to the name
+ * people reach). Port 0 (any free port) cannot be known before listening: set it explicitly.
+ */
+export function adminUrlFor(admin: { host: string; port: number }): string {
+  const h = admin.host.trim();
+  const host = h === '0.0.0.0' || h === '::' || h === '[::]' || h === '' ? '127.0.0.1' : h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
+  return `http://${host}:${admin.port}`;
+}
+
+/**
+ * Ground truth (issue 20, docs/quality.md): the prediction log that labels are joined to. Off by
+ * default: logging every prediction costs a few microseconds of the capture thread per row and
+ * disk (about 250 bytes a row); turn it on where labels will be posted.
+ */
+export const labelsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** The embedded prediction log (SQLite); two sidecars on one host may share it. */
+    path: z.string().min(1).default('.driftwatch/predictions.db'),
+    /** How long a prediction waits for its label. */
+    horizon: duration.default('30d'),
+    /** Rows kept at most; past it a deterministic sample of ids is kept (halving). */
+    maxRows: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
+    /** An input column holding the client's own id per row (else the request id, `#row` for multi-row requests). */
+    idColumn: z.string().min(1).max(256).optional(),
+    /** The output holding the predicted class or value (else the first of label, prediction, ...). */
+    predictionColumn: z.string().min(1).max(256).optional(),
+    /** The vector output holding the class probabilities. */
+    probabilitiesColumn: z.string().min(1).max(256).default('probabilities'),
+    /** Class names, in the order of the probabilities vector (else the MLmodel's metadata.classes, else 0, 1, ...). */
+    classes: z.array(z.string().min(1)).max(10_000).optional(),
+    task: z.enum(['auto', 'classification', 'regression']).default('auto'),
+    /** Records waiting to be written at most (past it they are dropped and counted). */
+    maxPending: z.number().int().min(100).max(10_000_000).default(100_000),
+  })
+  .transform((c) => ({ ...c, horizonMs: ms(c.horizon) }));
+
 export const configSchema = z.strictObject({
   serve: serveSchema.prefault({}),
   proxy: proxySchema.prefault({}),
@@ -412,6 +511,7 @@ export const configSchema = z.strictObject({
   store: storeSchema.prefault({}),
   checks: checksSchema.prefault({}),
   alerts: alertsSchema.prefault({}),
+  labels: labelsSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 
@@ -543,6 +643,9 @@ export type DriftCheckConfig = Config['checks']['drift'];
 export type SloCheckConfig = Config['checks']['slo'];
 export type SloTarget = Config['checks']['slo']['targets'][number];
 export type StalenessCheckConfig = Config['checks']['staleness'];
+export type QualityCheckConfig = Config['checks']['quality'];
+export type DataQualityCheckConfig = Config['checks']['dataQuality'];
 export type AlertsConfig = Config['alerts'];
 export type ReceiverConfig = Config['alerts']['receivers'][number];
 export type RouteConfig = Config['alerts']['routes'][number];
+export type LabelsConfig = Config['labels'];

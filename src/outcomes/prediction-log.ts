@@ -51,6 +51,19 @@ export interface JoinedRow extends PredictionRecord {
   labelAtMs: number;
 }
 
+/** A logged prediction with its label when one arrived. */
+export interface LoggedRow extends PredictionRecord {
+  label: string | number | null;
+  labelAtMs: number | null;
+}
+
+export interface LoggedSeries {
+  model: string;
+  version: string;
+  predictions: number;
+  labelled: number;
+}
+
 export interface WindowCounts {
   predictions: number;
   labelled: number;
@@ -65,19 +78,31 @@ export interface PredictionLogStats {
   sampledOut: number;
 }
 
+/**
+ * Asynchronous although the embedded implementation is not: a fleet's log lives in a networked
+ * database (docs/quality.md, "Fleets"), and callers must not be written against a synchronous one.
+ */
 export interface PredictionLog {
   /** Keeps the predictions (a prediction recorded again keeps its first record); returns how many the sample kept. */
-  recordPredictions(rows: readonly PredictionRecord[]): { kept: number; sampledOut: number };
+  recordPredictions(rows: readonly PredictionRecord[]): Promise<{ kept: number; sampledOut: number }>;
   /** Joins labels to their predictions; never throws for a label that matches nothing. */
-  recordLabels(labels: readonly LabelRecord[]): LabelIngestResult;
+  recordLabels(labels: readonly LabelRecord[]): Promise<LabelIngestResult>;
   /** Labelled predictions of a model (and version, when given) made in [fromMs, toMs). */
-  joined(model: string, version: string | null, fromMs: number, toMs: number): JoinedRow[];
+  joined(model: string, version: string | null, fromMs: number, toMs: number): Promise<JoinedRow[]>;
+  /**
+   * Every logged prediction (labelled or not) of a model version made in [fromMs, toMs), oldest
+   * first, in pages of at most `pageSize` rows: a window of millions of predictions is read with
+   * bounded memory.
+   */
+  scan(model: string, version: string, fromMs: number, toMs: number, pageSize?: number): AsyncIterable<LoggedRow[]>;
+  /** The model versions with predictions made in [fromMs, toMs), with their counts. */
+  series(fromMs: number, toMs: number): Promise<LoggedSeries[]>;
   /** Predictions and labelled predictions in [fromMs, toMs): the labelled share. */
-  windowCounts(model: string, version: string | null, fromMs: number, toMs: number): WindowCounts;
+  windowCounts(model: string, version: string | null, fromMs: number, toMs: number): Promise<WindowCounts>;
   /** Drops predictions older than the horizon; returns how many. */
-  prune(nowMs: number): number;
-  stats(): PredictionLogStats;
-  close(): void;
+  prune(nowMs: number): Promise<number>;
+  stats(): Promise<PredictionLogStats>;
+  close(): Promise<void>;
 }
 
 /** How many times the sample may halve (2^-20 is about one id in a million). */

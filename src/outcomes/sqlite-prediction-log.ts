@@ -15,6 +15,8 @@ import {
   type JoinedRow,
   type LabelIngestResult,
   type LabelRecord,
+  type LoggedRow,
+  type LoggedSeries,
   type PredictionLog,
   type PredictionLogStats,
   type PredictionRecord,
@@ -37,8 +39,6 @@ const MIGRATIONS: readonly string[] = [
      label_at_ms INTEGER            -- null until labelled
    ) WITHOUT ROWID;
    CREATE INDEX predictions_by_model_time ON predictions (model, at_ms);
-   CREATE INDEX predictions_by_time ON predictions (at_ms);
-   CREATE INDEX predictions_by_hash ON predictions (h);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
@@ -70,6 +70,18 @@ function keeps(h: number, level: number): boolean {
   return level === 0 || h < 2 ** (32 - level);
 }
 
+function recordOf(r: Row): PredictionRecord {
+  return {
+    id: r.id,
+    atMs: r.at_ms,
+    model: r.model,
+    version: r.version,
+    predicted: r.predicted,
+    value: r.value,
+    probabilities: r.probs === null ? null : (JSON.parse(r.probs) as Record<string, number>),
+  };
+}
+
 export class SqlitePredictionLog implements PredictionLog {
   readonly path: string;
   private readonly db: SqliteDatabase;
@@ -78,7 +90,7 @@ export class SqlitePredictionLog implements PredictionLog {
   // The file's counters, re-read inside every write transaction: another process may share the
   // file (and raise the sample level or add rows) between two of ours.
   private level = 0;
-  private rows = 0;
+  private rowCount = 0;
   private sampledOut = 0;
 
   constructor(path: string, opts: SqlitePredictionLogOptions = {}) {
@@ -93,13 +105,13 @@ export class SqlitePredictionLog implements PredictionLog {
 
   private load(): void {
     this.level = this.meta('sample_level');
-    this.rows = this.meta('rows');
+    this.rowCount = this.meta('rows');
     this.sampledOut = this.meta('sampled_out');
   }
 
   private save(): void {
     this.setMeta('sample_level', this.level);
-    this.setMeta('rows', this.rows);
+    this.setMeta('rows', this.rowCount);
     this.setMeta('sampled_out', this.sampledOut);
   }
 
@@ -112,7 +124,7 @@ export class SqlitePredictionLog implements PredictionLog {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
-  recordPredictions(records: readonly PredictionRecord[]): { kept: number; sampledOut: number } {
+  async recordPredictions(records: readonly PredictionRecord[]): Promise<{ kept: number; sampledOut: number }> {
     const ins = this.db.prepare(
       `INSERT INTO predictions (id, h, at_ms, model, version, predicted, value, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
@@ -131,14 +143,14 @@ export class SqlitePredictionLog implements PredictionLog {
           const info = ins.run(r.id, h, r.atMs, r.model, r.version, r.predicted, r.value, r.probabilities === null ? null : JSON.stringify(r.probabilities));
           if (info.changes > 0) {
             kept++;
-            this.rows++;
+            this.rowCount++;
           }
         }
         // Over budget: halve the sample until it fits (each halving deletes about half the rows).
-        while (this.rows > this.maxRows && this.level < SAMPLE_LEVELS) {
+        while (this.rowCount > this.maxRows && this.level < SAMPLE_LEVELS) {
           this.level++;
           const info = this.db.prepare('DELETE FROM predictions WHERE h >= ?').run(2 ** (32 - this.level));
-          this.rows -= info.changes;
+          this.rowCount -= info.changes;
           dropped += info.changes;
         }
         this.sampledOut += dropped;
@@ -148,7 +160,7 @@ export class SqlitePredictionLog implements PredictionLog {
     return { kept, sampledOut: dropped };
   }
 
-  recordLabels(labels: readonly LabelRecord[]): LabelIngestResult {
+  async recordLabels(labels: readonly LabelRecord[]): Promise<LabelIngestResult> {
     const get = this.db.prepare('SELECT label_at_ms FROM predictions WHERE id = ?');
     const set = this.db.prepare('UPDATE predictions SET label = ?, label_num = ?, label_at_ms = ? WHERE id = ?');
     const out: LabelIngestResult = { matched: 0, replaced: 0, unmatched: 0, notRetained: 0 };
@@ -171,27 +183,44 @@ export class SqlitePredictionLog implements PredictionLog {
     return out;
   }
 
-  joined(model: string, version: string | null, fromMs: number, toMs: number): JoinedRow[] {
+  async joined(model: string, version: string | null, fromMs: number, toMs: number): Promise<JoinedRow[]> {
     const rows = this.db
       .prepare(
         `SELECT * FROM predictions WHERE model = ? AND at_ms >= ? AND at_ms < ? AND label_at_ms IS NOT NULL
          AND (? IS NULL OR version = ?) ORDER BY at_ms, id`,
       )
       .all(model, fromMs, toMs, version, version) as Row[];
-    return rows.map((r) => ({
-      id: r.id,
-      atMs: r.at_ms,
-      model: r.model,
-      version: r.version,
-      predicted: r.predicted,
-      value: r.value,
-      probabilities: r.probs === null ? null : (JSON.parse(r.probs) as Record<string, number>),
-      label: r.label_num !== null ? r.label_num : (r.label as string),
-      labelAtMs: r.label_at_ms!,
-    }));
+    return rows.map((r) => ({ ...recordOf(r), label: r.label_num !== null ? r.label_num : (r.label as string), labelAtMs: r.label_at_ms! }));
   }
 
-  windowCounts(model: string, version: string | null, fromMs: number, toMs: number): WindowCounts {
+  async *scan(model: string, version: string, fromMs: number, toMs: number, pageSize = 10_000): AsyncIterable<LoggedRow[]> {
+    // Keyset pages over (at_ms, id) on the (model, at_ms) index: each page starts after the last
+    // row of the one before, so no page re-reads what an OFFSET would skip.
+    const first = this.db.prepare('SELECT * FROM predictions WHERE model = ? AND version = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id LIMIT ?');
+    const next = this.db.prepare('SELECT * FROM predictions WHERE model = ? AND version = ? AND (at_ms, id) > (?, ?) AND at_ms < ? ORDER BY at_ms, id LIMIT ?');
+    let page = first.all(model, version, fromMs, toMs, pageSize) as Row[];
+    while (page.length > 0) {
+      yield page.map((r) => ({
+        ...recordOf(r),
+        label: r.label_at_ms === null ? null : r.label_num !== null ? r.label_num : (r.label as string),
+        labelAtMs: r.label_at_ms,
+      }));
+      if (page.length < pageSize) return;
+      const last = page[page.length - 1]!;
+      page = next.all(model, version, last.at_ms, last.id, toMs, pageSize) as Row[];
+    }
+  }
+
+  async series(fromMs: number, toMs: number): Promise<LoggedSeries[]> {
+    return this.db
+      .prepare(
+        `SELECT model, version, COUNT(*) AS predictions, COUNT(label_at_ms) AS labelled FROM predictions
+         WHERE at_ms >= ? AND at_ms < ? GROUP BY model, version ORDER BY model, version`,
+      )
+      .all(fromMs, toMs) as LoggedSeries[];
+  }
+
+  async windowCounts(model: string, version: string | null, fromMs: number, toMs: number): Promise<WindowCounts> {
     const row = this.db
       .prepare(
         `SELECT COUNT(*) AS predictions, COUNT(label_at_ms) AS labelled FROM predictions
@@ -201,25 +230,25 @@ export class SqlitePredictionLog implements PredictionLog {
     return { predictions: row.predictions, labelled: row.labelled };
   }
 
-  prune(nowMs: number): number {
+  async prune(nowMs: number): Promise<number> {
     return this.db
       .transaction(() => {
         this.load();
         const info = this.db.prepare('DELETE FROM predictions WHERE at_ms < ?').run(nowMs - this.horizonMs);
-        this.rows -= info.changes;
+        this.rowCount -= info.changes;
         this.save();
         return info.changes;
       })
       .immediate();
   }
 
-  stats(): PredictionLogStats {
+  async stats(): Promise<PredictionLogStats> {
     this.load();
     const labelled = (this.db.prepare('SELECT COUNT(label_at_ms) AS n FROM predictions').get() as { n: number }).n;
-    return { rows: this.rows, labelled, sampleRate: 2 ** -this.level, sampledOut: this.sampledOut };
+    return { rows: this.rowCount, labelled, sampleRate: 2 ** -this.level, sampledOut: this.sampledOut };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -214,6 +214,8 @@ export interface ProxyMetrics {
   queueDepth: Gauge;
   unparseable: Counter<'reason'>;
   extractedRows: Counter<'model'>;
+  predictionsLogged: Counter;
+  predictionsDropped: Counter<'reason'>;
 }
 
 /** The proxy's metrics; pass the scoring server's registry to expose both on one /metrics. */
@@ -277,6 +279,17 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
       name: 'driftwatch_capture_rows_total',
       help: 'Feature rows extracted from captured traffic.',
       labelNames: ['model'],
+      registers,
+    }),
+    predictionsLogged: new Counter({
+      name: 'driftwatch_predictions_logged_total',
+      help: 'Predictions written to the prediction log that labels are joined to (labels.enabled), whether its sample kept them or not.',
+      registers,
+    }),
+    predictionsDropped: new Counter({
+      name: 'driftwatch_predictions_log_dropped_total',
+      help: 'Predictions not written to the prediction log, by reason: full (labels.maxPending waiting), write_failed.',
+      labelNames: ['reason'],
       registers,
     }),
   };
@@ -355,12 +368,32 @@ export interface CheckMetrics {
   psi: Gauge<'model' | 'version' | 'feature'>;
   ksStatistic: Gauge<'model' | 'version' | 'feature'>;
   driftShare: Gauge<'model' | 'version'>;
+  driftEffect: Gauge<'model' | 'version' | 'feature' | 'statistic'>;
   burnRate: Gauge<'model' | 'version' | 'rule'>;
   latency: Gauge<'model' | 'version' | 'quantile'>;
   errorRate: Gauge<'model' | 'version'>;
   stale: Gauge<'model' | 'version'>;
   registryTagWriteErrors: Counter<'reason'>;
+  /** driftwatch_quality_<metric>{model,version}: the quality check's latest value of each metric. */
+  quality: Readonly<Record<string, Gauge<'model' | 'version'>>>;
+  qualityLabelledShare: Gauge<'model' | 'version'>;
+  dataQualityShare: Gauge<'model' | 'version' | 'feature' | 'rule'>;
 }
+
+/** The quality check's gauges, by metric, and what each says (docs/metrics.md lists them). */
+const QUALITY_GAUGES: Readonly<Record<string, string>> = {
+  accuracy: 'Accuracy of the predictions whose labels arrived, over the quality window (by prediction time).',
+  estimated_accuracy: 'Accuracy estimated from the predicted probabilities (CBPE) over every prediction of the quality window, labelled or not.',
+  macro_f1: 'Macro-averaged F1 of the labelled predictions over the quality window.',
+  macro_precision: 'Macro-averaged precision of the labelled predictions over the quality window.',
+  macro_recall: 'Macro-averaged recall of the labelled predictions over the quality window.',
+  log_loss: 'Log loss of the labelled predictions with probabilities over the quality window.',
+  brier: 'Multiclass Brier score of the labelled predictions with probabilities over the quality window.',
+  mae: 'Mean absolute error of the labelled predictions over the quality window.',
+  rmse: 'Root mean squared error of the labelled predictions over the quality window.',
+  mape: 'Mean absolute percentage error (a fraction) of the labelled predictions over the quality window.',
+  r2: 'R-squared of the labelled predictions over the quality window.',
+};
 
 /** The scheduled checks' metrics: runs and, per model and feature, the latest values they found. */
 export function createCheckMetrics(registry: Registry): CheckMetrics {
@@ -374,7 +407,8 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
   // Every series at 0 from the start: a labelled counter has no sample before its first event,
   // so Prometheus' increase() would miss the first failure (the alerting rules read it) and the
   // dashboard's panel would be empty until then.
-  for (const check of ['drift', 'slo', 'staleness']) for (const outcome of ['ok', 'failed', 'timeout', 'skipped_overlap']) runs.inc({ check, outcome }, 0);
+  for (const check of ['drift', 'slo', 'staleness', 'quality', 'data_quality'])
+    for (const outcome of ['ok', 'failed', 'timeout', 'skipped_overlap']) runs.inc({ check, outcome }, 0);
   return {
     runs,
     duration: new Histogram({
@@ -408,6 +442,12 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
       labelNames: ['model', 'version'],
       registers,
     }),
+    driftEffect: new Gauge({
+      name: 'driftwatch_drift_effect',
+      help: "Latest effect size of a feature's shift that the drift verdict weighed (the one furthest above, or least below, its floor; statistic: ks_statistic, psi, wasserstein, jensen_shannon).",
+      labelNames: ['model', 'version', 'feature', 'statistic'],
+      registers,
+    }),
     burnRate: new Gauge({
       name: 'driftwatch_slo_burn_rate',
       help: 'Error-budget burn rate over the long window of each burn-rate rule.',
@@ -436,6 +476,24 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
       name: 'driftwatch_registry_tag_write_errors_total',
       help: 'Stale-tag writes (set or delete) the registry refused or could not take, by reason (unauthorized, unavailable, ...); the findings are kept.',
       labelNames: ['reason'],
+      registers,
+    }),
+    quality: Object.fromEntries(
+      Object.entries(QUALITY_GAUGES).map(([metric, help]) => [
+        metric,
+        new Gauge({ name: `driftwatch_quality_${metric}`, help, labelNames: ['model', 'version'], registers }),
+      ]),
+    ),
+    dataQualityShare: new Gauge({
+      name: 'driftwatch_data_quality_share',
+      help: "Share of an input feature's values in the data-quality window that break a rule (missing_share, out_of_range_share, unseen_category_share, type_mismatch_share).",
+      labelNames: ['model', 'version', 'feature', 'rule'],
+      registers,
+    }),
+    qualityLabelledShare: new Gauge({
+      name: 'driftwatch_quality_labelled_ratio',
+      help: "Share of the quality window's predictions whose labels have arrived.",
+      labelNames: ['model', 'version'],
       registers,
     }),
   };

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { alerts } from '../../src/cli/alerts.js';
+import { feedback } from '../../src/cli/feedback.js';
 import { reference } from '../../src/cli/reference.js';
 import { registry } from '../../src/cli/registry.js';
 import { stats } from '../../src/cli/stats.js';
@@ -21,8 +22,8 @@ import { ROOT } from '../helpers.js';
 const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 const TIMEOUT_MS = 20_000;
 
-const COMMANDS = ['start', 'serve', 'proxy', 'registry', 'reference', 'stats', 'drift', 'analyze', 'check', 'alerts', 'version'];
-const GROUPS = { registry, reference, stats, alerts };
+const COMMANDS = ['start', 'serve', 'proxy', 'registry', 'reference', 'stats', 'drift', 'analyze', 'check', 'feedback', 'alerts', 'version'];
+const GROUPS = { registry, reference, stats, feedback, alerts };
 const SUBCOMMANDS = Object.entries(GROUPS).flatMap(([group, c]) => Object.keys(c.subcommands ?? {}).map((sub) => [group, sub] as const));
 
 interface Run {
@@ -127,7 +128,8 @@ describe('--help on every command and subcommand', () => {
       const [first, second] = SUBCOMMANDS.filter(([group]) => group === g).map(([, s]) => s);
       return [
         [g, first!, '-h'],
-        ['help', g, second!],
+        // (a group of one subcommand, feedback, is asked for that one both ways)
+        ['help', g, (second ?? first)!],
       ];
     });
     const runs = await runAll([...SUBCOMMANDS.map(([g, s]) => [g, s, '--help']), ...others]);
@@ -189,7 +191,7 @@ describe('typos are answered with the closest name', () => {
     usageError(runs.get('alerts silence --unitl 2h')!, 'unknown option --unitl (did you mean --until?)', 'driftwatch alerts silence --help');
     usageError(
       runs.get('drift --frobnicate')!,
-      'unknown option --frobnicate; the options are --reference, --current, --format, --psi-mode, --ks-method, --bins, --stat, --correction, --fail-on, --config, --registry-root, --log-level, --help',
+      'unknown option --frobnicate; the options are --reference, --current, --format, --psi-mode, --ks-method, --bins, --stat, --correction, --rule, --min-effect, --fail-on, --config, --registry-root, --log-level, --help',
       'driftwatch drift --help',
     );
     usageError(runs.get('drift --bins')!, 'option --bins needs a value', 'driftwatch drift --help');
@@ -201,7 +203,7 @@ describe('typos are answered with the closest name', () => {
     usageError(runs.get('alerts silense')!, 'unknown alerts subcommand "silense" (did you mean silence?)', 'driftwatch alerts --help');
     usageError(
       runs.get('frobnicate')!,
-      'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, alerts, version, help',
+      'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, feedback, alerts, version, help',
       'driftwatch help',
     );
     usageError(runs.get('reference frobnicate')!, 'unknown reference subcommand "frobnicate"; the subcommands are build, show', 'driftwatch reference --help');

@@ -4,7 +4,7 @@
  * registered and its reference built from the training period (examples/seattle-weather/
  * training.csv, as `driftwatch start` does), the scoring server, the sidecar proxy in front of it
  * writing to InfluxDB, later traffic (2014-2015 of vega-datasets' seattle-weather.csv, in time
- * order), then the drift, SLO and staleness checks writing dw_finding. Every query of every panel
+ * order), then the drift, SLO, staleness and data-quality checks writing dw_finding. Every query of every panel
  * of the InfluxDB dashboards, with Grafana's macros and variables substituted the way Grafana
  * does, must return data. And every metric the sidecar-health dashboard names must exist on the
  * real /metrics of those servers.
@@ -246,10 +246,10 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     assert.deepEqual(cur.results[0].series[0].values[0].slice(1), [730, 730]);
     const fin = await influx!.query(`SELECT count("status_level") FROM "dw_finding" GROUP BY "check"`);
     const checks = new Set((fin.results[0].series ?? []).map((x: any) => x.tags.check));
-    assert.deepEqual([...checks].sort(), ['drift', 'slo', 'staleness']);
-    const fail = await influx!.query(`SELECT last("status_level"), last("psi") FROM "dw_finding" WHERE "check" = 'drift' AND "subject" = 'temp_min'`);
+    assert.deepEqual([...checks].sort(), ['data_quality', 'drift', 'slo', 'staleness']);
+    const fail = await influx!.query(`SELECT last("status_level"), last("psi") FROM "dw_finding" WHERE "check" = 'drift' AND "subject" = 'temp_max'`);
     const [, level, psi] = fail.results[0].series[0].values[0];
-    assert.equal(level, 2, 'temp_min drifted in 2014-2015: fail (KS decides; a whole year keeps PSI on quantile bins small)');
+    assert.equal(level, 2, 'temp_max drifted in 2014-2015: fail (KS significant and PSI over its effect floor)');
     assert.ok(psi > 0 && Number.isFinite(psi), `PSI ${psi}`);
   });
 

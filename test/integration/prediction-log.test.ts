@@ -23,18 +23,18 @@ function prediction(id: string, atMs: number, predicted: string, version = '1'):
 }
 
 describe('prediction log', () => {
-  test('labels join by id; a repeated label replaces the first; an unknown id is counted, not an error', () => {
+  test('labels join by id; a repeated label replaces the first; an unknown id is counted, not an error', async () => {
     const log = new SqlitePredictionLog(freshPath());
-    log.recordPredictions([prediction('a', T0, 'rain'), prediction('b', T0 + 1, 'sun'), prediction('c', T0 + 2, 'fog')]);
-    const first = log.recordLabels([
+    await log.recordPredictions([prediction('a', T0, 'rain'), prediction('b', T0 + 1, 'sun'), prediction('c', T0 + 2, 'fog')]);
+    const first = await log.recordLabels([
       { id: 'a', label: 'rain', atMs: T0 + HOUR },
       { id: 'b', label: 'rain', atMs: T0 + HOUR },
       { id: 'nope', label: 'sun', atMs: T0 + HOUR },
     ]);
     assert.deepEqual(first, { matched: 2, replaced: 0, unmatched: 1, notRetained: 0 });
-    const second = log.recordLabels([{ id: 'b', label: 'sun', atMs: T0 + 2 * HOUR }]);
+    const second = await log.recordLabels([{ id: 'b', label: 'sun', atMs: T0 + 2 * HOUR }]);
     assert.deepEqual(second, { matched: 0, replaced: 1, unmatched: 0, notRetained: 0 });
-    const rows = log.joined('weather', null, T0, T0 + HOUR);
+    const rows = await log.joined('weather', null, T0, T0 + HOUR);
     assert.deepEqual(
       rows.map((r) => [r.id, r.predicted, r.label, r.labelAtMs - r.atMs]),
       [
@@ -42,105 +42,125 @@ describe('prediction log', () => {
         ['b', 'sun', 'sun', 2 * HOUR - 1],
       ],
     );
-    assert.deepEqual(log.windowCounts('weather', null, T0, T0 + HOUR), { predictions: 3, labelled: 2 });
-    log.close();
+    assert.deepEqual(await log.windowCounts('weather', null, T0, T0 + HOUR), { predictions: 3, labelled: 2 });
+    await log.close();
   });
 
-  test('quality is attributed to the window of the prediction, not of the label', () => {
+  test('quality is attributed to the window of the prediction, not of the label', async () => {
     const log = new SqlitePredictionLog(freshPath());
-    log.recordPredictions([prediction('early', T0, 'rain'), prediction('late', T0 + 5 * HOUR, 'sun')]);
+    await log.recordPredictions([prediction('early', T0, 'rain'), prediction('late', T0 + 5 * HOUR, 'sun')]);
     // Both labels arrive in the same (later) hour.
-    log.recordLabels([
+    await log.recordLabels([
       { id: 'early', label: 'sun', atMs: T0 + 6 * HOUR },
       { id: 'late', label: 'sun', atMs: T0 + 6 * HOUR },
     ]);
-    const window = (from: number) => {
+    const window = async (from: number) => {
       const c = emptyClassification();
-      for (const r of log.joined('weather', null, from, from + HOUR)) observeClassification(c, String(r.label), r.predicted!, r.probabilities);
+      for (const r of await log.joined('weather', null, from, from + HOUR)) observeClassification(c, String(r.label), r.predicted!, r.probabilities);
       return classificationMetrics(c).accuracy;
     };
-    assert.equal(window(T0), 0);
-    assert.equal(window(T0 + 5 * HOUR), 1);
-    assert.equal(window(T0 + 6 * HOUR), null);
-    log.close();
+    assert.equal(await window(T0), 0);
+    assert.equal(await window(T0 + 5 * HOUR), 1);
+    assert.equal(await window(T0 + 6 * HOUR), null);
+    await log.close();
   });
 
-  test('a version filter, numeric labels, and everything survives a restart', () => {
+  test('a version filter, numeric labels, and everything survives a restart', async () => {
     const path = freshPath();
     const log = new SqlitePredictionLog(path);
-    log.recordPredictions([
+    await log.recordPredictions([
       prediction('v1', T0, 'rain', '1'),
       prediction('v2', T0, 'rain', '2'),
       { id: 'reg', atMs: T0, model: 'weather', version: '1', predicted: null, value: 12.5, probabilities: null },
     ]);
-    log.recordLabels([
+    await log.recordLabels([
       { id: 'v1', label: 'rain', atMs: T0 + 1 },
       { id: 'v2', label: 'sun', atMs: T0 + 1 },
       { id: 'reg', label: 11, atMs: T0 + 1 },
     ]);
-    log.close();
+    await log.close();
     const again = new SqlitePredictionLog(path);
     assert.deepEqual(
-      again.joined('weather', '2', T0, T0 + 1).map((r) => r.id),
+      (await again.joined('weather', '2', T0, T0 + 1)).map((r) => r.id),
       ['v2'],
     );
-    const reg = again.joined('weather', '1', T0, T0 + 1).find((r) => r.id === 'reg')!;
+    const reg = (await again.joined('weather', '1', T0, T0 + 1)).find((r) => r.id === 'reg')!;
     assert.equal(reg.label, 11);
     assert.equal(reg.value, 12.5);
     assert.equal(reg.probabilities, null);
-    assert.equal(again.stats().labelled, 3);
+    assert.equal((await again.stats()).labelled, 3);
     // A prediction recorded again keeps its first record (and its label).
-    again.recordPredictions([prediction('v1', T0 + 99, 'fog', '1')]);
-    assert.equal(again.joined('weather', '1', T0, T0 + 1).find((r) => r.id === 'v1')!.predicted, 'rain');
-    again.close();
+    await again.recordPredictions([prediction('v1', T0 + 99, 'fog', '1')]);
+    assert.equal((await again.joined('weather', '1', T0, T0 + 1)).find((r) => r.id === 'v1')!.predicted, 'rain');
+    await again.close();
   });
 
-  test('two handles on one file (two sidecars on a host): labels posted to one find predictions captured by the other', () => {
+  test('two handles on one file (two sidecars on a host): labels posted to one find predictions captured by the other', async () => {
     const path = freshPath();
     const a = new SqlitePredictionLog(path);
     const b = new SqlitePredictionLog(path);
-    a.recordPredictions([prediction('x1', T0, 'rain'), prediction('x2', T0, 'sun')]);
-    b.recordPredictions([prediction('y1', T0, 'fog')]);
+    await a.recordPredictions([prediction('x1', T0, 'rain'), prediction('x2', T0, 'sun')]);
+    await b.recordPredictions([prediction('y1', T0, 'fog')]);
     assert.deepEqual(
-      b.recordLabels([
+      await b.recordLabels([
         { id: 'x1', label: 'rain', atMs: T0 + 1 },
         { id: 'y1', label: 'fog', atMs: T0 + 1 },
       ]),
       { matched: 2, replaced: 0, unmatched: 0, notRetained: 0 },
     );
-    assert.equal(a.stats().rows, 3);
-    assert.equal(a.stats().labelled, 2);
-    a.close();
-    b.close();
+    assert.equal((await a.stats()).rows, 3);
+    assert.equal((await a.stats()).labelled, 2);
+    await a.close();
+    await b.close();
   });
 
-  test('over its budget the log keeps a deterministic sample; labels for dropped ids are counted as not retained', () => {
+  test('over its budget the log keeps a deterministic sample; labels for dropped ids are counted as not retained', async () => {
     const path = freshPath();
     const log = new SqlitePredictionLog(path, { maxRows: 1000 });
     const ids = Array.from({ length: 5000 }, (_, i) => `req-${i}`);
-    for (let i = 0; i < ids.length; i += 500) log.recordPredictions(ids.slice(i, i + 500).map((id) => prediction(id, T0, 'rain')));
-    const s = log.stats();
+    for (let i = 0; i < ids.length; i += 500) await log.recordPredictions(ids.slice(i, i + 500).map((id) => prediction(id, T0, 'rain')));
+    const s = await log.stats();
     assert.ok(s.rows <= 1000, `rows ${s.rows}`);
     assert.ok(s.sampleRate < 1 && s.sampleRate >= 1 / 16, `sample rate ${s.sampleRate}`);
     // Roughly the sample rate of the ids is kept (a hash sample: within a generous band).
     assert.ok(Math.abs(s.rows / ids.length - s.sampleRate) < s.sampleRate * 0.3, `${s.rows} rows at rate ${s.sampleRate}`);
     assert.equal(s.rows + s.sampledOut, ids.length);
-    const result = log.recordLabels(ids.map((id) => ({ id, label: 'rain', atMs: T0 + 1 })));
+    const result = await log.recordLabels(ids.map((id) => ({ id, label: 'rain', atMs: T0 + 1 })));
     assert.deepEqual(result, { matched: s.rows, replaced: 0, unmatched: 0, notRetained: ids.length - s.rows });
-    log.close();
+    await log.close();
     // The sample level is in the file: a restart keeps the same rule.
     const again = new SqlitePredictionLog(path, { maxRows: 1000 });
-    assert.equal(again.stats().sampleRate, s.sampleRate);
-    again.close();
+    assert.equal((await again.stats()).sampleRate, s.sampleRate);
+    await again.close();
   });
 
-  test('predictions older than the horizon are pruned; their late labels are unmatched', () => {
+  test('predictions older than the horizon are pruned; their late labels are unmatched', async () => {
     const log = new SqlitePredictionLog(freshPath(), { horizonMs: 24 * HOUR });
-    log.recordPredictions([prediction('old', T0, 'rain'), prediction('new', T0 + 30 * HOUR, 'rain')]);
-    assert.equal(log.prune(T0 + 31 * HOUR), 1);
-    assert.equal(log.stats().rows, 1);
-    assert.deepEqual(log.recordLabels([{ id: 'old', label: 'rain', atMs: T0 + 31 * HOUR }]).unmatched, 1);
-    log.close();
+    await log.recordPredictions([prediction('old', T0, 'rain'), prediction('new', T0 + 30 * HOUR, 'rain')]);
+    assert.equal(await log.prune(T0 + 31 * HOUR), 1);
+    assert.equal((await log.stats()).rows, 1);
+    assert.deepEqual((await log.recordLabels([{ id: 'old', label: 'rain', atMs: T0 + 31 * HOUR }])).unmatched, 1);
+    await log.close();
+  });
+
+  test('scan pages through a window in order, each row once, also across rows with the same time', async () => {
+    const log = new SqlitePredictionLog(freshPath());
+    // 50 predictions, five per millisecond (ties in at_ms are ordered by id).
+    await log.recordPredictions(Array.from({ length: 50 }, (_, i) => prediction(`p${String(49 - i).padStart(2, '0')}`, T0 + Math.floor(i / 5), 'rain')));
+    await log.recordPredictions([prediction('other-version', T0, 'rain', '2'), prediction('too-late', T0 + 100, 'rain')]);
+    const pages: number[] = [];
+    const seen: string[] = [];
+    for await (const page of log.scan('weather', '1', T0, T0 + 10, 7)) {
+      pages.push(page.length);
+      for (const r of page) seen.push(`${r.atMs - T0}:${r.id}`);
+    }
+    assert.deepEqual(pages, [7, 7, 7, 7, 7, 7, 7, 1]);
+    assert.equal(new Set(seen).size, 50);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]) || (a < b ? -1 : 1)),
+    );
+    await log.close();
   });
 
   test('refuses nonsense bounds', () => {

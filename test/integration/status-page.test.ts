@@ -45,7 +45,27 @@ function needChromium(t: TestContext): boolean {
 interface Stack {
   adminUrl: string;
   drifting: string[];
+  /** What the stack's alert receiver got (one JSON body per POST). */
+  received: any[];
+  analyzer: AnalyzerApp;
   close(): Promise<void>;
+}
+
+/** A real alert receiver (Alertmanager's webhook body) on port 0 that answers 200. */
+async function alertReceiver() {
+  const http = await import('node:http');
+  const received: any[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/alerts`;
+  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** The `start` composition in-process, fed with summer traffic and checked `runs` times. */
@@ -64,6 +84,7 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
       settings: { bins: 10, sketchK: 2048, maxCategories: 100 },
     },
   );
+  const rx = await alertReceiver();
   const config = loadConfig({
     env: {},
     overrides: {
@@ -77,7 +98,7 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
       // every 5 minutes, added a fourth PSI point whenever a run straddled a multiple of 5 minutes
       // (now: 03:00 on January 1st only).
       checks: { findingsPath: join(dir, 'findings.db'), drift: { window: '1h', schedule: '0 3 1 1 *' }, staleness: { noTraffic: '' } },
-      alerts: { outboxPath: join(dir, 'alerts.db') },
+      alerts: { outboxPath: join(dir, 'alerts.db'), receivers: [{ name: 'team-am', kind: 'alertmanager', url: rx.url }], retryInitialDelayMs: 50 },
       log: { level: 'silent' },
     },
   });
@@ -93,6 +114,7 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
       store: { store },
       findings,
       runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
+      alertHistory: (limit) => (analyzer ? analyzer.alerts.history(limit) : []),
     },
   });
   analyzer = createAnalyzerApp(config, { store, registry, findings, logger: silent, metricsRegistry: serve.metrics.registry });
@@ -115,6 +137,7 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
     await serve.close();
     findings.close();
     await store.close();
+    await rx.close();
   };
   try {
     // Later traffic than the 2012-2013 reference: the summers of 2014 and 2015 (a real seasonal shift).
@@ -140,7 +163,9 @@ async function startStack(name: string, opts: { token?: string; runs: number; tr
       )
       .map((f) => f.subject.name as string)
       .sort();
-    return { adminUrl, drifting, close };
+    // Let the alerts the runs fired reach the receiver, so the page shows their delivery.
+    if (opts.runs > 0) await analyzer.alerts.flush(10_000);
+    return { adminUrl, drifting, received: rx.received, analyzer, close };
   } catch (e) {
     await close();
     throw e;
@@ -314,8 +339,27 @@ describe('status page over the all-in-one stack', () => {
     await page.close();
   });
 
-  test('in headless Chromium at 400 px wide: no horizontal scroll; the KS p-value is plotted where KS decides (issue 19 item 8)', async (t) => {
+  test('in headless Chromium at 400 px wide: no horizontal scroll with the alert history; the deciding statistic (KS where KS decides) is plotted (issue 19 item 8)', async (t) => {
     if (!needChromium(t)) return;
+    // One alert that fired and resolved, through the alerts sink the check runner feeds (the
+    // summer drift never resolves), with a long subject name so wrapping is exercised too.
+    const at = Date.now();
+    const slo = (status: 'fail' | 'ok') => ({
+      check: 'slo' as const,
+      subject: { model: MODEL, version: '1', name: 'p99_latency_over_the_whole_model_version_and_then_some_more' },
+      status,
+      metric: 'p99_ms',
+      value: status === 'fail' ? 900 : 20,
+      threshold: { warn: null, fail: 250, direction: 'above' as const },
+      window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
+      sampleSize: 500,
+      at,
+      message: `p99 ${status}`,
+    });
+    await stack.analyzer.alerts.handle([slo('fail')]);
+    await stack.analyzer.alerts.handle([slo('ok')]);
+    await stack.analyzer.alerts.flush(10_000);
+
     browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
     const page = await browser.newPage({ viewport: { width: 400, height: 800 } });
     const problems = watch(page);
@@ -326,15 +370,69 @@ describe('status page over the all-in-one stack', () => {
       return { scroll: d.documentElement.scrollWidth, client: d.documentElement.clientWidth, body: d.body.scrollWidth };
     });
     assert.ok(widths.scroll <= widths.client && widths.body <= widths.client, `the page scrolls sideways at 400 px: ${JSON.stringify(widths)}`);
-    // Where the latest drift finding is decided by the KS p-value, its history is drawn too.
+
+    // The alert history: each drifting feature fired (and was delivered to the receiver), the SLO
+    // alert fired and resolved, newest transition first, inside the 400 px.
+    const list = page.locator('ol.alert-history');
+    assert.equal(await list.count(), 1);
+    const box = (await list.boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= widths.client, `the alert list spills out of the page: ${JSON.stringify(box)}`);
+    console.log(`at 400 px: document ${JSON.stringify(widths)}, alert list from x=${box.x} to ${box.x + box.width}`);
+    const items = await list.locator('li').evaluateAll((ls) =>
+      ls.map((l) => ({
+        subject: l.getAttribute('data-subject'),
+        state: l.getAttribute('data-state'),
+        text: (l as any).innerText as string,
+        wide: l.scrollWidth > l.clientWidth,
+      })),
+    );
+    const api = (await (await fetch(`${stack.adminUrl}/api/alerts/history?limit=20`)).json()) as { alerts: any[] };
+    assert.deepEqual(
+      items.map((i) => [i.subject, i.state]),
+      api.alerts.map((a) => [a.name, a.state]),
+      'the list is the API answer, in its order',
+    );
+    assert.equal(await page.locator('h2', { hasText: /^Alerts: fired and resolved, last \d+$/ }).count(), 1);
+    assert.deepEqual(items[0]!.subject, slo('ok').subject.name, 'the resolve is the newest transition');
+    assert.equal(items[0]!.state, 'resolved');
+    assert.match(items[0]!.text, /fired .* \u2192 resolved .*\(after /);
+    assert.match(items[0]!.text, /told team-am: delivered, resolved delivered/);
+    for (const feature of stack.drifting) {
+      const item = items.find((i) => i.subject === feature);
+      assert.ok(item, `${feature} is in the alert history`);
+      assert.equal(item.state, 'firing', feature);
+      assert.match(item.text, /told team-am: delivered/, feature);
+    }
+    assert.ok(
+      items.every((i) => !i.wide),
+      'no list item overflows its box',
+    );
+    // What the receiver got matches: a firing notification naming the drifting features.
+    const fired = stack.received.filter((b) => b.status === 'firing').flatMap((b) => b.alerts.map((a: any) => a.labels.feature ?? a.labels.name));
+    assert.ok(
+      stack.drifting.every((f) => fired.includes(f)),
+      `receiver got: ${JSON.stringify(fired)}`,
+    );
+    // The statistic that decides each feature's verdict (the finding's metric: PSI, the KS
+    // p-value, or the effect that settled it under checks.drift.rule test-and-effect) is drawn
+    // over the three runs with the threshold it was held to.
     const latest = (await (await fetch(`${stack.adminUrl}/api/findings`)).json()) as { findings: any[] };
-    const byKs = latest.findings.filter((f) => f.check === 'drift' && f.metric === 'ks_pvalue' && (f.subject.role ?? 'input') === 'input');
-    assert.ok(byKs.length > 0, 'the default config judges numeric features by KS');
-    for (const f of byKs) {
-      const ks = page.locator(`.feature[data-model="${MODEL}"][data-feature="${f.subject.name}"] svg[data-chart="ks"]`);
-      assert.equal(await ks.count(), 1, f.subject.name);
-      assert.equal(await ks.getAttribute('data-points'), '3', f.subject.name);
-      assert.equal(await ks.locator('line.threshold-fail').count(), 1, `${f.subject.name}: the p-value threshold is drawn`);
+    const decided = latest.findings.filter((f) => f.check === 'drift' && f.subject.name !== '__dataset__' && (f.subject.role ?? 'input') === 'input');
+    assert.deepEqual(decided.map((f) => f.subject.name).sort(), [...FEATURES].sort());
+    const history = (await (await fetch(`${stack.adminUrl}/api/findings?check=drift&since=1h&limit=1000`)).json()) as { findings: any[] };
+    for (const f of decided) {
+      const card = page.locator(`.feature[data-model="${MODEL}"][data-feature="${f.subject.name}"]`);
+      const chart = f.metric === 'psi' ? card.locator('svg[data-chart="psi"]') : card.locator(`svg[data-metric="${f.metric}"]`);
+      assert.equal(await chart.count(), 1, `${f.subject.name}: a chart of ${f.metric}`);
+      if (f.metric === 'ks_pvalue') assert.equal(await chart.getAttribute('data-chart'), 'ks');
+      if (f.metric !== 'psi') {
+        const runs = history.findings.filter(
+          (h) => h.subject.name === f.subject.name && (h.subject.role ?? 'input') === 'input' && h.metric === f.metric,
+        ).length;
+        assert.equal(await chart.getAttribute('data-points'), String(runs), `${f.subject.name}: a point per run decided by ${f.metric}`);
+      }
+      if (f.threshold.fail !== null)
+        assert.equal(await chart.locator('line.threshold-fail').count(), 1, `${f.subject.name}: the ${f.metric} threshold is drawn`);
     }
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'status-page-400px.png'), fullPage: true });
