@@ -35,6 +35,7 @@ import type { Cell } from '../src/stats/feature-profile.js';
 import type { ReferenceProfile } from '../src/stats/types.js';
 import { EmbeddedStore } from '../src/store/embedded.js';
 import { createLogger } from '../src/telemetry/logger.js';
+import { mulberry32, normal } from '../test/prng.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const REF_ROWS = 50_000;
@@ -53,19 +54,6 @@ const PLAN: ReadonlyArray<[rows: number, trials: number]> = QUICK
       [100_000, 40],
       [1_000_000, 12],
     ];
-
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
 const CATS = ['a', 'b', 'c', 'd', 'e'];
 const CAT_P = [0.4, 0.25, 0.15, 0.12, 0.08];

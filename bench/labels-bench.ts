@@ -22,6 +22,7 @@ import { parseLabelBody } from '../src/outcomes/label-input.js';
 import type { PredictionRecord } from '../src/outcomes/prediction-log.js';
 import { runQualityCheck } from '../src/outcomes/quality-check.js';
 import { SqlitePredictionLog } from '../src/outcomes/sqlite-prediction-log.js';
+import { mulberry32 } from '../test/prng.js';
 
 const { values } = parseArgs({ options: { rows: { type: 'string' }, out: { type: 'string' }, 'check-only': { type: 'string' } } });
 
@@ -40,14 +41,8 @@ const CLASSES = ['drizzle', 'fog', 'rain', 'snow', 'sun'];
 const T0 = Date.UTC(2026, 11, 1);
 const dir = mkdtempSync(join(tmpdir(), 'dw-labels-bench-'));
 
-let seed = 7;
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// Seeded, so runs compare (the tests' generator).
+const rand = mulberry32(7);
 const idOf = (i: number) =>
   `5f0c2a9e-1b7d-4c3e-8a21-${Math.floor(i / 10)
     .toString(16)
