@@ -20,6 +20,7 @@ import { alertsSchema } from '../../src/config/schema.js';
 import type { Finding, FindingStatus } from '../../src/findings/finding.js';
 import { memoryLogger, tempDir } from '../helpers.js';
 import { findBinary, freePort } from '../influx-server.js';
+import { psiFinding } from '../fixtures/findings.js';
 
 const BINARIES = ['prometheus-alertmanager', 'alertmanager'];
 const binary = BINARIES.map(findBinary).find((b) => b !== null) ?? null;
@@ -75,19 +76,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | undefine
 }
 
 function finding(status: FindingStatus, name = 'temp_max'): Finding {
-  const at = Date.now();
-  return {
-    check: 'drift',
-    subject: { model: 'weather', version: '3', name, role: 'input' },
-    status,
-    metric: 'psi',
-    value: status === 'ok' ? 0.02 : status === 'warn' ? 0.15 : 0.4,
-    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
-    window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
-    sampleSize: 1000,
-    at,
-    message: `${name} PSI ${status} on weather`,
-  };
+  return psiFinding({ model: 'weather', version: '3', name, status, message: `${name} PSI ${status} on weather` });
 }
 
 describe('alertmanager-api against a real Alertmanager', { skip: !binary && !required }, () => {

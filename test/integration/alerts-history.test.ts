@@ -20,23 +20,13 @@ import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { adminSchema, alertsSchema } from '../../src/config/schema.js';
 import { type Finding, type FindingStatus, findingKey } from '../../src/findings/finding.js';
 import { memoryLogger, tempDir } from '../helpers.js';
+import { psiFinding } from '../fixtures/findings.js';
 
 const tmp = tempDir('dw-alerts-history-');
 after(() => tmp.cleanup());
 
 function finding(name: string, status: FindingStatus, at: number, model = 'weather'): Finding {
-  return {
-    check: 'drift',
-    subject: { model, version: '3', name, role: 'input' },
-    status,
-    metric: 'psi',
-    value: status === 'ok' ? 0.02 : status === 'warn' ? 0.15 : 0.4,
-    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
-    window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
-    sampleSize: 1000,
-    at,
-    message: `${name} PSI ${status}`,
-  };
+  return psiFinding({ model, version: '3', name, status, at, message: `${name} PSI ${status}` });
 }
 
 /** A receiver answering `status` to every POST, counting them. */

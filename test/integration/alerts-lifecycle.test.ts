@@ -15,6 +15,7 @@ import { createAlertsService, type AlertsService } from '../../src/alerts/alerts
 import type { Finding, FindingStatus } from '../../src/findings/finding.js';
 import { alertsSchema } from '../../src/config/schema.js';
 import { memoryLogger, tempDir } from '../helpers.js';
+import { psiFinding } from '../fixtures/findings.js';
 
 const tmp = tempDir('dw-alerts-life-');
 after(() => tmp.cleanup());
@@ -55,19 +56,7 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
 const settle = () => new Promise((r) => setTimeout(r, 80));
 
 function finding(model: string, name: string, status: FindingStatus, at: number, extra: Partial<Finding> = {}): Finding {
-  return {
-    check: 'drift',
-    subject: { model, version: '1', name, role: 'input' },
-    status,
-    metric: 'psi',
-    value: status === 'ok' ? 0.02 : status === 'warn' ? 0.15 : 0.4,
-    threshold: { warn: 0.1, fail: 0.25, direction: 'above' },
-    window: { fromMs: at - 3_600_000, toMs: at, label: '1h' },
-    sampleSize: 1000,
-    at,
-    message: `${name} PSI on ${model}`,
-    ...extra,
-  };
+  return { ...psiFinding({ model, version: '1', name, status, at, message: `${name} PSI on ${model}` }), ...extra };
 }
 
 let n = 0;
