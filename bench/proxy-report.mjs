@@ -67,6 +67,11 @@ const TARGETS = [
     what: 'wrk -> nginx -> upstream. Debian nginx, generated config (below): 1 worker process, keep-alive upstream (`keepalive 64`, HTTP/1.1, `Connection ""`), access log off',
   },
   {
+    id: 'nginx-2w',
+    label: 'nginx 2w',
+    what: 'as nginx, with `worker_processes 2` (its own prefix, bench/out/proxy/nginx-2w/); CPU is master + both workers',
+  },
+  {
     id: 'pipe',
     label: 'pipe',
     what: 'wrk -> `bench/pipe-proxy.mjs` -> upstream: a TCP relay in Node.js (node:net, one upstream connection per client connection, bytes relayed as they arrive) with no HTTP work at all: no parsing, no forwarding headers, no request id, no metrics, no capture. Not a usable proxy; the floor any Node.js proxy starts from on this machine',
@@ -107,7 +112,7 @@ const TARGETS = [
   {
     id: 'dw-on-x2',
     label: 'dw on x2',
-    what: 'as dw on (engine fast, capture on, worker thread), but two proxy processes under node:cluster sharing the port (bench/legacy/proxy-cluster.mjs; each with its own queue and capture worker); CPU is primary + both workers',
+    what: 'as dw on (engine fast, capture on, worker thread), but `driftwatch proxy --workers 2`: two processes sharing the port through node:cluster (the primary accepts and hands connections round-robin), each with its own queue, capture worker thread and store connection, one admin port whose /metrics sums both; CPU is primary + both workers',
   },
 ]
   .filter((t) => meta.config.targets.includes(t.id))
@@ -446,7 +451,7 @@ for (const b of batches) {
 }
 
 // ---------------------------------------------------------------- capture check
-if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
+if (TARGETS.some((t) => t.id.startsWith('dw-'))) {
   p('## Did capture happen?');
   p();
   p(
@@ -457,7 +462,7 @@ if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
   p('|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|');
   for (const b of batches) {
     for (const c of concsSorted) {
-      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off-node', 'dw-on-node', 'dw-off', 'dw-on', 'dw-on-inloop', 'dw-off-base', 'dw-on-base']) {
+      for (const id of ['dw-old-off', 'dw-old-on', 'dw-off-node', 'dw-on-node', 'dw-off', 'dw-on', 'dw-on-inloop', 'dw-on-x2', 'dw-off-base', 'dw-on-base']) {
         const x = get(id, b, c);
         if (!x) continue;
         const f = (v) => (fin(v) ? String(v) : '–');
@@ -510,7 +515,7 @@ if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
   }
   if (x2 && on) {
     p(
-      `Two processes (dw on x2, node:cluster, bench-only): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`,
+      `Two processes (dw on x2, \`driftwatch proxy --workers 2\`): ${fmtRps(x2.rps)} req/s against ${fmtRps(on.rps)} for one (${fmtRatio(x2.rps / on.rps)})${ng ? `, ${fmtRatio(x2.rps / ng.rps)} of nginx` : ''}, at ${fmtUs(x2.proxyUs)} us of proxy CPU per request (primary + workers) on ${fmtCores(x2.proxyCores)} cores.`,
     );
     p();
   }
@@ -525,13 +530,73 @@ if (TARGETS.some((t) => t.id.startsWith('dw-') && t.id !== 'dw-on-x2')) {
         ? `In that cell driftwatch's main thread is at its one-core limit (${fmtCores(mainCores(on))} cores): the proxy's HTTP thread, not the upstream, sets the throughput (dw on ${fmtRps(on.rps)} req/s against ${fmtRps(get('direct', bHi, cHi)?.rps)} direct and ${fmtRps(ng.rps)} through nginx). `
         : `In that cell driftwatch's main thread is below one core (${fmtCores(mainCores(on))}), so the limit is the ${meta.machine.nproc} cores shared by wrk, the upstream and the proxy's threads. `) +
         `nginx needed ${fmtCores(ng.proxyCores)} cores for ${fmtRps(ng.rps)} req/s, leaving the upstream ${fmtCores(ng.upstreamCores)} cores (${fmtCores(on.upstreamCores)} behind dw on). ` +
-        `On this ${meta.machine.nproc}-core machine no proxy gets a core to itself: every microsecond the proxy spends per request, on either thread, is taken from the upstream and wrk (the capture worker, at nice +10, gives way first). nginx could add workers (\`worker_processes auto\`) to spread the HTTP work; driftwatch's HTTP work stays on one thread per process, and more of it needs a second process (node:cluster / SO_REUSEPORT; measured above as dw on x2 when that target ran; not a product mode).`,
+        `On this ${meta.machine.nproc}-core machine no proxy gets a core to itself: every microsecond the proxy spends per request, on either thread, is taken from the upstream and wrk (the capture worker, at nice +10, gives way first). nginx could add workers (\`worker_processes auto\`) to spread the HTTP work; driftwatch's HTTP work stays on one thread per process, and more of it needs a second process (\`driftwatch proxy --workers N\`, node:cluster; measured as dw on x2 when that target ran).`,
     );
     p();
   } else if (on) {
     p(
       `At batch ${bHi}, c=${cHi} driftwatch's main thread spent ${fmtUs(mainUs(on))} us per request, so one core could run the HTTP side of about ${fmtRps(1e6 / mainUs(on))} req/s with full capture, the capture worker's ${fmtUs(restUs(on))} us per request running beside it. On this ${meta.machine.nproc}-core machine the proxy's threads share the cores with wrk and the upstream.`,
     );
+    p();
+  }
+}
+
+// ---------------------------------------------------------------- every core
+// dw on (1 process) and dw on x2 (--workers 2) against nginx with 1 and 2 workers, same run.
+if (has('dw-on-x2') || has('nginx-2w')) {
+  const ids = ['direct', 'nginx', 'nginx-2w', 'dw-on', 'dw-on-x2'].filter(has);
+  p('## Every core: `driftwatch proxy --workers 2` against nginx with 2 workers');
+  p();
+  p(
+    `Medians over the repeats; proxy CPU is all of the proxy's processes (nginx: master + workers; dw on x2: primary + both workers, every thread). All of them, wrk and the one upstream process share the machine's ${meta.machine.nproc} cores.`,
+  );
+  p();
+  for (const b of batches) {
+    p(`Batch ${b} row${b === 1 ? '' : 's'} per request:`);
+    p();
+    const h = ['c', 'target', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU us/req', 'proxy cores', 'upstream cores', 'machine cores'];
+    p(`| ${h.join(' | ')} |`);
+    p(
+      `|--:|:--|${h
+        .slice(2)
+        .map(() => '--:')
+        .join('|')}|`,
+    );
+    for (const c of concsSorted) {
+      for (const id of ids) {
+        const x = get(id, b, c);
+        if (!x) continue;
+        const direct = id === 'direct';
+        p(
+          `| ${c} | ${labelOf(id)} | ${fmtRps(x.rps)}${warn(x)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} | ${direct ? '–' : fmtUs(x.proxyUs)} | ${direct ? '–' : fmtCores(x.proxyCores)} | ${fmtCores(x.upstreamCores)} | ${fmtCores(x.machineCores)} |`,
+        );
+      }
+    }
+    p();
+    const rh = [
+      'c',
+      'dw on x2 / dw on req/s',
+      'dw on x2 / nginx 2w req/s',
+      'dw on / nginx req/s',
+      'nginx 2w / nginx req/s',
+      'dw on x2 / nginx 2w CPU per request',
+    ];
+    p(`| ${rh.join(' | ')} |`);
+    p(
+      `|--:|${rh
+        .slice(1)
+        .map(() => '--:')
+        .join('|')}|`,
+    );
+    for (const c of concsSorted) {
+      const on = get('dw-on', b, c),
+        x2 = get('dw-on-x2', b, c),
+        ng = get('nginx', b, c),
+        ng2 = get('nginx-2w', b, c);
+      p(
+        `| ${c} | ${fmtRatio(x2?.rps / on?.rps)} | ${fmtRatio(x2?.rps / ng2?.rps)} | ${fmtRatio(on?.rps / ng?.rps)} | ${fmtRatio(ng2?.rps / ng?.rps)} | ${fmtRatio(x2?.proxyUs / ng2?.proxyUs)} |`,
+      );
+    }
     p();
   }
 }
@@ -546,7 +611,7 @@ p(
   '- "direct" has no proxy: its CPU column is the upstream\'s, for context. In the CPU detail tables, "upstream us/req" under a proxy row shows what the upstream spent per request in that run, so proxy and upstream costs can be told apart.',
 );
 p(
-  `- nginx runs with \`master_process ${meta.config.nginx_master_process}\`, \`daemon off\`, 1 worker${meta.nginx_conf && /^user root;/m.test(meta.nginx_conf) ? ', `user root` (the benchmark runs as root; nginx would otherwise switch its worker to nobody)' : ''}, its own prefix, temp paths and error log under bench/out/proxy/nginx/ (/etc/nginx is not read). \`keepalive_requests\` is raised to 1000000 on both sides: nginx's default of 1000 would close wrk's connections every 1000 requests, and the Node servers have no such limit. Its CPU figure is master + worker.`,
+  `- nginx runs with \`master_process ${meta.config.nginx_master_process}\`, \`daemon off\`, 1 worker${meta.nginx_conf && /^user root;/m.test(meta.nginx_conf) ? ', `user root` (the benchmark runs as root; nginx would otherwise switch its worker to nobody)' : ''}, its own prefix, temp paths and error log under bench/out/proxy/nginx/ (/etc/nginx is not read). \`keepalive_requests\` is raised to 1000000 on both sides: nginx's default of 1000 would close wrk's connections every 1000 requests, and the Node servers have no such limit. Its CPU figure is master + worker.${has('nginx-2w') ? ' nginx 2w is the same config with `worker_processes 2` in bench/out/proxy/nginx-2w/; its CPU figure is master + both workers.' : ''}`,
 );
 p(
   "- The upstream's own CPU per request goes up behind a proxy that is slower than it (see the CPU detail tables): it receives requests more spread out, so its micro-batching merges fewer of them and each event-loop turn serves fewer requests. That cost is caused by the proxy but shows up in the upstream's column, not the proxy's.",

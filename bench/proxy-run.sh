@@ -7,7 +7,8 @@
 # target measures. The goals in the report are judged on dw-on, the shipped default.
 # For the comparison in the same run it can also start the previous http-proxy based proxy
 # (dw-old-off / dw-old-on: bench/legacy/http-proxy-server.mjs swapped in by a module hook, same
-# CLI, queue and drain) and two proxy processes under node:cluster (dw-on-x2).
+# CLI, queue and drain), and two processes for every core: `driftwatch proxy --workers 2` (dw-on-x2)
+# against nginx with 2 worker processes (nginx-2w).
 # Besides req/s and latency it records the CPU time of the proxy process (and of the upstream) per
 # request from /proc/PID/stat, and the proxy's capture counters after every run.
 # Writes bench/out/proxy/results.json and the section between <!-- proxy-bench:start --> and
@@ -26,6 +27,7 @@
 #   BENCH_PROXY_TARGETS  subset of (default: direct nginx pipe dw-off dw-on dw-on-node):
 #                   direct        wrk straight to the upstream
 #                   nginx         nginx, 1 worker, keep-alive upstream
+#                   nginx-2w      nginx, 2 worker processes, otherwise as nginx
 #                   dw-off        engine fast, capture off
 #                   dw-on         engine fast, capture on, extraction in a worker thread: the
 #                                 shipped default; the goals are judged on it
@@ -35,7 +37,9 @@
 #                   dw-on-node    engine node, capture on, worker thread: the previous default
 #                   dw-old-off    the http-proxy data path before the lean one (bench/legacy/), capture off
 #                   dw-old-on     the same, capture on, worker thread
-#                   dw-on-x2      as dw-on, 2 proxy processes (node:cluster, bench/legacy/proxy-cluster.mjs)
+#                   dw-on-x2      as dw-on, `driftwatch proxy --workers 2`: two processes sharing the port
+#                                 (node:cluster), each with its own capture worker thread; the CPU
+#                                 counted is the primary's and both workers'
 #                   pipe          bench/pipe-proxy.mjs: a TCP relay in Node with no HTTP work at all,
 #                                 the floor any Node.js proxy starts from on this box
 #                   dw-on-worker  old name of dw-on (before engine fast and the worker were the
@@ -100,7 +104,7 @@ if ((${#missing[@]})); then
 fi
 [[ -f "$CSV" ]] || die "$CSV not found: run npm install (vega-datasets is a devDependency)"
 for t in $TARGETS; do
-  case "$t" in direct|nginx|pipe|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2|dw-off-base|dw-on-base) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
+  case "$t" in direct|nginx|nginx-2w|pipe|dw-off|dw-on|dw-on-inloop|dw-off-node|dw-on-node|dw-on-worker|dw-old-off|dw-old-on|dw-on-x2|dw-off-base|dw-on-base) ;; *) die "unknown target '$t' in BENCH_PROXY_TARGETS" ;; esac
 done
 BASELINE="${BENCH_BASELINE:-}"
 BASE_DIR="$OUT/baseline"
@@ -130,16 +134,16 @@ dw_settings() { # target
 }
 SKIPPED=""
 NGINX_BIN=""
-if [[ " $TARGETS " == *" nginx "* ]]; then
+if [[ " $TARGETS " == *" nginx "* || " $TARGETS " == *" nginx-2w "* ]]; then
   NGINX_BIN=$(command -v nginx 2>/dev/null || true)
   [[ -z "$NGINX_BIN" && -x /usr/sbin/nginx ]] && NGINX_BIN=/usr/sbin/nginx
   if [[ -z "$NGINX_BIN" ]]; then
     printf '\n[proxy-bench] ################################################################\n' >&2
-    printf '[proxy-bench] WARNING: nginx is not installed: the nginx target is SKIPPED and the\n' >&2
+    printf '[proxy-bench] WARNING: nginx is not installed: the nginx targets are SKIPPED and the\n' >&2
     printf '[proxy-bench] report has no nginx comparison. Install it with:\n' >&2
     printf '[proxy-bench]     apt-get update && apt-get install -y nginx\n' >&2
     printf '[proxy-bench] ################################################################\n\n' >&2
-    TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx nginx | tr '\n' ' ')
+    TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx -e nginx -e nginx-2w | tr '\n' ' ')
     SKIPPED="nginx (not installed: apt-get install -y nginx)"
   fi
 fi
@@ -154,8 +158,8 @@ declare -A SPID PORT ADMIN RESTARTS
 install_cleanup
 
 # ---------------------------------------------------------------- build and inputs
-mkdir -p "$OUT/logs" "$OUT/nginx/tmp"
-rm -f "$OUT"/logs/*.log "$OUT/runs.jsonl" "$OUT/events.jsonl" "$OUT/nginx/error.log"
+mkdir -p "$OUT/logs" "$OUT/nginx/tmp" "$OUT/nginx-2w/tmp"
+rm -f "$OUT"/logs/*.log "$OUT/runs.jsonl" "$OUT/events.jsonl" "$OUT/nginx/error.log" "$OUT/nginx-2w/error.log"
 # Each proxy target writes its window deltas to a fresh store of its own, not to ./.driftwatch.
 rm -rf "$OUT/stores" && mkdir -p "$OUT/stores"
 touch "$OUT/events.jsonl"
@@ -183,10 +187,11 @@ proc_ticks() { # pid
   read -r -a f <<<"${m##*) }"
   echo "$t $((f[11] + f[12]))"
 }
-# The pids that make up a target's proxy: nginx's master and its workers; driftwatch's one process.
+# The pids that make up a target's proxy: nginx's master and its workers; driftwatch's one process,
+# or with --workers its primary and its workers.
 proxy_pids() { # target
   case "$1" in
-    nginx | dw-on-x2) echo "${SPID[$1]}" $(ps -o pid= --ppid "${SPID[$1]}" 2>/dev/null) ;;
+    nginx | nginx-2w | dw-on-x2) echo "${SPID[$1]}" $(ps -o pid= --ppid "${SPID[$1]}" 2>/dev/null) ;;
     dw-* | pipe) echo "${SPID[$1]}" ;;
     *) echo "" ;;
   esac
@@ -231,32 +236,32 @@ capture_counters() { # target
     END { printf "%d %d %d %d %d %d %d\n", c, s, l, a, d, r, u }' <<<"$m"
 }
 
-# The cluster target's /metrics answers from one worker at a time: its counters are not read.
-has_counters() { [[ "$1" == dw-* && "$1" != *-x2 ]]; }
+# Every driftwatch target has them; dw-on-x2's /metrics is the sum over its workers.
+has_counters() { [[ "$1" == dw-* ]]; }
 
 # ---------------------------------------------------------------- servers
 NGINX_MASTER_PROCESS=on
-write_nginx_conf() { # port upstream_port
-  local conf="$OUT/nginx/nginx.conf" user_line=""
+write_nginx_conf() { # port upstream_port dir worker_processes
+  local dir=$3 conf="$3/nginx.conf" user_line=""
   # As root, nginx switches its workers to "nobody" unless told otherwise; root keeps it simple
   # (the worker only talks to sockets) and avoids depending on that user/group existing.
   if [[ "$(id -u)" == "0" ]]; then user_line="user root;"; fi
   cat >"$conf" <<EOF
 # Generated by bench/proxy-run.sh for the proxy benchmark; rewritten on every run.
 $user_line
-worker_processes 1;
+worker_processes $4;
 master_process $NGINX_MASTER_PROCESS;
 daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  client_body_temp_path $OUT/nginx/tmp/body;
-  proxy_temp_path $OUT/nginx/tmp/proxy;
-  fastcgi_temp_path $OUT/nginx/tmp/fastcgi;
-  uwsgi_temp_path $OUT/nginx/tmp/uwsgi;
-  scgi_temp_path $OUT/nginx/tmp/scgi;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
   client_max_body_size 20m;
   client_body_buffer_size 1m;
   # nginx closes a keep-alive client connection after 1000 requests by default (so would it its
@@ -289,10 +294,10 @@ start_server() { # name
         --host 127.0.0.1 --port "$port" --log-level warn >>"$logf" 2>&1 </dev/null &
       ;;
     dw-*)
-      local engine capture worker admin launch=("$CLI")
+      local engine capture worker admin launch=("$CLI") extra=()
       read -r engine capture worker < <(dw_settings "$name")
       [[ "$name" == dw-old-* ]] && launch=(--import ./bench/legacy/use-http-proxy.mjs "$CLI")
-      [[ "$name" == dw-on-x2 ]] && launch=(bench/legacy/proxy-cluster.mjs)
+      [[ "$name" == dw-on-x2 ]] && extra=(--workers 2)
       [[ "$name" == dw-*-base ]] && launch=("$BASE_CLI")
       admin=$(node "$BENCH/tools.mjs" freeport)
       ADMIN[$name]=$admin
@@ -300,16 +305,18 @@ start_server() { # name
         DRIFTWATCH_PROXY_CAPTURE_ENABLED=$capture DRIFTWATCH_PROXY_CAPTURE_WORKER=$worker DRIFTWATCH_PROXY_CAPTURE_SAMPLE_RATE=1 \
         DRIFTWATCH_STORE_EMBEDDED_PATH="$OUT/stores/$name.db" setsid node "${launch[@]}" proxy \
         --upstream "http://127.0.0.1:${PORT[upstream]}" --host 127.0.0.1 --port "$port" --model "$MODEL_NAME" \
-        --log-level warn >>"$logf" 2>&1 </dev/null &
+        --log-level warn "${extra[@]}" >>"$logf" 2>&1 </dev/null &
       ;;
     pipe)
       setsid node "$BENCH/pipe-proxy.mjs" --port "$port" --upstream-port "${PORT[upstream]}" >>"$logf" 2>&1 </dev/null &
       ;;
-    nginx)
-      write_nginx_conf "$port" "${PORT[upstream]}"
-      "$NGINX_BIN" -t -q -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" >>"$logf" 2>&1 ||
-        { cat "$logf" "$OUT/nginx/error.log" >&2 2>/dev/null; die "nginx -t rejected $OUT/nginx/nginx.conf"; }
-      setsid "$NGINX_BIN" -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" >>"$logf" 2>&1 </dev/null &
+    nginx | nginx-2w)
+      local ndir="$OUT/$name" nworkers=1
+      [[ "$name" == nginx-2w ]] && nworkers=2
+      write_nginx_conf "$port" "${PORT[upstream]}" "$ndir" "$nworkers"
+      "$NGINX_BIN" -t -q -e "$ndir/error.log" -p "$ndir/" -c "$ndir/nginx.conf" >>"$logf" 2>&1 ||
+        { cat "$logf" "$ndir/error.log" >&2 2>/dev/null; die "nginx -t rejected $ndir/nginx.conf"; }
+      setsid "$NGINX_BIN" -e "$ndir/error.log" -p "$ndir/" -c "$ndir/nginx.conf" >>"$logf" 2>&1 </dev/null &
       ;;
     *) die "start_server: unknown $name" ;;
   esac
@@ -320,11 +327,15 @@ start_server() { # name
   log "starting $name on 127.0.0.1:$port (pid ${SPID[$name]}${ADMIN[$name]:+, admin port ${ADMIN[$name]}}$how)"
   if ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:$port/ping" 60; then
     tail -n 30 "$logf" >&2
-    [[ "$name" == nginx ]] && tail -n 30 "$OUT/nginx/error.log" >&2
+    [[ "$name" == nginx* ]] && tail -n 30 "$OUT/$name/error.log" >&2
     die "$name did not become ready"
   fi
   if [[ "$name" == dw-* ]] && ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:${ADMIN[$name]}/metrics" 20; then
     die "$name: admin /metrics on port ${ADMIN[$name]} did not answer"
+  fi
+  # /healthz answers 200 once every worker of a group is up (the first one alone opens the port).
+  if [[ "$name" == dw-on-x2 ]] && ! node "$BENCH/tools.mjs" wait "http://127.0.0.1:${ADMIN[$name]}/healthz" 30; then
+    die "$name: not every worker became ready (admin /healthz)"
   fi
   local labels
   labels=$(node "$BENCH/tools.mjs" check "http://127.0.0.1:$port/invocations" "$CHECK_BODY") ||
@@ -366,9 +377,9 @@ start_server upstream
 for t in $TARGETS; do [[ "$t" == direct ]] || start_server "$t"; done
 URL_direct="http://127.0.0.1:${PORT[upstream]}"
 target_url() { if [[ "$1" == direct ]]; then echo "$URL_direct"; else echo "http://127.0.0.1:${PORT[$1]}"; fi; }
-if [[ -n "${SPID[nginx]:-}" ]]; then
-  log "nginx master pid ${SPID[nginx]}, worker pid(s): $(ps -o pid= --ppid "${SPID[nginx]}" | xargs)"
-fi
+for n in nginx nginx-2w dw-on-x2; do
+  if [[ -n "${SPID[$n]:-}" ]]; then log "$n: master/primary pid ${SPID[$n]}, worker pid(s): $(ps -o pid= --ppid "${SPID[$n]}" | xargs)"; fi
+done
 
 # ---------------------------------------------------------------- runs
 wrk_run() { # target batch conc seconds
@@ -449,13 +460,13 @@ done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMD="bash bench/proxy-run.sh"
 if [[ "${BENCH_QUICK:-0}" == "1" ]]; then CMD="BENCH_QUICK=1 $CMD"; fi
-for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS BENCH_BASELINE BENCH_PROXY_REPORT; do
+for v in BENCH_DURATION BENCH_WARMUP BENCH_REPEAT BENCH_BATCHES BENCH_CONC BENCH_PROXY_TARGETS BENCH_BASELINE BENCH_PROXY_REPORT BENCH_SKIP_BUILD; do
   if [[ -n "${!v:-}" ]]; then CMD="$v=\"${!v}\" $CMD"; fi
 done
 NGINX_VERSION=""
 [[ -n "$NGINX_BIN" ]] && NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
 NGINX_PKG=$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || true)
-versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-$([[ " $TARGETS " == *" nginx "* || -n "$SKIPPED" ]] && echo "not installed" || echo "not run")}${NGINX_VERSION:+${NGINX_PKG:+ (Debian $NGINX_PKG)}};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))${BASE_COMMIT:+;driftwatch baseline=$BASE_COMMIT}"
+versions="wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $2}');nginx=${NGINX_VERSION:-$([[ " $TARGETS " == *" nginx"* || -n "$SKIPPED" ]] && echo "not installed" || echo "not run")}${NGINX_VERSION:+${NGINX_PKG:+ (Debian $NGINX_PKG)}};onnxruntime-node=$(node -p 'require("./node_modules/onnxruntime-node/package.json").version');http-proxy=$(node -p 'require("./node_modules/http-proxy/package.json").version');driftwatch=$(node -p 'require("./package.json").version') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src/ modified'))${BASE_COMMIT:+;driftwatch baseline=$BASE_COMMIT}"
 # What each dw-* target ran with, so the report describes the settings of this run, not today's.
 settings=""
 for t in $TARGETS; do [[ "$t" == dw-* ]] && settings+="$t=$(dw_settings "$t" | tr ' ' ',');"; done
@@ -466,8 +477,10 @@ BENCH_SETTINGS="$settings" BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED
     const [out] = process.argv.slice(1);
     const [duration, warmup, repeat, batches, concs, targets, skipped, nginxMaster] = process.env.BENCH_CFG.split("|");
     const jsonl = (f) => fs.readFileSync(out + "/" + f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    let nginxConf = null;
-    try { nginxConf = fs.readFileSync(out + "/nginx/nginx.conf", "utf8"); } catch {}
+    let nginxConf = null, nginx2wConf = null;
+    // Only a conf written in this run (an nginx target ran): an older file may be left over.
+    if (targets.split(/\s+/).includes("nginx")) try { nginxConf = fs.readFileSync(out + "/nginx/nginx.conf", "utf8"); } catch {}
+    if (targets.split(/\s+/).includes("nginx-2w")) try { nginx2wConf = fs.readFileSync(out + "/nginx-2w/nginx.conf", "utf8"); } catch {}
     const meta = {
       command: process.env.BENCH_CMD,
       started_at: process.env.BENCH_STARTED_AT,
@@ -491,6 +504,7 @@ BENCH_SETTINGS="$settings" BENCH_NPROC="$(nproc)" BENCH_CMD="$CMD" BENCH_STARTED
         })),
       },
       nginx_conf: nginxConf,
+      nginx_2w_conf: nginx2wConf,
     };
     fs.writeFileSync(out + "/results.json", JSON.stringify({ meta, events: jsonl("events.jsonl"), runs: jsonl("runs.jsonl") }, null, 1) + "\n");
   ' "$OUT"

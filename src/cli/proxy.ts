@@ -1,6 +1,8 @@
 /** `driftwatch proxy`: the sidecar alone, in front of any prediction endpoint. */
+import cluster from 'node:cluster';
 import { createRegistry } from '../app/backends.js';
-import { createProxyApp } from '../app/proxy-app.js';
+import { runGroupPrimary, runGroupWorker } from '../app/cluster.js';
+import { createProxyApp, type ProxyApp, proxyGroupSpec, proxyWorker } from '../app/proxy-app.js';
 import type { Config } from '../config/schema.js';
 import { isDriftwatchError, messageOf } from '../errors.js';
 import { parseModelUri } from '../registry/model-uri.js';
@@ -11,7 +13,8 @@ import { type Command, helpText, STOP_SIGNALS_HELP } from './command.js';
 import { untilSignal } from './signals.js';
 
 const HELP = helpText(
-  `  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--admin-port P] [--config FILE]
+  `  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--workers N]
+                   [--admin-port P] [--config FILE]
       The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).`,
   [
     ['--upstream URL', 'the prediction endpoint behind the proxy, http(s)://host:port (or proxy.upstream)'],
@@ -21,6 +24,10 @@ const HELP = helpText(
     [
       '--model-version V',
       'version recorded when the answer names none (so its reference profile applies); a stage (Production), latest or an alias (champion) is resolved through the registry at start and on every registry poll',
+    ],
+    [
+      '--workers N',
+      'processes sharing the proxy port (node:cluster; or proxy.workers; default 1), each with its own capture worker thread, all writing to the one store; one admin port and one /metrics (summed) for the group',
     ],
     ADMIN_PORT_HELP,
   ],
@@ -82,6 +89,7 @@ async function run(args: string[]): Promise<number> {
     port: { type: 'string' },
     model: { type: 'string' },
     'model-version': { type: 'string' },
+    workers: { type: 'string' },
     ...ADMIN_PORT_OPTION,
   });
   const proxy: Record<string, unknown> = {};
@@ -90,9 +98,34 @@ async function run(args: string[]): Promise<number> {
   if (values.port !== undefined) proxy.port = intFlag(values.port, 'port');
   if (values.model) proxy.model = values.model;
   if (values['model-version']) proxy.version = values['model-version'];
+  if (values.workers !== undefined) proxy.workers = intFlag(values.workers, 'workers');
   const config = configFrom(values, { proxy, ...adminOverride(values) });
   if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
+  if (config.proxy.workers > 1) {
+    if (cluster.isPrimary)
+      return runGroupPrimary(config, proxyGroupSpec(config, { logger: createLogger({ level: config.log.level, base: { role: 'primary' } }) }));
+    // A worker: the same sidecar as below, with the admin port left to the primary. An InfluxDB
+    // instance tag set in the config gets the worker's id: two workers writing one window in the
+    // same millisecond under one tag would overwrite each other's point (the default tag, host and
+    // pid, is distinct per worker already).
+    const instance = config.store.influxdb.instance;
+    const workerConfig: Config = instance
+      ? { ...config, store: { ...config.store, influxdb: { ...config.store.influxdb, instance: `${instance}-w${cluster.worker?.id ?? 0}` } } }
+      : config;
+    await runGroupWorker(workerConfig, async (logger) => {
+      const { app, stop } = await startProxy(workerConfig, logger, false);
+      return proxyWorker(app, stop);
+    });
+    return 0;
+  }
   const logger = createLogger({ level: config.log.level });
+  const { stop } = await startProxy(config, logger, true);
+  await untilSignal(logger, config.serve.shutdownGraceMs, stop);
+  return 0;
+}
+
+/** Builds and starts the sidecar (following a movable --model-version); `stop` drains and closes it. */
+async function startProxy(config: Config, logger: Logger, admin: boolean): Promise<{ app: ProxyApp; stop: () => Promise<void> }> {
   const registry = createRegistry(config, { logger });
   const follow = config.proxy.model && config.proxy.version ? await followVersion(config, registry, logger, config.proxy.model, config.proxy.version) : null;
   // A followed label is not itself a version: the app gets the resolved one through versionFor.
@@ -103,18 +136,20 @@ async function run(args: string[]): Promise<number> {
   // first windows are binned too.
   const version = follow ? follow.current() : fixed;
   const preload = config.proxy.model && version ? [{ model: config.proxy.model, version }] : [];
-  const app = createProxyApp(appConfig, { logger, registry, preloadReferences: () => preload, ...(follow ? { versionFor: follow.current } : {}) });
+  const app = createProxyApp(appConfig, { logger, registry, admin, preloadReferences: () => preload, ...(follow ? { versionFor: follow.current } : {}) });
   try {
     await app.start();
   } catch (e) {
     follow?.stop();
     throw e;
   }
-  await untilSignal(logger, config.serve.shutdownGraceMs, () => {
-    follow?.stop();
-    return app.close();
-  });
-  return 0;
+  return {
+    app,
+    stop: () => {
+      follow?.stop();
+      return app.close();
+    },
+  };
 }
 
 export const proxy: Command = {
