@@ -21,6 +21,13 @@ export interface CheckRunnerDeps {
   logger: Logger;
   metrics?: Pick<CheckMetrics, 'runs' | 'duration' | 'findings'>;
   now?: () => number;
+  /**
+   * The models this analyzer answers for (analyzer.shard, shard.ts): findings about other models
+   * are dropped before the gauges and the sinks, so another analyzer's model is never alerted on
+   * here, whatever a check did (the checks skip them themselves; this also covers one that
+   * cannot tell). Absent: every model.
+   */
+  owns?: (model: string) => boolean;
 }
 
 const STATUSES = ['ok', 'warn', 'fail', 'error'] as const;
@@ -85,6 +92,8 @@ export class CheckRunner {
         },
       ];
     }
+    const owns = this.deps.owns;
+    if (owns) out = out.filter((f) => owns(f.subject.model));
     const m = this.deps.metrics;
     if (m) for (const status of STATUSES) m.findings.set({ check: check.name, status }, out.filter((f) => f.status === status).length);
     check.exportGauges?.(out);

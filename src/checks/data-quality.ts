@@ -5,19 +5,26 @@
  */
 import type { DataQualityCheckConfig } from '../config/schema.js';
 import { runDataQualityCheck } from '../quality/data-quality-check.js';
-import type { ModelRegistry } from '../registry/types.js';
-import type { StatsStore } from '../store/types.js';
-import type { CheckMetrics } from '../telemetry/metrics.js';
 import type { Check } from './check.js';
-import { referenceLookup } from './drift.js';
+import { referenceLookup, type WindowCheckDeps } from './drift.js';
 
-export function createDataQualityCheck(config: DataQualityCheckConfig, deps: { store: StatsStore; registry: ModelRegistry; metrics?: CheckMetrics }): Check {
+export function createDataQualityCheck(config: DataQualityCheckConfig, deps: WindowCheckDeps): Check {
   const m = deps.metrics;
   return {
     name: 'data_quality',
     enabled: config.enabled,
     schedule: config.schedule,
-    run: (nowMs) => runDataQualityCheck({ store: deps.store, referenceFor: referenceLookup(deps.registry) }, config, nowMs),
+    run: (nowMs) =>
+      runDataQualityCheck(
+        {
+          store: deps.store,
+          referenceFor: referenceLookup(deps.registry),
+          ...(deps.owns ? { owns: deps.owns } : {}),
+          ...(deps.windows ? { currentWindow: deps.windows } : {}),
+        },
+        config,
+        nowMs,
+      ),
     exportGauges(findings) {
       if (!m) return;
       m.dataQualityShare.reset();

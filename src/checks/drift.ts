@@ -9,6 +9,7 @@ import type { ReferenceProfile } from '../stats/types.js';
 import type { StatsStore } from '../store/types.js';
 import type { CheckMetrics } from '../telemetry/metrics.js';
 import type { Check } from './check.js';
+import type { WindowReader } from './window-reader.js';
 
 /** A model version's reference from the registry; a model the registry does not know (a foreign upstream's name) has none, which is not an error. */
 export function referenceLookup(registry: ModelRegistry): (model: string, version: string) => Promise<ReferenceProfile | null> {
@@ -23,14 +24,29 @@ export function referenceLookup(registry: ModelRegistry): (model: string, versio
   };
 }
 
-export function createDriftCheck(config: DriftCheckConfig, deps: { store: StatsStore; registry: ModelRegistry; metrics?: CheckMetrics }): Check {
+export interface WindowCheckDeps {
+  store: StatsStore;
+  registry: ModelRegistry;
+  metrics?: CheckMetrics;
+  /** The models this analyzer checks (analyzer.shard); absent: every model. */
+  owns?: (model: string) => boolean;
+  /** The current-window read shared with the other window check (window-reader.ts); absent: its own. */
+  windows?: WindowReader;
+}
+
+export function createDriftCheck(config: DriftCheckConfig, deps: WindowCheckDeps): Check {
   const referenceFor = referenceLookup(deps.registry);
   const m = deps.metrics;
   return {
     name: 'drift',
     enabled: config.enabled,
     schedule: config.schedule,
-    run: (nowMs) => runDriftCheck({ store: deps.store, referenceFor }, config, nowMs),
+    run: (nowMs) =>
+      runDriftCheck(
+        { store: deps.store, referenceFor, ...(deps.owns ? { owns: deps.owns } : {}), ...(deps.windows ? { currentWindow: deps.windows } : {}) },
+        config,
+        nowMs,
+      ),
     exportGauges(findings) {
       if (!m) return;
       m.psi.reset();

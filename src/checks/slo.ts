@@ -10,13 +10,13 @@ import type { Check } from './check.js';
 
 const QUANTILE_OF: Record<string, string> = { p50_ms: '0.5', p95_ms: '0.95', p99_ms: '0.99' };
 
-export function createSloCheck(config: SloCheckConfig, deps: { store: StatsStore; metrics?: CheckMetrics }): Check {
+export function createSloCheck(config: SloCheckConfig, deps: { store: StatsStore; metrics?: CheckMetrics; owns?: (model: string) => boolean }): Check {
   const m = deps.metrics;
   return {
     name: 'slo',
     enabled: config.enabled,
     schedule: config.schedule,
-    run: (nowMs) => runSloCheck({ store: deps.store }, config, nowMs),
+    run: (nowMs) => runSloCheck({ store: deps.store, ...(deps.owns ? { owns: deps.owns } : {}) }, config, nowMs),
     exportGauges(findings) {
       if (!m) return;
       m.burnRate.reset();

@@ -19,7 +19,15 @@ import type { Check } from './check.js';
 
 export function createStalenessCheck(
   config: StalenessCheckConfig,
-  deps: { store: StatsStore; registry: ModelRegistry; history: Pick<FindingStore, 'streak'>; metrics?: CheckMetrics; logger?: Logger },
+  deps: {
+    store: StatsStore;
+    registry: ModelRegistry;
+    history: Pick<FindingStore, 'streak'>;
+    metrics?: CheckMetrics;
+    logger?: Logger;
+    /** The models this analyzer checks and tags (analyzer.shard); absent: every model. */
+    owns?: (model: string) => boolean;
+  },
 ): Check {
   const m = deps.metrics;
   const logged = new Set<string>();
@@ -49,6 +57,7 @@ export function createStalenessCheck(
           store: deps.store,
           driftFailStreak: (model, v) => deps.history.streak(driftDatasetKey(model, v), ['fail']),
           onTagWriteError,
+          ...(deps.owns ? { owns: deps.owns } : {}),
         },
         config,
         nowMs,

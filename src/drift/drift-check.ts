@@ -34,6 +34,10 @@ import { decideDrift, type DriftDecision, type EffectReading } from './effect-ru
 export interface DriftCheckDeps {
   store: StatsStore;
   referenceFor(model: string, version: string): Promise<ReferenceProfile | null>;
+  /** The models this analyzer checks (analyzer.shard); absent: every model. */
+  owns?: (model: string) => boolean;
+  /** Reads and merges a version's windows (a reader shared with the data-quality check); absent: the store's readWindows. */
+  currentWindow?: (q: { model: string; version: string; fromMs: number; toMs: number }) => Promise<WindowProfile | null>;
 }
 
 export interface FeatureDrift {
@@ -235,12 +239,19 @@ export function compareWithReference(current: WindowProfile, ref: ReferenceProfi
   return features;
 }
 
+/** A version's windows in [fromMs, toMs) merged into one, or null when there are none. */
+export async function readMerged(store: StatsStore, q: { model: string; version: string; fromMs: number; toMs: number }): Promise<WindowProfile | null> {
+  const windows = await store.readWindows(q);
+  return windows.length ? windows.reduce((a, b) => mergeWindows(a, b)) : null;
+}
+
 export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConfig, nowMs: number): Promise<Finding[]> {
   const windowMs = config.windowMs;
   const fromMs = nowMs - windowMs;
   const window = { fromMs, toMs: nowMs, label: config.window };
   const findings: Finding[] = [];
-  const series = (await deps.store.listSeries()).filter((s) => s.lastMs >= fromMs);
+  const owns = deps.owns ?? (() => true);
+  const series = (await deps.store.listSeries()).filter((s) => s.lastMs >= fromMs && owns(s.model));
   for (const s of series) {
     const base = { check: 'drift' as const, at: nowMs, window };
     let ref: ReferenceProfile | null;
@@ -260,9 +271,9 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
       continue;
     }
     if (!ref) continue; // no reference yet: nothing to compare with (the staleness/traffic views still show it)
-    const windows = await deps.store.readWindows({ model: s.model, version: s.version, fromMs, toMs: nowMs });
-    if (!windows.length) continue;
-    const current = windows.reduce((a, b) => mergeWindows(a, b));
+    const q = { model: s.model, version: s.version, fromMs, toMs: nowMs };
+    const current = deps.currentWindow ? await deps.currentWindow(q) : await readMerged(deps.store, q);
+    if (!current) continue;
     const features = compareWithReference(current, ref, config);
     for (const f of features) {
       const h = headline(f, config.rule);

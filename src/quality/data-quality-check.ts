@@ -12,7 +12,7 @@
 import type { DataQualityCheckConfig } from '../config/schema.js';
 import type { Finding, FindingThreshold } from '../findings/finding.js';
 import { statusFor } from '../findings/finding.js';
-import type { ReferenceProfile } from '../stats/types.js';
+import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import { mergeWindows } from '../stats/window-profile.js';
 import type { StatsStore } from '../store/types.js';
 import { type DataQualityRule, featureDataQuality } from './data-quality.js';
@@ -20,6 +20,10 @@ import { type DataQualityRule, featureDataQuality } from './data-quality.js';
 export interface DataQualityCheckDeps {
   store: StatsStore;
   referenceFor(model: string, version: string): Promise<ReferenceProfile | null>;
+  /** The models this analyzer checks (analyzer.shard); absent: every model. */
+  owns?: (model: string) => boolean;
+  /** Reads and merges a version's windows (a reader shared with the drift check); absent: the store's readWindows. */
+  currentWindow?: (q: { model: string; version: string; fromMs: number; toMs: number }) => Promise<WindowProfile | null>;
 }
 
 const LIMITS: Record<DataQualityRule, keyof Pick<DataQualityCheckConfig, 'missing' | 'outOfRange' | 'unseenCategories' | 'typeMismatch'>> = {
@@ -38,11 +42,17 @@ const WHAT: Record<DataQualityRule, string> = {
 
 const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(v < 0.001 && v > 0 ? 3 : 1)}%`);
 
+async function readMergedWindow(store: StatsStore, q: { model: string; version: string; fromMs: number; toMs: number }): Promise<WindowProfile | null> {
+  const windows = await store.readWindows(q);
+  return windows.length ? windows.reduce((a, b) => mergeWindows(a, b)) : null;
+}
+
 export async function runDataQualityCheck(deps: DataQualityCheckDeps, config: DataQualityCheckConfig, nowMs: number): Promise<Finding[]> {
   const fromMs = nowMs - config.windowMs;
   const window = { fromMs, toMs: nowMs, label: config.window };
   const findings: Finding[] = [];
-  for (const s of (await deps.store.listSeries()).filter((x) => x.lastMs >= fromMs)) {
+  const owns = deps.owns ?? (() => true);
+  for (const s of (await deps.store.listSeries()).filter((x) => x.lastMs >= fromMs && owns(x.model))) {
     let ref: ReferenceProfile | null;
     try {
       ref = await deps.referenceFor(s.model, s.version);
@@ -62,9 +72,9 @@ export async function runDataQualityCheck(deps: DataQualityCheckDeps, config: Da
       continue;
     }
     if (!ref) continue; // nothing to compare with; the drift check says the same
-    const windows = await deps.store.readWindows({ model: s.model, version: s.version, fromMs, toMs: nowMs });
-    if (!windows.length) continue;
-    const current = windows.reduce((a, b) => mergeWindows(a, b));
+    const q = { model: s.model, version: s.version, fromMs, toMs: nowMs };
+    const current = deps.currentWindow ? await deps.currentWindow(q) : await readMergedWindow(deps.store, q);
+    if (!current) continue;
     for (const [name, refFeature] of Object.entries(ref.features)) {
       const cur = Object.hasOwn(current.features, name) ? current.features[name]! : null;
       // A feature absent from every row of the window is entirely missing.

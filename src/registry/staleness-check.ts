@@ -28,6 +28,8 @@ export interface StalenessCheckDeps {
   driftFailStreak(model: string, version: string): number;
   /** A tag write that failed; without it, the error fails the run (the old behaviour). */
   onTagWriteError?: (v: ModelVersion, key: string, error: unknown) => void;
+  /** The models this analyzer checks and tags (analyzer.shard); absent: every model. */
+  owns?: (model: string) => boolean;
 }
 
 const tag = (v: ModelVersion, key: string) => v.tags.find((t) => t.key === key)?.value;
@@ -58,7 +60,10 @@ export async function runStalenessCheck(deps: StalenessCheckDeps, config: Stalen
   const noTrafficMs = config.noTrafficMs;
   const lastTraffic = new Map((await deps.store.listSeries()).map((s) => [`${s.model}\u0000${s.version}`, s.lastMs]));
   const findings: Finding[] = [];
+  const owns = deps.owns ?? (() => true);
   for (const model of await deps.registry.listRegisteredModels()) {
+    // Another analyzer's model: it checks it and writes its tags (no two writers of one tag).
+    if (!owns(model.name)) continue;
     const versions = await deps.registry.listModelVersions(model.name);
     // Archived versions do not count as "newer": after a rollback the restored version is not stale for it.
     const newest = versions

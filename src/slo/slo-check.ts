@@ -55,7 +55,8 @@ export function targetFor(targets: readonly SloTarget[], model: string): SloTarg
 const fmtMs = (x: number | null) => (x === null ? '-' : `${x.toFixed(x < 10 ? 2 : 1)} ms`);
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`;
 
-export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckConfig, nowMs: number): Promise<Finding[]> {
+/** owns: the models this analyzer checks (analyzer.shard); absent: every model. */
+export async function runSloCheck(deps: { store: StatsStore; owns?: (model: string) => boolean }, config: SloCheckConfig, nowMs: number): Promise<Finding[]> {
   if (!config.targets.length) return [];
   const longestMs = Math.max(
     ...config.targets.map((t) => t.windowMs),
@@ -65,7 +66,8 @@ export async function runSloCheck(deps: { store: StatsStore }, config: SloCheckC
   // Windows that started up to an hour before a span still overlap it (hour windows, roll-ups).
   const readFromMs = nowMs - longestMs - 3_600_000;
   const series = await deps.store.listSeries();
-  const models = [...new Set(series.filter((s) => s.lastMs >= readFromMs).map((s) => s.model))].sort();
+  const owns = deps.owns ?? (() => true);
+  const models = [...new Set(series.filter((s) => s.lastMs >= readFromMs && owns(s.model)).map((s) => s.model))].sort();
   for (const model of models) {
     const target = targetFor(config.targets, model);
     if (!target) continue;

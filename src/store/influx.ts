@@ -40,7 +40,11 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import {
   assembleWindows,
   deltaToPoints,
+  influxqlIdent,
+  influxqlString,
   LIST_SERIES_STATEMENTS,
+  MAX_WINDOW_SECONDS,
+  REQUESTS_MEASUREMENT,
   readStatements,
   seriesFromFirstLast,
   windowSpan,
@@ -48,7 +52,7 @@ import {
   type QuerySeries,
 } from './influx-schema.js';
 import { LineSpool, type SpoolEntry } from './influx-spool.js';
-import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, WindowQuery } from './types.js';
+import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, TrafficWindow, WindowQuery } from './types.js';
 
 const MAX_BATCH_LINES = 5_000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -566,6 +570,26 @@ class InfluxStatsStore implements InfluxStore {
     return windows;
   }
 
+  /**
+   * The request side only (dw_requests), for the SLO check: it reads three days of windows every
+   * minute, and without this it read every feature profile of them too (readWindows), which is
+   * most of the bytes (bench/analyzer-bench.ts measures both).
+   */
+  async readTraffic(q: WindowQuery): Promise<TrafficWindow[]> {
+    const [requests = []] = await this.query(trafficStatement(q));
+    const { windows, unreadable } = assembleWindows(q.model, requests, [], q);
+    if (unreadable > 0) this.logger.warn('InfluxDB points without a readable profile were skipped', { store: this.describe, model: q.model, unreadable });
+    return windows.map((w) => ({
+      model: w.model,
+      version: w.version,
+      startMs: w.startMs,
+      windowSeconds: w.windowSeconds,
+      requests: w.requests,
+      latency: w.latency,
+      rows: w.rows,
+    }));
+  }
+
   async listSeries(): Promise<SeriesInfo[]> {
     const [first = [], last = []] = await this.query(LIST_SERIES_STATEMENTS);
     return seriesFromFirstLast(first, last);
@@ -632,6 +656,17 @@ class InfluxStatsStore implements InfluxStore {
     })();
     return this.closePromise;
   }
+}
+
+/** readStatements' first statement (dw_requests over the same time range), on its own. */
+function trafficStatement(q: WindowQuery): string {
+  const where = [
+    `${influxqlIdent('model')} = ${influxqlString(q.model)}`,
+    ...(q.version === undefined ? [] : [`${influxqlIdent('version')} = ${influxqlString(q.version)}`]),
+    `time >= ${Math.floor(q.fromMs)}ms`,
+    `time < ${Math.ceil(q.toMs) + MAX_WINDOW_SECONDS * 1000}ms`,
+  ].join(' AND ');
+  return `SELECT * FROM ${influxqlIdent(REQUESTS_MEASUREMENT)} WHERE ${where} GROUP BY *`;
 }
 
 function toLine(p: PointSpec): string | undefined {
