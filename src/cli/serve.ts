@@ -11,11 +11,16 @@ import { untilSignal } from './signals.js';
 
 const HELP = helpText(
   `  driftwatch serve --model URI [--model URI ...] [--name NAME ...] [--host H] [--port P]
-                   [--workers N] [--admin-port P] [--config FILE]
+                   [--challenger URI ...] [--shadow-sample S] [--workers N] [--admin-port P] [--config FILE]
       URI: models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | DIR`,
   [
     ['--model URI', 'a model to serve (repeatable; or serve.models); the first answers /invocations'],
     ['--name NAME', 'the name the --model at the same position is served under (default: its registered name)'],
+    [
+      '--challenger URI',
+      'a challenger shadowing the --model at the same position: it scores a sample of its requests after they were answered (docs/challenger.md)',
+    ],
+    ['--shadow-sample S', 'share of requests the challengers also score, 0..1 (default 0.1)'],
     ['--host H', 'interface of the scoring listener (default 127.0.0.1)'],
     ['--port P', 'port of the scoring listener (default 8080; 0: any free port)'],
     ['--workers N', 'processes sharing the scoring port (node:cluster; default 1)'],
@@ -43,10 +48,19 @@ async function runServer(config: Config): Promise<number> {
   return 0;
 }
 
+/** --shadow-sample: a share in [0, 1]. */
+export function shadowSample(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) usage(`--shadow-sample must be a number from 0 to 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 async function run(args: string[]): Promise<number> {
   const { values } = parse(args, {
     model: { type: 'string', multiple: true },
     name: { type: 'string', multiple: true },
+    challenger: { type: 'string', multiple: true },
+    'shadow-sample': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     workers: { type: 'string' },
@@ -55,13 +69,26 @@ async function run(args: string[]): Promise<number> {
   const serve: Record<string, unknown> = {};
   if (values.model?.length) {
     if (values.name && values.name.length > values.model.length) usage('more --name than --model options');
-    serve.models = values.model.map((uri, i) => ({ uri, ...(values.name?.[i] ? { name: values.name[i] } : {}) }));
-  }
+    if (values.challenger && values.challenger.length > values.model.length) usage('more --challenger than --model options');
+    const sample = values['shadow-sample'] === undefined ? undefined : shadowSample(values['shadow-sample']);
+    serve.models = values.model.map((uri, i) => ({
+      uri,
+      ...(values.name?.[i] ? { name: values.name[i] } : {}),
+      ...(values.challenger?.[i] ? { challenger: values.challenger[i] } : {}),
+      ...(sample !== undefined ? { shadowSample: sample } : {}),
+    }));
+  } else if (values.challenger?.length || values['shadow-sample'] !== undefined) usage('--challenger and --shadow-sample go with --model');
   if (values.host) serve.host = values.host;
   if (values.port !== undefined) serve.port = intFlag(values.port, 'port');
   if (values.workers !== undefined) serve.workers = intFlag(values.workers, 'workers');
   const config = configFrom(values, { serve, ...adminOverride(values) });
-  for (const m of config.serve.models) parseModelUri(m.uri); // report a bad URI before anything starts
+  for (const m of config.serve.models) {
+    parseModelUri(m.uri); // report a bad URI before anything starts
+    if (m.challenger) parseModelUri(m.challenger);
+  }
+  // The comparisons live in the process that scores; the cluster primary's admin port would not see them.
+  if (config.serve.workers > 1 && config.serve.models.some((m) => m.challenger))
+    usage('a challenger runs in one process: use --workers 1 (the default) with --challenger or serve.models[].challenger');
   return runServer(config);
 }
 

@@ -23,6 +23,7 @@ import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody
 import { oipDatatype } from '../model/signature.js';
 import type { LoadedVersion, ServedModel } from './served-model.js';
 import type { HostTensor } from '../protocol/tensor.js';
+import type { Shadow } from './shadow.js';
 
 export interface ScoringServerDeps {
   config: Pick<ServeConfig, 'host' | 'port' | 'maxBodyBytes' | 'requestTimeoutMs'>;
@@ -32,6 +33,8 @@ export interface ScoringServerDeps {
   metrics: ServeMetrics;
   version: string;
   predictVia?: 'lean' | 'express';
+  /** Challengers shadowing served models, by the served model's name (shadow.ts); none: no shadow work at all. */
+  shadows?: ReadonlyMap<string, Shadow>;
 }
 
 export interface ScoringServer {
@@ -105,6 +108,8 @@ const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
 export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   const { config, models, logger, metrics } = deps;
   const defaultModel = models.values().next().value as ServedModel | undefined;
+  // Null without challengers, so a server without one pays a single comparison per request.
+  const shadows = deps.shadows && deps.shadows.size > 0 ? deps.shadows : null;
   let inflight = 0;
   let closing = false;
   let drained: (() => void) | null = null;
@@ -165,14 +170,23 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
         throw new DriftwatchError('DW_ERR_SERVE_NOT_FOUND', `model ${served.name} version ${requestedVersion} is not served (serving version ${lv.version})`);
       }
       const versionHeaders = { 'x-driftwatch-model': served.name, 'x-driftwatch-model-version': lv.version };
+      // Decided before the champion runs so only a sampled request reads the clock for the pair.
+      const shadow = shadows === null ? undefined : shadows.get(served.name);
+      const shadowed = shadow?.sample() === true;
       if (protocol === 'mlflow') {
         const decoded = contentType?.ok && contentType.media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
+        const t0 = shadowed ? performance.now() : 0;
         const prepared = lv.plan.prepare(decoded.input);
         const outputs = await runModel(lv, prepared, deadline);
+        const championMs = shadowed ? performance.now() - t0 : 0;
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
         send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows, decoded.unwrapped), versionHeaders);
+        // After the answer was handed to the socket: the challenger never touches this request's path.
+        if (shadowed)
+          shadow.offer({ championVersion: lv.version, outputs, rows: prepared.rows, latencyMs: championMs, prepare: (c) => c.plan.prepare(decoded.input) });
       } else {
         const request = decodeOipRequest(text);
+        const t0 = shadowed ? performance.now() : 0;
         const prepared = prepareOip(lv, request.inputs);
         if (request.outputs) {
           const unknown = request.outputs.filter((o) => !lv!.session.outputs.some((g) => g.name === o));
@@ -183,8 +197,11 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
             );
         }
         const outputs = await runModel(lv, prepared, deadline);
+        const championMs = shadowed ? performance.now() - t0 : 0;
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
         send(res, 200, encodeOipResponse({ modelName: served.name, modelVersion: lv.version, id: request.id, outputs, only: request.outputs }), versionHeaders);
+        if (shadowed)
+          shadow.offer({ championVersion: lv.version, outputs, rows: prepared.rows, latencyMs: championMs, prepare: (c) => prepareOip(c, request.inputs) });
       }
     } catch (e) {
       // A rejected request was still aimed at this version: say so, so the sidecar counts it there.
