@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: driftwatch end to end on the Seattle weather data set, in about half a minute.
+ * `npm run demo`: driftwatch end to end on the Seattle weather data set, in about 40 seconds.
  *
  *   1. registers the bundled example model (examples/seattle-weather) in a fresh local registry
  *      and builds its reference profile from the winter months of its training period;
@@ -9,8 +9,12 @@
  *   3. replays later days (2014-2015) as real HTTP requests through the proxy, one request per
  *      day, in time order, with time compressed: one season of days in a few seconds, judged by
  *      the drift check as one window;
- *   4. a local webhook receiver verifies the signed notifications and prints them;
- *   5. prints a summary and where to look, and keeps running until Ctrl-C (--exit: stop at once).
+ *   4. after each season, the quality check estimates the model's accuracy from its own
+ *      (reference-calibrated) probabilities, then the observed weather of those days arrives late,
+ *      as labels by request id through POST /api/labels, and the check measures the realised
+ *      accuracy: the season's accuracy next to its drift;
+ *   5. a local webhook receiver verifies the signed notifications and prints them;
+ *   6. prints a summary and where to look, and keeps running until Ctrl-C (--exit: stop at once).
  *
  * Options:
  *   --exit                 exit after the summary instead of waiting for Ctrl-C
@@ -27,6 +31,8 @@ import { createAllInOneApp } from '../../src/app/all-in-one.js';
 import { createRegistry } from '../../src/app/backends.js';
 import type { Finding } from '../../src/findings/finding.js';
 import { loadConfig } from '../../src/config/load.js';
+import { scoreRows } from '../../src/cli/model-scorer.js';
+import { classificationMetrics } from '../../src/quality/classification.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { packageRoot } from '../../src/version.js';
@@ -34,6 +40,8 @@ import { startReceiver, type Received } from './receiver.js';
 import { FEATURES, PHASES, phaseDays, readDays, toCsv, winterReference, type DayRow } from './season-data.js';
 
 const MODEL = 'seattle-weather';
+/** The example model's outputs as the capture side names them: the class, and one column per class probability. */
+const PREDICTION_COLUMNS = ['label', 'probabilities_0', 'probabilities_1', 'probabilities_2', 'probabilities_3', 'probabilities_4'];
 /** Stats windows of 2 s: a season of days becomes a handful of windows, merged by the check. */
 const WINDOW_SECONDS = 2;
 
@@ -72,6 +80,21 @@ interface FeatureResult {
   psi: number | null;
   verdictBy: string;
 }
+/** The quality check's verdicts on one season: the estimate before its labels, the realised accuracy after. */
+interface QualityResult {
+  /** Predictions of the season in the prediction log, and how many got their label. */
+  predictions: number;
+  labelled: number;
+  /** The labelled share when the estimate was read (0: before any label). */
+  labelledShareBefore: number | null;
+  estimatedAccuracy: number | null;
+  estimateStandardError: number | null;
+  estimateCalibrated: boolean | null;
+  accuracy: number | null;
+  /** The reference's accuracy minus the season's, when the check had the reference's performance. */
+  accuracyDrop: number | null;
+  labels: { matched: number; unmatched: number };
+}
 interface PhaseResult {
   name: string;
   from: string;
@@ -81,6 +104,11 @@ interface PhaseResult {
   failedRequests: number;
   drifted: string[];
   features: Record<string, FeatureResult>;
+  quality: QualityResult;
+}
+
+function qualityValue(findings: readonly Finding[], metric: string): Finding | undefined {
+  return findings.find((f) => f.check === 'quality' && f.metric === metric);
 }
 
 function featureResults(findings: readonly Finding[]): Record<string, FeatureResult> {
@@ -127,6 +155,8 @@ async function main(): Promise<number> {
     registry: { root: join(dir, 'registry') },
     stats: { windowSeconds: WINDOW_SECONDS, flushIntervalMs: 500 },
     store: { embedded: { path: join(dir, 'stats.db') } },
+    // Every prediction is logged with its request id, so the observed weather can be joined to it later.
+    labels: { enabled: true, path: join(dir, 'predictions.db') },
     checks: {
       // No cron: the demo runs the drift check at the end of each replayed season, on the
       // replay's compressed clock (a schedule every few seconds would cut seasons in half).
@@ -139,7 +169,12 @@ async function main(): Promise<number> {
         minSamplesTest: 30,
         pvalue: 0.01,
         correction: 'bonferroni',
+        // The reference holds the model's predictions too (it was scored to measure its accuracy);
+        // the demo's drift story is the inputs', so the prediction columns are left to the quality check.
+        features: Object.fromEntries(PREDICTION_COLUMNS.map((c) => [c, { ignore: true }])),
       },
+      // Run by hand after each season, like the drift check, over the season's predictions.
+      quality: { window: `${slotSeconds}s`, minLabelled: 30 },
       slo: { enabled: false },
       staleness: { enabled: false },
     },
@@ -168,16 +203,21 @@ async function main(): Promise<number> {
     description: 'Bundled example: Seattle weather classifier (logistic regression), trained on 2012-2013',
   });
   await registry.transitionStage(MODEL, mv.version, 'Production');
+  // `driftwatch reference build --label-column weather`: the model scores the reference days, and
+  // its accuracy on them (with the calibration of its probabilities) is stored with the reference.
   const built = await buildReferenceFromFile(
-    { registry, now: Date.now },
+    { registry, now: Date.now, score: scoreRows },
     {
       modelUri: `models:/${MODEL}/Production`,
       dataPath: referenceCsv,
       settings: { bins: config.stats.referenceBins, sketchK: config.stats.referenceSketchK, maxCategories: config.stats.maxCategories },
+      labelColumn: 'weather',
+      reading: config.labels,
     },
   );
+  const referenceAccuracy = classificationMetrics(built.reference.performance!.classification!).accuracy;
   say(
-    `1. registered ${MODEL} version ${mv.version} (Production); reference = the winter months of its training period: ${built.reference.rows} days (Dec-Feb, 2012-2013)`,
+    `1. registered ${MODEL} version ${mv.version} (Production); reference = the winter months of its training period: ${built.reference.rows} days (Dec-Feb, 2012-2013); the model's accuracy on them ${fmt3(referenceAccuracy)}`,
   );
 
   // The same composition as `driftwatch start` (createAllInOneApp in src/app.ts).
@@ -226,7 +266,7 @@ async function main(): Promise<number> {
     await sleep(sendFrom - Date.now());
     for (const [i, r] of rows.entries()) {
       await sleep(sendFrom + i * gapMs - Date.now());
-      failed += (await predict(proxyUrl, r)) ? 0 : 1;
+      failed += (await predict(proxyUrl, r, requestIdOf(r))) ? 0 : 1;
       sent++;
       if (r.date.endsWith('-15') || i === rows.length - 1)
         say(`     .. ${r.date}  ${sent} day(s) sent, temp_max ${r.temp_max} C, precipitation ${r.precipitation} mm`);
@@ -237,7 +277,17 @@ async function main(): Promise<number> {
     const features = featureResults(out);
     const dataset = out.find((f) => f.subject.name === '__dataset__');
     const drifted = ((dataset?.detail as { drifted?: string[] } | undefined)?.drifted ?? []).slice();
-    phases.push({ name: phase.name, from: phase.from, to: phase.to, rows: rows.length, sent, failedRequests: failed, drifted, features });
+    phases.push({
+      name: phase.name,
+      from: phase.from,
+      to: phase.to,
+      rows: rows.length,
+      sent,
+      failedRequests: failed,
+      drifted,
+      features,
+      quality: EMPTY_QUALITY,
+    });
     say(`     drift check: ${dataset?.message ?? 'no finding'}`);
     const judged = (dataset?.detail as { rows?: number } | undefined)?.rows ?? 0;
     if (judged !== sent - failed)
@@ -249,6 +299,33 @@ async function main(): Promise<number> {
           `       ${name.padEnd(13)} ${f.status.padEnd(17)} KS D ${fmt3(f.ksStatistic)}  p(adj) ${fmtP(f.pvalueAdjusted).padEnd(8)} PSI ${fmt3(f.psi)} (PSI not judged below ${config.checks.drift.minSamplesDistance} rows)`,
         );
     }
+    // The quality check before the season's labels: only the estimate, from the model's probabilities.
+    const before = await analyzer.runner.run('quality');
+    const estimate = qualityValue(before, 'estimated_accuracy');
+    // The observed weather arrives late, by the request ids the days were sent with.
+    const posted = await postLabels(
+      adminUrl,
+      rows.map((r) => ({ request_id: requestIdOf(r), label: r.weather })),
+    );
+    const after = await analyzer.runner.run('quality');
+    const realised = qualityValue(after, 'accuracy');
+    const estDetail = (estimate?.detail ?? {}) as { labelled_share?: number | null; estimate?: { standard_error?: number | null; calibrated?: boolean } };
+    const quality: QualityResult = {
+      predictions: (realised?.detail?.predictions as number | undefined) ?? 0,
+      labelled: realised?.sampleSize ?? 0,
+      labelledShareBefore: estDetail.labelled_share ?? null,
+      estimatedAccuracy: estimate?.value ?? null,
+      estimateStandardError: estDetail.estimate?.standard_error ?? null,
+      estimateCalibrated: estDetail.estimate?.calibrated ?? null,
+      accuracy: realised?.value ?? null,
+      accuracyDrop: qualityValue(after, 'accuracy_drop')?.value ?? null,
+      labels: posted,
+    };
+    phases.at(-1)!.quality = quality;
+    say(
+      `     quality check: estimated accuracy ${fmt3(quality.estimatedAccuracy)} before any label (${quality.estimateCalibrated ? 'calibrated on the reference' : 'raw probabilities'}); ` +
+        `${posted.matched} labels posted late by request id; realised accuracy ${fmt3(quality.accuracy)} (n=${quality.labelled})`,
+    );
     // Give the delivery worker a moment to hand the notification to the receiver before moving on.
     const deadline = Date.now() + 5_000;
     while (analyzer.alerts.list().undelivered.length > 0 && Date.now() < deadline) await sleep(50);
@@ -262,6 +339,7 @@ async function main(): Promise<number> {
     model: MODEL,
     version: mv.version,
     referenceRows: built.reference.rows,
+    referenceAccuracy,
     rowsReplayed: phases.reduce((n, p) => n + p.sent, 0),
     failedRequests: phases.reduce((n, p) => n + p.failedRequests, 0),
     slotSeconds,
@@ -299,10 +377,21 @@ async function main(): Promise<number> {
     `   alerts at the receiver: ${firing.length} firing, ${resolvedN.length} resolved, signatures ${receiver.received.every((r) => r.signatureValid) ? 'all valid' : 'NOT all valid'}`,
   );
   for (const r of receiver.received) say(`     ${describeNotification(r)}`);
+  say(`   accuracy by season (quality check findings; the reference's own: ${fmt3(referenceAccuracy)} on ${summary.referenceRows} winter days)`);
+  say(`     ${'season'.padEnd(14)} ${'days'.padStart(4)}  ${'estimated'.padStart(9)}  ${'realised'.padStart(8)}  ${'drop'.padStart(6)}  drifted inputs`);
+  for (const p of phases) {
+    const q = p.quality;
+    const drop = q.accuracyDrop ?? (q.accuracy === null || referenceAccuracy === null ? null : referenceAccuracy - q.accuracy);
+    say(
+      `     ${p.name.padEnd(14)} ${String(q.labelled).padStart(4)}  ${fmt3(q.estimatedAccuracy).padStart(9)}  ${fmt3(q.accuracy).padStart(8)}  ${(drop === null ? '-' : (drop >= 0 ? '+' : '') + drop.toFixed(3)).padStart(6)}  ${p.drifted.filter((n) => n !== '__dataset__').join(', ') || 'none'}`,
+    );
+  }
+  say(`     (estimated: before any label, from the model's probabilities; drop: the reference's accuracy minus the season's)`);
   say();
   say(`5. where to look`);
   say(`   status page        ${summary.urls.statusPage}`);
   say(`   latest findings    ${summary.urls.findings}`);
+  say(`   quality findings   ${adminUrl}/api/quality`);
   say(
     `   findings history   ${summary.urls.findingsHistory}${values['no-resolve'] ? '' : "   (the summer drift; the latest findings are December's: resolved; --no-resolve stops at summer)"}`,
   );
@@ -312,7 +401,7 @@ async function main(): Promise<number> {
     `   predictions        curl -s ${proxyUrl}/invocations -H 'Content-Type: application/json' -d '{"dataframe_split":{"columns":["precipitation","temp_max","temp_min","wind"],"data":[[0.0,28.9,15.6,2.5]]}}'`,
   );
   say(`   the CLI            npx tsx src/cli/main.ts alerts list --config ${cliConfig}   (also: stats show --model ${MODEL} --since 1h --total)`);
-  say(`   files              ${dir} (registry, stats.db, findings.db, alerts.db)`);
+  say(`   files              ${dir} (registry, stats.db, findings.db, alerts.db, predictions.db)`);
 
   if (values.exit) {
     await closeAll();
@@ -328,12 +417,37 @@ async function main(): Promise<number> {
   return 0;
 }
 
+const EMPTY_QUALITY: QualityResult = {
+  predictions: 0,
+  labelled: 0,
+  labelledShareBefore: null,
+  estimatedAccuracy: null,
+  estimateStandardError: null,
+  estimateCalibrated: null,
+  accuracy: null,
+  accuracyDrop: null,
+  labels: { matched: 0, unmatched: 0 },
+};
+
+/** The client's own request id for a day: the proxy keeps it (X-Request-ID), and the label names it. */
+function requestIdOf(r: DayRow): string {
+  return `day-${r.date}`;
+}
+
+/** Labels as a client posts them to the admin port: JSON, by request id. */
+async function postLabels(adminUrl: string, labels: Array<{ request_id: string; label: string }>): Promise<{ matched: number; unmatched: number }> {
+  const res = await fetch(`${adminUrl}/api/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(labels) });
+  const body = (await res.json()) as { matched?: number; unmatched?: number; message?: string };
+  if (!res.ok) throw new Error(`POST /api/labels answered ${res.status}: ${body.message ?? ''}`);
+  return { matched: body.matched ?? 0, unmatched: body.unmatched ?? 0 };
+}
+
 /** One day as one prediction request, the MLflow scoring protocol's dataframe_split. */
-async function predict(proxyUrl: string, r: DayRow): Promise<boolean> {
+async function predict(proxyUrl: string, r: DayRow, requestId: string): Promise<boolean> {
   try {
     const res = await fetch(`${proxyUrl}/invocations`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
       body: JSON.stringify({ dataframe_split: { columns: [...FEATURES], data: [FEATURES.map((f) => r[f])] } }),
     });
     await res.arrayBuffer();

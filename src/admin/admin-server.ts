@@ -62,6 +62,8 @@ export interface AdminServerDeps {
   recordLabels?: (labels: readonly LabelRecord[]) => Promise<LabelIngestResult>;
   /** A model version's reference profile from the registry (GET /api/reference, the status page's histograms). */
   reference?: (model: string, version: string) => Promise<ReferenceProfile | null>;
+  /** Champion vs challenger comparisons over [fromMs, toMs) (GET /api/challenger), when a challenger shadows a served model here. */
+  challenger?: (q: { fromMs: number; toMs: number; model?: string }) => unknown;
   now?: () => number;
 }
 
@@ -257,7 +259,7 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   const noFindings = (res: express.Response) =>
     res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no checks run in this process (driftwatch start or driftwatch analyze)' });
   const STATUSES = ['ok', 'warn', 'fail', 'error'];
-  const CHECK_NAMES = ['drift', 'slo', 'staleness', 'quality', 'data_quality'];
+  const CHECK_NAMES = ['drift', 'slo', 'staleness', 'quality', 'data_quality', 'challenger'];
   app.get('/api/findings', (req, res) => {
     if (!deps.findings) return noFindings(res);
     const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
@@ -285,6 +287,18 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       res.json({ models: byModel });
     });
   }
+  app.get('/api/challenger', (req, res) => {
+    if (!deps.challenger) {
+      res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no challenger in this process (serve.models[].challenger)' });
+      return;
+    }
+    const now = (deps.now ?? Date.now)();
+    const fromText = typeof req.query.from === 'string' && req.query.from ? req.query.from : '1h';
+    const fromMs = parseTimePoint(fromText, now);
+    if (fromMs === null || fromMs >= now) return badRequest(res, `"from" must be ${TIME_POINT_HELP}, before now`);
+    const model = typeof req.query.model === 'string' && req.query.model ? req.query.model : undefined;
+    res.json(deps.challenger({ fromMs, toMs: now + 1, ...(model ? { model } : {}) }));
+  });
   // Read-only like the other GETs: behind the token when one is set, Host-checked on loopback.
   app.get('/api/alerts/history', (req, res) => {
     if (!deps.alertHistory) {

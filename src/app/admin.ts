@@ -18,7 +18,7 @@ export interface MetricsSource {
 }
 
 export type AdminParts = Partial<
-  Pick<AdminServerDeps, 'models' | 'reload' | 'traffic' | 'findings' | 'runChecks' | 'alertHistory' | 'recordLabels' | 'reference' | 'now'>
+  Pick<AdminServerDeps, 'models' | 'reload' | 'traffic' | 'findings' | 'runChecks' | 'alertHistory' | 'recordLabels' | 'reference' | 'challenger' | 'now'>
 > & {
   metrics: MetricsSource | AdminServerDeps['metrics'];
   ready: AdminServerDeps['ready'];

@@ -5,7 +5,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
-import { FindingStore } from '../findings/history.js';
+import { createChallengerCheck } from '../checks/challenger.js';
+import { CheckRunner } from '../checks/check-runner.js';
+import { FindingStore, historySink } from '../findings/history.js';
 import type { ModelRegistry } from '../registry/types.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -41,6 +43,7 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
   const predictionLog = createPredictionLog(config);
   let proxyApp: ProxyApp | null = null;
   let analyzer: AnalyzerApp | null = null;
+  let challengerRunner: CheckRunner | null = null;
   const serveApp = createServeApp(config, {
     logger,
     registry,
@@ -48,16 +51,32 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
     admin: {
       store: { store, pendingWindows: () => proxyApp?.profiler.pending ?? 0 },
       findings,
-      runChecks: async () => (analyzer ? analyzer.runner.runAll() : []),
+      runChecks: async () => [...(analyzer ? await analyzer.runner.runAll() : []), ...(challengerRunner ? await challengerRunner.runAll() : [])],
       alertHistory: (limit) => (analyzer ? analyzer.alerts.history(limit) : []),
       ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
     },
   });
   const theAnalyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry, predictionLog });
   analyzer = theAnalyzer;
+  // The challenger check reads the scoring server's in-memory comparisons, so it runs here, beside
+  // the analyzer's checks, with the same sinks (history, alerts: a finding missing from another
+  // check's run changes nothing there).
+  if (serveApp.shadows.size > 0) {
+    const check = createChallengerCheck(config.checks.challenger, {
+      models: () => [...serveApp.shadows.keys()],
+      spans: (fromMs, toMs) => serveApp.comparisons.read(fromMs, toMs),
+    });
+    challengerRunner = new CheckRunner({
+      checks: [check],
+      timeoutMs: config.checks.timeoutMs,
+      sinks: [historySink(findings, logger), { name: 'alerts', accept: (run) => theAnalyzer.alerts.handle(run.findings) }],
+      logger,
+    });
+  }
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await challengerRunner?.stop();
       await theAnalyzer.close();
       if (proxyApp) await proxyApp.close();
       await serveApp.close(); // the admin API (which reads the stores) closes here
@@ -93,6 +112,7 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
         );
         const { proxy } = await proxyApp.start();
         await theAnalyzer.start();
+        if (config.checks.enabled) challengerRunner?.start();
         return { scoring, proxy, admin, upstream };
       } catch (e) {
         await close().catch(() => undefined);

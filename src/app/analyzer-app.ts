@@ -11,6 +11,8 @@ import { createDriftCheck } from '../checks/drift.js';
 import { createSloCheck } from '../checks/slo.js';
 import { createQualityCheck } from '../checks/quality.js';
 import { createStalenessCheck } from '../checks/staleness.js';
+import { formatShard, modelOwner, type Shard } from '../checks/shard.js';
+import { createSharedWindowReader } from '../checks/window-reader.js';
 import type { Config } from '../config/schema.js';
 import { FindingStore, historySink } from '../findings/history.js';
 import type { FindingSink } from '../findings/sink.js';
@@ -35,6 +37,9 @@ export interface AnalyzerDeps {
   metricsRegistry?: ServeMetrics['registry'];
   /** The prediction log the quality check reads (default: the one labels.* names, when enabled; the app closes only one it made). */
   predictionLog?: PredictionLog | null;
+  /** Drift and data quality share their window reads when they can (default true; false: each
+   *  reads its own, the behaviour before issue 22, for bench/analyzer-bench.ts's A/B). */
+  shareWindowReads?: boolean;
   /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
   admin?: boolean;
   now?: () => number;
@@ -68,18 +73,33 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     { name: 'alerts', accept: (run) => alerts.handle(run.findings) },
   ];
   const checks = config.checks;
+  // analyzer.shard i/n: this analyzer checks (and alerts on) only the models shard.ts gives it.
+  const shard: Shard = { index: config.analyzer.shardIndex, count: config.analyzer.shardCount };
+  const owns = shard.count > 1 ? modelOwner(shard) : undefined;
+  const scope = owns ? { owns } : {};
+  // Drift and data quality judge the same window on the same schedule by default: one read and
+  // merge per version serves both (window-reader.ts). Otherwise each reads its own.
+  const windows =
+    deps.shareWindowReads !== false &&
+    checks.drift.enabled &&
+    checks.dataQuality.enabled &&
+    checks.drift.windowMs === checks.dataQuality.windowMs &&
+    checks.drift.schedule === checks.dataQuality.schedule
+      ? { windows: createSharedWindowReader(store, { consumers: 2 }) }
+      : {};
   const runner = new CheckRunner({
     checks: [
-      createDriftCheck(checks.drift, { store, registry, metrics }),
-      createSloCheck(checks.slo, { store, metrics }),
-      createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger }),
-      createQualityCheck(checks.quality, { log: predictionLog, metrics }),
-      createDataQualityCheck(checks.dataQuality, { store, registry, metrics }),
+      createDriftCheck(checks.drift, { store, registry, metrics, ...scope, ...windows }),
+      createSloCheck(checks.slo, { store, metrics, ...scope }),
+      createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger, ...scope }),
+      createQualityCheck(checks.quality, { log: predictionLog, metrics, registry }),
+      createDataQualityCheck(checks.dataQuality, { store, registry, metrics, ...scope, ...windows }),
     ],
     timeoutMs: checks.timeoutMs,
     sinks,
     logger,
     metrics,
+    ...scope,
     ...(deps.now ? { now: deps.now } : {}),
   });
   const admin = deps.admin
@@ -116,6 +136,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
         staleness: checks.staleness.enabled ? checks.staleness.schedule : 'off',
         quality: checks.quality.enabled && predictionLog ? checks.quality.schedule : 'off',
         dataQuality: checks.dataQuality.enabled ? checks.dataQuality.schedule : 'off',
+        shard: shard.count > 1 ? `${formatShard(shard)} (the models whose hash falls to this shard)` : 'every model',
         findings: findings.path,
         store: store.describe,
       });

@@ -7,7 +7,8 @@ import { BoundedQueue } from '../capture/bounded-queue.js';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import { type CapturePipeline, InLoopCapture } from '../capture/pipeline.js';
 import { ReferenceCache } from '../capture/reference-cache.js';
-import { TrafficSummary, type TrafficSummaryView } from '../capture/traffic-summary.js';
+import { mergeTrafficSnapshots } from '../capture/traffic-merge.js';
+import { type TrafficSnapshot, TrafficSummary, type TrafficSummaryView } from '../capture/traffic-summary.js';
 import { WindowProfiler } from '../capture/window-profiler.js';
 import { WorkerCaptureDrain } from '../capture/worker-drain.js';
 import { PredictionBuffer } from '../capture/prediction-buffer.js';
@@ -22,6 +23,7 @@ import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createProxyMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
 import { createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
+import type { GroupSpec, WorkerApp } from './cluster.js';
 
 /** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
 const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
@@ -237,6 +239,69 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       if (ownStore) await store.close();
       if (ownLog) await predictionLog?.close();
       await admin?.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- proxy.workers > 1
+
+/** How often a proxy worker sends its traffic summary and pending windows to the primary. */
+const REPORT_EVERY_MS = 1000;
+
+interface ProxyWorkerReport {
+  traffic: TrafficSnapshot;
+  pendingWindows: number;
+}
+
+/**
+ * A started proxy app as a cluster worker (proxy.workers > 1): the primary asks it for its metrics
+ * and gets its traffic summary and pending windows every second. Each worker keeps its own
+ * queue, capture worker thread and store connection; its window deltas are mergeable, so the
+ * workers' writes to the one store add up (store/embedded.ts: read-merge-write in one IMMEDIATE
+ * transaction, WAL, a busy timeout; in InfluxDB each worker writes under its own instance tag
+ * and readers sum across them).
+ */
+export function proxyWorker(app: ProxyApp, close: () => Promise<void>): WorkerApp {
+  return {
+    close,
+    answers: { metrics: () => app.metrics.registry.getMetricsAsJSON() },
+    report: { everyMs: REPORT_EVERY_MS, snapshot: (): ProxyWorkerReport => ({ traffic: app.summary.toJSON(), pendingWindows: app.profiler.pending }) },
+  };
+}
+
+/**
+ * proxy.workers > 1, the primary: the group's one admin port. /metrics is the workers' sum (the
+ * launcher's); /api/traffic merges the workers' latest summaries (at most ~1 s old); /api/windows
+ * and /api/store read the store through the primary's own connection; labels are written through
+ * its own prediction log connection. Maintenance stays with the workers (concurrent roll-ups of
+ * one file are safe: each hour is rolled up in one IMMEDIATE transaction that re-reads its minutes).
+ */
+export function proxyGroupSpec(config: Config, deps: { logger: Logger }): GroupSpec {
+  let store: StatsStore | null = null;
+  let predictionLog: PredictionLog | null = null;
+  const startedAt = new Date().toISOString();
+  return {
+    workers: config.proxy.workers,
+    shutdownGraceMs: config.serve.shutdownGraceMs,
+    admin: (group) => {
+      const opened = createStore(config, { logger: deps.logger });
+      store = opened;
+      const log = createPredictionLog(config);
+      predictionLog = log;
+      const reports = () => group.reports() as ProxyWorkerReport[];
+      return {
+        traffic: () =>
+          mergeTrafficSnapshots(
+            reports().map((r) => r.traffic),
+            startedAt,
+          ),
+        store: { store: opened, pendingWindows: () => reports().reduce((n, r) => n + r.pendingWindows, 0) },
+        ...(log ? { recordLabels: (labels) => log.recordLabels(labels) } : {}),
+      };
+    },
+    async close() {
+      await store?.close();
+      await predictionLog?.close();
     },
   };
 }

@@ -5,14 +5,18 @@
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import type { AdminModelView } from '../admin/admin-server.js';
+import { type ComparisonSpan, ComparisonWindows } from '../challenger/comparison-windows.js';
+import { summarizeComparison } from '../challenger/comparison.js';
+import { judge } from '../challenger/verdict.js';
 import type { Config } from '../config/schema.js';
-import { DriftwatchError } from '../errors.js';
+import { DriftwatchError, messageOf } from '../errors.js';
 import { isMovable, parseModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
 import { createScoringServer, type ScoringServer } from '../serve/scoring-server.js';
 import { ServedModel } from '../serve/served-model.js';
+import { Shadow } from '../serve/shadow.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import { createChallengerMetrics, createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { VERSION } from '../version.js';
 import { type AdminParts, createAdmin } from './admin.js';
 import { createRegistry, sloThresholdsMs } from './backends.js';
@@ -30,10 +34,38 @@ export interface ServeAppDeps {
 
 export interface ServeApp {
   readonly models: ReadonlyMap<string, ServedModel>;
+  /** Challengers shadowing served models, by the served model's name (empty without any). */
+  readonly shadows: ReadonlyMap<string, Shadow>;
+  /** The champion/challenger comparisons in memory (the challenger check and /api/challenger read them). */
+  readonly comparisons: ComparisonWindows;
+  /** GET /api/challenger's body: each shadowed model, its challenger and the comparisons of [fromMs, toMs). */
+  challengerReport(q: { fromMs: number; toMs: number; model?: string }): ChallengerReport;
   readonly metrics: ServeMetrics;
   start(): Promise<{ scoring: AddressInfo; admin: AddressInfo | null }>;
   reload(): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** GET /api/challenger: what `driftwatch challenger report` prints. */
+export interface ChallengerReport {
+  from: string;
+  to: string;
+  rules: { minPairs: number; maxDisagreement: number; maxLatencyRatio: number; maxErrorRate: number; notReadyStatus: 'warn' | 'fail' };
+  models: Array<{
+    model: string;
+    champion: { uri: string; version: string | null };
+    challenger: { uri: string; version: string | null; lastError: string | null };
+    sampleRate: number;
+    /** Since start: sampled, scored, failed, dropped (queue full), notLoaded, lost; and waiting now. */
+    shadow: Shadow['counts'] & { pending: number };
+    comparisons: Array<
+      Omit<ComparisonSpan, 'comparison' | 'fromMs' | 'toMs'> & { from: string; to: string } & ReturnType<typeof summarizeComparison> & {
+          verdict: ReturnType<typeof judge>;
+          /** As the challenger check would file it: ok when ready (or too few pairs yet), else rules.notReadyStatus. */
+          status: 'ok' | 'warn' | 'fail';
+        }
+    >;
+  }>;
 }
 
 /** What the admin API and the cluster primary show of a served model. */
@@ -48,6 +80,9 @@ export function modelView(m: ServedModel): AdminModelView {
   };
 }
 
+/** serve.models[].shadowSample when absent (docs/configuration.md). */
+export const DEFAULT_SHADOW_SAMPLE = 0.1;
+
 export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeApp {
   const logger = deps.logger ?? createLogger({ level: config.log.level });
   const registry = deps.registry ?? createRegistry(config, { logger });
@@ -57,6 +92,29 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     throw new DriftwatchError('DW_ERR_CONFIG_INVALID', 'no model to serve: pass --model URI or set serve.models in the config');
   }
   const models = new Map<string, ServedModel>();
+  const challengers = new Map<string, ServedModel>();
+  const shadows = new Map<string, Shadow>();
+  const checkRules = config.checks.challenger;
+  // At least an hour, and the check's whole window, so the check and the report see the same pairs.
+  const comparisons = new ComparisonWindows({ retentionMs: Math.max(checkRules.windowMs, 3_600_000) });
+  const challengerMetrics = () =>
+    createChallengerMetrics(metrics.registry, () => {
+      const now = Date.now();
+      return comparisons.read(now - checkRules.windowMs, now + 1).map((span) => {
+        const s = summarizeComparison(span.comparison);
+        return {
+          model: span.model,
+          championVersion: span.championVersion,
+          challengerVersion: span.challengerVersion,
+          agreement: s.agreement,
+          championP99Ms: s.champion.p99Ms,
+          challengerP99Ms: s.challenger.p99Ms,
+          errorRate: s.challenger.errorRate,
+          requests: s.requests,
+        };
+      });
+    });
+  let shadowCounter: ReturnType<typeof createChallengerMetrics>['shadowRequests'] | null = null;
   // An alias or stage that does not resolve is not a registry outage: the registry answered.
   metrics.setRegistryUpSource(() => [...models.values()].every((m) => m.registryError === null || m.registryErrorKind === 'unresolved'));
   for (const m of config.serve.models) {
@@ -64,6 +122,30 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     const name = m.name ?? (uri.kind === 'path' ? basename(uri.path.replace(/\/+$/, '')) : uri.name);
     if (models.has(name)) throw new DriftwatchError('DW_ERR_CONFIG_INVALID', `two served models are named ${name}; give each a distinct "name"`);
     models.set(name, new ServedModel(name, uri, { registry, onnx: config.serve.onnx, batching: config.serve.batching, logger, metrics }));
+    if (m.challenger) {
+      // Its own ServedModel: loaded, warmed and live-swapped like the champion, under "<name>.challenger"
+      // in logs and metrics so the two never share a series.
+      const challenger = new ServedModel(`${name}.challenger`, parseModelUri(m.challenger), {
+        registry,
+        onnx: config.serve.onnx,
+        batching: config.serve.batching,
+        logger,
+        metrics,
+      });
+      challengers.set(name, challenger);
+      shadowCounter ??= challengerMetrics().shadowRequests;
+      const counter = shadowCounter;
+      const shadow: Shadow = new Shadow(name, {
+        challenger,
+        sampleRate: m.shadowSample ?? DEFAULT_SHADOW_SAMPLE,
+        queueSize: config.serve.shadow.queueSize,
+        maxConcurrent: config.serve.shadow.maxConcurrent,
+        timeoutMs: config.serve.shadow.timeoutMs,
+        onPair: (pair) => comparisons.record(pair),
+        onOutcome: (outcome) => counter.inc({ model: name, outcome }),
+      });
+      shadows.set(name, shadow);
+    }
   }
   const scoring: ScoringServer = createScoringServer({
     config: config.serve,
@@ -72,12 +154,46 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     metrics,
     version: VERSION,
     ...(deps.predictVia ? { predictVia: deps.predictVia } : {}),
+    ...(shadows.size ? { shadows } : {}),
   });
+
+  const challengerReport = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport => {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    return {
+      from: iso(q.fromMs),
+      to: iso(q.toMs),
+      rules: {
+        minPairs: checkRules.minPairs,
+        maxDisagreement: checkRules.maxDisagreement,
+        maxLatencyRatio: checkRules.maxLatencyRatio,
+        maxErrorRate: checkRules.maxErrorRate,
+        notReadyStatus: checkRules.notReadyStatus,
+      },
+      models: [...shadows.values()]
+        .filter((s) => q.model === undefined || s.model === q.model)
+        .map((s) => {
+          const champion = models.get(s.model)!;
+          return {
+            model: s.model,
+            champion: { uri: champion.uri.text, version: champion.current?.version ?? null },
+            challenger: { uri: s.challenger.uri.text, version: s.challenger.current?.version ?? null, lastError: s.challenger.lastError },
+            sampleRate: s.sampleRate,
+            shadow: { ...s.counts, pending: s.pending },
+            comparisons: comparisons.read(q.fromMs, q.toMs, s.model).map(({ comparison, fromMs, toMs, ...key }) => {
+              const summary = summarizeComparison(comparison);
+              const verdict = judge(summary, checkRules);
+              const status = verdict.ready || verdict.insufficient ? ('ok' as const) : checkRules.notReadyStatus;
+              return { ...key, from: iso(fromMs), to: iso(toMs), ...summary, verdict, status };
+            }),
+          };
+        }),
+    };
+  };
 
   const reload = async (): Promise<string[]> => {
     const swapped: string[] = [];
     await Promise.all(
-      [...models.values()].map(async (m) => {
+      [...models.values(), ...challengers.values()].map(async (m) => {
         if (await m.refresh().catch(() => false)) swapped.push(m.name);
       }),
     );
@@ -92,17 +208,31 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     ready: () => [...models.values()].every((m) => m.current !== null),
     ...(deps.traffic ? { traffic: deps.traffic } : {}),
     reference: (model, version) => registry.getReference(model, version),
+    ...(shadows.size ? { challenger: challengerReport } : {}),
     ...deps.admin,
   });
 
   let poller: NodeJS.Timeout | null = null;
   return {
     models,
+    shadows,
+    comparisons,
+    challengerReport,
     metrics,
     reload,
     async start() {
       // Fail fast: every configured model must load before the port opens.
       await Promise.all([...models.values()].map((m) => m.refresh()));
+      // A challenger that cannot load is logged and retried by the poll; it never keeps the champion from serving.
+      await Promise.all(
+        [...challengers.values()].map((c) =>
+          c
+            .refresh()
+            .catch((e: unknown) =>
+              logger.warn('the challenger could not load; the champion serves alone until it does', { model: c.name, uri: c.uri.text, error: messageOf(e) }),
+            ),
+        ),
+      );
       const scoringAddr = await scoring.listen();
       let adminAddr: AddressInfo | null = null;
       try {
@@ -110,13 +240,14 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       } catch (e) {
         // Do not leave a half-started process holding the scoring port.
         await scoring.close(0);
-        await Promise.all([...models.values()].map((m) => m.close()));
+        await Promise.all([...models.values(), ...challengers.values()].map((m) => m.close()));
         throw e;
       }
-      const movable = [...models.values()].filter((m) => isMovable(m.uri));
+      // A challenger that has not loaded yet is retried even from a directory URI.
+      const movable = [...models.values()].filter((m) => isMovable(m.uri)).concat([...challengers.values()]);
       if (movable.length) {
         poller = setInterval(() => {
-          for (const m of movable) void m.refresh().catch(() => undefined);
+          for (const m of movable) if (isMovable(m.uri) || m.current === null) void m.refresh().catch(() => undefined);
         }, config.registry.pollIntervalMs);
         poller.unref();
       }
@@ -124,14 +255,22 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         url: `http://${scoringAddr.address}:${scoringAddr.port}`,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
         models: views().map((v) => `${v.name}@${v.version} (${v.uri})`),
+        ...(challengers.size
+          ? {
+              challengers: [...shadows.values()].map(
+                (s) => `${s.model}: ${s.challenger.current?.version ?? 'not loaded'} (${s.challenger.uri.text}), sample ${s.sampleRate}`,
+              ),
+            }
+          : {}),
       });
       return { scoring: scoringAddr, admin: adminAddr };
     },
     async close() {
       if (poller) clearInterval(poller);
       await scoring.close(config.serve.shutdownGraceMs);
+      await Promise.all([...shadows.values()].map((s) => s.close()));
       await admin?.close();
-      await Promise.all([...models.values()].map((m) => m.close()));
+      await Promise.all([...models.values(), ...challengers.values()].map((m) => m.close()));
     },
   };
 }

@@ -3,15 +3,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError, isDriftwatchError } from '../errors.js';
-import { readTable } from '../data/table-file.js';
-import { readModelDir } from '../model/mlmodel.js';
+import { buildReferenceFromFile } from '../reference/build-reference.js';
 import { parseModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
-import { buildInputPlan } from '../serve/input-plan.js';
-import { createOnnxSession } from '../serve/runtime.js';
-import type { Cell } from '../stats/feature-profile.js';
-import { buildReference } from '../stats/reference.js';
 import { packageRoot } from '../version.js';
+import { scoreRows } from './model-scorer.js';
 
 export const EXAMPLE_MODEL_NAME = 'seattle-weather';
 
@@ -31,33 +27,12 @@ export const EXAMPLE_SLO_TARGET = {
 } as const;
 
 /**
- * The example model's own answers (its `label` output) on `rows`, computed as the scoring server
- * computes them (the same input plan and onnxruntime session), so the reference's prediction
- * columns are what live traffic will be compared with.
- */
-async function examplePredictions(modelDir: string, rows: ReadonlyArray<Record<string, Cell>>): Promise<Record<string, Cell>[]> {
-  const model = readModelDir(modelDir);
-  const session = await createOnnxSession(model.onnxPath, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
-  try {
-    const plan = buildInputPlan(model.signature, session.inputs);
-    const columns = ['precipitation', 'temp_max', 'temp_min', 'wind'];
-    const prepared = plan.prepare({ kind: 'frame', columns, rows: rows.map((r) => columns.map((c) => r[c] ?? null)) });
-    const out = await session.run(prepared.feeds);
-    const labels = out.label?.data;
-    if (!labels || labels.length !== rows.length)
-      throw new DriftwatchError('DW_ERR_MODEL_INVALID', `the bundled example model answered ${labels?.length ?? 0} labels for ${rows.length} rows`);
-    return Array.from(labels as ArrayLike<unknown>, (label) => ({ label: String(label) }));
-  } finally {
-    await session.release();
-  }
-}
-
-/**
  * Registers the bundled example model once, and gives it a reference profile built from its
  * training period (examples/seattle-weather/training.csv) with the model's own predictions on it,
  * so `npm start` works on a fresh clone, its windows are binned against the training data from the
- * first request, and prediction drift is checked too. A reference an older driftwatch built for it
- * without predictions is rebuilt once.
+ * first request, prediction drift is checked too, and (the training data holds the observed
+ * `weather`) the quality check has the model's reference accuracy and calibration. A reference an
+ * older driftwatch built for it without these is rebuilt once.
  */
 export async function ensureExampleModel(registry: ModelRegistry, log: (m: string) => void, config?: Config): Promise<void> {
   const exists = await registry.getRegisteredModel(EXAMPLE_MODEL_NAME).then(
@@ -84,25 +59,21 @@ export async function ensureExampleModel(registry: ModelRegistry, log: (m: strin
   if (!resolved) return;
   const dataPath = join(exampleDir, 'training.csv');
   const existing = await registry.getReference(resolved.name, resolved.version);
-  if (existing && (existing.source !== dataPath || Object.keys(existing.predictions).length > 0)) return;
+  // Built by this driftwatch already (predictions and, from the observed weather, the model's
+  // performance); a reference someone built from other data is theirs and kept.
+  if (existing && (existing.source !== dataPath || (Object.keys(existing.predictions).length > 0 && existing.performance))) return;
   const stats = config?.stats;
-  const table = await readTable(dataPath);
-  const columns = ['precipitation', 'temp_max', 'temp_min', 'wind'];
-  const rows = table.rows.map((r) => Object.fromEntries(columns.map((c) => [c, (r[c] ?? null) as Cell])));
-  const reference = buildReference({
-    model: resolved.name,
-    version: resolved.version,
-    source: dataPath,
-    createdAtMs: Date.now(),
-    rows,
-    predictions: await examplePredictions(resolved.dir, rows),
-    bins: stats?.referenceBins ?? 10,
-    sketchK: stats?.referenceSketchK ?? 2048,
-    maxCategories: stats?.maxCategories ?? 100,
-    columns,
-  });
-  await registry.putReference(reference);
+  const built = await buildReferenceFromFile(
+    { registry, now: Date.now, score: scoreRows },
+    {
+      modelUri: uri,
+      dataPath,
+      settings: { bins: stats?.referenceBins ?? 10, sketchK: stats?.referenceSketchK ?? 2048, maxCategories: stats?.maxCategories ?? 100 },
+      labelColumn: 'weather',
+      ...(config ? { reading: config.labels } : {}),
+    },
+  );
   log(
-    `built its reference profile from the training period (${reference.rows} rows of examples/seattle-weather/training.csv, with the model's predictions on them)`,
+    `built its reference profile from the training period (${built.reference.rows} rows of examples/seattle-weather/training.csv, with the model's predictions and its accuracy on the observed weather)`,
   );
 }

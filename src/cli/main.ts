@@ -18,6 +18,7 @@ import { VERSION } from '../version.js';
 import { alerts } from './alerts.js';
 import { analyze } from './analyze.js';
 import { CliUsageError, closest, COMMON_HELP, subcommand, usage, wantsHelp } from './args.js';
+import { challenger } from './challenger.js';
 import { check } from './check.js';
 import { type Command, helpOf, pathOf, SIGNALS_HELP } from './command.js';
 import { drift } from './drift.js';
@@ -39,7 +40,7 @@ const version: Command = {
   },
 };
 
-const COMMANDS: readonly Command[] = [start, serve, proxy, registry, reference, stats, drift, analyze, check, feedback, alerts, version];
+const COMMANDS: readonly Command[] = [start, serve, proxy, registry, reference, stats, drift, analyze, check, challenger, feedback, alerts, version];
 const NAMES = [...COMMANDS.map((c) => c.name), 'help'];
 
 const HELP = `driftwatch ${VERSION}: scoring server and monitoring sidecar for ML models

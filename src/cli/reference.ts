@@ -2,26 +2,33 @@
 import { createRegistry, createStore, referenceLocation } from '../app/backends.js';
 import { DriftwatchError } from '../errors.js';
 import { buildReferenceFromFile, buildReferenceFromTraffic, type BuiltReference } from '../reference/build-reference.js';
+import { classificationMetrics } from '../quality/classification.js';
+import { regressionMetrics } from '../quality/regression.js';
 import { parseModelUri } from '../registry/model-uri.js';
-import type { ReferenceProfile } from '../stats/types.js';
+import type { ReferencePerformance, ReferenceProfile } from '../stats/types.js';
 import { configFrom, intFlag, parse, subcommand, timeFlag, usage } from './args.js';
 import { type Command, groupHelp, optionNames, type SubcommandHelp, WHEN_HELP } from './command.js';
 import { fmtTime } from './format.js';
+import { scoreRows } from './model-scorer.js';
 
 const MODEL_OPTION = ['--model URI', 'models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest or models:/NAME@ALIAS'] as const;
 const JSON_OPTION = ['--json', 'print JSON'] as const;
 
 const SUBCOMMANDS = {
   build: {
-    usage: `  driftwatch reference build --model URI --data FILE [--bins N]
+    usage: `  driftwatch reference build --model URI --data FILE [--label-column NAME] [--bins N]
       Build the reference profile of a registered model version from its training data (CSV with a
       header, or JSON lines; columns matched to the model's signature) and store it in the registry.
+      The model scores the rows (unless the file holds its outputs), so the reference has its
+      predictions; with --label-column it also measures the model's performance on the rows (and
+      calibrates its probabilities) for the quality check's drop and estimate (docs/quality.md).
   driftwatch reference build --model URI --from-traffic --since WHEN [--until WHEN]
       ... or from a span of live traffic in the statistics store.
 ${WHEN_HELP}`,
     options: [
       MODEL_OPTION,
       ['--data FILE', 'the training data: CSV with a header, or JSON lines'],
+      ['--label-column NAME', "the column holding the observed outcome: measure the model's performance on the rows (better: holdout rows)"],
       ['--bins N', 'bins per numeric feature (default 10: stats.referenceBins)'],
       ['--from-traffic', 'profile stored traffic instead of a file'],
       ['--since WHEN', 'with --from-traffic: the start of the span'],
@@ -49,7 +56,21 @@ function describeReference(ref: ReferenceProfile): string {
   };
   part('input', ref.features);
   part('prediction', ref.predictions);
+  if (ref.performance) lines.push(describePerformance(ref.performance));
   return lines.join('\n');
+}
+
+const f3 = (v: number | null) => (v === null ? '-' : v.toFixed(3));
+
+function describePerformance(p: ReferencePerformance): string {
+  const head = `  performance against ${p.labelColumn} (${p.labelled.toLocaleString('en-US')} labelled rows, predictions from the ${p.predictionsFrom === 'model' ? 'model' : 'file'}):`;
+  if (p.classification) {
+    const m = classificationMetrics(p.classification);
+    const cal = p.calibration ? `calibration maps for ${Object.keys(p.calibration).length} class(es)` : 'no calibration (no probabilities, or under 100 rows)';
+    return `${head} accuracy ${f3(m.accuracy)}, macro F1 ${f3(m.macroF1)}${m.logLoss === null ? '' : `, log loss ${f3(m.logLoss)}`}; ${cal}`;
+  }
+  const m = regressionMetrics(p.regression!);
+  return `${head} RMSE ${f3(m.rmse)}, MAE ${f3(m.mae)}, R2 ${f3(m.r2)}`;
 }
 
 async function run(args: string[]): Promise<number> {
@@ -60,6 +81,7 @@ async function run(args: string[]): Promise<number> {
     {
       model: { type: 'string' },
       data: { type: 'string' },
+      'label-column': { type: 'string' },
       bins: { type: 'string' },
       'from-traffic': { type: 'boolean' },
       since: { type: 'string' },
@@ -79,6 +101,7 @@ async function run(args: string[]): Promise<number> {
       let built: BuiltReference;
       if (values['from-traffic']) {
         if (values.data) usage('pass either --data FILE or --from-traffic, not both');
+        if (values['label-column']) usage('--label-column needs --data FILE: stored traffic holds no labels');
         if (!values.since) usage('--from-traffic needs --since WHEN (e.g. --since 24h)');
         const now = Date.now();
         const store = createStore(config);
@@ -94,9 +117,16 @@ async function run(args: string[]): Promise<number> {
         }
       } else {
         if (!values.data) usage('reference build needs --data FILE (CSV or JSON lines) or --from-traffic --since WHEN');
+        if (values['label-column'] === '') usage('--label-column needs a column name');
         built = await buildReferenceFromFile(
-          { registry, now: Date.now, progress: (m) => process.stderr.write(`driftwatch: ${m}\n`) },
-          { modelUri: values.model, dataPath: values.data, settings },
+          { registry, now: Date.now, progress: (m) => process.stderr.write(`driftwatch: ${m}\n`), score: scoreRows },
+          {
+            modelUri: values.model,
+            dataPath: values.data,
+            settings,
+            reading: config.labels,
+            ...(values['label-column'] ? { labelColumn: values['label-column'] } : {}),
+          },
         );
       }
       if (values.json) console.log(JSON.stringify({ reference: built.reference }, null, 2));

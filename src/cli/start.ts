@@ -42,6 +42,10 @@ async function run(args: string[]): Promise<number> {
   let config = configFrom(values, { serve, proxy, ...admin });
   if (config.serve.workers > 1)
     usage('start runs everything in one process; for several workers run `driftwatch serve --workers N` and `driftwatch proxy` side by side');
+  // The all-in-one shares one metrics registry and one admin port between the scoring server, the
+  // proxy and the checks in one process: a proxy group of its own would split all three.
+  if (config.proxy.workers > 1)
+    usage('start runs everything in one process; for several proxy workers run `driftwatch serve` and `driftwatch proxy --workers N` side by side');
   if (config.serve.models.length === 0 && config.registry.kind === 'mlflow') {
     // Never upload the bundled example into a team's MLflow server behind their back.
     usage('with registry.kind mlflow, name the model to serve: driftwatch start --model models:/NAME/Production (or serve.models in the config)');

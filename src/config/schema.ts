@@ -24,6 +24,20 @@ export const servedModelSchema = z.strictObject({
   name: z.string().regex(MODEL_NAME_PATTERN, 'letters, digits, ".", "_" and "-" only').optional(),
   /** models:/NAME/VERSION | models:/NAME/STAGE | models:/NAME/latest | models:/NAME@ALIAS | a directory. */
   uri: z.string().min(1),
+  /** A challenger shadowing this model (same URI forms): scores a sample of its requests after they were answered (docs/challenger.md). */
+  challenger: z.string().min(1).optional(),
+  /** Share of the model's answered requests the challenger also scores (0..1; 0.1 when absent, applied where the challenger is built, so a model without one keeps its plain shape). */
+  shadowSample: z.number().min(0).max(1).optional(),
+});
+
+/** Bounds of the challenger's shadow scoring, per served model (docs/challenger.md). */
+export const shadowSchema = z.strictObject({
+  /** Sampled requests waiting for the challenger; beyond it they are dropped and counted. */
+  queueSize: z.number().int().min(1).max(100_000).default(64),
+  /** Challenger inferences running at once. */
+  maxConcurrent: z.number().int().min(1).max(64).default(1),
+  /** A challenger inference not finished after this counts as a challenger error (timeout). */
+  timeoutMs: z.number().int().min(1).max(600_000).default(10_000),
 });
 
 export const batchingSchema = z.strictObject({
@@ -55,6 +69,7 @@ export const serveSchema = z.strictObject({
   workers: z.number().int().min(1).max(64).default(1),
   onnx: onnxSessionSchema.prefault({}),
   batching: batchingSchema.prefault({}),
+  shadow: shadowSchema.prefault({}),
 });
 
 export const captureSchema = z.strictObject({
@@ -112,6 +127,9 @@ export const proxySchema = z.strictObject({
    *  Scoring is idempotent; turn this off for an upstream whose prediction calls have side effects.
    *  Idempotent methods are always resent, other POSTs never. */
   resendPredictions: z.boolean().default(true),
+  /** Processes sharing the proxy port (node:cluster), each with its own capture worker; one admin
+   *  port and one /metrics for the group. 1 keeps everything in one process. */
+  workers: z.number().int().min(1).max(64).default(1),
   capture: captureSchema.prefault({}),
 });
 
@@ -348,6 +366,10 @@ export const qualityCheckSchema = z
     thresholds: z
       .partialRecord(z.enum(QUALITY_METRICS), z.strictObject({ warn: z.number().nullable().default(null), fail: z.number().nullable().default(null) }))
       .default({}),
+    /** The headline metric's fall from the reference's own value, in absolute points (accuracy and
+     *  its estimate: below the reference; rmse: above it), when the reference was built with a label
+     *  column. Off (null) by default: the finding is reported, not judged. */
+    maxDrop: z.strictObject({ warn: z.number().min(0).nullable().default(null), fail: z.number().min(0).nullable().default(null) }).prefault({}),
   })
   .transform((c) => ({ ...c, windowMs: ms(c.window) }));
 
@@ -373,6 +395,26 @@ export const dataQualityCheckSchema = z
   })
   .transform((c) => ({ ...c, windowMs: ms(c.window) }));
 
+/** The challenger check: is the challenger shadowing a served model ready to promote? */
+export const challengerCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.default('*/5 * * * *'),
+    /** The paired requests of the last this-much are judged. */
+    window: duration.default('1h'),
+    /** Paired requests needed before a verdict (below: insufficient_data, not ready). */
+    minPairs: z.number().int().min(1).default(200),
+    /** Largest share of paired rows whose labels differ (classifiers). */
+    maxDisagreement: z.number().min(0).max(1).default(0.05),
+    /** Largest challenger p99 latency as a multiple of the champion's on the same requests. */
+    maxLatencyRatio: z.number().positive().default(1.5),
+    /** Largest share of shadowed requests the challenger failed on. */
+    maxErrorRate: z.number().min(0).max(1).default(0.01),
+    /** Status of a "not ready" finding (it alerts like any other through the alert routes). */
+    notReadyStatus: z.enum(['warn', 'fail']).default('warn'),
+  })
+  .transform((c) => ({ ...c, windowMs: ms(c.window) }));
+
 export const checksSchema = z.strictObject({
   /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
   enabled: z.boolean().default(true),
@@ -386,7 +428,29 @@ export const checksSchema = z.strictObject({
   staleness: stalenessCheckSchema.prefault({}),
   quality: qualityCheckSchema.prefault({}),
   dataQuality: dataQualityCheckSchema.prefault({}),
+  challenger: challengerCheckSchema.prefault({}),
 });
+
+/**
+ * Several analyzers sharing one fleet (docs/deployment.md#more-than-one-analyzer): "i/n" makes
+ * this one check only the models a stable hash of the model name gives to shard i of n
+ * (checks/shard.ts); each model is checked, and alerted on, by exactly one of the n.
+ */
+export const analyzerSchema = z
+  .strictObject({
+    shard: z
+      .string()
+      .regex(/^\s*\d{1,4}\s*\/\s*\d{1,4}\s*$/, 'i/n, e.g. 0/3 (i counts from 0, a StatefulSet ordinal)')
+      .refine((t) => {
+        const [i, n] = t.split('/').map(Number) as [number, number];
+        return n >= 1 && n <= 1024 && i < n;
+      }, 'i/n needs 0 <= i < n and 1 <= n <= 1024')
+      .default('0/1'),
+  })
+  .transform((c) => {
+    const [index, count] = c.shard.split('/').map(Number) as [number, number];
+    return { ...c, shardIndex: index, shardCount: count };
+  });
 
 export const receiverSchema = z.strictObject({
   /** Name routes refer to and `driftwatch alerts test NAME` takes. */
@@ -510,6 +574,7 @@ export const configSchema = z.strictObject({
   stats: statsSchema.prefault({}),
   store: storeSchema.prefault({}),
   checks: checksSchema.prefault({}),
+  analyzer: analyzerSchema.prefault({}),
   alerts: alertsSchema.prefault({}),
   labels: labelsSchema.prefault({}),
   log: logSchema.prefault({}),
@@ -639,12 +704,15 @@ export type StoreConfig = Config['store'];
 export type EmbeddedStoreConfig = Config['store']['embedded'];
 export type InfluxStoreConfig = Config['store']['influxdb'];
 export type ChecksConfig = Config['checks'];
+export type AnalyzerConfig = Config['analyzer'];
 export type DriftCheckConfig = Config['checks']['drift'];
 export type SloCheckConfig = Config['checks']['slo'];
 export type SloTarget = Config['checks']['slo']['targets'][number];
 export type StalenessCheckConfig = Config['checks']['staleness'];
 export type QualityCheckConfig = Config['checks']['quality'];
 export type DataQualityCheckConfig = Config['checks']['dataQuality'];
+export type ChallengerCheckConfig = Config['checks']['challenger'];
+export type ShadowConfig = Config['serve']['shadow'];
 export type AlertsConfig = Config['alerts'];
 export type ReceiverConfig = Config['alerts']['receivers'][number];
 export type RouteConfig = Config['alerts']['routes'][number];

@@ -5,7 +5,7 @@
  * alerts/ knows only this type; checks know nothing of alerts.
  */
 export type FindingStatus = 'ok' | 'warn' | 'fail' | 'error';
-export type CheckName = 'drift' | 'slo' | 'staleness' | 'quality' | 'data_quality';
+export type CheckName = 'drift' | 'slo' | 'staleness' | 'quality' | 'data_quality' | 'challenger';
 
 export interface FindingSubject {
   model: string;

@@ -21,23 +21,10 @@
  */
 
 import { getOwn, setOwn } from '../stats/own-keys.js';
+import type { ClassificationCounts } from '../stats/types.js';
 
-export interface ClassificationCounts {
-  /** Labelled rows counted. */
-  n: number;
-  /** Rows whose predicted label equals the actual one (exact even past the class bound). */
-  correct: number;
-  /** confusion[actual][predicted] = rows; only classes within the bound (see `maxClasses`). */
-  confusion: Record<string, Record<string, number>>;
-  /** Rows whose actual or predicted class fell outside the kept classes (counted in n, correct). */
-  overflow: number;
-  /** Distinct classes kept in `confusion`; later new classes go to `overflow`. */
-  maxClasses: number;
-  /** Rows that carried a probability for the actual class (log loss and Brier are over these). */
-  probRows: number;
-  logLossSum: number;
-  brierSum: number;
-}
+/** The shape lives in stats/types.ts, beside the reference profile that carries it. */
+export type { ClassificationCounts };
 
 export interface ClassMetrics {
   precision: number;

@@ -18,18 +18,10 @@
 
 import { emptyKll, kllMerge, kllQuantile, kllUpdate } from '../stats/kll-sketch.js';
 import { emptyMoments, mergeMoments, observeMoment } from '../stats/moments.js';
-import type { KllSketch, Moments } from '../stats/types.js';
+import type { RegressionCounts } from '../stats/types.js';
 
-export interface RegressionCounts {
-  /** The actual values' moments (n is the labelled row count). */
-  actual: Moments;
-  sumError: number;
-  sumAbsError: number;
-  sumSqError: number;
-  sumAbsPctError: number;
-  /** |predicted - actual|. */
-  absErrors: KllSketch;
-}
+/** The shape lives in stats/types.ts, beside the reference profile that carries it. */
+export type { RegressionCounts };
 
 export interface RegressionMetrics {
   n: number;

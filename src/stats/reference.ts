@@ -263,31 +263,39 @@ function checkEdges(x: unknown, path: string): BinEdges {
   return e as unknown as BinEdges;
 }
 
+function checkMoments(x: unknown, path: string): void {
+  const m = obj(x, path);
+  num(m.n, `${path}.n`, { int: true, min: 0 });
+  num(m.mean, `${path}.mean`);
+  num(m.m2, `${path}.m2`);
+  numOrNull(m.min, `${path}.min`);
+  numOrNull(m.max, `${path}.max`);
+}
+
+function checkSketch(x: unknown, path: string): void {
+  const s = obj(x, path);
+  num(s.k, `${path}.k`, { int: true, min: 8 });
+  const n = num(s.n, `${path}.n`, { int: true, min: 0 });
+  num(s.seed, `${path}.seed`, { int: true, min: 0 });
+  numOrNull(s.min, `${path}.min`);
+  numOrNull(s.max, `${path}.max`);
+  if (!Array.isArray(s.levels) || s.levels.length === 0) fail(`${path}.levels`, 'must be a non-empty array');
+  let weight = 0;
+  s.levels.forEach((lv, h) => {
+    if (!Array.isArray(lv)) fail(`${path}.levels[${h}]`, 'must be an array');
+    lv.forEach((v, i) => num(v, `${path}.levels[${h}][${i}]`));
+    weight += lv.length * 2 ** h;
+  });
+  if (weight !== n) fail(`${path}.n`, `must equal the total weight of the levels (${weight})`);
+}
+
 function checkProfile(x: unknown, path: string, edges: BinEdges | null): void {
   const p = obj(x, path);
   const count = num(p.count, `${path}.count`, { int: true, min: 0 });
   const missing = num(p.missing, `${path}.missing`, { int: true, min: 0 });
   if (missing > count) fail(`${path}.missing`, 'must be <= count');
-  const m = obj(p.moments, `${path}.moments`);
-  num(m.n, `${path}.moments.n`, { int: true, min: 0 });
-  num(m.mean, `${path}.moments.mean`);
-  num(m.m2, `${path}.moments.m2`);
-  numOrNull(m.min, `${path}.moments.min`);
-  numOrNull(m.max, `${path}.moments.max`);
-  const s = obj(p.sketch, `${path}.sketch`);
-  num(s.k, `${path}.sketch.k`, { int: true, min: 8 });
-  const n = num(s.n, `${path}.sketch.n`, { int: true, min: 0 });
-  num(s.seed, `${path}.sketch.seed`, { int: true, min: 0 });
-  numOrNull(s.min, `${path}.sketch.min`);
-  numOrNull(s.max, `${path}.sketch.max`);
-  if (!Array.isArray(s.levels) || s.levels.length === 0) fail(`${path}.sketch.levels`, 'must be a non-empty array');
-  let weight = 0;
-  s.levels.forEach((lv, h) => {
-    if (!Array.isArray(lv)) fail(`${path}.sketch.levels[${h}]`, 'must be an array');
-    lv.forEach((v, i) => num(v, `${path}.sketch.levels[${h}][${i}]`));
-    weight += lv.length * 2 ** h;
-  });
-  if (weight !== n) fail(`${path}.sketch.n`, `must equal the total weight of the levels (${weight})`);
+  checkMoments(p.moments, `${path}.moments`);
+  checkSketch(p.sketch, `${path}.sketch`);
   if (p.bins !== null) {
     const b = obj(p.bins, `${path}.bins`);
     const layout = str(b.layout, `${path}.bins.layout`);
@@ -329,6 +337,61 @@ function checkFeature(x: unknown, path: string): void {
   checkProfile(f.profile, `${path}.profile`, edges);
 }
 
+/**
+ * The reference's performance (types.ts ReferencePerformance), checked as strictly as the profiles:
+ * the quality check divides by its counts and interpolates along its calibration maps, so a
+ * hand-edited or truncated file must fail here with its path, not there as NaN.
+ */
+function checkPerformance(x: unknown, path: string): void {
+  const p = obj(x, path);
+  str(p.labelColumn, `${path}.labelColumn`);
+  if (p.predictionsFrom !== 'model' && p.predictionsFrom !== 'file') fail(`${path}.predictionsFrom`, 'must be "model" or "file"');
+  num(p.labelled, `${path}.labelled`, { int: true, min: 0 });
+  if (p.classification !== null) {
+    const c = obj(p.classification, `${path}.classification`);
+    const n = num(c.n, `${path}.classification.n`, { int: true, min: 0 });
+    const correct = num(c.correct, `${path}.classification.correct`, { min: 0 });
+    if (correct > n) fail(`${path}.classification.correct`, 'must be <= n');
+    num(c.overflow, `${path}.classification.overflow`, { min: 0 });
+    num(c.maxClasses, `${path}.classification.maxClasses`, { int: true, min: 1 });
+    num(c.probRows, `${path}.classification.probRows`, { int: true, min: 0 });
+    num(c.logLossSum, `${path}.classification.logLossSum`, { min: 0 });
+    num(c.brierSum, `${path}.classification.brierSum`, { min: 0 });
+    const confusion = obj(c.confusion, `${path}.classification.confusion`);
+    for (const actual of Object.keys(confusion)) {
+      const row = obj(confusion[actual], `${path}.classification.confusion.${actual}`);
+      for (const predicted of Object.keys(row)) num(row[predicted], `${path}.classification.confusion.${actual}.${predicted}`, { min: 0 });
+    }
+  }
+  if (p.regression !== null) {
+    const r = obj(p.regression, `${path}.regression`);
+    checkMoments(r.actual, `${path}.regression.actual`);
+    for (const k of ['sumError', 'sumAbsError', 'sumSqError', 'sumAbsPctError'] as const) num(r[k], `${path}.regression.${k}`);
+    checkSketch(r.absErrors, `${path}.regression.absErrors`);
+  }
+  if (p.calibration !== null) {
+    const maps = obj(p.calibration, `${path}.calibration`);
+    for (const cls of Object.keys(maps)) {
+      const at = `${path}.calibration.${cls}`;
+      const m = obj(maps[cls], at);
+      const xs = m.x;
+      const ys = m.y;
+      if (!Array.isArray(xs) || !Array.isArray(ys) || xs.length === 0 || xs.length !== ys.length)
+        fail(at, 'must have arrays x and y of the same, non-zero length');
+      let prevX = -Infinity;
+      let prevY = -Infinity;
+      xs.forEach((v, i) => {
+        const xi = num(v, `${at}.x[${i}]`);
+        const yi = num(ys[i], `${at}.y[${i}]`);
+        if (!(xi > prevX)) fail(`${at}.x`, 'must be strictly increasing');
+        if (yi < prevY) fail(`${at}.y`, 'must be non-decreasing');
+        prevX = xi;
+        prevY = yi;
+      });
+    }
+  }
+}
+
 /** Structural check of a reference read back from storage; throws naming the first bad path. */
 export function validateReference(x: unknown): ReferenceProfile {
   const r = obj(x, '(root)');
@@ -342,6 +405,8 @@ export function validateReference(x: unknown): ReferenceProfile {
     const rec = obj(r[side], side);
     for (const k of Object.keys(rec)) checkFeature(rec[k], `${side}.${k}`);
   }
+  // Optional: references without labels, and those older versions built, have none.
+  if (r.performance !== undefined) checkPerformance(r.performance, 'performance');
   return x as ReferenceProfile;
 }
 

@@ -127,6 +127,69 @@ export interface ReferenceFeature {
   categories: string[] | null;
 }
 
+/**
+ * Classification quality as mergeable counts (src/quality/classification.ts has the functions;
+ * the shape lives here because a reference profile carries it, and stats/ imports nothing above it).
+ */
+export interface ClassificationCounts {
+  /** Labelled rows counted. */
+  n: number;
+  /** Rows whose predicted label equals the actual one (exact even past the class bound). */
+  correct: number;
+  /** confusion[actual][predicted] = rows; only classes within the bound (see `maxClasses`). */
+  confusion: Record<string, Record<string, number>>;
+  /** Rows whose actual or predicted class fell outside the kept classes (counted in n, correct). */
+  overflow: number;
+  /** Distinct classes kept in `confusion`; later new classes go to `overflow`. */
+  maxClasses: number;
+  /** Rows that carried a probability for the actual class (log loss and Brier are over these). */
+  probRows: number;
+  logLossSum: number;
+  brierSum: number;
+}
+
+/** Regression quality as mergeable sums (src/quality/regression.ts has the functions). */
+export interface RegressionCounts {
+  /** The actual values' moments (n is the labelled row count). */
+  actual: Moments;
+  sumError: number;
+  sumAbsError: number;
+  sumSqError: number;
+  sumAbsPctError: number;
+  /** |predicted - actual|. */
+  absErrors: KllSketch;
+}
+
+/** A fitted isotonic calibration map (src/quality/calibration.ts). */
+export interface IsotonicMap {
+  /** Strictly increasing inputs (block boundaries). */
+  x: number[];
+  /** Non-decreasing outputs at those inputs. */
+  y: number[];
+}
+
+/** One map per class (one-vs-rest), as fitted on the reference. */
+export type ClassCalibration = Record<string, IsotonicMap>;
+
+/**
+ * The model's performance on the reference's own rows, when the reference data held the label
+ * column: what the quality check compares live performance with (the drop relative to the
+ * reference) and, for classifiers with probabilities, the calibration maps its estimate applies.
+ */
+export interface ReferencePerformance {
+  /** The column of the reference data that held the observed outcome. */
+  labelColumn: string;
+  /** Where the predictions came from: the model, scored on the rows, or columns of the file. */
+  predictionsFrom: 'model' | 'file';
+  /** Rows with both a label and a prediction (what the counts are over). */
+  labelled: number;
+  /** Exactly one of the two, by the task the predictions show (as the prediction log decides it). */
+  classification: ClassificationCounts | null;
+  regression: RegressionCounts | null;
+  /** One-vs-rest isotonic maps fitted on the labelled rows; null without probabilities or below 100 rows. */
+  calibration: ClassCalibration | null;
+}
+
 /** A reference profile: built from training data (or a window of traffic), stored per model version. */
 export interface ReferenceProfile {
   format: 1;
@@ -139,4 +202,10 @@ export interface ReferenceProfile {
   rows: number;
   features: Record<string, ReferenceFeature>;
   predictions: Record<string, ReferenceFeature>;
+  /**
+   * The model's performance on these rows (built from a file with `--label-column`). Optional:
+   * references built without labels, and those of older versions, have none; an older driftwatch
+   * reading a reference that has it ignores it (validation checks only the fields it knows).
+   */
+  performance?: ReferencePerformance;
 }

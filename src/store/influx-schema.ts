@@ -8,6 +8,7 @@
  *   dw_feature   tags model, version, instance, feature, role     one point per profiled column
  *   dw_reference tags model, version, feature, role               one point per binned reference feature
  *   dw_finding   tags check, model, version, subject, role, metric, status   one point per finding
+ *                (quality findings add labelled_share, labelled, predictions, ... : qualityFields)
  *
  * The numeric fields are for dashboards (Grafana sums them across instances). What readWindows
  * merges is the lossless JSON in the string fields (`latency`, `profile`): a replayed or
@@ -220,12 +221,46 @@ export function findingToPoint(f: Finding): PointSpec {
     if (typeof d.ks?.statistic === 'number' && finite(d.ks.statistic)) fields.push({ name: 'ks_statistic', type: 'float', value: d.ks.statistic });
     if (typeof d.ks?.pvalue === 'number' && finite(d.ks.pvalue)) fields.push({ name: 'ks_pvalue', type: 'float', value: d.ks.pvalue });
   }
+  if (f.check === 'quality' && f.detail) fields.push(...qualityFields(f.detail));
   fields.push(
     { name: 'window_seconds', type: 'int', value: Math.max(0, Math.round((f.window.toMs - f.window.fromMs) / 1000)) },
     // For a table of firing findings; bounded so a point stays far below the 64 KiB string limit.
     { name: 'message', type: 'string', value: f.message.slice(0, MAX_MESSAGE_CHARS) },
   );
   return { measurement: FINDING_MEASUREMENT, tags, fields, timeMs: Math.floor(f.at) };
+}
+
+/**
+ * What the quality panels plot beside a quality finding's value (outcomes/quality-check.ts puts
+ * them in its detail): the window's predictions and labelled rows and their share, the median
+ * label delay, the estimate's standard error and whether it was calibrated on the reference, and,
+ * on the drop findings, the reference's own value. Each only when present: a field is never
+ * written as null, and its type never changes (counts int, the rest float).
+ */
+function qualityFields(detail: Record<string, unknown>): FieldSpec[] {
+  const out: FieldSpec[] = [];
+  const d = detail as {
+    predictions?: unknown;
+    labelled?: unknown;
+    labelled_share?: unknown;
+    label_delay_p50_ms?: unknown;
+    estimate?: { standard_error?: unknown; calibrated?: unknown } | null;
+    reference?: { value?: unknown } | null;
+  };
+  const int = (name: string, v: unknown) => {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out.push({ name, type: 'int', value: v });
+  };
+  const float = (name: string, v: unknown) => {
+    if (typeof v === 'number' && finite(v)) out.push({ name, type: 'float', value: v });
+  };
+  int('predictions', d.predictions);
+  int('labelled', d.labelled);
+  float('labelled_share', d.labelled_share);
+  float('label_delay_p50_ms', d.label_delay_p50_ms);
+  float('estimate_standard_error', d.estimate?.standard_error);
+  if (typeof d.estimate?.calibrated === 'boolean') out.push({ name: 'estimate_calibrated', type: 'int', value: d.estimate.calibrated ? 1 : 0 });
+  float('reference_value', d.reference?.value);
+  return out;
 }
 
 /** The points of one delta, all at timeMs (the caller picks a distinct ms inside the window). */

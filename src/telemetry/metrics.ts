@@ -393,6 +393,9 @@ const QUALITY_GAUGES: Readonly<Record<string, string>> = {
   rmse: 'Root mean squared error of the labelled predictions over the quality window.',
   mape: 'Mean absolute percentage error (a fraction) of the labelled predictions over the quality window.',
   r2: 'R-squared of the labelled predictions over the quality window.',
+  accuracy_drop: "The reference's accuracy minus the quality window's (positive: worse than on the reference data).",
+  estimated_accuracy_drop: "The reference's accuracy minus the quality window's estimated accuracy.",
+  rmse_increase: "The quality window's RMSE minus the reference's (positive: worse than on the reference data).",
 };
 
 /** The scheduled checks' metrics: runs and, per model and feature, the latest values they found. */
@@ -494,6 +497,87 @@ export function createCheckMetrics(registry: Registry): CheckMetrics {
       name: 'driftwatch_quality_labelled_ratio',
       help: "Share of the quality window's predictions whose labels have arrived.",
       labelNames: ['model', 'version'],
+      registers,
+    }),
+  };
+}
+
+/** One served model's champion and challenger as the challenger gauges read them at scrape time. */
+export interface ChallengerGaugeRow {
+  model: string;
+  championVersion: string;
+  challengerVersion: string;
+  /** Share of paired rows with the same label; null: no labels (not exported). */
+  agreement: number | null;
+  championP99Ms: number | null;
+  challengerP99Ms: number | null;
+  /** Share of shadowed requests the challenger failed on; null: none yet. */
+  errorRate: number | null;
+  requests: number;
+}
+
+export interface ChallengerMetrics {
+  /** Shadow outcomes per served model: scored, failed, dropped, not_loaded. */
+  shadowRequests: Counter<'model' | 'outcome'>;
+}
+
+/**
+ * The challenger's metrics (docs/challenger.md): a counter of what became of each sampled request,
+ * and gauges read at scrape time from the in-memory comparisons over the check's window, so they
+ * follow version changes (an alias move) without stale series.
+ */
+export function createChallengerMetrics(registry: Registry, rows: () => readonly ChallengerGaugeRow[]): ChallengerMetrics {
+  const registers = [registry];
+  const labelNames = ['model', 'champion_version', 'challenger_version'] as const;
+  const labelsOf = (r: ChallengerGaugeRow) => ({ model: r.model, champion_version: r.championVersion, challenger_version: r.challengerVersion });
+  new Gauge({
+    name: 'driftwatch_challenger_agreement',
+    help: "Share of the shadowed rows where the challenger's label equals the champion's, over the challenger check's window.",
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of rows()) if (r.agreement !== null) this.set(labelsOf(r), r.agreement);
+    },
+  });
+  new Gauge({
+    name: 'driftwatch_challenger_latency_p99_seconds',
+    help: 'p99 of prepare + inference on the shadowed requests, per role (champion, challenger), over the challenger check window.',
+    labelNames: [...labelNames, 'role'],
+    registers,
+    collect() {
+      this.reset();
+      for (const r of rows()) {
+        if (r.championP99Ms !== null) this.set({ ...labelsOf(r), role: 'champion' }, r.championP99Ms / 1000);
+        if (r.challengerP99Ms !== null) this.set({ ...labelsOf(r), role: 'challenger' }, r.challengerP99Ms / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'driftwatch_challenger_error_ratio',
+    help: 'Share of the shadowed requests the challenger failed on (error, timeout, input it cannot read), over the challenger check window.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of rows()) if (r.errorRate !== null) this.set(labelsOf(r), r.errorRate);
+    },
+  });
+  new Gauge({
+    name: 'driftwatch_challenger_requests',
+    help: 'Shadowed requests (answered or failed by the challenger) over the challenger check window.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of rows()) this.set(labelsOf(r), r.requests);
+    },
+  });
+  return {
+    shadowRequests: new Counter({
+      name: 'driftwatch_shadow_requests_total',
+      help: 'Requests sampled for the challenger, by outcome: scored, failed (the challenger erred or timed out), dropped (its queue was full), not_loaded.',
+      labelNames: ['model', 'outcome'],
       registers,
     }),
   };

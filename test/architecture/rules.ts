@@ -43,7 +43,22 @@ export function unitOf(file: string): string {
 /** The data path: what handles a request before the answer leaves. */
 export const DATA_PATH = ['serve', 'proxy'];
 /** The analysis side: everything that works on captured traffic after the answer left. */
-export const ANALYSIS = ['capture', 'stats', 'drift', 'slo', 'quality', 'outcomes', 'store', 'findings', 'checks', 'alerts', 'reference', 'schedule', 'data'];
+export const ANALYSIS = [
+  'capture',
+  'stats',
+  'drift',
+  'slo',
+  'quality',
+  'outcomes',
+  'store',
+  'findings',
+  'checks',
+  'alerts',
+  'reference',
+  'schedule',
+  'data',
+  'challenger',
+];
 /** What the data path may import besides itself (rule 1). serve/ may also read the registry. */
 const DATA_PATH_MAY_IMPORT = ['protocol', 'config', 'errors.ts', 'telemetry', 'model', 'listen.ts', 'http-lifecycle.ts', 'version.ts'];
 /** The only capture/ modules the proxy may import: the event it offers and the queue it offers it to. */
@@ -66,7 +81,7 @@ const ADAPTERS = [
 ];
 /** Pure math: no I/O, no clock (rule 3). The check files beside them read the store interface. */
 const PURE = (file: string) =>
-  (file.startsWith('stats/') || file.startsWith('drift/') || file.startsWith('slo/') || file.startsWith('quality/')) &&
+  (file.startsWith('stats/') || file.startsWith('drift/') || file.startsWith('slo/') || file.startsWith('quality/') || file.startsWith('challenger/')) &&
   !/-check\.ts$/.test(file) &&
   file !== 'drift/offline.ts';
 /**

@@ -22,7 +22,7 @@ import { ROOT } from '../helpers.js';
 const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
 const TIMEOUT_MS = 20_000;
 
-const COMMANDS = ['start', 'serve', 'proxy', 'registry', 'reference', 'stats', 'drift', 'analyze', 'check', 'feedback', 'alerts', 'version'];
+const COMMANDS = ['start', 'serve', 'proxy', 'registry', 'reference', 'stats', 'drift', 'analyze', 'check', 'challenger', 'feedback', 'alerts', 'version'];
 const GROUPS = { registry, reference, stats, feedback, alerts };
 const SUBCOMMANDS = Object.entries(GROUPS).flatMap(([group, c]) => Object.keys(c.subcommands ?? {}).map((sub) => [group, sub] as const));
 
@@ -203,7 +203,7 @@ describe('typos are answered with the closest name', () => {
     usageError(runs.get('alerts silense')!, 'unknown alerts subcommand "silense" (did you mean silence?)', 'driftwatch alerts --help');
     usageError(
       runs.get('frobnicate')!,
-      'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, feedback, alerts, version, help',
+      'unknown command "frobnicate"; the commands are start, serve, proxy, registry, reference, stats, drift, analyze, check, challenger, feedback, alerts, version, help',
       'driftwatch help',
     );
     usageError(runs.get('reference frobnicate')!, 'unknown reference subcommand "frobnicate"; the subcommands are build, show', 'driftwatch reference --help');

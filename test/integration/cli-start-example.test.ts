@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { FEATURES, postJson, ROOT, tempDir, weatherRows } from '../helpers.js';
+import { LocalRegistry } from '../../src/registry/local-registry.js';
 
 const tmp = tempDir('dw-start-example-');
 after(() => tmp.cleanup());
@@ -48,12 +49,15 @@ test('start: --admin-port wins over DRIFTWATCH_ADMIN_PORT; the example has an SL
     const admin = JSON.parse((await line(/"msg":"scoring server listening"[^\n]*?"admin":("http:[^"]+")/))[1]!) as string;
     assert.notEqual(new URL(admin).port, String(takenPort));
     const url = (await line(/"msg":"proxy listening","url":"(http:[^"]+)"/))[1]!;
-    assert.match(stderr(), /with the model's predictions on them/);
+    assert.match(stderr(), /with the model's predictions and its accuracy on the observed weather/);
 
     const ref = (await (await fetch(`${admin}/api/reference?model=seattle-weather&version=1`)).json()) as any;
     assert.ok(ref.reference, JSON.stringify(ref));
     assert.equal(ref.reference.rows, 731);
     assert.ok(ref.reference.predictions.label, `the reference has the predicted label: ${JSON.stringify(Object.keys(ref.reference.predictions))}`);
+    // The training data holds the observed weather: the reference carries the model's performance on it.
+    const stored = await new LocalRegistry(join(tmp.dir, 'reg')).getReference('seattle-weather', '1');
+    assert.equal(stored?.performance?.labelled, 731, JSON.stringify(Object.keys(stored?.performance ?? {})));
 
     // Enough requests for an SLO verdict (checks.slo.minRequests, 20), then one run of the checks.
     const rows = weatherRows('2015-01-01', '2015-01-30').map((r) => r.features);

@@ -4,7 +4,8 @@
  * registered and its reference built from the training period (examples/seattle-weather/
  * training.csv, as `driftwatch start` does), the scoring server, the sidecar proxy in front of it
  * writing to InfluxDB, later traffic (2014-2015 of vega-datasets' seattle-weather.csv, in time
- * order), then the drift, SLO, staleness and data-quality checks writing dw_finding. Every query of every panel
+ * order) with the observed weather posted late as labels for most of it (the prediction log), then
+ * the drift, SLO, staleness, quality and data-quality checks writing dw_finding. Every query of every panel
  * of the InfluxDB dashboards, with Grafana's macros and variables substituted the way Grafana
  * does, must return data. And every metric the sidecar-health dashboard names must exist on the
  * real /metrics of those servers.
@@ -19,7 +20,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { createAnalyzerApp, type AnalyzerApp } from '../../src/app/analyzer-app.js';
 import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
-import { createServeApp, signatureColumns, type ServeApp } from '../../src/app/serve-app.js';
+import { createServeApp, modelClasses, signatureColumns, type ServeApp } from '../../src/app/serve-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
@@ -137,6 +138,8 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
   let metricsText = '';
   const scrapes: Array<{ atMs: number; text: string }> = [];
   let range = { fromMs: 0, toMs: 0 };
+  /** Labels joined after each half of the traffic. */
+  const labelled: number[] = [];
 
   before(async () => {
     if (!HAVE_INFLUXD) return;
@@ -150,6 +153,8 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
         admin: { port: 0 },
         registry: { root: registryRoot },
         stats: { flushIntervalMs: 600_000 },
+        // Predictions logged for the ground-truth join: the quality panels plot what it finds.
+        labels: { enabled: true, path: join(tmp.dir, 'predictions.db') },
         store: {
           kind: 'influxdb',
           influxdb: { url: influx.url, apiVersion: 'v1', database: DATABASE, instance: 'dash-e2e', spoolDir: join(tmp.dir, 'spool'), retryDelayMs: 100 },
@@ -189,10 +194,19 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       admin: false,
       upstream: `http://127.0.0.1:${scoring.port}`,
       columnsFor: (m) => signatureColumns(serve!, m),
+      // The class names of the probabilities vector, as `driftwatch start` passes them (MLmodel metadata).
+      classes: modelClasses(serve, MODEL),
       preloadReferences: () => [{ model: MODEL, version: mv.version }],
     });
     const p = await proxy.start();
-    analyzer = createAnalyzerApp(config, { store: proxy.store, registry, logger: silent, metricsRegistry: serve.metrics.registry, admin: false });
+    analyzer = createAnalyzerApp(config, {
+      store: proxy.store,
+      registry,
+      logger: silent,
+      metricsRegistry: serve.metrics.registry,
+      admin: false,
+      predictionLog: proxy.predictionLog,
+    });
     await analyzer.start();
     const proxyUrl = `http://127.0.0.1:${p.proxy.port}`;
 
@@ -207,14 +221,23 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       [360, rows.length],
     ] as const) {
       for (let i = from; i < to; i += 10) {
-        const r = await postJson(`${proxyUrl}/invocations`, {
-          dataframe_split: { columns: FEATURES, data: rows.slice(i, Math.min(i + 10, to)).map((x) => x.features) },
-        });
+        const r = await postJson(
+          `${proxyUrl}/invocations`,
+          { dataframe_split: { columns: FEATURES, data: rows.slice(i, Math.min(i + 10, to)).map((x) => x.features) } },
+          { 'x-request-id': `day-${i}` },
+        );
         assert.equal(r.status, 200, JSON.stringify(r.json));
       }
       // A few client errors (a payload without the model's columns), as real traffic has.
       for (let i = 0; i < 2; i++) assert.equal((await postJson(`${proxyUrl}/invocations`, { dataframe_split: { columns: ['x'], data: [[1]] } })).status, 400);
       await proxy.flushStats();
+      // The observed weather arrives late for four days in five (rows are `<request id>#<row>`).
+      const labels = [];
+      for (let i = from; i < to; i++)
+        if (i % 5 !== 4) labels.push({ id: `day-${i - ((i - from) % 10)}#${(i - from) % 10}`, label: rows[i]!.weather, atMs: Date.now() });
+      const joined = await proxy.predictionLog!.recordLabels(labels);
+      assert.equal(joined.matched, labels.length, JSON.stringify(joined));
+      labelled.push(labels.length);
       await analyzer.runner.runAll();
       scrapes.push({ atMs: Date.now(), text: await (await fetch(metricsUrl)).text() });
     }
@@ -246,7 +269,23 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     assert.deepEqual(cur.results[0].series[0].values[0].slice(1), [730, 730]);
     const fin = await influx!.query(`SELECT count("status_level") FROM "dw_finding" GROUP BY "check"`);
     const checks = new Set((fin.results[0].series ?? []).map((x: any) => x.tags.check));
-    assert.deepEqual([...checks].sort(), ['data_quality', 'drift', 'slo', 'staleness']);
+    assert.deepEqual([...checks].sort(), ['data_quality', 'drift', 'quality', 'slo', 'staleness']);
+    // The quality points carry what the quality panels plot beside the value: after both halves,
+    // every prediction of the (1-day) window is logged and four in five have their label.
+    const q = await influx!.query(
+      `SELECT last("value"), last("labelled_share"), last("labelled"), last("predictions"), last("n") FROM "dw_finding" WHERE "check" = 'quality' AND "metric" = 'accuracy'`,
+    );
+    const [, accuracy, share, nLabelled, nPredictions, n] = q.results[0].series[0].values[0];
+    const total = labelled.reduce((a, b) => a + b, 0);
+    assert.deepEqual([nLabelled, nPredictions, n], [total, 730, total]);
+    assert.ok(Math.abs(share - total / 730) < 1e-12, `labelled share ${share}`);
+    assert.ok(accuracy > 0 && accuracy <= 1, `accuracy ${accuracy}`);
+    const est = await influx!.query(
+      `SELECT last("value"), last("estimate_standard_error"), last("estimate_calibrated") FROM "dw_finding" WHERE "check" = 'quality' AND "metric" = 'estimated_accuracy'`,
+    );
+    const [, estimate, se, calibrated] = est.results[0].series[0].values[0];
+    assert.ok(estimate > 0 && estimate <= 1 && se > 0 && se < 0.05, `estimate ${estimate} +- ${se}`);
+    assert.ok(calibrated === 0 || calibrated === 1);
     const fail = await influx!.query(`SELECT last("status_level"), last("psi") FROM "dw_finding" WHERE "check" = 'drift' AND "subject" = 'temp_max'`);
     const [, level, psi] = fail.results[0].series[0].values[0];
     assert.equal(level, 2, 'temp_max drifted in 2014-2015: fail (KS significant and PSI over its effect floor)');

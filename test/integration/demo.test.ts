@@ -1,8 +1,10 @@
 /**
  * `npm run demo` end to end, as a child process on free ports: the winter reference, the replayed
  * seasons through the real sidecar, the drift check, and the signed notifications at the demo's
- * local receiver (issue 5's "done when"). What the demo reports is compared with what the data
- * says, computed here from the CSV on raw samples (the demo computes it from stored sketches).
+ * local receiver (issue 5's "done when"), and the model's accuracy by season from the quality
+ * check, its labels posted late by request id (issue 20). What the demo reports is compared with
+ * what the data says, computed here from the CSV on raw samples (the demo computes it from stored
+ * sketches), and with what a scoring server of its own answers for the same days.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,8 +12,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ksPvalueAsymp } from '../../src/drift/ks.js';
-import { FEATURES, PHASES, phaseDays, readDays, winterReference, type Feature } from '../../examples/demo/season-data.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { type DayRow, FEATURES, PHASES, phaseDays, readDays, winterReference, type Feature } from '../../examples/demo/season-data.js';
+import { EXAMPLE_MODEL_DIR, ROOT, startServer, tempDir } from '../helpers.js';
 
 const tmp = tempDir('dw-demo-');
 after(() => tmp.cleanup());
@@ -51,8 +53,42 @@ function expectedDrift(): Array<{ name: string; drifted: Feature[]; d: Record<Fe
   });
 }
 
-test('npm run demo: one signed firing notification naming the drifting features for summer, one resolved for winter', { timeout: 180_000 }, async () => {
+/** The example model's answers for these days from a scoring server of the test's own: per day, correct or not, and the predicted class's probability. */
+async function answersFor(url: string, days: readonly DayRow[]): Promise<Array<{ correct: boolean; pPredicted: number }>> {
+  const res = await fetch(`${url}/invocations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ dataframe_split: { columns: FEATURES, data: days.map((d) => FEATURES.map((f) => d[f])) } }),
+  });
+  assert.equal(res.status, 200);
+  const classes = ['drizzle', 'fog', 'rain', 'snow', 'sun'];
+  const { predictions } = (await res.json()) as { predictions: Array<{ label: string; probabilities: number[] }> };
+  return predictions.map((p, i) => ({ correct: p.label === days[i]!.weather, pPredicted: p.probabilities[classes.indexOf(p.label)]! }));
+}
+
+/** Accuracy of the model on the reference days and on each phase's days, and its raw confidence (the uncalibrated CBPE estimate). */
+async function expectedQuality(): Promise<{ reference: number; phases: Array<{ n: number; accuracy: number; rawEstimate: number }> }> {
+  const days = readDays();
+  const server = await startServer({ registryRoot: join(tmp.dir, 'score-registry'), models: [{ uri: EXAMPLE_MODEL_DIR, name: 'seattle-weather' }] });
+  try {
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const ref = await answersFor(server.url, winterReference(days));
+    const phases = [];
+    for (const p of PHASES) {
+      const a = await answersFor(server.url, phaseDays(days, p));
+      phases.push({ n: a.length, accuracy: a.filter((x) => x.correct).length / a.length, rawEstimate: mean(a.map((x) => x.pPredicted)) });
+    }
+    return { reference: ref.filter((x) => x.correct).length / ref.length, phases };
+  } finally {
+    await server.close();
+  }
+}
+
+test('npm run demo: one signed firing notification naming the drifting features for summer, one resolved for winter; the accuracy of every season from its late labels', {
+  timeout: 180_000,
+}, async () => {
   const expected = expectedDrift();
+  const quality = await expectedQuality();
   const [winter, summer, december] = expected;
   // What the data says, before looking at driftwatch: summer drifts in the temperatures at least.
   assert.deepEqual(winter!.drifted, [], 'winter 2014 is like the 2012-13 winter reference');
@@ -94,7 +130,24 @@ test('npm run demo: one signed firing notification naming the drifting features 
     assert.deepEqual([...got.drifted].sort(), [...e.drifted].sort(), `${e.name}: driftwatch's drifted features match the data's`);
     for (const f of FEATURES)
       assert.ok(Math.abs(got.features[f].ksStatistic - e.d[f]) <= 1e-9, `${e.name} ${f}: KS D ${got.features[f].ksStatistic} vs ${e.d[f]} from the raw days`);
+    // The season's accuracy: every day's label arrived late by its request id and joined its prediction.
+    const q = got.quality;
+    const want = quality.phases[i]!;
+    assert.deepEqual(q.labels, { matched: want.n, unmatched: 0 }, `${e.name}: labels joined`);
+    assert.equal(q.predictions, want.n);
+    assert.equal(q.labelled, want.n);
+    assert.equal(q.labelledShareBefore, 0, `${e.name}: the estimate came before any label`);
+    assert.ok(Math.abs(q.accuracy - want.accuracy) < 1e-12, `${e.name}: realised accuracy ${q.accuracy} vs ${want.accuracy} from the scoring server's answers`);
+    assert.ok(q.estimatedAccuracy > 0 && q.estimatedAccuracy <= 1);
+    // Uncalibrated, the estimate is the mean confidence of the predicted class; calibrated, it is
+    // the reference's calibration of it (its own test: test/unit/reference-quality.test.ts).
+    if (q.estimateCalibrated === false)
+      assert.ok(Math.abs(q.estimatedAccuracy - want.rawEstimate) < 1e-9, `${e.name}: raw estimate ${q.estimatedAccuracy} vs ${want.rawEstimate}`);
+    if (q.accuracyDrop !== null) assert.ok(Math.abs(q.accuracyDrop - (quality.reference - want.accuracy)) < 1e-12);
   }
+  assert.ok(Math.abs(summary.referenceAccuracy - quality.reference) < 1e-12, `reference accuracy ${summary.referenceAccuracy} vs ${quality.reference}`);
+  assert.match(stdout, /accuracy by season/);
+  for (const p of PHASES) assert.match(stdout, new RegExp(`^ +${p.name} +\\d+ +0\\.\\d{3} +0\\.\\d{3} +[+-]\\d\\.\\d{3} `, 'm'));
 
   const notes = summary.notifications as Array<{
     status: string;

@@ -5,6 +5,8 @@
  * `#row` ids for multi-row requests) and by an id column. The quality check's accuracy must equal
  * the accuracy computed from what the clients themselves received; unmatched and repeated labels are
  * counted; the log survives a restart; two sidecars sharing one log join each other's labels.
+ * With a reference built with the label column, the scheduled check's estimate is calibrated on
+ * it and the accuracy's drop from the reference's is a finding of its own.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,8 +15,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createQualityCheck } from '../../src/checks/quality.js';
+import { scoreRows } from '../../src/cli/model-scorer.js';
 import { runQualityCheck } from '../../src/outcomes/quality-check.js';
+import { classificationMetrics } from '../../src/quality/classification.js';
+import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
+import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { createCheckMetrics, createServeMetrics } from '../../src/telemetry/metrics.js';
 import { FEATURES, ROOT, type RunningServer, startServer, tempDir, weatherRows } from '../helpers.js';
 
 const tmp = tempDir('dw-feedback-');
@@ -305,4 +313,74 @@ test('driftwatch feedback load joins a CSV of labels and prints the counts', asy
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /no column request_id/);
   await app.close();
+});
+
+test("with the reference's performance: the scheduled check's estimate is calibrated on it, and the accuracy's drop from it is a finding", async () => {
+  const registry = new LocalRegistry(join(tmp.dir, 'registry'));
+  const built = await buildReferenceFromFile(
+    { registry, now: Date.now, score: scoreRows },
+    {
+      modelUri: 'models:/seattle-weather/1',
+      dataPath: join(ROOT, 'examples', 'seattle-weather', 'training.csv'),
+      settings: { bins: 10, sketchK: 200, maxCategories: 100 },
+      labelColumn: 'weather',
+      reading: { probabilitiesColumn: 'probabilities', task: 'auto', classes: CLASSES },
+    },
+  );
+  const refAccuracy = classificationMetrics(built.reference.performance!.classification!).accuracy!;
+  const cfg = loadConfig({
+    env: {},
+    overrides: {
+      proxy: { port: 0, upstream: server.url, model: 'seattle-weather' },
+      admin: { port: 0 },
+      registry: { root: join(tmp.dir, 'registry') },
+      store: { embedded: { path: join(tmp.dir, 'baseline-stats.db') } },
+      stats: { flushIntervalMs: 60_000 },
+      labels: { enabled: true, path: join(tmp.dir, 'baseline-predictions.db'), classes: CLASSES },
+      checks: { quality: { minLabelled: 10, maxDrop: { warn: 0.01, fail: 0.5 } } },
+      log: { level: 'silent' },
+    },
+  });
+  const app = createProxyApp(cfg, { logger: createLogger({ level: 'silent' }) });
+  const { proxy, admin } = await app.start();
+  try {
+    const sent = await traffic(`http://127.0.0.1:${proxy.port}`, weatherRows('2015-01-01', '2015-03-31'), 1, 'baseline');
+    await app.flushStats();
+    const posted = await postLabels(
+      `http://127.0.0.1:${admin!.port}`,
+      JSON.stringify(sent.map((s) => ({ request_id: s.id, label: s.actual }))),
+      'application/json',
+    );
+    assert.equal(posted.json.matched, sent.length);
+    // The check as the analyzer schedules it, with the registry to find the version's reference.
+    const metricsRegistry = createServeMetrics({ defaultMetrics: false }).registry;
+    const check = createQualityCheck(cfg.checks.quality, { log: app.predictionLog!, registry, metrics: createCheckMetrics(metricsRegistry) });
+    const findings = await check.run(Date.now() + 1);
+    check.exportGauges?.(findings);
+    const est = findings.find((f) => f.metric === 'estimated_accuracy')!;
+    assert.equal((est.detail!.estimate as { calibrated: boolean }).calibrated, true);
+    const raw = (await runQualityCheck({ log: app.predictionLog! }, cfg.checks.quality, Date.now() + 1)).find((f) => f.metric === 'estimated_accuracy')!;
+    assert.equal((raw.detail!.estimate as { calibrated: boolean }).calibrated, false);
+    assert.notEqual(est.value, raw.value, 'the calibration maps changed the estimate');
+    const drop = findings.find((f) => f.metric === 'accuracy_drop')!;
+    const accuracy = accuracyOf(sent);
+    assert.ok(Math.abs(drop.value! - (refAccuracy - accuracy)) < 1e-12, `drop ${drop.value} vs ${refAccuracy} - ${accuracy}`);
+    assert.equal((drop.detail!.reference as { value: number }).value, refAccuracy);
+    assert.equal((drop.detail!.reference as { label_column: string }).label_column, 'weather');
+    assert.equal(drop.status, drop.value! >= 0.5 ? 'fail' : drop.value! >= 0.01 ? 'warn' : 'ok');
+    assert.ok(findings.some((f) => f.metric === 'estimated_accuracy_drop'));
+    // On /metrics as a gauge beside the accuracy itself.
+    const text = await metricsRegistry.metrics();
+    const gauge = /^driftwatch_quality_accuracy_drop\{model="seattle-weather",version="1"\} (\S+)$/m.exec(text);
+    assert.ok(
+      gauge,
+      text
+        .split('\n')
+        .filter((l) => l.includes('quality'))
+        .join('\n'),
+    );
+    assert.ok(Math.abs(Number(gauge[1]) - drop.value!) < 1e-9);
+  } finally {
+    await app.close();
+  }
 });

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { EXAMPLE_MODEL_DIR, ROOT, tempDir } from '../helpers.js';
+import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, startServer, tempDir } from '../helpers.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { emptyWindow, observeRequest, observeRows, windowStartMs } from '../../src/stats/window-profile.js';
 import { latencyBounds } from '../../src/stats/latency-histogram.js';
@@ -46,6 +46,68 @@ test('reference build from the training CSV stores a profile that reference show
   assert.equal(ref.rows, 731);
   assert.equal(ref.features.wind.binEdges.edges.length, 7);
   assert.equal(ref.features.precipitation.profile.count, 731);
+});
+
+test("reference build --label-column: the model's own predictions and its performance, equal to the scoring server's answers on the same rows", async () => {
+  const r = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', TRAINING, '--label-column', 'weather');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /scoring 731 rows with seattle-weather version 1/);
+  assert.match(
+    r.stdout,
+    /performance against weather \(731 labelled rows, predictions from the model\): accuracy 0\.\d{3}, macro F1 0\.\d{3}, log loss \d\.\d{3}; calibration maps for 5 class\(es\)/,
+  );
+  assert.match(r.stdout, /ignored column\(s\) that are not model inputs or outputs: date$/m);
+  const ref = JSON.parse(cli('reference', 'show', '--model', 'models:/seattle-weather/1', '--json').stdout).reference;
+  const perf = ref.performance;
+  assert.equal(perf.labelColumn, 'weather');
+  assert.equal(perf.predictionsFrom, 'model');
+  assert.deepEqual(Object.keys(perf.calibration).sort(), ['drizzle', 'fog', 'rain', 'snow', 'sun']);
+  // The reference profiles the predictions as live windows name them (probabilities split per class).
+  assert.ok(ref.predictions.label && ref.predictions.probabilities_0 && ref.predictions.probabilities_4, Object.keys(ref.predictions).join(', '));
+
+  // What the data and the real scoring server say, computed here on their own.
+  const [head, ...lines] = readFileSync(TRAINING, 'utf8').trim().split('\n');
+  const cols = head!.split(',');
+  const days = lines.map((l) => l.split(',')).map((c) => ({ x: FEATURES.map((f) => Number(c[cols.indexOf(f)])), y: c[cols.indexOf('weather')]! }));
+  const server = await startServer({ registryRoot: join(tmp.dir, 'serve-registry'), models: [{ uri: EXAMPLE_MODEL_DIR, name: 'seattle-weather' }] });
+  let answers: Array<{ label: string; probabilities: number[] }>;
+  try {
+    const res = await fetch(`${server.url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dataframe_split: { columns: FEATURES, data: days.map((d) => d.x) } }),
+    });
+    assert.equal(res.status, 200);
+    answers = ((await res.json()) as { predictions: typeof answers }).predictions;
+  } finally {
+    await server.close();
+  }
+  const classes = ['drizzle', 'fog', 'rain', 'snow', 'sun'];
+  const correct = days.filter((d, i) => answers[i]!.label === d.y).length;
+  const logLoss =
+    -days.reduce((a, d, i) => a + Math.log(Math.min(1 - 1e-15, Math.max(1e-15, answers[i]!.probabilities[classes.indexOf(d.y)]!))), 0) / days.length;
+  assert.equal(perf.classification.n, 731);
+  assert.equal(perf.classification.correct, correct);
+  assert.ok(Math.abs(perf.classification.logLossSum / perf.classification.probRows - logLoss) < 1e-9, `log loss ${logLoss}`);
+  for (const cls of classes) {
+    const predictedAs = (a: string) => days.filter((d, i) => d.y === a && answers[i]!.label === cls).length;
+    for (const actual of classes) assert.equal(perf.classification.confusion[actual]?.[cls] ?? 0, predictedAs(actual), `confusion[${actual}][${cls}]`);
+  }
+});
+
+test('--label-column: a column the file lacks, an input column, or traffic as the source are refused', () => {
+  const missing = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', TRAINING, '--label-column', 'Weather');
+  assert.equal(missing.code, 1);
+  assert.match(
+    missing.stderr,
+    /DW_ERR_REFERENCE_DATA: .*training\.csv has no label column Weather; its columns are date, precipitation, temp_max, temp_min, wind, weather \(column names are case-sensitive: did you mean weather\?\)/,
+  );
+  const input = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--data', TRAINING, '--label-column', 'wind');
+  assert.equal(input.code, 1);
+  assert.match(input.stderr, /the label column wind is an input of seattle-weather/);
+  const traffic = cli('reference', 'build', '--model', 'models:/seattle-weather/1', '--from-traffic', '--since', '1h', '--label-column', 'weather');
+  assert.equal(traffic.code, 2);
+  assert.match(traffic.stderr, /--label-column needs --data FILE/);
 });
 
 test('JSON lines work too; a column the signature declares numeric must hold numbers', () => {

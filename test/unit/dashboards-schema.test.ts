@@ -370,7 +370,32 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
       value: 100,
       detail: undefined,
     };
-    const points = [...deltaToPoints(window, 'i', 1).points, ...referenceToPoints(ref, 2), findingToPoint(drift), findingToPoint(stale)];
+    // A quality drop finding carries every quality field (outcomes/quality-check.ts's detail).
+    const quality = {
+      ...drift,
+      check: 'quality' as const,
+      subject: { model: 'm', version: '1', name: 'accuracy_drop' },
+      status: 'warn' as const,
+      metric: 'accuracy_drop',
+      value: 0.07,
+      threshold: { warn: 0.05, fail: 0.1, direction: 'above' as const },
+      detail: {
+        predictions: 400,
+        labelled: 300,
+        labelled_share: 0.75,
+        label_delay_p50_ms: 86_400_000,
+        estimate: { n: 400, standard_error: 0.02, calibrated: true },
+        current: 0.7,
+        reference: { metric: 'accuracy', value: 0.77, labelled: 731, label_column: 'weather', source: 'train.csv' },
+      },
+    };
+    const points = [
+      ...deltaToPoints(window, 'i', 1).points,
+      ...referenceToPoints(ref, 2),
+      findingToPoint(drift),
+      findingToPoint(stale),
+      findingToPoint(quality),
+    ];
     const out = new Map<string, Set<string>>();
     for (const p of points) {
       const s = out.get(p.measurement) ?? new Set<string>();
