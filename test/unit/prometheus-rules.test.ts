@@ -56,7 +56,7 @@ async function promtool(...args: string[]): Promise<{ code: number; out: string 
 }
 
 describe('Prometheus alerting rules', () => {
-  test('the rules file has alerts for drift, burn rate, staleness, capture drops, store backlog and check failures', () => {
+  test('the rules file has alerts for drift, burn rate, staleness, capture drops, store backlog, check failures, quality and data quality', () => {
     const used = new Set(rules.flatMap((r) => metricsOf(r.expr)));
     for (const m of [
       'driftwatch_drift_share',
@@ -67,6 +67,10 @@ describe('Prometheus alerting rules', () => {
       'driftwatch_store_pending_windows',
       'driftwatch_store_backend_dropped_total',
       'driftwatch_check_runs_total',
+      'driftwatch_quality_accuracy_drop',
+      'driftwatch_data_quality_share',
+      'driftwatch_capture_unparseable_total',
+      'driftwatch_predictions_log_dropped_total',
     ])
       assert.ok(used.has(m), `no rule reads ${m}`);
     for (const r of rules) {
