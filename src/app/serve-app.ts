@@ -10,6 +10,7 @@ import { summarizeComparison } from '../challenger/comparison.js';
 import { judge } from '../challenger/verdict.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
+import { metadataClasses } from '../model/mlmodel.js';
 import { isMovable, parseModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
 import { createScoringServer, type ScoringServer } from '../serve/scoring-server.js';
@@ -288,8 +289,5 @@ export function signatureColumns(app: ServeApp, model: string | null): readonly 
  */
 export function modelClasses(app: ServeApp, model: string | null): string[] | null {
   const served = model ? app.models.get(model) : undefined;
-  const raw = served?.current?.model.metadata.classes;
-  if (Array.isArray(raw) && raw.every((c) => typeof c === 'string' || typeof c === 'number')) return raw.map(String);
-  if (typeof raw === 'string' && raw.trim() !== '') return raw.split(',').map((c) => c.trim());
-  return null;
+  return served?.current ? metadataClasses(served.current.model.metadata) : null;
 }

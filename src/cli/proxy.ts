@@ -5,6 +5,7 @@ import { runGroupPrimary, runGroupWorker } from '../app/cluster.js';
 import { createProxyApp, type ProxyApp, proxyGroupSpec, proxyWorker } from '../app/proxy-app.js';
 import type { Config } from '../config/schema.js';
 import { isDriftwatchError, messageOf } from '../errors.js';
+import { metadataClasses, readModelDir } from '../model/mlmodel.js';
 import { parseModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -124,6 +125,25 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * With labels.enabled and no labels.classes, the class names of the model behind the proxy (its
+ * MLmodel's metadata.classes, through the registry), so logged probability vectors are keyed by the
+ * classes the labels name. A model the registry does not hold (a foreign upstream) has none: the
+ * vectors are then keyed 0..k-1 and the quality check ignores them (docs/quality.md).
+ */
+async function servedClasses(config: Config, registry: ModelRegistry, logger: Logger, version: string | null): Promise<string[] | null> {
+  if (!config.labels.enabled || config.labels.classes || !config.proxy.model) return null;
+  try {
+    const resolved = await registry.resolve(parseModelUri(`models:/${config.proxy.model}/${version ?? 'latest'}`));
+    const classes = metadataClasses(readModelDir(resolved.dir).metadata);
+    if (classes) logger.info('prediction log class names from the model', { model: config.proxy.model, version: resolved.version, classes });
+    return classes;
+  } catch (e) {
+    logger.info('no class names for the prediction log from the registry (set labels.classes)', { model: config.proxy.model, error: messageOf(e) });
+    return null;
+  }
+}
+
 /** Builds and starts the sidecar (following a movable --model-version); `stop` drains and closes it. */
 async function startProxy(config: Config, logger: Logger, admin: boolean): Promise<{ app: ProxyApp; stop: () => Promise<void> }> {
   const registry = createRegistry(config, { logger });
@@ -136,7 +156,15 @@ async function startProxy(config: Config, logger: Logger, admin: boolean): Promi
   // first windows are binned too.
   const version = follow ? follow.current() : fixed;
   const preload = config.proxy.model && version ? [{ model: config.proxy.model, version }] : [];
-  const app = createProxyApp(appConfig, { logger, registry, admin, preloadReferences: () => preload, ...(follow ? { versionFor: follow.current } : {}) });
+  const classes = await servedClasses(config, registry, logger, version);
+  const app = createProxyApp(appConfig, {
+    logger,
+    registry,
+    admin,
+    preloadReferences: () => preload,
+    ...(classes ? { classes } : {}),
+    ...(follow ? { versionFor: follow.current } : {}),
+  });
   try {
     await app.start();
   } catch (e) {

@@ -93,3 +93,15 @@ export function readModelDir(dirIn: string): ModelDir {
     utcTimeCreated: typeof m.utc_time_created === 'string' ? m.utc_time_created : null,
   };
 }
+
+/**
+ * Class names of a classifier, in the order of its probabilities output, from the MLmodel's
+ * `metadata.classes` (a list, or a comma-separated text): MLflow leaves the key to the model's
+ * author, so this is driftwatch's convention (the bundled example writes it). null when absent.
+ */
+export function metadataClasses(metadata: Readonly<Record<string, unknown>>): string[] | null {
+  const raw = metadata.classes;
+  if (Array.isArray(raw) && raw.length > 0 && raw.every((c) => typeof c === 'string' || typeof c === 'number')) return raw.map(String);
+  if (typeof raw === 'string' && raw.trim() !== '') return raw.split(',').map((c) => c.trim());
+  return null;
+}

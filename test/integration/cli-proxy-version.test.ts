@@ -51,10 +51,10 @@ after(() => {
   tmp.cleanup();
 });
 
-async function launch(args: string[]): Promise<{ proc: ChildProcess; url: string; admin: string; stderr: () => string }> {
+async function launch(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; admin: string; stderr: () => string }> {
   const proc = spawn(CLI[0]!, [...CLI.slice(1), 'proxy', '--upstream', upstreamUrl, '--port', '0', ...args], {
     cwd: tmp.dir,
-    env: { ...process.env, ...ENV },
+    env: { ...process.env, ...ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -119,6 +119,22 @@ test('an alias the registry does not know is kept as the operator label', async 
   try {
     assert.equal(await post(url, GOOD), 200);
     assert.deepEqual(await versions(admin, (v) => (v['canary-a'] ?? 0) >= 1), { 'canary-a': 1 });
+  } finally {
+    proc.kill('SIGTERM');
+  }
+});
+
+test('with labels enabled, the prediction log takes the class names from the served model (MLmodel metadata.classes)', async () => {
+  const { proc, stderr } = await launch(['--model', 'weather', '--model-version', 'Production'], {
+    DRIFTWATCH_LABELS_ENABLED: 'true',
+    DRIFTWATCH_LABELS_PATH: join(tmp.dir, 'predictions.db'),
+  });
+  try {
+    const line = stderr()
+      .split('\n')
+      .find((l) => l.includes('"msg":"prediction log class names from the model"'));
+    assert.ok(line, stderr());
+    assert.deepEqual(JSON.parse(line).classes, ['drizzle', 'fog', 'rain', 'snow', 'sun']);
   } finally {
     proc.kill('SIGTERM');
   }
