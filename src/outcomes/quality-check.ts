@@ -48,6 +48,18 @@ function fmt(v: number | null): string {
   return v === null ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3);
 }
 
+/**
+ * A value against its limits, for every quality finding: too small a sample (labelled rows, or
+ * predictions for the estimate) is insufficient data and never warns or fails.
+ */
+function judge(value: number | null, threshold: FindingThreshold, sample: number, ofPredictions: boolean, config: QualityCheckConfig) {
+  const insufficient = sample < config.minLabelled;
+  const status: FindingStatus = insufficient || value === null ? 'ok' : statusFor(value, threshold);
+  const limit = status === 'fail' ? threshold.fail : status === 'warn' ? threshold.warn : null;
+  const tooFew = `too few ${ofPredictions ? 'predictions' : 'labelled predictions'} (${sample} < ${config.minLabelled}) over the last ${config.window}`;
+  return { insufficient, status, limit, tooFew };
+}
+
 export async function runQualityCheck(deps: QualityCheckDeps, config: QualityCheckConfig, nowMs: number): Promise<Finding[]> {
   const fromMs = nowMs - config.windowMs;
   const findings: Finding[] = [];
@@ -169,14 +181,11 @@ export class QualityAccumulator {
       };
       // The estimate needs predictions, not labels; every realised metric needs labelled rows.
       const sample = metric === 'estimated_accuracy' ? rows : labelled;
-      const insufficient = sample < config.minLabelled;
-      let status: FindingStatus = value === null ? 'ok' : statusFor(value, threshold);
-      if (insufficient) status = 'ok';
-      const limit = status === 'fail' ? threshold.fail : status === 'warn' ? threshold.warn : null;
+      const { insufficient, status, limit, tooFew } = judge(value, threshold, sample, metric === 'estimated_accuracy', config);
       const cmp = limit === null ? '' : ` ${threshold.direction === 'below' ? '<' : '>='} ${limit}`;
       const of = metric === 'estimated_accuracy' ? `n=${rows} predictions` : `n=${labelled} labelled of ${rows}`;
       const message = insufficient
-        ? `${model} v${version} ${metric}: too few ${metric === 'estimated_accuracy' ? 'predictions' : 'labelled predictions'} (${sample} < ${config.minLabelled}) over the last ${config.window}`
+        ? `${model} v${version} ${metric}: ${tooFew}`
         : `${model} v${version} ${metric} ${fmt(value)}${cmp} over predictions of the last ${config.window} (${of})`;
       out.push({
         check: 'quality',
@@ -228,13 +237,10 @@ export class QualityAccumulator {
       const value = current === null || reference === null ? null : base === 'accuracy' ? reference - current : current - reference;
       const estimate = of === 'estimated_accuracy';
       const sample = estimate ? this.predictions : this.labelled;
-      const insufficient = sample < config.minLabelled;
-      let status: FindingStatus = value === null ? 'ok' : statusFor(value, threshold);
-      if (insufficient) status = 'ok';
-      const limit = status === 'fail' ? threshold.fail : status === 'warn' ? threshold.warn : null;
+      const { insufficient, status, limit, tooFew } = judge(value, threshold, sample, estimate, config);
       const what = `${estimate ? 'estimated accuracy' : base === 'accuracy' ? 'accuracy' : 'RMSE'} ${fmt(current)} against ${fmt(reference)} on the reference`;
       const message = insufficient
-        ? `${model} v${version} ${metric}: too few ${estimate ? 'predictions' : 'labelled predictions'} (${sample} < ${config.minLabelled}) over the last ${config.window}`
+        ? `${model} v${version} ${metric}: ${tooFew}`
         : `${model} v${version} ${metric} ${fmt(value)}${limit === null ? '' : ` >= ${limit}`}: ${what}, over predictions of the last ${config.window}`;
       out.push({
         check: 'quality',

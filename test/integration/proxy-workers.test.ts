@@ -14,11 +14,11 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { RawConn } from '../fixtures/raw-http.js';
 import { ROOT, tempDir } from '../helpers.js';
+import { answerRelayRoute } from '../fixtures/relay-routes.js';
 
 const tmp = tempDir('dw-proxy-workers-');
 const CLI = [process.execPath, '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts')];
@@ -40,37 +40,11 @@ function startUpstream(): Promise<void> {
     const body: Buffer[] = [];
     req.on('data', (c) => body.push(c));
     req.on('end', () => {
-      switch ((req.url ?? '').split('?')[0]) {
-        case '/chunked':
-          res.writeHead(200, { 'content-type': 'text/plain', 'x-custom': 'a', 'Set-Cookie': ['a=1', 'b=2'] });
-          res.write('part one;');
-          setTimeout(() => res.end('part two'), 20);
-          return;
-        case '/gzip': {
-          const z = gzipSync(Buffer.from('{"hello":"compressed world"}'.repeat(50)));
-          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });
-          res.end(z);
-          return;
-        }
-        case '/binary':
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': binary.length });
-          res.end(binary);
-          return;
-        case '/teapot':
-          res.writeHead(418, "I'm a teapot", { 'x-reason': 'short and stout', 'cache-control': 'no-store' });
-          res.end('{"error":"teapot"}');
-          return;
-        case '/echo':
-          res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });
-          res.end(Buffer.concat(body));
-          return;
+      const path = (req.url ?? '').split('?')[0]!;
+      if (answerRelayRoute(path, req, Buffer.concat(body), res, binary)) return;
+      switch (path) {
         case '/slow':
           return; // never answers: the proxy's upstream timeout (500 ms here) answers 504
-        case '/die-mid':
-          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
-          res.write('only part of it');
-          setTimeout(() => res.socket?.destroy(), 20);
-          return;
         case '/hold':
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.flushHeaders();

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { BoundedQueue } from '../../src/capture/bounded-queue.js';
 import type { InferenceEvent } from '../../src/capture/inference-event.js';
@@ -16,6 +15,7 @@ import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-serve
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createProxyMetrics, type ProxyMetrics } from '../../src/telemetry/metrics.js';
 import { RawConn } from '../fixtures/raw-http.js';
+import { answerRelayRoute } from '../fixtures/relay-routes.js';
 
 const BIG_MB = 100;
 const binary = randomBytes(1024 * 1024 + 7);
@@ -45,43 +45,16 @@ function startUpstream(): Promise<void> {
     const body: Buffer[] = [];
     req.on('data', (c) => body.push(c));
     req.on('end', () => {
-      const path = (req.url ?? '').split('?')[0];
+      const path = (req.url ?? '').split('?')[0]!;
+      if (answerRelayRoute(path, req, Buffer.concat(body), res, binary)) return;
       switch (path) {
-        case '/chunked':
-          res.writeHead(200, { 'content-type': 'text/plain', 'x-custom': 'a', 'Set-Cookie': ['a=1', 'b=2'] });
-          res.write('part one;');
-          setTimeout(() => res.end('part two'), 20);
-          return;
-        case '/gzip': {
-          const z = gzipSync(Buffer.from('{"hello":"compressed world"}'.repeat(50)));
-          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });
-          res.end(z);
-          return;
-        }
-        case '/binary':
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': binary.length });
-          res.end(binary);
-          return;
         case '/big':
           res.writeHead(200, { 'content-type': 'application/octet-stream' });
           writeBig(res);
           return;
-        case '/teapot':
-          res.writeHead(418, "I'm a teapot", { 'x-reason': 'short and stout', 'cache-control': 'no-store' });
-          res.end('{"error":"teapot"}');
-          return;
-        case '/echo':
-          res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });
-          res.end(Buffer.concat(body));
-          return;
         case '/slow':
           res.once('close', () => slowClosed++);
           return; // never answers
-        case '/die-mid':
-          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
-          res.write('only part of it');
-          setTimeout(() => res.socket?.destroy(), 20);
-          return;
         case '/invocations':
           res.writeHead(200, { 'content-type': 'application/json', 'x-driftwatch-model-version': '7' });
           res.end('{"predictions":[{"label":"sun"}]}');
