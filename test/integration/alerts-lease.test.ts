@@ -178,6 +178,9 @@ test('flush() without the lease: returns at once, leaves the entries to the runn
     });
     const s = createAlertsService(cfg, { logger: memoryLogger().logger, pollIntervalMs: 20 });
     let id = '';
+    // The receiver has seen the holder's request to "one"; wait until the holder has also recorded
+    // it as delivered, or flush() below would count that entry as still queued (a race seen in CI).
+    await until(() => !s.outbox.entries({ state: 'pending' }).some((e) => e.receiver === 'one'), 'the holder to record its delivery to one');
     // the holder may send x1 before flush() looks: its answer waits until flush() returned
     held = [];
     try {
