@@ -240,3 +240,39 @@ test('two processes writing one file at once both succeed (they wait for the loc
   assert.ok(stored >= sum && stored <= sum + 2, `stored ${stored}, acknowledged ${sum}`);
   await s.close();
 });
+
+test('three processes opening the same fresh files at the same instants all succeed (no "locked", no "not a driftwatch" file)', async () => {
+  // Before the fix CI saw "database is locked" (SQLite gives no busy wait for the switch to WAL)
+  // and the race between two reads let a process take a file another had just migrated for a
+  // foreign database; about 2 in 100 racing opens failed. 3 x 60 racing opens here.
+  const dir = join(tmp.dir, 'race');
+  const t0 = Date.now() + 1500;
+  const kids = [0, 1, 2].map(() =>
+    spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test', 'fixtures', 'open-race.ts'), dir, String(t0), '60'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const results = await Promise.all(
+    kids.map(
+      (k) =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          let out = '';
+          let err = '';
+          k.stdout!.on('data', (d) => (out += d));
+          k.stderr!.on('data', (d) => (err += d));
+          k.on('close', (code) => resolve({ code, out, err }));
+        }),
+    ),
+  );
+  for (const r of results) {
+    assert.equal(r.err, '', 'no open failed');
+    assert.equal(r.code, 0);
+    assert.match(r.out, /opened 60/);
+  }
+  const { openDatabase } = await import('../../src/sqlite.js');
+  for (let f = 0; f < 60; f++) {
+    const db = openDatabase(join(dir, `f${f}.db`), ['CREATE TABLE a (x)'], 'test store');
+    assert.equal((db.prepare('SELECT COUNT(*) AS n FROM a').get() as { n: number }).n, 30, `file ${f} has every process's rows`);
+    db.close();
+  }
+});
