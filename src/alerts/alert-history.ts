@@ -57,6 +57,8 @@ export interface AlertTransition {
   state: AlertStatus;
   severity: AlertSeverity;
   atMs: number;
+  /** Why it resolved when not because its finding came back ok (a handover to another analyzer). */
+  reason?: string;
 }
 
 /** One notification of an episode to one receiver, with its outbox state now. */
@@ -150,11 +152,12 @@ export class AlertHistory {
       .run(severity, nowMs, f.message, JSON.stringify(transitions), row.id);
   }
 
-  /** The alert resolved (its finding came back ok). */
-  resolved(findingKey: string, nowMs: number): void {
+  /** The alert resolved (its finding came back ok, or `reason`). */
+  resolved(findingKey: string, nowMs: number, reason?: string): void {
     const row = this.open(findingKey);
     if (!row) return;
-    const transitions = capped([...(JSON.parse(row.transitions) as AlertTransition[]), { state: 'resolved', severity: row.severity, atMs: nowMs }]);
+    const step: AlertTransition = { state: 'resolved', severity: row.severity, atMs: nowMs, ...(reason !== undefined ? { reason } : {}) };
+    const transitions = capped([...(JSON.parse(row.transitions) as AlertTransition[]), step]);
     this.db
       .prepare('UPDATE alert_history SET resolved_ms = ?, changed_ms = ?, transitions = ? WHERE id = ?')
       .run(nowMs, nowMs, JSON.stringify(transitions), row.id);

@@ -17,6 +17,7 @@ import { AlertOutbox, newWebhookId, type AlertStateRow, type OutboxEntry, type S
 import { AlertRouter } from './router.js';
 import type { AlertHistoryEntry } from './alert-history.js';
 import { matchersProblem } from './silences.js';
+import { handoverFrom, type ShardView } from './handover.js';
 
 export interface AlertsServiceDeps {
   logger: Logger;
@@ -33,6 +34,9 @@ export interface AlertsServiceDeps {
   maxPending?: number;
   /** Delivery lease TTL (see delivery.ts); default max(3 x pollIntervalMs, 3 s). */
   leaseTtlMs?: number;
+  /** The analyzer's shard (analyzer.shard): recorded in the outbox, and the handover of alerts
+   *  between analyzers (handover.ts). Absent (the CLI's alerts commands): no handover. */
+  shard?: ShardView;
 }
 
 export interface TestReceiverResult {
@@ -91,6 +95,9 @@ export interface AlertsService {
    *  of receivers not configured here when it takes the lease. */
   start(): void;
   stop(): Promise<void>;
+  /** Ends the alerts held for models outside this analyzer's shard (handover.ts); the app calls
+   *  it at start, handle() does it on every run. Never throws: errors are logged. */
+  handOver(): void;
   /** The outbox (for the admin API and tests). */
   readonly outbox: AlertOutbox;
 }
@@ -112,7 +119,8 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
   }
 
   const outbox = new AlertOutbox(config.outboxPath, { maxPending: deps.maxPending });
-  const router = new AlertRouter(config, outbox, { metrics: deps.metrics });
+  const handover = deps.shard ? handoverFrom(deps.shard, outbox.recordOwnership(deps.shard.scope, now())) : undefined;
+  const router = new AlertRouter(config, outbox, { metrics: deps.metrics, ...(handover ? { handover } : {}) });
   const worker = new DeliveryWorker(
     outbox,
     {
@@ -217,6 +225,29 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
       } catch (e) {
         deps.metrics?.handleError();
         logger.error('alert router failed on a check run; its findings were not alerted on', { error: messageOf(e) });
+      }
+    },
+
+    handOver() {
+      if (!config.enabled || stopped || !handover) return;
+      try {
+        const { notifications, dropped } = router.handOver(now());
+        if (dropped > 0) {
+          deps.metrics?.dropped(dropped);
+          logger.warn('alert outbox full: oldest pending notifications dropped', { dropped });
+        }
+        if (notifications.length) {
+          logger.info('alerts of models now checked by another analyzer handed over', {
+            shard: handover.self,
+            models: [...new Set(notifications.map((n) => n.model))].length,
+            notifications: notifications.length,
+          });
+          deps.metrics?.outboxDepth(outbox.pendingCount());
+          worker.kick();
+        }
+      } catch (e) {
+        deps.metrics?.handleError();
+        logger.error('cannot hand over the alerts of models this analyzer no longer checks; retrying at the next run', { error: messageOf(e) });
       }
     },
 

@@ -26,6 +26,9 @@ export interface AlertItem {
   message: string;
   startsAtMs: number;
   endsAtMs?: number;
+  /** Set when the alert ends here because its model moved to another analyzer (handover.ts):
+   *  this analyzer ("0/2") and the one that checks the model now ("2/3"). */
+  handover?: { from: string; to: string };
 }
 
 export interface Notification {

@@ -18,6 +18,7 @@
  *   sender and the other only enqueues (see DeliveryWorker).
  * - `alert_history` (migration 3): one row per firing episode, fired -> resolved, bounded (see
  *   alert-history.ts, which reads and writes it).
+ * - `ownership` (migration 4): the analyzer's shard now and before its latest change (handover.ts).
  *
  * The outbox is bounded: beyond maxPending pending entries the oldest are dropped (and counted).
  */
@@ -84,6 +85,14 @@ const MIGRATIONS: readonly string[] = [
      expires_at_ms INTEGER NOT NULL
    );`,
   ALERT_HISTORY_MIGRATION,
+  // handover.ts: the share of the fleet this outbox's analyzer had (analyzer.shard) and the one
+  // before, so a restart with a new shard knows which models it took over from another analyzer.
+  `CREATE TABLE IF NOT EXISTS ownership (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     scope TEXT NOT NULL,               -- "i/n" now
+     previous TEXT,                     -- "i/n" before the latest change; null: none recorded
+     since_ms INTEGER NOT NULL          -- when scope took effect
+   );`,
 ];
 
 export type OutboxState = 'pending' | 'delivered' | 'failed' | 'orphaned';
@@ -141,6 +150,14 @@ export interface Silence {
   untilMs: number;
   comment: string;
   createdMs: number;
+}
+
+export interface OwnershipRecord {
+  scope: string;
+  previous: string | null;
+  sinceMs: number;
+  /** Nothing was on record before this call (a new outbox, or one from before migration 4). */
+  firstRecord: boolean;
 }
 
 export type LeaseMode = 'long' | 'flush';
@@ -420,6 +437,41 @@ export class AlertOutbox {
       finding: JSON.parse(r.finding as string) as Finding,
       notified: JSON.parse(r.notified as string) as Record<string, ReceiverNotice>,
     };
+  }
+
+  /** Models with a firing alert (a cheap look before the handover sweep loads any row). */
+  firingModels(): string[] {
+    return (this.db.prepare("SELECT DISTINCT model FROM alert_state WHERE status = 'firing'").all() as Array<{ model: string }>).map((r) => r.model);
+  }
+
+  firingAlertsOf(model: string): AlertStateRow[] {
+    const rows = this.db.prepare("SELECT * FROM alert_state WHERE status = 'firing' AND model = ? ORDER BY starts_ms, key").all(model);
+    return (rows as Array<Record<string, unknown>>).map((r) => this.toAlert(r));
+  }
+
+  // ---- ownership ----------------------------------------------------------------------------
+
+  /**
+   * Records the scope (analyzer.shard) this process runs with and returns what is on record
+   * afterwards: unchanged when it is the recorded one (a plain restart keeps its `sinceMs`), else
+   * the recorded one becomes `previous` and `sinceMs` is now.
+   */
+  recordOwnership(scope: string, nowMs: number): OwnershipRecord {
+    return this.db
+      .transaction((): OwnershipRecord => {
+        const cur = this.db.prepare('SELECT scope, previous, since_ms FROM ownership WHERE id = 1').get() as
+          | { scope: string; previous: string | null; since_ms: number }
+          | undefined;
+        if (cur?.scope === scope) return { scope, previous: cur.previous, sinceMs: cur.since_ms, firstRecord: false };
+        this.db
+          .prepare(
+            `INSERT INTO ownership (id, scope, previous, since_ms) VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, previous = excluded.previous, since_ms = excluded.since_ms`,
+          )
+          .run(scope, cur?.scope ?? null, nowMs);
+        return { scope, previous: cur?.scope ?? null, sinceMs: nowMs, firstRecord: cur === undefined };
+      })
+      .immediate();
   }
 
   // ---- silences -----------------------------------------------------------------------------

@@ -23,6 +23,11 @@
  * resolve and a severity change are posted at once, the change with the old-severity alert
  * resolved in the same post (severity is a label, so Alertmanager sees two alerts).
  *
+ * Handover (analyzer.shard, handover.ts): before each call's findings, every firing alert on a
+ * model this analyzer no longer checks is ended here (resolved, or one last Alertmanager post) and
+ * told to name the analyzer that has it now; a model this analyzer took over from another one has
+ * its first firing notifications held back from explicit-resolve receivers for the handover grace.
+ *
  * Grouping: one notification per (receiver, model) per handle() call with all that model's
  * alerts that changed; a pagerduty receiver gets one notification per alert (PagerDuty groups by
  * dedup_key). Everything one call decides commits in one transaction with the enqueues, the
@@ -33,7 +38,8 @@ import { findingKey, type Finding } from '../findings/finding.js';
 import { alertKeyHash, groupStatus, type AlertItem, type AlertSeverity, type Notification } from './notification.js';
 import { newWebhookId, type AlertOutbox, type AlertStateRow } from './outbox.js';
 import { activeSilenceFor } from './silences.js';
-import { DEFAULT_RESEND_INTERVAL_MS } from './formats/alertmanager-api.js';
+import { DEFAULT_RESEND_INTERVAL_MS, ENDS_AT_RESENDS } from './formats/alertmanager-api.js';
+import { type Handover, handoverMessage, inGrace } from './handover.js';
 
 /** warn and error rank alike: moving between them is a change of kind, not an escalation. */
 const RANK: Record<AlertSeverity, number> = { warn: 1, error: 1, fail: 2 };
@@ -59,7 +65,7 @@ export class AlertRouter {
   constructor(
     private readonly config: AlertsConfig,
     private readonly outbox: AlertOutbox,
-    private readonly deps: { metrics?: RouterMetrics; newId?: () => string } = {},
+    private readonly deps: { metrics?: RouterMetrics; newId?: () => string; handover?: Handover } = {},
   ) {
     this.repeatMs = config.repeatIntervalMs;
     this.receivers = new Map(config.receivers.map((r) => [r.name, r]));
@@ -92,6 +98,7 @@ export class AlertRouter {
         if (list) list.push(item);
         else byModel.set(item.subject.model, [item]);
       };
+      this.sweep(add, nowMs);
       // the same key twice in one run: the last finding wins
       const latest = new Map<string, Finding>();
       for (const f of findings) latest.set(findingKey(f), f);
@@ -131,10 +138,13 @@ export class AlertRouter {
           finding: f,
           notified: { ...(prev?.notified ?? {}) },
         };
+        const held = inGrace(this.deps.handover, f.subject.model, nowMs);
         if (!activeSilenceFor(silences, f, nowMs)) {
           for (const r of this.receiversFor(severity, f.subject.model)) {
             const told = next.notified[r];
             const api = this.isApi(r);
+            // a model taken over from another analyzer: its "resolved" goes first (handover.ts)
+            if (held && !api && !told?.open) continue;
             const due = api
               ? !told?.open || told.severity !== severity || nowMs - told.atMs >= this.resendMs(r)
               : !told || RANK[severity] > RANK[told.severity] || nowMs - told.atMs >= this.repeatMs;
@@ -149,6 +159,59 @@ export class AlertRouter {
 
       return this.enqueueGroups(groups, nowMs);
     });
+  }
+
+  /**
+   * Ends the alerts this analyzer holds for models it no longer checks (see handover.ts), in one
+   * transaction with their notifications; what handle() also does first on every call.
+   */
+  handOver(nowMs: number): RouterResult {
+    if (!this.deps.handover) return { notifications: [], dropped: 0 };
+    return this.outbox.transaction(() => {
+      this.itemKeys.clear();
+      const groups = new Map<string, Map<string, AlertItem[]>>();
+      this.sweep((receiver, item) => {
+        let byModel = groups.get(receiver);
+        if (!byModel) groups.set(receiver, (byModel = new Map()));
+        const list = byModel.get(item.subject.model);
+        if (list) list.push(item);
+        else byModel.set(item.subject.model, [item]);
+      }, nowMs);
+      return this.enqueueGroups(groups, nowMs);
+    });
+  }
+
+  /**
+   * Every receiver told an alert fires hears once that it was handed over: resolved (with the
+   * new owner named), or for alertmanager-api a last post of it firing, left to run to its endsAt
+   * unless the new owner's posts continue it. The state turns resolved, so nothing here repeats,
+   * re-posts or resolves it again. Silences do not hold it back (as for any resolution).
+   */
+  private sweep(add: (receiver: string, item: AlertItem) => void, nowMs: number): void {
+    const h = this.deps.handover;
+    if (!h) return;
+    for (const model of this.outbox.firingModels()) {
+      if (model === '*' || h.owns(model)) continue;
+      const handover = { from: h.self, to: h.ownerOf(model) };
+      for (const prev of this.outbox.firingAlertsOf(model)) {
+        const f: Finding = { ...prev.finding, message: handoverMessage(h, model, prev.finding.message) };
+        const next: AlertStateRow = { ...prev, status: 'resolved', endsMs: nowMs, updatedMs: nowMs, notified: { ...prev.notified } };
+        for (const [r, notice] of Object.entries(prev.notified)) {
+          if (!notice.open) continue;
+          next.notified[r] = { ...notice, open: false };
+          if (!this.receivers.has(r)) continue;
+          // Alertmanager ended it already (no post for ENDS_AT_RESENDS intervals: an analyzer that
+          // was down): posting it now would revive it.
+          if (this.isApi(r) && nowMs - notice.atMs >= ENDS_AT_RESENDS * this.resendMs(r)) continue;
+          const item = this.isApi(r)
+            ? this.item(prev.key, f, 'firing', notice.severity, prev.startsMs)
+            : this.item(prev.key, f, 'resolved', prev.severity, prev.startsMs, nowMs);
+          add(r, { ...item, handover });
+        }
+        this.outbox.putAlert(next);
+        this.outbox.history.resolved(prev.key, nowMs, `handed over to ${handover.to}`);
+      }
+    }
   }
 
   /**

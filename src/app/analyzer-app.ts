@@ -11,7 +11,7 @@ import { createDriftCheck } from '../checks/drift.js';
 import { createSloCheck } from '../checks/slo.js';
 import { createQualityCheck } from '../checks/quality.js';
 import { createStalenessCheck } from '../checks/staleness.js';
-import { formatShard, modelOwner, type Shard } from '../checks/shard.js';
+import { formatShard, modelOwner, type Shard, shardView } from '../checks/shard.js';
 import { createSharedWindowReader } from '../checks/window-reader.js';
 import type { Config } from '../config/schema.js';
 import { FindingStore, historySink } from '../findings/history.js';
@@ -40,6 +40,9 @@ export interface AnalyzerDeps {
   /** Drift and data quality share their window reads when they can (default true; false: each
    *  reads its own, the behaviour before issue 22, for bench/analyzer-bench.ts's A/B). */
   shareWindowReads?: boolean;
+  /** The SLO check keeps settled hours' sums between runs (default true; false: it reads every
+   *  window every run, the behaviour before issue 22, for bench/analyzer-bench.ts's A/B). */
+  sloCache?: boolean;
   /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
   admin?: boolean;
   now?: () => number;
@@ -60,8 +63,18 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
   const ownFindings = !deps.findings;
   const findings = deps.findings ?? new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
   const metricsRegistry = deps.metricsRegistry ?? createServeMetrics().registry;
-  // Findings become alerts (dedupe, repeat interval, resolve, silences) delivered from a durable outbox.
-  const alerts = createAlertsService(config.alerts, { logger, metrics: createAlertMetrics(metricsRegistry), ...(deps.now ? { now: deps.now } : {}) });
+  // analyzer.shard i/n: this analyzer checks (and alerts on) only the models shard.ts gives it.
+  const shard: Shard = { index: config.analyzer.shardIndex, count: config.analyzer.shardCount };
+  const owns = shard.count > 1 ? modelOwner(shard) : undefined;
+  const scope = owns ? { owns } : {};
+  // Findings become alerts (dedupe, repeat interval, resolve, silences) delivered from a durable
+  // outbox; those of models that moved to or from another analyzer are handed over (handover.ts).
+  const alerts = createAlertsService(config.alerts, {
+    logger,
+    metrics: createAlertMetrics(metricsRegistry),
+    shard: shardView(shard, config.analyzer.handoverGraceMs),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   const metrics = createCheckMetrics(metricsRegistry);
   const publisher = publisherFor(store, { logger });
   const ownLog = deps.predictionLog === undefined;
@@ -73,10 +86,6 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     { name: 'alerts', accept: (run) => alerts.handle(run.findings) },
   ];
   const checks = config.checks;
-  // analyzer.shard i/n: this analyzer checks (and alerts on) only the models shard.ts gives it.
-  const shard: Shard = { index: config.analyzer.shardIndex, count: config.analyzer.shardCount };
-  const owns = shard.count > 1 ? modelOwner(shard) : undefined;
-  const scope = owns ? { owns } : {};
   // Drift and data quality judge the same window on the same schedule by default: one read and
   // merge per version serves both (window-reader.ts). Otherwise each reads its own.
   const windows =
@@ -90,7 +99,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
   const runner = new CheckRunner({
     checks: [
       createDriftCheck(checks.drift, { store, registry, metrics, ...scope, ...windows }),
-      createSloCheck(checks.slo, { store, metrics, ...scope }),
+      createSloCheck(checks.slo, { store, metrics, ...scope, ...(deps.sloCache === false ? { cache: false } : {}) }),
       createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger, ...scope }),
       createQualityCheck(checks.quality, { log: predictionLog, metrics, registry }),
       createDataQualityCheck(checks.dataQuality, { store, registry, metrics, ...scope, ...windows }),
@@ -120,6 +129,9 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     alerts,
     async start() {
       const adminAddr = admin ? await admin.listen() : null;
+      // Before the first run: the old owner's "resolved" should reach receivers before anything
+      // the new owner sends about the model.
+      alerts.handOver();
       alerts.start();
       if (checks.enabled) runner.start();
       pruner = setInterval(() => {

@@ -83,3 +83,22 @@ export function modelOwner(shard: Shard): (model: string) => boolean {
 export function formatShard(shard: Shard): string {
   return `${shard.index}/${shard.count}`;
 }
+
+/**
+ * The shard as the alert handover sees it (alerts/handover.ts ShardView; alerts/ does not import
+ * checks/): its text, who checks a model now, and the predicate of a shard read back from the
+ * outbox (the one this analyzer had before a restart).
+ */
+export function shardView(shard: Shard, graceMs: number) {
+  return {
+    scope: formatShard(shard),
+    shared: shard.count > 1,
+    owns: modelOwner(shard),
+    ownerOf: (model: string) => formatShard({ index: shardOf(model, shard.count), count: shard.count }),
+    ownsUnder: (text: string): ((model: string) => boolean) | null => {
+      const before = parseShard(text);
+      return before ? modelOwner(before) : null;
+    },
+    graceMs,
+  };
+}

@@ -3,20 +3,30 @@
  * latency quantiles (in seconds, Prometheus' base unit) and error rates as gauges.
  */
 import type { SloCheckConfig } from '../config/schema.js';
-import { runSloCheck } from '../slo/slo-check.js';
+import { createSloCache, runSloCheck } from '../slo/slo-check.js';
 import type { StatsStore } from '../store/types.js';
 import type { CheckMetrics } from '../telemetry/metrics.js';
 import type { Check } from './check.js';
 
 const QUANTILE_OF: Record<string, string> = { p50_ms: '0.5', p95_ms: '0.95', p99_ms: '0.99' };
 
-export function createSloCheck(config: SloCheckConfig, deps: { store: StatsStore; metrics?: CheckMetrics; owns?: (model: string) => boolean }): Check {
+export function createSloCheck(
+  config: SloCheckConfig,
+  deps: {
+    store: StatsStore;
+    metrics?: CheckMetrics;
+    owns?: (model: string) => boolean;
+    /** Keep settled hours' sums between runs (slo-check.ts; default true; false: read every window every run). */
+    cache?: boolean;
+  },
+): Check {
   const m = deps.metrics;
+  const cache = deps.cache === false ? {} : { cache: createSloCache() };
   return {
     name: 'slo',
     enabled: config.enabled,
     schedule: config.schedule,
-    run: (nowMs) => runSloCheck({ store: deps.store, ...(deps.owns ? { owns: deps.owns } : {}) }, config, nowMs),
+    run: (nowMs) => runSloCheck({ store: deps.store, ...(deps.owns ? { owns: deps.owns } : {}), ...cache }, config, nowMs),
     exportGauges(findings) {
       if (!m) return;
       m.burnRate.reset();

@@ -95,6 +95,22 @@ export const captureSchema = z.strictObject({
   worker: z.boolean().default(true),
 });
 
+/** The sidecar's shadow: a sample of the answered prediction requests is also sent to a challenger's endpoint (docs/challenger.md). */
+export const proxyShadowSchema = z.strictObject({
+  /** The challenger's prediction endpoint; absent: no shadow. */
+  upstream: z.url({ protocol: /^https?$/ }).optional(),
+  /** Share of the captured, answered (2xx) prediction requests also sent to the shadow upstream. */
+  sample: z.number().min(0).max(1).default(0.1),
+  /** Shadow requests in flight at once (its own connections); a sampled request beyond it is dropped and counted. */
+  maxInFlight: z.number().int().min(1).max(1024).default(4),
+  /** A shadow answer not complete after this counts as a challenger error (timeout). */
+  timeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+  /** Answered pairs waiting for the comparison; beyond it they are dropped and counted. */
+  queueSize: z.number().int().min(1).max(100_000).default(256),
+  /** Version label of the challenger when its answer carries no x-driftwatch-model-version header. */
+  version: z.string().min(1).max(128).optional(),
+});
+
 export const proxySchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(5000),
@@ -131,6 +147,7 @@ export const proxySchema = z.strictObject({
    *  port and one /metrics for the group. 1 keeps everything in one process. */
   workers: z.number().int().min(1).max(64).default(1),
   capture: captureSchema.prefault({}),
+  shadow: proxyShadowSchema.prefault({}),
 });
 
 export const registrySchema = z.strictObject({
@@ -446,10 +463,13 @@ export const analyzerSchema = z
         return n >= 1 && n <= 1024 && i < n;
       }, 'i/n needs 0 <= i < n and 1 <= n <= 1024')
       .default('0/1'),
+    /** How long a model taken over from another analyzer has its first firing notifications held
+     *  back, so the old owner's "resolved" reaches receivers first (alerts/handover.ts). */
+    handoverGrace: duration.default('10m'),
   })
   .transform((c) => {
     const [index, count] = c.shard.split('/').map(Number) as [number, number];
-    return { ...c, shardIndex: index, shardCount: count };
+    return { ...c, shardIndex: index, shardCount: count, handoverGraceMs: ms(c.handoverGrace) };
   });
 
 export const receiverSchema = z.strictObject({
@@ -713,6 +733,7 @@ export type QualityCheckConfig = Config['checks']['quality'];
 export type DataQualityCheckConfig = Config['checks']['dataQuality'];
 export type ChallengerCheckConfig = Config['checks']['challenger'];
 export type ShadowConfig = Config['serve']['shadow'];
+export type ProxyShadowConfig = Config['proxy']['shadow'];
 export type AlertsConfig = Config['alerts'];
 export type ReceiverConfig = Config['alerts']['receivers'][number];
 export type RouteConfig = Config['alerts']['routes'][number];

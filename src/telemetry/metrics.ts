@@ -582,3 +582,39 @@ export function createChallengerMetrics(registry: Registry, rows: () => readonly
     }),
   };
 }
+
+export interface ProxyShadowMetrics {
+  /** Sampled requests the sidecar's shadow did not send: busy (proxy.shadow.maxInFlight), down, closed; or whose pair was not compared: queue_full, unreadable (the champion's answer holds no predictions). */
+  dropped: Counter<'reason'>;
+  /** Shadow requests the challenger's endpoint failed: timeout, connection, status (non-2xx), too_large. */
+  errors: Counter<'kind'>;
+  /** Shadow requests in flight now. */
+  inFlight: Gauge;
+}
+
+/** The sidecar's shadow (`driftwatch proxy --shadow-upstream`, docs/challenger.md); its outcomes also count in driftwatch_shadow_requests_total. */
+export function createProxyShadowMetrics(registry: Registry, inFlight: () => number): ProxyShadowMetrics {
+  const registers = [registry];
+  return {
+    dropped: new Counter({
+      name: 'driftwatch_proxy_shadow_dropped_total',
+      help: 'Sampled requests the proxy did not shadow or compare, by reason: busy (maxInFlight reached), down (backing off after a refused connection), closed, queue_full (the comparison queue), unreadable.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'driftwatch_proxy_shadow_errors_total',
+      help: 'Shadow requests the challenger endpoint failed, by kind: timeout, connection, status (non-2xx), too_large.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'driftwatch_proxy_shadow_in_flight',
+      help: 'Shadow requests sent to the challenger endpoint and not answered yet.',
+      registers,
+      collect() {
+        this.set(inFlight());
+      },
+    }),
+  };
+}

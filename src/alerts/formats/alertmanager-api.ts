@@ -28,7 +28,7 @@ import {
   type RenderContext,
   type RenderedRequest,
 } from '../notification.js';
-import { identityLabels, SEVERITY_LABEL } from './alertmanager.js';
+import { handoverAnnotation, identityLabels, SEVERITY_LABEL } from './alertmanager.js';
 
 /** A firing alert's endsAt is this many resend intervals after the post. */
 export const ENDS_AT_RESENDS = 4;
@@ -52,6 +52,7 @@ export function postableAlerts(n: Notification, links: LinkContext, nowMs: numbe
         summary: (n.test ? '[TEST] ' : '') + a.message,
         description: `${a.check} ${a.subject.name} on ${a.subject.model}${a.subject.version !== null ? ` v${a.subject.version}` : ''}: ${a.metric} ${fmtValue(a.value)} (threshold ${thresholdText(a)}) over ${a.window.label}, n=${a.sampleSize}`,
         dashboard: link,
+        ...handoverAnnotation(a),
       },
       startsAt: iso(a.startsAtMs),
       // a resolved item without endsAtMs cannot come from the router; "now" still resolves it

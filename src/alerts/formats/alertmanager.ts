@@ -46,6 +46,11 @@ export function fingerprint(labels: Record<string, string>): string {
   return sha256Hex(text).slice(0, 16);
 }
 
+/** An alert ended because its model moved to another analyzer says so (router.ts, handover.ts). */
+export function handoverAnnotation(a: AlertItem): { handover?: string } {
+  return a.handover ? { handover: `analyzer ${a.handover.from} handed this alert over to analyzer ${a.handover.to}` } : {};
+}
+
 function common(maps: ReadonlyArray<Record<string, string>>): Record<string, string> {
   if (maps.length === 0) return {};
   const out: Record<string, string> = {};
@@ -60,6 +65,7 @@ export function alertmanagerBody(n: Notification, links: LinkContext): Record<st
     const annotations = {
       summary: a.message,
       description: `${a.check} ${a.subject.name} on ${a.subject.model}${a.subject.version !== null ? ` v${a.subject.version}` : ''}: ${a.metric} ${fmtValue(a.value)} (threshold ${thresholdText(a)}) over ${a.window.label}, n=${a.sampleSize}`,
+      ...handoverAnnotation(a),
     };
     return {
       status: a.status,

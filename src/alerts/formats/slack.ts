@@ -22,7 +22,7 @@ function esc(s: string): string {
 
 function line(a: AlertItem): string {
   const version = a.subject.version !== null ? ` v${esc(a.subject.version)}` : '';
-  const state = a.status === 'resolved' ? 'resolved' : a.severity.toUpperCase();
+  const state = a.handover ? `handed over to analyzer ${esc(a.handover.to)}` : a.status === 'resolved' ? 'resolved' : a.severity.toUpperCase();
   return `• [${state}] ${a.check} *${esc(a.subject.name)}*${version}: ${esc(a.metric)} ${fmtValue(a.value)} (threshold ${thresholdText(a)}) over ${esc(a.window.label)}, n=${a.sampleSize}`;
 }
 

@@ -33,6 +33,7 @@ export function webhookBody(n: Notification, links: LinkContext): Record<string,
       message: a.message,
       startsAt: iso(a.startsAtMs),
       ...(a.endsAtMs !== undefined ? { endsAt: iso(a.endsAtMs) } : {}),
+      ...(a.handover ? { handover: a.handover } : {}),
     })),
     externalUrl: dashboardLink(links, n.model),
   };
