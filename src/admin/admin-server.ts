@@ -35,6 +35,8 @@ export interface AdminModelView {
   lastError: string | null;
   /** Set while re-resolving this model against the registry fails (the loaded version keeps serving). */
   registryError?: string | null;
+  /** The challenger shadowing this model, when one does (details at GET /api/challenger). */
+  challenger?: { uri: string; version: string | null; sampleRate: number };
 }
 
 export interface AdminServerDeps {

@@ -101,6 +101,8 @@ svg.chart .threshold-fail { stroke: var(--fail); stroke-dasharray: 4 3; }
 svg.chart .est-line { fill: none; stroke: var(--ref); stroke-width: 2; stroke-dasharray: 5 3; }
 svg.chart .est-point { fill: var(--ref); }
 .swatch.est { background: var(--ref); }
+table.confusion { width: auto; }
+table.confusion td.agree { background: #e8f3e9; font-weight: 600; }
 `;
 
 export const STATUS_PAGE_JS = String.raw`(function () {
@@ -357,7 +359,8 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     (models || []).forEach(function (m) {
       seen[m.name] = true;
       rows.push(el('tr', { class: staleFor(m.name).length ? 'status-warn' : null, 'data-model': m.name }, [
-        el('td', null, m.name), el('td', null, m.version || '\u2014'), el('td', null, el('code', null, m.uri)),
+        el('td', null, m.name), el('td', null, m.version || '\u2014'),
+        el('td', null, [el('code', null, m.uri)].concat(m.challenger ? [el('div', { class: 'muted', 'data-challenger': m.challenger.uri }, ['challenger ', el('code', null, m.challenger.uri), m.challenger.version ? ' (v' + m.challenger.version + ')' : ' (not loaded)'])] : [])),
         el('td', null, time(m.loadedAtMs)),
         el('td', { class: m.lastError || m.registryError ? 'error-text' : 'muted' }, m.lastError || m.registryError || 'none'),
         staleCell(m.name),
@@ -635,6 +638,69 @@ export const STATUS_PAGE_JS = String.raw`(function () {
     ].filter(function (x) { return x; });
   }
 
+  function diffText(d) {
+    return d ? fmt(d.p50) + ' / ' + fmt(d.p95) + ' / ' + fmt(d.p99) : '\u2014';
+  }
+  function msText(v) { return v === null || v === undefined ? '\u2014' : fmt(v) + ' ms'; }
+
+  /** Champion label x challenger label counts of one comparison; the diagonal is the agreement. */
+  function confusionTable(c) {
+    var rowsLabels = Object.keys(c.confusion || {}).sort();
+    if (!rowsLabels.length) return null;
+    var cols = {};
+    rowsLabels.forEach(function (a) { Object.keys(c.confusion[a]).forEach(function (b) { cols[b] = true; }); });
+    var colLabels = Object.keys(cols).sort();
+    var rows = rowsLabels.map(function (a) {
+      return el('tr', { 'data-champion-label': a }, [el('th', null, a)].concat(colLabels.map(function (b) {
+        var n = c.confusion[a][b] || 0;
+        return el('td', { class: 'num' + (a === b ? ' agree' : ''), 'data-challenger-label': b }, n ? n.toLocaleString('en-US') : '\u00b7');
+      })));
+    });
+    return el('div', { class: 'table-wrap' }, [
+      el('p', { class: 'muted' }, 'Labels, champion (rows) \u00d7 challenger (columns), v' + c.championVersion + ' vs v' + c.challengerVersion + ':'),
+      el('table', { class: 'confusion' }, [el('thead', null, el('tr', null, [el('th', null, '')].concat(colLabels.map(function (b) { return el('th', null, b); })))), el('tbody', null, rows)]),
+    ]);
+  }
+
+  /**
+   * Champion vs challenger per shadowed model (GET /api/challenger): the verdict of the latest
+   * version pair first (the same rules as the challenger check), then every pair of the last hour.
+   */
+  function challengerSection(report) {
+    if (!report || !report.models || !report.models.length) return [];
+    return [el('h2', null, 'Challenger: champion vs challenger, last hour')].concat(report.models.map(function (m) {
+      var pairs = (m.comparisons || []).slice().sort(function (a, b) { return Date.parse(b.to) - Date.parse(a.to); });
+      var latest = pairs[0];
+      var verdict = latest ? (latest.verdict.ready ? 'ready' : latest.verdict.insufficient ? 'insufficient' : 'not-ready') : 'none';
+      var sh = m.shadow || {};
+      var head = el('h3', null, [m.model + ': challenger ' + (m.challenger.version ? 'v' + m.challenger.version : '(not loaded)') + ' vs champion ' + (m.champion.version ? 'v' + m.champion.version : '\u2014') + ' ', latest ? badge(latest.status) : null]);
+      var rows = pairs.map(function (c) {
+        var diff = c.probDiff ? diffText(c.probDiff) + ' (probability)' : c.valueDiff ? diffText(c.valueDiff) + ' (value)' : '\u2014';
+        return el('tr', { class: 'status-' + c.status, 'data-champion': c.championVersion, 'data-challenger': c.challengerVersion, 'data-status': c.status }, [
+          el('td', null, 'v' + c.championVersion + ' \u2192 v' + c.challengerVersion), el('td', null, badge(c.status)),
+          el('td', { class: 'num', 'data-requests': c.requests }, c.requests.toLocaleString('en-US')),
+          el('td', { class: 'num', 'data-agreement': c.agreement === null ? '' : c.agreement }, c.agreement === null ? '\u2014' : pct(c.agreement)),
+          el('td', { class: 'num' }, diff),
+          el('td', { class: 'num' }, msText(c.champion.p50Ms) + ' / ' + msText(c.champion.p99Ms)),
+          el('td', { class: 'num' }, msText(c.challenger.p50Ms) + ' / ' + msText(c.challenger.p99Ms)),
+          el('td', { class: 'num', 'data-errors': c.challenger.errors }, c.challenger.errors + (c.challenger.errorRate ? ' (' + pct(c.challenger.errorRate) + ')' : '')),
+        ]);
+      });
+      return el('section', { class: 'card challenger', 'data-model': m.model, 'data-verdict': verdict }, [
+        head,
+        el('p', { class: latest && latest.status !== 'ok' ? 'error-text verdict' : 'muted verdict' }, latest ? latest.verdict.message : 'no shadowed request answered in the last hour'),
+        el('p', { class: 'muted' }, [
+          'champion ', el('code', null, m.champion.uri), ', challenger ', el('code', null, m.challenger.uri), ', sample ', pct(m.sampleRate),
+          ' \u00b7 since start: ', String(sh.sampled || 0), ' sampled, ', String(sh.scored || 0), ' scored, ', String(sh.failed || 0), ' failed, ',
+          String(sh.dropped || 0), ' dropped (queue full), ', String(sh.notLoaded || 0), ' while not loaded',
+        ]),
+        m.challenger.lastError ? el('p', { class: 'error-text' }, 'challenger: ' + m.challenger.lastError) : null,
+        rows.length ? table(['Versions', 'Status', 'Requests', 'Agreement', 'Difference p50 / p95 / p99', 'Champion p50 / p99', 'Challenger p50 / p99', 'Challenger errors'], rows) : null,
+        latest ? confusionTable(latest) : null,
+      ]);
+    }));
+  }
+
   function load() {
     return Promise.all([
       api('/api/models'),
@@ -643,6 +709,11 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       api('/api/findings?check=drift&since=' + HISTORY + '&limit=10000'),
       api('/api/findings?check=quality&since=' + HISTORY + '&limit=10000'),
     ]).then(function (r) {
+      // Asked only where a served model has a challenger (GET /api/models says so), so other
+      // processes never see a 404 for it.
+      var shadowed = r[0] && (r[0].models || []).some(function (m) { return !!m.challenger; });
+      return (shadowed ? api('/api/challenger') : Promise.resolve(null)).then(function (c) { return r.concat([c]); });
+    }).then(function (r) {
       // Alerts run where the checks run: a process without findings is not asked (no 404 each refresh).
       return (r[2] ? api('/api/alerts/history?limit=' + ALERTS_SHOWN) : Promise.resolve(null)).then(function (alerts) { return r.concat([alerts]); });
     }).then(function (r) {
@@ -651,7 +722,8 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       var latest = r[2] ? r[2].findings : null;
       var history = r[3] ? r[3].findings : [];
       var qualityHistory = r[4] ? r[4].findings : [];
-      var alertHistory = r[5] ? r[5].alerts : null;
+      var challengers = r[5];
+      var alertHistory = r[6] ? r[6].alerts : null;
       var subjects = [];
       var seen = {};
       var add = function (model, version) {
@@ -665,7 +737,7 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       var staleness = (latest || []).filter(function (f) { return f.check === 'staleness'; });
       return driftSection(subjects, latest, history).then(function (drift) {
         return [].concat(
-          modelsSection(models, series, staleness), findingsSection(latest), sloSection(latest), qualitySection(latest, qualityHistory),
+          modelsSection(models, series, staleness), challengerSection(challengers), findingsSection(latest), sloSection(latest), qualitySection(latest, qualityHistory),
           dataQualitySection(latest), alertsSection(alertHistory), drift,
         );
       });

@@ -12,7 +12,7 @@ import type { ModelRegistry } from '../registry/types.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { type AnalyzerApp, createAnalyzerApp } from './analyzer-app.js';
-import { createPredictionLog, createRegistry, createStore } from './backends.js';
+import { createPredictionLog, createRegistry, createStore, publisherFor } from './backends.js';
 import { createProxyApp, type ProxyApp } from './proxy-app.js';
 import { createServeApp, modelClasses, type ServeApp, signatureColumns } from './serve-app.js';
 
@@ -47,6 +47,8 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
   const serveApp = createServeApp(config, {
     logger,
     registry,
+    // The challenger comparisons go to the same store (dw_challenger, with InfluxDB).
+    store,
     traffic: () => proxyApp?.summary.toJSON() ?? null,
     admin: {
       store: { store, pendingWindows: () => proxyApp?.profiler.pending ?? 0 },
@@ -66,10 +68,12 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
       models: () => [...serveApp.shadows.keys()],
       spans: (fromMs, toMs) => serveApp.comparisons.read(fromMs, toMs),
     });
+    // With InfluxDB the verdict also goes to dw_finding, where the dashboards read it.
+    const publisher = publisherFor(store, { logger });
     challengerRunner = new CheckRunner({
       checks: [check],
       timeoutMs: config.checks.timeoutMs,
-      sinks: [historySink(findings, logger), { name: 'alerts', accept: (run) => theAnalyzer.alerts.handle(run.findings) }],
+      sinks: [historySink(findings, logger), ...(publisher ? [publisher] : []), { name: 'alerts', accept: (run) => theAnalyzer.alerts.handle(run.findings) }],
       logger,
     });
   }

@@ -4,6 +4,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { BoundedQueue } from '../capture/bounded-queue.js';
+import { shadowPair } from '../capture/shadow-pair.js';
+import { ComparisonWindows } from '../challenger/comparison-windows.js';
+import { summarizeComparison } from '../challenger/comparison.js';
+import { judge } from '../challenger/verdict.js';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import { type CapturePipeline, InLoopCapture } from '../capture/pipeline.js';
 import { ReferenceCache } from '../capture/reference-cache.js';
@@ -17,13 +21,22 @@ import type { PredictionLog } from '../outcomes/prediction-log.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError } from '../errors.js';
 import { createProxyServer } from '../proxy/proxy-server.js';
+import { type ShadowDropReason, type ShadowExchange, UpstreamShadow } from '../proxy/shadow-upstream.js';
 import type { ModelRegistry } from '../registry/types.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { createProxyMetrics, createStoreMetrics, type ProxyMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import {
+  createChallengerMetrics,
+  createProxyMetrics,
+  createProxyShadowMetrics,
+  createStoreMetrics,
+  type ProxyMetrics,
+  type ServeMetrics,
+} from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
 import { createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
 import type { GroupSpec, WorkerApp } from './cluster.js';
+import type { ChallengerReport } from './serve-app.js';
 
 /** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
 const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
@@ -67,8 +80,22 @@ export interface ProxyApp {
   readonly predictionLog: PredictionLog | null;
   /** Processes what the capture queue holds and writes every window delta to the store now. */
   flushStats(): Promise<void>;
+  /** The shadow to a challenger's endpoint (proxy.shadow.upstream); null without one. */
+  readonly shadow: ProxyShadowView | null;
   start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
   close(): Promise<void>;
+}
+
+/** What the app shows of the sidecar's shadow (tests, the all-in-one). */
+export interface ProxyShadowView {
+  /** The comparisons in memory (the challenger check and /api/challenger read them). */
+  readonly comparisons: ComparisonWindows;
+  /** GET /api/challenger's body, the scoring server's shape. */
+  report(q: { fromMs: number; toMs: number; model?: string }): ChallengerReport;
+  /** The models shadowed so far. */
+  models(): string[];
+  /** Sampled requests not yet compared (in flight or queued). */
+  readonly pending: number;
 }
 
 export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyApp {
@@ -179,16 +206,27 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           : {}),
         ...drainOptions,
       });
+  const shadow = config.proxy.shadow.upstream
+    ? createShadow(config, metrics.registry, { upstream, extract: drainOptions.extract, columnsFor: drainOptions.columnsFor ?? null })
+    : null;
+  const sender = shadow?.sender ?? null;
   // A followed version is stamped on the event as it is offered (a field read and, only for an
   // answer without a version header, one small copy): the capture side then sees it as if the
-  // upstream had named it.
+  // upstream had named it. The shadow sees the event after the capture queue has it: both read
+  // the same tapped bytes, neither copies them.
   const versionFor = deps.versionFor;
+  const offer = sender
+    ? (e: InferenceEvent) => {
+        queue.offer(e);
+        sender.consider(e);
+      }
+    : (e: InferenceEvent) => queue.offer(e);
   const onEvent = versionFor
     ? (e: InferenceEvent) => {
         const v = e.version === null ? versionFor() : null;
-        queue.offer(v === null ? e : { ...e, version: v });
+        offer(v === null ? e : { ...e, version: v });
       }
-    : (e: InferenceEvent) => queue.offer(e);
+    : offer;
   const proxy = createProxyServer({ config: { ...config.proxy, upstream }, logger, metrics, onEvent });
   const admin =
     deps.admin !== false
@@ -198,6 +236,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           traffic: () => capture.summary.toJSON(),
           store: { store, pendingWindows: () => capture.pending },
           ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
+          ...(shadow ? { challenger: shadow.view.report } : {}),
         })
       : null;
   let closed = false;
@@ -208,6 +247,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     profiler: capture,
     predictionLog,
     flushStats: () => capture.flush(),
+    shadow: shadow?.view ?? null,
     async start() {
       for (const { model, version } of deps.preloadReferences?.() ?? []) await references.preload(model, version);
       const proxyAddr = await proxy.listen();
@@ -225,6 +265,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       logger.info('proxy listening', {
         url: `http://${proxyAddr.address}:${proxyAddr.port}`,
         upstream,
+        ...(shadow ? { shadow: `${config.proxy.shadow.upstream} (sample ${config.proxy.shadow.sample})` } : {}),
         store: store.describe,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
       });
@@ -235,12 +276,189 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       closed = true;
       if (maintenance) clearInterval(maintenance);
       await proxy.close(config.serve.shutdownGraceMs);
+      shadow?.close();
       await capture.stop(); // everything queued is processed and written to the store
       if (ownStore) await store.close();
       if (ownLog) await predictionLog?.close();
       await admin?.close();
     },
   };
+}
+
+// ---------------------------------------------------------------- proxy.shadow
+
+/** Pairs compared per turn of the event loop: a burst of answers yields to the traffic between batches. */
+const SHADOW_BATCH = 32;
+
+type ShadowCounts = ChallengerReport['models'][number]['shadow'];
+
+/**
+ * The sidecar's shadow, both halves: the sender on the data path (proxy/shadow-upstream.ts) and,
+ * behind a bounded queue, the comparison (capture/shadow-pair.ts reads both answers as the
+ * capture reads every answer; challenger/ compares them, as for the scoring server's shadow).
+ * The comparison runs on the proxy's event loop, a batch per turn: at the default 10% sample it
+ * is two JSON parses per shadowed request (bench/RESULTS.md, "Sidecar shadow").
+ * In the report, per model: sampled; scored and failed (the challenger answered or not); dropped
+ * (busy, down, closed or the comparison queue full); lost (the champion's own answer held no
+ * predictions to compare with); notLoaded is always 0 here (a dead endpoint is a failure).
+ */
+function createShadow(
+  config: Config,
+  registry: ServeMetrics['registry'],
+  opts: { upstream: string; extract: { maxDecompressedBytes: number }; columnsFor: ((model: string | null) => readonly string[] | null) | null },
+) {
+  const cfg = config.proxy.shadow;
+  const rules = config.checks.challenger;
+  // At least an hour, and the check's whole window, as on the scoring server.
+  const comparisons = new ComparisonWindows({ retentionMs: Math.max(rules.windowMs, 3_600_000) });
+  const perModel = new Map<string, ShadowCounts & { lastError: string | null }>();
+  const countsOf = (model: string | null) => {
+    const key = model ?? 'unknown';
+    let c = perModel.get(key);
+    if (!c) {
+      if (perModel.size >= 256) return null; // model names come from traffic: bounded
+      perModel.set(key, (c = { sampled: 0, scored: 0, failed: 0, dropped: 0, notLoaded: 0, lost: 0, pending: 0, lastError: null }));
+    }
+    return c;
+  };
+  // In `start` the scoring server may have registered the challenger gauges on this registry already.
+  const challengerMetrics = registry.getSingleMetric('driftwatch_shadow_requests_total')
+    ? { shadowRequests: registry.getSingleMetric('driftwatch_shadow_requests_total') as ReturnType<typeof createChallengerMetrics>['shadowRequests'] }
+    : createChallengerMetrics(registry, () => {
+        const now = Date.now();
+        return comparisons.read(now - rules.windowMs, now + 1).map((span) => {
+          const sum = summarizeComparison(span.comparison);
+          return {
+            model: span.model,
+            championVersion: span.championVersion,
+            challengerVersion: span.challengerVersion,
+            agreement: sum.agreement,
+            championP99Ms: sum.champion.p99Ms,
+            challengerP99Ms: sum.challenger.p99Ms,
+            errorRate: sum.challenger.errorRate,
+            requests: sum.requests,
+          };
+        });
+      });
+  const outcome = (model: string | null, o: 'scored' | 'failed' | 'dropped') => challengerMetrics.shadowRequests.inc({ model: model ?? 'unknown', outcome: o });
+  const pairs = new BoundedQueue<ShadowExchange>(cfg.queueSize);
+  let sender: UpstreamShadow | null = null;
+  const shadowMetrics = createProxyShadowMetrics(registry, () => sender?.pending ?? 0);
+  const pairOptions = {
+    extract: opts.extract,
+    ...(opts.columnsFor ? { columnsFor: opts.columnsFor } : {}),
+    championVersion: config.proxy.version ?? null,
+    challengerVersion: cfg.version ?? null,
+  };
+  let scheduled = false;
+  const compare = () => {
+    scheduled = false;
+    for (const r of pairs.drain(SHADOW_BATCH)) {
+      const c = countsOf(r.event.model);
+      const res = shadowPair(r, pairOptions);
+      if (!res.ok) {
+        if (c) c.lost++;
+        shadowMetrics.dropped.inc({ reason: 'unreadable' });
+        continue;
+      }
+      comparisons.record(res.pair);
+      const failed = res.pair.challenger.error !== null;
+      if (c) {
+        if (failed) {
+          c.failed++;
+          c.lastError = res.pair.challenger.error;
+        } else c.scored++;
+      }
+      outcome(r.event.model, failed ? 'failed' : 'scored');
+    }
+    if (pairs.depth > 0) schedule();
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(compare);
+  };
+  const drop = (model: string | null, reason: ShadowDropReason | 'queue_full') => {
+    const c = countsOf(model);
+    if (c) c.dropped++;
+    shadowMetrics.dropped.inc({ reason });
+    outcome(model, 'dropped');
+  };
+  sender = new UpstreamShadow({
+    upstream: cfg.upstream!,
+    sampleRate: cfg.sample,
+    maxInFlight: cfg.maxInFlight,
+    timeoutMs: cfg.timeoutMs,
+    idleMs: config.proxy.upstreamIdleMs,
+    maxBodyBytes: Math.max(config.proxy.capture.maxBodyBytes, 64 * 1024),
+    onSampled: (e) => {
+      const c = countsOf(e.model);
+      if (c) c.sampled++;
+    },
+    onResult: (r) => {
+      if (pairs.offer(r)) schedule();
+      else drop(r.event.model, 'queue_full');
+    },
+    onDropped: (reason, e) => drop(e.model, reason),
+    onError: (kind) => shadowMetrics.errors.inc({ kind }),
+  });
+  const s = sender;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const report = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport => {
+    const spans = comparisons.read(q.fromMs, q.toMs, q.model);
+    const names = new Set([...perModel.keys(), ...spans.map((sp) => sp.model)]);
+    if (names.size === 0 && config.proxy.model) names.add(config.proxy.model);
+    return {
+      from: iso(q.fromMs),
+      to: iso(q.toMs),
+      rules: {
+        minPairs: rules.minPairs,
+        maxDisagreement: rules.maxDisagreement,
+        maxLatencyRatio: rules.maxLatencyRatio,
+        maxErrorRate: rules.maxErrorRate,
+        notReadyStatus: rules.notReadyStatus,
+      },
+      models: [...names]
+        .filter((m) => q.model === undefined || m === q.model)
+        .map((model) => {
+          const mine = spans.filter((sp) => sp.model === model).sort((a, b) => a.toMs - b.toMs);
+          const latest = mine[mine.length - 1];
+          const { lastError, ...counts } = perModel.get(model) ?? {
+            sampled: 0,
+            scored: 0,
+            failed: 0,
+            dropped: 0,
+            notLoaded: 0,
+            lost: 0,
+            pending: 0,
+            lastError: null,
+          };
+          return {
+            model,
+            champion: { uri: opts.upstream, version: latest?.championVersion ?? null },
+            challenger: { uri: s.upstream, version: latest?.challengerVersion ?? null, lastError },
+            sampleRate: s.sampleRate,
+            // In flight and queued are not kept per model: each model shows the proxy's.
+            shadow: { ...counts, pending: s.pending + pairs.depth },
+            comparisons: mine.map(({ comparison, fromMs, toMs, ...key }) => {
+              const summary = summarizeComparison(comparison);
+              const verdict = judge(summary, rules);
+              const status = verdict.ready || verdict.insufficient ? ('ok' as const) : rules.notReadyStatus;
+              return { ...key, from: iso(fromMs), to: iso(toMs), ...summary, verdict, status };
+            }),
+          };
+        }),
+    };
+  };
+  const view: ProxyShadowView = {
+    comparisons,
+    report,
+    models: () => [...perModel.keys()],
+    get pending() {
+      return s.pending + pairs.depth;
+    },
+  };
+  return { sender: s, view, close: () => s.close() };
 }
 
 // ---------------------------------------------------------------- proxy.workers > 1

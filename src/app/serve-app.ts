@@ -16,11 +16,14 @@ import type { ModelRegistry } from '../registry/types.js';
 import { createScoringServer, type ScoringServer } from '../serve/scoring-server.js';
 import { ServedModel } from '../serve/served-model.js';
 import { Shadow } from '../serve/shadow.js';
+import { isInfluxStore } from '../store/influx.js';
+import type { ComparisonPublisher } from '../store/influx-publisher.js';
+import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { createChallengerMetrics, createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import { createChallengerMetrics, createServeMetrics, createStoreMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { VERSION } from '../version.js';
 import { type AdminParts, createAdmin } from './admin.js';
-import { createRegistry, sloThresholdsMs } from './backends.js';
+import { createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
 
 export interface ServeAppDeps {
   /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
@@ -31,6 +34,12 @@ export interface ServeAppDeps {
   registry?: ModelRegistry;
   /** For the benchmark: serve predictions through express instead of the lean path. */
   predictVia?: 'lean' | 'express';
+  /**
+   * The statistics store the challenger comparisons are published to when it is InfluxDB
+   * (dw_challenger; the all-in-one passes its own). Without it, a server with a challenger and
+   * store.kind influxdb opens one of its own; the caller closes one it passed.
+   */
+  store?: StatsStore;
 }
 
 export interface ServeApp {
@@ -42,6 +51,12 @@ export interface ServeApp {
   /** GET /api/challenger's body: each shadowed model, its challenger and the comparisons of [fromMs, toMs). */
   challengerReport(q: { fromMs: number; toMs: number; model?: string }): ChallengerReport;
   readonly metrics: ServeMetrics;
+  /**
+   * Writes every comparison window not written yet to InfluxDB now (the open ones too; later pairs
+   * of a window become a second point) and, with a store of its own, sends it; resolves with the
+   * windows written (0 without InfluxDB). Otherwise ended windows go every stats.flushIntervalMs.
+   */
+  publishComparisons(): Promise<number>;
   start(): Promise<{ scoring: AddressInfo; admin: AddressInfo | null }>;
   reload(): Promise<string[]>;
   close(): Promise<void>;
@@ -116,6 +131,8 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       });
     });
   let shadowCounter: ReturnType<typeof createChallengerMetrics>['shadowRequests'] | null = null;
+  // Set below once the shadows are known: the fleet's copy of the comparisons (InfluxDB only).
+  let comparisonPublisher: ComparisonPublisher | null = null;
   // An alias or stage that does not resolve is not a registry outage: the registry answered.
   metrics.setRegistryUpSource(() => [...models.values()].every((m) => m.registryError === null || m.registryErrorKind === 'unresolved'));
   for (const m of config.serve.models) {
@@ -142,11 +159,31 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         queueSize: config.serve.shadow.queueSize,
         maxConcurrent: config.serve.shadow.maxConcurrent,
         timeoutMs: config.serve.shadow.timeoutMs,
-        onPair: (pair) => comparisons.record(pair),
+        onPair: (pair) => {
+          comparisons.record(pair);
+          comparisonPublisher?.recordPair(pair);
+        },
         onOutcome: (outcome) => counter.inc({ model: name, outcome }),
       });
       shadows.set(name, shadow);
     }
+  }
+  // With InfluxDB the comparisons also go to dw_challenger, so a fleet's dashboards see every
+  // replica's shadow. A store of its own (driftwatch serve) spools beside the sidecar's, not in
+  // it: two processes replaying one spool directory would take each other's batches.
+  let ownStore: StatsStore | null = null;
+  if (shadows.size > 0) {
+    let publishTo = deps.store ?? null;
+    if (!publishTo && config.store.kind === 'influxdb') {
+      const influxdb = { ...config.store.influxdb, spoolDir: `${config.store.influxdb.spoolDir}-serve` };
+      const opened = createStore({ ...config, store: { ...config.store, influxdb } }, { logger });
+      // Its backlog and drops on /metrics, as a sidecar's store has them (an outage must show);
+      // a composition that shares the registry with a sidecar should pass its store instead.
+      if (!metrics.registry.getSingleMetric('driftwatch_store_backend_pending')) createStoreMetrics(metrics.registry, () => opened.health());
+      ownStore = opened;
+      publishTo = opened;
+    }
+    comparisonPublisher = publishTo ? publisherFor(publishTo, { logger }) : null;
   }
   const scoring: ScoringServer = createScoringServer({
     config: config.serve,
@@ -200,7 +237,13 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     );
     return swapped;
   };
-  const views = (): AdminModelView[] => [...models.values()].map(modelView);
+  const views = (): AdminModelView[] =>
+    [...models.values()].map((m) => {
+      const s = shadows.get(m.name);
+      return s
+        ? { ...modelView(m), challenger: { uri: s.challenger.uri.text, version: s.challenger.current?.version ?? null, sampleRate: s.sampleRate } }
+        : modelView(m);
+    });
 
   const admin = createAdmin(config, logger, {
     metrics: metrics.registry,
@@ -214,6 +257,9 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
   });
 
   let poller: NodeJS.Timeout | null = null;
+  let publishTimer: NodeJS.Timeout | null = null;
+  // A pair is recorded when the challenger answered, up to its timeout after the pair's time.
+  const publishGraceMs = config.serve.shadow.timeoutMs + 1_000;
   return {
     models,
     shadows,
@@ -221,6 +267,11 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     challengerReport,
     metrics,
     reload,
+    async publishComparisons() {
+      const n = comparisonPublisher?.publishComparisons(Date.now(), { all: true }) ?? 0;
+      if (ownStore && isInfluxStore(ownStore)) await ownStore.flush();
+      return n;
+    },
     async start() {
       // Fail fast: every configured model must load before the port opens.
       await Promise.all([...models.values()].map((m) => m.refresh()));
@@ -252,6 +303,11 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         }, config.registry.pollIntervalMs);
         poller.unref();
       }
+      if (comparisonPublisher) {
+        const publisher = comparisonPublisher;
+        publishTimer = setInterval(() => publisher.publishComparisons(Date.now(), { graceMs: publishGraceMs }), config.stats.flushIntervalMs);
+        publishTimer.unref();
+      }
       logger.info('scoring server listening', {
         url: `http://${scoringAddr.address}:${scoringAddr.port}`,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
@@ -268,8 +324,12 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     },
     async close() {
       if (poller) clearInterval(poller);
+      if (publishTimer) clearInterval(publishTimer);
       await scoring.close(config.serve.shutdownGraceMs);
       await Promise.all([...shadows.values()].map((s) => s.close()));
+      // Every window, the open one too (a restart starts a new instance tag, so nothing overwrites it).
+      comparisonPublisher?.publishComparisons(Date.now(), { all: true });
+      await ownStore?.close();
       await admin?.close();
       await Promise.all([...models.values(), ...challengers.values()].map((m) => m.close()));
     },

@@ -11,11 +11,12 @@ import type { ModelRegistry } from '../registry/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { ADMIN_PORT_HELP, ADMIN_PORT_OPTION, adminOverride, configFrom, intFlag, parse, usage } from './args.js';
 import { type Command, helpText, STOP_SIGNALS_HELP } from './command.js';
+import { shadowSample } from './serve.js';
 import { untilSignal } from './signals.js';
 
 const HELP = helpText(
   `  driftwatch proxy --upstream URL [--host H] [--port P] [--model NAME] [--model-version V] [--workers N]
-                   [--admin-port P] [--config FILE]
+                   [--shadow-upstream URL [--shadow-sample S]] [--admin-port P] [--config FILE]
       The sidecar alone, in front of any prediction endpoint (MLflow, KServe, your own).`,
   [
     ['--upstream URL', 'the prediction endpoint behind the proxy, http(s)://host:port (or proxy.upstream)'],
@@ -30,6 +31,11 @@ const HELP = helpText(
       '--workers N',
       'processes sharing the proxy port (node:cluster; or proxy.workers; default 1), each with its own capture worker thread, all writing to the one store; one admin port and one /metrics (summed) for the group',
     ],
+    [
+      '--shadow-upstream URL',
+      "a challenger's prediction endpoint: a sample of the answered prediction requests is sent to it too, after the client has its answer, and both answers are compared (GET /api/challenger on the admin port; or proxy.shadow.upstream; one worker only)",
+    ],
+    ['--shadow-sample S', 'share of the captured, answered prediction requests shadowed, 0..1 (default 0.1; or proxy.shadow.sample)'],
     ADMIN_PORT_HELP,
   ],
   STOP_SIGNALS_HELP,
@@ -91,6 +97,8 @@ async function run(args: string[]): Promise<number> {
     model: { type: 'string' },
     'model-version': { type: 'string' },
     workers: { type: 'string' },
+    'shadow-upstream': { type: 'string' },
+    'shadow-sample': { type: 'string' },
     ...ADMIN_PORT_OPTION,
   });
   const proxy: Record<string, unknown> = {};
@@ -100,8 +108,17 @@ async function run(args: string[]): Promise<number> {
   if (values.model) proxy.model = values.model;
   if (values['model-version']) proxy.version = values['model-version'];
   if (values.workers !== undefined) proxy.workers = intFlag(values.workers, 'workers');
+  const shadow: Record<string, unknown> = {};
+  if (values['shadow-upstream']) shadow.upstream = values['shadow-upstream'];
+  if (values['shadow-sample'] !== undefined) shadow.sample = shadowSample(values['shadow-sample']);
+  if (Object.keys(shadow).length) proxy.shadow = shadow;
   const config = configFrom(values, { proxy, ...adminOverride(values) });
   if (!config.proxy.upstream) usage('proxy needs --upstream URL (or proxy.upstream in the config)');
+  if (values['shadow-sample'] !== undefined && !config.proxy.shadow.upstream)
+    usage('--shadow-sample goes with --shadow-upstream URL (or proxy.shadow.upstream)');
+  // The comparison lives in the process that shadows, and the group's admin port is the primary's.
+  if (config.proxy.shadow.upstream && config.proxy.workers > 1)
+    usage('--shadow-upstream (proxy.shadow.upstream) needs --workers 1 for now: each worker would compare alone');
   if (config.proxy.workers > 1) {
     if (cluster.isPrimary)
       return runGroupPrimary(config, proxyGroupSpec(config, { logger: createLogger({ level: config.log.level, base: { role: 'primary' } }) }));

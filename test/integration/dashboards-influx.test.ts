@@ -14,10 +14,13 @@
  * it fails.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { toOnnx } from '../../examples/seattle-weather/build-model.js';
+import { createChallengerCheck } from '../../src/checks/challenger.js';
+import { InfluxPublisher } from '../../src/store/influx-publisher.js';
 import { createAnalyzerApp, type AnalyzerApp } from '../../src/app/analyzer-app.js';
 import { createProxyApp, type ProxyApp } from '../../src/app/proxy-app.js';
 import { createServeApp, modelClasses, signatureColumns, type ServeApp } from '../../src/app/serve-app.js';
@@ -25,10 +28,11 @@ import { loadConfig } from '../../src/config/load.js';
 import { buildReferenceFromFile } from '../../src/reference/build-reference.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { parseModelUri } from '../../src/registry/model-uri.js';
+import { createStore } from '../../src/app/backends.js';
 import type { InfluxStore } from '../../src/store/influx.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { findBinary, serversRequired, startInfluxd, startVictoria, type InfluxServer } from '../influx-server.js';
-import { FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
+import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
 
 const HAVE_INFLUXD = findBinary('influxd') !== null;
 /** The instance labels the health board's PromQL is checked under (two: legends must differ). */
@@ -135,6 +139,7 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
   let serve: ServeApp | null = null;
   let proxy: ProxyApp | null = null;
   let analyzer: AnalyzerApp | null = null;
+  let store: InfluxStore | null = null;
   let metricsText = '';
   const scrapes: Array<{ atMs: number; text: string }> = [];
   let range = { fromMs: 0, toMs: 0 };
@@ -145,10 +150,21 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     if (!HAVE_INFLUXD) return;
     influx = await startInfluxd(join(tmp.dir, 'influx'), DATABASE);
     const registryRoot = join(tmp.dir, 'registry');
+    // A challenger shadowing every request: the example with its "sun" bias raised, so the two
+    // disagree on a real share of rows (the challenger panels plot that comparison).
+    const challengerDir = join(tmp.dir, 'challenger');
+    cpSync(EXAMPLE_MODEL_DIR, challengerDir, { recursive: true });
+    const weights = JSON.parse(readFileSync(join(ROOT, 'examples', 'seattle-weather', 'weights.json'), 'utf8'));
+    weights.bias[weights.classes.indexOf('sun')] += 1;
+    writeFileSync(join(challengerDir, 'model.onnx'), toOnnx({ ...weights, trainAccuracy: 0 }));
     const config = loadConfig({
       env: {},
       overrides: {
-        serve: { port: 0, models: [{ uri: `models:/${MODEL}/Production` }] },
+        serve: {
+          port: 0,
+          models: [{ uri: `models:/${MODEL}/Production`, challenger: challengerDir, shadowSample: 1 }],
+          shadow: { queueSize: 10_000 },
+        },
         proxy: { port: 0, model: MODEL },
         admin: { port: 0 },
         registry: { root: registryRoot },
@@ -164,6 +180,7 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
           enabled: false, // run on demand below, not on cron
           findingsPath: join(tmp.dir, 'findings.db'),
           drift: { window: '1h' },
+          challenger: { minPairs: 20 },
           slo: { minRequests: 10, targets: [{ model: MODEL, window: '1h', p50Ms: 50, p95Ms: 100, p99Ms: 250, errorRate: 0.01, latencyThresholdMs: 250 }] },
         },
       },
@@ -184,12 +201,15 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       },
     );
 
-    // The all-in-one composition of `driftwatch start`: one metrics registry, one admin port.
-    serve = createServeApp(config, { logger: silent, registry });
+    // The all-in-one composition of `driftwatch start`: one metrics registry, one admin port, one
+    // store (the scoring server writes its challenger comparisons through it).
+    store = createStore(config, { logger: silent }) as InfluxStore;
+    serve = createServeApp(config, { logger: silent, registry, store });
     const { scoring, admin } = await serve.start();
     proxy = createProxyApp(config, {
       logger: silent,
       registry,
+      store,
       metricsRegistry: serve.metrics.registry,
       admin: false,
       upstream: `http://127.0.0.1:${scoring.port}`,
@@ -239,6 +259,17 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
       assert.equal(joined.matched, labels.length, JSON.stringify(joined));
       labelled.push(labels.length);
       await analyzer.runner.runAll();
+      // The shadow settles, its comparison windows go to InfluxDB, and the challenger check's
+      // verdict to dw_finding (as in start).
+      const shadow = serve.shadows.get(MODEL)!;
+      for (let i = 0; i < 400 && (shadow.pending > 0 || shadow.counts.scored + shadow.counts.failed + shadow.counts.dropped < shadow.counts.sampled); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      await serve.publishComparisons();
+      const check = createChallengerCheck(config.checks.challenger, {
+        models: () => [...serve!.shadows.keys()],
+        spans: (fromMs, toMs) => serve!.comparisons.read(fromMs, toMs),
+      });
+      new InfluxPublisher(proxy.store as InfluxStore).accept({ check: 'challenger', findings: await check.run(Date.now()), completed: true });
       scrapes.push({ atMs: Date.now(), text: await (await fetch(metricsUrl)).text() });
     }
     await (proxy.store as InfluxStore).flush();
@@ -251,6 +282,7 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     await analyzer?.close();
     await proxy?.close();
     await serve?.close();
+    await store?.close();
     await influx?.stop();
   });
 
@@ -269,7 +301,7 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     assert.deepEqual(cur.results[0].series[0].values[0].slice(1), [730, 730]);
     const fin = await influx!.query(`SELECT count("status_level") FROM "dw_finding" GROUP BY "check"`);
     const checks = new Set((fin.results[0].series ?? []).map((x: any) => x.tags.check));
-    assert.deepEqual([...checks].sort(), ['data_quality', 'drift', 'quality', 'slo', 'staleness']);
+    assert.deepEqual([...checks].sort(), ['challenger', 'data_quality', 'drift', 'quality', 'slo', 'staleness']);
     // The quality points carry what the quality panels plot beside the value: after both halves,
     // every prediction of the (1-day) window is logged and four in five have their label.
     const q = await influx!.query(
@@ -290,6 +322,41 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
     const [, level, psi] = fail.results[0].series[0].values[0];
     assert.equal(level, 2, 'temp_max drifted in 2014-2015: fail (KS significant and PSI over its effect floor)');
     assert.ok(psi > 0 && Number.isFinite(psi), `PSI ${psi}`);
+  });
+
+  test("dw_challenger adds up to the scoring server's in-memory comparison; the verdict is in dw_finding", async (t) => {
+    if (!gate(t)) return;
+    const report = serve!.challengerReport({ fromMs: 0, toMs: Date.now() + 1 });
+    const mem = report.models[0]!.comparisons;
+    assert.equal(mem.length, 1);
+    const c = mem[0]!;
+    // Every answered request was shadowed (sample 1): 73 requests of 10 rows.
+    assert.deepEqual([c.requests, c.rows], [73, 730]);
+    const res = await influx!.query(
+      `SELECT sum("requests"), sum("rows"), sum("label_rows"), sum("agree"), sum("challenger_errors") FROM "dw_challenger" WHERE "model" = '${MODEL}' GROUP BY "champion_version", "challenger_version"`,
+    );
+    const series = res.results[0].series;
+    assert.equal(series.length, 1);
+    assert.deepEqual(series[0].tags, { champion_version: '1', challenger_version: '1' });
+    const [, requests, rows, labelRows, agree, errors] = series[0].values[0];
+    assert.deepEqual([requests, rows, labelRows, errors], [73, 730, 730, 0]);
+    assert.equal(agree / labelRows, c.agreement, 'agreement from the summed counts = the in-memory one, exactly');
+    assert.ok(c.agreement! > 0.5 && c.agreement! < 0.97, `the raised sun bias disagrees on a real share: ${c.agreement}`);
+    // The lossless JSON of each point merges back into the same counts.
+    const raw = await influx!.query(`SELECT "comparison" FROM "dw_challenger" WHERE "model" = '${MODEL}'`);
+    const parsed = raw.results[0].series[0].values.map((v: any[]) => JSON.parse(v[1]));
+    assert.equal(
+      parsed.reduce((n: number, x: any) => n + x.agree, 0),
+      agree,
+    );
+    assert.equal(
+      parsed.reduce((n: number, x: any) => n + x.probDiff.n, 0),
+      730,
+    );
+    const verdict = await influx!.query(`SELECT last("status_level"), last("message") FROM "dw_finding" WHERE "check" = 'challenger' AND "model" = '${MODEL}'`);
+    const [, level, message] = verdict.results[0].series[0].values[0];
+    assert.equal(level, c.status === 'ok' ? 0 : 1);
+    assert.match(message, c.verdict.ready ? /ready to promote/ : /not ready/);
   });
 
   for (const file of ['fleet-overview.json', 'model-drilldown.json']) {

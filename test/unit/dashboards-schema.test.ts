@@ -389,12 +389,45 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
         reference: { metric: 'accuracy', value: 0.77, labelled: 731, label_column: 'weather', source: 'train.csv' },
       },
     };
+    // dw_challenger: one classifier window with probabilities and one regression window, so every
+    // field group is written (store/influx-challenger.ts).
+    const { comparisonToPoint } = await import('../../src/store/influx-challenger.js');
+    const { addPair, emptyComparison } = await import('../../src/challenger/comparison.js');
+    const classes = emptyComparison();
+    const regression = emptyComparison();
+    const t = (type: string, data: unknown) => ({ type, dims: [2], data }) as any;
+    addPair(classes, {
+      model: 'm',
+      atMs: 0,
+      rows: 2,
+      champion: {
+        version: '1',
+        outputs: { label: t('string', ['a', 'b']), probabilities: t('float32', Float32Array.from([0.9, 0.1, 0.2, 0.8])) },
+        latencyMs: 1,
+      },
+      challenger: {
+        version: '2',
+        outputs: { label: t('string', ['a', 'a']), probabilities: t('float32', Float32Array.from([0.8, 0.2, 0.6, 0.4])) },
+        latencyMs: 2,
+        error: null,
+      },
+    });
+    addPair(regression, {
+      model: 'm',
+      atMs: 0,
+      rows: 2,
+      champion: { version: '1', outputs: { y: t('float32', Float32Array.from([1, 2])) }, latencyMs: 1 },
+      challenger: { version: '2', outputs: { y: t('float32', Float32Array.from([1.5, 2])) }, latencyMs: 2, error: null },
+    });
+    const pairKey = { model: 'm', championVersion: '1', challengerVersion: '2', startMs: 0, windowSeconds: 60 };
     const points = [
       ...deltaToPoints(window, 'i', 1).points,
       ...referenceToPoints(ref, 2),
       findingToPoint(drift),
       findingToPoint(stale),
       findingToPoint(quality),
+      comparisonToPoint({ ...pairKey, comparison: classes }, 'i', 3),
+      comparisonToPoint({ ...pairKey, comparison: regression }, 'i', 4),
     ];
     const out = new Map<string, Set<string>>();
     for (const p of points) {
@@ -408,7 +441,7 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
   test('every field the code writes is documented under its measurement, and the new tables are complete', async () => {
     const docs = documented();
     const written = await writtenFields();
-    assert.deepEqual([...written.keys()].sort(), ['dw_feature', 'dw_finding', 'dw_reference', 'dw_requests']);
+    assert.deepEqual([...written.keys()].sort(), ['dw_challenger', 'dw_feature', 'dw_finding', 'dw_reference', 'dw_requests']);
     for (const [m, fields] of written) {
       const patterns = docs.get(m);
       assert.ok(patterns && patterns.length > 0, `no field table for ${m} in docs/influxdb.md`);
@@ -418,7 +451,7 @@ describe('docs/influxdb.md lists exactly the fields the store writes and the das
           `${m}.${f} is written but not documented`,
         );
     }
-    for (const m of ['dw_reference', 'dw_finding']) {
+    for (const m of ['dw_reference', 'dw_finding', 'dw_challenger']) {
       for (const re of docs.get(m)!)
         assert.ok(
           [...written.get(m)!].some((f) => re.test(f)),
