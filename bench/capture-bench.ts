@@ -18,7 +18,13 @@
  *   BENCH_CAPTURE_ROWS="1"                             rows per request to run (default "1 100")
  *   npx tsx bench/capture-bench.ts dist-before dist    compiled builds side by side (A/B in one
  *                                                      run, rounds interleaved); a DIR is a tsc
- *                                                      output directory holding src/capture/...
+ *                                                      output directory holding src/capture/...,
+ *                                                      and "src" the current sources (a DIR outside
+ *                                                      the repository needs package.json beside it,
+ *                                                      or its .js files load as CommonJS)
+ *   BENCH_ROUNDS=3 BENCH_BATCHES_PER_ROUND=4           a short run (about 20 s for two builds)
+ *   BENCH_CAPTURE_CLOCK=cpu                            process CPU time instead of the wall clock
+ *   BENCH_CAPTURE_ANSWER=serve                         answers' floats as driftwatch serve prints them
  *
  * Writes the section between <!-- capture-bench:start --> and <!-- capture-bench:end --> in
  * bench/RESULTS.md (BENCH_CAPTURE_REPORT=0: print only).
@@ -29,8 +35,26 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { mulberry32 } from '../test/prng.js';
+import { formatFloat32 } from '../src/protocol/json-out.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+/**
+ * BENCH_CAPTURE_CLOCK=cpu times each step by the process's CPU time (process.cpuUsage: all its
+ * threads, GC helpers included) instead of the wall clock: on a machine shared with other work the
+ * wall clock also counts the time the process waited for a core.
+ */
+const CPU_CLOCK = process.env.BENCH_CAPTURE_CLOCK === 'cpu';
+/**
+ * BENCH_CAPTURE_ANSWER=serve prints the probabilities as driftwatch serve does (the shortest
+ * decimal of the float32, protocol/json-out.ts) instead of JSON.stringify's 17 digits of the
+ * float64 (what MLflow's Python server writes for a float32 output).
+ */
+const SERVE_FLOATS = process.env.BENCH_CAPTURE_ANSWER === 'serve';
+const clock = (): number => {
+  if (!CPU_CLOCK) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const BATCHES = Number(process.env.BENCH_BATCHES_PER_ROUND ?? 20);
 const BATCH = 512;
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -45,7 +69,9 @@ interface Impl {
   buildReference: (input: unknown) => unknown;
 }
 
-async function load(dir: string | null): Promise<Impl> {
+async function load(arg: string | null): Promise<Impl> {
+  // "src" among the builds is the current sources (through tsx), beside compiled ones.
+  const dir = arg === 'src' ? null : arg;
   const base = dir === null ? path.join(ROOT, 'src') : path.resolve(ROOT, dir, 'src');
   const ext = dir === null ? '.ts' : '.js';
   const mod = (p: string) => import(pathToFileURL(path.join(base, p + ext)).href);
@@ -88,7 +114,9 @@ function bodies(rows: number, at: number, rnd: () => number): { req: Buffer; res
     const probabilities = p.map((v) => Math.fround(v / s));
     return { label: LABELS[probabilities.indexOf(Math.max(...probabilities))], probabilities };
   });
-  return { req: Buffer.from(req), res: Buffer.from(JSON.stringify({ predictions })) };
+  if (!SERVE_FLOATS) return { req: Buffer.from(req), res: Buffer.from(JSON.stringify({ predictions })) };
+  const res = predictions.map((p) => `{"label":${JSON.stringify(p.label)},"probabilities":[${p.probabilities.map(formatFloat32).join(',')}]}`);
+  return { req: Buffer.from(req), res: Buffer.from(`{"predictions":[${res.join(',')}]}`) };
 }
 
 function events(rows: number, n: number, seed: number): unknown[] {
@@ -175,19 +203,19 @@ function round(impl: Impl, deps: unknown, batch: unknown[]): Sample {
   let floor = 0;
   let sink = 0;
   for (let b = 0; b < BATCHES; b++) {
-    let t = performance.now();
+    let t = clock();
     const { packed, bodies: buf } = impl.packBatch(batch);
     const cloned = structuredClone(packed);
-    pack += performance.now() - t;
-    t = performance.now();
+    pack += clock() - t;
+    t = clock();
     const n = (cloned as { n: number }).n;
     for (let i = 0; i < n; i++) impl.processEvent(impl.unpackEvent(cloned, i, buf), deps);
-    work += performance.now() - t;
-    t = performance.now();
+    work += clock() - t;
+    t = clock();
     for (const e of batch as Array<{ request: { bytes: Buffer }; response: { bytes: Buffer } }>) {
       sink += (JSON.parse(e.request.bytes.toString('utf8')) === null ? 1 : 0) + (JSON.parse(e.response.bytes.toString('utf8')) === null ? 1 : 0);
     }
-    floor += performance.now() - t;
+    floor += clock() - t;
   }
   if (sink !== 0) throw new Error('unreachable');
   const per = 1000 / (BATCHES * batch.length);
@@ -215,7 +243,9 @@ async function main(): Promise<void> {
       return '?';
     }
   })();
-  out(`Run ${new Date().toISOString()}, commit ${rev}, node ${process.version}; ${ROUNDS} rounds of ${BATCHES} x ${BATCH} events, medians, us per event.`);
+  out(
+    `Run ${new Date().toISOString()}, commit ${rev}, node ${process.version}; ${ROUNDS} rounds of ${BATCHES} x ${BATCH} events, medians, us per event${CPU_CLOCK ? ' (process CPU time)' : ''}.`,
+  );
   out('');
   out('| build | rows/request | pack (proxy thread) | work (capture worker) | floor: JSON.parse both bodies | work / floor |');
   out('|--|--:|--:|--:|--:|--:|');

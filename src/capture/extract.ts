@@ -7,7 +7,13 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { InferenceEvent, TappedBody } from './inference-event.js';
 import { decodeMlflowCsv, decodeMlflowJson, mediaTypeOf } from '../protocol/mlflow.js';
-import { decodeOipRequest } from '../protocol/oip.js';
+import type { OipRequest } from '../protocol/oip.js';
+import { decodeOipRequestBytes, decodeOipResponseBytes } from '../protocol/oip-binary.js';
+import { decodeLeanCsv } from '../protocol/lean-csv.js';
+import { decodeLeanMlflowJson } from '../protocol/lean-mlflow-json.js';
+import { type LeanPredictions, readLeanPredictions } from '../protocol/lean-predictions.js';
+import type { NumericFrame } from '../protocol/numeric-frame.js';
+import type { Column, NumberColumn } from '../stats/columns.js';
 import { setOwn } from '../stats/own-keys.js';
 
 export type Cell = number | string | boolean | null;
@@ -204,12 +210,19 @@ function cellsOf(r: Record<string, unknown>, known: ReadonlySet<string> | null):
 }
 
 function mlflowPredictions(body: string, rows: number): Row[] {
-  let json: unknown;
+  return predictionRowsOf(parseResponse(body), rows);
+}
+
+function parseResponse(body: string): unknown {
   try {
-    json = JSON.parse(body);
+    return JSON.parse(body);
   } catch {
     throw new Fail('unparseable_response');
   }
+}
+
+/** An MLflow answer (parsed) as prediction rows, one per feature row, or none when they do not match. */
+function predictionRowsOf(json: unknown, rows: number): Row[] {
   const p = isObj(json) ? json.predictions : json;
   if (Array.isArray(p)) {
     if (p.length !== rows) return [];
@@ -231,10 +244,31 @@ function mlflowPredictions(body: string, rows: number): Row[] {
   return [];
 }
 
-function oipFeatures(body: string, names: readonly string[] | null | undefined): Row[] {
-  let req: ReturnType<typeof decodeOipRequest>;
+/**
+ * A body's bytes, decompressed: an Open Inference body may carry binary tensors after its JSON
+ * (oip-binary.ts), which a text decoding would mangle.
+ */
+function bytesOf(body: TappedBody, max: number): Buffer {
+  const enc = body.contentEncoding.toLowerCase();
   try {
-    req = decodeOipRequest(body);
+    if (enc === 'gzip' || enc === 'x-gzip') return gunzipSync(body.bytes, { maxOutputLength: max });
+    if (enc === 'deflate') return inflateSync(body.bytes, { maxOutputLength: max });
+  } catch {
+    throw new Fail('decompress_failed');
+  }
+  if (enc !== 'identity' && enc !== '') throw new Fail('decompress_failed');
+  return body.bytes;
+}
+
+/**
+ * The event does not carry the Inference-Header-Content-Length header: the JSON is the body's
+ * first value and the binary tensors what its binary_data_size parameters declare (a binary input
+ * reads as the values its JSON form would have).
+ */
+function oipFeatures(body: Buffer, names: readonly string[] | null | undefined): Row[] {
+  let req: OipRequest;
+  try {
+    req = decodeOipRequestBytes(body, null, { infer: true });
   } catch {
     throw new Fail('unparseable_request');
   }
@@ -254,18 +288,11 @@ function oipFeatures(body: string, names: readonly string[] | null | undefined):
   return rows;
 }
 
-function oipPredictions(body: string, rows: number): Row[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new Fail('unparseable_response');
-  }
-  const outputs = isObj(json) && Array.isArray(json.outputs) ? json.outputs : null;
+function oipPredictions(body: Buffer, rows: number): Row[] {
+  const outputs = decodeOipResponseBytes(body, null);
   if (!outputs) throw new Fail('unparseable_response');
   const out: Row[] = Array.from({ length: rows }, () => ({}));
   for (const o of outputs) {
-    if (!isObj(o) || typeof o.name !== 'string' || !Array.isArray(o.shape) || !Array.isArray(o.data)) throw new Fail('unparseable_response');
     if (o.shape[0] !== rows) return [];
     const width = (o.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
     for (let i = 0; i < rows; i++) {
@@ -285,14 +312,14 @@ export function extract(event: InferenceEvent, opts: ExtractOptions, columnNames
     if (!event.request || !event.response) throw new Fail('unsupported_shape');
     const ct = mediaTypeOf(event.request.contentType);
     const names = columnNames ?? opts.columnNames ?? null;
-    const reqText = text(event.request, opts.maxDecompressedBytes);
     let features: Row[];
     let predictions: Row[] = [];
     const ok = event.status >= 200 && event.status < 300;
     if (event.route === 'infer') {
-      features = oipFeatures(reqText, names);
-      if (ok) predictions = oipPredictions(text(event.response, opts.maxDecompressedBytes), features.length);
+      features = oipFeatures(bytesOf(event.request, opts.maxDecompressedBytes), names);
+      if (ok) predictions = oipPredictions(bytesOf(event.response, opts.maxDecompressedBytes), features.length);
     } else {
+      const reqText = text(event.request, opts.maxDecompressedBytes);
       if (ct !== 'application/json' && ct !== 'text/csv') throw new Fail('unsupported_content_type');
       features = mlflowFeatures(reqText, ct, names);
       if (ok) predictions = mlflowPredictions(text(event.response, opts.maxDecompressedBytes), features.length);
@@ -314,4 +341,222 @@ function wider(row: Row, max: number): boolean {
   let n = 0;
   for (const _ in row) if (++n > max) return true;
   return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lean path (issue 24): MLflow request bodies the lean codecs read as a NumericFrame are
+// profiled from columns, without a Row per row and without the generic codec's second parse.
+// It gives what extract() gives for the same event (test/unit/capture-frame.test.ts holds it to
+// that); anything the lean codecs refuse is extract()'s.
+
+/**
+ * Request bodies shorter than this (a few rows) take the generic path: per body the lean path
+ * pays for typed arrays and column objects, which only rows enough pay back (at one row it cost
+ * more than JSON.parse and the rows did, bench/capture-bench.ts). Either path gives the same results.
+ */
+const LEAN_MIN_BYTES = 256;
+
+/** What extractColumns makes of an event: the features as columns, the predictions as columns when they form a table. */
+export interface ExtractedColumns {
+  model: string;
+  version: string;
+  rows: number;
+  features: Column[];
+  /** One value per feature row in each column; null when the answer is not such a table (then `predictions` holds the rows). */
+  predictionColumns: Column[] | null;
+  /** The answer's rows as extract() reads them, when predictionColumns is null; else empty. */
+  predictions: Row[];
+}
+
+export type ExtractColumnsResult = { ok: true; value: ExtractedColumns } | { ok: false; reason: ExtractFailure };
+
+/**
+ * The lean reading of an MLflow event, or null when it does not apply (an Open Inference route,
+ * a compressed or non-numeric body, a shape the lean codecs leave to the generic one): then
+ * extract() reads the event. Same arguments as extract().
+ */
+export function extractColumns(
+  event: InferenceEvent,
+  opts: ExtractOptions,
+  columnNames?: readonly string[] | null,
+  version?: string | null,
+): ExtractColumnsResult | null {
+  const req = event.request;
+  if (!req || !event.response || event.route === 'infer' || req.bytes.length < LEAN_MIN_BYTES) return null;
+  const enc = req.contentEncoding;
+  if (enc !== '' && enc !== 'identity' && enc.toLowerCase() !== 'identity') return null;
+  const ct = mediaTypeOf(req.contentType);
+  let frame: NumericFrame | null = null;
+  if (ct === 'application/json') frame = decodeLeanMlflowJson(req.bytes)?.frame ?? null;
+  else if (ct === 'text/csv') frame = decodeLeanCsv(req.bytes);
+  if (frame === null) return null;
+  try {
+    const rows = frame.rows;
+    const features = rows === 0 ? [] : frameColumns(frame, columnNames ?? opts.columnNames ?? null);
+    let predictionColumns: Column[] | null = null;
+    let predictions: Row[] = [];
+    if (event.status >= 200 && event.status < 300) {
+      // In extract()'s order: the answer is read (and may fail) before the column count is judged.
+      const res = event.response;
+      const lean = res.contentEncoding === 'identity' || res.contentEncoding === '' ? readLeanPredictions(res.bytes) : null;
+      // A lean table is valid JSON: of another row count, extract() would find no predictions in it.
+      if (lean === null || lean.rows === rows) {
+        predictionColumns = lean === null ? null : leanColumns(lean);
+        if (predictionColumns === null) {
+          const json = parseResponse(text(res, opts.maxDecompressedBytes));
+          predictionColumns = predictionColumnsOf(json, rows);
+          if (predictionColumns === null) predictions = predictionRowsOf(json, rows);
+        }
+      }
+    }
+    if (features.length > (opts.maxColumns ?? 512)) throw new Fail('too_many_columns');
+    return {
+      ok: true,
+      value: {
+        model: event.model ?? 'unknown',
+        version: (version === undefined ? event.version : version) ?? 'unknown',
+        rows,
+        features,
+        predictionColumns,
+        predictions,
+      },
+    };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, reason: e.reason };
+    return { ok: false, reason: 'unparseable_request' };
+  }
+}
+
+/**
+ * A frame's columns under the names extract() would give its rows' cells: named columns filtered
+ * as client-chosen names are, positional ones named from the model's columns. A name that repeats
+ * keeps its first place and its last column (a row object's key keeps its place; the last set wins).
+ */
+function frameColumns(frame: NumericFrame, names: readonly string[] | null): NumberColumn[] {
+  const { width, values } = frame;
+  const named = frame.names;
+  const known = named === null ? null : knownSet(names);
+  const index = new Map<string, number>();
+  for (let j = 0; j < width; j++) {
+    const name = named === null ? (names?.[j] ?? `f${j}`) : named[j]!;
+    if (named !== null && !isFeature(name, known)) continue;
+    index.set(name, j);
+  }
+  const out: NumberColumn[] = [];
+  for (const [name, j] of index) out.push({ kind: 'number', name, values, offset: j, stride: width });
+  return out;
+}
+
+/**
+ * The answer's predictions as columns, for the shapes most answers have: a list of numbers, of
+ * strings, or of records with the same keys in the same order whose values are numbers, strings,
+ * booleans or short numeric vectors (split into name_0, name_1, ... as putPrediction does). Null
+ * for anything else (nulls, nesting, keys that differ between rows, a row count that does not
+ * match): predictionRowsOf reads those.
+ */
+function predictionColumnsOf(json: unknown, rows: number): Column[] | null {
+  const p = isObj(json) ? json.predictions : json;
+  if (!Array.isArray(p) || p.length !== rows || rows === 0) return null;
+  const first = p[0] as unknown;
+  if (typeof first === 'number') {
+    const values = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const v = p[i] as unknown;
+      if (typeof v !== 'number') return null;
+      values[i] = v;
+    }
+    return [{ kind: 'number', name: 'prediction', values, offset: 0, stride: 1 }];
+  }
+  if (typeof first === 'string' || typeof first === 'boolean') {
+    for (let i = 0; i < rows; i++) if (typeof p[i] !== 'string' && typeof p[i] !== 'boolean') return null;
+    return [{ kind: 'cells', name: 'prediction', cells: p as Cell[] }];
+  }
+  if (!isObj(first)) return null;
+  const keys = Object.keys(first);
+  // Per key: -1 a scalar cell, 0 a number, L > 0 a numeric vector of L elements.
+  const plan: number[] = [];
+  let width = 0;
+  const names = new Set<string>();
+  for (const k of keys) {
+    const v = first[k];
+    let kind: number;
+    if (typeof v === 'number') kind = 0;
+    else if (typeof v === 'string' || typeof v === 'boolean') kind = -1;
+    else if (Array.isArray(v) && v.length > 0 && v.length <= MAX_VECTOR_COLUMNS) kind = v.length;
+    else return null;
+    plan.push(kind);
+    if (kind > 0) for (let e = 0; e < kind; e++) names.add(vectorColumn(k, e));
+    else names.add(k);
+    width += kind >= 0 ? Math.max(kind, 1) : 0;
+  }
+  // A generated name equal to another key (a "p_0" beside a vector "p") overwrites within a row.
+  let expected = 0;
+  for (const kind of plan) expected += kind > 0 ? kind : 1;
+  if (names.size !== expected) return null;
+  const values = new Float64Array(rows * width);
+  const cells: Cell[][] = plan.map((kind) => (kind < 0 ? new Array<Cell>(rows) : []));
+  for (let i = 0; i < rows; i++) {
+    const r = p[i] as unknown;
+    if (!isObj(r)) return null;
+    let c = 0;
+    for (const k in r) if (k !== keys[c++]) return null;
+    if (c !== keys.length) return null;
+    let at = i * width;
+    for (let j = 0; j < keys.length; j++) {
+      const v = r[keys[j]!];
+      const kind = plan[j]!;
+      if (kind === 0) {
+        if (typeof v !== 'number') return null;
+        values[at++] = v;
+      } else if (kind < 0) {
+        if (typeof v !== 'string' && typeof v !== 'boolean') return null;
+        cells[j]![i] = v;
+      } else {
+        if (!Array.isArray(v) || v.length !== kind) return null;
+        for (let e = 0; e < kind; e++) {
+          const x = v[e] as unknown;
+          if (typeof x !== 'number') return null;
+          values[at++] = x;
+        }
+      }
+    }
+  }
+  const out: Column[] = [];
+  let offset = 0;
+  for (let j = 0; j < keys.length; j++) {
+    const kind = plan[j]!;
+    if (kind < 0) out.push({ kind: 'cells', name: keys[j]!, cells: cells[j]! });
+    else if (kind === 0) out.push({ kind: 'number', name: keys[j]!, values, offset: offset++, stride: width });
+    else for (let e = 0; e < kind; e++) out.push({ kind: 'number', name: vectorColumn(keys[j]!, e), values, offset: offset++, stride: width });
+  }
+  return out;
+}
+
+/**
+ * A lean answer's outputs as the columns predictionRowsOf's rows would hold: bare values named
+ * "prediction", lists split into name_0, name_1, ... Null when two columns would share a name (a
+ * "p_0" beside a list "p": one overwrites the other within a row), left to the generic reading.
+ */
+function leanColumns(t: LeanPredictions): Column[] | null {
+  const out: Column[] = [];
+  const names = new Set<string>();
+  for (const o of t.outputs) {
+    if (o.kind === 'cells') out.push({ kind: 'cells', name: o.name, cells: o.cells });
+    else if (!o.vector) out.push({ kind: 'number', name: o.name, values: t.values, offset: o.offset, stride: t.stride });
+    else
+      for (let e = 0; e < o.width; e++) out.push({ kind: 'number', name: vectorColumn(o.name, e), values: t.values, offset: o.offset + e, stride: t.stride });
+  }
+  for (const c of out) names.add(c.name);
+  return names.size === out.length ? out : null;
+}
+
+/** Columns back as the rows extract() would have made (the prediction log reads rows). */
+export function rowsOfColumns(rows: number, columns: readonly Column[]): Row[] {
+  const out: Row[] = new Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const row: Row = {};
+    for (const col of columns) setOwn<Cell>(row, col.name, col.kind === 'number' ? col.values[col.offset + i * col.stride]! : col.cells[i]!);
+    out[i] = row;
+  }
+  return out;
 }

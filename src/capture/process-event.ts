@@ -5,7 +5,7 @@
  * has no metrics registry: it adds them up and reports them to the main thread with each batch.
  */
 import type { Logger } from '../telemetry/logger.js';
-import { extract, type ExtractFailure, type ExtractOptions } from './extract.js';
+import { type ExtractedColumns, type ExtractFailure, type ExtractOptions, extract, extractColumns, rowsOfColumns } from './extract.js';
 import type { InferenceEvent } from './inference-event.js';
 import type { PredictionRecord } from '../outcomes/prediction-log.js';
 import { type PredictionRecordOptions, predictionRecords } from './prediction-records.js';
@@ -27,6 +27,8 @@ export interface ProcessEventDeps {
   logger: Logger;
   /** The prediction log's collector (labels.enabled): what the ground-truth join needs of each row. */
   predictions?: { options: PredictionRecordOptions; add(records: readonly PredictionRecord[]): void } | undefined;
+  /** false: every event takes the generic extract() (the differential test and the bench compare both paths). */
+  lean?: boolean | undefined;
 }
 
 /**
@@ -59,7 +61,16 @@ export function processEvent(event: InferenceEvent, deps: ProcessEventDeps): voi
     // Rows of rejected or failed requests are not the model's traffic (a 400 names columns
     // the model does not have): only answered predictions are profiled.
     if (event.status < 200 || event.status >= 300) return;
-    const r = extract(event, deps.extract, deps.columnsFor?.(event.model) ?? null, version);
+    const columns = deps.columnsFor?.(event.model) ?? null;
+    // The lean codecs first (issue 24): what they read is profiled from columns; what they refuse
+    // is read by the generic extract(), with the same results either way.
+    const lean = deps.lean === false ? null : extractColumns(event, deps.extract, columns, version);
+    if (lean !== null) {
+      if (lean.ok) observeColumns(event, lean.value, deps);
+      else deps.counts.unparseable(lean.reason);
+      return;
+    }
+    const r = extract(event, deps.extract, columns, version);
     if (!r.ok) {
       deps.counts.unparseable(r.reason);
       return;
@@ -78,4 +89,34 @@ export function processEvent(event: InferenceEvent, deps: ProcessEventDeps): voi
     deps.counts.unparseable('internal');
     deps.logger.warn('capture drain failed on an event', { error: (e as Error).message });
   }
+}
+
+/** processEvent's tail for an event read as columns: the same summary, window and records as for its rows. */
+function observeColumns(event: InferenceEvent, v: ExtractedColumns, deps: ProcessEventDeps): void {
+  let features = v.features;
+  const predictionColumns = v.predictionColumns;
+  if (deps.predictions) {
+    // The prediction log reads rows: built only when it is on, from the columns, as extract() would have.
+    const extracted = {
+      model: v.model,
+      version: v.version,
+      features: rowsOfColumns(v.rows, features),
+      predictions: predictionColumns === null ? v.predictions : rowsOfColumns(v.rows, predictionColumns),
+    };
+    const records = predictionRecords(extracted, event.requestId, event.startedAtMs, deps.predictions.options);
+    if (records.length > 0) deps.predictions.add(records);
+    const idColumn = deps.predictions.options.idColumn;
+    if (idColumn !== null) features = features.filter((c) => c.name !== idColumn);
+  }
+  if (predictionColumns !== null) {
+    deps.summary.observeColumns(v.model, v.version, v.rows, features, predictionColumns);
+    deps.profiler?.observeColumns(v.model, v.version, event.startedAtMs, v.rows, features, predictionColumns);
+  } else {
+    // Features first, then the answer's rows: the order the columns are first seen in, as with rows.
+    deps.summary.observeColumns(v.model, v.version, v.rows, features, []);
+    deps.summary.observeRows(v.model, v.version, [], v.predictions);
+    deps.profiler?.observeColumns(v.model, v.version, event.startedAtMs, v.rows, features, []);
+    deps.profiler?.observeRows(v.model, v.version, event.startedAtMs, [], v.predictions);
+  }
+  deps.counts.rows(v.model, v.rows);
 }

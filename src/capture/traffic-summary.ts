@@ -7,6 +7,7 @@
  */
 import type { InferenceEvent } from './inference-event.js';
 import type { Row } from './extract.js';
+import type { Column } from '../stats/columns.js';
 
 const MAX_MODELS = 64;
 const MAX_FEATURES = 512;
@@ -63,6 +64,31 @@ function observe(f: FeatureStats, v: unknown): void {
   if (c !== undefined) f.categories.set(key, c + 1);
   else if (f.categories.size < MAX_CATEGORIES) f.categories.set(key, 1);
   else f.otherCategories++;
+}
+
+/** observe() on rows numbers values[offset], values[offset + stride], ...: the same operations in the same order, on locals. */
+function observeNumbers(f: FeatureStats, values: ArrayLike<number>, offset: number, stride: number, rows: number): void {
+  let { missing, n, mean, m2, min, max } = f;
+  for (let r = 0, at = offset; r < rows; r++, at += stride) {
+    const v = values[at]!;
+    if (Number.isNaN(v)) {
+      missing++;
+      continue;
+    }
+    n++;
+    const d = v - mean;
+    mean += d / n;
+    m2 += d * (v - mean);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  f.count += rows;
+  f.missing = missing;
+  f.n = n;
+  f.mean = mean;
+  f.m2 = m2;
+  f.min = min;
+  f.max = max;
 }
 
 function view(f: FeatureStats) {
@@ -153,6 +179,34 @@ export class TrafficSummary {
         }
         observe(f, row[k]);
       }
+    }
+  }
+
+  /** observeRows for a request read as columns (capture/extract.ts's lean path): the same summary afterwards. */
+  observeColumns(model: string, version: string, rows: number, features: readonly Column[], predictions: readonly Column[]): void {
+    const m = this.model(model, version);
+    if (!m) return;
+    m.rows += rows;
+    this.addColumns(m, m.features, rows, features);
+    this.addColumns(m, m.predictions, rows, predictions);
+  }
+
+  private addColumns(m: ModelStats, target: Map<string, FeatureStats>, rows: number, columns: readonly Column[]): void {
+    // Each column's stats depend only on its own values in row order, and columns are created in
+    // the order the rows would first show them: the same Map as add() would make of the rows.
+    for (let c = 0; c < columns.length; c++) {
+      const col = columns[c]!;
+      let f = target.get(col.name);
+      if (!f) {
+        if (target.size >= MAX_FEATURES) {
+          m.droppedFeatures += rows;
+          continue;
+        }
+        f = newFeature();
+        target.set(col.name, f);
+      }
+      if (col.kind === 'number') observeNumbers(f, col.values, col.offset, col.stride, rows);
+      else for (let r = 0; r < rows; r++) observe(f, col.cells[r]);
     }
   }
 

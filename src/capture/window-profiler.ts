@@ -15,7 +15,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { latencyBounds } from '../stats/latency-histogram.js';
 import type { Cell } from '../stats/feature-profile.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
-import { emptyWindow, mergeWindows, observeRequest, observeRows, windowStartMs } from '../stats/window-profile.js';
+import type { Column } from '../stats/columns.js';
+import { emptyWindow, mergeWindows, observeColumns, observeRequest, observeRows, windowStartMs } from '../stats/window-profile.js';
 import type { StatsStore } from '../store/types.js';
 
 export interface ProfilerMetrics {
@@ -132,6 +133,13 @@ export class WindowProfiler {
     const w = this.window(model, version, atMs);
     if (!w) return;
     observeRows(w, features, predictions, this.deps.referenceFor(model, version), this.profileOptions);
+  }
+
+  /** observeRows for a request read as columns (the lean codecs'): the same window afterwards. */
+  observeColumns(model: string, version: string, atMs: number, rows: number, features: readonly Column[], predictions: readonly Column[]): void {
+    const w = this.window(model, version, atMs);
+    if (!w) return;
+    observeColumns(w, rows, features, predictions, this.deps.referenceFor(model, version), this.profileOptions);
   }
 
   /** Windows waiting to be written. */

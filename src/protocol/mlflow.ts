@@ -16,7 +16,7 @@
 import { DriftwatchError } from '../errors.js';
 import type { DecodedInput } from './decoded-input.js';
 import type { HostTensor } from './tensor.js';
-import { elementWriter, formatFloat32, tensorToJson, writeNested } from './json-out.js';
+import { elementWriter, formatFloat32, JsonBytes, tensorToJson, writeNested } from './json-out.js';
 
 export const INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
 /** pyfunc/utils/serving_data_parser.SUPPORTED_LLM_FORMATS: any of these at the top level selects the unified LLM format. */
@@ -420,64 +420,103 @@ function csvHeader(header: string[]): string[] {
  * Numbers stay strings and are cast by the signature (as pandas does with the signature's dtypes).
  */
 export function decodeMlflowCsv(text: string): MlflowRequest {
+  // Fields are cut as slices of runs of ordinary characters, not built a character at a time, and
+  // rows are turned into cells in place: a large body of small rows is most of its cost here.
   const records: string[][] = [];
   let field = '';
+  // Rows after the header are made as wide as it, so each holds no spare capacity once kept.
+  let width = 0;
   let row: string[] = [];
+  let fields = 0;
   let quoted = false;
   let wasQuoted = false;
   let i = 0;
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const len = src.length;
+  const put = (f: string) => {
+    if (fields === 0 && width > 0) row = new Array<string>(width);
+    row[fields++] = f;
+  };
   const endRow = () => {
-    row.push(field);
-    // A line with nothing but spaces is blank to pandas, unless a quote made it a value.
-    if (!(row.length === 1 && !wasQuoted && row[0]!.trim() === '')) records.push(row);
+    // A line with nothing but spaces is blank to pandas, unless a quote made it a value; no row
+    // is made for it (a wide header over many blank lines must not cost width x lines).
+    if (fields === 0 && !wasQuoted && field.trim() === '') {
+      field = '';
+      return;
+    }
+    put(field);
+    if (row.length !== fields) row.length = fields;
+    records.push(row);
+    if (records.length === 1) width = fields;
     row = [];
+    fields = 0;
     field = '';
     wasQuoted = false;
   };
-  while (i < src.length) {
-    const c = src[i]!;
+  while (i < len) {
     if (quoted) {
-      if (c === '"') {
-        if (src[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
+      const q = src.indexOf('"', i);
+      if (q < 0) {
+        field += src.slice(i);
+        i = len;
+        break;
+      }
+      field += src.slice(i, q);
+      if (src.charCodeAt(q + 1) === 34) {
+        field += '"';
+        i = q + 2;
+      } else {
         quoted = false;
-      } else field += c;
-      i++;
+        i = q + 1;
+      }
       continue;
     }
-    if (c === '"' && field === '') {
+    const c = src.charCodeAt(i);
+    if (c === 34 && field === '') {
       quoted = true;
       wasQuoted = true;
-    } else if (c === ',') {
-      row.push(field);
+      i++;
+    } else if (c === 44) {
+      put(field);
       field = '';
-    } else if (c === '\n' || c === '\r') {
+      i++;
+    } else if (c === 10 || c === 13) {
       endRow();
-      if (c === '\r' && src[i + 1] === '\n') i++;
-    } else field += c;
-    i++;
+      i += c === 13 && src.charCodeAt(i + 1) === 10 ? 2 : 1;
+    } else {
+      // A quote past a field's first character is an ordinary character, as here.
+      let j = i + 1;
+      for (let d = src.charCodeAt(j); j < len && d !== 44 && d !== 10 && d !== 13; d = src.charCodeAt(++j));
+      field += src.slice(i, j);
+      i = j;
+    }
   }
   if (quoted)
     badRequest(`Failed to parse input as a Pandas DataFrame: an unterminated quoted field. Error: 'EOF inside string starting at row ${records.length}'`);
-  if (field !== '' || row.length || wasQuoted) endRow();
+  if (field !== '' || fields > 0 || wasQuoted) endRow();
   if (records.length === 0) badRequest("Failed to parse input as a Pandas DataFrame: the CSV input is empty. Error: 'No columns to parse from file'");
-  const [header, ...rows] = records as [string[], ...string[][]];
-  const columns = csvHeader(header);
-  const width = columns.length;
-  const indexFields = rows.length > 0 ? Math.max(0, rows[0]!.length - width) : 0;
-  const cells = rows.map((r, n) => {
+  const columns = csvHeader(records[0]!);
+  const n = records.length - 1;
+  const indexFields = n > 0 ? Math.max(0, records[1]!.length - width) : 0;
+  // records becomes the cells, row n at n - 1: no second array of rows.
+  const cells = records as unknown as Array<Array<string | null>>;
+  for (let k = 0; k < n; k++) {
+    const r = records[k + 1]!;
     if (r.length > width + indexFields) {
-      badRequest(`Failed to parse input as a Pandas DataFrame. Error: 'Expected ${width + indexFields} fields in line ${n + 2}, saw ${r.length}'`);
+      badRequest(`Failed to parse input as a Pandas DataFrame. Error: 'Expected ${width + indexFields} fields in line ${k + 2}, saw ${r.length}'`);
     }
     // Missing values as pandas.read_csv reads them by default (its na_values list).
-    const out = new Array<string | null>(width).fill(null);
-    for (let j = indexFields; j < r.length; j++) out[j - indexFields] = CSV_NA.has(r[j]!) ? null : r[j]!;
-    return out;
-  });
+    if (indexFields === 0 && r.length === width) {
+      const out = r as Array<string | null>;
+      for (let j = 0; j < width; j++) if (CSV_NA.has(r[j]!)) out[j] = null;
+      cells[k] = out;
+    } else {
+      const out = new Array<string | null>(width).fill(null);
+      for (let j = indexFields; j < r.length; j++) out[j - indexFields] = CSV_NA.has(r[j]!) ? null : r[j]!;
+      cells[k] = out;
+    }
+  }
+  cells.length = n;
   return { input: { kind: 'frame', columns, rows: cells }, format: 'csv', params: null, unwrapped: false };
 }
 
@@ -537,4 +576,87 @@ function rowWriter(key: string, t: HostTensor): (i: number) => string {
 
 export function mlflowErrorBody(e: DriftwatchError): string {
   return JSON.stringify({ error_code: e.mlflowCode, message: e.message });
+}
+
+/**
+ * encodeMlflowPredictions's text as the bytes sent, written straight into a buffer for the common
+ * answer (a list of records; issue 24): no string per value, no UTF-8 copy of the whole text.
+ * Other answers (a dict of arrays, the unwrapped LLM format, a few rows) are the text, encoded.
+ */
+export function encodeMlflowPredictionsBytes(outputs: Record<string, HostTensor>, style: 'records' | 'dict', rows: number, unwrapped = false): Buffer {
+  const names = Object.keys(outputs);
+  const tensors = names.map((n) => outputs[n]!);
+  // A few rows: the writers' set-up costs more than the strings (bench/codec-bench.ts, 1 row).
+  if (rows < 8 || unwrapped || style !== 'records' || !tensors.every((t) => t.dims.length >= 1 && t.dims[0] === rows)) {
+    return Buffer.from(encodeMlflowPredictions(outputs, style, rows, unwrapped), 'utf8');
+  }
+  let perRow = 2;
+  const writers = tensors.map((t, k) => {
+    const w = rowBytesWriter(Buffer.from((k === 0 ? '' : ',') + JSON.stringify(names[k]) + ':', 'utf8'), t);
+    perRow += w.estimate;
+    return w.write;
+  });
+  const out = new JsonBytes(PREFIX.length + 3 + rows * perRow);
+  out.text(PREFIX);
+  out.byte(0x5b);
+  for (let i = 0; i < rows; i++) {
+    if (i > 0) out.byte(0x2c);
+    out.byte(0x7b);
+    for (let k = 0; k < writers.length; k++) writers[k]!(out, i);
+    out.byte(0x7d);
+  }
+  out.byte(0x5d);
+  out.byte(0x7d);
+  return out.bytes();
+}
+
+/** rowWriter's `"name":value` for row i, into bytes; `estimate` is a likely size per row, for the first allocation. */
+function rowBytesWriter(key: Buffer, t: HostTensor): { write: (out: JsonBytes, i: number) => void; estimate: number } {
+  const inner = t.dims.slice(1);
+  const width = inner.reduce((a, b) => a * b, 1);
+  if (t.type === 'float32' && inner.length <= 1) {
+    const d = t.data as Float32Array;
+    if (width === 1) {
+      return {
+        estimate: key.length + 12,
+        write: (out, i) => {
+          out.raw(key);
+          out.float32(d[i]!);
+        },
+      };
+    }
+    return {
+      estimate: key.length + 2 + width * 12,
+      write: (out, i) => {
+        out.raw(key);
+        out.float32List(d, i * width, width);
+      },
+    };
+  }
+  if (t.type === 'string' && width === 1) {
+    // Labels repeat (a handful of classes): each distinct one is encoded once per answer.
+    const d = t.data as string[];
+    const seen = new Map<string, Buffer>();
+    return {
+      estimate: key.length + 12,
+      write: (out, i) => {
+        out.raw(key);
+        const s = d[i]!;
+        let b = seen.get(s);
+        if (b === undefined) {
+          b = Buffer.from(JSON.stringify(s), 'utf8');
+          if (seen.size < 256) seen.set(s, b);
+        }
+        out.raw(b);
+      },
+    };
+  }
+  const text = rowWriter('', t);
+  return {
+    estimate: key.length + 16 * width,
+    write: (out, i) => {
+      out.raw(key);
+      out.text(text(i));
+    },
+  };
 }

@@ -16,6 +16,7 @@
 import { DriftwatchError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Schema, Signature, TensorSpec } from '../model/signature.js';
 import type { DecodedInput } from '../protocol/decoded-input.js';
+import type { NumericFrame } from '../protocol/numeric-frame.js';
 import { preview } from '../protocol/preview.js';
 import type { ElementType, HostTensor, TensorMeta } from '../protocol/tensor.js';
 
@@ -366,6 +367,15 @@ export function checkFeedShapes(feeds: Record<string, HostTensor>, graphInputs: 
 
 export interface InputPlan {
   prepare(input: DecodedInput): PreparedInput;
+  /**
+   * Feeds straight from a lean codec's table of numbers (issue 24), when prepare() would give the
+   * very same feeds for the generic decoding of that body; null otherwise (the frame misses a
+   * column, names one twice, has another width...): the caller then decodes generically and
+   * calls prepare(), which gives the reference answer or error.
+   */
+  prepareFrame(frame: NumericFrame): PreparedInput | null;
+  /** Whether prepareFrame can ever answer (one float graph input fed by double/float columns): otherwise a lean decode is wasted. */
+  readonly takesFrames: boolean;
   /** Feeds named by the graph's own inputs, bypassing a column signature (Open Inference tensors). */
   prepareGraphTensors(named: Record<string, unknown>): PreparedInput;
   /** Model inputs for metadata endpoints. */
@@ -400,7 +410,12 @@ export function buildInputPlan(signature: Signature | null, graphInputs: readonl
     (g0.type === 'float32' || g0.type === 'float64') &&
     (inputs.specs as ColumnSpec[]).every((s) => s.type === 'double' || s.type === 'float') &&
     !(g0.shape.length === 2 && g0.shape[1]! >= 0 && g0.shape[1] !== inputs.specs.length);
+  const frameSpecs = numericMatrix ? (inputs.specs as ColumnSpec[]).map((s, i) => s.name ?? String(i)) : [];
   return {
+    takesFrames: numericMatrix,
+    prepareFrame(frame) {
+      return numericMatrix ? prepareFrameMatrix(frame, frameSpecs, g0) : null;
+    },
     prepare(input) {
       if (input.kind === 'records' && inputs?.kind !== 'column') {
         // A data frame after all (MLflow builds one from records): as rows, named by the keys.
@@ -552,6 +567,49 @@ function prepareNumericFrame(columns: string[] | null, rows: unknown[][], specs:
     rows: n,
     outputStyle: 'records',
     columnNames: specs.map((s, j) => s.name ?? String(j)),
+  };
+}
+
+/**
+ * A lean frame -> the [N, k] float matrix prepareNumericFrame (named columns) or prepareColumns
+ * (positional columns, records) would build from the same cells: every cell is a number there,
+ * so no cast can fail. Named: each signature column exactly once (others are dropped);
+ * positional: exactly k columns and at least one row (no rows positionally is the missing-columns
+ * error). Anything else is null, for the generic path to answer.
+ */
+function prepareFrameMatrix(frame: NumericFrame, expected: readonly string[], g: TensorMeta): PreparedInput | null {
+  const k = expected.length;
+  const { rows: n, width, values } = frame;
+  let identity = width === k;
+  const src = new Int32Array(k);
+  if (frame.names === null) {
+    if (width !== k || n === 0) return null;
+    for (let j = 0; j < k; j++) src[j] = j;
+  } else {
+    if (frame.names.length !== width) return null;
+    for (let j = 0; j < k; j++) {
+      const idx = frame.names.indexOf(expected[j]!);
+      if (idx < 0 || frame.names.lastIndexOf(expected[j]!) !== idx) return null;
+      src[j] = idx;
+      if (idx !== j) identity = false;
+    }
+  }
+  if (values.length !== n * width) return null;
+  const data = g.type === 'float32' ? new Float32Array(n * k) : new Float64Array(n * k);
+  // TypedArray.set converts each double as an element assignment does (float32: round to nearest).
+  if (identity) data.set(values);
+  else {
+    for (let i = 0; i < n; i++) {
+      const base = i * width;
+      const at = i * k;
+      for (let j = 0; j < k; j++) data[at + j] = values[base + src[j]!]!;
+    }
+  }
+  return {
+    feeds: { [g.name]: { type: g.type as 'float32', data, dims: g.shape.length === 1 ? [n * k] : [n, k] } },
+    rows: n,
+    outputStyle: 'records',
+    columnNames: [...expected],
   };
 }
 

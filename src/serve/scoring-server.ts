@@ -18,11 +18,22 @@ import { DriftwatchError, isDriftwatchError, messageOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { statusClass, type ServeMetrics } from '../telemetry/metrics.js';
 import { checkFeedShapes, type PreparedInput } from './input-plan.js';
-import { checkMlflowContentType, decodeMlflowCsv, decodeMlflowJson, encodeMlflowPredictions, mlflowErrorBody } from '../protocol/mlflow.js';
-import { decodeOipRequest, encodeOipResponse, oipDatatypeOfElement, oipErrorBody } from '../protocol/oip.js';
+import {
+  checkMlflowContentType,
+  decodeMlflowCsv,
+  decodeMlflowJson,
+  encodeMlflowPredictionsBytes,
+  mlflowErrorBody,
+  type MlflowRequest,
+} from '../protocol/mlflow.js';
+import { decodeLeanMlflowJson } from '../protocol/lean-mlflow-json.js';
+import { decodeLeanCsv } from '../protocol/lean-csv.js';
+import { oipDatatypeOfElement, oipErrorBody, wantsBinaryOutput, type OipInput } from '../protocol/oip.js';
+import { decodeOipRequestBytes, encodeOipResponseBytes, INFERENCE_HEADER_CONTENT_LENGTH, inferenceHeaderLength } from '../protocol/oip-binary.js';
 import { oipDatatype } from '../model/signature.js';
 import type { LoadedVersion, ServedModel } from './served-model.js';
 import type { HostTensor } from '../protocol/tensor.js';
+import type { TensorSpec } from '../model/signature.js';
 import type { Shadow } from './shadow.js';
 
 export interface ScoringServerDeps {
@@ -53,6 +64,11 @@ function errorBody(protocol: Protocol, e: DriftwatchError): string {
 
 /** Reads the body up to maxBytes; a larger body is a 413 and is not buffered. */
 export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> {
+  return readBodyBytes(req, maxBytes).then((b) => b.toString('utf8'));
+}
+
+/** readBody's bytes, undecoded: a binary Open Inference body is not text. */
+export function readBodyBytes(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity') {
@@ -81,7 +97,7 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<s
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
     req.on('error', (e) => {
       if (!failed) {
@@ -114,7 +130,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   let closing = false;
   let drained: (() => void) | null = null;
 
-  const send = (res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+  const send = (res: http.ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void => {
     if (res.headersSent) return;
     res.writeHead(status, {
       'content-type': 'application/json',
@@ -163,7 +179,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
         req.resume();
         throw new DriftwatchError('DW_ERR_SERVE_UNSUPPORTED_MEDIA_TYPE', contentType.message);
       }
-      const text = await readBody(req, config.maxBodyBytes);
+      const body = await readBodyBytes(req, config.maxBodyBytes);
       lv = served.acquire();
       if (!lv) throw new DriftwatchError('DW_ERR_SERVE_NOT_READY', `model ${served.name} is not loaded${served.lastError ? `: ${served.lastError}` : ''}`);
       if (requestedVersion !== null && requestedVersion !== lv.version) {
@@ -174,18 +190,31 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       const shadow = shadows === null ? undefined : shadows.get(served.name);
       const shadowed = shadow?.sample() === true;
       if (protocol === 'mlflow') {
-        const decoded = contentType?.ok && contentType.media === 'text/csv' ? decodeMlflowCsv(text) : decodeMlflowJson(text);
+        const csv = contentType?.ok === true && contentType.media === 'text/csv';
+        // The lean codecs (issue 24) read a table of numbers straight from the bytes, for plans
+        // that take one; anything they or the plan do not take exactly as the generic path would
+        // (null) is decoded generically, which stays the reference for answers and errors.
+        let generic: MlflowRequest | null = null;
+        const decodeGeneric = () => (generic ??= csv ? decodeMlflowCsv(body.toString('utf8')) : decodeMlflowJson(body.toString('utf8')));
+        const frame = lv.plan.takesFrames ? (csv ? decodeLeanCsv(body) : (decodeLeanMlflowJson(body)?.frame ?? null)) : null;
         const t0 = shadowed ? performance.now() : 0;
-        const prepared = lv.plan.prepare(decoded.input);
+        const prepared = (frame && lv.plan.prepareFrame(frame)) ?? lv.plan.prepare(decodeGeneric().input);
+        const unwrapped = generic !== null && (generic as MlflowRequest).unwrapped;
         const outputs = await runModel(lv, prepared, deadline);
         const championMs = shadowed ? performance.now() - t0 : 0;
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
-        send(res, 200, encodeMlflowPredictions(outputs, prepared.outputStyle, prepared.rows, decoded.unwrapped), versionHeaders);
+        send(res, 200, encodeMlflowPredictionsBytes(outputs, prepared.outputStyle, prepared.rows, unwrapped), versionHeaders);
         // After the answer was handed to the socket: the challenger never touches this request's path.
         if (shadowed)
-          shadow.offer({ championVersion: lv.version, outputs, rows: prepared.rows, latencyMs: championMs, prepare: (c) => c.plan.prepare(decoded.input) });
+          shadow.offer({
+            championVersion: lv.version,
+            outputs,
+            rows: prepared.rows,
+            latencyMs: championMs,
+            prepare: (c) => (frame && c.plan.prepareFrame(frame)) ?? c.plan.prepare(decodeGeneric().input),
+          });
       } else {
-        const request = decodeOipRequest(text);
+        const request = decodeOipRequestBytes(body, inferenceHeaderLength(req.headers[INFERENCE_HEADER_CONTENT_LENGTH], body.length));
         const t0 = shadowed ? performance.now() : 0;
         const prepared = prepareOip(lv, request.inputs);
         if (request.outputs) {
@@ -199,7 +228,21 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
         const outputs = await runModel(lv, prepared, deadline);
         const championMs = shadowed ? performance.now() - t0 : 0;
         metrics.rows.inc({ model: served.name, version: lv.version }, prepared.rows);
-        send(res, 200, encodeOipResponse({ modelName: served.name, modelVersion: lv.version, id: request.id, outputs, only: request.outputs }), versionHeaders);
+        const answer = encodeOipResponseBytes({
+          modelName: served.name,
+          modelVersion: lv.version,
+          id: request.id,
+          outputs,
+          only: request.outputs,
+          binary: (name) => wantsBinaryOutput(request, name),
+        });
+        if (answer.headerLength === null) send(res, 200, answer.body, versionHeaders);
+        else
+          send(res, 200, answer.body, {
+            ...versionHeaders,
+            'content-type': 'application/octet-stream',
+            [INFERENCE_HEADER_CONTENT_LENGTH]: String(answer.headerLength),
+          });
         if (shadowed)
           shadow.offer({ championVersion: lv.version, outputs, rows: prepared.rows, latencyMs: championMs, prepare: (c) => prepareOip(c, request.inputs) });
       }
@@ -242,7 +285,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   }
 
   /** OIP inputs named like graph inputs are tensors; named like signature columns, a frame. */
-  function prepareOip(lv: LoadedVersion, inputs: ReturnType<typeof decodeOipRequest>['inputs']): PreparedInput {
+  function prepareOip(lv: LoadedVersion, inputs: OipInput[]): PreparedInput {
     const graphNames = new Set(lv.session.inputs.map((g) => g.name));
     const sig = lv.model.signature?.inputs;
     const columnNames = sig?.kind === 'column' ? new Set(sig.specs.map((s) => s.name)) : null;
@@ -257,9 +300,45 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
       }
       return lv.plan.prepare({ kind: 'raw', value: cols });
     }
+    const direct = directFeeds(lv, inputs);
+    if (direct) return direct;
     const named: Record<string, unknown> = {};
     for (const i of inputs) named[i.name] = i.value;
     return lv.plan.prepareGraphTensors(named);
+  }
+
+  /**
+   * Feeds without the plan's walk over nested lists: binary inputs already in the graph's element
+   * types as they arrived (no JS value per element), and JSON numbers for a float graph input
+   * copied into its typed array (the plan's own conversion: a typed array store). Anything else (a
+   * binary tensor of another element type, BOOL or BYTES data, an empty or rank-0 tensor, a shape
+   * the graph or a tensor signature refuses) takes the plan's path, which converts and words the
+   * errors as before.
+   */
+  function directFeeds(lv: LoadedVersion, inputs: OipInput[]): PreparedInput | null {
+    const sig = lv.model.signature?.inputs;
+    const specs = sig?.kind === 'tensor' ? (sig.specs as TensorSpec[]) : null;
+    const fits = (want: readonly number[], dims: readonly number[]) => want.length === dims.length && want.every((d, j) => d < 0 || d === dims[j]);
+    const feeds: Record<string, HostTensor> = {};
+    let rows = 0;
+    for (const [k, g] of lv.session.inputs.entries()) {
+      const input = inputs.find((i) => i.name === g.name);
+      if (!input) return null;
+      const dims = input.shape;
+      if (dims.length === 0 || dims.includes(0) || (g.shape.length > 0 && !fits(g.shape, dims))) return null;
+      const spec = specs?.find((s) => s.name === g.name) ?? (specs?.length === lv.session.inputs.length ? specs[k] : undefined);
+      if (spec && !fits(spec.shape, dims)) return null;
+      let t = input.tensor;
+      if (t !== null) {
+        if (t.type !== g.type) return null;
+      } else if ((g.type === 'float32' || g.type === 'float64') && input.datatype !== 'BOOL' && input.datatype !== 'BYTES') {
+        const flat = input.flat as number[]; // numbers: decodeOipRequest checked them against the datatype
+        t = { type: g.type, data: g.type === 'float32' ? Float32Array.from(flat) : Float64Array.from(flat), dims };
+      } else return null;
+      feeds[g.name] = t;
+      rows = Math.max(rows, dims[0]!);
+    }
+    return { feeds, rows, outputStyle: 'dict', columnNames: null };
   }
 
   const lean = (deps.predictVia ?? 'lean') === 'lean';
@@ -306,7 +385,7 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   });
 
   app.get('/v2', (_req, res) => {
-    res.json({ name: 'driftwatch', version: deps.version, extensions: [] });
+    res.json({ name: 'driftwatch', version: deps.version, extensions: ['binary_tensor_data'] });
   });
   app.get('/v2/health/live', (_req, res) => {
     res.json({ live: true });

@@ -1,6 +1,6 @@
 import { binIndex, mergeBinned } from './bins.js';
 import { categoriesTotal, cloneCategories, emptyCategories, mergeCategories, observeCategory } from './categories.js';
-import { emptyKll, kllMerge, kllUpdate } from './kll-sketch.js';
+import { emptyKll, kllMerge, kllUpdate, kllUpdateStrided } from './kll-sketch.js';
 import { emptyMoments, mergeMoments, observeMoment } from './moments.js';
 import type { BinEdges, FeatureProfile } from './types.js';
 
@@ -66,6 +66,49 @@ export function observeValue(f: FeatureProfile, v: Cell | undefined, ctx: Featur
     return;
   }
   f.missing++;
+}
+
+/**
+ * observeValue on count numbers values[offset], values[offset + stride], ..., in that order, with
+ * the same result bit for bit: Welford's update on locals (the same operations in the same
+ * order), bins when the layout matches, then the sketch in one strided pass (the moments and the
+ * sketch do not depend on each other, only each on the order of its own values).
+ */
+export function observeNumbers(f: FeatureProfile, values: ArrayLike<number>, offset: number, stride: number, count: number, ctx: FeatureContext): void {
+  f.count += count;
+  const m = f.moments;
+  let n = m.n;
+  let mean = m.mean;
+  let m2 = m.m2;
+  let min = m.min;
+  let max = m.max;
+  let missing = 0;
+  let finite = 0;
+  const bins = f.bins !== null && ctx.binEdges !== null && f.bins.layout === ctx.binLayout ? f.bins.counts : null;
+  const edges = ctx.binEdges;
+  for (let i = 0, at = offset; i < count; i++, at += stride) {
+    const v = values[at]!;
+    if (v - v === 0) {
+      n++;
+      const d = v - mean;
+      mean += d / n;
+      m2 += d * (v - mean);
+      if (min === null || v < min) min = v;
+      if (max === null || v > max) max = v;
+      finite++;
+    } else if (Number.isNaN(v)) {
+      missing++;
+      continue;
+    }
+    if (bins !== null) bins[binIndex(edges!, v)]! += 1;
+  }
+  m.n = n;
+  m.mean = mean;
+  m.m2 = m2;
+  m.min = min;
+  m.max = max;
+  f.missing += missing;
+  if (finite > 0) kllUpdateStrided(f.sketch, values, offset, stride, count);
 }
 
 /** Values counted neither as missing nor categorical: finite numbers plus infinities. */

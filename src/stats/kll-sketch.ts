@@ -101,32 +101,77 @@ export function kllUpdate(s: KllSketch, x: number): void {
   const numLevels = levels.length;
   let used = l0.length;
   for (let h = 1; h < numLevels; h++) used += levels[h]!.length;
-  if (used >= capacities(s.k, numLevels)[numLevels]!) compress(s);
+  if (used >= capacities(s.k, numLevels)[numLevels]!) compress(s, used);
 }
 
-/** Compacts until the sketch is below its total capacity (one step after an update, maybe more after a merge). */
-function compress(s: KllSketch): void {
-  for (;;) {
+/**
+ * The same as kllUpdate on values[offset], values[offset + stride], ... (count of them), in that
+ * order, and the same sketch after it bit for bit: the retained count and the capacity are worked
+ * out once per compaction instead of once per value, which is what a column of a captured request
+ * (a strided view of a row-major frame) pays per value.
+ */
+export function kllUpdateStrided(s: KllSketch, values: ArrayLike<number>, offset: number, stride: number, count: number): void {
+  let levels = s.levels;
+  let l0 = levels[0]!;
+  let used = 0;
+  for (let h = 0; h < levels.length; h++) used += levels[h]!.length;
+  let cap = capacities(s.k, levels.length)[levels.length]!;
+  let n = s.n;
+  let min = s.min;
+  let max = s.max;
+  for (let i = 0, at = offset; i < count; i++, at += stride) {
+    const x = values[at]!;
+    if (x - x !== 0) continue;
+    l0.push(x);
+    n++;
+    if (min === null || x < min) min = x;
+    if (max === null || x > max) max = x;
+    if (++used >= cap) {
+      s.n = n;
+      used = compress(s, used);
+      levels = s.levels;
+      l0 = levels[0]!;
+      cap = capacities(s.k, levels.length)[levels.length]!;
+    }
+  }
+  s.n = n;
+  s.min = min;
+  s.max = max;
+}
+
+/**
+ * Compacts until the sketch is below its total capacity (one step after an update, maybe more
+ * after a merge). `used` is the retained count on entry; the count after is returned: a compaction
+ * of 2m items leaves m, so the count is kept up without summing the levels again.
+ */
+function compress(s: KllSketch, used: number): number {
+  let numLevels = s.levels.length;
+  let caps = capacities(s.k, numLevels);
+  while (used >= caps[numLevels]!) {
     const levels = s.levels;
-    const numLevels = levels.length;
-    const caps = capacities(s.k, numLevels);
-    let used = 0;
-    for (let h = 0; h < numLevels; h++) used += levels[h]!.length;
-    if (used < caps[numLevels]!) return;
     let h = 0;
     while (levels[h]!.length < caps[h]!) h++; // exists: pigeonhole
-    compactLevel(s, h);
+    used -= compactLevel(s, h);
+    if (s.levels.length !== numLevels) {
+      numLevels = s.levels.length;
+      caps = capacities(s.k, numLevels);
+    }
   }
+  return used;
 }
 
-/** In-place ascending sort: insertion sort for the small buffers typical here, typed-array sort otherwise. */
-function sortNumbers(a: number[]): void {
+/**
+ * In-place ascending sort of a[from..]: insertion sort for the small buffers typical here,
+ * typed-array sort otherwise (both put -0 before 0 only as the input had them: equal keys keep
+ * their order in the insertion sort; the typed sort orders -0 first, as it always did here).
+ */
+function sortNumbers(a: number[], from: number): void {
   const n = a.length;
-  if (n <= 48) {
-    for (let i = 1; i < n; i++) {
+  if (n - from <= 48) {
+    for (let i = from + 1; i < n; i++) {
       const x = a[i]!;
       let j = i - 1;
-      while (j >= 0 && a[j]! > x) {
+      while (j >= from && a[j]! > x) {
         a[j + 1] = a[j]!;
         j--;
       }
@@ -134,11 +179,20 @@ function sortNumbers(a: number[]): void {
     }
     return;
   }
-  const t = Float64Array.from(a).sort();
-  for (let i = 0; i < n; i++) a[i] = t[i]!;
+  const t = new Float64Array(n - from);
+  for (let i = from; i < n; i++) t[i - from] = a[i]!;
+  t.sort();
+  for (let i = from; i < n; i++) a[i] = t[i - from]!;
 }
 
-function compactLevel(s: KllSketch, h: number): void {
+/**
+ * Compaction in place: the promoted items are merged into the level above from its end (the
+ * level grows by their count first), so neither a copy of the odd level nor a new array for the
+ * level above is made; ties put the promoted item first, as a forward merge would. Level arrays
+ * belong to one sketch (merges and clones copy them), so growing one in place changes no other.
+ * Returns how many items the sketch retains fewer (half of those compacted).
+ */
+function compactLevel(s: KllSketch, h: number): number {
   const levels = s.levels;
   if (h === levels.length - 1) levels.push([]); // compacting the top level grows the sketch
   const cur = levels[h]!;
@@ -146,42 +200,31 @@ function compactLevel(s: KllSketch, h: number): void {
   // The odd item out stays at this level (DataSketches keeps the first: for level 0 an arbitrary
   // buffered item, for sorted levels the smallest).
   const kept = cur[0]!;
-  let src: number[];
-  if (h === 0) {
-    src = odd ? cur.slice(1) : cur;
-    sortNumbers(src);
-  } else {
-    src = odd ? cur.slice(1) : cur;
-  }
-  const offset = coin(s);
-  const half = src.length >>> 1;
-  // Merge the promoted items src[2i + offset] straight into the (sorted) level above.
+  if (h === 0) sortNumbers(cur, odd);
+  const offset = coin(s) + odd; // index in cur of the first promoted item
+  const half = (cur.length - odd) >>> 1;
   const up = levels[h + 1]!;
-  const out = new Array<number>(up.length + half);
-  let i = 0;
-  let j = 0;
-  let o = 0;
-  while (i < half && j < up.length) {
-    const x = src[2 * i + offset]!;
+  let j = up.length - 1;
+  for (let k = 0; k < half; k++) up.push(0);
+  let i = half - 1;
+  let o = up.length - 1;
+  while (i >= 0 && j >= 0) {
+    const x = cur[2 * i + offset]!;
     const y = up[j]!;
-    if (x <= y) {
-      out[o++] = x;
-      i++;
+    if (x > y) {
+      up[o--] = x;
+      i--;
     } else {
-      out[o++] = y;
-      j++;
+      up[o--] = y;
+      j--;
     }
   }
-  while (i < half) out[o++] = src[2 * i++ + offset]!;
-  while (j < up.length) out[o++] = up[j++]!;
-  levels[h + 1] = out;
-  if (h === 0) {
-    // keep the level-0 array object (and its backing store) for the next updates
-    cur.length = 0;
-    if (odd) cur.push(kept);
-  } else {
-    levels[h] = odd ? [kept] : [];
-  }
+  while (i >= 0) up[o--] = cur[2 * i-- + offset]!;
+  // (items of `up` left over are already in place)
+  // Keep the level's array object (and, for level 0, its backing store for the next updates).
+  cur.length = 0;
+  if (odd) cur.push(kept);
+  return half;
 }
 
 function mergeSortedArrays(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
@@ -237,7 +280,7 @@ export function kllMerge(a: KllSketch, b: KllSketch): KllSketch {
     max: a.max === null ? b.max : b.max === null ? a.max : Math.max(a.max, b.max),
     seed: mixSeeds(a.seed, b.seed),
   };
-  compress(out);
+  compress(out, kllRetained(out));
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { binLayoutId } from './bins.js';
-import { cloneFeature, emptyFeature, mergeFeature, observeValue } from './feature-profile.js';
+import type { Column } from './columns.js';
+import { cloneFeature, emptyFeature, mergeFeature, observeNumbers, observeValue } from './feature-profile.js';
 import type { Cell, FeatureContext } from './feature-profile.js';
 import { cloneLatency, emptyLatency, mergeLatency, observeLatency } from './latency-histogram.js';
 import { fnv1a32, getOwn, setOwn } from './own-keys.js';
@@ -180,6 +181,56 @@ export function observeRows(
   const cache = cacheFor(w, ref, opts);
   observeSide(w, cache, 'f', features, ref, opts);
   observeSide(w, cache, 'p', predictions, ref, opts);
+}
+
+function observeColumnSide(
+  w: WindowProfile,
+  cache: WindowCache,
+  side: 'f' | 'p',
+  rows: number,
+  columns: readonly Column[],
+  ref: ReferenceProfile | null,
+  opts: ProfileOptions,
+): void {
+  const map = side === 'f' ? cache.f : cache.p;
+  const rec = side === 'f' ? w.features : w.predictions;
+  for (let c = 0; c < columns.length; c++) {
+    const col = columns[c]!;
+    const name = col.name;
+    // The same lookup as observeSide's, once per column instead of once per cell.
+    let slot = map.get(name);
+    if (slot === undefined || (slot.prof !== null && rec[name] !== slot.prof)) slot = slotFor(w, cache, side, name, ref, opts);
+    if (slot.prof === null) {
+      w.droppedFeatures += rows;
+      continue;
+    }
+    if (col.kind === 'number') observeNumbers(slot.prof, col.values, col.offset, col.stride, rows, slot.ctx!);
+    else for (let r = 0; r < rows; r++) observeValue(slot.prof, col.cells[r], slot.ctx!);
+  }
+}
+
+/**
+ * observeRows for a request read as columns (stats/columns.ts): the same window afterwards, bit for
+ * bit, as observeRows on the rows those columns hold, provided each side's names are distinct
+ * and every row has every column (what a table is). Why that holds: each column's profile (its
+ * moments, bins, categories and the sketch with its own seeded coin) depends only on its own
+ * values in row order, and columns are created in the order the rows would first show them
+ * (features before predictions, each in column order), which is what maxFeatures and the key
+ * order of the window's records depend on.
+ */
+export function observeColumns(
+  w: WindowProfile,
+  rows: number,
+  features: readonly Column[],
+  predictions: readonly Column[],
+  ref: ReferenceProfile | null,
+  opts: ProfileOptions,
+): void {
+  w.rows += rows;
+  if (rows === 0) return;
+  const cache = cacheFor(w, ref, opts);
+  observeColumnSide(w, cache, 'f', rows, features, ref, opts);
+  observeColumnSide(w, cache, 'p', rows, predictions, ref, opts);
 }
 
 function mergeRecords(a: Record<string, FeatureProfile>, b: Record<string, FeatureProfile>): Record<string, FeatureProfile> {

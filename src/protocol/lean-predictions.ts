@@ -1,0 +1,480 @@
+/**
+ * The lean reader of MLflow answers (issue 24), for the capture side: the shapes most answers
+ * have, read from the body's bytes into one Float64Array and a few arrays of strings, with no
+ * JSON.parse and no JS object per row:
+ *
+ *  - {"predictions": [...]} (nothing else at the top level) or a bare [...];
+ *  - whose rows are all numbers, or all strings/booleans, or all numeric lists of one length (1 to
+ *    64), or all objects with the same keys in the same order whose values are numbers,
+ *    strings/booleans or numeric lists of one length (1 to 64) each.
+ *
+ * Anything else is null and the caller reads the answer generically (JSON.parse): invalid JSON,
+ * nulls, nesting, escapes in strings or keys, a key repeated in a row, a row that differs from the
+ * first. So when this returns a table, JSON.parse reads the same bytes as the same values
+ * (test/unit/lean-predictions.test.ts holds it to that). Pure: bytes in, a table out.
+ */
+
+/** Widest numeric list read as one output (the capture side splits it into name_0, name_1, ...). */
+export const MAX_LEAN_VECTOR = 64;
+
+/** One output of every row: a name, and where its values are. */
+export type LeanOutput =
+  /** `width` numbers per row at `offset` of the row's `stride` numbers; vector: the answer held a list. */
+  | { kind: 'number'; name: string; offset: number; width: number; vector: boolean }
+  /** One string or boolean per row. */
+  | { kind: 'cells'; name: string; cells: Array<string | boolean> };
+
+export interface LeanPredictions {
+  rows: number;
+  /** Outputs in the order of the first row's keys; a row that is not an object has one, named null. */
+  outputs: LeanOutput[];
+  /** rows x stride numbers, row-major. */
+  values: readonly number[];
+  stride: number;
+  /** The rows were objects (keyed outputs), not bare values. */
+  keyed: boolean;
+}
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact doubles up to 1e22
+/** While the mantissa is below this, times 10 plus a digit stays an exact integer (< 2^53). */
+const MANTISSA_LIMIT = 900719925474099;
+/** Digits read past the exact mantissa for longDecimal: 20 significant digits in all. */
+const LOW_DIGITS = 4;
+
+/** The rounding error of p = fl(a * b), exactly (Dekker's product; no FMA in JS; a, b far from overflow). */
+function productError(a: number, b: number, p: number): number {
+  let c = 134217729 * a; // 2^27 + 1: Veltkamp's split
+  const ah = c - (c - a);
+  const al = a - ah;
+  c = 134217729 * b;
+  const bh = c - (c - b);
+  const bl = b - bh;
+  return ah * bh - p + ah * bl + al * bh + al * bl;
+}
+
+/**
+ * (hi * 10^r + lo) / 10^k rounded to the nearest double, for the 16 to 20 digit mantissas
+ * Clinger's fast path cannot take (the 17 digits a float64 prints with); NaN when it cannot be
+ * sure, and the caller takes the exact slow path. hi < 2^53, 0 < r <= 4, lo < 10^r, 0 <= k <= 22.
+ *
+ * The mantissa M is held exactly as a sum mh + ml of two doubles (every step is an error-free
+ * transformation on integers). The quotient is q1 + q2 with q1 = fl(mh / 10^k) and q2 the
+ * remainder (M - q1 * 10^k, computed from an exact product) over 10^k, good to about 2^-100
+ * relative. f = fl(q1 + q2) with e the exact residual (q1 + q2 = f + e) is the nearest double
+ * to M / 10^k unless M / 10^k may lie on the other side of a midpoint between doubles, i.e.
+ * unless |e| is within the error of half an ulp of f (about one case in 2^30), or f is a power of
+ * two (the gap below it is half the gap above): those return NaN.
+ */
+export function longDecimal(hi: number, r: number, lo: number, k: number): number {
+  const p = hi * POW10[r]!;
+  const pe = productError(hi, POW10[r]!, p);
+  const s = p + lo;
+  const bb = s - p;
+  const se = p - (s - bb) + (lo - bb);
+  const low = se + pe; // integers below 2^15: exact
+  const mh = s + low; // |s| >= |low|: ml is the exact residual
+  const ml = low - (mh - s);
+  if (k === 0) return mh; // fl(M) itself: M = mh + ml exactly and mh is its rounding
+  const d = POW10[k]!;
+  const q1 = mh / d;
+  const t = q1 * d;
+  const te = productError(q1, d, t);
+  const q2 = (mh - t - te + ml) / d; // mh - t is exact (Sterbenz)
+  const f = q1 + q2;
+  const e = q2 - (f - q1);
+  // The ulp of f from its bits (Math.log2 and ** cost more than the rest of this function).
+  BITS_F64[0] = f;
+  const high = BITS_U32[HIGH]!;
+  if ((high & 0xfffff) === 0 && BITS_U32[1 - HIGH] === 0) return Number.NaN; // a power of two
+  BITS_U32[HIGH] = (((high >>> 20) & 0x7ff) - 52) << 20; // f >= 2^-30 here: the ulp is a normal double
+  BITS_U32[1 - HIGH] = 0;
+  return Math.abs(e) < BITS_F64[0]! * (0.5 - 2 ** -30) ? f : Number.NaN;
+}
+
+/** A double's bits, for longDecimal's ulp: scratch space of this pure function, never shared across a call. */
+const BITS_F64 = new Float64Array(1);
+const BITS_U32 = new Uint32Array(BITS_F64.buffer);
+/** Index of the high word (sign, exponent, top of the mantissa) in BITS_U32: the platform's byte order. */
+const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** Thrown inside the reader to give up; never escapes readLeanPredictions. */
+const GIVE_UP = Symbol('lean-predictions: not a lean answer');
+function giveUp(): never {
+  throw GIVE_UP;
+}
+
+/** Node's Buffer has latin1Slice (the fast path of toString('latin1')); @types/node does not declare it. */
+interface Latin1 {
+  latin1Slice(start: number, end: number): string;
+}
+
+/** Bytes [a, z) as text: latin1Slice when they are ASCII (toString's argument checks cost more than short strings do). */
+function decode(b: Buffer, a: number, z: number): string {
+  for (let i = a; i < z; i++) if (b[i]! >= 0x80) return b.toString('utf8', a, z);
+  return (b as unknown as Latin1).latin1Slice(a, z);
+}
+
+/** Distinct strings of one column remembered by their bytes. */
+interface Interned {
+  starts: number[];
+  ends: number[];
+  values: string[];
+}
+const MAX_INTERNED = 16;
+const interned = (): Interned => ({ starts: [], ends: [], values: [] });
+
+/** A value's kind in a row: -1 a string or boolean, 0 a number, L > 0 a numeric list of L. */
+type Kind = number;
+
+class Reader {
+  i = 0;
+  /**
+   * Numbers read so far. A plain array of doubles, not a Float64Array: a typed array of more than
+   * a few numbers lives outside the JS heap, and allocating and collecting one per answer cost
+   * more than reading a one-row answer (measured).
+   */
+  values: number[] = [];
+  /** A number needed the slow conversion: the answer is left to JSON.parse. */
+  slow = false;
+  constructor(readonly b: Buffer) {}
+
+  /** The next byte after whitespace (not consumed); -1 at the end. */
+  ws(): number {
+    const b = this.b;
+    let i = this.i;
+    for (;;) {
+      const c = b[i];
+      if (c === undefined) {
+        this.i = i;
+        return -1;
+      }
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
+        this.i = i;
+        return c;
+      }
+      i++;
+    }
+  }
+
+  expect(c: number): void {
+    if (this.ws() !== c) giveUp();
+    this.i++;
+  }
+
+  /** The string at the cursor (after its opening quote is seen), without escapes; [start, end) of its bytes. */
+  strRange(): [number, number] {
+    const b = this.b;
+    const start = ++this.i;
+    let i = start;
+    for (;;) {
+      const c = b[i];
+      if (c === undefined || c === BACKSLASH || c < 0x20) giveUp();
+      if (c === QUOTE) break;
+      i++;
+    }
+    this.i = i + 1;
+    return [start, i];
+  }
+
+  /**
+   * The string at the cursor. `seen` holds a column's distinct values so far with where their
+   * bytes are (at most MAX_INTERNED): a label repeated over rows is compared, not decoded again.
+   */
+  str(seen: Interned | null): string {
+    const [a, z] = this.strRange();
+    const b = this.b;
+    if (seen !== null) {
+      for (let k = 0; k < seen.values.length; k++) {
+        const at = seen.starts[k]!;
+        if (seen.ends[k]! - at === z - a && sameBytes(b, a, z, at)) return seen.values[k]!;
+      }
+    }
+    const s = decode(b, a, z);
+    if (seen !== null && seen.values.length < MAX_INTERNED) {
+      seen.starts.push(a);
+      seen.ends.push(z);
+      seen.values.push(s);
+    }
+    return s;
+  }
+
+  /** true, false, or give up (null and anything else are the generic reading's). */
+  bool(): boolean {
+    const b = this.b;
+    const i = this.i;
+    if (b[i] === 0x74 && b[i + 1] === 0x72 && b[i + 2] === 0x75 && b[i + 3] === 0x65) {
+      this.i = i + 4;
+      return true;
+    }
+    if (b[i] === 0x66 && b[i + 1] === 0x61 && b[i + 2] === 0x6c && b[i + 3] === 0x73 && b[i + 4] === 0x65) {
+      this.i = i + 5;
+      return false;
+    }
+    return giveUp();
+  }
+
+  /** A JSON number at the cursor, as the exact double JSON.parse reads; anything else gives up. */
+  num(): number {
+    const b = this.b;
+    const start = this.i;
+    let i = start;
+    let neg = false;
+    if (b[i] === MINUS) {
+      neg = true;
+      i++;
+    }
+    let c = b[i] ?? -1;
+    // The significant digits as mant * 10^r + lo: up to 16 in mant (an exact integer), up to
+    // LOW_DIGITS more in lo; beyond those the number is too long for the fast paths.
+    let mant = 0;
+    let lo = 0;
+    let r = 0;
+    let tooLong = false;
+    let exp = 0;
+    if (c === ZERO) {
+      c = b[++i] ?? -1;
+      if (c >= ZERO && c <= NINE) giveUp(); // a leading zero: not JSON
+    } else if (c > ZERO && c <= NINE) {
+      do {
+        if (mant < MANTISSA_LIMIT && r === 0) mant = mant * 10 + (c - ZERO);
+        else if (r < LOW_DIGITS) {
+          lo = lo * 10 + (c - ZERO);
+          r++;
+        } else tooLong = true;
+        c = b[++i] ?? -1;
+      } while (c >= ZERO && c <= NINE);
+    } else giveUp();
+    if (c === DOT) {
+      c = b[++i] ?? -1;
+      if (!(c >= ZERO && c <= NINE)) giveUp();
+      do {
+        if (mant < MANTISSA_LIMIT && r === 0) {
+          mant = mant * 10 + (c - ZERO);
+          exp--;
+        } else if (r < LOW_DIGITS) {
+          lo = lo * 10 + (c - ZERO);
+          r++;
+          exp--;
+        } else tooLong = true;
+        c = b[++i] ?? -1;
+      } while (c >= ZERO && c <= NINE);
+    }
+    if (c === 0x65 || c === 0x45) {
+      c = b[++i] ?? -1;
+      let eneg = false;
+      if (c === MINUS || c === PLUS) {
+        eneg = c === MINUS;
+        c = b[++i] ?? -1;
+      }
+      if (!(c >= ZERO && c <= NINE)) giveUp();
+      let e = 0;
+      do {
+        if (e < 100000) e = e * 10 + (c - ZERO);
+        c = b[++i] ?? -1;
+      } while (c >= ZERO && c <= NINE);
+      exp += eneg ? -e : e;
+    }
+    this.i = i;
+    // Clinger's fast path: an integer mantissa below 2^53 and a power of ten that is an exact
+    // double make one correctly rounded operation, the nearest double to the decimal, which is
+    // what JSON.parse reads.
+    if (r === 0 && exp >= -22 && exp <= 22) {
+      const v = exp < 0 ? mant / POW10[-exp]! : mant * POW10[exp]!;
+      return neg ? -v : v;
+    }
+    if (!tooLong && exp >= -22 && exp <= 0) {
+      const v = longDecimal(mant, r, lo, -exp);
+      if (!Number.isNaN(v)) return neg ? -v : v;
+    }
+    // More than 20 digits, far exponents, a quotient too near a midpoint: Number() on the token's
+    // text would be exact too, but a string per number makes this reader slower than JSON.parse
+    // (measured: about twice), so such an answer is left to JSON.parse. A flag, not a throw: the
+    // rows loop stops at the end of the row, and a throw costs more than reading a short answer.
+    this.slow = true;
+    return 0;
+  }
+
+  /** A numeric list at the cursor ('[' seen): its numbers pushed, their count returned. */
+  list(max: number): number {
+    this.i++;
+    let n = 0;
+    if (this.ws() === RBRACKET) {
+      this.i++;
+      return 0;
+    }
+    for (;;) {
+      const c = this.ws();
+      if (c !== MINUS && !(c >= ZERO && c <= NINE)) giveUp();
+      if (++n > max) giveUp();
+      this.values.push(this.num());
+      const d = this.ws();
+      this.i++;
+      if (d === RBRACKET) return n;
+      if (d !== COMMA) giveUp();
+    }
+  }
+
+  /** A value of the given kind at the cursor: numbers pushed, a string or boolean returned. */
+  value(kind: Kind, seen: Interned | null): string | boolean | null {
+    const c = this.ws();
+    if (kind === 0) {
+      if (c !== MINUS && !(c >= ZERO && c <= NINE)) giveUp();
+      this.values.push(this.num());
+      return null;
+    }
+    if (kind > 0) {
+      if (c !== LBRACKET || this.list(kind) !== kind) giveUp();
+      return null;
+    }
+    return c === QUOTE ? this.str(seen) : this.bool();
+  }
+
+  /** The kind of the value at the cursor, read as value() would read it (the first row decides). */
+  kindAt(): Kind {
+    const c = this.ws();
+    if (c === MINUS || (c >= ZERO && c <= NINE)) return 0;
+    if (c === QUOTE || c === 0x74 || c === 0x66) return -1;
+    if (c === LBRACKET) {
+      // Look ahead without consuming: count the list's numbers on a copy of the cursor.
+      const at = this.i;
+      const count = this.values.length;
+      const n = this.list(MAX_LEAN_VECTOR);
+      this.i = at;
+      this.values.length = count;
+      if (n === 0) giveUp();
+      return n;
+    }
+    return giveUp();
+  }
+}
+
+/** Bytes [a, z) of the body equal bytes [c, c + z - a)? */
+function sameBytes(b: Buffer, a: number, z: number, c: number): boolean {
+  for (let k = 0; k < z - a; k++) if (b[a + k] !== b[c + k]) return false;
+  return true;
+}
+
+function table(r: Reader): LeanPredictions | null {
+  r.expect(LBRACKET);
+  if (r.ws() === RBRACKET) giveUp(); // no rows: nothing to profile, the generic reading is as cheap
+  const first = r.ws();
+  if (first === LBRACE) return keyedRows(r);
+  const kind = r.kindAt();
+  const cells: Array<string | boolean> = [];
+  const seen = kind < 0 ? interned() : null;
+  let rows = 0;
+  for (;;) {
+    const v = r.value(kind, seen);
+    if (kind < 0) cells.push(v!);
+    rows++;
+    if (r.slow) return null;
+    const d = r.ws();
+    r.i++;
+    if (d === RBRACKET) break;
+    if (d !== COMMA) giveUp();
+  }
+  const outputs: LeanOutput[] =
+    kind < 0 ? [{ kind: 'cells', name: 'prediction', cells }] : [{ kind: 'number', name: 'prediction', offset: 0, width: Math.max(kind, 1), vector: kind > 0 }];
+  return { rows, outputs, values: r.values, stride: kind < 0 ? 0 : Math.max(kind, 1), keyed: false };
+}
+
+/** Rows that are objects: the first row's keys, in order, and kinds; every other row the same. */
+function keyedRows(r: Reader): LeanPredictions | null {
+  const b = r.b;
+  const keyRanges: Array<[number, number]> = [];
+  const kinds: Kind[] = [];
+  const cells: Array<Array<string | boolean>> = [];
+  const seen: Array<Interned | null> = [];
+  let stride = 0;
+  let rows = 0;
+  for (;;) {
+    r.expect(LBRACE);
+    let k = 0;
+    if (r.ws() !== RBRACE) {
+      for (;;) {
+        if (r.ws() !== QUOTE) giveUp();
+        const [a, z] = r.strRange();
+        r.expect(COLON);
+        if (rows === 0) {
+          for (const [c, y] of keyRanges) if (y - c === z - a && sameBytes(b, a, z, c)) giveUp(); // a repeated key
+          keyRanges.push([a, z]);
+          const kind = r.kindAt();
+          kinds.push(kind);
+          cells.push([]);
+          seen.push(kind < 0 ? interned() : null);
+          stride += kind < 0 ? 0 : Math.max(kind, 1);
+        } else {
+          const want = keyRanges[k];
+          if (want === undefined || want[1] - want[0] !== z - a || !sameBytes(b, a, z, want[0])) giveUp();
+        }
+        const v = r.value(kinds[k]!, seen[k] ?? null);
+        if (kinds[k]! < 0) cells[k]!.push(v!);
+        k++;
+        const d = r.ws();
+        r.i++;
+        if (d === RBRACE) break;
+        if (d !== COMMA) giveUp();
+      }
+    } else r.i++;
+    if (k !== keyRanges.length || k === 0) giveUp();
+    rows++;
+    if (r.slow) return null;
+    const d = r.ws();
+    r.i++;
+    if (d === RBRACKET) break;
+    if (d !== COMMA || r.ws() !== LBRACE) giveUp();
+  }
+  const outputs: LeanOutput[] = [];
+  let offset = 0;
+  keyRanges.forEach(([a, z], j) => {
+    const name = decode(r.b, a, z);
+    const kind = kinds[j]!;
+    if (kind < 0) outputs.push({ kind: 'cells', name, cells: cells[j]! });
+    else {
+      const width = Math.max(kind, 1);
+      outputs.push({ kind: 'number', name, offset, width, vector: kind > 0 });
+      offset += width;
+    }
+  });
+  return { rows, outputs, values: r.values, stride, keyed: true };
+}
+
+/** The answer as a table when it has one of the lean shapes; null: read it generically. */
+export function readLeanPredictions(body: Buffer): LeanPredictions | null {
+  const r = new Reader(body);
+  try {
+    let out: LeanPredictions | null;
+    const c = r.ws();
+    if (c === LBRACKET) out = table(r);
+    else {
+      r.expect(LBRACE);
+      if (r.ws() !== QUOTE) return null;
+      const [a, z] = r.strRange();
+      if (z - a !== 11 || decode(body, a, z) !== 'predictions') return null;
+      r.expect(COLON);
+      out = table(r);
+      if (out === null) return null;
+      r.expect(RBRACE);
+    }
+    if (out === null) return null;
+    if (r.ws() !== -1) return null;
+    return out;
+  } catch (e) {
+    if (e === GIVE_UP) return null;
+    throw e;
+  }
+}
