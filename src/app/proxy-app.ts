@@ -5,9 +5,9 @@
 import type { AddressInfo } from 'node:net';
 import { BoundedQueue } from '../capture/bounded-queue.js';
 import { shadowPair } from '../capture/shadow-pair.js';
+import type { AdminModelView } from '../admin/admin-server.js';
 import { ComparisonWindows } from '../challenger/comparison-windows.js';
-import { summarizeComparison } from '../challenger/comparison.js';
-import { judge } from '../challenger/verdict.js';
+import { type ChallengerReport, challengerGaugeRows, challengerReport, type ShadowCounts, type ShadowedModel } from '../challenger/report.js';
 import type { InferenceEvent } from '../capture/inference-event.js';
 import { type CapturePipeline, InLoopCapture } from '../capture/pipeline.js';
 import { ReferenceCache } from '../capture/reference-cache.js';
@@ -23,6 +23,7 @@ import { DriftwatchError } from '../errors.js';
 import { createProxyServer } from '../proxy/proxy-server.js';
 import { type ShadowDropReason, type ShadowExchange, UpstreamShadow } from '../proxy/shadow-upstream.js';
 import type { ModelRegistry } from '../registry/types.js';
+import type { ComparisonPublisher } from '../store/influx-publisher.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import {
@@ -36,7 +37,7 @@ import {
 import { createAdmin } from './admin.js';
 import { createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
 import type { GroupSpec, WorkerApp } from './cluster.js';
-import type { ChallengerReport } from './serve-app.js';
+import { comparisonPublishing } from './comparison-publishing.js';
 
 /** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
 const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
@@ -92,6 +93,8 @@ export interface ProxyShadowView {
   readonly comparisons: ComparisonWindows;
   /** GET /api/challenger's body, the scoring server's shape. */
   report(q: { fromMs: number; toMs: number; model?: string }): ChallengerReport;
+  /** GET /api/models: each shadowed model with its challenger, as the scoring server lists one (the status page asks /api/challenger when one has). */
+  modelViews(): AdminModelView[];
   /** The models shadowed so far. */
   models(): string[];
   /** Sampled requests not yet compared (in flight or queued). */
@@ -207,7 +210,13 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
         ...drainOptions,
       });
   const shadow = config.proxy.shadow.upstream
-    ? createShadow(config, metrics.registry, { upstream, extract: drainOptions.extract, columnsFor: drainOptions.columnsFor ?? null })
+    ? createShadow(config, metrics.registry, {
+        upstream,
+        extract: drainOptions.extract,
+        columnsFor: drainOptions.columnsFor ?? null,
+        // With InfluxDB the comparisons also go to dw_challenger, as the scoring server's shadow's do.
+        publisher,
+      })
     : null;
   const sender = shadow?.sender ?? null;
   // A followed version is stamped on the event as it is offered (a field read and, only for an
@@ -236,7 +245,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           traffic: () => capture.summary.toJSON(),
           store: { store, pendingWindows: () => capture.pending },
           ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
-          ...(shadow ? { challenger: shadow.view.report } : {}),
+          ...(shadow ? { challenger: shadow.view.report, models: shadow.view.modelViews } : {}),
         })
       : null;
   let closed = false;
@@ -262,6 +271,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       void maintain();
       maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
+      shadow?.publishing?.start();
       logger.info('proxy listening', {
         url: `http://${proxyAddr.address}:${proxyAddr.port}`,
         upstream,
@@ -276,7 +286,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       closed = true;
       if (maintenance) clearInterval(maintenance);
       await proxy.close(config.serve.shutdownGraceMs);
-      shadow?.close();
+      shadow?.close(); // compares what is queued, then writes every comparison window (InfluxDB)
       await capture.stop(); // everything queued is processed and written to the store
       if (ownStore) await store.close();
       if (ownLog) await predictionLog?.close();
@@ -289,8 +299,6 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
 
 /** Pairs compared per turn of the event loop: a burst of answers yields to the traffic between batches. */
 const SHADOW_BATCH = 32;
-
-type ShadowCounts = ChallengerReport['models'][number]['shadow'];
 
 /**
  * The sidecar's shadow, both halves: the sender on the data path (proxy/shadow-upstream.ts) and,
@@ -305,7 +313,12 @@ type ShadowCounts = ChallengerReport['models'][number]['shadow'];
 function createShadow(
   config: Config,
   registry: ServeMetrics['registry'],
-  opts: { upstream: string; extract: { maxDecompressedBytes: number }; columnsFor: ((model: string | null) => readonly string[] | null) | null },
+  opts: {
+    upstream: string;
+    extract: { maxDecompressedBytes: number };
+    columnsFor: ((model: string | null) => readonly string[] | null) | null;
+    publisher: ComparisonPublisher | null;
+  },
 ) {
   const cfg = config.proxy.shadow;
   const rules = config.checks.challenger;
@@ -326,19 +339,7 @@ function createShadow(
     ? { shadowRequests: registry.getSingleMetric('driftwatch_shadow_requests_total') as ReturnType<typeof createChallengerMetrics>['shadowRequests'] }
     : createChallengerMetrics(registry, () => {
         const now = Date.now();
-        return comparisons.read(now - rules.windowMs, now + 1).map((span) => {
-          const sum = summarizeComparison(span.comparison);
-          return {
-            model: span.model,
-            championVersion: span.championVersion,
-            challengerVersion: span.challengerVersion,
-            agreement: sum.agreement,
-            championP99Ms: sum.champion.p99Ms,
-            challengerP99Ms: sum.challenger.p99Ms,
-            errorRate: sum.challenger.errorRate,
-            requests: sum.requests,
-          };
-        });
+        return challengerGaugeRows(comparisons.read(now - rules.windowMs, now + 1));
       });
   const outcome = (model: string | null, o: 'scored' | 'failed' | 'dropped') => challengerMetrics.shadowRequests.inc({ model: model ?? 'unknown', outcome: o });
   const pairs = new BoundedQueue<ShadowExchange>(cfg.queueSize);
@@ -350,6 +351,9 @@ function createShadow(
     championVersion: config.proxy.version ?? null,
     challengerVersion: cfg.version ?? null,
   };
+  // Per model, the versions of its latest pair: GET /api/models shows them without merging windows
+  // (readiness probes ask /healthz, which lists the models, every few seconds).
+  const latestVersions = new Map<string, { champion: string; challenger: string }>();
   let scheduled = false;
   const compare = () => {
     scheduled = false;
@@ -362,6 +366,10 @@ function createShadow(
         continue;
       }
       comparisons.record(res.pair);
+      opts.publisher?.recordPair(res.pair);
+      // Bounded like the counts: model names come from traffic.
+      if (latestVersions.has(res.pair.model) || latestVersions.size < 256)
+        latestVersions.set(res.pair.model, { champion: res.pair.champion.version, challenger: res.pair.challenger.version });
       const failed = res.pair.challenger.error !== null;
       if (c) {
         if (failed) {
@@ -403,62 +411,74 @@ function createShadow(
     onError: (kind) => shadowMetrics.errors.inc({ kind }),
   });
   const s = sender;
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const report = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport => {
-    const spans = comparisons.read(q.fromMs, q.toMs, q.model);
-    const names = new Set([...perModel.keys(), ...spans.map((sp) => sp.model)]);
+  const noCounts = (): ShadowCounts & { lastError: string | null } => ({
+    sampled: 0,
+    scored: 0,
+    failed: 0,
+    dropped: 0,
+    notLoaded: 0,
+    lost: 0,
+    pending: 0,
+    lastError: null,
+  });
+  // The models seen in traffic (or in the windows), else the configured one.
+  const modelNames = (more: Iterable<string>): string[] => {
+    const names = new Set([...perModel.keys(), ...more]);
     if (names.size === 0 && config.proxy.model) names.add(config.proxy.model);
-    return {
-      from: iso(q.fromMs),
-      to: iso(q.toMs),
-      rules: {
-        minPairs: rules.minPairs,
-        maxDisagreement: rules.maxDisagreement,
-        maxLatencyRatio: rules.maxLatencyRatio,
-        maxErrorRate: rules.maxErrorRate,
-        notReadyStatus: rules.notReadyStatus,
-      },
-      models: [...names]
-        .filter((m) => q.model === undefined || m === q.model)
-        .map((model) => {
-          const mine = spans.filter((sp) => sp.model === model).sort((a, b) => a.toMs - b.toMs);
-          const latest = mine[mine.length - 1];
-          const { lastError, ...counts } = perModel.get(model) ?? {
-            sampled: 0,
-            scored: 0,
-            failed: 0,
-            dropped: 0,
-            notLoaded: 0,
-            lost: 0,
-            pending: 0,
-            lastError: null,
-          };
-          return {
-            model,
-            champion: { uri: opts.upstream, version: latest?.championVersion ?? null },
-            challenger: { uri: s.upstream, version: latest?.challengerVersion ?? null, lastError },
-            sampleRate: s.sampleRate,
-            // In flight and queued are not kept per model: each model shows the proxy's.
-            shadow: { ...counts, pending: s.pending + pairs.depth },
-            comparisons: mine.map(({ comparison, fromMs, toMs, ...key }) => {
-              const summary = summarizeComparison(comparison);
-              const verdict = judge(summary, rules);
-              const status = verdict.ready || verdict.insufficient ? ('ok' as const) : rules.notReadyStatus;
-              return { ...key, from: iso(fromMs), to: iso(toMs), ...summary, verdict, status };
-            }),
-          };
-        }),
-    };
+    return [...names];
   };
+  // Each model with its spans of [fromMs, toMs) and the versions of its latest pair there.
+  const shadowed = (fromMs: number, toMs: number, model?: string): ShadowedModel[] => {
+    const spans = comparisons.read(fromMs, toMs, model);
+    return modelNames(spans.map((sp) => sp.model))
+      .filter((m) => model === undefined || m === model)
+      .map((name) => {
+        const mine = spans.filter((sp) => sp.model === name).sort((a, b) => a.toMs - b.toMs);
+        const latest = mine[mine.length - 1];
+        const { lastError, ...counts } = perModel.get(name) ?? noCounts();
+        return {
+          model: name,
+          champion: { uri: opts.upstream, version: latest?.championVersion ?? null },
+          challenger: { uri: s.upstream, version: latest?.challengerVersion ?? null, lastError },
+          sampleRate: s.sampleRate,
+          // In flight and queued are not kept per model: each model shows the proxy's.
+          shadow: { ...counts, pending: s.pending + pairs.depth },
+          spans: mine,
+        };
+      });
+  };
+  const report = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport => challengerReport(q, rules, shadowed(q.fromMs, q.toMs, q.model));
+  // The versions of the latest pair compared (none yet: the configured ones, if any).
+  const modelViews = (): AdminModelView[] =>
+    modelNames(latestVersions.keys()).map((name) => {
+      const v = latestVersions.get(name);
+      return {
+        name,
+        uri: opts.upstream,
+        version: v?.champion ?? config.proxy.version ?? null,
+        loadedAtMs: null,
+        lastError: null,
+        challenger: { uri: s.upstream, version: v?.challenger ?? cfg.version ?? null, sampleRate: s.sampleRate },
+      };
+    });
   const view: ProxyShadowView = {
     comparisons,
     report,
+    modelViews,
     models: () => [...perModel.keys()],
     get pending() {
       return s.pending + pairs.depth;
     },
   };
-  return { sender: s, view, close: () => s.close() };
+  // A pair is recorded when the challenger answered, up to its timeout after the pair's time.
+  const publishing = opts.publisher ? comparisonPublishing(opts.publisher, { everyMs: config.stats.flushIntervalMs, graceMs: cfg.timeoutMs + 1_000 }) : null;
+  const close = () => {
+    s.close();
+    // The pairs already answered are compared now, so the last windows hold them.
+    while (pairs.depth > 0) compare();
+    publishing?.stop();
+  };
+  return { sender: s, view, publishing, close };
 }
 
 // ---------------------------------------------------------------- proxy.workers > 1

@@ -5,9 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import type { AdminModelView } from '../admin/admin-server.js';
-import { type ComparisonSpan, ComparisonWindows } from '../challenger/comparison-windows.js';
-import { summarizeComparison } from '../challenger/comparison.js';
-import { judge } from '../challenger/verdict.js';
+import { ComparisonWindows } from '../challenger/comparison-windows.js';
+import { type ChallengerReport, challengerGaugeRows, challengerReport as buildReport } from '../challenger/report.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { metadataClasses } from '../model/mlmodel.js';
@@ -24,6 +23,7 @@ import { createChallengerMetrics, createServeMetrics, createStoreMetrics, type S
 import { VERSION } from '../version.js';
 import { type AdminParts, createAdmin } from './admin.js';
 import { createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
+import { type ComparisonPublishing, comparisonPublishing } from './comparison-publishing.js';
 
 export interface ServeAppDeps {
   /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
@@ -62,28 +62,6 @@ export interface ServeApp {
   close(): Promise<void>;
 }
 
-/** GET /api/challenger: what `driftwatch challenger report` prints. */
-export interface ChallengerReport {
-  from: string;
-  to: string;
-  rules: { minPairs: number; maxDisagreement: number; maxLatencyRatio: number; maxErrorRate: number; notReadyStatus: 'warn' | 'fail' };
-  models: Array<{
-    model: string;
-    champion: { uri: string; version: string | null };
-    challenger: { uri: string; version: string | null; lastError: string | null };
-    sampleRate: number;
-    /** Since start: sampled, scored, failed, dropped (queue full), notLoaded, lost; and waiting now. */
-    shadow: Shadow['counts'] & { pending: number };
-    comparisons: Array<
-      Omit<ComparisonSpan, 'comparison' | 'fromMs' | 'toMs'> & { from: string; to: string } & ReturnType<typeof summarizeComparison> & {
-          verdict: ReturnType<typeof judge>;
-          /** As the challenger check would file it: ok when ready (or too few pairs yet), else rules.notReadyStatus. */
-          status: 'ok' | 'warn' | 'fail';
-        }
-    >;
-  }>;
-}
-
 /** What the admin API and the cluster primary show of a served model. */
 export function modelView(m: ServedModel): AdminModelView {
   return {
@@ -116,19 +94,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
   const challengerMetrics = () =>
     createChallengerMetrics(metrics.registry, () => {
       const now = Date.now();
-      return comparisons.read(now - checkRules.windowMs, now + 1).map((span) => {
-        const s = summarizeComparison(span.comparison);
-        return {
-          model: span.model,
-          championVersion: span.championVersion,
-          challengerVersion: span.challengerVersion,
-          agreement: s.agreement,
-          championP99Ms: s.champion.p99Ms,
-          challengerP99Ms: s.challenger.p99Ms,
-          errorRate: s.challenger.errorRate,
-          requests: s.requests,
-        };
-      });
+      return challengerGaugeRows(comparisons.read(now - checkRules.windowMs, now + 1));
     });
   let shadowCounter: ReturnType<typeof createChallengerMetrics>['shadowRequests'] | null = null;
   // Set below once the shadows are known: the fleet's copy of the comparisons (InfluxDB only).
@@ -195,19 +161,11 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     ...(shadows.size ? { shadows } : {}),
   });
 
-  const challengerReport = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport => {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    return {
-      from: iso(q.fromMs),
-      to: iso(q.toMs),
-      rules: {
-        minPairs: checkRules.minPairs,
-        maxDisagreement: checkRules.maxDisagreement,
-        maxLatencyRatio: checkRules.maxLatencyRatio,
-        maxErrorRate: checkRules.maxErrorRate,
-        notReadyStatus: checkRules.notReadyStatus,
-      },
-      models: [...shadows.values()]
+  const challengerReport = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport =>
+    buildReport(
+      q,
+      checkRules,
+      [...shadows.values()]
         .filter((s) => q.model === undefined || s.model === q.model)
         .map((s) => {
           const champion = models.get(s.model)!;
@@ -217,16 +175,10 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
             challenger: { uri: s.challenger.uri.text, version: s.challenger.current?.version ?? null, lastError: s.challenger.lastError },
             sampleRate: s.sampleRate,
             shadow: { ...s.counts, pending: s.pending },
-            comparisons: comparisons.read(q.fromMs, q.toMs, s.model).map(({ comparison, fromMs, toMs, ...key }) => {
-              const summary = summarizeComparison(comparison);
-              const verdict = judge(summary, checkRules);
-              const status = verdict.ready || verdict.insufficient ? ('ok' as const) : checkRules.notReadyStatus;
-              return { ...key, from: iso(fromMs), to: iso(toMs), ...summary, verdict, status };
-            }),
+            spans: comparisons.read(q.fromMs, q.toMs, s.model),
           };
         }),
-    };
-  };
+    );
 
   const reload = async (): Promise<string[]> => {
     const swapped: string[] = [];
@@ -257,9 +209,10 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
   });
 
   let poller: NodeJS.Timeout | null = null;
-  let publishTimer: NodeJS.Timeout | null = null;
   // A pair is recorded when the challenger answered, up to its timeout after the pair's time.
-  const publishGraceMs = config.serve.shadow.timeoutMs + 1_000;
+  const publishing: ComparisonPublishing | null = comparisonPublisher
+    ? comparisonPublishing(comparisonPublisher, { everyMs: config.stats.flushIntervalMs, graceMs: config.serve.shadow.timeoutMs + 1_000 })
+    : null;
   return {
     models,
     shadows,
@@ -303,11 +256,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         }, config.registry.pollIntervalMs);
         poller.unref();
       }
-      if (comparisonPublisher) {
-        const publisher = comparisonPublisher;
-        publishTimer = setInterval(() => publisher.publishComparisons(Date.now(), { graceMs: publishGraceMs }), config.stats.flushIntervalMs);
-        publishTimer.unref();
-      }
+      publishing?.start();
       logger.info('scoring server listening', {
         url: `http://${scoringAddr.address}:${scoringAddr.port}`,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
@@ -324,11 +273,9 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     },
     async close() {
       if (poller) clearInterval(poller);
-      if (publishTimer) clearInterval(publishTimer);
       await scoring.close(config.serve.shutdownGraceMs);
       await Promise.all([...shadows.values()].map((s) => s.close()));
-      // Every window, the open one too (a restart starts a new instance tag, so nothing overwrites it).
-      comparisonPublisher?.publishComparisons(Date.now(), { all: true });
+      publishing?.stop();
       await ownStore?.close();
       await admin?.close();
       await Promise.all([...models.values(), ...challengers.values()].map((m) => m.close()));

@@ -29,7 +29,7 @@ const { help, subcommands } = groupHelp(
   2 bad usage or configuration; 3 a model not ready at or above --fail-on.`,
 );
 
-/** The parts of GET /api/challenger this command reads (serve-app.ts ChallengerReport). */
+/** The parts of GET /api/challenger this command reads (challenger/report.ts ChallengerReport). */
 interface Report {
   from: string;
   to: string;

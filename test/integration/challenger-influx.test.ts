@@ -6,16 +6,15 @@
  * is on /metrics. Without influxd it skips loudly; DRIFTWATCH_TEST_REQUIRE_INFLUX=1 fails instead.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { toOnnx } from '../../examples/seattle-weather/build-model.js';
 import { createServeApp, type ServeApp } from '../../src/app/serve-app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { findBinary, serversRequired, startInfluxd } from '../influx-server.js';
-import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, tempDir, weatherRows } from '../helpers.js';
+import { weatherWithChallenger } from '../challenger-fixture.js';
+import { FEATURES, tempDir, weatherRows } from '../helpers.js';
 
 const tmp = tempDir('dw-challenger-influx-');
 after(() => tmp.cleanup());
@@ -30,15 +29,7 @@ test("two replicas: dw_challenger summed across instances is the replicas' compa
     return;
   }
   const influx = await startInfluxd(join(tmp.dir, 'influx'), DATABASE);
-  const registryRoot = join(tmp.dir, 'registry');
-  const registry = new LocalRegistry(registryRoot);
-  await registry.createModelVersion({ name: 'weather', sourceDir: EXAMPLE_MODEL_DIR });
-  const v2 = join(tmp.dir, 'v2');
-  cpSync(EXAMPLE_MODEL_DIR, v2, { recursive: true });
-  const w = JSON.parse(readFileSync(join(ROOT, 'examples', 'seattle-weather', 'weights.json'), 'utf8'));
-  w.bias[w.classes.indexOf('sun')] += 1;
-  writeFileSync(join(v2, 'model.onnx'), toOnnx({ ...w, trainAccuracy: 0 }));
-  await registry.createModelVersion({ name: 'weather', sourceDir: v2 });
+  const { registry, registryRoot } = await weatherWithChallenger(tmp.dir);
   const spoolDir = join(tmp.dir, 'spool');
   const replica = (instance: string) =>
     createServeApp(

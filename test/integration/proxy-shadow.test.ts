@@ -201,6 +201,20 @@ for (const engine of ['fast', 'node'] as const) {
 
       // The proxy without a shadow has no challenger to show.
       assert.equal((await fetch(`${plain.admin}/api/challenger`)).status, 404);
+      // GET /api/models names the challenger as the scoring server's does (the status page asks
+      // /api/challenger on that sign); without a shadow the proxy lists no model.
+      const models = ((await (await fetch(`${shadowed.admin}/api/models`)).json()) as any).models;
+      assert.deepEqual(models, [
+        {
+          name: 'weather',
+          uri: champion.url,
+          version: '1',
+          loadedAtMs: null,
+          lastError: null,
+          challenger: { uri: challenger.url, version: '2', sampleRate: 1 },
+        },
+      ]);
+      assert.deepEqual(((await (await fetch(`${plain.admin}/api/models`)).json()) as any).models, []);
     });
 
     test('Open Inference v2 requests (10 rows each) are shadowed and compared row by row', async () => {

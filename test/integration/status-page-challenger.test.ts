@@ -4,19 +4,22 @@
  * raised as challenger on every request, real Seattle traffic through the sidecar. The page must
  * show the API's agreement, verdict and confusion (its diagonal is the agreement), name the
  * challenger in the models table, fit a 400 px screen and make no failed request; a process
- * without a challenger must not ask for /api/challenger at all.
+ * without a challenger must not ask for /api/challenger at all. The same section on a sidecar's
+ * admin (`driftwatch proxy --shadow-upstream`, in front of two scoring servers): its /api/models
+ * names the challenger endpoint, so the page shows the proxy's comparison with the API's values.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
-import { toOnnx } from '../../examples/seattle-weather/build-model.js';
 import { createAllInOneApp } from '../../src/app/all-in-one.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, postJson, tempDir, weatherRows } from '../helpers.js';
+import { EmbeddedStore } from '../../src/store/embedded.js';
+import { sendWeatherYear, settledShadow, shadowingProxy, weatherWithChallenger } from '../challenger-fixture.js';
+import { EXAMPLE_MODEL_DIR, ROOT, tempDir } from '../helpers.js';
 
 const CHROMIUM = process.env.DRIFTWATCH_TEST_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
@@ -35,18 +38,12 @@ function needChromium(t: TestContext): boolean {
 
 async function stack(name: string, challenger: boolean) {
   const dir = join(tmp.dir, name);
-  const registryRoot = join(dir, 'registry');
-  const registry = new LocalRegistry(registryRoot);
-  await registry.createModelVersion({ name: 'weather', sourceDir: EXAMPLE_MODEL_DIR });
+  let registryRoot = join(dir, 'registry');
+  let registry = new LocalRegistry(registryRoot);
   if (challenger) {
-    const v2 = join(dir, 'v2');
-    cpSync(EXAMPLE_MODEL_DIR, v2, { recursive: true });
-    const w = JSON.parse(readFileSync(join(ROOT, 'examples', 'seattle-weather', 'weights.json'), 'utf8'));
-    w.bias[w.classes.indexOf('sun')] += 1;
-    writeFileSync(join(v2, 'model.onnx'), toOnnx({ ...w, trainAccuracy: 0 }));
-    await registry.createModelVersion({ name: 'weather', sourceDir: v2 });
+    ({ registry, registryRoot } = await weatherWithChallenger(dir));
     await registry.setAlias('weather', 'challenger', 2);
-  }
+  } else await registry.createModelVersion({ name: 'weather', sourceDir: EXAMPLE_MODEL_DIR });
   const config = loadConfig({
     env: {},
     overrides: {
@@ -95,11 +92,7 @@ test('the status page shows champion vs challenger: agreement, verdict, confusio
   const { app, proxyUrl, adminUrl } = await stack('with', true);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
   try {
-    const rows = weatherRows('2014-01-01', '2014-12-31');
-    for (let i = 0; i < rows.length; i += 5) {
-      const r = await postJson(`${proxyUrl}/invocations`, { dataframe_split: { columns: FEATURES, data: rows.slice(i, i + 5).map((x) => x.features) } });
-      assert.equal(r.status, 200);
-    }
+    await sendWeatherYear(proxyUrl);
     const shadow = app.serveApp.shadows.get('weather')!;
     for (let i = 0; i < 400 && (shadow.pending > 0 || shadow.counts.scored + shadow.counts.failed < shadow.counts.sampled); i++)
       await new Promise((r) => setTimeout(r, 25));
@@ -182,5 +175,58 @@ test('without a challenger the page never asks for /api/challenger and shows no 
   } finally {
     await browser.close();
     await app.close();
+  }
+});
+
+test("a sidecar's shadow: the proxy's admin page shows its challenger endpoint and the API's comparison", async (t) => {
+  if (!needChromium(t)) return;
+  const dir = join(tmp.dir, 'proxy');
+  const store = new EmbeddedStore({ path: join(dir, 'stats.db'), retentionDays: 1, rollupAfterHours: 48 });
+  const proxy = await shadowingProxy(await weatherWithChallenger(dir), { store, config: { checks: { challenger: { minPairs: 50 } } } });
+  const { adminUrl } = proxy;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] });
+  try {
+    await sendWeatherYear(proxy.proxyUrl);
+    await settledShadow(proxy.app);
+    const api = (await (await fetch(`${adminUrl}/api/challenger`)).json()) as any;
+    const m = api.models[0];
+    const c = m.comparisons[0];
+    assert.deepEqual([m.model, m.challenger.uri, c.championVersion, c.challengerVersion, c.requests], ['weather', proxy.challengerUrl, '1', '2', 73]);
+
+    const page = await browser.newPage({ viewport: { width: 400, height: 900 } });
+    const { problems, asked } = await open(page, adminUrl);
+    assert.ok(asked.includes('/api/challenger'), asked.join(' '));
+    const section = await page.$eval('section.challenger', (s) => ({
+      model: s.getAttribute('data-model'),
+      verdict: s.getAttribute('data-verdict'),
+      message: s.querySelector('p.verdict')?.textContent,
+      head: s.querySelector('h3')?.textContent,
+      text: s.textContent,
+    }));
+    assert.equal(section.model, 'weather');
+    assert.equal(section.verdict, c.verdict.ready ? 'ready' : c.verdict.insufficient ? 'insufficient' : 'not-ready');
+    assert.equal(section.message, c.verdict.message);
+    assert.match(section.head ?? '', /challenger v2 vs champion v1/);
+    assert.ok(section.text?.includes(proxy.challengerUrl) && section.text.includes(proxy.championUrl), section.text ?? '');
+    const row = await page.$eval('section.challenger tr[data-champion="1"][data-challenger="2"]', (tr) => ({
+      status: tr.getAttribute('data-status'),
+      agreement: Number(tr.querySelector('td[data-agreement]')!.getAttribute('data-agreement')),
+      requests: Number(tr.querySelector('td[data-requests]')!.getAttribute('data-requests')),
+    }));
+    assert.deepEqual([row.status, row.agreement, row.requests], [c.status, c.agreement, 73]);
+    // The models table names the challenger endpoint and the version its answers carry.
+    const named = await page.$eval('tr[data-model="weather"] [data-challenger]', (d) => ({ uri: d.getAttribute('data-challenger'), text: d.textContent }));
+    assert.equal(named.uri, proxy.challengerUrl);
+    assert.match(named.text ?? '', /\(v2\)/);
+    // A sidecar runs no checks: /api/findings answers 404 there (the page shows none); nothing else
+    // may fail. Each failed response is listed by URL; the browser's console echo of it says no more.
+    const failed = problems.filter(
+      (p) => !/^404 \S+\/api\/findings(\?|$)/.test(p) && !p.startsWith('console: Failed to load resource: the server responded with a status of 404'),
+    );
+    assert.deepEqual(failed, []);
+  } finally {
+    await browser.close();
+    await proxy.close();
+    await store.close();
   }
 });
