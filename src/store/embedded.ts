@@ -39,6 +39,33 @@ const MIGRATIONS: ReadonlyArray<string> = [
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
+/**
+ * listSeries as a skip-scan over the primary key (model, version, start_ms, resolution): each step
+ * seeks to the next (model, version) after the current one, then MIN/MAX(start_ms) are one seek
+ * each at either end of that series. Cost grows with the number of series, not of windows.
+ * Why not `GROUP BY model, version`: that reads every row, profiles included (WITHOUT ROWID keeps
+ * them in the key's b-tree), and every check calls listSeries every run (issue 22).
+ * Why not a series table kept by the writers: this needs no migration, and it answers from the
+ * windows themselves, so retention, roll-up and a second process on the file cannot make it drift.
+ * Same answers as the GROUP BY: the seeks compare with the columns' BINARY collation, the order
+ * GROUP BY used. The step after the last series yields one (NULL, NULL) row that ends the
+ * recursion and is filtered out. Exported for the test that reads its query plan.
+ */
+export const SERIES_SQL = `WITH RECURSIVE s(model, version) AS (
+    SELECT model, version FROM (SELECT model, version FROM windows ORDER BY model, version LIMIT 1)
+    UNION ALL
+    SELECT coalesce(
+             (SELECT w.model FROM windows w WHERE w.model = s.model AND w.version > s.version LIMIT 1),
+             (SELECT MIN(w.model) FROM windows w WHERE w.model > s.model)),
+           coalesce(
+             (SELECT MIN(w.version) FROM windows w WHERE w.model = s.model AND w.version > s.version),
+             (SELECT MIN(w.version) FROM windows w WHERE w.model = (SELECT MIN(n.model) FROM windows n WHERE n.model > s.model)))
+    FROM s WHERE s.model IS NOT NULL)
+  SELECT model, version,
+    (SELECT MIN(w.start_ms) FROM windows w WHERE w.model = s.model AND w.version = s.version) AS first,
+    (SELECT MAX(w.start_ms) FROM windows w WHERE w.model = s.model AND w.version = s.version) AS last
+  FROM s WHERE model IS NOT NULL ORDER BY model, version`;
+
 export interface EmbeddedStoreDeps {
   /** Clock for updated_ms only (never for window placement: that comes with the delta). */
   now?: () => number;
@@ -87,9 +114,7 @@ export class EmbeddedStore implements StatsStore {
       rangeVersion: this.db.prepare(
         'SELECT profile FROM windows WHERE model = ? AND version = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms, resolution',
       ),
-      series: this.db.prepare(
-        'SELECT model, version, MIN(start_ms) AS first, MAX(start_ms) AS last FROM windows GROUP BY model, version ORDER BY model, version',
-      ),
+      series: this.db.prepare(SERIES_SQL),
       getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
       putMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };

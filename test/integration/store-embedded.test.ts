@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { EmbeddedStore } from '../../src/store/embedded.js';
+import { EmbeddedStore, SERIES_SQL } from '../../src/store/embedded.js';
 import { emptyWindow, mergeWindows, observeRequest, observeRows } from '../../src/stats/window-profile.js';
 import { latencyBounds, latencyCount } from '../../src/stats/latency-histogram.js';
 import type { WindowProfile } from '../../src/stats/types.js';
@@ -275,4 +275,89 @@ test('three processes opening the same fresh files at the same instants all succ
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM a').get() as { n: number }).n, 30, `file ${f} has every process's rows`);
     db.close();
   }
+});
+
+/** What listSeries answered before the skip-scan (issue 22): one pass over every window. */
+const GROUP_BY_SERIES = 'SELECT model, version, MIN(start_ms) AS firstMs, MAX(start_ms) AS lastMs FROM windows GROUP BY model, version ORDER BY model, version';
+
+test('listSeries answers exactly what a GROUP BY over all windows answers, through writes, roll-ups, late deltas and retention', async () => {
+  // Names chosen to catch an ordering or grouping that differs from the GROUP BY's: case, prefixes,
+  // numbers as text, non-ASCII, the empty string, and a NUL inside a name.
+  const models = ['fraud', 'Fraud', 'fraud2', 'a', 'a\u0000b', 'é', 'm10', 'm9', ''];
+  const versions = ['1', '10', '2', 'v1', 'V1', ''];
+  for (const seed of [1, 2, 3]) {
+    let state = seed;
+    const rand = (n: number) => {
+      // mulberry32: a reproducible stream, so a failure names its seed
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n;
+    };
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand(xs.length))]!;
+    const path = join(tmp.dir, `series-${seed}.db`);
+    const s = new EmbeddedStore({ path, retentionDays: 1, rollupAfterHours: 2 });
+    const reference = new Database(path, { readonly: true });
+    const expected = () => reference.prepare(GROUP_BY_SERIES).all();
+    let vanished = 0;
+    let rolledUp = 0;
+    let before = new Set<string>();
+    for (let hour = 0; hour < 60; hour++) {
+      const now = T0 + hour * 3600_000;
+      const batch: WindowProfile[] = [];
+      // Some series stop getting traffic early, so retention later deletes their last window.
+      const live = hour < 20 ? models : models.slice(0, 4);
+      for (let i = 0; i < 12; i++) {
+        // Mostly current minutes, some late ones from up to 4 hours back (they land in rolled-up hours).
+        const back = rand(1) < 0.8 ? Math.floor(rand(60)) : Math.floor(rand(240));
+        const startMs = now - back * 60_000;
+        const w = emptyWindow({ model: pick(live), version: pick(versions), startMs, windowSeconds: 60 }, bounds);
+        observeRequest(w, 200, 5);
+        batch.push(w);
+      }
+      await s.writeWindows(batch);
+      assert.deepEqual(await s.listSeries(), expected(), `seed ${seed}, hour ${hour}, after writes`);
+      const r = await s.maintain(now);
+      rolledUp += r.rolledUp;
+      const got = await s.listSeries();
+      assert.deepEqual(got, expected(), `seed ${seed}, hour ${hour}, after maintain`);
+      const keys = new Set(got.map((x) => `${x.model}\u0001${x.version}`));
+      vanished += [...before].filter((k) => !keys.has(k)).length;
+      before = keys;
+    }
+    reference.close();
+    await s.close();
+    // The cases the comparison is meant to cover did happen.
+    assert.ok(rolledUp > 0, `seed ${seed}: nothing rolled up`);
+    assert.ok(vanished > 0, `seed ${seed}: retention never deleted a series' last window`);
+  }
+});
+
+test('listSeries on an empty store and on hour rows only', async () => {
+  const s = new EmbeddedStore(cfg('series-edge.db'));
+  assert.deepEqual(await s.listSeries(), []);
+  const h = emptyWindow({ model: 'm', version: '1', startMs: T0, windowSeconds: 3600 }, bounds);
+  observeRequest(h, 200, 5);
+  await s.writeWindows([h, { ...h, startMs: T0 + 3600_000 }]);
+  assert.deepEqual(await s.listSeries(), [{ model: 'm', version: '1', firstMs: T0, lastMs: T0 + 3600_000 }]);
+  await s.close();
+});
+
+test('listSeries reads by index seeks: its query plan scans no table except for the first row', async () => {
+  // The cost claim without a clock: if SQLite planned any step as a scan, listSeries would again
+  // grow with the windows, not the series (e.g. a row-value comparison it cannot seek on).
+  const s = new EmbeddedStore(cfg('series-plan.db'));
+  await s.close();
+  const db = new Database(join(tmp.dir, 'series-plan.db'), { readonly: true });
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SERIES_SQL}`).all() as Array<{ detail: string }>).map((r) => r.detail);
+  db.close();
+  const onWindows = plan.filter((d) => /^(SCAN|SEARCH) (windows|w|n)\b/.test(d));
+  // The seed (ORDER BY the primary key, LIMIT 1) is the one scan; it stops at the first row.
+  assert.deepEqual(
+    onWindows.filter((d) => d.startsWith('SCAN')),
+    ['SCAN windows'],
+    plan.join('\n'),
+  );
+  assert.equal(onWindows.filter((d) => d.startsWith('SEARCH')).length, 7, plan.join('\n'));
+  for (const d of onWindows.filter((x) => x.startsWith('SEARCH'))) assert.match(d, /\((model=\?( AND version[=>]\?)?|model>\?)\)$/, plan.join('\n'));
 });
