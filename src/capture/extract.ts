@@ -387,12 +387,18 @@ export function extractColumns(
   if (enc !== '' && enc !== 'identity' && enc.toLowerCase() !== 'identity') return null;
   const ct = mediaTypeOf(req.contentType);
   let frame: NumericFrame | null = null;
-  if (ct === 'application/json') frame = decodeLeanMlflowJson(req.bytes)?.frame ?? null;
-  else if (ct === 'text/csv') frame = decodeLeanCsv(req.bytes);
+  let byColumn = false;
+  if (ct === 'application/json') {
+    const json = decodeLeanMlflowJson(req.bytes);
+    frame = json?.frame ?? null;
+    byColumn = json?.byColumn ?? false;
+  } else if (ct === 'text/csv') frame = decodeLeanCsv(req.bytes);
   if (frame === null) return null;
   try {
-    const rows = frame.rows;
-    const features = rows === 0 ? [] : frameColumns(frame, columnNames ?? opts.columnNames ?? null);
+    const features = frame.rows === 0 ? [] : frameColumns(frame, columnNames ?? opts.columnNames ?? null);
+    // A mapping of columns none of which is a feature is one empty row to extract() (rowsFromColumns
+    // keeps only feature names, then finds no list among them), not one row per value.
+    const rows = byColumn && features.length === 0 ? 1 : frame.rows;
     let predictionColumns: Column[] | null = null;
     let predictions: Row[] = [];
     if (event.status >= 200 && event.status < 300) {

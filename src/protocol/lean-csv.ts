@@ -17,9 +17,11 @@
  * it by doubling instead), plus the header. test/unit/lean-csv-diff.test.ts holds it to that and
  * to the generic path's answers.
  */
+import { exactDecimal, MAX_EXACT_DIGITS } from './decimal.js';
 import { decodeMlflowCsv } from './mlflow.js';
 import type { NumericFrame } from './numeric-frame.js';
 
+// Module constants, not imports from a shared module: V8 folds its own constants into the loops.
 const LF = 10;
 const CR = 13;
 const QUOTE = 34;
@@ -27,9 +29,8 @@ const PLUS = 43;
 const COMMA = 44;
 const MINUS = 45;
 const DOT = 46;
-
-/** The powers of ten a double holds exactly: the fast path's one rounding (Clinger). */
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+const ZERO = 48;
+const isDigit = (c: number) => c >= ZERO && c <= 57;
 
 /** The ASCII bytes String.prototype.trim removes that can sit inside an unquoted field (CR/LF end it). */
 const isSpace = (c: number) => c === 32 || c === 9 || c === 11 || c === 12;
@@ -59,39 +60,33 @@ function scanDecimal(buf: Uint8Array, s: number, limit: number, stop: Int32Array
   const neg = c === MINUS;
   if (c === PLUS || c === MINUS) i++;
   let m = 0;
-  let nd = 0; // significant digits: up to 15 of them make an exact integer mantissa
+  let nd = 0; // significant digits: up to MAX_EXACT_DIGITS of them make an exact integer mantissa
   let digits = 0;
-  let frac = 0;
-  while (i < limit && (c = buf[i]!) >= 48 && c <= 57) {
-    if (nd > 0 || c !== 48) {
-      m = m * 10 + (c - 48);
-      nd++;
-    }
-    digits++;
-    i++;
-  }
-  if (i < limit && buf[i] === DOT) {
-    i++;
-    while (i < limit && (c = buf[i]!) >= 48 && c <= 57) {
-      if (nd > 0 || c !== 48) {
-        m = m * 10 + (c - 48);
+  let frac = 0; // digits after the point
+  let dot = false;
+  // digits[.digits], either side possibly empty: one loop, the point at most once.
+  for (; i < limit; i++) {
+    c = buf[i]!;
+    if (isDigit(c)) {
+      if (nd > 0 || c !== ZERO) {
+        m = m * 10 + (c - ZERO);
         nd++;
       }
       digits++;
-      frac++;
-      i++;
-    }
+      if (dot) frac++;
+    } else if (c === DOT && !dot) dot = true;
+    else break;
   }
   stop[0] = i;
   if (digits === 0) return Number.NaN;
   let exp = 0;
-  if (i < limit && ((c = buf[i]!) === 101 || c === 69)) {
+  if (i < limit && ((c = buf[i]!) === 0x65 || c === 0x45)) {
     i++;
     const eneg = i < limit && buf[i] === MINUS;
     if (i < limit && (buf[i] === PLUS || buf[i] === MINUS)) i++;
     const es = i;
-    while (i < limit && (c = buf[i]!) >= 48 && c <= 57) {
-      if (exp < 1e6) exp = exp * 10 + (c - 48); // beyond that only the slow path's answer matters
+    while (i < limit && isDigit((c = buf[i]!))) {
+      if (exp < 1e6) exp = exp * 10 + (c - ZERO); // beyond that only the slow path's answer matters
       i++;
     }
     stop[0] = i;
@@ -101,14 +96,11 @@ function scanDecimal(buf: Uint8Array, s: number, limit: number, stop: Int32Array
   const t1 = i;
   while (i < limit && isSpace(buf[i]!)) i++;
   stop[0] = i;
-  if (nd <= 15) {
-    // An exact mantissa times or over an exact power of ten is one correctly rounded operation,
-    // the same double Number() gives for the text.
-    if (m === 0) return neg ? -0 : 0;
-    const p = exp - frac;
-    if (p === 0) return neg ? -m : m;
-    if (p > 0 && p <= 22) return neg ? -(m * POW10[p]!) : m * POW10[p]!;
-    if (p < 0 && p >= -22) return neg ? -(m / POW10[-p]!) : m / POW10[-p]!;
+  if (nd <= MAX_EXACT_DIGITS) {
+    // An exact mantissa times or over an exact power of ten (Clinger's fast path) is the double
+    // Number() gives for the text; a zero mantissa is a signed zero whatever the exponent.
+    const v = m === 0 ? 0 : exactDecimal(m, exp - frac);
+    if (!Number.isNaN(v)) return neg ? -v : v;
   }
   return Number(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1', t0, t1));
 }

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type ProcessEventDeps, processEvent } from '../../src/capture/process-event.js';
 import { extractColumns } from '../../src/capture/extract.js';
+import { decodeLeanMlflowJson } from '../../src/protocol/lean-mlflow-json.js';
 import type { InferenceEvent } from '../../src/capture/inference-event.js';
 import { TrafficSummary } from '../../src/capture/traffic-summary.js';
 import { WindowProfiler } from '../../src/capture/window-profiler.js';
@@ -121,35 +122,129 @@ function numberText(r: () => number): string {
   return '-0';
 }
 
-function requestBody(r: () => number, rows: number): { body: string; contentType: string } {
+/**
+ * A request body of `rows` rows in one of the shapes the lean JSON reader accepts (every one of
+ * them: src/protocol/lean-mlflow-json.ts lists them) or CSV, or a near miss of one (a shape the
+ * lean reader must leave to the generic path, and the generic path may still read).
+ */
+/** Shapes 0 to 15 are accepted by the lean JSON reader (6 is CSV), 16 and above are near misses of them. */
+const NEAR_MISS = 16;
+const SHAPES = 24;
+
+interface RequestBody {
+  body: string;
+  contentType: string;
+  shape: number;
+}
+
+function requestBody(r: () => number, rows: number): RequestBody {
   const width = r() < 0.8 ? 4 : 1 + Math.floor(r() * 6);
-  const named = width === 4 ? COLUMNS : Array.from({ length: width }, (_, j) => (j === 0 && r() < 0.2 ? 'constructor' : `y${j}`));
+  // Client-chosen names: the model's, others, a prototype name, and integer-like keys (an object's
+  // own keys put those first, in numeric order, whatever the body's order).
+  const odd = () => ['constructor', '1', '0', '10', '__proto__', 'x0'][Math.floor(r() * 6)]!;
+  const named = width === 4 && r() < 0.8 ? COLUMNS : Array.from({ length: width }, (_, j) => (r() < 0.2 ? odd() : `y${j}`));
   const matrix = Array.from({ length: rows }, () => Array.from({ length: width }, () => numberText(r)));
   // Some bodies the lean codecs refuse (a null, a string, a boolean): those take the generic path.
   if (r() < 0.15 && rows > 0) {
     const odd = ['null', '"7"', 'true', 'NaN'][Math.floor(r() * 4)]!;
     matrix[Math.floor(r() * rows)]![Math.floor(r() * width)] = odd;
   }
+  const shape = Math.floor(r() * SHAPES);
+  const json = (body: string) => ({ body, contentType: r() < 0.2 ? 'application/json; charset=utf-8' : 'application/json', shape });
+  const q = (s: string) => JSON.stringify(s);
   const rowsText = matrix.map((m) => `[${m.join(',')}]`).join(',');
-  const records = () => matrix.map((m) => `{${m.map((v, j) => `"${named[j]}":${v}`).join(',')}}`).join(',');
-  switch (Math.floor(r() * 7)) {
+  const records = () => matrix.map((m) => `{${m.map((v, j) => `${q(named[j]!)}:${v}`).join(',')}}`).join(',');
+  const scalars = () => matrix.map((m) => m[0]).join(',');
+  const columnLists = (cols = named) => cols.map((n, j) => `${q(n)}:[${matrix.map((m) => m[j]).join(',')}]`).join(',');
+  const oneRow = (cols = named) => cols.map((n, j) => `${q(n)}:${matrix[0]?.[j] ?? '1'}`).join(',');
+  switch (shape) {
     case 0:
-      return { body: `{"dataframe_split":{"columns":${JSON.stringify(named)},"data":[${rowsText}]}}`, contentType: 'application/json' };
+      return json(`{"dataframe_split":{"columns":${JSON.stringify(named)},"data":[${rowsText}]}}`);
     case 1:
-      return { body: `{"dataframe_split":{"data":[${rowsText}]},"params":{"a":[1,{"b":null}]}}`, contentType: 'application/json' };
+      return json(`{"dataframe_split":{"data":[${rowsText}]},"params":{"a":[1,{"b":null}]}}`);
     case 2:
-      return { body: `{"dataframe_records":[${records()}]}`, contentType: 'application/json' };
+      return json(`{"dataframe_records":[${records()}]}`);
     case 3:
-      return { body: `{"instances":[${rowsText}]}`, contentType: 'application/json; charset=utf-8' };
+      return json(`{"instances":[${rowsText}]}`);
     case 4:
-      return { body: `{"inputs":[${records()}]}`, contentType: 'application/json' };
+      return json(`{"inputs":[${records()}]}`);
     case 5:
-      return { body: `{"instances":[${matrix.map((m) => m[0]).join(',')}]}`, contentType: 'application/json' };
-    default:
+      return json(`{"instances":[${scalars()}]}`);
+    case 6:
       return {
         body: `${named.join(',')}\n${matrix.map((m) => m.map((v) => (v === '"7"' ? '7' : v === 'true' ? 'True' : v === 'null' ? '' : v)).join(',')).join('\n')}\n`,
         contentType: 'text/csv',
+        shape,
       };
+    // The other accepted shapes.
+    case 7:
+      return json(`{"dataframe_split":{"columns":null,"data":[${rowsText}],"index":[${matrix.map((_, i) => i).join(',')}]}}`);
+    case 8:
+      return json(`{"dataframe_records":[${rowsText}]}`);
+    case 9:
+      return json(`{"dataframe_records":[${scalars()}]}`);
+    case 10:
+      return json(`{"instances":[${records()}]}`);
+    case 11:
+      return json(`{"inputs":[${rowsText}],"params":{"k":1}}`);
+    case 12:
+      return json(`{"inputs":[${scalars()}]}`);
+    case 13:
+      return json(`{"inputs":{${columnLists()}}}`);
+    case 14:
+      return json(`{"instances":{${columnLists()}}}`);
+    case 15:
+      // One row as a mapping of scalars (padded with an ignored key to reach the lean path's size).
+      return json(`{"${r() < 0.5 ? 'instances' : 'inputs'}":{${oneRow()}},"pad":"${'x'.repeat(300)}"}`);
+    // Near misses: each close to an accepted shape, left to the generic path by the lean reader.
+    case 16:
+      // A column map with one column a value shorter, or a scalar among the lists (repeated by the generic path).
+      return json(
+        r() < 0.5
+          ? `{"inputs":{${columnLists()},"z":[${matrix
+              .slice(1)
+              .map((m) => m[0])
+              .join(',')}]}}`
+          : `{"inputs":{${columnLists()},"z":7}}`,
+      );
+    case 17:
+      // A column map with an empty list, a nested list, or a repeated key.
+      return json(
+        [`{"inputs":{${columnLists()},"z":[]}}`, `{"instances":{${columnLists()},"z":[[1],[2]]}}`, `{"inputs":{${columnLists()},${columnLists()}}}`][
+          Math.floor(r() * 3)
+        ]!,
+      );
+    case 18:
+      // A column map under dataframe_records or dataframe_split (not a table there).
+      return json(r() < 0.5 ? `{"dataframe_records":{${columnLists()}}}` : `{"dataframe_split":{${columnLists()}}}`);
+    case 19:
+      // Records whose keys differ in order or number from the first's.
+      return json(
+        `{"${r() < 0.5 ? 'instances' : 'dataframe_records'}":[${records()}${
+          rows > 0
+            ? `,{${[...named]
+                .reverse()
+                .map((n, j) => `${q(n)}:${j}`)
+                .join(',')},"zz":0}`
+            : ''
+        }]}`,
+      );
+    case 20:
+      // Ragged rows, or rows mixed with scalars.
+      return json(`{"${r() < 0.5 ? 'inputs' : 'dataframe_records'}":[${rowsText}${rows > 0 ? (r() < 0.5 ? ',[1,2,3,4,5,6,7]' : ',1') : ''}]}`);
+    case 21:
+      // A dataframe_split whose index or columns disagree with the data.
+      return json(
+        r() < 0.5
+          ? `{"dataframe_split":{"columns":${JSON.stringify(named)},"data":[${rowsText}],"index":[${matrix.map((_, i) => i).join(',')},-1]}}`
+          : `{"dataframe_split":{"columns":${JSON.stringify([...named, 'extra'])},"data":[${rowsText}]}}`,
+      );
+    case 22:
+      // Two input keys, or an LLM key beside one.
+      return json(r() < 0.5 ? `{"inputs":[${rowsText}],"instances":[${rowsText}]}` : `{"inputs":{${columnLists()}},"prompt":"hi"}`);
+    default:
+      // Empty tables and mappings, padded to reach the lean path's size.
+      return json(`{${['"inputs":{}', '"instances":[]', '"dataframe_split":{"data":[]}', '"inputs":[[]]'][Math.floor(r() * 4)]},"pad":"${'x'.repeat(300)}"}`);
   }
 }
 
@@ -189,13 +284,14 @@ function responseBody(r: () => number, rows: number): string {
   }
 }
 
-function events(seed: number, n: number): InferenceEvent[] {
+/** Generated events, each with the shape of its request body. */
+function events(seed: number, n: number): Array<{ e: InferenceEvent; shape: number }> {
   const r = mulberry32(seed);
   return Array.from({ length: n }, (_, i) => {
     const rows = r() < 0.3 ? 1 : Math.floor(r() * 120);
-    const { body, contentType } = requestBody(r, rows);
+    const { body, contentType, shape } = requestBody(r, rows);
     const res = Buffer.from(responseBody(r, rows));
-    return {
+    const e: InferenceEvent = {
       requestId: `req-${i}`,
       startedAtMs: T0 + i * 50,
       method: 'POST',
@@ -212,12 +308,14 @@ function events(seed: number, n: number): InferenceEvent[] {
       response: { bytes: res, contentType: 'application/json', contentEncoding: 'identity' },
       skipped: null,
     };
+    return { e, shape };
   });
 }
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
-function pipeline(lean: boolean, ref: ReferenceProfile, labels: boolean, idColumn: string | null) {
+/** `known`: the model's columns are known (names filter client columns); `maxFeatures`: the window's bound. */
+function pipeline(lean: boolean, ref: ReferenceProfile, labels: boolean, idColumn: string | null, known = true, maxFeatures = 512) {
   const written: WindowProfile[] = [];
   const records: PredictionRecord[] = [];
   const counts = { rows: 0, unparseable: new Map<string, number>() };
@@ -228,7 +326,7 @@ function pipeline(lean: boolean, ref: ReferenceProfile, labels: boolean, idColum
       flushIntervalMs: 3_600_000,
       sketchK: 32,
       maxCategories: 10,
-      maxFeatures: 512,
+      maxFeatures,
       latencySloMs: [],
       referenceSketchK: 64,
       referenceBins: 10,
@@ -242,7 +340,7 @@ function pipeline(lean: boolean, ref: ReferenceProfile, labels: boolean, idColum
     summary,
     profiler,
     extract: { maxDecompressedBytes: 1 << 20, maxColumns: 5 },
-    columnsFor: () => COLUMNS,
+    columnsFor: () => (known ? COLUMNS : null),
     logger: silent,
     lean,
     counts: {
@@ -261,32 +359,44 @@ function pipeline(lean: boolean, ref: ReferenceProfile, labels: boolean, idColum
   return { deps, summary, profiler, written, records, counts };
 }
 
-for (const [name, labels, idColumn] of [
-  ['without the prediction log', false, null],
-  ['with the prediction log', true, null],
-  ['with the prediction log and an id column', true, 'x0'],
+for (const [name, labels, idColumn, known, maxFeatures] of [
+  ['without the prediction log', false, null, true, 512],
+  ['with the prediction log', true, null, true, 512],
+  ['with the prediction log and an id column', true, 'x0', true, 512],
+  // Every client column a feature (integer-like names among them), and a window bound that drops some.
+  ['model columns unknown', true, null, false, 512],
+  ['model columns unknown, 3 features a window', false, null, false, 3],
 ] as const) {
   test(`lean and generic capture of the same events give the same summary, windows and records (${name})`, async () => {
     const r = mulberry32(3);
     const ref = reference(r, COLUMNS);
-    const lean = pipeline(true, ref, labels, idColumn);
-    const generic = pipeline(false, ref, labels, idColumn);
+    const lean = pipeline(true, ref, labels, idColumn, known, maxFeatures);
+    const generic = pipeline(false, ref, labels, idColumn, known, maxFeatures);
     let taken = 0;
     let tableAnswers = 0;
-    for (const e of events(labels ? 101 : 202, 600)) {
+    const takenShapes = new Set<number>();
+    for (const { e, shape } of events(labels ? 101 : 202, 1200)) {
       const x = extractColumns(e, lean.deps.extract, COLUMNS, '1');
       if (x !== null) {
         taken++;
+        takenShapes.add(shape);
         if (x.ok && x.value.predictionColumns !== null) tableAnswers++;
       }
+      // A near miss is the generic path's, whatever its size.
+      if (shape >= NEAR_MISS) assert.equal(decodeLeanMlflowJson(e.request!.bytes), null, e.request!.bytes.toString());
       processEvent(e, lean.deps);
       processEvent(e, generic.deps);
     }
     await lean.profiler.stop();
     await generic.profiler.stop();
     // The lean path must carry most of the events, and read most answers as columns, or this test proves nothing.
-    assert.ok(taken > 300, `lean path taken for ${taken} of 600 events`);
+    assert.ok(taken > 400, `lean path taken for ${taken} of 1200 events`);
     assert.ok(tableAnswers > 100, `answers read as columns: ${tableAnswers}`);
+    // Every accepted shape went through the lean path, and no near miss did.
+    assert.deepStrictEqual(
+      [...takenShapes].sort((a, b) => a - b),
+      Array.from({ length: NEAR_MISS }, (_, k) => k),
+    );
     assert.deepStrictEqual(lean.summary.toJSON(), generic.summary.toJSON());
     assert.deepStrictEqual(lean.written, generic.written);
     assert.ok(generic.written.length > 0 && generic.written.some((w) => w.rows > 0));
@@ -295,6 +405,16 @@ for (const [name, labels, idColumn] of [
     assert.deepStrictEqual(lean.counts, generic.counts);
     assert.ok((generic.counts.unparseable.get('too_many_columns') ?? 0) > 0, 'the column bound is exercised');
     assert.ok((generic.counts.unparseable.get('unparseable_response') ?? 0) > 0, 'bad answers are exercised');
+    if (maxFeatures < 512)
+      assert.ok(
+        generic.written.some((w) => w.droppedFeatures > 0),
+        'the window bound drops columns',
+      );
+    else if (!known)
+      assert.ok(
+        generic.written.some((w) => Object.hasOwn(w.features, '1') || Object.hasOwn(w.features, '0')),
+        'integer-like names become features',
+      );
   });
 }
 

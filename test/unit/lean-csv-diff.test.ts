@@ -15,20 +15,11 @@ import type { NumericFrame } from '../../src/protocol/numeric-frame.js';
 import type { TensorMeta } from '../../src/protocol/tensor.js';
 import { buildInputPlan, type PreparedInput } from '../../src/serve/input-plan.js';
 import { EXAMPLE_MODEL_DIR, type RunningServer, startServer, tempDir } from '../helpers.js';
+// The same generator these suites always used, so the same cases (mulberry32 by seed).
+import { mulberry32 as rng } from '../prng.js';
 
 /** The input plan's and the capture side's test for a numeric cell (after trim). */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type R = () => number;
 const pick = <T>(r: R, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

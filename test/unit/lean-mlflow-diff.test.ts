@@ -20,20 +20,11 @@ import { buildInputPlan, type InputPlan, type PreparedInput } from '../../src/se
 import { createOnnxSession } from '../../src/serve/runtime.js';
 import type { TensorMeta } from '../../src/protocol/tensor.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, startServer, tempDir, weatherRows, type RunningServer } from '../helpers.js';
+// The same generator these suites always used, so the same cases (mulberry32 by seed).
+import { mulberry32 as rng } from '../prng.js';
 import { readFileSync } from 'node:fs';
 
 /* ----------------------------- generation ----------------------------- */
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -410,6 +401,11 @@ test('hand-picked bodies: what is read lean and what is left to the generic code
   assert.deepEqual(lean('{"inputs":{"a":[1,2],"b":[3,4]}}')?.frame, { names: ['a', 'b'], rows: 2, width: 2, values: Float64Array.from([1, 3, 2, 4]) });
   assert.deepEqual(lean('{"instances":{"a":1,"b":2}}')?.frame, { names: ['a', 'b'], rows: 1, width: 2, values: Float64Array.from([1, 2]) });
   assert.equal(lean('{"instances":[[1,2],[3,4]]}')?.frame.width, 2);
+  // Mappings of columns say so (the capture side reads one whose columns are all filtered out as one row).
+  assert.equal(lean('{"inputs":{"a":[1,2],"b":[3,4]}}')?.byColumn, true);
+  assert.equal(lean('{"instances":{"a":1,"b":2}}')?.byColumn, true);
+  for (const s of ['{"instances":[[1,2],[3,4]]}', '{"inputs":[{"a":1}]}', '{"dataframe_split":{"data":[[1]]}}', '{"dataframe_records":[1,2]}'])
+    assert.equal(lean(s)?.byColumn, false, s);
   assert.deepEqual(lean('{"d\\u0061taframe_split":{"data":[[1]]}}')?.format, 'dataframe_split');
   for (const s of [
     '{"dataframe_split":{"columns":["a","b"],"data":[[1,null]]}}',
@@ -599,29 +595,23 @@ test('scoring server: the lean route answers byte for byte what the generic rout
     if (kind === 3) names.reverse();
     const order = FEATURES.map((f) => names.indexOf(f));
     const cellsOf = (row: string[]) => names.map((_, j) => row[order.indexOf(j)]!);
+    const records = numbers
+      .map(
+        (x) =>
+          `{${cellsOf(x)
+            .map((c, j) => `${q(names[j]!)}:${c}`)
+            .join(',')}}`,
+      )
+      .join(',');
     const value =
       kind === 0
         ? `{"dataframe_split":{"columns":${JSON.stringify(names)},"data":[${numbers.map((x) => `[${cellsOf(x).join(',')}]`).join(',')}]}}`
         : kind === 1
-          ? `{"dataframe_records":[${numbers
-              .map(
-                (x) =>
-                  `{${cellsOf(x)
-                    .map((c, j) => `${q(names[j]!)}:${c}`)
-                    .join(',')}}`,
-              )
-              .join(',')}]}`
+          ? `{"dataframe_records":[${records}]}`
           : kind === 2
             ? `{"instances":[${numbers.map((x) => `[${x.join(',')}]`).join(',')}],"params":{"k":1}}`
             : kind === 3
-              ? `{"inputs":[${numbers
-                  .map(
-                    (x) =>
-                      `{${cellsOf(x)
-                        .map((c, j) => `${q(names[j]!)}:${c}`)
-                        .join(',')}}`,
-                  )
-                  .join(',')}]}`
+              ? `{"inputs":[${records}]}`
               : kind === 4
                 ? `{"dataframe_split":{"columns":${JSON.stringify(names)},"data":[${numbers.map((x) => `[${x.join(',')}]`).join(',')}],"index":[${numbers.map((_, i) => i).join(',')}]}}`
                 : `{"inputs":{${FEATURES.map((f, j) => `${q(f)}:[${numbers.map((x) => x[j]).join(',')}]`).join(',')}}}`;

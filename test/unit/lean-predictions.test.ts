@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type NumberScan, scanJsonNumber } from '../../src/protocol/decimal.js';
+import { decodeLeanMlflowJson } from '../../src/protocol/lean-mlflow-json.js';
 import { type LeanPredictions, readLeanPredictions } from '../../src/protocol/lean-predictions.js';
 import { mulberry32, normal } from '../prng.js';
 
@@ -159,15 +161,25 @@ function nearMidpoint(x: number, digits: number, adj: number): string {
 test('16 to 20 digit decimals, near midpoints between doubles too, are read exactly or left to JSON.parse', () => {
   const r = mulberry32(5);
   let read = 0;
+  let slow = 0;
+  const out: NumberScan = { end: 0, value: 0 };
   const n = 100000;
   for (let c = 0; c < n; c++) {
     const x = (r() + 0.5) * 2 ** (Math.floor(r() * 60) - 40);
     const u = r();
     const text = u < 0.2 ? String(x) : u < 0.4 ? x.toPrecision(16 + Math.floor(r() * 5)) : nearMidpoint(x, 16 + Math.floor(r() * 5), Math.floor(r() * 3) - 1);
+    // The shared reader (protocol/decimal.ts) itself: the exact double, or NaN for Number().
+    assert.ok(scanJsonNumber(Buffer.from(text), 0, out) && out.end === text.length, text);
+    if (Number.isNaN(out.value)) slow++;
+    else assert.ok(Object.is(out.value, Number(text)), `${text}: ${out.value} vs ${Number(text)}`);
+    // The MLflow request reader shares it, and falls back to Number() where it says NaN.
+    const f = decodeLeanMlflowJson(Buffer.from(`{"instances":[${text}]}`));
+    assert.ok(f !== null && Object.is(f.frame.values[0], JSON.parse(text)), `${text}: ${f?.frame.values[0]} vs ${JSON.parse(text)}`);
     const t = readLeanPredictions(Buffer.from(`[${text}]`));
     if (t === null) continue;
     read++;
     assert.ok(Object.is(t.values[0], JSON.parse(text)), `${text}: ${t.values[0]} vs ${JSON.parse(text)}`);
   }
   assert.ok(read > n / 2, `read ${read} of ${n}`);
+  assert.equal(read, n - slow, 'the answer reader leaves exactly the numbers the shared reader cannot be sure of');
 });
