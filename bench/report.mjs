@@ -341,15 +341,26 @@ runs.forEach((r, i) => {
 out();
 out('</details>');
 
-// Keep the proxy benchmark's section (bench/proxy-report.mjs owns it) when rewriting this file.
-let proxySection = '';
+// This report owns only its own section: the text between the serve-bench markers or, in a file
+// written before there were markers, from the top to the next top-level heading. Every other
+// section (the proxy benchmark's, the hand-written A/B sections, the stats and capture benches)
+// is kept as it is; an earlier version rewrote the whole file and kept only the proxy section.
+const START = '<!-- serve-bench:start -->';
+const END = '<!-- serve-bench:end -->';
+const section = `${START}\n${lines.join('\n')}\n${END}`;
+let old = '';
 try {
-  const old = readFileSync(outFile, 'utf8');
-  const a = old.indexOf('<!-- proxy-bench:start -->');
-  const b = old.indexOf('<!-- proxy-bench:end -->');
-  if (a >= 0 && b > a) proxySection = '\n' + old.slice(a, b + '<!-- proxy-bench:end -->'.length) + '\n';
+  old = readFileSync(outFile, 'utf8');
 } catch {
   // no previous file
 }
-writeFileSync(outFile, lines.join('\n') + '\n' + proxySection);
+const a = old.indexOf(START);
+const b = old.indexOf(END);
+let next;
+if (a >= 0 && b > a) next = old.slice(0, a) + section + old.slice(b + END.length);
+else if (old.startsWith('# driftwatch scoring benchmark')) {
+  const rest = old.search(/\n(# |<!-- )/);
+  next = rest < 0 ? `${section}\n` : section + old.slice(rest);
+} else next = old === '' ? `${section}\n` : `${section}\n\n${old}`;
+writeFileSync(outFile, next);
 console.log(`wrote ${outFile}`);
