@@ -28,6 +28,7 @@ import { toOnnx } from '../examples/seattle-weather/build-model.js';
 import { createServeApp, type ServeApp } from '../src/app/serve-app.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/telemetry/logger.js';
+import { writeResultsSection } from './results-section.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -164,17 +165,11 @@ const lines = [
 ];
 const section = lines.join('\n');
 console.log(section);
-if (values.out) {
-  const file = readFileSync(values.out, 'utf8');
-  const start = '<!-- challenger-bench:start -->';
-  const end = '<!-- challenger-bench:end -->';
-  const block = `${start}\n${section}\n${end}`;
-  const i = file.indexOf(start);
-  const j = file.indexOf(end);
-  writeFileSync(
+if (values.out)
+  writeResultsSection(
     values.out,
-    i >= 0 && j > i
-      ? file.slice(0, i) + block + file.slice(j + end.length)
-      : `${file.replace(/\n*$/, '\n')}\n## Challenger shadow cost (\`npx tsx bench/challenger-bench.ts\`)\n\nThe champion's throughput and p99 with a challenger shadowing a share of its requests, against the same server without one, in the same run (issue 21).\n\n${block}\n`,
+    'challenger-bench',
+    section,
+    '## Challenger shadow cost (`npx tsx bench/challenger-bench.ts`)',
+    "The champion's throughput and p99 with a challenger shadowing a share of its requests, against the same server without one, in the same run (issue 21).",
   );
-}

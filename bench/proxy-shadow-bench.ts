@@ -17,7 +17,7 @@
  * <!-- proxy-shadow-bench:start --> and <!-- proxy-shadow-bench:end --> in that file.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { parseArgs, promisify } from 'node:util';
 import { createProxyApp, type ProxyApp } from '../src/app/proxy-app.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/telemetry/logger.js';
+import { writeResultsSection } from './results-section.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -201,17 +202,11 @@ const lines = [
 ];
 const section = lines.join('\n');
 console.log(section);
-if (values.out) {
-  const file = readFileSync(values.out, 'utf8');
-  const start = '<!-- proxy-shadow-bench:start -->';
-  const end = '<!-- proxy-shadow-bench:end -->';
-  const block = `${start}\n${section}\n${end}`;
-  const i = file.indexOf(start);
-  const j = file.indexOf(end);
-  writeFileSync(
+if (values.out)
+  writeResultsSection(
     values.out,
-    i >= 0 && j > i
-      ? file.slice(0, i) + block + file.slice(j + end.length)
-      : `${file.replace(/\n*$/, '\n')}\n## Sidecar shadow (issue 21) (\`npx tsx bench/proxy-shadow-bench.ts\`)\n\nThe proxy's throughput and p99 with a shadow to a challenger endpoint on a share of its requests, against the same proxy without one, in the same run.\n\n${block}\n`,
+    'proxy-shadow-bench',
+    section,
+    '## Sidecar shadow (issue 21) (`npx tsx bench/proxy-shadow-bench.ts`)',
+    "The proxy's throughput and p99 with a shadow to a challenger endpoint on a share of its requests, against the same proxy without one, in the same run.",
   );
-}
