@@ -18,22 +18,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { EXAMPLE_MODEL_DIR, FEATURES, postJson, ROOT, tempDir, weatherRows } from '../helpers.js';
-
-interface Weights {
-  classes: string[];
-  mean: number[];
-  std: number[];
-  weights: number[][];
-  bias: number[];
-}
-const BASE: Weights = JSON.parse(readFileSync(join(ROOT, 'examples', 'seattle-weather', 'weights.json'), 'utf8'));
-
-/** The model's label for a row, in float64, and the margin between its two best classes. */
-function predict(w: Weights, x: number[]): { label: string; margin: number } {
-  const z = w.classes.map((_, c) => w.bias[c]! + x.reduce((s, v, j) => s + ((v - w.mean[j]!) / w.std[j]!) * w.weights[j]![c]!, 0));
-  const order = z.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  return { label: w.classes[order[0]![1]]!, margin: order[0]![0] - order[1]![0] };
-}
+import { BASE, predict, type Weights } from '../example-weights.js';
 
 /** A copy of the example model with changed weights (same signature and input example). */
 function variantDir(dir: string, change: (w: Weights) => void): Weights {

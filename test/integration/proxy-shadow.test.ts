@@ -9,7 +9,7 @@
  * 0 sends nothing.
  */
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -21,23 +21,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { EXAMPLE_MODEL_DIR, FEATURES, ROOT, type RunningServer, startServer, tempDir, weatherRows } from '../helpers.js';
-
-interface Weights {
-  classes: string[];
-  mean: number[];
-  std: number[];
-  weights: number[][];
-  bias: number[];
-}
-const BASE: Weights = JSON.parse(readFileSync(join(ROOT, 'examples', 'seattle-weather', 'weights.json'), 'utf8'));
-
-/** The model's label for a row, in float64, and the margin between its two best classes. */
-function predict(w: Weights, x: number[]): { label: string; margin: number } {
-  const z = w.classes.map((_, c) => w.bias[c]! + x.reduce((s, v, j) => s + ((v - w.mean[j]!) / w.std[j]!) * w.weights[j]![c]!, 0));
-  const order = z.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  return { label: w.classes[order[0]![1]]!, margin: order[0]![0] - order[1]![0] };
-}
+import { EXAMPLE_MODEL_DIR, FEATURES, type RunningServer, startServer, tempDir, weatherRows } from '../helpers.js';
+import { BASE, predict, type Weights } from '../example-weights.js';
 
 /** Traffic the example never saw: one row per request. */
 const ROWS = weatherRows('2014-01-01', '2014-12-31').map((r) => r.features);
