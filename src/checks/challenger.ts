@@ -17,8 +17,11 @@ import type { Check } from './check.js';
 export interface ChallengerCheckDeps {
   /** The served models a challenger shadows. */
   models(): readonly string[];
-  /** Comparisons per version pair over [fromMs, toMs). */
-  spans(fromMs: number, toMs: number): readonly ComparisonSpan[];
+  /**
+   * Comparisons per version pair over [fromMs, toMs): from memory in the process that shadows, or
+   * read from the statistics store by an analyzer (hence a promise is allowed).
+   */
+  spans(fromMs: number, toMs: number): readonly ComparisonSpan[] | Promise<readonly ComparisonSpan[]>;
 }
 
 export function createChallengerCheck(config: ChallengerCheckConfig, deps: ChallengerCheckDeps): Check {
@@ -28,7 +31,7 @@ export function createChallengerCheck(config: ChallengerCheckConfig, deps: Chall
     schedule: config.schedule,
     run: async (nowMs) => {
       const fromMs = nowMs - config.windowMs;
-      const spans = deps.spans(fromMs, nowMs + 1);
+      const spans = await deps.spans(fromMs, nowMs + 1);
       const out: Finding[] = [];
       for (const model of deps.models()) {
         // After an alias move the window holds two version pairs: the latest one is judged.
