@@ -10,10 +10,17 @@
  *
  * Prints a markdown section; with --out it replaces the section between
  * <!-- labels-bench:start --> and <!-- labels-bench:end --> in FILE (bench/RESULTS.md).
+ *
+ * With `--backend postgres` the same steps on the fleet's log (src/outcomes/pg-prediction-log.ts)
+ * against a real PostgreSQL 15 started in a temp dir (test/pg-server.ts, durable: fsync and
+ * synchronous commit on): the predictions written by two handles at once (two sidecars), the
+ * labels joined, the check; rows/s, the CPU of this process and of the server's processes per
+ * row, and the tables' disk (pg_total_relation_size) per million predictions. Its own section,
+ * <!-- labels-bench-pg:start --> ... <!-- labels-bench-pg:end -->, after the embedded one.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,7 +31,9 @@ import { runQualityCheck } from '../src/outcomes/quality-check.js';
 import { SqlitePredictionLog } from '../src/outcomes/sqlite-prediction-log.js';
 import { mulberry32 } from '../test/prng.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string' }, out: { type: 'string' }, 'check-only': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string' }, out: { type: 'string' }, 'check-only': { type: 'string' }, backend: { type: 'string' } },
+});
 
 // The child this benchmark starts with a small heap limit: only the quality check, over an
 // existing log, printing its resident memory (the proof that the check's live memory is bounded).
@@ -61,8 +70,13 @@ function prediction(i: number): PredictionRecord {
   return { id: idOf(i), atMs: T0 + Math.floor((i / N) * 86_400_000), model: 'seattle-weather', version: '1', predicted: best, value: null, probabilities };
 }
 
-const log = new SqlitePredictionLog(join(dir, 'predictions.db'), { maxRows: Math.max(N, 1000) * 2 });
 const batch = 5000;
+if (values.backend === 'postgres') {
+  await postgresBench();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+const log = new SqlitePredictionLog(join(dir, 'predictions.db'), { maxRows: Math.max(N, 1000) * 2 });
 let t = performance.now();
 for (let i = 0; i < N; i += batch) {
   const part: PredictionRecord[] = [];
@@ -147,4 +161,117 @@ if (values.out) {
     values.out,
     start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + '<!-- labels-bench:end -->'.length) : `${text.trimEnd()}\n\n${section}\n`,
   );
+}
+
+/** Replaces (or appends after `after`) the section between the markers in FILE. */
+function writeSection(file: string, name: string, section: string, after: string): void {
+  const text = readFileSync(file, 'utf8');
+  const [open, close] = [`<!-- ${name}:start -->`, `<!-- ${name}:end -->`];
+  const start = text.indexOf(open);
+  const end = text.indexOf(close);
+  if (start >= 0 && end > start) return writeFileSync(file, text.slice(0, start) + section + text.slice(end + close.length));
+  const at = text.indexOf(after);
+  writeFileSync(file, at >= 0 ? `${text.slice(0, at + after.length)}\n\n${section}${text.slice(at + after.length)}` : `${text.trimEnd()}\n\n${section}\n`);
+}
+
+/** CPU ms of a PostgreSQL server: the postmaster and its children (backends, writers, autovacuum), from /proc. */
+function serverCpuMs(postmaster: number): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  let ms = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    if (pid !== postmaster && Number(f[1]) !== postmaster) continue;
+    ms += (Number(f[11]) + Number(f[12])) * tick;
+  }
+  return ms;
+}
+
+async function postgresBench(): Promise<void> {
+  const { startPostgres, PG_PASSWORD } = await import('../test/pg-server.js');
+  const { PgPredictionLog } = await import('../src/outcomes/pg-prediction-log.js');
+  const load = loadavg()[0]!;
+  const server = await startPostgres({ durable: true });
+  try {
+    const url = await server.createDatabase('bench');
+    const open = () => new PgPredictionLog({ url, password: PG_PASSWORD, maxRows: Math.max(N, 1000) * 2, statementTimeoutMs: 600_000 });
+    const measure = async (fn: () => Promise<unknown>) => {
+      const c0 = process.cpuUsage();
+      const s0 = serverCpuMs(server.pid());
+      const t0 = performance.now();
+      await fn();
+      const c = process.cpuUsage(c0);
+      return { ms: performance.now() - t0, clientCpuMs: (c.user + c.system) / 1000, serverCpuMs: serverCpuMs(server.pid()) - s0 };
+    };
+    const size = async () => {
+      const { default: pg } = await import('pg');
+      const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'dw', password: PG_PASSWORD, database: 'bench' });
+      await c.connect();
+      const r = await c.query(
+        `SELECT (pg_total_relation_size('predictions') + pg_total_relation_size('prediction_log_meta') + pg_total_relation_size('shadow_predictions'))::float8 AS n`,
+      );
+      await c.end();
+      return r.rows[0].n as number;
+    };
+    // Two sidecars: two handles writing alternate batches at the same time.
+    const a = open();
+    const b = open();
+    await a.stats(); // tables created and connections open before the clock starts
+    await b.stats();
+    const records = Array.from({ length: Math.ceil(N / batch) }, (_, k) =>
+      Array.from({ length: Math.min(batch, N - k * batch) }, (_, j) => prediction(k * batch + j)),
+    );
+    const write = await measure(() =>
+      Promise.all(
+        [0, 1].map(async (w) => {
+          for (let k = w; k < records.length; k += 2) await (w === 0 ? a : b).recordPredictions(records[k]!);
+        }),
+      ),
+    );
+    records.length = 0;
+    const afterWrite = await size();
+    const labels = Array.from({ length: N }, (_, i) => ({ id: idOf(i), label: CLASSES[Math.floor(rand() * CLASSES.length)]!, atMs: T0 + 86_400_000 }));
+    const joinRun = await measure(async () => {
+      for (let i = 0; i < N; i += 10_000) await b.recordLabels(labels.slice(i, i + 10_000));
+    });
+    const afterLabels = await size();
+    const config = loadConfig({ env: {}, overrides: { checks: { quality: { window: '1d' } }, log: { level: 'silent' } } });
+    let findings: Awaited<ReturnType<typeof runQualityCheck>> = [];
+    const check = await measure(async () => {
+      findings = await runQualityCheck({ log: a }, config.checks.quality, T0 + 86_400_000);
+    });
+    await a.close();
+    await b.close();
+    const perSec = (n: number, ms: number) => Math.round((n / ms) * 1000).toLocaleString('en-US');
+    const us = (ms: number) => ((ms * 1000) / N).toFixed(1);
+    const row = (what: string, m: { ms: number; clientCpuMs: number; serverCpuMs: number }) =>
+      `| ${what} | ${perSec(N, m.ms)} | ${us(m.ms)} us | ${us(m.clientCpuMs)} us | ${us(m.serverCpuMs)} us |`;
+    const acc = findings.find((f) => f.metric === 'accuracy');
+    const perMillion = (bytes: number) => ((bytes / N) * 1e6) / 2 ** 20;
+    const section = `<!-- labels-bench-pg:start -->
+### The fleet's prediction log on PostgreSQL
+
+\`node --import tsx bench/labels-bench.ts --backend postgres --rows ${N}\` on ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z: PostgreSQL 15 (Debian) started by the bench in a temp dir on the same machine (loopback TCP, \`shared_buffers\` 64 MB, fsync and synchronous commit on), ${N.toLocaleString('en-US')} predictions as above. A short run (${N.toLocaleString('en-US')} rows, not a million: the box is shared, load average ${load.toFixed(1)} when it started); client and server share the CPUs, so the CPU columns say more than the wall clock.
+
+| step | rows/s | wall per row | driftwatch CPU per row | PostgreSQL CPU per row |
+| --- | --: | --: | --: | --: |
+${row(`write predictions (two handles at once, batches of ${batch}: two sidecars)`, write)}
+${row('join labels by id (batches of 10,000, one transaction each)', joinRun)}
+${row('quality check over the window (keyset pages of 10,000)', check)}
+
+- Disk (\`pg_total_relation_size\` of the log's tables, indexes and TOAST included): ${perMillion(afterWrite).toFixed(0)} MiB per million predictions after writing, ${perMillion(afterLabels).toFixed(0)} MiB per million once every one is labelled (an UPDATE writes a new row version; autovacuum makes the old ones reusable, it does not shrink the files).
+- The check's accuracy: ${acc?.value?.toFixed(4)} over ${acc?.sampleSize.toLocaleString('en-US')} labelled rows (the same seeded predictions and labels as the embedded run).
+<!-- labels-bench-pg:end -->`;
+    console.log(section);
+    if (values.out) writeSection(values.out, 'labels-bench-pg', section, '<!-- labels-bench:end -->');
+  } finally {
+    await server.destroy();
+  }
 }

@@ -216,6 +216,13 @@ export const ERRORS = {
     description:
       'The statistics store failed a read or write (disk full, database locked past its timeout, InfluxDB down); writes are kept and retried within the stated bounds.',
   },
+  DW_ERR_PREDICTION_LOG_UNAVAILABLE: {
+    status: 503,
+    mlflowCode: 'TEMPORARILY_UNAVAILABLE',
+    retryable: true,
+    description:
+      'The prediction log (labels.store postgres) is unreachable or timed out: labels posted now are not applied (the whole batch is rolled back) and may be sent again; captured predictions are dropped and counted.',
+  },
   DW_ERR_REFERENCE_DATA: {
     status: 400,
     mlflowCode: 'INVALID_PARAMETER_VALUE',

@@ -1,7 +1,7 @@
 /** `driftwatch feedback load`: ground-truth labels from a file, joined to logged predictions. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createPredictionLog } from '../app/backends.js';
+import { createPredictionLog, describePredictionLog } from '../app/backends.js';
 import { readTable } from '../data/table-file.js';
 import { DriftwatchError } from '../errors.js';
 import { DEFAULT_LABEL_FIELDS, labelsFromEntries } from '../outcomes/label-input.js';
@@ -41,9 +41,12 @@ async function run(args: string[]): Promise<number> {
   if (positionals.length) usage(`feedback load takes no positional arguments (got ${positionals.join(' ')}); the file goes after --file`);
   if (!values.file) usage('feedback load needs --file FILE');
   const config = configFrom(values);
-  const path = resolve(config.labels.path);
+  const pg = config.labels.store === 'postgres';
+  // Where the labels go, for the output: the file, or the fleet's database (without credentials).
+  const path = pg ? describePredictionLog(config) : resolve(config.labels.path);
   // The log must exist: without it no prediction was ever logged, and every label would be "unmatched".
-  if (!existsSync(path)) {
+  // (A PostgreSQL log is created by the first process that connects; an unreachable one fails below, 503.)
+  if (!pg && !existsSync(path)) {
     throw new DriftwatchError(
       'DW_ERR_CONFIG_INVALID',
       `no prediction log at ${path}: the sidecar writes it when labels.enabled is true (set labels.path if it writes elsewhere)`,

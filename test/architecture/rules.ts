@@ -69,7 +69,9 @@ const ROOTS = ['app', 'cli'];
  * Thread entries that are their thread's composition root: the capture worker opens the prediction
  * log itself, because SQLite's writes are CPU on the thread that makes them (worker-protocol.ts).
  */
-const THREAD_ROOTS: Record<string, readonly string[]> = { 'capture/capture-worker.ts': ['outcomes/sqlite-prediction-log.ts'] };
+const THREAD_ROOTS: Record<string, readonly string[]> = {
+  'capture/capture-worker.ts': ['outcomes/sqlite-prediction-log.ts', 'outcomes/pg-prediction-log.ts'],
+};
 /** Concrete backends that only a composition root may choose (rule 5). */
 const ADAPTERS = [
   'store/embedded.ts',
@@ -78,6 +80,7 @@ const ADAPTERS = [
   'registry/local-registry.ts',
   'registry/mlflow-registry.ts',
   'outcomes/sqlite-prediction-log.ts',
+  'outcomes/pg-prediction-log.ts',
 ];
 /** Pure math: no I/O, no clock (rule 3). The check files beside them read the store interface. */
 const PURE = (file: string) =>
@@ -95,6 +98,7 @@ const PURE = (file: string) =>
 export const LIBRARY_HOMES: Record<string, readonly string[]> = {
   'onnxruntime-node': ['serve/runtime.ts'],
   'better-sqlite3': ['sqlite.ts'],
+  pg: ['outcomes/pg-prediction-log.ts'],
   '@influxdata/influxdb-client': ['store/influx.ts'],
   'node-cron': ['schedule/scheduler.ts'],
   'http-proxy': ['proxy/proxy-server.ts'],
