@@ -7,6 +7,7 @@
  */
 import type { ComparisonSpan } from './comparison-windows.js';
 import { type ComparisonSummary, summarizeComparison } from './comparison.js';
+import type { PairedQualitySummary } from './paired-quality.js';
 import { judge, type Verdict, type VerdictRules } from './verdict.js';
 
 /** The challenger check's rules as the report shows them (checks.challenger). */
@@ -35,7 +36,23 @@ export interface ShadowedModel {
   spans: readonly ComparisonSpan[];
 }
 
+/** Both models' quality on the same labelled requests of a version pair, over the quality window. */
+export type QualityReport = PairedQualitySummary & { from: string; to: string };
+
+/**
+ * A version pair's labelled quality over [fromMs, toMs) (the caller read it from the prediction
+ * log); null or absent: no labels here, a string: why it could not be read (either way the quality
+ * rule is reported as not evaluated, with the reason).
+ */
+export interface PairQuality {
+  fromMs: number;
+  toMs: number;
+  quality(key: { model: string; championVersion: string; challengerVersion: string }): PairedQualitySummary | string | null | undefined;
+}
+
 export type ComparisonReport = Omit<ComparisonSpan, 'comparison' | 'fromMs' | 'toMs'> & { from: string; to: string } & ComparisonSummary & {
+    /** Both models' quality on the labelled pairs (null without labels). */
+    quality: QualityReport | null;
     verdict: Verdict;
     /** As the challenger check would file it: ok when ready (or too few pairs yet), else rules.notReadyStatus. */
     status: 'ok' | 'warn' | 'fail';
@@ -51,7 +68,12 @@ export interface ChallengerReport {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function challengerReport(q: { fromMs: number; toMs: number }, rules: ReportRules, models: readonly ShadowedModel[]): ChallengerReport {
+export function challengerReport(
+  q: { fromMs: number; toMs: number },
+  rules: ReportRules,
+  models: readonly ShadowedModel[],
+  pairQuality: PairQuality | null = null,
+): ChallengerReport {
   return {
     from: iso(q.fromMs),
     to: iso(q.toMs),
@@ -60,15 +82,26 @@ export function challengerReport(q: { fromMs: number; toMs: number }, rules: Rep
       maxDisagreement: rules.maxDisagreement,
       maxLatencyRatio: rules.maxLatencyRatio,
       maxErrorRate: rules.maxErrorRate,
+      minLabelledPairs: rules.minLabelledPairs,
+      maxQualityDrop: rules.maxQualityDrop,
       notReadyStatus: rules.notReadyStatus,
     },
     models: models.map(({ spans, ...m }) => ({
       ...m,
       comparisons: spans.map(({ comparison, fromMs, toMs, ...key }) => {
         const summary = summarizeComparison(comparison);
-        const verdict = judge(summary, rules);
+        const quality = pairQuality?.quality(key) ?? null;
+        const verdict = judge(summary, rules, quality);
         const status = verdict.ready || verdict.insufficient ? ('ok' as const) : rules.notReadyStatus;
-        return { ...key, from: iso(fromMs), to: iso(toMs), ...summary, verdict, status };
+        return {
+          ...key,
+          from: iso(fromMs),
+          to: iso(toMs),
+          ...summary,
+          quality: quality === null || typeof quality === 'string' ? null : { ...quality, from: iso(pairQuality!.fromMs), to: iso(pairQuality!.toMs) },
+          verdict,
+          status,
+        };
       }),
     })),
   };

@@ -9,13 +9,15 @@ const SUBCOMMANDS = {
       Reads GET /api/challenger from a running driftwatch serve or start (its admin port) and
       prints, per shadowed model and version pair: paired requests, agreement and the label
       confusion (classifiers), prediction differences (regression, probabilities), both models'
-      p50/p99 latency on the same requests, the challenger's errors and the verdict of the
-      challenger check's rules (checks.challenger): "ready to promote" or why not.`,
+      p50/p99 latency on the same requests, the challenger's errors, both models' quality on
+      the same labelled requests (labels.enabled: accuracy, macro F1, log loss or RMSE, MAE)
+      and the verdict of the challenger check's rules (checks.challenger): "ready to promote"
+      or why not.`,
     options: [
       ['--url URL', "the admin port's base URL (default http://admin.host:admin.port from the config)"],
       ['--token T', 'bearer token for the admin API (default admin.token)'],
       ['--model NAME', 'only this served model'],
-      ['--from WHEN', 'pairs since WHEN (default 1h): an ISO time, epoch ms or a duration back from now'],
+      ['--from WHEN', "pairs since WHEN (default: the server's checks.challenger.window, 1h): an ISO time, epoch ms or a duration back from now"],
       ['--json', 'print the API answer as JSON'],
       ['--fail-on warn|fail', "exit 3 when a model's latest verdict is not ready and its status (checks.challenger.notReadyStatus) is at or above this level"],
     ],
@@ -52,10 +54,42 @@ interface Report {
       probDiff: { count: number; p50: number | null; p95: number | null; max: number | null } | null;
       champion: { p50Ms: number | null; p99Ms: number | null };
       challenger: { p50Ms: number | null; p99Ms: number | null; errors: number; errorRate: number | null };
+      quality?: {
+        from: string;
+        to: string;
+        labelledPairs: number;
+        task: 'classification' | 'regression' | null;
+        champion: QualityNumbers;
+        challenger: QualityNumbers;
+      } | null;
       verdict: { ready: boolean; message: string };
       status: 'ok' | 'warn' | 'fail';
     }>;
   }>;
+}
+
+interface QualityNumbers {
+  accuracy: number | null;
+  macroF1: number | null;
+  logLoss: number | null;
+  rmse: number | null;
+  mae: number | null;
+}
+
+/** Both models' numbers on the labelled pairs, one line per model. */
+function qualityLines(q: NonNullable<Report['models'][number]['comparisons'][number]['quality']>): string[] {
+  const out = [`    quality on ${q.labelledPairs} labelled requests (predictions ${q.from} .. ${q.to}):`];
+  for (const role of ['champion', 'challenger'] as const) {
+    const m = q[role];
+    const numbers =
+      q.task === 'classification'
+        ? `accuracy ${pct(m.accuracy)}, macro F1 ${num(m.macroF1, 3)}${m.logLoss === null ? '' : `, log loss ${num(m.logLoss, 4)}`}`
+        : q.task === 'regression'
+          ? `RMSE ${num(m.rmse, 4)}, MAE ${num(m.mae, 4)}`
+          : '-';
+    out.push(`      ${role.padEnd(10)} ${numbers}`);
+  }
+  return out;
 }
 
 const num = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
@@ -93,6 +127,7 @@ export function formatReport(r: Report): string {
       out.push(
         `    latency p50/p99 ms: champion ${num(c.champion.p50Ms)}/${num(c.champion.p99Ms)}, challenger ${num(c.challenger.p50Ms)}/${num(c.challenger.p99Ms)}; challenger errors ${c.challenger.errors} (${pct(c.challenger.errorRate)})`,
       );
+      if (c.quality && c.quality.labelledPairs > 0) out.push(...qualityLines(c.quality));
       out.push(`    ${c.status.toUpperCase()} ${c.verdict.message}`);
     }
   }

@@ -51,6 +51,25 @@ export interface JoinedRow extends PredictionRecord {
   labelAtMs: number;
 }
 
+/** What one model predicted for an id (the parts of a PredictionRecord a paired row needs). */
+export interface PairedPrediction {
+  version: string;
+  predicted: string | null;
+  value: number | null;
+  probabilities: Readonly<Record<string, number>> | null;
+}
+
+/** Both models' predictions for one labelled id: the champion's record and a challenger's. */
+export interface PairedLabelledRow {
+  id: string;
+  /** The champion's prediction time (quality is attributed to it). */
+  atMs: number;
+  label: string | number;
+  labelAtMs: number;
+  champion: PairedPrediction;
+  challenger: PairedPrediction;
+}
+
 /** A logged prediction with its label when one arrived. */
 export interface LoggedRow extends PredictionRecord {
   label: string | number | null;
@@ -76,6 +95,8 @@ export interface PredictionLogStats {
   sampleRate: number;
   /** Predictions not kept because of the sample. */
   sampledOut: number;
+  /** Shadow (challenger) predictions kept (`rows` counts the champions'). */
+  shadowRows?: number;
 }
 
 /**
@@ -85,6 +106,14 @@ export interface PredictionLogStats {
 export interface PredictionLog {
   /** Keeps the predictions (a prediction recorded again keeps its first record); returns how many the sample kept. */
   recordPredictions(rows: readonly PredictionRecord[]): Promise<{ kept: number; sampledOut: number }>;
+  /**
+   * Keeps a challenger's (shadow's) predictions for ids whose champion prediction is (or will be)
+   * recorded with the same id; `version` is the challenger's. Same sample rule (an id the sample
+   * drops is not kept), same horizon; keyed by (id, version): recorded again keeps the first.
+   * Why a separate record: one label per id serves both models, and the champion's record stays
+   * the one labels join (a challenger's prediction never counts as a champion's).
+   */
+  recordShadowPredictions(rows: readonly PredictionRecord[]): Promise<{ kept: number; sampledOut: number }>;
   /** Joins labels to their predictions; never throws for a label that matches nothing. */
   recordLabels(labels: readonly LabelRecord[]): Promise<LabelIngestResult>;
   /** Labelled predictions of a model (and version, when given) made in [fromMs, toMs). */
@@ -95,11 +124,17 @@ export interface PredictionLog {
    * bounded memory.
    */
   scan(model: string, version: string, fromMs: number, toMs: number, pageSize?: number): AsyncIterable<LoggedRow[]>;
+  /**
+   * Labelled ids of a model predicted in [fromMs, toMs) that have both a champion prediction and
+   * this challenger version's prediction, oldest first (by the champion's time, then id), in pages
+   * of at most `pageSize` rows.
+   */
+  scanPairs(model: string, challengerVersion: string, fromMs: number, toMs: number, pageSize?: number): AsyncIterable<PairedLabelledRow[]>;
   /** The model versions with predictions made in [fromMs, toMs), with their counts. */
   series(fromMs: number, toMs: number): Promise<LoggedSeries[]>;
   /** Predictions and labelled predictions in [fromMs, toMs): the labelled share. */
   windowCounts(model: string, version: string | null, fromMs: number, toMs: number): Promise<WindowCounts>;
-  /** Drops predictions older than the horizon; returns how many. */
+  /** Drops predictions (champion and shadow) older than the horizon; returns how many. */
   prune(nowMs: number): Promise<number>;
   stats(): Promise<PredictionLogStats>;
   close(): Promise<void>;

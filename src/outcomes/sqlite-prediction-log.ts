@@ -8,15 +8,23 @@
  * hash falls in the upper half of the kept range are deleted and no longer kept), so the log's size
  * stays under `maxRows` rows and the kept ids remain a uniform, deterministic sample. The sample
  * level only grows; it is stored in the file, so a restart keeps the same rule.
+ *
+ * A challenger's (shadow's) predictions live in their own table keyed by (id, version): the
+ * champion's row stays the one a label joins, and the pair is read back by joining the two on id.
+ * They follow the same sample rule and horizon and count against the same `maxRows` budget (the
+ * budget bounds the file, whichever model a row belongs to).
  */
 import { openDatabase, type SqliteDatabase } from '../sqlite.js';
 import { fnv1a32 } from '../stats/own-keys.js';
+// The sample rule every implementation and process shares (id-sample.ts).
+import { keeps } from './id-sample.js';
 import {
   type JoinedRow,
   type LabelIngestResult,
   type LabelRecord,
   type LoggedRow,
   type LoggedSeries,
+  type PairedLabelledRow,
   type PredictionLog,
   type PredictionLogStats,
   type PredictionRecord,
@@ -40,6 +48,19 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX predictions_by_model_time ON predictions (model, at_ms);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
+  // 2: challengers' predictions for the champion's ids (the label stays on the champion's row).
+  `CREATE TABLE shadow_predictions (
+     id TEXT NOT NULL,
+     version TEXT NOT NULL,         -- the challenger's version
+     h INTEGER NOT NULL,            -- fnv1a32(id), as in predictions
+     at_ms INTEGER NOT NULL,
+     model TEXT NOT NULL,
+     predicted TEXT,
+     value REAL,
+     probs TEXT,
+     PRIMARY KEY (id, version)
+   ) WITHOUT ROWID;
+   CREATE INDEX shadow_predictions_by_time ON shadow_predictions (at_ms);`,
 ];
 
 export interface SqlitePredictionLogOptions {
@@ -62,12 +83,43 @@ interface Row {
   label_at_ms: number | null;
 }
 
+interface PairRow {
+  id: string;
+  at_ms: number;
+  version: string;
+  predicted: string | null;
+  value: number | null;
+  probs: string | null;
+  label: string | null;
+  label_num: number | null;
+  label_at_ms: number;
+  s_version: string;
+  s_predicted: string | null;
+  s_value: number | null;
+  s_probs: string | null;
+}
+
 export const DEFAULT_MAX_ROWS = 1_000_000;
 export const DEFAULT_HORIZON_MS = 30 * 86_400_000;
+/**
+ * How long a shadow row waits for its champion's row before pruning takes it: the champion's comes
+ * from the capture's next flush (seconds), so an hour is a wide margin.
+ */
+export const ORPHAN_GRACE_MS = 3_600_000;
 
-/** Whether the sample at `level` keeps an id with hash h: the lowest 2^(32 - level) hashes. */
-function keeps(h: number, level: number): boolean {
-  return level === 0 || h < 2 ** (32 - level);
+function probsOf(json: string | null): Record<string, number> | null {
+  return json === null ? null : (JSON.parse(json) as Record<string, number>);
+}
+
+function pairOf(r: PairRow): PairedLabelledRow {
+  return {
+    id: r.id,
+    atMs: r.at_ms,
+    label: r.label_num !== null ? r.label_num : (r.label as string),
+    labelAtMs: r.label_at_ms,
+    champion: { version: r.version, predicted: r.predicted, value: r.value, probabilities: probsOf(r.probs) },
+    challenger: { version: r.s_version, predicted: r.s_predicted, value: r.s_value, probabilities: probsOf(r.s_probs) },
+  };
 }
 
 function recordOf(r: Row): PredictionRecord {
@@ -78,7 +130,7 @@ function recordOf(r: Row): PredictionRecord {
     version: r.version,
     predicted: r.predicted,
     value: r.value,
-    probabilities: r.probs === null ? null : (JSON.parse(r.probs) as Record<string, number>),
+    probabilities: probsOf(r.probs),
   };
 }
 
@@ -91,6 +143,7 @@ export class SqlitePredictionLog implements PredictionLog {
   // file (and raise the sample level or add rows) between two of ours.
   private level = 0;
   private rowCount = 0;
+  private shadowRowCount = 0;
   private sampledOut = 0;
 
   constructor(path: string, opts: SqlitePredictionLogOptions = {}) {
@@ -106,12 +159,14 @@ export class SqlitePredictionLog implements PredictionLog {
   private load(): void {
     this.level = this.meta('sample_level');
     this.rowCount = this.meta('rows');
+    this.shadowRowCount = this.meta('shadow_rows');
     this.sampledOut = this.meta('sampled_out');
   }
 
   private save(): void {
     this.setMeta('sample_level', this.level);
     this.setMeta('rows', this.rowCount);
+    this.setMeta('shadow_rows', this.shadowRowCount);
     this.setMeta('sampled_out', this.sampledOut);
   }
 
@@ -146,13 +201,56 @@ export class SqlitePredictionLog implements PredictionLog {
             this.rowCount++;
           }
         }
-        // Over budget: halve the sample until it fits (each halving deletes about half the rows).
-        while (this.rowCount > this.maxRows && this.level < SAMPLE_LEVELS) {
-          this.level++;
-          const info = this.db.prepare('DELETE FROM predictions WHERE h >= ?').run(2 ** (32 - this.level));
-          this.rowCount -= info.changes;
-          dropped += info.changes;
+        dropped += this.fitBudget();
+        this.sampledOut += dropped;
+        this.save();
+      })
+      .immediate();
+    return { kept, sampledOut: dropped };
+  }
+
+  /**
+   * Over budget (champion and shadow rows together): halves the sample until the rows fit, each
+   * halving deleting about half the rows of both tables. Returns the rows deleted. Inside a write
+   * transaction.
+   */
+  private fitBudget(): number {
+    let dropped = 0;
+    while (this.rowCount + this.shadowRowCount > this.maxRows && this.level < SAMPLE_LEVELS) {
+      this.level++;
+      const bound = 2 ** (32 - this.level);
+      const info = this.db.prepare('DELETE FROM predictions WHERE h >= ?').run(bound);
+      const shadow = this.db.prepare('DELETE FROM shadow_predictions WHERE h >= ?').run(bound);
+      this.rowCount -= info.changes;
+      this.shadowRowCount -= shadow.changes;
+      dropped += info.changes + shadow.changes;
+    }
+    return dropped;
+  }
+
+  async recordShadowPredictions(records: readonly PredictionRecord[]): Promise<{ kept: number; sampledOut: number }> {
+    const ins = this.db.prepare(
+      `INSERT INTO shadow_predictions (id, version, h, at_ms, model, predicted, value, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id, version) DO NOTHING`,
+    );
+    let kept = 0;
+    let dropped = 0;
+    this.db
+      .transaction(() => {
+        this.load();
+        for (const r of records) {
+          const h = fnv1a32(r.id);
+          if (!keeps(h, this.level)) {
+            dropped++;
+            continue;
+          }
+          const info = ins.run(r.id, r.version, h, r.atMs, r.model, r.predicted, r.value, r.probabilities === null ? null : JSON.stringify(r.probabilities));
+          if (info.changes > 0) {
+            kept++;
+            this.shadowRowCount++;
+          }
         }
+        dropped += this.fitBudget();
         this.sampledOut += dropped;
         this.save();
       })
@@ -211,6 +309,27 @@ export class SqlitePredictionLog implements PredictionLog {
     }
   }
 
+  async *scanPairs(model: string, challengerVersion: string, fromMs: number, toMs: number, pageSize = 10_000): AsyncIterable<PairedLabelledRow[]> {
+    // Keyset pages over the champion's (at_ms, id), as scan does; each champion row finds its
+    // challenger row by the shadow table's primary key (id, version).
+    const cols = `p.id, p.at_ms, p.version, p.predicted, p.value, p.probs, p.label, p.label_num, p.label_at_ms,
+       s.version AS s_version, s.predicted AS s_predicted, s.value AS s_value, s.probs AS s_probs
+       FROM predictions p JOIN shadow_predictions s ON s.id = p.id AND s.version = ?`;
+    const first = this.db.prepare(
+      `SELECT ${cols} WHERE p.model = ? AND p.at_ms >= ? AND p.at_ms < ? AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT ?`,
+    );
+    const next = this.db.prepare(
+      `SELECT ${cols} WHERE p.model = ? AND (p.at_ms, p.id) > (?, ?) AND p.at_ms < ? AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT ?`,
+    );
+    let page = first.all(challengerVersion, model, fromMs, toMs, pageSize) as PairRow[];
+    while (page.length > 0) {
+      yield page.map(pairOf);
+      if (page.length < pageSize) return;
+      const last = page[page.length - 1]!;
+      page = next.all(challengerVersion, model, last.at_ms, last.id, toMs, pageSize) as PairRow[];
+    }
+  }
+
   async series(fromMs: number, toMs: number): Promise<LoggedSeries[]> {
     return this.db
       .prepare(
@@ -235,9 +354,16 @@ export class SqlitePredictionLog implements PredictionLog {
       .transaction(() => {
         this.load();
         const info = this.db.prepare('DELETE FROM predictions WHERE at_ms < ?').run(nowMs - this.horizonMs);
+        const shadow = this.db.prepare('DELETE FROM shadow_predictions WHERE at_ms < ?').run(nowMs - this.horizonMs);
+        // A shadow row whose champion never came (the sidecar's capture sampled the request out, or
+        // dropped it) can never be paired: kept to the horizon it would only take the budget.
+        const orphans = this.db
+          .prepare('DELETE FROM shadow_predictions WHERE at_ms < ? AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.id = shadow_predictions.id)')
+          .run(nowMs - ORPHAN_GRACE_MS);
         this.rowCount -= info.changes;
+        this.shadowRowCount -= shadow.changes + orphans.changes;
         this.save();
-        return info.changes;
+        return info.changes + shadow.changes + orphans.changes;
       })
       .immediate();
   }
@@ -245,7 +371,7 @@ export class SqlitePredictionLog implements PredictionLog {
   async stats(): Promise<PredictionLogStats> {
     this.load();
     const labelled = (this.db.prepare('SELECT COUNT(label_at_ms) AS n FROM predictions').get() as { n: number }).n;
-    return { rows: this.rowCount, labelled, sampleRate: 2 ** -this.level, sampledOut: this.sampledOut };
+    return { rows: this.rowCount, labelled, sampleRate: 2 ** -this.level, sampledOut: this.sampledOut, shadowRows: this.shadowRowCount };
   }
 
   async close(): Promise<void> {

@@ -34,7 +34,7 @@ import { oipDatatype } from '../model/signature.js';
 import type { LoadedVersion, ServedModel } from './served-model.js';
 import type { HostTensor } from '../protocol/tensor.js';
 import type { TensorSpec } from '../model/signature.js';
-import type { Shadow } from './shadow.js';
+import type { Shadow, ShadowJob } from './shadow.js';
 
 export interface ScoringServerDeps {
   config: Pick<ServeConfig, 'host' | 'port' | 'maxBodyBytes' | 'requestTimeoutMs'>;
@@ -46,6 +46,11 @@ export interface ScoringServerDeps {
   predictVia?: 'lean' | 'express';
   /** Challengers shadowing served models, by the served model's name (shadow.ts); none: no shadow work at all. */
   shadows?: ReadonlyMap<string, Shadow>;
+  /**
+   * Hand each shadowed request's id (X-Request-ID from the sidecar in front) and body to the shadow,
+   * so the challenger's rows can be logged under the champion's ids (labels.enabled).
+   */
+  shadowRequests?: boolean;
 }
 
 export interface ScoringServer {
@@ -120,6 +125,22 @@ function withTimeout<T>(p: Promise<T>, ms: number, limitMs: number): Promise<T> 
 }
 
 const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
+
+/** As the capture bounds ids from traffic (capture/prediction-records.ts): a longer one is not a key. */
+const MAX_REQUEST_ID_CHARS = 256;
+
+/** The request id the sidecar in front forwarded (exactly one, proxy/forwarding.ts), when it looks like one. */
+function requestIdOf(req: http.IncomingMessage): string | null {
+  const id = req.headers['x-request-id'];
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_REQUEST_ID_CHARS ? id : null;
+}
+
+/** The path without its query string, as the capture records it. */
+function pathOf(req: http.IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
 
 export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
   const { config, models, logger, metrics } = deps;
@@ -212,6 +233,18 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
             rows: prepared.rows,
             latencyMs: championMs,
             prepare: (c) => (frame && c.plan.prepareFrame(frame)) ?? c.plan.prepare(decodeGeneric().input),
+            ...(deps.shadowRequests
+              ? {
+                  request: {
+                    id: requestIdOf(req),
+                    route: 'invocations',
+                    path: pathOf(req),
+                    body,
+                    contentType: req.headers['content-type'] ?? '',
+                    encode: (o, p) => ({ body: encodeMlflowPredictionsBytes(o, p.outputStyle, p.rows, unwrapped), contentType: 'application/json' }),
+                  } satisfies ShadowJob['request'],
+                }
+              : {}),
           });
       } else {
         const request = decodeOipRequestBytes(body, inferenceHeaderLength(req.headers[INFERENCE_HEADER_CONTENT_LENGTH], body.length));
@@ -243,8 +276,40 @@ export function createScoringServer(deps: ScoringServerDeps): ScoringServer {
             'content-type': 'application/octet-stream',
             [INFERENCE_HEADER_CONTENT_LENGTH]: String(answer.headerLength),
           });
-        if (shadowed)
-          shadow.offer({ championVersion: lv.version, outputs, rows: prepared.rows, latencyMs: championMs, prepare: (c) => prepareOip(c, request.inputs) });
+        if (shadowed) {
+          const name = served.name;
+          shadow.offer({
+            championVersion: lv.version,
+            outputs,
+            rows: prepared.rows,
+            latencyMs: championMs,
+            prepare: (c) => prepareOip(c, request.inputs),
+            ...(deps.shadowRequests
+              ? {
+                  request: {
+                    id: requestIdOf(req),
+                    route: 'infer',
+                    path: pathOf(req),
+                    body,
+                    contentType: req.headers['content-type'] ?? '',
+                    // JSON whatever the client asked for: the log needs the values, not the binary framing.
+                    encode: (o) => {
+                      const only = request.outputs?.filter((n) => Object.hasOwn(o, n)) ?? [];
+                      const answer = encodeOipResponseBytes({
+                        modelName: name,
+                        modelVersion: '',
+                        id: request.id,
+                        outputs: o,
+                        only: only.length > 0 ? only : null,
+                        binary: () => false,
+                      });
+                      return { body: typeof answer.body === 'string' ? Buffer.from(answer.body, 'utf8') : answer.body, contentType: 'application/json' };
+                    },
+                  } satisfies ShadowJob['request'],
+                }
+              : {}),
+          });
+        }
       }
     } catch (e) {
       // A rejected request was still aimed at this version: say so, so the sidecar counts it there.

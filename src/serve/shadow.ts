@@ -27,8 +27,40 @@ export interface ShadowPair {
   atMs: number;
   rows: number;
   champion: { version: string; outputs: Record<string, HostTensor>; latencyMs: number };
-  /** outputs null with an error when the challenger failed (bad input for it, an error, a timeout). */
-  challenger: { version: string; outputs: Record<string, HostTensor> | null; latencyMs: number | null; error: string | null };
+  /**
+   * outputs null with an error when the challenger failed (bad input for it, an error, a timeout).
+   * `answer`: the challenger's outputs as this server would have answered the request (only when
+   * the job carried its request; encoded when called, so a pair nobody logs costs nothing).
+   */
+  challenger: {
+    version: string;
+    outputs: Record<string, HostTensor> | null;
+    latencyMs: number | null;
+    error: string | null;
+    answer?: () => ShadowAnswer;
+  };
+  /** The request as the champion got it, for the prediction log (labels.enabled); absent when not kept. */
+  request?: ShadowRequest;
+}
+
+/** An answer body and its content type. */
+export interface ShadowAnswer {
+  body: Buffer;
+  contentType: string;
+}
+
+/**
+ * What the prediction log needs to key the challenger's rows as the capture in front keys the
+ * champion's (capture/prediction-records.ts): the request id the sidecar forwarded and the
+ * request's body, which the analysis side reads with the capture's own extraction.
+ */
+export interface ShadowRequest {
+  /** X-Request-ID as forwarded by the sidecar in front (the id its answer carries); null without one. */
+  id: string | null;
+  route: 'invocations' | 'infer';
+  path: string;
+  body: Buffer;
+  contentType: string;
 }
 
 /**
@@ -58,6 +90,8 @@ export interface ShadowJob {
   rows: number;
   latencyMs: number;
   prepare(lv: LoadedVersion): PreparedInput;
+  /** The request and how to answer it (see ShadowPair.request): set when the server keeps them for the log. */
+  request?: ShadowRequest & { encode(outputs: Record<string, HostTensor>, prepared: PreparedInput): ShadowAnswer };
 }
 
 export class Shadow {
@@ -151,9 +185,10 @@ export class Shadow {
     let outputs: Record<string, HostTensor> | null = null;
     let error: string | null = null;
     let latencyMs: number | null = null;
+    let prepared: PreparedInput | null = null;
     try {
       const started = performance.now();
-      const prepared = job.prepare(lv);
+      prepared = job.prepare(lv);
       if (prepared.rows !== job.rows) throw new Error(`the challenger read ${prepared.rows} rows where the champion read ${job.rows}`);
       outputs = await withTimeout(lv.infer(prepared.feeds, prepared.rows), this.deps.timeoutMs);
       latencyMs = performance.now() - started;
@@ -165,13 +200,18 @@ export class Shadow {
     if (error === null) this.counts.scored++;
     else this.counts.failed++;
     this.outcome(error === null ? 'scored' : 'failed');
+    const request = job.request;
+    const scored = outputs;
+    const answeredWith = prepared;
+    const answer = request && scored !== null && answeredWith !== null ? () => request.encode(scored, answeredWith) : undefined;
     try {
       this.deps.onPair({
         model: this.model,
         atMs,
         rows: job.rows,
         champion: { version: job.championVersion, outputs: job.outputs, latencyMs: job.latencyMs },
-        challenger: { version: lv.version, outputs, latencyMs, error },
+        challenger: { version: lv.version, outputs, latencyMs, error, ...(answer ? { answer } : {}) },
+        ...(request ? { request: { id: request.id, route: request.route, path: request.path, body: request.body, contentType: request.contentType } } : {}),
       });
     } catch {
       this.counts.lost++;

@@ -228,7 +228,7 @@ test('with a 30% sample the agreement is within sampling error of the computed o
     const n = s.counts.scored;
     // Binomial: the sampled count around 0.3 n, the measured agreement around p (5 sd: a false alarm in ~1e6 runs).
     assert.ok(Math.abs(s.counts.sampled - 0.3 * ROWS.length) <= 5 * Math.sqrt(ROWS.length * 0.3 * 0.7), `sampled ${s.counts.sampled}`);
-    const c = srv.app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 }).models[0]!.comparisons[0]!;
+    const c = (await srv.app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 })).models[0]!.comparisons[0]!;
     assert.equal(c.rows, n);
     const sd = Math.sqrt((p * (1 - p)) / n);
     assert.ok(Math.abs(c.agreement! - p) <= 5 * sd + ties / n, `agreement ${c.agreement} vs ${p} (n=${n}, sd ${sd})`);
@@ -269,7 +269,7 @@ test('a failing challenger leaves every answer byte-identical, and is counted', 
     const s = [...shadowed.app.shadows.values()][0]!;
     assert.equal(s.counts.sampled, 251, 'only answered requests are shadowed');
     assert.equal(s.counts.failed, 251);
-    const m = shadowed.app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 }).models[0]!;
+    const m = (await shadowed.app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 })).models[0]!;
     assert.equal(m.comparisons[0]!.challenger.errorRate, 1);
     assert.match(m.comparisons[0]!.verdict.message, /error rate 100\.0%/);
   } finally {
@@ -327,9 +327,9 @@ test('moving the aliases swaps the roles under load, every request answered', as
     assert.deepEqual(failures, [], `${failures.length} of ${total} requests failed`);
     assert.deepEqual([...versions].sort(), ['1', '2']);
     await settled(srv.app);
-    const pairs = srv.app
-      .challengerReport({ fromMs: 0, toMs: Date.now() + 1 })
-      .models[0]!.comparisons.map((c) => `${c.championVersion}->${c.challengerVersion}`);
+    const pairs = (await srv.app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 })).models[0]!.comparisons.map(
+      (c) => `${c.championVersion}->${c.challengerVersion}`,
+    );
     assert.ok(pairs.includes('1->2') && pairs.includes('2->1'), pairs.join(' '));
   } finally {
     await srv.app.close();

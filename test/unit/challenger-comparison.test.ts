@@ -113,7 +113,7 @@ test('windows past the retention are pruned', () => {
 });
 
 test('the verdict: ready, or the rules that fail, and too few pairs is never ready', () => {
-  const rules = { minPairs: 10, maxDisagreement: 0.1, maxLatencyRatio: 1.5, maxErrorRate: 0.05 };
+  const rules = { minPairs: 10, maxDisagreement: 0.1, maxLatencyRatio: 1.5, maxErrorRate: 0.05, minLabelledPairs: 100, maxQualityDrop: 0.01 };
   const agreeing = emptyComparison();
   for (let i = 0; i < 20; i++) addPair(agreeing, pair({ label: labels(['a']) }, { label: labels(['a']) }, 1));
   // Challenger latency 4 ms vs champion 2 ms: 2x, past 1.5x.
