@@ -18,8 +18,12 @@ import { WindowProfiler } from './window-profiler.js';
 import { unpackEvent } from './event-columns.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
 import { PredictionBuffer } from './prediction-buffer.js';
+import { ShadowComparison } from './shadow-comparison.js';
+import { unpackShadow } from './shadow-columns.js';
 // This thread's own composition: the prediction log is written here (worker-protocol.ts says why).
 import { SqlitePredictionLog } from '../outcomes/sqlite-prediction-log.js';
+import { PgPredictionLog } from '../outcomes/pg-prediction-log.js';
+import type { PredictionLog } from '../outcomes/prediction-log.js';
 
 const port = parentPort;
 if (!port) throw new Error('capture-worker.ts runs only as a worker thread');
@@ -120,9 +124,15 @@ const profiler = new WindowProfiler({
   },
 });
 // --------------------------------------------------------------- the prediction log (labels.enabled)
-const predictionLog = data.predictions
-  ? new SqlitePredictionLog(data.predictions.path, { maxRows: data.predictions.maxRows, horizonMs: data.predictions.horizonMs })
-  : null;
+function openPredictionLog(p: NonNullable<CaptureWorkerData['predictions']>): PredictionLog {
+  const bounds = { maxRows: p.maxRows, horizonMs: p.horizonMs };
+  if (p.postgres === null) return new SqlitePredictionLog(p.path, bounds);
+  // The fleet's log: network writes with timeouts and a backoff (pg-prediction-log.ts), through
+  // the same bounded buffer, so an outage costs dropped records, never the proxy's time.
+  const { url, password, connectTimeoutMs, statementTimeoutMs, maxConnections, retryDelayMs } = p.postgres;
+  return new PgPredictionLog({ url: url!, password: password ?? null, connectTimeoutMs, statementTimeoutMs, maxConnections, retryDelayMs, logger, ...bounds });
+}
+const predictionLog = data.predictions ? openPredictionLog(data.predictions) : null;
 const predictionBuffer =
   predictionLog && data.predictions
     ? new PredictionBuffer({
@@ -141,6 +151,28 @@ const predictionBuffer =
       })
     : null;
 predictionBuffer?.start();
+
+// --------------------------------------------------------------- the sidecar's shadow (proxy.shadow.upstream)
+// The challenger's predictions, bounded like the champion's (labels.maxPending of their own),
+// written through the log's shadow side with the champion's ids.
+const shadowBuffer =
+  predictionLog && data.predictions && data.shadow
+    ? new PredictionBuffer({
+        log: { recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) },
+        maxPending: data.predictions.maxPending,
+        flushEveryMs: data.predictions.flushEveryMs,
+        logger,
+        counts: {
+          written: (n) => {
+            counts.predictionsWritten += n;
+          },
+          dropped: (n, reason) => {
+            counts.predictionsDropped[reason] = (counts.predictionsDropped[reason] ?? 0) + n;
+          },
+        },
+      })
+    : null;
+shadowBuffer?.start();
 
 const columns = new Map<string | null, readonly string[] | null>();
 const deps: ProcessEventDeps = {
@@ -161,8 +193,25 @@ const deps: ProcessEventDeps = {
   },
 };
 
+const shadow = data.shadow
+  ? new ShadowComparison({
+      pair: {
+        extract: data.extract,
+        columnsFor: deps.columnsFor,
+        championVersion: data.shadow.championVersion,
+        challengerVersion: data.shadow.challengerVersion,
+      },
+      records: shadowBuffer && data.predictions ? { options: data.predictions.options, add: (r) => shadowBuffer.add(r) } : null,
+    })
+  : null;
+/** The shadow's comparison since the last delta, to the main thread (merged there into what /api/challenger reads). */
+function sendShadow(): void {
+  if (shadow?.dirty) send({ t: 'shadow', delta: shadow.take() });
+}
+
 let dirty = false;
 const snapshotTimer = setInterval(() => {
+  sendShadow();
   if (!dirty) return;
   dirty = false;
   send({ t: 'summary', summary: summary.toJSON(), pending: profiler.pending });
@@ -177,6 +226,7 @@ port.on('message', (m: ToWorker) => {
       for (const [model, names] of m.columns) columns.set(model, names);
       // Bodies are views into the batch's ArrayBuffer, which was transferred to this thread.
       for (let i = 0; i < m.events.n; i++) processEvent(unpackEvent(m.events, i, m.bodies), deps);
+      if (m.shadows && shadow) for (let i = 0; i < m.shadows.events.n; i++) compareShadow(shadow, m.shadows, i);
       dirty = true;
       send({ t: 'ack', id: m.id, counts: takeCounts() });
       break;
@@ -193,10 +243,11 @@ port.on('message', (m: ToWorker) => {
     }
     case 'flush':
     case 'stop': {
+      sendShadow(); // before the answer: the main thread has every comparison once the flush resolves
       const done =
         m.t === 'flush'
-          ? Promise.all([profiler.flush(), predictionBuffer?.flush()])
-          : Promise.all([profiler.stop(), predictionBuffer?.stop().then(() => predictionLog?.close())]);
+          ? Promise.all([profiler.flush(), predictionBuffer?.flush(), shadowBuffer?.flush()])
+          : Promise.all([profiler.stop(), Promise.all([predictionBuffer?.stop(), shadowBuffer?.stop()]).then(() => predictionLog?.close())]);
       void done.then(() => {
         if (m.t === 'stop') clearInterval(snapshotTimer);
         send({ t: m.t === 'flush' ? 'flushed' : 'stopped', id: m.id, summary: summary.toJSON(), pending: profiler.pending, counts: takeCounts() });
@@ -205,3 +256,12 @@ port.on('message', (m: ToWorker) => {
     }
   }
 });
+
+/** One shadowed request of a batch; a failure is the pair's, never the batch's. */
+function compareShadow(c: ShadowComparison, packed: NonNullable<Extract<ToWorker, { t: 'batch' }>['shadows']>, i: number): void {
+  try {
+    c.add(unpackShadow(packed, i));
+  } catch (e) {
+    logger.warn('shadow comparison failed on a pair', { error: (e as Error).message });
+  }
+}

@@ -336,6 +336,29 @@ export function extract(event: InferenceEvent, opts: ExtractOptions, columnNames
   }
 }
 
+/**
+ * Another answer to a request extract() already read (the sidecar shadow's challenger answered the
+ * champion's request): its prediction rows for `rows` request rows, read as extract() reads an
+ * answer, without parsing the request again.
+ */
+export function extractAnswer(
+  route: InferenceEvent['route'],
+  response: TappedBody,
+  opts: ExtractOptions,
+  rows: number,
+): { ok: true; value: Row[] } | { ok: false; reason: ExtractFailure } {
+  try {
+    const value =
+      route === 'infer'
+        ? oipPredictions(bytesOf(response, opts.maxDecompressedBytes), rows)
+        : mlflowPredictions(text(response, opts.maxDecompressedBytes), rows);
+    return { ok: true, value };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, reason: e.reason };
+    return { ok: false, reason: 'unparseable_request' };
+  }
+}
+
 /** Whether a row has more than max own keys, counted without building the key list. */
 function wider(row: Row, max: number): boolean {
   let n = 0;

@@ -8,18 +8,24 @@
  * records dropped (the log is a sample for quality estimates, not a ledger: retrying a write that
  * fails would hold memory for a store that may stay down). Counted, never thrown.
  */
+import { isDriftwatchError } from '../errors.js';
 import type { PredictionLog, PredictionRecord } from '../outcomes/prediction-log.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export interface PredictionBufferCounts {
   /** Records written to the log (whether the log's sample kept them or not). */
   written(n: number): void;
-  /** Records dropped: over maxPending, or in a failed write. */
-  dropped(n: number, reason: 'full' | 'write_failed'): void;
+  /**
+   * Records dropped: over maxPending, in a write the log refused as unavailable (a networked log
+   * that is down, timed out, or in its retry backoff: DW_ERR_PREDICTION_LOG_UNAVAILABLE), or in
+   * another failed write.
+   */
+  dropped(n: number, reason: 'full' | 'unavailable' | 'write_failed'): void;
 }
 
 export interface PredictionBufferOptions {
-  log: PredictionLog;
+  /** Where the records go: the log itself, or its shadow side ({ recordPredictions: (r) => log.recordShadowPredictions(r) }). */
+  log: Pick<PredictionLog, 'recordPredictions'>;
   maxPending: number;
   flushEveryMs: number;
   /** Records per write transaction. */
@@ -81,7 +87,7 @@ export class PredictionBuffer {
         await this.opts.log.recordPredictions(part);
         this.opts.counts.written(part.length);
       } catch (e) {
-        this.opts.counts.dropped(part.length, 'write_failed');
+        this.opts.counts.dropped(part.length, isDriftwatchError(e) && e.code === 'DW_ERR_PREDICTION_LOG_UNAVAILABLE' ? 'unavailable' : 'write_failed');
         // Logged with backoff: a log that stays down must not write a line per flush.
         this.failuresLogged++;
         if ((this.failuresLogged & (this.failuresLogged - 1)) === 0) {

@@ -10,7 +10,7 @@
  */
 import type { PairObservation } from '../challenger/comparison.js';
 import type { HostTensor } from '../protocol/tensor.js';
-import { type ExtractOptions, extract, type Row } from './extract.js';
+import { type Extracted, type ExtractOptions, extract, extractAnswer, type Row } from './extract.js';
 import type { InferenceEvent, TappedBody } from './inference-event.js';
 
 export interface ShadowedRequest {
@@ -28,7 +28,14 @@ export interface ShadowPairOptions {
   challengerVersion?: string | null;
 }
 
-export type ShadowPairResult = { ok: true; pair: PairObservation } | { ok: false; reason: string };
+export type ShadowPairResult =
+  | {
+      ok: true;
+      pair: PairObservation;
+      /** The challenger's answer read as the capture reads the champion's (its rows, its version): for its prediction records; null when it failed. */
+      challenger: Extracted | null;
+    }
+  | { ok: false; reason: string };
 
 /**
  * The pair for one shadowed request. Not ok when the champion's own answer cannot be read as
@@ -45,12 +52,18 @@ export function shadowPair(s: ShadowedRequest, opts: ShadowPairOptions): ShadowP
   const championOutputs = outputsOf(champ.value.predictions);
   const c = s.challenger;
   let outputs: Record<string, HostTensor> | null = null;
+  let read: Extracted | null = null;
   let error = c.error;
+  const challengerVersion = c.version ?? opts.challengerVersion ?? 'unknown';
   if (error === null && c.response !== null) {
-    const chall = extract({ ...e, status: c.status ?? 0, response: c.response }, opts.extract, columns, null);
+    // The same request: only the challenger's answer is read (the champion's rows are its rows).
+    const chall = extractAnswer(e.route, c.response, opts.extract, rows);
     if (!chall.ok) error = `the challenger's answer could not be read (${chall.reason})`;
-    else if (chall.value.predictions.length !== rows) error = `the challenger answered ${chall.value.predictions.length} predictions for ${rows} rows`;
-    else outputs = outputsOf(chall.value.predictions);
+    else if (chall.value.length !== rows) error = `the challenger answered ${chall.value.length} predictions for ${rows} rows`;
+    else {
+      outputs = outputsOf(chall.value);
+      read = { model: champ.value.model, version: challengerVersion, features: champ.value.features, predictions: chall.value };
+    }
   } else error ??= 'the challenger sent no answer';
   return {
     ok: true,
@@ -59,8 +72,9 @@ export function shadowPair(s: ShadowedRequest, opts: ShadowPairOptions): ShadowP
       atMs: s.atMs,
       rows,
       champion: { version: e.version ?? opts.championVersion ?? 'unknown', outputs: championOutputs, latencyMs: e.upstreamMs },
-      challenger: { version: c.version ?? opts.challengerVersion ?? 'unknown', outputs, latencyMs: c.latencyMs, error },
+      challenger: { version: challengerVersion, outputs, latencyMs: c.latencyMs, error },
     },
+    challenger: read,
   };
 }
 

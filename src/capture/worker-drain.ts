@@ -20,6 +20,13 @@
  * versions go with the batch), prom-client (the worker's counts come back with each ack), and the
  * latest traffic summary snapshot, which /api/traffic serves (refreshed every snapshotEveryMs while
  * traffic flows, and on every flush).
+ *
+ * The sidecar's shadow (deps.shadow): the shadowed requests (the champion's event and the
+ * challenger's answer) wait in their own bounded queue and go with the next batch, packed and
+ * transferred like the events (shadow-columns.ts); the worker compares them and sends the merged
+ * windows back (a 'shadow' message with its snapshots and before each flush's answer), which
+ * deps.shadow.onDelta merges on this thread. A full queue drops and counts (the app's offer); the
+ * pairs of a worker that died before it reported them are counted through deps.shadow.lost.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { StatsConfig } from '../config/schema.js';
@@ -36,6 +43,9 @@ import type { ProfilerMetrics } from './window-profiler.js';
 import { packBatch } from './event-columns.js';
 import type { CaptureWorkerData, FromWorker, ToWorker, WorkerCounts } from './worker-protocol.js';
 import type { CapturePipeline } from './pipeline.js';
+import type { ShadowDelta } from './shadow-comparison.js';
+import { type PackedShadows, packShadows } from './shadow-columns.js';
+import type { ShadowedRequest } from './shadow-pair.js';
 
 export interface WorkerDrainDeps {
   queue: BoundedQueue<InferenceEvent>;
@@ -61,6 +71,15 @@ export interface WorkerDrainDeps {
   niceness?: number;
   /** The prediction log the worker writes (labels.enabled); null or absent: none. */
   predictions?: CaptureWorkerData['predictions'];
+  /** The sidecar's shadow: its pairs are compared in the worker (see above); null or absent: none. */
+  shadow?: {
+    queue: BoundedQueue<ShadowedRequest>;
+    championVersion: string | null;
+    challengerVersion: string | null;
+    onDelta(delta: ShadowDelta): void;
+    /** Pairs handed to a worker that ended before it compared them. */
+    lost(n: number): void;
+  } | null;
   /** stop() waits at most this long for the worker to flush (default 10 s). */
   stopTimeoutMs?: number;
   /** A worker that dies again within this long after a restart is restarted only after it. */
@@ -103,6 +122,8 @@ export class WorkerCaptureDrain implements CapturePipeline {
   private sentColumns = new Map<string | null, readonly string[] | null>();
   private snapshot: TrafficSnapshot;
   private pendingWindows = 0;
+  /** Shadowed requests posted to the worker and not yet in a delta it sent back. */
+  private shadowsInWorker = 0;
   private stopping = false;
   private stopped = false;
   private lastStartMs = -Infinity;
@@ -123,6 +144,11 @@ export class WorkerCaptureDrain implements CapturePipeline {
   /** Windows the worker holds, as of its latest report. */
   get pending(): number {
     return this.pendingWindows;
+  }
+
+  /** Shadowed requests handed to the worker and not compared yet (as far as this thread knows). */
+  get shadowPending(): number {
+    return this.shadowsInWorker;
   }
 
   /** Batches posted and not yet acknowledged. */
@@ -159,6 +185,7 @@ export class WorkerCaptureDrain implements CapturePipeline {
       sinceMs: this.now(),
       niceness: d.niceness ?? 10,
       predictions: d.predictions ?? null,
+      shadow: d.shadow ? { championVersion: d.shadow.championVersion, challengerVersion: d.shadow.challengerVersion } : null,
     };
     const w = newWorker({ workerData: data, name: 'driftwatch-capture' });
     this.worker = w;
@@ -177,6 +204,8 @@ export class WorkerCaptureDrain implements CapturePipeline {
     this.worker = null;
     const lost = [...this.inflight.values()].reduce((a, b) => a + b, 0);
     this.inflight.clear();
+    if (this.shadowsInWorker > 0) this.deps.shadow?.lost(this.shadowsInWorker);
+    this.shadowsInWorker = 0;
     for (const done of this.requests.values()) done();
     this.requests.clear();
     this.wakeIdle();
@@ -231,6 +260,10 @@ export class WorkerCaptureDrain implements CapturePipeline {
       case 'summary':
         this.snapshot = m.summary;
         this.setPending(m.pending);
+        break;
+      case 'shadow':
+        this.shadowsInWorker = Math.max(0, this.shadowsInWorker - m.delta.resolved);
+        d.shadow?.onDelta(m.delta);
         break;
       case 'flushed':
       case 'stopped':
@@ -297,10 +330,13 @@ export class WorkerCaptureDrain implements CapturePipeline {
     }
     let posted = 0;
     const max = this.deps.maxInflightBatches ?? 4;
-    while (this.worker && this.inflight.size < max && queue.depth > 0) {
+    const shadows = this.deps.shadow?.queue ?? null;
+    while (this.worker && this.inflight.size < max && (queue.depth > 0 || (shadows !== null && shadows.depth > 0))) {
       const batch = queue.drain(this.deps.batchSize ?? 512);
-      if (!this.postBatch(batch)) {
+      const paired = shadows !== null && shadows.depth > 0 ? shadows.drain(this.deps.batchSize ?? 512) : null;
+      if (!this.postBatch(batch, paired)) {
         metrics.captureDropped.inc(batch.length);
+        if (paired) this.deps.shadow?.lost(paired.length);
         break;
       }
       posted += batch.length;
@@ -309,8 +345,9 @@ export class WorkerCaptureDrain implements CapturePipeline {
     return posted;
   }
 
-  private postBatch(batch: InferenceEvent[]): boolean {
+  private postBatch(batch: InferenceEvent[], paired: ShadowedRequest[] | null): boolean {
     const { packed, bodies } = packBatch(batch);
+    const shadows: PackedShadows | null = paired ? packShadows(paired) : null;
     const refs: Array<[string, string, ReferenceProfile | null]> = [];
     const columns: Array<[string | null, readonly string[] | null]> = [];
     // Model versions already looked up for this batch (most batches name one).
@@ -330,19 +367,32 @@ export class WorkerCaptureDrain implements CapturePipeline {
           this.sentRefs.set(key, ref);
           refs.push([model, version, ref]);
         }
-        if (this.deps.columnsFor) {
-          const names = this.deps.columnsFor(e.model);
-          if (this.sentColumns.get(e.model) !== names || !this.sentColumns.has(e.model)) {
-            this.sentColumns.set(e.model, names);
-            columns.push([e.model, names]);
-          }
-        }
+        this.noteColumns(e.model, columns);
       }
     }
+    // A shadowed request's event normally went with an earlier batch, but the capture queue may have dropped it.
+    if (paired) for (const s of paired) this.noteColumns(s.event.model, columns);
     const id = ++this.batchSeq;
-    if (!this.post({ t: 'batch', id, events: packed, bodies, refs, columns }, [bodies])) return false;
+    const transfer = shadows ? [bodies, shadows.bodies, shadows.answers] : [bodies];
+    if (!this.post({ t: 'batch', id, events: packed, bodies, refs, columns, shadows }, transfer)) return false;
     this.inflight.set(id, batch.length);
+    this.shadowsInWorker += paired?.length ?? 0;
     return true;
+  }
+
+  /** The model's column names go with the batch when this worker does not have them yet. */
+  private noteColumns(model: string | null, columns: Array<[string | null, readonly string[] | null]>): void {
+    if (!this.deps.columnsFor) return;
+    const names = this.deps.columnsFor(model);
+    if (this.sentColumns.get(model) !== names || !this.sentColumns.has(model)) {
+      this.sentColumns.set(model, names);
+      columns.push([model, names]);
+    }
+  }
+
+  /** Events and shadowed requests waiting to be posted. */
+  private queued(): number {
+    return this.deps.queue.depth + (this.deps.shadow?.queue.depth ?? 0);
   }
 
   private idle(): Promise<void> {
@@ -367,7 +417,7 @@ export class WorkerCaptureDrain implements CapturePipeline {
     const w = this.worker;
     w?.ref();
     try {
-      while (this.worker && (this.deps.queue.depth > 0 || this.inflight.size > 0)) {
+      while (this.worker && (this.queued() > 0 || this.inflight.size > 0)) {
         this.drainOnce();
         await this.idle();
       }
@@ -385,12 +435,12 @@ export class WorkerCaptureDrain implements CapturePipeline {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     // A worker waiting for its restart backoff is started now, so what is queued is not lost.
-    if (!this.worker && this.deps.queue.depth > 0) this.spawn();
+    if (!this.worker && this.queued() > 0) this.spawn();
     const w = this.worker;
     w?.ref();
     let timer: NodeJS.Timeout | undefined;
     const flushed = (async () => {
-      while (this.worker && (this.deps.queue.depth > 0 || this.inflight.size > 0)) {
+      while (this.worker && (this.queued() > 0 || this.inflight.size > 0)) {
         this.drainOnce();
         await this.idle();
       }

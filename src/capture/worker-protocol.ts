@@ -3,11 +3,13 @@
  * (capture-worker.ts). Plain structured-cloneable values only. A batch's events travel in columns
  * with their bodies in one transferred ArrayBuffer (event-columns.ts says why).
  */
-import type { StatsConfig } from '../config/schema.js';
+import type { LabelsPostgresConfig, StatsConfig } from '../config/schema.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 import type { ExtractOptions } from './extract.js';
 import type { PackedBatch } from './event-columns.js';
 import type { PredictionRecordOptions } from './prediction-records.js';
+import type { ShadowDelta } from './shadow-comparison.js';
+import type { PackedShadows } from './shadow-columns.js';
 import type { TrafficSnapshot } from './traffic-summary.js';
 
 export interface CaptureWorkerData {
@@ -29,11 +31,20 @@ export interface CaptureWorkerData {
   predictions: {
     options: PredictionRecordOptions;
     path: string;
+    /** labels.store postgres: the fleet's log (pg-prediction-log.ts) instead of the file at `path`. */
+    postgres: LabelsPostgresConfig | null;
     maxRows: number;
     horizonMs: number;
     maxPending: number;
     flushEveryMs: number;
   } | null;
+  /**
+   * The sidecar's shadow (proxy.shadow.upstream): the pairs are compared in this thread
+   * (shadow-comparison.ts) and their windows go back as deltas; with `predictions` the
+   * challenger's predictions are logged too (recordShadowPredictions). Versions for answers that
+   * name none (proxy.version, proxy.shadow.version).
+   */
+  shadow: { championVersion: string | null; challengerVersion: string | null } | null;
 }
 
 export type ToWorker =
@@ -47,6 +58,8 @@ export type ToWorker =
       refs: Array<[model: string, version: string, ref: ReferenceProfile | null]>;
       /** Column names per model that changed since the last batch. */
       columns: Array<[model: string | null, names: readonly string[] | null]>;
+      /** Shadowed requests to compare (the champion's event and the challenger's answer); null: none. */
+      shadows: PackedShadows | null;
     }
   | { t: 'ref'; model: string; version: string; ref: ReferenceProfile | null }
   | { t: 'written'; id: number; ok: boolean; error?: string }
@@ -68,4 +81,6 @@ export type FromWorker =
   | { t: 'ref?'; model: string; version: string }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { t: 'summary'; summary: TrafficSnapshot; pending: number }
+  /** The shadow's comparison since the last one: sent with the snapshots (when there is one) and before every flushed/stopped. */
+  | { t: 'shadow'; delta: ShadowDelta }
   | { t: 'flushed' | 'stopped'; id: number; summary: TrafficSnapshot; pending: number; counts: WorkerCounts };

@@ -49,6 +49,25 @@ export class ComparisonWindows {
     addPair(c, p);
   }
 
+  /**
+   * Merges a window compared elsewhere (the sidecar's capture worker thread compares its pairs
+   * and hands the main thread merged minute windows): the same as recording its pairs here.
+   */
+  addWindow(w: ComparisonKey & { startMs: number; comparison: Comparison }): void {
+    const key: ComparisonKey = { model: w.model, championVersion: w.championVersion, challengerVersion: w.challengerVersion };
+    const id = `${key.model}\u001f${key.championVersion}\u001f${key.challengerVersion}`;
+    let entry = this.byKey.get(id);
+    if (!entry) {
+      entry = { key, windows: new Map() };
+      this.byKey.set(id, entry);
+    }
+    const start = Math.floor(w.startMs / this.windowMs) * this.windowMs;
+    const c = entry.windows.get(start);
+    // Merged even into an empty one: a comparison that crossed threads lost its null-prototype maps.
+    entry.windows.set(start, mergeComparisons(c ?? emptyComparison(), w.comparison));
+    if (!c) this.prune(start);
+  }
+
   /** Drops windows that ended before nowMs - retention. */
   prune(nowMs: number): void {
     const oldest = nowMs - this.retentionMs;

@@ -6,7 +6,8 @@
  * the one computed from the two models' weights; a shadow upstream that holds its answers never
  * holds the client's (shown by order: every client answer arrives while the shadow still holds),
  * the requests beyond maxInFlight are dropped and counted, a dead one is counted as failed; sample
- * 0 sends nothing.
+ * 0 sends nothing. Each with the comparison in the capture worker thread (the default) and, for the
+ * fast engine, on the proxy's loop (capture worker off), which must agree.
  */
 import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
@@ -53,11 +54,16 @@ after(async () => {
 });
 
 let proxies = 0;
-async function startProxy(upstream: string, proxy: Record<string, unknown>): Promise<{ app: ProxyApp; url: string; admin: string }> {
+async function startProxy(
+  upstream: string,
+  proxy: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<{ app: ProxyApp; url: string; admin: string }> {
   const config = loadConfig({
     env: {},
     overrides: {
-      proxy: { port: 0, upstream, model: 'weather', capture: { worker: false }, ...proxy },
+      ...extra,
+      proxy: { port: 0, upstream, model: 'weather', ...proxy },
       admin: { port: 0 },
       registry: { root: registryRoot },
       checks: { challenger: { minPairs: 50 } },
@@ -112,14 +118,22 @@ const metricValue = (text: string, prefix: string): number | null => {
   return line === undefined ? null : Number(line.split(' ').at(-1));
 };
 
-for (const engine of ['fast', 'node'] as const) {
-  describe(`engine ${engine}: a challenger endpoint shadowing every request`, () => {
+for (const [engine, worker] of [
+  ['fast', true],
+  ['node', true],
+  ['fast', false],
+] as const) {
+  describe(`engine ${engine}, comparison ${worker ? 'in the capture worker' : "on the proxy's loop"}: a challenger endpoint shadowing every request`, () => {
     let plain: Awaited<ReturnType<typeof startProxy>>;
     let shadowed: Awaited<ReturnType<typeof startProxy>>;
     const rows = engine === 'fast' ? ROWS : ROWS.slice(0, 120);
     before(async () => {
-      plain = await startProxy(champion.url, { engine });
-      shadowed = await startProxy(champion.url, { engine, shadow: { upstream: challenger.url, sample: 1, maxInFlight: 64, queueSize: 10_000 } });
+      plain = await startProxy(champion.url, { engine, capture: { worker } });
+      shadowed = await startProxy(champion.url, {
+        engine,
+        capture: { worker },
+        shadow: { upstream: challenger.url, sample: 1, maxInFlight: 64, queueSize: 10_000 },
+      });
     });
     after(async () => {
       await plain.app.close();
@@ -224,6 +238,84 @@ for (const engine of ['fast', 'node'] as const) {
       // The same 50 rows went through /invocations first: the same labels, the same agreement.
       const firstFifty = batch.filter((x) => predict(BASE, x).label === predict(challengerWeights, x).label).length;
       assert.ok(Math.abs(agreeAfter - agreeBefore - firstFifty) <= 2, `${agreeAfter - agreeBefore} agreeing rows vs ${firstFifty} computed`);
+    });
+  });
+}
+
+for (const worker of [true, false]) {
+  describe(`labels.enabled, comparison ${worker ? 'in the capture worker' : "on the proxy's loop"}: the challenger's predictions are logged with the champion's ids`, () => {
+    test('each labelled id pairs both models’ predictions (the ones their weights give) with the one label; disagreements match the comparison', async () => {
+      const labelled = weatherRows('2013-01-01', '2013-03-31');
+      const logPath = join(tmp.dir, `labels-${worker}.db`);
+      const p = await startProxy(
+        champion.url,
+        { capture: { worker }, shadow: { upstream: challenger.url, sample: 1, maxInFlight: 64, queueSize: 10_000 } },
+        { labels: { enabled: true, path: logPath } },
+      );
+      try {
+        // One row per request (id: the request id), and one request of 10 rows (ids `<id>#<row>`).
+        const sent: Array<{ id: string; x: number[]; weather: string }> = [];
+        const singles = labelled.slice(0, 60);
+        for (const r of singles) {
+          const res = await fetch(`${p.url}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body([r.features]) });
+          assert.equal(res.status, 200);
+          await res.text();
+          sent.push({ id: res.headers.get('x-request-id')!, x: r.features, weather: r.weather });
+        }
+        const batch = labelled.slice(60, 70);
+        const res = await fetch(`${p.url}/invocations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: body(batch.map((r) => r.features)),
+        });
+        assert.equal(res.status, 200);
+        await res.text();
+        const batchId = res.headers.get('x-request-id')!;
+        batch.forEach((r, j) => sent.push({ id: `${batchId}#${j}`, x: r.features, weather: r.weather }));
+        const report = await settled(p.app);
+        assert.equal(report.models[0].shadow.scored, 61);
+        await p.app.flushStats(); // both models' predictions written to the log
+
+        // The labels, as a client posts them, once: they serve both models.
+        const posted = await fetch(`${p.admin}/api/labels`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(sent.map((x) => ({ request_id: x.id, label: x.weather }))),
+        });
+        assert.equal(posted.status, 200);
+        assert.equal(((await posted.json()) as any).matched, sent.length);
+
+        const pairs = [];
+        for await (const page of p.app.predictionLog!.scanPairs('weather', '2', 0, Date.now() + 1, 25)) pairs.push(...page);
+        assert.equal(pairs.length, sent.length, 'every labelled id has both predictions');
+        const byId = new Map(sent.map((x) => [x.id, x]));
+        let ties = 0;
+        let mismatches = 0;
+        let disagree = 0;
+        for (const row of pairs) {
+          const x = byId.get(row.id);
+          assert.ok(x, `an id the clients were given: ${row.id}`);
+          assert.equal(row.label, x.weather);
+          assert.equal(row.champion.version, '1');
+          assert.equal(row.challenger.version, '2');
+          const a = predict(BASE, x.x);
+          const b = predict(challengerWeights, x.x);
+          if (a.margin < 1e-3 || b.margin < 1e-3) ties++;
+          if (row.champion.predicted !== a.label || row.challenger.predicted !== b.label) mismatches++;
+          if (row.champion.predicted !== row.challenger.predicted) disagree++;
+          assert.ok(row.challenger.probabilities !== null && Object.keys(row.challenger.probabilities).length === 5);
+        }
+        assert.ok(mismatches <= ties, `${mismatches} predictions differ from the weights' (near-ties ${ties})`);
+        assert.ok(disagree > 0, 'the challenger disagrees on some of these rows');
+        // The logged disagreements are the comparison's.
+        const c = (await settled(p.app)).models[0].comparisons[0];
+        assert.equal(c.rows, sent.length);
+        assert.equal(Math.round((1 - c.agreement) * c.labelRows), disagree);
+        const stats = await p.app.predictionLog!.stats();
+        assert.equal(stats.shadowRows, sent.length);
+      } finally {
+        await p.app.close();
+      }
     });
   });
 }
