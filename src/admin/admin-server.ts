@@ -66,6 +66,8 @@ export interface AdminServerDeps {
   reference?: (model: string, version: string) => Promise<ReferenceProfile | null>;
   /** Champion vs challenger comparisons over [fromMs, toMs) (GET /api/challenger), when a challenger shadows a served model here. */
   challenger?: (q: { fromMs: number; toMs: number; model?: string }) => unknown;
+  /** GET /api/challenger's span without `from`: the challenger check's window (default an hour). */
+  challengerWindowMs?: number;
   now?: () => number;
 }
 
@@ -289,17 +291,20 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       res.json({ models: byModel });
     });
   }
-  app.get('/api/challenger', (req, res) => {
+  app.get('/api/challenger', async (req, res) => {
     if (!deps.challenger) {
       res.status(404).json({ error_code: 'ENDPOINT_NOT_FOUND', message: 'no challenger in this process (serve.models[].challenger)' });
       return;
     }
     const now = (deps.now ?? Date.now)();
-    const fromText = typeof req.query.from === 'string' && req.query.from ? req.query.from : '1h';
-    const fromMs = parseTimePoint(fromText, now);
+    // Without `from`: the challenger check's window (checks.challenger.window), so the report and
+    // the status page judge what the check judges.
+    const fromText = typeof req.query.from === 'string' && req.query.from ? req.query.from : null;
+    const fromMs = fromText === null ? now - (deps.challengerWindowMs ?? 3_600_000) : parseTimePoint(fromText, now);
     if (fromMs === null || fromMs >= now) return badRequest(res, `"from" must be ${TIME_POINT_HELP}, before now`);
     const model = typeof req.query.model === 'string' && req.query.model ? req.query.model : undefined;
-    res.json(deps.challenger({ fromMs, toMs: now + 1, ...(model ? { model } : {}) }));
+    // A promise when the report reads both models' quality from the prediction log.
+    res.json(await deps.challenger({ fromMs, toMs: now + 1, ...(model ? { model } : {}) }));
   });
   // Read-only like the other GETs: behind the token when one is set, Host-checked on loopback.
   app.get('/api/alerts/history', (req, res) => {

@@ -641,6 +641,15 @@ export const STATUS_PAGE_JS = String.raw`(function () {
   function diffText(d) {
     return d ? fmt(d.p50) + ' / ' + fmt(d.p95) + ' / ' + fmt(d.p99) : '\u2014';
   }
+  /** A span in people's words: "hour", "30 min", "6 h", "2 days" (the challenger window). */
+  function spanText(ms) {
+    var min = Math.round(ms / 60000);
+    if (!(min > 0)) return 'hour';
+    if (min === 60) return 'hour';
+    if (min < 120) return min + ' min';
+    var h = Math.round(min / 60);
+    return h < 48 ? h + ' h' : Math.round(h / 24) + ' days';
+  }
   function msText(v) { return v === null || v === undefined ? '\u2014' : fmt(v) + ' ms'; }
 
   /** Champion label x challenger label counts of one comparison; the diagonal is the agreement. */
@@ -664,11 +673,22 @@ export const STATUS_PAGE_JS = String.raw`(function () {
 
   /**
    * Champion vs challenger per shadowed model (GET /api/challenger): the verdict of the latest
-   * version pair first (the same rules as the challenger check), then every pair of the last hour.
+   * version pair first (the same rules as the challenger check), then every pair of the span the
+   * API answered for (without a "from": the check's window, checks.challenger.window).
    */
+  /** Both models' quality on the same labelled requests of a version pair (labels.enabled). */
+  function pairQualityLine(q) {
+    var one = function (m) {
+      return q.task === 'regression' ? 'RMSE ' + (m.rmse === null ? '\u2014' : m.rmse.toPrecision(4)) : 'accuracy ' + (m.accuracy === null ? '\u2014' : pct(m.accuracy));
+    };
+    return el('p', { class: 'muted', 'data-quality-pairs': q.labelledPairs, 'data-champion-accuracy': q.champion.accuracy === null ? '' : q.champion.accuracy, 'data-challenger-accuracy': q.challenger.accuracy === null ? '' : q.challenger.accuracy },
+      'On ' + q.labelledPairs.toLocaleString('en-US') + ' labelled requests: champion ' + one(q.champion) + ', challenger ' + one(q.challenger));
+  }
+
   function challengerSection(report) {
     if (!report || !report.models || !report.models.length) return [];
-    return [el('h2', null, 'Challenger: champion vs challenger, last hour')].concat(report.models.map(function (m) {
+    var span = spanText(Date.parse(report.to) - Date.parse(report.from));
+    return [el('h2', null, 'Challenger: champion vs challenger, last ' + span)].concat(report.models.map(function (m) {
       var pairs = (m.comparisons || []).slice().sort(function (a, b) { return Date.parse(b.to) - Date.parse(a.to); });
       var latest = pairs[0];
       var verdict = latest ? (latest.verdict.ready ? 'ready' : latest.verdict.insufficient ? 'insufficient' : 'not-ready') : 'none';
@@ -688,13 +708,14 @@ export const STATUS_PAGE_JS = String.raw`(function () {
       });
       return el('section', { class: 'card challenger', 'data-model': m.model, 'data-verdict': verdict }, [
         head,
-        el('p', { class: latest && latest.status !== 'ok' ? 'error-text verdict' : 'muted verdict' }, latest ? latest.verdict.message : 'no shadowed request answered in the last hour'),
+        el('p', { class: latest && latest.status !== 'ok' ? 'error-text verdict' : 'muted verdict' }, latest ? latest.verdict.message : 'no shadowed request answered in the last ' + span),
         el('p', { class: 'muted' }, [
           'champion ', el('code', null, m.champion.uri), ', challenger ', el('code', null, m.challenger.uri), ', sample ', pct(m.sampleRate),
           ' \u00b7 since start: ', String(sh.sampled || 0), ' sampled, ', String(sh.scored || 0), ' scored, ', String(sh.failed || 0), ' failed, ',
           String(sh.dropped || 0), ' dropped (queue full), ', String(sh.notLoaded || 0), ' while not loaded',
         ]),
         m.challenger.lastError ? el('p', { class: 'error-text' }, 'challenger: ' + m.challenger.lastError) : null,
+        latest && latest.quality && latest.quality.labelledPairs ? pairQualityLine(latest.quality) : null,
         rows.length ? table(['Versions', 'Status', 'Requests', 'Agreement', 'Difference p50 / p95 / p99', 'Champion p50 / p99', 'Challenger p50 / p99', 'Challenger errors'], rows) : null,
         latest ? confusionTable(latest) : null,
       ]);

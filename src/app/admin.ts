@@ -36,6 +36,7 @@ export function createAdmin(config: Config, logger: Logger, parts: AdminParts): 
     models: () => [],
     reload: async () => [],
     ...rest,
+    challengerWindowMs: config.checks.challenger.windowMs,
     metrics: typeof metrics === 'function' ? metrics : (format) => renderMetrics(metrics, format ?? 'prometheus'),
     ...(store
       ? {

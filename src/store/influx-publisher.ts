@@ -3,13 +3,12 @@
  * run's findings (dw_finding), the reference profiles the sidecar bins against (dw_reference) and
  * the champion/challenger comparisons of a shadowing process (dw_challenger).
  * Its own part, not optional methods on the statistics store: the check runner sees a
- * FindingSink, the profiler a ReferencePublisher, the shadow's pairs a ComparisonPublisher, and
+ * FindingSink, the profiler a ReferencePublisher, the comparison publisher a ComparisonWriter, and
  * only the composition root knows they are this one object writing through the InfluxDB store's
  * buffer and spool.
  */
 import { hostname } from 'node:os';
-import { addPair, type Comparison, emptyComparison, type PairObservation } from '../challenger/comparison.js';
-import { DEFAULT_WINDOW_MS } from '../challenger/comparison-windows.js';
+import type { ComparisonWindowDelta } from '../challenger/comparison-deltas.js';
 import { messageOf } from '../errors.js';
 import type { CheckRun, FindingSink } from '../findings/sink.js';
 import type { ReferenceProfile } from '../stats/types.js';
@@ -17,7 +16,7 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { InfluxStore } from './influx.js';
 import { comparisonToPoint } from './influx-challenger.js';
 import { findingToPoint, type PointSpec, referenceToPoints } from './influx-schema.js';
-import type { ReferencePublisher } from './types.js';
+import type { ComparisonWriter, ReferencePublisher } from './types.js';
 
 /** A reference in use is written again after this long (a day: far inside any sensible retention). */
 const REFERENCE_REWRITE_MS = 86_400_000;
@@ -26,22 +25,7 @@ const REFERENCES_REMEMBERED = 1_024;
 /** Comparison windows whose last used timestamp is remembered (oldest forgotten first). */
 const COMPARISON_WINDOWS_REMEMBERED = 4_096;
 
-/**
- * Where a shadowing process (the scoring server's challenger, the sidecar's shadow upstream) hands
- * its champion/challenger pairs for the fleet's dashboards, besides its own in-memory windows.
- */
-export interface ComparisonPublisher {
-  /** Adds a pair to its minute window's delta: synchronous, in memory, no I/O. */
-  recordPair(pair: PairObservation): void;
-  /**
-   * Writes the windows that ended at least `graceMs` before nowMs (a pair is recorded when the
-   * challenger answered, up to its timeout after its time), or every window with `all` (shutdown).
-   * Returns the points written.
-   */
-  publishComparisons(nowMs: number, opts?: { graceMs?: number; all?: boolean }): number;
-}
-
-export class InfluxPublisher implements FindingSink, ReferencePublisher, ComparisonPublisher {
+export class InfluxPublisher implements FindingSink, ReferencePublisher, ComparisonWriter {
   readonly name = 'influxdb';
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -49,11 +33,6 @@ export class InfluxPublisher implements FindingSink, ReferencePublisher, Compari
   private readonly referencesSeen = new WeakSet<ReferenceProfile>();
   /** Last write time per (model, version, creation time), in insertion order. */
   private readonly referencesWritten = new Map<string, number>();
-  /** Comparisons not written yet, per (model, versions, window start). */
-  private readonly comparisonsPending = new Map<
-    string,
-    { model: string; championVersion: string; challengerVersion: string; startMs: number; comparison: Comparison }
-  >();
   /** Per written window, the next free millisecond inside it (late pairs make a second point, never overwrite the first). */
   private readonly comparisonSlots = new Map<string, number>();
   private readonly instance: string;
@@ -69,41 +48,26 @@ export class InfluxPublisher implements FindingSink, ReferencePublisher, Compari
     this.instance = deps.instance ?? (typeof own === 'string' ? own : `${hostname()}-${process.pid}`);
   }
 
-  recordPair(pair: PairObservation): void {
-    const startMs = Math.floor(pair.atMs / DEFAULT_WINDOW_MS) * DEFAULT_WINDOW_MS;
-    const id = `${pair.model}\u0000${pair.champion.version}\u0000${pair.challenger.version}\u0000${startMs}`;
-    let w = this.comparisonsPending.get(id);
-    if (!w) {
-      w = { model: pair.model, championVersion: pair.champion.version, challengerVersion: pair.challenger.version, startMs, comparison: emptyComparison() };
-      this.comparisonsPending.set(id, w);
-    }
-    addPair(w.comparison, pair);
-  }
-
-  publishComparisons(nowMs: number, opts: { graceMs?: number; all?: boolean } = {}): number {
-    const before = nowMs - (opts.graceMs ?? 0);
+  /**
+   * Closed comparison windows (app/comparison-publishing.ts) as dw_challenger points through the
+   * store's buffer and spool. Throws when the store cannot take them (closed): the publisher keeps
+   * them.
+   */
+  writeComparisons(deltas: readonly ComparisonWindowDelta[]): void {
     const points: PointSpec[] = [];
-    for (const [id, w] of this.comparisonsPending) {
-      if (!opts.all && w.startMs + DEFAULT_WINDOW_MS > before) continue;
-      this.comparisonsPending.delete(id);
+    for (const w of deltas) {
+      const windowMs = w.windowSeconds * 1000;
+      const id = `${w.model}\u0000${w.championVersion}\u0000${w.challengerVersion}\u0000${w.startMs}`;
       // The window's start, or the next free ms after a point already written for it: a point is
       // identified by its tags and time, so a second delta of one window must not take the first's.
       const used = this.comparisonSlots.get(id);
-      const timeMs = Math.min(w.startMs + DEFAULT_WINDOW_MS - 1, used ?? w.startMs);
+      const timeMs = Math.min(w.startMs + windowMs - 1, used ?? w.startMs);
       this.comparisonSlots.delete(id);
       this.comparisonSlots.set(id, timeMs + 1);
       if (this.comparisonSlots.size > COMPARISON_WINDOWS_REMEMBERED) this.comparisonSlots.delete(this.comparisonSlots.keys().next().value as string);
-      points.push(comparisonToPoint({ ...w, windowSeconds: DEFAULT_WINDOW_MS / 1000 }, this.instance, timeMs));
+      points.push(comparisonToPoint(w, this.instance, timeMs));
     }
-    if (points.length === 0) return 0;
-    try {
-      this.store.appendPoints(points, 'the challenger comparisons');
-      return points.length;
-    } catch (e) {
-      // A closed store (shutdown): the dashboards miss these windows; the in-memory ones still hold them.
-      this.logger.debug('challenger comparisons not published', { windows: points.length, error: messageOf(e) });
-      return 0;
-    }
+    if (points.length > 0) this.store.appendPoints(points, 'the challenger comparisons');
   }
 
   /**

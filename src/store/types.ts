@@ -7,6 +7,8 @@
  * the store merges it into what it holds for that window. So a hard kill loses at most one flush
  * interval, and N replicas writing the same window add up to the fleet's profile.
  */
+import type { ComparisonWindowDelta } from '../challenger/comparison-deltas.js';
+import type { ComparisonSpan } from '../challenger/comparison-windows.js';
 import type { ReferenceProfile, WindowProfile } from '../stats/types.js';
 
 export interface WindowQuery {
@@ -68,11 +70,44 @@ export interface StatsStore {
   readTraffic?(q: WindowQuery): Promise<TrafficWindow[]>;
   /** The model versions that have stored windows. */
   listSeries(): Promise<SeriesInfo[]>;
+  /**
+   * The champion/challenger comparisons shadowing processes wrote (ComparisonWriter), per version
+   * pair: the windows overlapping [fromMs, toMs) summed across windows and writers (instances).
+   * `skipped`: stored windows that could not be read back (InfluxDB points without the lossless
+   * `comparison` field). Optional: a store without it has no comparisons.
+   */
+  readComparisons?(q: ComparisonQuery): Promise<ComparisonRead>;
+  /** The models with comparisons in [fromMs, toMs), without reading them. */
+  comparisonModels?(fromMs: number, toMs: number): Promise<string[]>;
   /** Retention and roll-up, as of nowMs (time is passed in; the scheduler calls this). */
   maintain(nowMs: number): Promise<MaintenanceResult>;
   health(): StoreHealth;
   /** Flushes what is buffered and releases the backend. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface ComparisonQuery {
+  fromMs: number;
+  toMs: number;
+  /** Omitted: every model. */
+  model?: string;
+}
+
+export interface ComparisonRead {
+  spans: ComparisonSpan[];
+  skipped: number;
+}
+
+/**
+ * Where a shadowing process (the scoring server's challenger, the sidecar's shadow upstream)
+ * writes its closed comparison windows (app/comparison-publishing.ts): the embedded store's table,
+ * or dw_challenger points through the InfluxDB store's buffer (store/influx-publisher.ts).
+ * Synchronous: both take the deltas in one local transaction or into memory. Throws when it cannot
+ * take them (the caller keeps them for the next attempt).
+ */
+export interface ComparisonWriter {
+  /** Merges (embedded) or adds (InfluxDB) each delta to what this writer stored for its window. */
+  writeComparisons(deltas: readonly ComparisonWindowDelta[]): void;
 }
 
 /**

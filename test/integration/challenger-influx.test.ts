@@ -70,7 +70,7 @@ test("two replicas: dw_challenger summed across instances is the replicas' compa
     }
     const metrics = await (await fetch(`${admins[0]}/metrics`)).text();
     assert.match(metrics, /^driftwatch_store_backend_pending \d+$/m, 'the own store is on /metrics');
-    const mem = apps.map((app) => app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 }).models[0]!.comparisons[0]!);
+    const mem = await Promise.all(apps.map(async (app) => (await app.challengerReport({ fromMs: 0, toMs: Date.now() + 1 })).models[0]!.comparisons[0]!));
     assert.deepEqual(
       mem.map((c) => c.requests),
       [37, 36],

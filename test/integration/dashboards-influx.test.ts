@@ -326,7 +326,7 @@ describe('the InfluxDB dashboards over the example, through the real pipeline', 
 
   test("dw_challenger adds up to the scoring server's in-memory comparison; the verdict is in dw_finding", async (t) => {
     if (!gate(t)) return;
-    const report = serve!.challengerReport({ fromMs: 0, toMs: Date.now() + 1 });
+    const report = await serve!.challengerReport({ fromMs: 0, toMs: Date.now() + 1 });
     const mem = report.models[0]!.comparisons;
     assert.equal(mem.length, 1);
     const c = mem[0]!;

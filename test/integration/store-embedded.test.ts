@@ -90,7 +90,7 @@ test('deltas merge into their window; two writers on one file add up; reads retu
 
 test('data survives a reopen; the schema is versioned and foreign or newer files are refused', async () => {
   const s1 = new EmbeddedStore(cfg('reopen.db'));
-  assert.equal(s1.schemaVersion, 1);
+  assert.equal(s1.schemaVersion, 2);
   await s1.writeWindows([delta(T0, 4, 0)]);
   await s1.close();
   const s2 = new EmbeddedStore(cfg('reopen.db'));

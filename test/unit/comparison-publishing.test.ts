@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { comparisonPublishing } from '../../src/app/comparison-publishing.js';
-import type { ComparisonPublisher } from '../../src/store/influx-publisher.js';
+import { type ComparisonPublisher, comparisonPublishing } from '../../src/app/comparison-publishing.js';
 
 test('publishes on the timer with the grace, everything at stop, nothing after', (t) => {
   t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
   const calls: Array<{ nowMs: number; opts: unknown }> = [];
   const publisher: ComparisonPublisher = {
     recordPair: () => undefined,
+    addWindow: () => undefined,
     publishComparisons: (nowMs, opts) => {
       calls.push({ nowMs, opts });
       return 2;
