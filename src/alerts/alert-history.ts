@@ -57,7 +57,8 @@ export interface AlertTransition {
   state: AlertStatus;
   severity: AlertSeverity;
   atMs: number;
-  /** Why it resolved when not because its finding came back ok (a handover to another analyzer). */
+  /** Why it resolved when not because its finding came back ok (a handover to another analyzer),
+   *  or why it fired without a finding of this analyzer (adopted from one that was removed). */
   reason?: string;
 }
 
@@ -118,8 +119,8 @@ function capped(list: AlertTransition[]): AlertTransition[] {
 export class AlertHistory {
   constructor(private readonly db: SqliteDatabase) {}
 
-  /** The alert started firing: a new episode. */
-  fired(findingKey: string, f: Finding, severity: AlertSeverity, nowMs: number): void {
+  /** The alert started firing: a new episode (`reason`: adopted from another analyzer). */
+  fired(findingKey: string, f: Finding, severity: AlertSeverity, nowMs: number, reason?: string): void {
     const s = f.subject;
     this.db
       .prepare(
@@ -137,7 +138,7 @@ export class AlertHistory {
         nowMs,
         nowMs,
         f.message,
-        JSON.stringify([{ state: 'firing', severity, atMs: nowMs }]),
+        JSON.stringify([{ state: 'firing', severity, atMs: nowMs, ...(reason !== undefined ? { reason } : {}) }]),
       );
     this.prune();
   }

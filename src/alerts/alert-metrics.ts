@@ -54,7 +54,20 @@ export function createAlertMetrics(registry: Registry): AlertMetrics {
     help: 'Check runs (and alertmanager-api re-post passes) whose alerts the alert router could not process (logged).',
     registers,
   });
+  const handovers = new Counter({
+    name: 'driftwatch_alerts_handovers_total',
+    help: 'Firing alerts handed over between sharded analyzers: out, ended here for the analyzer that checks the model now; in, adopted from an analyzer that was removed.',
+    labelNames: ['direction'],
+    registers,
+  });
+  const held = new Counter({
+    name: 'driftwatch_alerts_handover_held_total',
+    help: 'Firing notifications held back for analyzer.handoverGrace (a model taken over from another analyzer), one per alert and receiver per run.',
+    registers,
+  });
   return {
+    handedOver: (direction: 'out' | 'in', n: number) => handovers.inc({ direction }, n),
+    held: (n: number) => held.inc(n),
     outboxDepth: (n: number) => depth.set(n),
     deliverySeconds: (receiver: string, s: number) => seconds.observe({ receiver }, s),
     delivery: (receiver: string, outcome: DeliveryOutcome) => deliveries.inc({ receiver, outcome }),

@@ -17,7 +17,7 @@ import { AlertOutbox, newWebhookId, type AlertStateRow, type OutboxEntry, type S
 import { AlertRouter } from './router.js';
 import type { AlertHistoryEntry } from './alert-history.js';
 import { matchersProblem } from './silences.js';
-import { handoverFrom, type ShardView } from './handover.js';
+import { type FleetFindings, handoverFrom, type ShardView } from './handover.js';
 
 export interface AlertsServiceDeps {
   logger: Logger;
@@ -37,6 +37,10 @@ export interface AlertsServiceDeps {
   /** The analyzer's shard (analyzer.shard): recorded in the outbox, and the handover of alerts
    *  between analyzers (handover.ts). Absent (the CLI's alerts commands): no handover. */
   shard?: ShardView;
+  /** The fleet's published findings (InfluxDB dw_finding): what a model's previous owner had
+   *  firing, so a handover holds back or adopts only that (handover.ts). Absent: no adoption, and
+   *  every model that may have been another analyzer's is held back for the grace. */
+  fleet?: FleetFindings | null;
 }
 
 export interface TestReceiverResult {
@@ -203,11 +207,39 @@ export function createAlertsService(config: AlertsConfig, deps: AlertsServiceDep
     worker.start();
   }
 
+  /**
+   * Before the router judges a run: the previous owners' findings of the models in it that this
+   * analyzer took over and has not read yet (handover.ts), once per model; the alerts a removed
+   * analyzer left firing are adopted. A failed read is logged and tried again at the next run
+   * (meanwhile those models are held back, as without the fleet's findings).
+   */
+  async function settleHandover(findings: readonly Finding[]): Promise<void> {
+    if (!handover || !deps.fleet) return;
+    const models = handover.unsettled(
+      findings.map((f) => f.subject.model),
+      now(),
+    );
+    if (models.length === 0) return;
+    try {
+      const { adopt, from } = await handover.settle(models, deps.fleet);
+      if (stopped) return;
+      const adopted = adopt.length ? router.adopt(adopt, now(), from) : 0;
+      logger.info('read what the previous owners of taken-over models had firing', { shard: handover.self, models: models.length, adopted });
+    } catch (e) {
+      logger.warn('cannot read the fleet’s findings for the handover; those models are held back for the grace, and read again at the next run', {
+        models: models.length,
+        error: messageOf(e),
+      });
+    }
+  }
+
   return {
     outbox,
 
     async handle(findings) {
       if (!config.enabled || stopped) return;
+      await settleHandover(findings);
+      if (stopped) return;
       try {
         const { notifications, dropped } = router.handle(findings, now());
         if (dropped > 0) {

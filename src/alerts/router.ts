@@ -26,7 +26,8 @@
  * Handover (analyzer.shard, handover.ts): before each call's findings, every firing alert on a
  * model this analyzer no longer checks is ended here (resolved, or one last Alertmanager post) and
  * told to name the analyzer that has it now; a model this analyzer took over from another one has
- * its first firing notifications held back from explicit-resolve receivers for the handover grace.
+ * its first firing notifications held back from explicit-resolve receivers for the handover grace;
+ * the alerts a removed analyzer left firing are adopted (adopt()) before the run that judges them.
  *
  * Grouping: one notification per (receiver, model) per handle() call with all that model's
  * alerts that changed; a pagerduty receiver gets one notification per alert (PagerDuty groups by
@@ -49,6 +50,10 @@ const DEFAULT_SEVERITIES: readonly AlertSeverity[] = ['warn', 'fail'];
 export interface RouterMetrics {
   /** An alert turned firing (once per firing episode, silenced or not). */
   fired(check: string, severity: AlertSeverity): void;
+  /** Firing alerts handed over: `out` ended here for another analyzer, `in` adopted from a removed one. */
+  handedOver?(direction: 'out' | 'in', count: number): void;
+  /** Firing notifications held back for the handover grace (one per alert and receiver per run). */
+  held?(count: number): void;
 }
 
 export interface RouterResult {
@@ -88,6 +93,7 @@ export class AlertRouter {
   handle(findings: readonly Finding[], nowMs: number): RouterResult {
     return this.outbox.transaction(() => {
       this.itemKeys.clear();
+      let heldBack = 0;
       const silences = this.outbox.silences(nowMs);
       // receiver -> model -> alerts, insertion-ordered so notifications come out in finding order
       const groups = new Map<string, Map<string, AlertItem[]>>();
@@ -144,7 +150,10 @@ export class AlertRouter {
             const told = next.notified[r];
             const api = this.isApi(r);
             // a model taken over from another analyzer: its "resolved" goes first (handover.ts)
-            if (held && !api && !told?.open) continue;
+            if (held && !api && !told?.open) {
+              heldBack++;
+              continue;
+            }
             const due = api
               ? !told?.open || told.severity !== severity || nowMs - told.atMs >= this.resendMs(r)
               : !told || RANK[severity] > RANK[told.severity] || nowMs - told.atMs >= this.repeatMs;
@@ -157,7 +166,52 @@ export class AlertRouter {
         this.outbox.putAlert(next);
       }
 
+      if (heldBack > 0) this.deps.metrics?.held?.(heldBack);
       return this.enqueueGroups(groups, nowMs);
+    });
+  }
+
+  /**
+   * Adopts the alerts an analyzer that is gone left firing (handover.ts): `found` are its latest
+   * firing findings, published before this analyzer took their models. Each becomes this
+   * outbox's firing alert, the receivers it routes to counted as told at the finding's time
+   * (Alertmanager: unless it has ended it already), so the next finding decides as if this
+   * analyzer had raised it: back to ok resolves it once at every receiver, still firing repeats
+   * only after repeatInterval. Nothing is sent here. A key this outbox has a state for that is as
+   * new as the finding, or firing, is its own and left alone, so adopting again changes nothing.
+   * Returns how many were adopted.
+   */
+  adopt(found: readonly Finding[], nowMs: number, from: (model: string) => string): number {
+    return this.outbox.transaction(() => {
+      let adopted = 0;
+      for (const f of found) {
+        if (f.status === 'ok' || f.insufficientData) continue;
+        const key = findingKey(f);
+        const prev = this.outbox.getAlert(key);
+        if (prev && (prev.status === 'firing' || prev.updatedMs >= f.at)) continue;
+        const severity: AlertSeverity = f.status;
+        const notified: AlertStateRow['notified'] = {};
+        for (const r of this.receiversFor(severity, f.subject.model)) {
+          if (this.isApi(r) && nowMs - f.at >= ENDS_AT_RESENDS * this.resendMs(r)) continue;
+          notified[r] = { atMs: f.at, severity, open: true };
+        }
+        this.outbox.putAlert({
+          key,
+          check: f.check,
+          model: f.subject.model,
+          status: 'firing',
+          severity,
+          startsMs: f.at,
+          endsMs: null,
+          updatedMs: nowMs,
+          finding: f,
+          notified,
+        });
+        this.outbox.history.fired(key, f, severity, nowMs, `adopted from ${from(f.subject.model)}`);
+        adopted++;
+      }
+      if (adopted > 0) this.deps.metrics?.handedOver?.('in', adopted);
+      return adopted;
     });
   }
 
@@ -210,6 +264,7 @@ export class AlertRouter {
         }
         this.outbox.putAlert(next);
         this.outbox.history.resolved(prev.key, nowMs, `handed over to ${handover.to}`);
+        this.deps.metrics?.handedOver?.('out', 1);
       }
     }
   }

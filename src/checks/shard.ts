@@ -86,8 +86,8 @@ export function formatShard(shard: Shard): string {
 
 /**
  * The shard as the alert handover sees it (alerts/handover.ts ShardView; alerts/ does not import
- * checks/): its text, who checks a model now, and the predicate of a shard read back from the
- * outbox (the one this analyzer had before a restart).
+ * checks/): its text, who checks a model now, the predicate of a shard read back from the
+ * outbox (the one this analyzer had before a restart) and whether a model's owner under it still runs.
  */
 export function shardView(shard: Shard, graceMs: number) {
   return {
@@ -98,6 +98,12 @@ export function shardView(shard: Shard, graceMs: number) {
     ownsUnder: (text: string): ((model: string) => boolean) | null => {
       const before = parseShard(text);
       return before ? modelOwner(before) : null;
+    },
+    // A StatefulSet runs ordinals 0 .. n-1: after a change of n, the analyzer that had a model
+    // under the old n still runs if its index is below the new one (a scale-down removed the rest).
+    ownerStaysUnder: (text: string, model: string): boolean | null => {
+      const before = parseShard(text);
+      return before ? shardOf(model, before.count) < shard.count : null;
     },
     graceMs,
   };

@@ -52,7 +52,11 @@ import {
   type QuerySeries,
 } from './influx-schema.js';
 import { LineSpool, type SpoolEntry } from './influx-spool.js';
-import type { MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, TrafficWindow, WindowQuery } from './types.js';
+import { latestFindingsFrom, latestFindingsStatements } from './influx-findings.js';
+import type { Finding } from '../findings/finding.js';
+import { spansOf } from '../challenger/stored-comparisons.js';
+import { comparisonModelsStatement, comparisonStatement, comparisonsFromSeries } from './influx-challenger.js';
+import type { ComparisonQuery, ComparisonRead, MaintenanceResult, SeriesInfo, StatsStore, StoreHealth, TrafficWindow, WindowQuery } from './types.js';
 
 const MAX_BATCH_LINES = 5_000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -77,6 +81,12 @@ export type InfluxStore = StatsStore & {
   flush(): Promise<void>;
   /** Points besides the window deltas, through the same buffer and spool (influx-publisher.ts). */
   appendPoints(points: readonly PointSpec[], what: string): void;
+  /** The newest judged dw_finding of each finding key of these models with `at` in [fromMs, toMs)
+   *  (influx-findings.ts), for the alert handover between sharded analyzers. */
+  latestFindings(models: readonly string[], fromMs: number, toMs: number): Promise<Finding[]>;
+  /** dw_challenger read back (StatsStore.readComparisons), always there on this store. */
+  readComparisons(q: ComparisonQuery): Promise<ComparisonRead>;
+  comparisonModels(fromMs: number, toMs: number): Promise<string[]>;
 };
 
 export function isInfluxStore(store: StatsStore): store is InfluxStore {
@@ -588,6 +598,26 @@ class InfluxStatsStore implements InfluxStore {
       latency: w.latency,
       rows: w.rows,
     }));
+  }
+
+  async latestFindings(models: readonly string[], fromMs: number, toMs: number): Promise<Finding[]> {
+    if (models.length === 0) return [];
+    return latestFindingsFrom(await this.query(latestFindingsStatements(models, fromMs, toMs)));
+  }
+
+  /**
+   * dw_challenger read back: every writer's (instance's) point of each window, its lossless
+   * `comparison` summed exactly; points without it are skipped and counted (the reader logs them).
+   */
+  async readComparisons(q: ComparisonQuery): Promise<ComparisonRead> {
+    const [series = []] = await this.query(comparisonStatement(q));
+    const { windows, skipped } = comparisonsFromSeries(series);
+    return { spans: spansOf(windows, q.fromMs, q.toMs), skipped };
+  }
+
+  async comparisonModels(fromMs: number, toMs: number): Promise<string[]> {
+    const [series = []] = await this.query(comparisonModelsStatement(fromMs, toMs));
+    return [...new Set(series.map((s) => s.tags?.model).filter((m): m is string => typeof m === 'string'))].sort();
   }
 
   async listSeries(): Promise<SeriesInfo[]> {

@@ -31,8 +31,10 @@ import { shardOf } from '../../src/checks/shard.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LocalRegistry } from '../../src/registry/local-registry.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
+import { createInfluxStore, type InfluxStore } from '../../src/store/influx.js';
+import { createServeMetrics } from '../../src/telemetry/metrics.js';
 import { EXAMPLE_MODEL_DIR, tempDir } from '../helpers.js';
-import { findBinary, freePort } from '../influx-server.js';
+import { findBinary, freePort, serversRequired, startInfluxd } from '../influx-server.js';
 
 const tmp = tempDir('dw-alert-handover-');
 after(() => tmp.cleanup());
@@ -152,8 +154,9 @@ test('webhook: the old owner resolves a moved model’s alert once, the new owne
     for (const a of apps) assert.equal((await a.alerts.flush(15_000)).pending, 0);
   };
 
-  // Two analyzers on new outboxes: any model may have been someone else's, so the first run holds
-  // the webhook back for the grace (10 minutes by default) ...
+  // Two analyzers on new outboxes and the embedded store (no fleet findings to read, see the
+  // InfluxDB test below): any model may have been someone else's, so the first run holds the
+  // webhook back for the grace (10 minutes by default) ...
   const two = [await start('0/2', 90), await start('1/2', 90)];
   await staleness(two);
   await flush(two);
@@ -202,6 +205,122 @@ test('webhook: the old owner resolves a moved model’s alert once, the new owne
   }
   const handedOver = seen.filter((s) => s.handover);
   assert.ok(handedOver.every((s) => s.handover!.from === s.from && s.status === 'resolved'));
+});
+
+// ---- InfluxDB: the fleet's findings -------------------------------------------------------------
+
+/**
+ * The same fleet on one real InfluxDB, where every analyzer publishes its findings (dw_finding)
+ * and reads what a model's previous owner had firing (handover.ts). A fresh fleet of three sends
+ * its first alerts on its first run; then a scale-down to two, whose removed analyzer (2/3) never
+ * restarts to resolve anything: the analyzers that take its models adopt its alerts, the one whose
+ * model cleared sends the resolve once, and the ones still stale are not fired a second time.
+ */
+test('InfluxDB: a fresh fleet alerts at once; 3 -> 2, the removed analyzer’s cleared alert is resolved once', async (t) => {
+  if (findBinary('influxd') === null) {
+    const msg = 'influxd not found on PATH (apt-get install influxdb)';
+    if (serversRequired()) assert.fail(`${msg}, and DRIFTWATCH_TEST_REQUIRE_INFLUX=1 requires it`);
+    t.skip(`SKIPPED: ${msg}; set DRIFTWATCH_TEST_REQUIRE_INFLUX=1 to make this a failure`);
+    return;
+  }
+  const dir = join(tmp.dir, 'influx-fleet');
+  const root = join(dir, 'registry');
+  await fleetRegistry(root);
+  const influx = await startInfluxd(join(dir, 'influxd'), 'fleet');
+  t.after(() => influx.stop());
+  const seen: Seen[] = [];
+  const receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { alerts: Array<Seen & { subject: { model: string } }> };
+      for (const a of body.alerts) seen.push({ from: req.url!.slice(1), status: a.status, model: a.subject.model, key: a.key, startsAt: a.startsAt });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => receiver.close(() => r())));
+  const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+
+  const running: Array<{ app: AnalyzerApp; store: InfluxStore; metrics: ReturnType<typeof createServeMetrics>['registry'] }> = [];
+  const start = async (shard: string, maxAgeDays: number) => {
+    const state = join(dir, `analyzer-${shard.split('/')[0]}`); // the pod's volume
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        log: { level: 'silent' },
+        registry: { root },
+        analyzer: { shard },
+        store: { kind: 'influxdb', influxdb: { apiVersion: 'v1', url: influx.url, database: 'fleet', spoolDir: join(state, 'spool') } },
+        checks: {
+          enabled: false,
+          findingsPath: join(state, 'findings.db'),
+          staleness: { maxProductionAgeDays: maxAgeDays, noTraffic: '', driftFailRuns: 0, writeTags: false },
+        },
+        alerts: {
+          outboxPath: join(state, 'alerts.db'),
+          receivers: [{ name: 'ops', kind: 'webhook', url: `${hook}/${shard}`, secret: SECRET }],
+          retryInitialDelayMs: 20,
+          retryMaxDelayMs: 200,
+        },
+      },
+    });
+    const store = createInfluxStore(config.store.influxdb, {});
+    const metrics = createServeMetrics().registry;
+    const app = createAnalyzerApp(config, { store, registry: new LocalRegistry(root), admin: false, metricsRegistry: metrics });
+    await app.start();
+    running.push({ app, store, metrics });
+    return app;
+  };
+  const stopAll = async () => {
+    for (const { app, store } of running.splice(0)) {
+      await app.close();
+      await store.close(); // sends the findings still buffered
+    }
+  };
+  t.after(stopAll);
+  const cycle = async (apps: AnalyzerApp[]) => {
+    const findings = (await Promise.all(apps.map((a) => a.runner.run('staleness')))).flat();
+    for (const a of apps) assert.equal((await a.alerts.flush(15_000)).pending, 0);
+    return findings;
+  };
+
+  // A fleet's first start: nobody published a finding of any model before, so nothing is held.
+  const three = [await start('0/3', 90), await start('1/3', 90), await start('2/3', 90)];
+  await cycle(three);
+  assert.deepEqual(
+    seen.map((s) => `${s.status}@${s.from}:${s.model}`).sort(),
+    MODELS.map((m) => `firing@${shardOf(m, 3)}/3:${m}`).sort(),
+    'every alert on the first run, from its model’s analyzer',
+  );
+  await stopAll();
+
+  // Scale down to two, with a 150-day age limit (CLEARED is no longer stale). 2/3 is gone.
+  const before = seen.length;
+  const two = [await start('0/2', 150), await start('1/2', 150)];
+  const findings = await cycle(two);
+  assert.deepEqual(
+    findings
+      .filter((f) => f.status !== 'ok')
+      .map((f) => f.subject.model)
+      .sort(),
+    MODELS.filter((m) => m !== CLEARED).sort(),
+  );
+  await cycle(two); // a second run changes nothing
+  await new Promise((r) => setTimeout(r, 500)); // would anything more arrive?
+  const after = seen.slice(before);
+  const firstKey = seen.find((s) => s.model === CLEARED)!.key;
+  assert.deepEqual(
+    after.map((s) => `${s.status}@${s.from}:${s.model}:${s.key === firstKey}`),
+    [`resolved@${shardOf(CLEARED, 2)}/2:${CLEARED}:true`],
+    'the removed analyzer’s alert that cleared is resolved once, under its key; the others are not fired again',
+  );
+  let adopted = 0;
+  for (const { metrics } of running) {
+    const m = /driftwatch_alerts_handovers_total\{direction="in"\} (\d+)/.exec(await metrics.metrics());
+    adopted += Number(m?.[1] ?? 0);
+  }
+  assert.equal(adopted, MOVED.length, 'each alert 2/3 had firing adopted once');
 });
 
 // ---- Alertmanager -------------------------------------------------------------------------------

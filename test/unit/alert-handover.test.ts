@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { webhookBody } from '../../src/alerts/formats/webhook.js';
 import { postableAlerts } from '../../src/alerts/formats/alertmanager-api.js';
-import { type Handover, handoverFrom } from '../../src/alerts/handover.js';
+import { alertKeyHash } from '../../src/alerts/notification.js';
+import { type FleetFindings, type Handover, handoverFrom } from '../../src/alerts/handover.js';
 import { AlertOutbox } from '../../src/alerts/outbox.js';
 import { AlertRouter } from '../../src/alerts/router.js';
 import { shardOf, shardView } from '../../src/checks/shard.js';
 import { alertsSchema } from '../../src/config/schema.js';
-import type { Finding } from '../../src/findings/finding.js';
+import { type Finding, findingKey } from '../../src/findings/finding.js';
 import { tempDir } from '../helpers.js';
 import { psiFinding } from '../fixtures/findings.js';
 
@@ -61,14 +62,18 @@ test('a restarted analyzer took over exactly the models its shard gained (rendez
       NAMES.filter((m) => narrowed.arrivedMs(m) !== null),
       [],
     );
-    // 0/3 -> 0/1 (scale down to one): every model shard 0 of 3 did not have arrived now.
+    // 0/3 -> 0/1 (scale down to one): every model shard 0 of 3 did not have came from an analyzer
+    // that was removed (1/3, 2/3): nobody will resolve its alerts, so nothing waits for that, and
+    // those models are the ones whose alerts are adopted (from the fleet's findings).
     const alone = handoverFrom(shardView({ index: 0, count: 1 }, 60_000), box.recordOwnership('0/1', 12_000));
-    const gained = NAMES.filter((m) => alone.arrivedMs(m) !== null);
     assert.deepEqual(
-      gained,
+      NAMES.filter((m) => alone.arrivedMs(m) !== null),
+      [],
+    );
+    assert.deepEqual(
+      alone.unsettled(NAMES, 12_001),
       NAMES.filter((m) => shardOf(m, 3) !== 0),
     );
-    assert.ok(gained.every((m) => alone.arrivedMs(m) === 12_000));
     assert.equal(alone.arrivedMs('*'), null, 'a run finding is nobody else’s');
   } finally {
     box.close();
@@ -186,6 +191,97 @@ test('an alert Alertmanager has ended already (an old owner down for 4 resend in
       late.map((n) => `${n.receiver}:${n.status}`),
       ['ops:resolved'],
     );
+  } finally {
+    box.close();
+  }
+});
+
+/** The fleet's published findings, as a list (InfluxDB's dw_finding in the integration test). */
+function fleetOf(published: Finding[]): FleetFindings & { reads: string[][] } {
+  const reads: string[][] = [];
+  return {
+    reads,
+    async latestFindings(models, fromMs, toMs) {
+      reads.push([...models]);
+      const newest = new Map<string, Finding>();
+      for (const x of published) {
+        if (!models.includes(x.subject.model) || x.at < fromMs || x.at >= toMs || x.insufficientData) continue;
+        const had = newest.get(findingKey(x));
+        if (!had || had.at <= x.at) newest.set(findingKey(x), x);
+      }
+      return [...newest.values()];
+    },
+  };
+}
+
+test('a fresh sharded fleet alerts on its first run; a new analyzer whose models fired elsewhere still waits', async () => {
+  const t0 = 20_000_000;
+  const mine = NAMES.find((m) => shardOf(m, 2) === 0)!;
+  // A fleet's first start: a new outbox, and nobody published a finding of its models before.
+  const box = outbox();
+  try {
+    const h = handoverFrom(shardView({ index: 0, count: 2 }, 600_000), box.recordOwnership('0/2', t0));
+    const fleet = fleetOf([]);
+    assert.deepEqual(h.unsettled([mine, mine, '*'], t0 + 1), [mine]);
+    assert.deepEqual((await h.settle([mine], fleet)).adopt, []);
+    assert.deepEqual(h.unsettled([mine], t0 + 1), [], 'read once');
+    const first = router(box, h).handle([f(mine, 'fail', t0 + 1)], t0 + 1).notifications;
+    assert.deepEqual(first.map((n) => `${n.receiver}:${n.model}:${n.status}`).sort(), [`am:${mine}:firing`, `ops:${mine}:firing`]);
+  } finally {
+    box.close();
+  }
+  // A new pod of a scale-up (2 -> 3): the model it gets fired at its previous owner, which resolves
+  // it when it restarts, so the webhook waits; one that did not fire there goes out at once.
+  const moved = NAMES.filter((m) => shardOf(m, 3) === 2).slice(0, 2);
+  const [fired, quiet] = moved as [string, string];
+  const box3 = outbox();
+  try {
+    const h = handoverFrom(shardView({ index: 2, count: 3 }, 600_000), box3.recordOwnership('2/3', t0));
+    const fleet = fleetOf([f(fired, 'fail', t0 - 120_000), f(quiet, 'fail', t0 - 240_000), f(quiet, 'ok', t0 - 120_000)]);
+    assert.deepEqual(h.unsettled(moved, t0 + 1), moved);
+    assert.deepEqual((await h.settle(moved, fleet)).adopt, [], 'its previous owners run: they hand over, nothing is adopted');
+    const r = router(box3, h);
+    const got = r.handle([f(fired, 'fail', t0 + 1), f(quiet, 'fail', t0 + 1)], t0 + 1).notifications;
+    assert.deepEqual(got.map((n) => `${n.receiver}:${n.model}`).sort(), [`am:${fired}`, `am:${quiet}`, `ops:${quiet}`]);
+    assert.equal(h.arrivedMs(fired), t0);
+  } finally {
+    box3.close();
+  }
+});
+
+test('3 -> 2: the alert a removed analyzer left firing is adopted, and resolved once at the receiver', async () => {
+  // A model analyzer 2/3 had, which goes to 0/2 when 2/3 is removed.
+  const gone = NAMES.find((m) => shardOf(m, 3) === 2 && shardOf(m, 2) === 0)!;
+  const still = NAMES.filter((m) => shardOf(m, 3) === 2 && shardOf(m, 2) === 0)[1]!;
+  const t0 = 30_000_000;
+  const t1 = t0 + 3_600_000;
+  const box = outbox();
+  try {
+    box.recordOwnership('0/3', t0);
+    const published = [f(gone, 'warn', t1 - 300_000), f(gone, 'fail', t1 - 60_000), f(still, 'fail', t1 - 60_000)];
+    const fleet = fleetOf(published);
+    const h = handoverFrom(shardView({ index: 0, count: 2 }, 600_000), box.recordOwnership('0/2', t1));
+    assert.equal(h.arrivedMs(gone), null, 'nobody will resolve it first: no wait');
+    const { adopt, from } = await h.settle(h.unsettled([gone, still], t1 + 1), fleet);
+    assert.deepEqual(adopt.map((x) => `${x.subject.model}:${x.status}`).sort(), [`${gone}:fail`, `${still}:fail`]);
+    const r = router(box, h);
+    assert.equal(r.adopt(adopt, t1 + 1, from), 2);
+    assert.equal(box.history.list(10).find((e) => e.model === gone)!.transitions[0]!.reason, 'adopted from 2/3');
+
+    // The condition cleared: one resolve per receiver, under the removed analyzer's key; the model
+    // still firing is not fired again (it was, by 2/3, a minute ago).
+    const t2 = t1 + 60_000;
+    const out = r.handle([f(gone, 'ok', t2), f(still, 'fail', t2)], t2).notifications;
+    assert.deepEqual(out.map((n) => `${n.receiver}:${n.model}:${n.status}`).sort(), [`am:${gone}:resolved`, `ops:${gone}:resolved`]);
+    const resolved = out.find((n) => n.receiver === 'ops')!.alerts[0]!;
+    assert.equal(resolved.key, alertKeyHash(findingKey(published[1]!)));
+    assert.equal(resolved.severity, 'fail');
+
+    // Once: a restart reads the fleet again (same record) and adopts nothing; later runs send nothing.
+    const again = handoverFrom(shardView({ index: 0, count: 2 }, 600_000), box.recordOwnership('0/2', t2 + 1));
+    const second = await again.settle(again.unsettled([gone, still], t2 + 1), fleet);
+    assert.equal(router(box, again).adopt(second.adopt, t2 + 1, second.from), 0);
+    assert.equal(router(box, again).handle([f(gone, 'ok', t2 + 2), f(still, 'fail', t2 + 2)], t2 + 2).notifications.length, 0);
   } finally {
     box.close();
   }
