@@ -40,15 +40,17 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
   const findings = new FindingStore(config.checks.findingsPath, config.checks.findingsRetentionDays);
   // labels.enabled: one main-thread connection for label ingestion, pruning and the quality check
   // (the capture worker writes predictions through its own).
-  const predictionLog = createPredictionLog(config);
+  const predictionLog = createPredictionLog(config, { logger });
   let proxyApp: ProxyApp | null = null;
   let analyzer: AnalyzerApp | null = null;
   let challengerRunner: CheckRunner | null = null;
   const serveApp = createServeApp(config, {
     logger,
     registry,
-    // The challenger comparisons go to the same store (dw_challenger, with InfluxDB).
+    // The challenger comparisons go to the same store (its comparisons table, or dw_challenger).
     store,
+    // The challenger's rows go to the same log as the champion's (the proxy's capture writes those).
+    predictionLog,
     traffic: () => proxyApp?.summary.toJSON() ?? null,
     admin: {
       store: { store, pendingWindows: () => proxyApp?.profiler.pending ?? 0 },
@@ -58,7 +60,18 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
       ...(predictionLog ? { recordLabels: (labels) => predictionLog.recordLabels(labels) } : {}),
     },
   });
-  const theAnalyzer = createAnalyzerApp(config, { store, registry, findings, logger, metricsRegistry: serveApp.metrics.registry, predictionLog });
+  const theAnalyzer = createAnalyzerApp(config, {
+    store,
+    registry,
+    findings,
+    logger,
+    metricsRegistry: serveApp.metrics.registry,
+    predictionLog,
+    // With a challenger here the check runs below over the scoring server's memory (the freshest
+    // pairs, the open minute included), so the analyzer must not judge the same comparisons again
+    // from the store, where this process writes them too.
+    ...(serveApp.shadows.size > 0 ? { challenger: false as const } : {}),
+  });
   analyzer = theAnalyzer;
   // The challenger check reads the scoring server's in-memory comparisons, so it runs here, beside
   // the analyzer's checks, with the same sinks (history, alerts: a finding missing from another
@@ -67,6 +80,8 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
     const check = createChallengerCheck(config.checks.challenger, {
       models: () => [...serveApp.shadows.keys()],
       spans: (fromMs, toMs) => serveApp.comparisons.read(fromMs, toMs),
+      // labels.enabled: both models' quality on the labelled pairs is one more rule.
+      ...(serveApp.pairedQuality ? { pairedQuality: serveApp.pairedQuality } : {}),
     });
     // With InfluxDB the verdict also goes to dw_finding, where the dashboards read it.
     const publisher = publisherFor(store, { logger });
@@ -108,7 +123,8 @@ export function createAllInOneApp(config: Config, deps: AllInOneDeps = {}): AllI
             upstream,
             store,
             registry,
-            columnsFor: (model) => signatureColumns(serveApp, model),
+            // With labels.idColumn the id column is kept too: the rows' ids key their predictions.
+            columnsFor: (model) => signatureColumns(serveApp, model, config.labels.enabled ? (config.labels.idColumn ?? null) : null),
             predictionLog,
             classes: modelClasses(serveApp, config.proxy.model ?? defaultModel),
             preloadReferences: () => [...serveApp.models.values()].flatMap((m) => (m.current ? [{ model: m.name, version: m.current.version }] : [])),

@@ -5,6 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import { createAlertMetrics } from '../alerts/alert-metrics.js';
 import { type AlertsService, createAlertsService } from '../alerts/alerts-service.js';
+import { type ChallengerCheckDeps, createChallengerCheck } from '../checks/challenger.js';
+import { storeChallengerDeps } from '../checks/challenger-store.js';
 import { CheckRunner } from '../checks/check-runner.js';
 import { createDataQualityCheck } from '../checks/data-quality.js';
 import { createDriftCheck } from '../checks/drift.js';
@@ -22,7 +24,8 @@ import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createCheckMetrics, createServeMetrics, type ServeMetrics } from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
 import type { PredictionLog } from '../outcomes/prediction-log.js';
-import { createPredictionLog, createRegistry, publisherFor } from './backends.js';
+import { pairedQualityFrom } from '../outcomes/paired-quality-source.js';
+import { createPredictionLog, createRegistry, fleetFindingsFor, publisherFor } from './backends.js';
 
 /** How often findings past their retention are pruned. */
 const PRUNE_INTERVAL_MS = 3_600_000;
@@ -43,6 +46,13 @@ export interface AnalyzerDeps {
   /** The SLO check keeps settled hours' sums between runs (default true; false: it reads every
    *  window every run, the behaviour before issue 22, for bench/analyzer-bench.ts's A/B). */
   sloCache?: boolean;
+  /**
+   * The challenger check over the store's comparison windows (checks/challenger-store.ts), which
+   * the processes that shadow write. false: not run here (`start` runs it over its scoring
+   * server's comparisons in memory, so it would file every finding twice). An object: the check's
+   * further deps, wired here beside the store's (e.g. both models' quality on labelled pairs).
+   */
+  challenger?: false | Partial<ChallengerCheckDeps>;
   /** Run an admin server of its own (`driftwatch analyze`); false inside `start`. */
   admin?: boolean;
   now?: () => number;
@@ -73,12 +83,13 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     logger,
     metrics: createAlertMetrics(metricsRegistry),
     shard: shardView(shard, config.analyzer.handoverGraceMs),
+    fleet: fleetFindingsFor(store),
     ...(deps.now ? { now: deps.now } : {}),
   });
   const metrics = createCheckMetrics(metricsRegistry);
   const publisher = publisherFor(store, { logger });
   const ownLog = deps.predictionLog === undefined;
-  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config) : deps.predictionLog;
+  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config, { logger }) : deps.predictionLog;
   const sinks: FindingSink[] = [
     historySink(findings, logger),
     // With InfluxDB the findings also go next to the statistics (dw_finding) for the dashboards.
@@ -96,6 +107,20 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
     checks.drift.schedule === checks.dataQuality.schedule
       ? { windows: createSharedWindowReader(store, { consumers: 2 }) }
       : {};
+  // The challenger check, when the store keeps comparisons (both stores do; a model without any
+  // gets no finding): the comparisons from the store, both models' quality on labelled pairs from
+  // this analyzer's prediction log (labels.enabled); `deps.challenger` replaces or adds deps.
+  const challenger =
+    deps.challenger !== false && store.readComparisons && store.comparisonModels
+      ? createChallengerCheck(checks.challenger, {
+          ...storeChallengerDeps(
+            { describe: store.describe, readComparisons: store.readComparisons.bind(store), comparisonModels: store.comparisonModels.bind(store) },
+            { windowMs: checks.challenger.windowMs, logger, ...scope, ...(deps.now ? { now: deps.now } : {}) },
+          ),
+          ...(predictionLog ? { pairedQuality: pairedQualityFrom(predictionLog) } : {}),
+          ...(deps.challenger || {}),
+        })
+      : null;
   const runner = new CheckRunner({
     checks: [
       createDriftCheck(checks.drift, { store, registry, metrics, ...scope, ...windows }),
@@ -103,6 +128,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
       createStalenessCheck(checks.staleness, { store, registry, history: findings, metrics, logger, ...scope }),
       createQualityCheck(checks.quality, { log: predictionLog, metrics, registry }),
       createDataQualityCheck(checks.dataQuality, { store, registry, metrics, ...scope, ...windows }),
+      ...(challenger ? [challenger] : []),
     ],
     timeoutMs: checks.timeoutMs,
     sinks,
@@ -148,6 +174,7 @@ export function createAnalyzerApp(config: Config, deps: AnalyzerDeps): AnalyzerA
         staleness: checks.staleness.enabled ? checks.staleness.schedule : 'off',
         quality: checks.quality.enabled && predictionLog ? checks.quality.schedule : 'off',
         dataQuality: checks.dataQuality.enabled ? checks.dataQuality.schedule : 'off',
+        challenger: challenger && checks.challenger.enabled ? `${checks.challenger.schedule} (the comparisons in the store)` : 'off',
         shard: shard.count > 1 ? `${formatShard(shard)} (the models whose hash falls to this shard)` : 'every model',
         findings: findings.path,
         store: store.describe,

@@ -4,7 +4,8 @@
  */
 import type { AddressInfo } from 'node:net';
 import { BoundedQueue } from '../capture/bounded-queue.js';
-import { shadowPair } from '../capture/shadow-pair.js';
+import { type ShadowDelta, ShadowComparison } from '../capture/shadow-comparison.js';
+import type { ShadowedRequest } from '../capture/shadow-pair.js';
 import type { AdminModelView } from '../admin/admin-server.js';
 import { ComparisonWindows } from '../challenger/comparison-windows.js';
 import { type ChallengerReport, challengerGaugeRows, challengerReport, type ShadowCounts, type ShadowedModel } from '../challenger/report.js';
@@ -16,14 +17,13 @@ import { type TrafficSnapshot, TrafficSummary, type TrafficSummaryView } from '.
 import { WindowProfiler } from '../capture/window-profiler.js';
 import { WorkerCaptureDrain } from '../capture/worker-drain.js';
 import { PredictionBuffer } from '../capture/prediction-buffer.js';
-import { recordOptionsFrom } from '../capture/prediction-records.js';
+import { type PredictionRecordOptions, recordOptionsFrom } from '../capture/prediction-records.js';
 import type { PredictionLog } from '../outcomes/prediction-log.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError } from '../errors.js';
 import { createProxyServer } from '../proxy/proxy-server.js';
-import { type ShadowDropReason, type ShadowExchange, UpstreamShadow } from '../proxy/shadow-upstream.js';
+import { type ShadowDropReason, UpstreamShadow } from '../proxy/shadow-upstream.js';
 import type { ModelRegistry } from '../registry/types.js';
-import type { ComparisonPublisher } from '../store/influx-publisher.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import {
@@ -35,9 +35,9 @@ import {
   type ServeMetrics,
 } from '../telemetry/metrics.js';
 import { createAdmin } from './admin.js';
-import { createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
+import { comparisonPublisherFor, createPredictionLog, createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
 import type { GroupSpec, WorkerApp } from './cluster.js';
-import { comparisonPublishing } from './comparison-publishing.js';
+import { type ComparisonPublisher, comparisonPublishing } from './comparison-publishing.js';
 
 /** How often retention and roll-up run (the scheduled checks get node-cron; this is housekeeping). */
 const MAINTENANCE_INTERVAL_MS = 15 * 60_000;
@@ -130,7 +130,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
   // labels.enabled: predictions go to the log from the capture thread (the worker opens its own
   // connection); this connection serves label ingestion, the quality check and pruning.
   const ownLog = deps.predictionLog === undefined;
-  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config) : deps.predictionLog;
+  const predictionLog = deps.predictionLog === undefined ? createPredictionLog(config, { logger }) : deps.predictionLog;
   const predictionOptions = recordOptionsFrom(config.labels, deps.classes ?? null);
   const prunePredictions = async () => {
     try {
@@ -155,11 +155,51 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     metrics,
     logger,
     extract: { maxDecompressedBytes: Math.max(config.proxy.capture.maxBodyBytes * 20, 1024 * 1024) },
-    // Declared columns (a foreign upstream) first, else what the composition knows (start).
-    ...(config.proxy.columns ? { columnsFor: () => config.proxy.columns ?? null } : deps.columnsFor ? { columnsFor: deps.columnsFor } : {}),
+    // Declared columns (a foreign upstream) first, else what the composition knows (start). The
+    // capture keeps only known columns of a named payload, so labels.idColumn is added to the
+    // declared ones (as signatureColumns adds it in start): else no prediction would be logged.
+    // Appended last, it cannot shift the names of a positional payload's columns.
+    ...(config.proxy.columns
+      ? { columnsFor: () => withIdColumn(config.proxy.columns!, config.labels.enabled ? (config.labels.idColumn ?? null) : null) }
+      : deps.columnsFor
+        ? { columnsFor: deps.columnsFor }
+        : {}),
   };
+  // proxy.shadow.upstream: the sender on the data path; the comparison in the capture worker
+  // thread with it (else on this loop, as the capture then runs).
+  const inWorker = config.proxy.capture.worker;
+  let workerDrain: WorkerCaptureDrain | null = null;
+  const shadow = config.proxy.shadow.upstream
+    ? createShadow(config, metrics.registry, {
+        upstream,
+        extract: drainOptions.extract,
+        columnsFor: drainOptions.columnsFor ?? null,
+        // The closed comparison windows also go to the store (the embedded table or dw_challenger),
+        // where an analyzer runs the challenger check over them.
+        publisher: comparisonPublisherFor(store, { logger }),
+        inWorker,
+        inWorkerPending: () => workerDrain?.shadowPending ?? 0,
+        // In-loop only (the worker logs its own): the challenger's predictions with the champion's ids.
+        records:
+          !inWorker && predictionLog
+            ? {
+                options: predictionOptions,
+                buffer: new PredictionBuffer({
+                  log: { recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) },
+                  maxPending: config.labels.maxPending,
+                  flushEveryMs: config.stats.flushIntervalMs,
+                  logger,
+                  counts: {
+                    written: (n) => metrics.predictionsLogged.inc(n),
+                    dropped: (n, reason) => metrics.predictionsDropped.inc({ reason }, n),
+                  },
+                }),
+              }
+            : null,
+      })
+    : null;
   // proxy.capture.worker: extraction, the summary and the profiler run in a worker thread.
-  const capture: CapturePipeline = config.proxy.capture.worker
+  const capture: CapturePipeline = inWorker
     ? new WorkerCaptureDrain({
         queue,
         store,
@@ -171,10 +211,20 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           ? {
               options: predictionOptions,
               path: config.labels.path,
+              postgres: config.labels.store === 'postgres' ? config.labels.postgres : null,
               maxRows: config.labels.maxRows,
               horizonMs: config.labels.horizonMs,
               maxPending: config.labels.maxPending,
               flushEveryMs: config.stats.flushIntervalMs,
+            }
+          : null,
+        shadow: shadow
+          ? {
+              queue: shadow.pairs,
+              championVersion: config.proxy.version ?? null,
+              challengerVersion: config.proxy.shadow.version ?? null,
+              onDelta: shadow.apply,
+              lost: (n) => shadow.lost(n),
             }
           : null,
         ...drainOptions,
@@ -209,15 +259,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           : {}),
         ...drainOptions,
       });
-  const shadow = config.proxy.shadow.upstream
-    ? createShadow(config, metrics.registry, {
-        upstream,
-        extract: drainOptions.extract,
-        columnsFor: drainOptions.columnsFor ?? null,
-        // With InfluxDB the comparisons also go to dw_challenger, as the scoring server's shadow's do.
-        publisher,
-      })
-    : null;
+  if (capture instanceof WorkerCaptureDrain) workerDrain = capture;
   const sender = shadow?.sender ?? null;
   // A followed version is stamped on the event as it is offered (a field read and, only for an
   // answer without a version header, one small copy): the capture side then sees it as if the
@@ -255,7 +297,10 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     store,
     profiler: capture,
     predictionLog,
-    flushStats: () => capture.flush(),
+    flushStats: async () => {
+      await capture.flush(); // with the worker: its shadow deltas and the challenger's predictions too
+      await shadow?.flush();
+    },
     shadow: shadow?.view ?? null,
     async start() {
       for (const { model, version } of deps.preloadReferences?.() ?? []) await references.preload(model, version);
@@ -271,7 +316,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       void maintain();
       maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
-      shadow?.publishing?.start();
+      shadow?.start();
       logger.info('proxy listening', {
         url: `http://${proxyAddr.address}:${proxyAddr.port}`,
         upstream,
@@ -286,8 +331,9 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
       closed = true;
       if (maintenance) clearInterval(maintenance);
       await proxy.close(config.serve.shutdownGraceMs);
-      shadow?.close(); // compares what is queued, then writes every comparison window (InfluxDB)
-      await capture.stop(); // everything queued is processed and written to the store
+      shadow?.stopSending(); // what is in flight is aborted; what was answered is still compared
+      await capture.stop(); // everything queued is processed and written to the store (the worker's shadow deltas too)
+      await shadow?.close(); // compares what is queued (in-loop), writes every comparison window and the challenger's predictions
       if (ownStore) await store.close();
       if (ownLog) await predictionLog?.close();
       await admin?.close();
@@ -297,18 +343,23 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
 
 // ---------------------------------------------------------------- proxy.shadow
 
-/** Pairs compared per turn of the event loop: a burst of answers yields to the traffic between batches. */
+/** Pairs compared per turn of the event loop (in-loop capture only): a burst of answers yields to the traffic between batches. */
 const SHADOW_BATCH = 32;
+
+type ShadowCountsEntry = ShadowCounts & { lastError: string | null };
 
 /**
  * The sidecar's shadow, both halves: the sender on the data path (proxy/shadow-upstream.ts) and,
- * behind a bounded queue, the comparison (capture/shadow-pair.ts reads both answers as the
- * capture reads every answer; challenger/ compares them, as for the scoring server's shadow).
- * The comparison runs on the proxy's event loop, a batch per turn: at the default 10% sample it
- * is two JSON parses per shadowed request (bench/RESULTS.md, "Sidecar shadow").
+ * behind a bounded queue, the comparison (capture/shadow-comparison.ts: both answers read as the
+ * capture reads every answer, compared as for the scoring server's shadow). With the capture
+ * worker (the default) the queue goes to the worker thread with the capture's batches and the
+ * comparison runs there; this thread merges the windows the worker sends back (apply), which is
+ * what /api/challenger, the gauges and the store's comparison windows read. Without the worker the
+ * comparison runs on this loop, a batch per turn, as the capture itself then does.
  * In the report, per model: sampled; scored and failed (the challenger answered or not); dropped
- * (busy, down, closed or the comparison queue full); lost (the champion's own answer held no
- * predictions to compare with); notLoaded is always 0 here (a dead endpoint is a failure).
+ * (busy, down, closed, the comparison queue full, or a capture worker that ended before comparing
+ * them); lost (the champion's own answer held no predictions to compare with); notLoaded is
+ * always 0 here (a dead endpoint is a failure).
  */
 function createShadow(
   config: Config,
@@ -318,13 +369,19 @@ function createShadow(
     extract: { maxDecompressedBytes: number };
     columnsFor: ((model: string | null) => readonly string[] | null) | null;
     publisher: ComparisonPublisher | null;
+    /** The comparison runs in the capture worker thread (its deltas come through apply). */
+    inWorker: boolean;
+    /** Pairs handed to the worker and not yet in a delta. */
+    inWorkerPending: () => number;
+    /** In-loop: the challenger's predictions go to the prediction log (labels.enabled) through this buffer. */
+    records: { options: PredictionRecordOptions; buffer: PredictionBuffer } | null;
   },
 ) {
   const cfg = config.proxy.shadow;
   const rules = config.checks.challenger;
   // At least an hour, and the check's whole window, as on the scoring server.
   const comparisons = new ComparisonWindows({ retentionMs: Math.max(rules.windowMs, 3_600_000) });
-  const perModel = new Map<string, ShadowCounts & { lastError: string | null }>();
+  const perModel = new Map<string, ShadowCountsEntry>();
   const countsOf = (model: string | null) => {
     const key = model ?? 'unknown';
     let c = perModel.get(key);
@@ -341,48 +398,55 @@ function createShadow(
         const now = Date.now();
         return challengerGaugeRows(comparisons.read(now - rules.windowMs, now + 1));
       });
-  const outcome = (model: string | null, o: 'scored' | 'failed' | 'dropped') => challengerMetrics.shadowRequests.inc({ model: model ?? 'unknown', outcome: o });
-  const pairs = new BoundedQueue<ShadowExchange>(cfg.queueSize);
+  const pairs = new BoundedQueue<ShadowedRequest>(cfg.queueSize);
   let sender: UpstreamShadow | null = null;
   const shadowMetrics = createProxyShadowMetrics(registry, () => sender?.pending ?? 0);
-  const pairOptions = {
-    extract: opts.extract,
-    ...(opts.columnsFor ? { columnsFor: opts.columnsFor } : {}),
-    championVersion: config.proxy.version ?? null,
-    challengerVersion: cfg.version ?? null,
-  };
   // Per model, the versions of its latest pair: GET /api/models shows them without merging windows
   // (readiness probes ask /healthz, which lists the models, every few seconds).
   const latestVersions = new Map<string, { champion: string; challenger: string }>();
+  /** A comparison delta (the worker's, or this loop's batch) into the windows, the store's publisher and the counts. */
+  const apply = (d: ShadowDelta) => {
+    for (const w of d.windows) {
+      comparisons.addWindow(w);
+      opts.publisher?.addWindow(w);
+    }
+    for (const m of d.models) {
+      const c = countsOf(m.model);
+      if (c) {
+        c.scored += m.scored;
+        c.failed += m.failed;
+        c.lost += m.lost;
+        if (m.lastError !== null) c.lastError = m.lastError;
+      }
+      // Bounded like the counts: model names come from traffic.
+      if (m.versions && (latestVersions.has(m.model) || latestVersions.size < 256)) latestVersions.set(m.model, m.versions);
+      if (m.scored > 0) challengerMetrics.shadowRequests.inc({ model: m.model, outcome: 'scored' }, m.scored);
+      if (m.failed > 0) challengerMetrics.shadowRequests.inc({ model: m.model, outcome: 'failed' }, m.failed);
+      if (m.lost > 0) shadowMetrics.dropped.inc({ reason: 'unreadable' }, m.lost);
+    }
+  };
+  // In-loop: this loop compares, a batch per turn.
+  const inLoop = opts.inWorker
+    ? null
+    : new ShadowComparison({
+        pair: {
+          extract: opts.extract,
+          ...(opts.columnsFor ? { columnsFor: opts.columnsFor } : {}),
+          championVersion: config.proxy.version ?? null,
+          challengerVersion: cfg.version ?? null,
+        },
+        records: opts.records ? { options: opts.records.options, add: (r) => opts.records!.buffer.add(r) } : null,
+      });
   let scheduled = false;
   const compare = () => {
     scheduled = false;
-    for (const r of pairs.drain(SHADOW_BATCH)) {
-      const c = countsOf(r.event.model);
-      const res = shadowPair(r, pairOptions);
-      if (!res.ok) {
-        if (c) c.lost++;
-        shadowMetrics.dropped.inc({ reason: 'unreadable' });
-        continue;
-      }
-      comparisons.record(res.pair);
-      opts.publisher?.recordPair(res.pair);
-      // Bounded like the counts: model names come from traffic.
-      if (latestVersions.has(res.pair.model) || latestVersions.size < 256)
-        latestVersions.set(res.pair.model, { champion: res.pair.champion.version, challenger: res.pair.challenger.version });
-      const failed = res.pair.challenger.error !== null;
-      if (c) {
-        if (failed) {
-          c.failed++;
-          c.lastError = res.pair.challenger.error;
-        } else c.scored++;
-      }
-      outcome(r.event.model, failed ? 'failed' : 'scored');
-    }
+    if (!inLoop) return;
+    for (const r of pairs.drain(SHADOW_BATCH)) inLoop.add(r);
+    if (inLoop.dirty) apply(inLoop.take());
     if (pairs.depth > 0) schedule();
   };
   const schedule = () => {
-    if (scheduled) return;
+    if (scheduled || !inLoop) return;
     scheduled = true;
     setImmediate(compare);
   };
@@ -390,7 +454,7 @@ function createShadow(
     const c = countsOf(model);
     if (c) c.dropped++;
     shadowMetrics.dropped.inc({ reason });
-    outcome(model, 'dropped');
+    challengerMetrics.shadowRequests.inc({ model: model ?? 'unknown', outcome: 'dropped' });
   };
   sender = new UpstreamShadow({
     upstream: cfg.upstream!,
@@ -403,6 +467,7 @@ function createShadow(
       const c = countsOf(e.model);
       if (c) c.sampled++;
     },
+    // The worker's drain takes the queue with its next batch; in-loop, the next turn compares.
     onResult: (r) => {
       if (pairs.offer(r)) schedule();
       else drop(r.event.model, 'queue_full');
@@ -411,7 +476,7 @@ function createShadow(
     onError: (kind) => shadowMetrics.errors.inc({ kind }),
   });
   const s = sender;
-  const noCounts = (): ShadowCounts & { lastError: string | null } => ({
+  const noCounts = (): ShadowCountsEntry => ({
     sampled: 0,
     scored: 0,
     failed: 0,
@@ -421,6 +486,7 @@ function createShadow(
     pending: 0,
     lastError: null,
   });
+  const pending = () => s.pending + pairs.depth + opts.inWorkerPending();
   // The models seen in traffic (or in the windows), else the configured one.
   const modelNames = (more: Iterable<string>): string[] => {
     const names = new Set([...perModel.keys(), ...more]);
@@ -442,7 +508,7 @@ function createShadow(
           challenger: { uri: s.upstream, version: latest?.challengerVersion ?? null, lastError },
           sampleRate: s.sampleRate,
           // In flight and queued are not kept per model: each model shows the proxy's.
-          shadow: { ...counts, pending: s.pending + pairs.depth },
+          shadow: { ...counts, pending: pending() },
           spans: mine,
         };
       });
@@ -467,18 +533,37 @@ function createShadow(
     modelViews,
     models: () => [...perModel.keys()],
     get pending() {
-      return s.pending + pairs.depth;
+      return pending();
     },
   };
   // A pair is recorded when the challenger answered, up to its timeout after the pair's time.
   const publishing = opts.publisher ? comparisonPublishing(opts.publisher, { everyMs: config.stats.flushIntervalMs, graceMs: cfg.timeoutMs + 1_000 }) : null;
-  const close = () => {
-    s.close();
-    // The pairs already answered are compared now, so the last windows hold them.
-    while (pairs.depth > 0) compare();
-    publishing?.stop();
+  return {
+    sender: s,
+    view,
+    /** The comparison queue (the worker's drain takes it with its batches). */
+    pairs,
+    apply,
+    /** Pairs a capture worker took and ended without comparing (a crash, or a stop that timed out): counted, not per model (the thread knew them). */
+    lost: (n: number) => shadowMetrics.dropped.inc({ reason: 'worker_exit' }, n),
+    start() {
+      opts.records?.buffer.start();
+      publishing?.start();
+    },
+    /** Stops sending: what is in flight is aborted and not reported. */
+    stopSending: () => s.close(),
+    /** In-loop: compares what is queued and writes the challenger's predictions now. */
+    async flush() {
+      while (inLoop && pairs.depth > 0) compare();
+      await opts.records?.buffer.flush();
+    },
+    /** After the capture stopped: the pairs still queued are compared (in-loop), every window is written. */
+    async close() {
+      while (inLoop && pairs.depth > 0) compare();
+      publishing?.stop();
+      await opts.records?.buffer.stop();
+    },
   };
-  return { sender: s, view, publishing, close };
 }
 
 // ---------------------------------------------------------------- proxy.workers > 1
@@ -524,7 +609,7 @@ export function proxyGroupSpec(config: Config, deps: { logger: Logger }): GroupS
     admin: (group) => {
       const opened = createStore(config, { logger: deps.logger });
       store = opened;
-      const log = createPredictionLog(config);
+      const log = createPredictionLog(config, { logger: deps.logger });
       predictionLog = log;
       const reports = () => group.reports() as ProxyWorkerReport[];
       return {
@@ -542,4 +627,9 @@ export function proxyGroupSpec(config: Config, deps: { logger: Logger }): GroupS
       await predictionLog?.close();
     },
   };
+}
+
+/** The declared input columns with the labels' id column added when it is not among them. */
+function withIdColumn(columns: readonly string[], idColumn: string | null): readonly string[] {
+  return idColumn !== null && !columns.includes(idColumn) ? [...columns, idColumn] : columns;
 }

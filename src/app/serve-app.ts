@@ -6,24 +6,34 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import type { AdminModelView } from '../admin/admin-server.js';
 import { ComparisonWindows } from '../challenger/comparison-windows.js';
-import { type ChallengerReport, challengerGaugeRows, challengerReport as buildReport } from '../challenger/report.js';
+import type { PairedQualitySummary } from '../challenger/paired-quality.js';
+import { type ChallengerReport, challengerGaugeRows, challengerReport as buildReport, type PairQuality } from '../challenger/report.js';
 import type { Config } from '../config/schema.js';
 import { DriftwatchError, messageOf } from '../errors.js';
 import { metadataClasses } from '../model/mlmodel.js';
+import type { PairedQualityQuery } from '../outcomes/paired-quality-source.js';
+import type { PredictionLog } from '../outcomes/prediction-log.js';
 import { isMovable, parseModelUri } from '../registry/model-uri.js';
 import type { ModelRegistry } from '../registry/types.js';
 import { createScoringServer, type ScoringServer } from '../serve/scoring-server.js';
 import { ServedModel } from '../serve/served-model.js';
 import { Shadow } from '../serve/shadow.js';
 import { isInfluxStore } from '../store/influx.js';
-import type { ComparisonPublisher } from '../store/influx-publisher.js';
 import type { StatsStore } from '../store/types.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { createChallengerMetrics, createServeMetrics, createStoreMetrics, type ServeMetrics } from '../telemetry/metrics.js';
+import {
+  createChallengerMetrics,
+  createChallengerQualityMetrics,
+  createServeMetrics,
+  createShadowPredictionMetrics,
+  createStoreMetrics,
+  type ServeMetrics,
+} from '../telemetry/metrics.js';
 import { VERSION } from '../version.js';
 import { type AdminParts, createAdmin } from './admin.js';
-import { createRegistry, createStore, publisherFor, sloThresholdsMs } from './backends.js';
-import { type ComparisonPublishing, comparisonPublishing } from './comparison-publishing.js';
+import { comparisonPublisherFor, createPredictionLog, createRegistry, createStore, sloThresholdsMs } from './backends.js';
+import { challengerQualityDep, ShadowPredictionLogging, sharedQualityReads } from './challenger-quality.js';
+import { type ComparisonPublisher, type ComparisonPublishing, comparisonPublishing } from './comparison-publishing.js';
 
 export interface ServeAppDeps {
   /** Shown at /api/traffic on the admin port (the all-in-one `start` passes the proxy's summary). */
@@ -35,11 +45,17 @@ export interface ServeAppDeps {
   /** For the benchmark: serve predictions through express instead of the lean path. */
   predictVia?: 'lean' | 'express';
   /**
-   * The statistics store the challenger comparisons are published to when it is InfluxDB
-   * (dw_challenger; the all-in-one passes its own). Without it, a server with a challenger and
-   * store.kind influxdb opens one of its own; the caller closes one it passed.
+   * The statistics store the challenger comparisons are written to (the embedded store's table, or
+   * dw_challenger with InfluxDB; the all-in-one passes its own). Without it, a server with a
+   * challenger and store.kind influxdb opens one of its own; the caller closes one it passed.
    */
   store?: StatsStore;
+  /**
+   * The prediction log the challenger's rows go to, under the champion's ids, and both models'
+   * quality is read from (labels.enabled; the all-in-one passes its own, null: none). Without it, a
+   * server with a challenger and labels.enabled opens one of its own.
+   */
+  predictionLog?: PredictionLog | null;
 }
 
 export interface ServeApp {
@@ -48,13 +64,18 @@ export interface ServeApp {
   readonly shadows: ReadonlyMap<string, Shadow>;
   /** The champion/challenger comparisons in memory (the challenger check and /api/challenger read them). */
   readonly comparisons: ComparisonWindows;
-  /** GET /api/challenger's body: each shadowed model, its challenger and the comparisons of [fromMs, toMs). */
-  challengerReport(q: { fromMs: number; toMs: number; model?: string }): ChallengerReport;
+  /** GET /api/challenger's body: each shadowed model, its challenger and the comparisons of [fromMs, toMs), with both models' labelled quality. */
+  challengerReport(q: { fromMs: number; toMs: number; model?: string }): Promise<ChallengerReport>;
+  /** The challenger's rows on their way to the prediction log (null without a log or a challenger). */
+  readonly shadowPredictions: ShadowPredictionLogging | null;
+  /** Both models' quality on the labelled pairs (the challenger check's dep; null without a prediction log). */
+  readonly pairedQuality: ((q: PairedQualityQuery) => Promise<PairedQualitySummary>) | null;
   readonly metrics: ServeMetrics;
   /**
-   * Writes every comparison window not written yet to InfluxDB now (the open ones too; later pairs
-   * of a window become a second point) and, with a store of its own, sends it; resolves with the
-   * windows written (0 without InfluxDB). Otherwise ended windows go every stats.flushIntervalMs.
+   * Writes every comparison window not written yet to the store now (the open ones too; later
+   * pairs of a window become a second point in InfluxDB, or merge into its row in the embedded
+   * store) and, with a store of its own, sends it; resolves with the windows written (0 without a
+   * store). Otherwise ended windows go every stats.flushIntervalMs.
    */
   publishComparisons(): Promise<number>;
   start(): Promise<{ scoring: AddressInfo; admin: AddressInfo | null }>;
@@ -97,6 +118,8 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       return challengerGaugeRows(comparisons.read(now - checkRules.windowMs, now + 1));
     });
   let shadowCounter: ReturnType<typeof createChallengerMetrics>['shadowRequests'] | null = null;
+  // Set below once the shadows are known: the challenger's rows for the prediction log (labels.enabled).
+  let shadowPredictions: ShadowPredictionLogging | null = null;
   // Set below once the shadows are known: the fleet's copy of the comparisons (InfluxDB only).
   let comparisonPublisher: ComparisonPublisher | null = null;
   // An alias or stage that does not resolve is not a registry outage: the registry answered.
@@ -128,6 +151,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         onPair: (pair) => {
           comparisons.record(pair);
           comparisonPublisher?.recordPair(pair);
+          shadowPredictions?.offer(pair);
         },
         onOutcome: (outcome) => counter.inc({ model: name, outcome }),
       });
@@ -149,7 +173,25 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       ownStore = opened;
       publishTo = opened;
     }
-    comparisonPublisher = publishTo ? publisherFor(publishTo, { logger }) : null;
+    // The embedded store (the all-in-one's) keeps them too, for an analyzer on the same file.
+    comparisonPublisher = publishTo ? comparisonPublisherFor(publishTo, { logger }) : null;
+  }
+  // labels.enabled: the challenger's rows go to the prediction log under the champion's ids (the
+  // sidecar in front logs the champion's), and both models' quality is read back from it.
+  const ownLog = deps.predictionLog === undefined && shadows.size > 0;
+  const predictionLog = shadows.size === 0 ? null : deps.predictionLog === undefined ? createPredictionLog(config, { logger }) : deps.predictionLog;
+  const pairedQuality = predictionLog ? challengerQualityDep(predictionLog, createChallengerQualityMetrics(metrics.registry)) : null;
+  // The report's reads are shared for a minute (open status pages ask every 10 s); the check's are fresh.
+  const reportQuality = pairedQuality ? sharedQualityReads(pairedQuality, 60_000) : null;
+  if (predictionLog) {
+    shadowPredictions = new ShadowPredictionLogging({
+      log: predictionLog,
+      config,
+      logger,
+      counter: createShadowPredictionMetrics(metrics.registry),
+      columnsFor: (model) => signatureColumns({ models }, model, config.labels.idColumn ?? null),
+      classesFor: (model) => modelClasses({ models: challengers }, model),
+    });
   }
   const scoring: ScoringServer = createScoringServer({
     config: config.serve,
@@ -159,26 +201,30 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     version: VERSION,
     ...(deps.predictVia ? { predictVia: deps.predictVia } : {}),
     ...(shadows.size ? { shadows } : {}),
+    ...(shadowPredictions ? { shadowRequests: true } : {}),
   });
 
-  const challengerReport = (q: { fromMs: number; toMs: number; model?: string }): ChallengerReport =>
-    buildReport(
+  const challengerReport = async (q: { fromMs: number; toMs: number; model?: string }): Promise<ChallengerReport> => {
+    const shadowed = [...shadows.values()]
+      .filter((s) => q.model === undefined || s.model === q.model)
+      .map((s) => {
+        const champion = models.get(s.model)!;
+        return {
+          model: s.model,
+          champion: { uri: champion.uri.text, version: champion.current?.version ?? null },
+          challenger: { uri: s.challenger.uri.text, version: s.challenger.current?.version ?? null, lastError: s.challenger.lastError },
+          sampleRate: s.sampleRate,
+          shadow: { ...s.counts, pending: s.pending },
+          spans: comparisons.read(q.fromMs, q.toMs, s.model),
+        };
+      });
+    return buildReport(
       q,
       checkRules,
-      [...shadows.values()]
-        .filter((s) => q.model === undefined || s.model === q.model)
-        .map((s) => {
-          const champion = models.get(s.model)!;
-          return {
-            model: s.model,
-            champion: { uri: champion.uri.text, version: champion.current?.version ?? null },
-            challenger: { uri: s.challenger.uri.text, version: s.challenger.current?.version ?? null, lastError: s.challenger.lastError },
-            sampleRate: s.sampleRate,
-            shadow: { ...s.counts, pending: s.pending },
-            spans: comparisons.read(q.fromMs, q.toMs, s.model),
-          };
-        }),
+      shadowed,
+      reportQuality ? await readPairQuality(reportQuality, shadowed, q.toMs - checkRules.qualityWindowMs, q.toMs) : null,
     );
+  };
 
   const reload = async (): Promise<string[]> => {
     const swapped: string[] = [];
@@ -218,6 +264,8 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
     shadows,
     comparisons,
     challengerReport,
+    shadowPredictions,
+    pairedQuality,
     metrics,
     reload,
     async publishComparisons() {
@@ -257,6 +305,7 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
         poller.unref();
       }
       publishing?.start();
+      shadowPredictions?.start();
       logger.info('scoring server listening', {
         url: `http://${scoringAddr.address}:${scoringAddr.port}`,
         admin: adminAddr ? `http://${adminAddr.address}:${adminAddr.port}` : null,
@@ -275,6 +324,9 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
       if (poller) clearInterval(poller);
       await scoring.close(config.serve.shutdownGraceMs);
       await Promise.all([...shadows.values()].map((s) => s.close()));
+      // After the shadows: the pairs they finished on the way out are written too.
+      await shadowPredictions?.close().catch((e: unknown) => logger.warn('the shadow predictions could not be written', { error: messageOf(e) }));
+      if (ownLog) await predictionLog?.close();
       publishing?.stop();
       await ownStore?.close();
       await admin?.close();
@@ -283,18 +335,51 @@ export function createServeApp(config: Config, deps: ServeAppDeps = {}): ServeAp
   };
 }
 
-/** Column names of a served model's column signature, for naming positional inputs. */
-export function signatureColumns(app: ServeApp, model: string | null): readonly string[] | null {
+/**
+ * Both models' labelled quality for every version pair of the report, over the check's quality
+ * window ending at the report's end (so the report judges what the check judges).
+ */
+async function readPairQuality(
+  read: (q: PairedQualityQuery) => Promise<PairedQualitySummary>,
+  shadowed: ReadonlyArray<{ spans: ReadonlyArray<{ model: string; championVersion: string; challengerVersion: string }> }>,
+  fromMs: number,
+  toMs: number,
+): Promise<PairQuality> {
+  const keyOf = (k: { model: string; championVersion: string; challengerVersion: string }) => JSON.stringify([k.model, k.championVersion, k.challengerVersion]);
+  const found = new Map<string, PairedQualitySummary | string>();
+  for (const m of shadowed) {
+    for (const s of m.spans) {
+      const key = keyOf(s);
+      if (found.has(key)) continue;
+      found.set(
+        key,
+        await read({ model: s.model, championVersion: s.championVersion, challengerVersion: s.challengerVersion, fromMs, toMs }).catch(
+          (e: unknown) => `the prediction log could not be read: ${messageOf(e)}`,
+        ),
+      );
+    }
+  }
+  return { fromMs, toMs, quality: (k) => found.get(keyOf(k)) };
+}
+
+/**
+ * Column names of a served model's column signature, for naming positional inputs. The capture
+ * keeps only these columns of a request, so `idColumn` (labels.idColumn), when given, is added: the
+ * rows' ids must survive extraction to key their predictions (the capture drops it from the features).
+ */
+export function signatureColumns(app: Pick<ServeApp, 'models'>, model: string | null, idColumn: string | null = null): readonly string[] | null {
   const served = model ? app.models.get(model) : undefined;
   const inputs = served?.current?.model.signature?.inputs;
-  return inputs?.kind === 'column' ? inputs.specs.map((s, i) => s.name ?? `f${i}`) : null;
+  if (inputs?.kind !== 'column') return null;
+  const names = inputs.specs.map((s, i) => s.name ?? `f${i}`);
+  return idColumn !== null && !names.includes(idColumn) ? [...names, idColumn] : names;
 }
 
 /**
  * Class names of a served model, in the order of its probabilities output: the MLmodel's
  * `metadata.classes` (a list, or a comma-separated text), which MLflow leaves to the model's author.
  */
-export function modelClasses(app: ServeApp, model: string | null): string[] | null {
+export function modelClasses(app: Pick<ServeApp, 'models'>, model: string | null): string[] | null {
   const served = model ? app.models.get(model) : undefined;
   return served?.current ? metadataClasses(served.current.model.metadata) : null;
 }

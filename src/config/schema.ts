@@ -427,10 +427,16 @@ export const challengerCheckSchema = z
     maxLatencyRatio: z.number().positive().default(1.5),
     /** Largest share of shadowed requests the challenger failed on. */
     maxErrorRate: z.number().min(0).max(1).default(0.01),
+    /** Labelled paired requests (labels.enabled) needed before both models' quality is compared; below it the quality rule is not evaluated. */
+    minLabelledPairs: z.number().int().min(1).default(100),
+    /** Largest quality loss allowed on the same labelled requests: accuracy points for classifiers (0.01 = 1 point), relative RMSE increase for regressors (0.01 = 1%). */
+    maxQualityDrop: z.number().min(0).default(0.01),
+    /** The labelled pairs of predictions made in the last this-much are compared (longer than `window`: labels arrive late). */
+    qualityWindow: duration.default('24h'),
     /** Status of a "not ready" finding (it alerts like any other through the alert routes). */
     notReadyStatus: z.enum(['warn', 'fail']).default('warn'),
   })
-  .transform((c) => ({ ...c, windowMs: ms(c.window) }));
+  .transform((c) => ({ ...c, windowMs: ms(c.window), qualityWindowMs: ms(c.qualityWindow) }));
 
 export const checksSchema = z.strictObject({
   /** Run the scheduled checks in `driftwatch start` and `driftwatch analyze`. */
@@ -559,6 +565,26 @@ export function adminUrlFor(admin: { host: string; port: number }): string {
 }
 
 /**
+ * The fleet's prediction log on PostgreSQL (labels.store: postgres; docs/quality.md, "Fleets"):
+ * every sidecar writes there, labels posted to any of them join there. The password comes apart
+ * from the URL (DRIFTWATCH_LABELS_POSTGRES_PASSWORD), like the InfluxDB token; both are secrets.
+ */
+export const labelsPostgresSchema = z.strictObject({
+  /** postgres://USER@HOST:PORT/DATABASE (?sslmode=require|verify-full); a password in it is accepted and redacted in logs. */
+  url: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** The password (or in the URL); from DRIFTWATCH_LABELS_POSTGRES_PASSWORD, never logged. */
+  password: z.string().min(1).optional(),
+  /** A connection attempt gives up after this long. */
+  connectTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+  /** A statement gives up after this long (the server cancels it; the call fails as unavailable). */
+  statementTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /** Connections per process (per handle: the capture worker and the main thread each have one). */
+  maxConnections: z.number().int().min(1).max(100).default(4),
+  /** First wait after a failure, doubling up to 30 s; calls fail at once meanwhile. */
+  retryDelayMs: z.number().int().min(10).max(600_000).default(500),
+});
+
+/**
  * Ground truth (issue 20, docs/quality.md): the prediction log that labels are joined to. Off by
  * default: logging every prediction costs a few microseconds of the capture thread per row and
  * disk (about 250 bytes a row); turn it on where labels will be posted.
@@ -566,8 +592,11 @@ export function adminUrlFor(admin: { host: string; port: number }): string {
 export const labelsSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
+    /** Where the log lives: sqlite (embedded, one host) or postgres (a fleet; labels.postgres). */
+    store: z.enum(['sqlite', 'postgres']).default('sqlite'),
     /** The embedded prediction log (SQLite); two sidecars on one host may share it. */
     path: z.string().min(1).default('.driftwatch/predictions.db'),
+    postgres: labelsPostgresSchema.prefault({}),
     /** How long a prediction waits for its label. */
     horizon: duration.default('30d'),
     /** Rows kept at most; past it a deterministic sample of ids is kept (halving). */
@@ -698,6 +727,13 @@ export function crossFieldProblems(raw: unknown): Array<{ path: string; message:
         message: 'a webhook receiver needs a signing secret (Standard Webhooks: "whsec_" + base64), so receivers can verify what they get',
       });
   });
+  // The fleet's prediction log needs somewhere to be.
+  const labels = (typeof o.labels === 'object' && o.labels !== null ? o.labels : {}) as Record<string, unknown>;
+  if (labels.store === 'postgres' && !(labels.postgres as { url?: unknown } | undefined)?.url)
+    problems.push({
+      path: 'labels.postgres.url',
+      message: 'labels.store postgres needs labels.postgres.url (or DRIFTWATCH_LABELS_POSTGRES_URL), e.g. postgres://driftwatch@db:5432/driftwatch',
+    });
   const routes = Array.isArray(alerts.routes) ? (alerts.routes as Array<Record<string, unknown> | null>) : [];
   routes.forEach((r, i) => {
     if (r && typeof r.receiver === 'string' && !receiverNames.has(r.receiver)) {
@@ -732,6 +768,7 @@ export type StalenessCheckConfig = Config['checks']['staleness'];
 export type QualityCheckConfig = Config['checks']['quality'];
 export type DataQualityCheckConfig = Config['checks']['dataQuality'];
 export type ChallengerCheckConfig = Config['checks']['challenger'];
+export type LabelsPostgresConfig = Config['labels']['postgres'];
 export type ShadowConfig = Config['serve']['shadow'];
 export type ProxyShadowConfig = Config['proxy']['shadow'];
 export type AlertsConfig = Config['alerts'];

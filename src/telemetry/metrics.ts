@@ -288,7 +288,7 @@ export function createProxyMetrics(opts: { registry?: Registry; defaultMetrics?:
     }),
     predictionsDropped: new Counter({
       name: 'driftwatch_predictions_log_dropped_total',
-      help: 'Predictions not written to the prediction log, by reason: full (labels.maxPending waiting), write_failed.',
+      help: 'Predictions not written to the prediction log, by reason: full (labels.maxPending waiting), unavailable (a PostgreSQL log down, timed out or in its retry backoff), write_failed.',
       labelNames: ['reason'],
       registers,
     }),
@@ -583,6 +583,63 @@ export function createChallengerMetrics(registry: Registry, rows: () => readonly
   };
 }
 
+/** One model's number on the labelled pairs of a version pair (challenger/paired-quality.ts). */
+export interface ChallengerQualityValue {
+  role: 'champion' | 'challenger';
+  /** accuracy, macro_f1, log_loss, rmse, mae, labelled_pairs. */
+  metric: string;
+  value: number;
+}
+
+export interface ChallengerQualityGauge {
+  /** Replaces the model's series with this version pair's values (an alias move drops the old pair's). */
+  set(key: { model: string; championVersion: string; challengerVersion: string }, values: readonly ChallengerQualityValue[]): void;
+}
+
+/**
+ * Both models' quality on the same labelled requests, per version pair: set when the challenger
+ * check (or GET /api/challenger) reads the labelled pairs from the prediction log, not at scrape
+ * time (that read is I/O). Idempotent per registry: `start` and an analyzer may share one.
+ */
+export function createChallengerQualityMetrics(registry: Registry): ChallengerQualityGauge {
+  const name = 'driftwatch_challenger_quality';
+  const gauge =
+    (registry.getSingleMetric(name) as Gauge<'model' | 'champion_version' | 'challenger_version' | 'role' | 'metric'> | undefined) ??
+    new Gauge({
+      name,
+      help: "Both models' quality on the same labelled shadowed requests over checks.challenger.qualityWindow, per role (champion, challenger) and metric (accuracy, macro_f1, log_loss, rmse, mae, labelled_pairs).",
+      labelNames: ['model', 'champion_version', 'challenger_version', 'role', 'metric'],
+      registers: [registry],
+    });
+  const shown = new Map<string, Array<Record<string, string>>>();
+  return {
+    set(key, values) {
+      for (const labels of shown.get(key.model) ?? []) gauge.remove(labels);
+      const now: Array<Record<string, string>> = [];
+      for (const v of values) {
+        const labels = { model: key.model, champion_version: key.championVersion, challenger_version: key.challengerVersion, role: v.role, metric: v.metric };
+        gauge.set(labels, v.value);
+        now.push(labels);
+      }
+      shown.set(key.model, now);
+    },
+  };
+}
+
+/** The scoring server's shadow predictions on their way to the prediction log (labels.enabled). */
+export function createShadowPredictionMetrics(registry: Registry): Counter<'outcome'> {
+  const name = 'driftwatch_shadow_predictions_total';
+  return (
+    (registry.getSingleMetric(name) as Counter<'outcome'> | undefined) ??
+    new Counter({
+      name,
+      help: "Challenger rows of the scoring server's shadow for the prediction log, by outcome: written, full (too many waiting), write_failed, unreadable (the answer could not be read as predictions), no_id (no X-Request-ID and no labels.idColumn).",
+      labelNames: ['outcome'],
+      registers: [registry],
+    })
+  );
+}
+
 export interface ProxyShadowMetrics {
   /** Sampled requests the sidecar's shadow did not send: busy (proxy.shadow.maxInFlight), down, closed; or whose pair was not compared: queue_full, unreadable (the champion's answer holds no predictions). */
   dropped: Counter<'reason'>;
@@ -598,7 +655,7 @@ export function createProxyShadowMetrics(registry: Registry, inFlight: () => num
   return {
     dropped: new Counter({
       name: 'driftwatch_proxy_shadow_dropped_total',
-      help: 'Sampled requests the proxy did not shadow or compare, by reason: busy (maxInFlight reached), down (backing off after a refused connection), closed, queue_full (the comparison queue), unreadable.',
+      help: 'Sampled requests the proxy did not shadow or compare, by reason: busy (maxInFlight reached), down (backing off after a refused connection), closed, queue_full (the comparison queue), unreadable, worker_exit (taken by a capture worker that ended before comparing them).',
       labelNames: ['reason'],
       registers,
     }),

@@ -40,11 +40,17 @@ after(async () => {
   tmp.cleanup();
 });
 
-function config(name: string, extra: { worker?: boolean; labels?: Record<string, unknown> } = {}) {
+function config(name: string, extra: { worker?: boolean; labels?: Record<string, unknown>; columns?: string[] } = {}) {
   return loadConfig({
     env: {},
     overrides: {
-      proxy: { port: 0, upstream: server.url, model: 'seattle-weather', capture: { worker: extra.worker ?? true } },
+      proxy: {
+        port: 0,
+        upstream: server.url,
+        model: 'seattle-weather',
+        capture: { worker: extra.worker ?? true },
+        ...(extra.columns ? { columns: extra.columns } : {}),
+      },
       admin: { port: 0 },
       registry: { root: join(tmp.dir, 'registry') },
       store: { embedded: { path: join(tmp.dir, `${name}-stats.db`) } },
@@ -164,36 +170,44 @@ for (const worker of [true, false]) {
   });
 }
 
-test('labels by an id column in the rows (batch scoring with the client’s own ids)', async () => {
-  const cfg = config('idcol', { labels: { idColumn: 'row_id' } });
-  const app = createProxyApp(cfg, { logger: createLogger({ level: 'silent' }) });
-  const { proxy, admin } = await app.start();
-  const rows = weatherRows('2014-05-01', '2014-05-30');
-  const res = await fetch(`http://127.0.0.1:${proxy.port}/invocations`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      dataframe_records: rows.map((r) => ({ row_id: `day-${r.date}`, ...Object.fromEntries(FEATURES.map((f, i) => [f, r.features[i]])) })),
-    }),
+// With proxy.columns declared (a foreign upstream), the capture keeps only the declared columns of a
+// named payload: the id column must still reach the prediction log (it did not, before).
+for (const columns of [null, FEATURES]) {
+  test(`labels by an id column in the rows (batch scoring with the client’s own ids)${columns ? ', with proxy.columns declared' : ''}`, async () => {
+    const cfg = config(columns ? 'idcol-declared' : 'idcol', { labels: { idColumn: 'row_id' }, ...(columns ? { columns: [...columns] } : {}) });
+    const app = createProxyApp(cfg, { logger: createLogger({ level: 'silent' }) });
+    try {
+      const { proxy, admin } = await app.start();
+      const rows = weatherRows('2014-05-01', '2014-05-30');
+      const res = await fetch(`http://127.0.0.1:${proxy.port}/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          dataframe_records: rows.map((r) => ({ row_id: `day-${r.date}`, ...Object.fromEntries(FEATURES.map((f, i) => [f, r.features[i]])) })),
+        }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const predicted = ((await res.json()) as { predictions: Array<{ label: string }> }).predictions.map((p) => p.label);
+      await app.flushStats();
+      const posted = await postLabels(
+        `http://127.0.0.1:${admin!.port}`,
+        JSON.stringify(rows.map((r) => ({ request_id: `day-${r.date}`, label: r.weather }))),
+        'application/json',
+      );
+      assert.equal(posted.json.matched, rows.length);
+      const f = await accuracyFinding(app, cfg);
+      const expected = rows.filter((r, i) => r.weather === predicted[i]).length / rows.length;
+      assert.ok(Math.abs(f.value! - expected) < 1e-12);
+      // The id column names rows; it is not profiled as a feature (every id would be a category).
+      const traffic = (await (await fetch(`http://127.0.0.1:${admin!.port}/api/traffic`)).json()) as { models: Array<{ features: Record<string, unknown> }> };
+      const features = Object.keys(traffic.models[0]!.features);
+      assert.ok(features.includes('wind') && !features.includes('row_id'), features.join(', '));
+    } finally {
+      // Closed on failure too: an open proxy keeps the test file from ever ending.
+      await app.close();
+    }
   });
-  assert.equal(res.status, 200, await res.clone().text());
-  const predicted = ((await res.json()) as { predictions: Array<{ label: string }> }).predictions.map((p) => p.label);
-  await app.flushStats();
-  const posted = await postLabels(
-    `http://127.0.0.1:${admin!.port}`,
-    JSON.stringify(rows.map((r) => ({ request_id: `day-${r.date}`, label: r.weather }))),
-    'application/json',
-  );
-  assert.equal(posted.json.matched, rows.length);
-  const f = await accuracyFinding(app, cfg);
-  const expected = rows.filter((r, i) => r.weather === predicted[i]).length / rows.length;
-  assert.ok(Math.abs(f.value! - expected) < 1e-12);
-  // The id column names rows; it is not profiled as a feature (every id would be a category).
-  const traffic = (await (await fetch(`http://127.0.0.1:${admin!.port}/api/traffic`)).json()) as { models: Array<{ features: Record<string, unknown> }> };
-  const features = Object.keys(traffic.models[0]!.features);
-  assert.ok(features.includes('wind') && !features.includes('row_id'), features.join(', '));
-  await app.close();
-});
+}
 
 test('two sidecars sharing one prediction log: labels posted to either find predictions captured by the other', async () => {
   const a = createProxyApp(config('shared'), { logger: createLogger({ level: 'silent' }) });
