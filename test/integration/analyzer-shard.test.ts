@@ -126,8 +126,9 @@ test('two analyzers on one InfluxDB check every model once per cycle and notify 
       overrides: {
         log: { level: 'silent' },
         registry: { root },
-        // New outboxes in a shared fleet hold a first firing back for the handover grace
-        // (alert-handover.test.ts tests that); here every cycle's alerts go out at once.
+        // An analyzer holds a first firing back for the handover grace only for a model another
+        // analyzer published a firing finding for (a takeover; alert-handover.test.ts tests it):
+        // the grace is off here so that no cycle's alerts wait, whatever the fleet's history.
         analyzer: { shard, handoverGrace: '0s' },
         store: { kind: 'influxdb', influxdb: influxConfig(influx.url, join(dir, 'spool')) },
         // Scheduling off: the cycles are run by the test (runAll), so each is one whole cycle.
