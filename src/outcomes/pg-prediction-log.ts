@@ -37,6 +37,7 @@ import pg from 'pg';
 import { DriftwatchError, isDriftwatchError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { idHash, keeps, sampleBound } from './id-sample.js';
+import { DEFAULT_HORIZON_MS, DEFAULT_MAX_ROWS, joinedOf, loggedOf, pairOf, type StoredPair, type StoredPrediction } from './log-rows.js';
 import {
   type JoinedRow,
   type LabelIngestResult,
@@ -50,9 +51,6 @@ import {
   SAMPLE_LEVELS,
   type WindowCounts,
 } from './prediction-log.js';
-
-export const DEFAULT_MAX_ROWS = 1_000_000;
-export const DEFAULT_HORIZON_MS = 30 * 86_400_000;
 
 export interface PgPredictionLogOptions {
   /** postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require|verify-full][&host=/socket/dir] */
@@ -152,43 +150,6 @@ const LABEL_CHUNK = 10_000;
 const DELETE_CHUNK = 50_000;
 // The session lock of the one process halving the sample at a time.
 const HALVING_LOCK = 0x6477_6861_6c66; // "dwhalf"
-
-interface Row {
-  id: string;
-  at_ms: number;
-  model: string;
-  version: string;
-  predicted: string | null;
-  value: number | null;
-  probs: string | null;
-  label: string | null;
-  label_num: number | null;
-  label_at_ms: number | null;
-}
-
-interface PairRow {
-  id: string;
-  at_ms: number;
-  version: string;
-  predicted: string | null;
-  value: number | null;
-  probs: string | null;
-  label: string | null;
-  label_num: number | null;
-  label_at_ms: number;
-  s_version: string;
-  s_predicted: string | null;
-  s_value: number | null;
-  s_probs: string | null;
-}
-
-function probsOf(json: string | null): Record<string, number> | null {
-  return json === null ? null : (JSON.parse(json) as Record<string, number>);
-}
-
-function recordOf(r: Row): PredictionRecord {
-  return { id: r.id, atMs: r.at_ms, model: r.model, version: r.version, predicted: r.predicted, value: r.value, probabilities: probsOf(r.probs) };
-}
 
 // PostgreSQL's text cannot hold NUL; SQLite's can. The same replacement on every write and every
 // lookup keeps such an id joinable (ids come from clients' headers and payloads).
@@ -567,13 +528,13 @@ export class PgPredictionLog implements PredictionLog {
 
   async joined(model: string, version: string | null, fromMs: number, toMs: number): Promise<JoinedRow[]> {
     const r = await this.withClient((c) =>
-      c.query<Row>(
+      c.query<StoredPrediction>(
         `SELECT * FROM predictions WHERE model = $1 AND at_ms >= $2 AND at_ms < $3 AND label_at_ms IS NOT NULL
          AND ($4::text IS NULL OR version = $4::text) ORDER BY at_ms, id`,
         [text(model), fromMs, toMs, version === null ? null : text(version)],
       ),
     );
-    return r.rows.map((row) => ({ ...recordOf(row), label: row.label_num !== null ? row.label_num : (row.label as string), labelAtMs: row.label_at_ms! }));
+    return r.rows.map(joinedOf);
   }
 
   async *scan(model: string, version: string, fromMs: number, toMs: number, pageSize = 10_000): AsyncIterable<LoggedRow[]> {
@@ -581,7 +542,7 @@ export class PgPredictionLog implements PredictionLog {
     // each page starts in the index where the last one ended.
     let page = (
       await this.withClient((c) =>
-        c.query<Row>('SELECT * FROM predictions WHERE model = $1 AND version = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY at_ms, id LIMIT $5', [
+        c.query<StoredPrediction>('SELECT * FROM predictions WHERE model = $1 AND version = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY at_ms, id LIMIT $5', [
           text(model),
           text(version),
           fromMs,
@@ -591,23 +552,15 @@ export class PgPredictionLog implements PredictionLog {
       )
     ).rows;
     while (page.length > 0) {
-      yield page.map((r) => ({
-        ...recordOf(r),
-        label: r.label_at_ms === null ? null : r.label_num !== null ? r.label_num : (r.label as string),
-        labelAtMs: r.label_at_ms,
-      }));
+      yield page.map(loggedOf);
       if (page.length < pageSize) return;
       const last = page[page.length - 1]!;
       page = (
         await this.withClient((c) =>
-          c.query<Row>('SELECT * FROM predictions WHERE model = $1 AND version = $2 AND (at_ms, id) > ($3, $4) AND at_ms < $5 ORDER BY at_ms, id LIMIT $6', [
-            text(model),
-            text(version),
-            last.at_ms,
-            last.id,
-            toMs,
-            pageSize,
-          ]),
+          c.query<StoredPrediction>(
+            'SELECT * FROM predictions WHERE model = $1 AND version = $2 AND (at_ms, id) > ($3, $4) AND at_ms < $5 ORDER BY at_ms, id LIMIT $6',
+            [text(model), text(version), last.at_ms, last.id, toMs, pageSize],
+          ),
         )
       ).rows;
     }
@@ -617,23 +570,12 @@ export class PgPredictionLog implements PredictionLog {
     const cols = `p.id, p.at_ms, p.version, p.predicted, p.value, p.probs, p.label, p.label_num, p.label_at_ms,
        s.version AS s_version, s.predicted AS s_predicted, s.value AS s_value, s.probs AS s_probs
        FROM predictions p JOIN shadow_predictions s ON s.id = p.id AND s.version = $1`;
-    const pairOf = (r: PairRow): PairedLabelledRow => ({
-      id: r.id,
-      atMs: r.at_ms,
-      label: r.label_num !== null ? r.label_num : (r.label as string),
-      labelAtMs: r.label_at_ms,
-      champion: { version: r.version, predicted: r.predicted, value: r.value, probabilities: probsOf(r.probs) },
-      challenger: { version: r.s_version, predicted: r.s_predicted, value: r.s_value, probabilities: probsOf(r.s_probs) },
-    });
     let page = (
       await this.withClient((c) =>
-        c.query<PairRow>(`SELECT ${cols} WHERE p.model = $2 AND p.at_ms >= $3 AND p.at_ms < $4 AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT $5`, [
-          text(challengerVersion),
-          text(model),
-          fromMs,
-          toMs,
-          pageSize,
-        ]),
+        c.query<StoredPair>(
+          `SELECT ${cols} WHERE p.model = $2 AND p.at_ms >= $3 AND p.at_ms < $4 AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT $5`,
+          [text(challengerVersion), text(model), fromMs, toMs, pageSize],
+        ),
       )
     ).rows;
     while (page.length > 0) {
@@ -642,7 +584,7 @@ export class PgPredictionLog implements PredictionLog {
       const last = page[page.length - 1]!;
       page = (
         await this.withClient((c) =>
-          c.query<PairRow>(
+          c.query<StoredPair>(
             `SELECT ${cols} WHERE p.model = $2 AND (p.at_ms, p.id) > ($3, $4) AND p.at_ms < $5 AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT $6`,
             [text(challengerVersion), text(model), last.at_ms, last.id, toMs, pageSize],
           ),

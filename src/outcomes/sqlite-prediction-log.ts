@@ -18,6 +18,7 @@ import { openDatabase, type SqliteDatabase } from '../sqlite.js';
 import { fnv1a32 } from '../stats/own-keys.js';
 // The sample rule every implementation and process shares (id-sample.ts).
 import { keeps } from './id-sample.js';
+import { DEFAULT_HORIZON_MS, DEFAULT_MAX_ROWS, joinedOf, loggedOf, pairOf, type StoredPair, type StoredPrediction } from './log-rows.js';
 import {
   type JoinedRow,
   type LabelIngestResult,
@@ -70,69 +71,11 @@ export interface SqlitePredictionLogOptions {
   horizonMs?: number;
 }
 
-interface Row {
-  id: string;
-  at_ms: number;
-  model: string;
-  version: string;
-  predicted: string | null;
-  value: number | null;
-  probs: string | null;
-  label: string | null;
-  label_num: number | null;
-  label_at_ms: number | null;
-}
-
-interface PairRow {
-  id: string;
-  at_ms: number;
-  version: string;
-  predicted: string | null;
-  value: number | null;
-  probs: string | null;
-  label: string | null;
-  label_num: number | null;
-  label_at_ms: number;
-  s_version: string;
-  s_predicted: string | null;
-  s_value: number | null;
-  s_probs: string | null;
-}
-
-export const DEFAULT_MAX_ROWS = 1_000_000;
-export const DEFAULT_HORIZON_MS = 30 * 86_400_000;
 /**
  * How long a shadow row waits for its champion's row before pruning takes it: the champion's comes
  * from the capture's next flush (seconds), so an hour is a wide margin.
  */
 export const ORPHAN_GRACE_MS = 3_600_000;
-
-function probsOf(json: string | null): Record<string, number> | null {
-  return json === null ? null : (JSON.parse(json) as Record<string, number>);
-}
-
-function pairOf(r: PairRow): PairedLabelledRow {
-  return {
-    id: r.id,
-    atMs: r.at_ms,
-    label: r.label_num !== null ? r.label_num : (r.label as string),
-    labelAtMs: r.label_at_ms,
-    champion: { version: r.version, predicted: r.predicted, value: r.value, probabilities: probsOf(r.probs) },
-    challenger: { version: r.s_version, predicted: r.s_predicted, value: r.s_value, probabilities: probsOf(r.s_probs) },
-  };
-}
-
-function recordOf(r: Row): PredictionRecord {
-  return {
-    id: r.id,
-    atMs: r.at_ms,
-    model: r.model,
-    version: r.version,
-    predicted: r.predicted,
-    value: r.value,
-    probabilities: probsOf(r.probs),
-  };
-}
 
 export class SqlitePredictionLog implements PredictionLog {
   readonly path: string;
@@ -287,8 +230,8 @@ export class SqlitePredictionLog implements PredictionLog {
         `SELECT * FROM predictions WHERE model = ? AND at_ms >= ? AND at_ms < ? AND label_at_ms IS NOT NULL
          AND (? IS NULL OR version = ?) ORDER BY at_ms, id`,
       )
-      .all(model, fromMs, toMs, version, version) as Row[];
-    return rows.map((r) => ({ ...recordOf(r), label: r.label_num !== null ? r.label_num : (r.label as string), labelAtMs: r.label_at_ms! }));
+      .all(model, fromMs, toMs, version, version) as StoredPrediction[];
+    return rows.map(joinedOf);
   }
 
   async *scan(model: string, version: string, fromMs: number, toMs: number, pageSize = 10_000): AsyncIterable<LoggedRow[]> {
@@ -296,16 +239,12 @@ export class SqlitePredictionLog implements PredictionLog {
     // row of the one before, so no page re-reads what an OFFSET would skip.
     const first = this.db.prepare('SELECT * FROM predictions WHERE model = ? AND version = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id LIMIT ?');
     const next = this.db.prepare('SELECT * FROM predictions WHERE model = ? AND version = ? AND (at_ms, id) > (?, ?) AND at_ms < ? ORDER BY at_ms, id LIMIT ?');
-    let page = first.all(model, version, fromMs, toMs, pageSize) as Row[];
+    let page = first.all(model, version, fromMs, toMs, pageSize) as StoredPrediction[];
     while (page.length > 0) {
-      yield page.map((r) => ({
-        ...recordOf(r),
-        label: r.label_at_ms === null ? null : r.label_num !== null ? r.label_num : (r.label as string),
-        labelAtMs: r.label_at_ms,
-      }));
+      yield page.map(loggedOf);
       if (page.length < pageSize) return;
       const last = page[page.length - 1]!;
-      page = next.all(model, version, last.at_ms, last.id, toMs, pageSize) as Row[];
+      page = next.all(model, version, last.at_ms, last.id, toMs, pageSize) as StoredPrediction[];
     }
   }
 
@@ -321,12 +260,12 @@ export class SqlitePredictionLog implements PredictionLog {
     const next = this.db.prepare(
       `SELECT ${cols} WHERE p.model = ? AND (p.at_ms, p.id) > (?, ?) AND p.at_ms < ? AND p.label_at_ms IS NOT NULL ORDER BY p.at_ms, p.id LIMIT ?`,
     );
-    let page = first.all(challengerVersion, model, fromMs, toMs, pageSize) as PairRow[];
+    let page = first.all(challengerVersion, model, fromMs, toMs, pageSize) as StoredPair[];
     while (page.length > 0) {
       yield page.map(pairOf);
       if (page.length < pageSize) return;
       const last = page[page.length - 1]!;
-      page = next.all(challengerVersion, model, last.at_ms, last.id, toMs, pageSize) as PairRow[];
+      page = next.all(challengerVersion, model, last.at_ms, last.id, toMs, pageSize) as StoredPair[];
     }
   }
 
