@@ -150,6 +150,19 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
     }
   };
   let maintenance: NodeJS.Timeout | null = null;
+  // In-loop capture (no worker): a bounded buffer (labels.maxPending) writing predictions, the
+  // champion's or the shadow's, through `log`, counted in this process's metrics.
+  const logBuffer = (log: ConstructorParameters<typeof PredictionBuffer>[0]['log']) =>
+    new PredictionBuffer({
+      log,
+      maxPending: config.labels.maxPending,
+      flushEveryMs: config.stats.flushIntervalMs,
+      logger,
+      counts: {
+        written: (n) => metrics.predictionsLogged.inc(n),
+        dropped: (n, reason) => metrics.predictionsDropped.inc({ reason }, n),
+      },
+    });
   const drainOptions = {
     ...(config.proxy.version ? { defaultVersion: config.proxy.version } : {}),
     metrics,
@@ -184,16 +197,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           !inWorker && predictionLog
             ? {
                 options: predictionOptions,
-                buffer: new PredictionBuffer({
-                  log: { recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) },
-                  maxPending: config.labels.maxPending,
-                  flushEveryMs: config.stats.flushIntervalMs,
-                  logger,
-                  counts: {
-                    written: (n) => metrics.predictionsLogged.inc(n),
-                    dropped: (n, reason) => metrics.predictionsDropped.inc({ reason }, n),
-                  },
-                }),
+                buffer: logBuffer({ recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) }),
               }
             : null,
       })
@@ -244,16 +248,7 @@ export function createProxyApp(config: Config, deps: ProxyAppDeps = {}): ProxyAp
           ? {
               predictions: {
                 options: predictionOptions,
-                buffer: new PredictionBuffer({
-                  log: predictionLog,
-                  maxPending: config.labels.maxPending,
-                  flushEveryMs: config.stats.flushIntervalMs,
-                  logger,
-                  counts: {
-                    written: (n) => metrics.predictionsLogged.inc(n),
-                    dropped: (n, reason) => metrics.predictionsDropped.inc({ reason }, n),
-                  },
-                }),
+                buffer: logBuffer(predictionLog),
               },
             }
           : {}),

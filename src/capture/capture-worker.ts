@@ -133,23 +133,24 @@ function openPredictionLog(p: NonNullable<CaptureWorkerData['predictions']>): Pr
   return new PgPredictionLog({ url: url!, password: password ?? null, connectTimeoutMs, statementTimeoutMs, maxConnections, retryDelayMs, logger, ...bounds });
 }
 const predictionLog = data.predictions ? openPredictionLog(data.predictions) : null;
-const predictionBuffer =
-  predictionLog && data.predictions
-    ? new PredictionBuffer({
-        log: predictionLog,
-        maxPending: data.predictions.maxPending,
-        flushEveryMs: data.predictions.flushEveryMs,
-        logger,
-        counts: {
-          written: (n) => {
-            counts.predictionsWritten += n;
-          },
-          dropped: (n, reason) => {
-            counts.predictionsDropped[reason] = (counts.predictionsDropped[reason] ?? 0) + n;
-          },
-        },
-      })
-    : null;
+/** A bounded buffer (labels.maxPending) writing through `log`, its writes and drops in the worker's counts. */
+function bufferTo(log: ConstructorParameters<typeof PredictionBuffer>[0]['log'], opts: NonNullable<typeof data.predictions>): PredictionBuffer {
+  return new PredictionBuffer({
+    log,
+    maxPending: opts.maxPending,
+    flushEveryMs: opts.flushEveryMs,
+    logger,
+    counts: {
+      written: (n) => {
+        counts.predictionsWritten += n;
+      },
+      dropped: (n, reason) => {
+        counts.predictionsDropped[reason] = (counts.predictionsDropped[reason] ?? 0) + n;
+      },
+    },
+  });
+}
+const predictionBuffer = predictionLog && data.predictions ? bufferTo(predictionLog, data.predictions) : null;
 predictionBuffer?.start();
 
 // --------------------------------------------------------------- the sidecar's shadow (proxy.shadow.upstream)
@@ -157,20 +158,7 @@ predictionBuffer?.start();
 // written through the log's shadow side with the champion's ids.
 const shadowBuffer =
   predictionLog && data.predictions && data.shadow
-    ? new PredictionBuffer({
-        log: { recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) },
-        maxPending: data.predictions.maxPending,
-        flushEveryMs: data.predictions.flushEveryMs,
-        logger,
-        counts: {
-          written: (n) => {
-            counts.predictionsWritten += n;
-          },
-          dropped: (n, reason) => {
-            counts.predictionsDropped[reason] = (counts.predictionsDropped[reason] ?? 0) + n;
-          },
-        },
-      })
+    ? bufferTo({ recordPredictions: (rows) => predictionLog.recordShadowPredictions(rows) }, data.predictions)
     : null;
 shadowBuffer?.start();
 
