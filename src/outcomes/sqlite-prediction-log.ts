@@ -127,6 +127,21 @@ export class SqlitePredictionLog implements PredictionLog {
       `INSERT INTO predictions (id, h, at_ms, model, version, predicted, value, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
     );
+    return this.insertSampled(records, (r, h, probs) => {
+      const added = ins.run(r.id, h, r.atMs, r.model, r.version, r.predicted, r.value, probs).changes > 0;
+      if (added) this.rowCount++;
+      return added;
+    });
+  }
+
+  /**
+   * The sample, the budget and the counters around the insert of one table's rows (champion or
+   * shadow), in one IMMEDIATE transaction: `insert` writes one kept row and says whether it was new.
+   */
+  private insertSampled(
+    records: readonly PredictionRecord[],
+    insert: (r: PredictionRecord, h: number, probs: string | null) => boolean,
+  ): { kept: number; sampledOut: number } {
     let kept = 0;
     let dropped = 0;
     this.db
@@ -138,11 +153,7 @@ export class SqlitePredictionLog implements PredictionLog {
             dropped++;
             continue;
           }
-          const info = ins.run(r.id, h, r.atMs, r.model, r.version, r.predicted, r.value, r.probabilities === null ? null : JSON.stringify(r.probabilities));
-          if (info.changes > 0) {
-            kept++;
-            this.rowCount++;
-          }
+          if (insert(r, h, r.probabilities === null ? null : JSON.stringify(r.probabilities))) kept++;
         }
         dropped += this.fitBudget();
         this.sampledOut += dropped;
@@ -176,29 +187,11 @@ export class SqlitePredictionLog implements PredictionLog {
       `INSERT INTO shadow_predictions (id, version, h, at_ms, model, predicted, value, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id, version) DO NOTHING`,
     );
-    let kept = 0;
-    let dropped = 0;
-    this.db
-      .transaction(() => {
-        this.load();
-        for (const r of records) {
-          const h = fnv1a32(r.id);
-          if (!keeps(h, this.level)) {
-            dropped++;
-            continue;
-          }
-          const info = ins.run(r.id, r.version, h, r.atMs, r.model, r.predicted, r.value, r.probabilities === null ? null : JSON.stringify(r.probabilities));
-          if (info.changes > 0) {
-            kept++;
-            this.shadowRowCount++;
-          }
-        }
-        dropped += this.fitBudget();
-        this.sampledOut += dropped;
-        this.save();
-      })
-      .immediate();
-    return { kept, sampledOut: dropped };
+    return this.insertSampled(records, (r, h, probs) => {
+      const added = ins.run(r.id, r.version, h, r.atMs, r.model, r.predicted, r.value, probs).changes > 0;
+      if (added) this.shadowRowCount++;
+      return added;
+    });
   }
 
   async recordLabels(labels: readonly LabelRecord[]): Promise<LabelIngestResult> {
